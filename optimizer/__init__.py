@@ -1,0 +1,5 @@
+"""Mining-to-AI capacity allocation optimizer."""
+
+from .instance import Instance
+
+__all__ = ["Instance"]

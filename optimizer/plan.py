@@ -1,0 +1,161 @@
+"""The Plan: every decision of DESIGN section 4 as tidy pandas tables.
+
+Months are ``YYYY-MM`` labels of the period in which a decision takes effect. Investment
+tables (first stage) hold no scenario column; operation tables hold one. A table left
+empty means "nothing of that kind". Operation tables may be left empty as a whole, in
+which case :func:`optimizer.operations.complete_operations` fills them by the documented
+operating rule before evaluation.
+
+Tables and columns (units in the names):
+
+- ``conversions``: site, month, blocks                        (blocks started that month)
+- ``grid_expansions``: site, option, month                    (project started that month)
+- ``purchases``: option, site, month, units                   (ordered and paid that month)
+- ``retirements``: site, model, month, units                  (removed at the start of the month, salvaged)
+- ``leases``: lease, site, month, share                       (hand-over month; share of the lease at that site, 1 unless splittable)
+- ``contracts``: contract, signed                             (optional contracts; absent = not signed)
+- ``site_events``: site, event, month                         (event: sale | acquisition)
+- ``operations``: scenario, site, model, month, units         (ASIC units operating, average over the period)
+- ``energy``: scenario, contract, month, delivered_mwh, used_mwh, sold_mwh
+- ``btc_sales``: scenario, month, btc                          (treasury BTC sold)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS: dict[str, list[str]] = {
+    "conversions": ["site", "month", "blocks"],
+    "grid_expansions": ["site", "option", "month"],
+    "purchases": ["option", "site", "month", "units"],
+    "retirements": ["site", "model", "month", "units"],
+    "leases": ["lease", "site", "month", "share"],
+    "contracts": ["contract", "signed"],
+    "site_events": ["site", "event", "month"],
+    "operations": ["scenario", "site", "model", "month", "units"],
+    "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
+    "btc_sales": ["scenario", "month", "btc"],
+}
+FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events"]
+OPERATIONS = ["operations", "energy", "btc_sales"]
+_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc"}
+
+
+def _empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float if c in _NUMERIC else (bool if c == "signed" else object)) for c in COLUMNS[name]})
+
+
+def _table(name: str):
+    return field(default_factory=lambda: _empty(name))
+
+
+@dataclass
+class Plan:
+    conversions: pd.DataFrame = _table("conversions")
+    grid_expansions: pd.DataFrame = _table("grid_expansions")
+    purchases: pd.DataFrame = _table("purchases")
+    retirements: pd.DataFrame = _table("retirements")
+    leases: pd.DataFrame = _table("leases")
+    contracts: pd.DataFrame = _table("contracts")
+    site_events: pd.DataFrame = _table("site_events")
+    operations: pd.DataFrame = _table("operations")
+    energy: pd.DataFrame = _table("energy")
+    btc_sales: pd.DataFrame = _table("btc_sales")
+    name: str = "plan"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            df = getattr(self, f.name)
+            if df is None:
+                df = _empty(f.name)
+            elif not isinstance(df, pd.DataFrame):
+                df = pd.DataFrame(df)
+            missing = [c for c in COLUMNS[f.name] if c not in df.columns]
+            if missing and len(df):
+                raise ValueError(f"plan.{f.name}: missing column(s) {', '.join(missing)}")
+            if missing:
+                df = _empty(f.name)
+            extra = [c for c in df.columns if c not in COLUMNS[f.name]]
+            if extra:
+                raise ValueError(f"plan.{f.name}: unknown column(s) {', '.join(map(str, extra))}")
+            df = df[COLUMNS[f.name]].reset_index(drop=True)
+            for c in COLUMNS[f.name]:
+                if c in _NUMERIC:
+                    df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+                elif c == "signed":
+                    df[c] = df[c].astype(bool)
+                else:
+                    df[c] = df[c].astype(str)
+            setattr(self, f.name, df)
+
+    # ------------------------------------------------------------ helpers
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    @property
+    def has_operations(self) -> bool:
+        return len(self.operations) > 0 or len(self.energy) > 0
+
+    def first_stage(self) -> "Plan":
+        """A copy holding only the investment decisions."""
+        return Plan(**{k: getattr(self, k).copy() for k in FIRST_STAGE}, name=self.name)
+
+    def replace(self, **tables) -> "Plan":
+        kw = {k: getattr(self, k).copy() for k in COLUMNS}
+        kw.update(tables)
+        return Plan(**kw, name=self.name)
+
+    # ------------------------------------------------------------ I/O
+
+    def to_dir(self, path: str | Path, fmt: str = "csv") -> Path:
+        """Write one file per table (``csv`` or ``parquet``)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, df in self.tables().items():
+            if fmt == "parquet":
+                df.to_parquet(path / f"{name}.parquet", index=False)
+            else:
+                df.to_csv(path / f"{name}.csv", index=False)
+        return path
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> "Plan":
+        path = Path(path)
+        if not path.is_dir():
+            raise ValueError(f"plan directory not found: {path}")
+        tables = {}
+        for name in COLUMNS:
+            csv, pq = path / f"{name}.csv", path / f"{name}.parquet"
+            if pq.exists():
+                tables[name] = pd.read_parquet(pq)
+            elif csv.exists():
+                tables[name] = pd.read_csv(csv, dtype={"month": str})
+        return cls(**tables, name=path.name)
+
+    def to_json(self) -> str:
+        return json.dumps({name: df.to_dict(orient="records") for name, df in self.tables().items()}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        unknown = set(data) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"plan: unknown table(s) {', '.join(sorted(unknown))}")
+        return cls(**{k: pd.DataFrame(v) for k, v in data.items()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Plan":
+        """A plan directory (CSV/Parquet per table) or a JSON file."""
+        path = Path(path)
+        if path.is_dir():
+            return cls.from_dir(path)
+        if path.suffix.lower() == ".json" and path.is_file():
+            return cls.from_json(path.read_text())
+        raise ValueError(f"plan: {path} is neither a plan directory nor a .json file")
