@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     model_validator,
 )
 
@@ -393,6 +394,8 @@ class Instance(Strict):
     treasury: Treasury = Treasury()
     policy: Policy = Policy()
 
+    _base_dir: str = PrivateAttr(default=".")
+
     # ------------------------------------------------------------ loading
 
     @classmethod
@@ -409,7 +412,9 @@ class Instance(Strict):
 
     @classmethod
     def from_dict(cls, data: dict, base_dir: str | Path = ".") -> "Instance":
-        return cls.model_validate(data, context={"base_dir": str(base_dir)})
+        inst = cls.model_validate(data, context={"base_dir": str(base_dir)})
+        inst._base_dir = str(base_dir)  # CSV paths resolve against it when overrides re-validate
+        return inst
 
     # ------------------------------------------------------------ derived lookups
 
