@@ -1,0 +1,7 @@
+"""``python -m optimizer`` runs the command line (same as the ``optimizer`` command)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

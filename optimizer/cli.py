@@ -1,0 +1,389 @@
+"""The ``optimizer`` command line: validate, schema, evaluate, solve, doctor.
+
+Exit codes: 0 ok; 1 internal error; 2 bad input (one line on stderr, never a traceback);
+3 infeasible (or unbounded); 4 no solution within the time limit.
+Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from .errors import InputError, format_validation_error, load_instance, one_line
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="optimizer",
+    help="Plan how Bitcoin miners split sites, power contracts and racks between mining and AI/HPC leases (max NPV).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x / 1e6:,.2f} M$"
+
+
+# ---------------------------------------------------------------- validate
+
+
+def describe_instance(inst) -> str:
+    """One paragraph: sites, racks, MW, fleet, leases, contracts, scenarios, horizon."""
+    from .data import compile_instance
+    from .timeline import month_label
+
+    tl = inst.timeline
+    mining_racks = sum(s.mining_racks for s in inst.sites)
+    hpc_racks = sum(s.hpc_racks for s in inst.sites)
+    grid_mw = sum(s.grid_interconnect_mw for s in inst.sites)
+    hpc_mw = sum(s.hpc_racks * s.hpc_kw_per_rack / 1000 for s in inst.sites)
+    convertible_mw = sum(
+        s.max_conversion_blocks * s.conversion.racks_per_block * s.hpc_kw_per_rack / 1000
+        for s in inst.sites if s.conversion is not None
+    )
+    models = inst.model_by_name
+    units = sum(u.units for u in inst.fleet.installed)
+    eh_s = sum(u.units * models[u.model].hashrate_th_s for u in inst.fleet.installed) / 1e6
+    asic_mw = sum(u.units * models[u.model].power_w for u in inst.fleet.installed) / 1e6
+    lease_mw = sum(l.it_mw for l in inst.leases)
+    kinds: dict[str, int] = {}
+    for c in inst.contracts:
+        kinds[c.kind] = kinds.get(c.kind, 0) + 1
+    optional = sum(1 for c in inst.contracts if c.optional)
+    data = compile_instance(inst)
+    hp = ", ".join(f"{s.name} {p:.0%} (hashprice {data.hashprice_usd_per_ph_day[w, 0]:.1f} $/PH/day at start)"
+                   for w, (s, p) in enumerate(zip(inst.scenarios, data.prob)))
+    sites = ", ".join(f"{s.id} ({s.market}, {s.grid_interconnect_mw:g} MW)" for s in inst.sites)
+    contracts = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"
+    period = "monthly" if tl.period_months == 1 else "quarterly"
+    return (
+        f"{inst.name}: {len(inst.sites)} site(s) [{sites}], {grid_mw:,.1f} MW of grid interconnect; "
+        f"{mining_racks:,} mining and {hpc_racks:,} HPC rack positions ({hpc_mw:,.1f} MW HPC IT built, "
+        f"up to {convertible_mw:,.1f} MW IT convertible); fleet of {units:,.0f} ASICs in {len(models)} model(s) "
+        f"({eh_s:,.2f} EH/s, {asic_mw:,.1f} MW nameplate); {len(inst.leases)} lease offer(s) totalling "
+        f"{lease_mw:,.1f} MW IT; {len(inst.contracts)} power contract(s) ({contracts}; {optional} optional); "
+        f"{len(inst.scenarios)} scenario(s): {hp}; horizon {tl.n_periods} {period} periods "
+        f"{month_label(tl.start)}..{month_label(tl.end)}, discount rate {inst.horizon.discount_rate:.1%}/yr."
+    )
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)")) -> None:
+    """Check an instance file and print a one-paragraph summary of it."""
+    inst = load_instance(file)
+    try:
+        text = describe_instance(inst)
+    except ValueError as e:  # compiling the series can still reject values (e.g. a CSV gap)
+        raise InputError(f"{file}: {e}") from None
+    out.print("OK " + text, markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- schema
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the instance format (for editors and validators)."""
+    from .instance import Instance
+
+    sys.stdout.write(json.dumps(Instance.model_json_schema(), indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _npv_tables(summary: dict) -> None:
+    t = Table(title="NPV by scenario")
+    t.add_column("scenario")
+    t.add_column("NPV", justify="right")
+    for name, v in summary["npv_usd_by_scenario"].items():
+        t.add_row(name, _usd(v))
+    t.add_row("expected", _usd(summary["npv_usd"]), style="bold")
+    out.print(t)
+    bd = summary.get("npv_breakdown_usd") or {}
+    if bd:
+        b = Table(title="Expected NPV by cash-flow line")
+        b.add_column("line")
+        b.add_column("NPV", justify="right")
+        for k, v in bd.items():
+            if abs(v) >= 0.5:
+                b.add_row(k, _usd(v))
+        out.print(b)
+
+
+def _print_violations(violations: list[str], limit: int = 10) -> None:
+    if not violations:
+        out.print("No constraint violations.")
+        return
+    out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
+    for v in violations[:limit]:
+        out.print(f"  - {v}", markup=False)
+    if len(violations) > limit:
+        out.print(f"  ... and {len(violations) - limit} more (see summary.json)")
+
+
+@app.command()
+def evaluate(
+    file: Path = typer.Argument(..., help="instance file"),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="plan directory (one CSV/Parquet per table) or plan JSON file"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="built-in plan: keep-mining, convert-asap or greedy"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="write summary.json, cashflows.csv and plan/ here"),
+) -> None:
+    """Recompute the NPV, cash flows and constraint violations of a plan."""
+    inst = load_instance(file)
+    if (plan is None) == (baseline is None):
+        raise InputError("evaluate: give exactly one of --plan PLAN or --baseline NAME")
+    from .baselines import BASELINES, baseline_plan
+    from .evaluate import evaluate as run_evaluation
+
+    if baseline is not None:
+        if baseline not in BASELINES:
+            raise InputError(f"--baseline: unknown baseline {baseline!r} (choose from {', '.join(BASELINES)})")
+        the_plan = baseline_plan(inst, baseline)
+        plan_name = baseline
+    else:
+        from .plan import Plan
+
+        if not plan.exists():
+            raise InputError(f"--plan: {plan}: file or directory not found")
+        try:
+            the_plan = Plan.load(plan)
+        except (ValueError, KeyError) as e:
+            raise InputError(f"--plan {plan}: {e}") from None
+        plan_name = str(plan)
+    try:
+        ev = run_evaluation(inst, the_plan)
+    except InputError:
+        raise
+    except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
+        raise InputError(f"plan {plan_name}: {e}") from None
+    from .io import evaluation_summary, write_evaluation
+
+    summary = evaluation_summary(ev, inst.name, plan_name)
+    out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
+    _npv_tables(summary)
+    _print_violations(summary["violations"])
+    if out_dir is not None:
+        write_evaluation(ev, out_dir, summary)
+        out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
+
+
+# ---------------------------------------------------------------- solve
+
+
+def _solve_table(s: dict) -> Table:
+    t = Table(title="Solve")
+    t.add_column("")
+    t.add_column("value", justify="right")
+    gap = s.get("mip_gap")
+    rows = [
+        ("status", str(s.get("status"))),
+        ("expected NPV (evaluator)", _usd(s.get("npv_usd"))),
+        ("solver objective", _usd(s.get("objective_usd"))),
+        ("best bound", _usd(s.get("best_bound_usd"))),
+        ("MIP gap", "-" if gap is None else f"{gap:.3%}"),
+        ("build / handoff / solve s", f"{s.get('build_s', 0):.1f} / {s.get('handoff_s', 0):.1f} / {s.get('solve_s', 0):.1f}"),
+    ]
+    for name, v in (s.get("npv_usd_by_scenario") or {}).items():
+        rows.append((f"  NPV {name}", _usd(v)))
+    for name, v in (s.get("baselines") or {}).items():
+        rows.append((f"  baseline {name}", _usd(v)))
+    if s.get("uplift_over_best_baseline_usd") is not None:
+        rows.append((f"uplift over {s.get('best_baseline')}", _usd(s["uplift_over_best_baseline_usd"])))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def _plan_digest(result) -> None:
+    plan = getattr(result, "plan", None)
+    if plan is None:
+        return
+    if len(plan.leases):
+        t = Table(title="Leases signed")
+        for c in ("lease", "site", "hand-over", "share"):
+            t.add_column(c)
+        for r in plan.leases.itertuples():
+            t.add_row(r.lease, r.site, r.month, f"{r.share:g}")
+        out.print(t)
+    else:
+        out.print("No lease signed.")
+    if len(plan.conversions):
+        t = Table(title="Conversions started")
+        for c in ("site", "month", "blocks"):
+            t.add_column(c)
+        for r in plan.conversions.itertuples():
+            t.add_row(r.site, r.month, f"{r.blocks:g}")
+        out.print(t)
+
+
+@app.command()
+def solve(
+    file: Path = typer.Argument(..., help="instance file"),
+    out_dir: Path = typer.Option(..., "--out", help="output directory (summary.json, plan.csv, cashflows.csv, ...)"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0, help="seconds; returns the incumbent when reached"),
+    gap: float = typer.Option(0.005, "--gap", min=0, help="relative MIP gap to stop at"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
+) -> None:
+    """Solve the planning MILP (expected NPV over the scenarios) and write the plan and cash flows."""
+    inst = load_instance(file)
+    try:
+        from .solve import solve as run_solve
+    except ModuleNotFoundError as e:
+        if e.name in ("optimizer.solve",):
+            err.print("error: the MILP solver (optimizer.solve) is not part of this install yet; "
+                      "use `optimizer evaluate FILE --baseline NAME` meanwhile", markup=False)
+            raise typer.Exit(EXIT_INTERNAL)
+        raise
+    import inspect
+
+    kwargs = {"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}
+    if "baselines" in inspect.signature(run_solve).parameters:
+        kwargs["baselines"] = not no_baselines
+    started = time.perf_counter()
+    with err.status(f"Solving {inst.name} ..."):
+        result = run_solve(inst, **kwargs)
+    result.write(out_dir)
+    s = result.summary()
+    out.print(_solve_table(s))
+    if getattr(result, "solved", s.get("npv_usd") is not None):
+        _plan_digest(result)
+        _print_violations(list(s.get("violations") or []))
+    for line in s.get("diagnosis") or []:
+        err.print(f"diagnosis: {line}", markup=False)
+    if s.get("message"):
+        out.print(str(s["message"]), markup=False)
+    out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
+    code = getattr(result, "exit_code", None)
+    if code is None:
+        status = str(s.get("status", ""))
+        code = EXIT_INFEASIBLE if status in ("infeasible", "unbounded") else EXIT_NO_SOLUTION if s.get("npv_usd") is None else EXIT_OK
+    if code:
+        raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- doctor
+
+
+@app.command()
+def doctor() -> None:
+    """Check the install: versions, and a tiny MILP solved by HiGHS through Pyomo and highspy."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    ok = True
+    out.print(f"python {platform.python_version()}")
+    for pkg in ("pyomo", "highspy", "pandas", "numpy", "pydantic", "typer", "rich", "pyyaml"):
+        try:
+            out.print(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            out.print(f"{pkg} [red]MISSING[/]")
+            ok = False
+    # max 3x + 2y  s.t.  x + y <= 4,  x + 3y <= 6,  0 <= x <= 3,  x, y integer.
+    # LP optimum is fractional; the integer optimum is x = 3, y = 1, objective 11.
+    try:
+        import highspy
+        import numpy as np
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = 2, 2
+        lp.col_cost_ = np.array([-3.0, -2.0])
+        lp.col_lower_, lp.col_upper_ = np.array([0.0, 0.0]), np.array([3.0, highspy.kHighsInf])
+        lp.row_lower_, lp.row_upper_ = np.array([-highspy.kHighsInf] * 2), np.array([4.0, 6.0])
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = [0, 2, 4], [0, 1, 0, 1], [1.0, 1.0, 1.0, 3.0]
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * 2
+        h.passModel(lp)
+        h.run()
+        x = list(h.getSolution().col_value)
+        good = abs(-h.getInfo().objective_function_value - 11) < 1e-6 and abs(x[0] - 3) < 1e-6 and abs(x[1] - 1) < 1e-6
+        out.print(f"highspy tiny MILP: objective {-h.getInfo().objective_function_value:g} (expected 11) {'OK' if good else 'WRONG'}")
+        ok &= good
+    except Exception as e:  # report, do not crash: this command diagnoses broken installs
+        out.print(f"highspy tiny MILP: FAILED ({one_line(e)})", markup=False)
+        ok = False
+    try:
+        import pyomo.environ as pyo
+        from pyomo.contrib.solver.common.factory import SolverFactory
+
+        m = pyo.ConcreteModel()
+        m.x = pyo.Var(domain=pyo.NonNegativeIntegers, bounds=(0, 3))
+        m.y = pyo.Var(domain=pyo.NonNegativeIntegers)
+        m.c1 = pyo.Constraint(expr=m.x + m.y <= 4)
+        m.c2 = pyo.Constraint(expr=m.x + 3 * m.y <= 6)
+        m.obj = pyo.Objective(expr=3 * m.x + 2 * m.y, sense=pyo.maximize)
+        res = SolverFactory("highs").solve(m)
+        obj = float(res.incumbent_objective)
+        good = abs(obj - 11) < 1e-6 and abs(pyo.value(m.x) - 3) < 1e-6
+        out.print(f"pyomo + highs tiny MILP: objective {obj:g} (expected 11) {'OK' if good else 'WRONG'}")
+        ok &= good
+    except Exception as e:
+        out.print(f"pyomo + highs tiny MILP: FAILED ({one_line(e)})", markup=False)
+        ok = False
+    out.print("[bold green]OK[/]" if ok else "[bold red]PROBLEMS FOUND[/]")
+    if not ok:
+        raise typer.Exit(EXIT_INTERNAL)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _fail(message: str, code: int = EXIT_INPUT) -> int:
+    err.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one line on stderr and an exit code, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="optimizer", standalone_mode=False)
+        return rv if isinstance(rv, int) else EXIT_OK
+    except InputError as e:
+        return _fail(str(e))
+    except ValidationError as e:
+        return _fail(format_validation_error(e))
+    except FileNotFoundError as e:
+        return _fail(f"{e.filename or e}: file not found")
+    except yaml.YAMLError as e:
+        return _fail(f"invalid YAML: {e}")
+    except typer.exceptions.TyperException as e:  # usage errors: bad option, missing argument
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+            return e.exit_code
+        ctx = getattr(e, "ctx", None)
+        where = f"optimizer {ctx.info_name}" if ctx is not None and ctx.info_name != "optimizer" else "optimizer"
+        return _fail(f"{e.format_message()} (see `{where} --help`)", getattr(e, "exit_code", EXIT_INPUT))
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:
+        if os.environ.get("OPTIMIZER_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(e).__name__}: {e} (rerun with OPTIMIZER_DEBUG=1 for the traceback)", EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
