@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import economics as ec
 from .timeline import Timeline, month_label, month_ordinal
@@ -420,3 +420,28 @@ def generate(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: 
         }
         for i, pr in zip((int(j) for j in idx), probs)
     ]
+
+
+def instance_scenarios(data: Mapping) -> list[dict] | None:
+    """Scenarios for a raw instance mapping that holds ``scenario_generator``.
+
+    Returns None when the horizon or bitcoin section is itself invalid (the instance's own
+    validation then names that field). Markets are those of the sites in ``data``.
+    """
+    from .errors import format_validation_error
+    from .instance import Bitcoin, Horizon  # late import: instance.py imports this module
+
+    if data.get("scenarios"):
+        raise ValueError("give scenarios or scenario_generator, not both")
+    try:
+        spec = ScenarioGenerator.model_validate(data["scenario_generator"])
+    except ValidationError as e:
+        raise ValueError("scenario_generator." + format_validation_error(e, data["scenario_generator"], ScenarioGenerator)) from None
+    try:
+        horizon = Horizon.model_validate(data.get("horizon"))
+        bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
+    except ValidationError:
+        return None
+    sites = data.get("sites") if isinstance(data.get("sites"), list) else []
+    markets = [m for m in ((s.get("market") if isinstance(s, Mapping) else getattr(s, "market", None)) for s in sites) if isinstance(m, str)]
+    return generate(spec, horizon.start_month, horizon.periods * horizon.period_months, bitcoin, markets)
