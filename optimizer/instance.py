@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from .catalog import load_catalog
+from .scengen import ScenarioGenerator, instance_scenarios
 from .series import Series
 from .timeline import Timeline, month_ordinal
 
@@ -393,8 +394,23 @@ class Instance(Strict):
     leases: list[Lease] = Field(default_factory=list)
     treasury: Treasury = Treasury()
     policy: Policy = Policy()
+    scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
 
     _base_dir: str = PrivateAttr(default=".")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _generated_scenarios(cls, data: Any, handler):
+        """Fill ``scenarios`` from ``scenario_generator``. The generated ones are left out of
+        ``model_fields_set`` so an ``exclude_unset`` dump re-validates by regenerating them."""
+        if not isinstance(data, dict) or data.get("scenario_generator") is None:
+            return handler(data)
+        scenarios = instance_scenarios(data)
+        if scenarios is None:  # horizon or bitcoin invalid: let normal validation name it
+            return handler(data)
+        inst = handler({**data, "scenarios": scenarios})
+        inst.model_fields_set.discard("scenarios")
+        return inst
 
     # ------------------------------------------------------------ loading
 
