@@ -37,22 +37,28 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return path
 
 
-def breakdown_by_item(ev) -> dict[str, float]:
-    """Expected NPV per cash-flow line: sum over rows of probability x discount factor x usd."""
+def breakdown_table(ev) -> pd.DataFrame | None:
+    """Expected NPV per cash-flow line as a two-column table (item, pv_usd)."""
     bd = ev.npv_breakdown() if hasattr(ev, "npv_breakdown") else None
     if isinstance(bd, pd.Series):
-        return {str(k): float(v) for k, v in bd.items()}
-    if isinstance(bd, pd.DataFrame) and len(bd.columns) >= 2:
-        key = next((c for c in ("item", "line", "line_item") if c in bd.columns), bd.columns[0])
-        val = next((c for c in ("npv_usd", "expected_npv_usd", "value_usd") if c in bd.columns), None)
-        if val is None:
-            nums = [c for c in bd.columns if c != key and pd.api.types.is_numeric_dtype(bd[c])]
-            val = nums[0] if nums else None
-        if val is not None:
-            return {str(k): float(v) for k, v in bd.groupby(key, sort=False)[val].sum().items()}
-    if isinstance(bd, dict):
-        return {str(k): float(v) for k, v in bd.items()}
-    return {}
+        bd = bd.rename("pv_usd").to_frame()
+    if not isinstance(bd, pd.DataFrame):
+        return None
+    if "item" not in bd.columns:
+        bd = bd.rename_axis("item").reset_index()
+    return bd
+
+
+def breakdown_by_item(ev) -> dict[str, float]:
+    """Expected NPV per cash-flow line (probability x discount factor x usd, summed)."""
+    bd = breakdown_table(ev)
+    if bd is None:
+        return {}
+    val = next((c for c in ("pv_usd", "npv_usd") if c in bd.columns), None)
+    if val is None:
+        nums = [c for c in bd.columns if c != "item" and pd.api.types.is_numeric_dtype(bd[c])]
+        val = nums[0] if nums else None
+    return {} if val is None else {str(k): float(v) for k, v in zip(bd["item"], bd[val])}
 
 
 def evaluation_summary(ev, instance_name: str, plan_name: str) -> dict:
@@ -75,9 +81,9 @@ def write_evaluation(ev, out_dir: str | Path, summary: dict) -> Path:
         df = getattr(ev, name, None)
         if isinstance(df, pd.DataFrame):
             df.to_csv(out / ("plan.csv" if name == "allocation" else f"{name}.csv"), index=False)
-    bd = ev.npv_breakdown() if hasattr(ev, "npv_breakdown") else None
-    if isinstance(bd, (pd.DataFrame, pd.Series)):
-        bd.to_csv(out / "npv_breakdown.csv", index=not isinstance(bd, pd.DataFrame))
+    bd = breakdown_table(ev)
+    if bd is not None:
+        bd.to_csv(out / "npv_breakdown.csv", index=False)
     if getattr(ev, "plan", None) is not None:
         ev.plan.to_dir(out / "plan")
     return out
