@@ -1,0 +1,40 @@
+"""Build the allocation MILP from compiled Data: ``build_model(data, options) -> ConcreteModel``.
+
+Order matters only for the registry: every module registers its cash-flow terms, then the
+cash balance and the capex budget read them, then the objective is assembled once.
+See models/formulation.md for the written model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+
+from ..data import Data
+from . import fleet, leases, objective, params, policy, power, sites, treasury
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    cvar_weight: float = 0.0  # 0: maximise E[NPV]; w: (1 - w) E[NPV] + w CVaR_alpha[NPV]
+    cvar_alpha: float = 0.95
+
+
+def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.ConcreteModel:
+    if options is None:
+        options = ModelOptions()
+    elif isinstance(options, dict):
+        options = ModelOptions(**options)
+    m = pyo.ConcreteModel(name=data.inst.name)
+    m.cashflow_terms = []
+    params.build(m, data)
+    sites.build(m, data)
+    fleet.build(m, data)
+    leases.build(m, data)
+    power.build(m, data)
+    treasury.build(m, data)
+    treasury.build_cash(m, data)
+    policy.build(m, data)
+    objective.build(m, data, options.cvar_weight, options.cvar_alpha)
+    return m

@@ -1,0 +1,136 @@
+"""Shared pieces of the allocation MILP: model units, the cash-flow registry, small builders.
+
+Model units (the ONE place they are defined; see models/formulation.md, "Units"):
+- money in $M: a model value v means v x USD dollars; the objective x USD = E[NPV] in USD;
+- energy in GWh: a model value v means v x MWH MWh;
+- ASIC units in thousands: a model value v means v x UNITS units.
+With these, coefficients sit between ~1e-3 and ~1e3 on realistic instances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+USD = 1e6  # USD per model money unit ($M)
+MWH = 1e3  # MWh per model energy unit (GWh)
+UNITS = 1e3  # ASICs per model fleet unit (thousand units)
+
+PORTFOLIO = "portfolio"  # site label of portfolio-level lines (treasury)
+
+# cash-flow items of models/economics.md, in its table order
+ITEMS = (
+    "mining_revenue_usd", "lease_revenue_usd", "power_passthrough_usd", "power_sold_usd",
+    "power_cost_usd", "opex_usd", "lease_penalty_usd", "capex_usd", "asic_purchases_usd",
+    "salvage_usd", "site_sales_usd", "acquisitions_usd", "contract_fees_usd",
+    "treasury_sales_usd", "btc_retained_usd", "terminal_lease_noi_usd", "terminal_hpc_usd",
+    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_treasury_usd",
+)
+TERMINAL_ITEMS = frozenset(i for i in ITEMS if i.startswith("terminal_"))
+CAPEX_ITEMS = frozenset({"capex_usd", "asic_purchases_usd"})  # what the capex budget caps
+
+
+@dataclass(frozen=True)
+class Term:
+    """One registered cash-flow term: ``expr`` is $M (inflow +), linear in the variables.
+
+    ``scenario`` None marks a first-stage term: the same in every scenario.
+    """
+
+    item: str
+    site: str
+    period: int
+    scenario: int | None
+    expr: object
+
+
+def register(m, item: str, site: str, period: int, scenario: int | None, expr) -> None:
+    """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped."""
+    if item not in ITEMS:
+        raise KeyError(f"unknown cash-flow item {item!r}")
+    if isinstance(expr, (int, float)) and expr == 0:
+        return
+    if isinstance(expr, LinearExpression) and expr.nargs() == 0:
+        return
+    m.cashflow_terms.append(Term(item, site, int(period), scenario, expr))
+
+
+def lin(coefs, variables, constant: float = 0.0):
+    """``constant + sum coefs x variables`` as one LinearExpression (coefs: floats or Params)."""
+    return LinearExpression(constant=constant, linear_coefs=list(coefs), linear_vars=list(variables))
+
+
+class Acc:
+    """Accumulates linear pieces per key: key -> ([coef], [var], constant)."""
+
+    def __init__(self):
+        self.rows: dict = {}
+
+    def add(self, key, coef: float, var) -> None:
+        r = self.rows.get(key)
+        if r is None:
+            r = self.rows[key] = [[], [], 0.0]
+        if isinstance(var, (int, float)):
+            r[2] += coef * var
+        else:
+            r[0].append(coef)
+            r[1].append(var)
+
+    def add_const(self, key, value: float) -> None:
+        r = self.rows.get(key)
+        if r is None:
+            r = self.rows[key] = [[], [], 0.0]
+        r[2] += value
+
+    def expr(self, key):
+        r = self.rows.get(key)
+        return 0.0 if r is None else (lin(r[0], r[1], r[2]) if r[0] else r[2])
+
+    def items(self):
+        for k in self.rows:
+            yield k, self.expr(k)
+
+
+def is_const(e) -> bool:
+    return isinstance(e, (int, float))
+
+
+def add_constraints(m, name: str, rows: dict) -> None:
+    """An indexed Constraint ``m.<name>[key]`` from a dict key -> relational expression.
+
+    Rows whose relation is trivially True (constant) are dropped; a trivially False one raises,
+    since it means the instance data alone is contradictory for this constraint family.
+    """
+    clean = {}
+    for k, r in rows.items():
+        if isinstance(r, bool) or r is True or r is False:
+            if not r:
+                raise ValueError(f"constraint {name}[{k}] is infeasible on the data alone")
+            continue
+        clean[k] = r
+    if not clean:
+        return
+    keys = list(clean)
+    setattr(m, name + "_index", pyo.Set(initialize=keys, ordered=True))
+    idx = getattr(m, name + "_index")
+
+    def rule(_m, *k):
+        return clean[k[0] if len(k) == 1 else k]
+
+    setattr(m, name, pyo.Constraint(idx, rule=rule))
+
+
+def add_vars(m, name: str, keys: list, domain=pyo.NonNegativeReals, bounds: dict | None = None, ub=None):
+    """An indexed Var over ``keys`` with per-key (lb, ub) from ``bounds`` or a common ``ub``."""
+    setattr(m, name + "_index", pyo.Set(initialize=keys, ordered=True))
+    idx = getattr(m, name + "_index")
+    if bounds is not None:
+        v = pyo.Var(idx, domain=domain, bounds=lambda _m, *k: bounds[k[0] if len(k) == 1 else k])
+    elif ub is not None:
+        v = pyo.Var(idx, domain=domain, bounds=(0, ub))
+    else:
+        v = pyo.Var(idx, domain=domain)
+    setattr(m, name, v)
+    return v

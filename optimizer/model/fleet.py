@@ -1,0 +1,233 @@
+"""Fleet: ASIC purchases, retirements, installed and operating units, rack positions, mining lines.
+
+Variables (units in thousands, see common.UNITS): buy[o,s,t] ordered (first stage),
+ret[s,m,t] retired (first stage), inst[s,m,t] installed (first stage, defined by a balance),
+op[s,m,t,w] operating (second stage). Racks are pooled per site (economics.md), so there
+are no identical halls and no hall symmetry to break.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ..data import Data
+from . import sites
+from .common import MWH, UNITS, USD, Acc, add_constraints, add_vars, is_const, lin, register
+
+
+def build(m, data: Data) -> None:
+    inst, T, W = data.inst, data.T, data.W
+    models = inst.model_by_name
+    init = data.initial_units
+
+    # purchases: order periods whose delivery falls in an owned period of a site with mining racks
+    buy_keys, deliveries = [], {}  # deliveries[(s, model, t)] -> [(o, order period)]
+    for o in inst.fleet.purchase_options:
+        lead = data.lead_periods(o.lead_months)
+        for s in (o.sites if o.sites is not None else [x.id for x in inst.sites]):
+            si = m.site_info[s]
+            if si.R0 == 0:
+                continue
+            for t in data.purchase_periods(o):
+                if not si.owned0 and (si.own_first is None or t + lead < si.own_first):
+                    continue
+                buy_keys.append((o.id, s, t))
+                deliveries.setdefault((s, o.model, t + lead), []).append((o, t))
+    m.buy = add_vars(m, "buy", buy_keys, pyo.NonNegativeReals)
+    for o in inst.fleet.purchase_options:
+        if o.max_units is not None:
+            for k in buy_keys:
+                if k[0] == o.id:
+                    m.buy[k].setub(o.max_units / UNITS)
+
+    # (site, model) pairs that can hold units, and the first period they can
+    first: dict[tuple[str, str], int] = {}
+    for (s, mod), u in init.items():
+        if u > 0:
+            first[(s, mod)] = 0
+    for (s, mod, t) in deliveries:
+        first[(s, mod)] = min(first.get((s, mod), T), t)
+    pairs = sorted(first, key=lambda p: ([x.id for x in inst.sites].index(p[0]), p[1]))
+    m.fleet_pairs = pairs
+    m.fleet_first = first
+    retire = inst.fleet.allow_retirement
+    varying = {p for p in pairs if retire or any(k[0] == p[0] and k[1] == p[1] for k in deliveries)}
+    ret_keys = [(s, mod, t) for (s, mod) in pairs if retire for t in range(first[(s, mod)], T)]
+    m.ret = add_vars(m, "ret", ret_keys, pyo.NonNegativeReals)
+    inst_keys = [(s, mod, t) for (s, mod) in pairs if (s, mod) in varying for t in range(first[(s, mod)], T)]
+    cap = {s.id: s.asics_per_rack * s.mining_racks / UNITS for s in inst.sites}
+    m.inst = add_vars(m, "inst", inst_keys, pyo.NonNegativeReals, bounds={k: (0, cap[k[0]]) for k in inst_keys})
+    m.const_units = {p: init.get(p, 0.0) / UNITS for p in pairs if p not in varying}
+
+    fleet_balance(m, data, deliveries)
+    op_keys, op_b = [], {}
+    for (s, mod) in pairs:
+        for t in range(first[(s, mod)], T):
+            ub = installed(m, s, mod, t)
+            ub = min(ub, cap[s]) if is_const(ub) else cap[s]
+            if ub <= 0:
+                continue
+            for w in range(W):
+                op_keys.append((s, mod, t, w))
+                op_b[(s, mod, t, w)] = (0.0, ub)
+    m.op = add_vars(m, "op", op_keys, pyo.NonNegativeReals, bounds=op_b)
+    operating_le_installed(m)
+    rack_positions(m, data)
+    fleet_needs_ownership(m, data)
+    _mining_expressions(m, data)
+    _cashflows(m, data)
+
+
+def installed(m, s: str, mod: str, t: int):
+    """Installed units (thousands) of model mod at site s in period t: a constant or inst[s,mod,t]."""
+    first = m.fleet_first.get((s, mod))
+    if first is None or t < first:
+        return 0.0
+    if (s, mod) in m.const_units:
+        return m.const_units[(s, mod)]
+    return m.inst[s, mod, t]
+
+
+def fleet_balance(m, data: Data, deliveries) -> None:
+    """inst[s,m,t] = inst[s,m,t-1] + units delivered in t (ordered lead periods before) - ret[s,m,t];
+    inst[s,m,-1] = initial units."""
+    init = data.initial_units
+    rows = {}
+    for (s, mod, t) in m.inst_index:
+        prev = installed(m, s, mod, t - 1) if t > 0 else init.get((s, mod), 0.0) / UNITS
+        coefs, vs = [1.0], [m.inst[s, mod, t]]
+        for o, tau in deliveries.get((s, mod, t), []):
+            coefs.append(-1.0)
+            vs.append(m.buy[o.id, s, tau])
+        if (s, mod, t) in m.ret:
+            coefs.append(1.0)
+            vs.append(m.ret[s, mod, t])
+        if not is_const(prev):
+            coefs.append(-1.0)
+            vs.append(prev)
+            prev = 0.0
+        rows[(s, mod, t)] = lin(coefs, vs) == prev
+    add_constraints(m, "fleet_balance", rows)
+
+
+def operating_le_installed(m) -> None:
+    """op[s,m,t,w] <= inst[s,m,t] (the rest is curtailed); a bound when inst is a constant."""
+    rows = {}
+    for (s, mod, t, w) in m.op_index:
+        i = installed(m, s, mod, t)
+        if not is_const(i):
+            rows[(s, mod, t, w)] = m.op[s, mod, t, w] <= i
+    add_constraints(m, "operating_le_installed", rows)
+
+
+def rack_positions(m, data: Data) -> None:
+    """sum_m inst[s,m,t] <= asics_per_rack x mining_racks[s,t] (units in thousands)."""
+    rows = {}
+    for site in data.inst.sites:
+        s = site.id
+        mods = [mod for (ss, mod) in m.fleet_pairs if ss == s]
+        if not mods:
+            continue
+        for t in range(data.T):
+            acc = Acc()
+            for mod in mods:
+                acc.add(0, 1.0, installed(m, s, mod, t))
+            lhs, rhs = acc.expr(0), sites.mining_racks(m, s, t)
+            if is_const(lhs) and is_const(rhs):
+                continue
+            rows[(s, t)] = lhs <= site.asics_per_rack / UNITS * rhs
+    add_constraints(m, "rack_positions", rows)
+
+
+def fleet_needs_ownership(m, data: Data) -> None:
+    """An unowned site holds no ASICs: sum_m inst[s,m,t] <= asics_per_rack x R0 x own[s,t]
+    (with rack_positions this is exactly inst <= capacity x own)."""
+    rows = {}
+    for site in data.inst.sites:
+        s = site.id
+        si = m.site_info[s]
+        if si.own_first is None:
+            continue
+        mods = [mod for (ss, mod) in m.fleet_pairs if ss == s]
+        for t in range(si.own_first, data.T):
+            acc = Acc()
+            for mod in mods:
+                acc.add(0, 1.0, installed(m, s, mod, t))
+            lhs = acc.expr(0)
+            if is_const(lhs) and lhs == 0:
+                continue
+            rows[(s, t)] = lhs <= site.asics_per_rack * si.R0 / UNITS * sites.own(m, s, t)
+    add_constraints(m, "fleet_needs_ownership", rows)
+
+
+def _mining_expressions(m, data: Data) -> None:
+    """Per (s,t,w): operating PH/s (m.ph_op) and mining energy in GWh (m.mining_gwh)."""
+    models = data.inst.model_by_name
+    ph, gwh = Acc(), Acc()
+    for (s, mod, t, w) in m.op_index:
+        v = m.op[s, mod, t, w]
+        ph.add((s, t, w), models[mod].hashrate_th_s / 1000.0 * UNITS, v)
+        gwh.add((s, t, w), float(data.mwh_per_unit(s, mod)[t]) * UNITS / MWH, v)
+    m.ph_op = dict(ph.items())
+    m.mining_gwh = gwh
+
+
+def mining_revenue(m, s: str, t: int, w: int):
+    """$M: P[w,t] x BTC per PH[w,t] x operating PH."""
+    e = m.ph_op.get((s, t, w))
+    return 0.0 if e is None else (m.btc_price[w, t] * m.btc_per_ph[w, t] / USD) * e
+
+
+def _mining_fixed_opex(m, data: Data, s: str, t: int, scale: float = 1.0):
+    """scale x $M: fixed_opex_mining x installed ASIC nameplate MW x months."""
+    site = data.inst.site_by_id[s]
+    f = site.fixed_opex_mining_usd_per_mw_month
+    acc = Acc()
+    if f > 0:
+        for (ss, mod) in m.fleet_pairs:
+            if ss == s:
+                mw = data.inst.model_by_name[mod].power_w / 1e6 * UNITS
+                acc.add(0, scale * f * mw * data.tl.period_months / USD, installed(m, s, mod, t))
+    return acc.expr(0)
+
+
+def _cashflows(m, data: Data) -> None:
+    inst, T, W = data.inst, data.T, data.W
+    models = inst.model_by_name
+    opts = {o.id: o for o in inst.fleet.purchase_options}
+    buy = Acc()
+    for (o, s, t) in m.buy_index:
+        opt = opts[o]
+        buy.add((s, t), -opt.usd_per_th * models[opt.model].hashrate_th_s * UNITS / USD, m.buy[o, s, t])
+    for (s, t), e in buy.items():
+        register(m, "asic_purchases_usd", s, t, None, e)
+    salv = Acc()
+    for (s, mod, t) in m.ret_index:
+        if models[mod].salvage_usd_per_unit > 0:
+            salv.add((s, t), models[mod].salvage_usd_per_unit * UNITS / USD, m.ret[s, mod, t])
+    for (s, t), e in salv.items():
+        register(m, "salvage_usd", s, t, None, e)
+    sites_with_fleet = list(dict.fromkeys(s for s, _ in m.fleet_pairs))
+    for s in sites_with_fleet:
+        for t in range(T):
+            register(m, "opex_usd", s, t, None, _mining_fixed_opex(m, data, s, t, -1.0))
+            for w in range(W):
+                register(m, "mining_revenue_usd", s, t, w, mining_revenue(m, s, t, w))
+    term = inst.horizon.terminal
+    if term.asic_salvage:
+        acc = Acc()
+        for (s, mod) in m.fleet_pairs:
+            acc.add(s, models[mod].salvage_usd_per_unit * UNITS / USD, installed(m, s, mod, T - 1))
+        for s, e in acc.items():
+            register(m, "terminal_asic_salvage_usd", s, T - 1, None, e)
+    if term.mining_margin_multiple > 0:
+        k = term.mining_margin_multiple * 12.0 / data.tl.period_months
+        t = T - 1
+        for s in sites_with_fleet:
+            market = inst.site_by_id[s].market
+            register(m, "terminal_mining_usd", s, t, None, _mining_fixed_opex(m, data, s, t, -k))
+            for w in range(W):
+                rev = mining_revenue(m, s, t, w)
+                g = m.mining_gwh.expr((s, t, w))
+                energy = 0.0 if is_const(g) else (m.power_price[market, w, t] * (MWH / USD)) * g
+                register(m, "terminal_mining_usd", s, t, w, k * (rev - energy))

@@ -1,0 +1,196 @@
+"""HPC leases: signing, hand-over period and site(s), racks taken, lease cash flows.
+
+Variables (first stage): x[l,s,tau] share of lease l handed over in period tau at site s
+(binary for unsplittable leases; in [0, 1] for splittable ones, with y[l,tau] binary choosing
+the hand-over period). Combinations that can never be delivered (site too small even fully
+converted, or HPC racks not online by tau at the earliest) get no variable.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ..data import Data
+from . import sites
+from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+
+
+def _earliest(si, need: float, splittable: bool) -> int | None:
+    """First hand-over period at which site si could have the racks (None: never).
+    A splittable lease needs only some HPC racks at a site; an unsplittable one all of ``need``."""
+    if splittable:
+        if si.Hmax <= 0:
+            return None
+        ready_now = si.H0 > 0
+    else:
+        if need > si.Hmax + 1e-9:
+            return None
+        ready_now = need <= si.H0 + 1e-9
+    e = 0 if ready_now else (None if si.first_conv is None else si.first_conv + si.lead)
+    if e is not None and not si.owned0:
+        e = None if si.own_first is None else max(e, si.own_first)
+    return e
+
+
+def build(m, data: Data) -> None:
+    inst = data.inst
+    keys, y_keys = [], []
+    m.lease_need = {}
+    for l in inst.leases:
+        ld = data.leases[l.id]
+        for s in inst.eligible_sites(l):
+            need = data.lease_racks_needed[(l.id, s)]
+            e = _earliest(m.site_info[s], need, l.splittable)
+            if e is None:
+                continue
+            m.lease_need[(l.id, s)] = need
+            keys += [(l.id, s, tau) for tau in ld.handover_periods if tau >= e]
+        if l.splittable:
+            y_keys += [(l.id, tau) for tau in ld.handover_periods if any(k[0] == l.id and k[2] == tau for k in keys)]
+    split = {l.id: l.splittable for l in inst.leases}
+    m.x = add_vars(m, "x", keys, domain=lambda _m, l, s, tau: pyo.UnitInterval if split[l] else pyo.Binary)
+    m.y = add_vars(m, "y", y_keys, pyo.Binary)
+    lease_once(m, data)
+    lease_racks(m, data)
+    _hpc_energy(m, data)
+    _cashflows(m, data)
+
+
+def lease_once(m, data: Data) -> None:
+    """Unsplittable: sum_{s,tau} x[l,s,tau] <= 1. Splittable: sum_s x[l,s,tau] = y[l,tau],
+    sum_tau y[l,tau] <= 1."""
+    by_lease: dict[str, list] = {}
+    for k in m.x_index:
+        by_lease.setdefault(k[0], []).append(k)
+    once, split = {}, {}
+    for l in data.inst.leases:
+        ks = by_lease.get(l.id, [])
+        if not ks:
+            continue
+        if l.splittable:
+            taus = sorted({k[2] for k in ks})
+            for tau in taus:
+                kt = [k for k in ks if k[2] == tau]
+                split[(l.id, tau)] = lin([1.0] * len(kt) + [-1.0], [m.x[k] for k in kt] + [m.y[l.id, tau]]) == 0
+            if len(taus) > 1:
+                once[l.id] = sum(m.y[l.id, tau] for tau in taus) <= 1
+        elif len(ks) > 1:
+            once[l.id] = lin([1.0] * len(ks), [m.x[k] for k in ks]) <= 1
+    add_constraints(m, "lease_once", once)
+    add_constraints(m, "lease_split", split)
+
+
+def racks_taken(m, data: Data, s: str, t: int, past_horizon_only: bool = False):
+    """Rack positions at s in t taken by running leases (linear in x)."""
+    acc = Acc()
+    for (l, ss, tau) in m.x_index:
+        if ss != s:
+            continue
+        ld = data.leases[l]
+        if not ld.active[tau][t] or (past_horizon_only and not ld.runs_past_horizon[tau]):
+            continue
+        acc.add(0, m.lease_need[(l, s)], m.x[l, s, tau])
+    return acc.expr(0)
+
+
+def lease_racks(m, data: Data) -> None:
+    """Racks taken by running leases <= hpc_racks[s,t]; <= Hmax x own[s,t] where the site
+    may be sold or bought (an unowned site runs no lease)."""
+    rows = {}
+    for si in m.site_info.values():
+        s = si.id
+        if not any(k[1] == s for k in m.x_index):
+            continue
+        for t in range(data.T):
+            used = racks_taken(m, data, s, t)
+            if is_const(used):
+                continue
+            rows[(s, t, "racks")] = used <= sites.hpc_racks(m, s, t)
+            o = sites.own(m, s, t)
+            if not (is_const(o) and o == 1):
+                rows[(s, t, "owned")] = used <= si.Hmax * o
+    add_constraints(m, "lease_racks", rows)
+
+
+def _hpc_energy(m, data: Data) -> None:
+    """m.hpc_gwh[(s,t)]: HPC load in GWh (firm); m.passthrough_gwh[(s,t)]: the pass-through part."""
+    allg, pt = Acc(), Acc()
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        lease = ld.lease
+        pue = data.inst.site_by_id[s].pue_hpc
+        h = ld.active_hours[tau]
+        for t in range(data.T):
+            if h[t] > 0:
+                c = lease.it_mw * pue * float(h[t]) / MWH
+                allg.add((s, t), c, m.x[l, s, tau])
+                if lease.power_passthrough:
+                    pt.add((s, t), c, m.x[l, s, tau])
+    m.hpc_gwh = allg
+    m.passthrough_gwh = dict(pt.items())
+
+
+def _cashflows(m, data: Data) -> None:
+    inst, T, W = data.inst, data.T, data.W
+    rent: dict[tuple, Acc] = {}  # (s, t) -> per-lease accumulator (rate-proportional)
+    opex_rate: dict[tuple, Acc] = {}
+    opex_fix, pen = Acc(), Acc()
+    tnoi: dict[str, list] = {}
+    term = inst.horizon.terminal
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        lease = ld.lease
+        v = m.x[l, s, tau]
+        r, ox = ld.rent_usd[tau], ld.opex_usd[tau]
+        rate = lease.rate_usd_per_kw_month
+        for t in range(T):
+            if r[t] != 0:
+                rent.setdefault((s, t), Acc()).add(l, float(r[t]) / rate / USD, v)
+            if ox[t] != 0:
+                if lease.noi_margin is not None:  # opex proportional to rent
+                    opex_rate.setdefault((s, t), Acc()).add(l, -float(ox[t]) / rate / USD, v)
+                else:
+                    opex_fix.add((s, t), -float(ox[t]) / USD, v)
+        late = ld.months_late[tau]
+        if late > 0:
+            pen.add((s, tau), -lease.late_penalty_usd_per_mw_month * lease.it_mw * late / USD, v)
+        if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
+            tnoi.setdefault(s, []).append((l, tau, v))
+    for (s, t), acc in rent.items():
+        register(m, "lease_revenue_usd", s, t, None, sum(m.lease_rate[l] * e for l, e in acc.items()))
+    for (s, t), acc in opex_rate.items():
+        register(m, "opex_usd", s, t, None, sum(m.lease_rate[l] * e for l, e in acc.items()))
+    for (s, t), e in opex_fix.items():
+        register(m, "opex_usd", s, t, None, e)
+    for (s, t), e in pen.items():
+        register(m, "lease_penalty_usd", s, t, None, e)
+    for s, items in tnoi.items():
+        register(m, "terminal_lease_noi_usd", s, T - 1, None,
+                 sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
+    for (s, t), e in m.passthrough_gwh.items():
+        market = inst.site_by_id[s].market
+        for w in range(W):
+            register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
+    _terminal_hpc(m, data)
+
+
+def _terminal_hpc(m, data: Data) -> None:
+    """Unleased HPC MW at the end x NOI/MW-year / cap rate x idx[w,T-1]; 'unleased' = owned HPC
+    racks minus racks taken by leases running past the horizon, times kW per rack."""
+    term = data.inst.horizon.terminal
+    if term.hpc_unleased_noi_usd_per_mw_year <= 0:
+        return
+    T = data.T
+    per_mw = term.hpc_unleased_noi_usd_per_mw_year / term.hpc_cap_rate / USD
+    for si in m.site_info.values():
+        if si.Hmax <= 0:
+            continue
+        s = si.id
+        owned = sites.hpc_owned(m, s, T - 1)
+        taken = racks_taken(m, data, s, T - 1, past_horizon_only=True)
+        racks = owned - taken
+        if is_const(racks) and racks == 0:
+            continue
+        mw = (si.kw / 1000.0) * racks
+        for w in range(data.W):
+            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_index[w] * per_mw) * mw)

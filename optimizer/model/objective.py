@@ -1,0 +1,64 @@
+"""The objective, assembled once from the cash-flow registry, and per-line values of the model.
+
+E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = prob[w] for a
+scenario term and 1 (= sum of probabilities) for a first-stage term. With cvar_weight > 0 the
+objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import SumExpression
+
+from ..data import Data
+from .common import USD, add_constraints, add_vars
+
+
+def _weighted(m, data: Data, term):
+    w = 1.0 if term.scenario is None else float(data.prob[term.scenario])
+    return (w * m.df[term.period]) * term.expr
+
+
+def expected_npv(m, data: Data):
+    """E[NPV] in $M: one summand per registered term."""
+    return SumExpression([_weighted(m, data, term) for term in m.cashflow_terms])
+
+
+def scenario_npv(m, data: Data, w: int):
+    """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
+    return SumExpression([m.df[t.period] * t.expr for t in m.cashflow_terms if t.scenario in (None, w)])
+
+
+def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:
+    if not 0 <= cvar_weight <= 1:
+        raise ValueError(f"cvar_weight: must be in [0, 1], got {cvar_weight}")
+    if not 0 <= cvar_alpha < 1:
+        raise ValueError(f"cvar_alpha: must be in [0, 1), got {cvar_alpha}")
+    m.expected_npv = pyo.Expression(expr=expected_npv(m, data))
+    if cvar_weight == 0:
+        m.objective = pyo.Objective(expr=m.expected_npv, sense=pyo.maximize)
+        return
+    # CVaR of the NPV's lower tail: eta - 1/(1-a) E[(eta - NPV)+]
+    m.cvar_eta = pyo.Var(domain=pyo.Reals)
+    m.cvar_excess = add_vars(m, "cvar_excess", list(range(data.W)), pyo.NonNegativeReals)
+    add_constraints(m, "cvar_excess_def", {w: m.cvar_excess[w] >= m.cvar_eta - scenario_npv(m, data, w) for w in range(data.W)})
+    cvar = m.cvar_eta - sum(float(data.prob[w]) * m.cvar_excess[w] for w in range(data.W)) / (1.0 - cvar_alpha)
+    m.objective = pyo.Objective(expr=(1.0 - cvar_weight) * m.expected_npv + cvar_weight * cvar, sense=pyo.maximize)
+
+
+def model_cashflows(m, data: Data) -> pd.DataFrame:
+    """Cash-flow lines at the model's current variable values, in USD, with the evaluator's
+    columns (scenario, month, period, site, item, usd); first-stage terms repeat in every scenario;
+    terms with the same key are summed."""
+    names, labels = data.scenario_names, data.labels
+    rows = []
+    for term in m.cashflow_terms:
+        v = pyo.value(term.expr) * USD
+        ws = range(data.W) if term.scenario is None else [term.scenario]
+        for w in ws:
+            rows.append((names[w], labels[term.period], term.period, term.site, term.item, v))
+    df = pd.DataFrame(rows, columns=["scenario", "month", "period", "site", "item", "usd"])
+    if len(df):
+        df = df.groupby(["scenario", "month", "period", "site", "item"], as_index=False, sort=True)["usd"].sum()
+    return df

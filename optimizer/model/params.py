@@ -1,0 +1,62 @@
+"""Mutable Params: the coefficients sweeps change, so a persistent solver can update them.
+
+Each Param is a factor that multiplies a float-coefficient linear expression, so there are few
+of them (per period and scenario, per lease, per site) and building stays fast:
+
+- ``df[t]``                discount factor of period t
+- ``btc_price[w, t]``      USD per BTC
+- ``btc_per_ph[w, t]``     BTC one PH/s of operating hashrate earns in period t, after the pool
+                           fee (hashprice in BTC/PH/day x days x (1 - pool fee))
+- ``power_price[k, w, t]`` USD/MWh of market k
+- ``hpc_index[w]``         HPC lease-rate index of the last period (terminal HPC value)
+- ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
+- ``lease_terminal_noi[l, tau]``  USD, remaining NOI after the horizon of lease l handed over in tau
+- ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
+
+``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..data import Data
+
+
+def _btc_per_ph(data: Data) -> np.ndarray:
+    fee = data.inst.bitcoin.pool_fee
+    return data.hashprice_btc_per_ph_day * data.days[None, :] * (1.0 - fee)
+
+
+def _values(data: Data) -> dict[str, dict]:
+    T, W = data.T, data.W
+    pp = _btc_per_ph(data)
+    v = {
+        "df": {t: float(data.df[t]) for t in range(T)},
+        "btc_price": {(w, t): float(data.btc_price_usd[w, t]) for w in range(W) for t in range(T)},
+        "btc_per_ph": {(w, t): float(pp[w, t]) for w in range(W) for t in range(T)},
+        "power_price": {(k, w, t): float(a[w, t]) for k, a in data.power_price.items() for w in range(W) for t in range(T)},
+        "hpc_index": {w: float(data.hpc_index[w, T - 1]) for w in range(W)},
+        "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
+        "lease_terminal_noi": {(lid, tau): float(v) for lid, ld in data.leases.items()
+                               for tau, v in ld.terminal_noi_usd.items() if ld.runs_past_horizon[tau]},
+        "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
+    }
+    return v
+
+
+def build(m, data: Data) -> None:
+    for name, vals in _values(data).items():
+        setattr(m, name, pyo.Param(list(vals), initialize=vals, mutable=True, within=pyo.Reals))
+
+
+def update_params(m, data: Data) -> None:
+    """Set every mutable Param from ``data``; the instance must have the model's structure
+    (same periods, scenarios, markets, leases and hand-over windows, sites with conversions)."""
+    for name, vals in _values(data).items():
+        p = getattr(m, name)
+        if set(vals) != set(p.keys()):
+            raise ValueError(f"update_params: {name} has a different index than the built model; rebuild the model")
+        for k, x in vals.items():
+            p[k].set_value(x)

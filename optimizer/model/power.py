@@ -1,0 +1,221 @@
+"""Power: contracts (fixed with take-or-pay and sell-back, index, owned generation, optional
+signing), the site energy balance and the grid interconnect.
+
+Variables (energy in GWh): sign[c] (binary, optional contracts; first stage), signed_owned[c,t]
+(sign x own, exact McCormick; only for optional contracts at sites that may be sold or bought),
+and per scenario deliv[c,t,w] (fixed: delivered; index: taken; owned generation: generated),
+used[c,t,w] (only where energy may be sold back / exported; else used = deliv) and
+shortfall[c,t,w] (take-or-pay energy paid but not delivered).
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ..data import Data
+from ..instance import FixedContract, IndexContract, OwnedGeneration
+from . import fleet, sites
+from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+
+
+def _periods(m, data: Data, c) -> list[int]:
+    """Periods the contract can deliver: inside its term and the site not known to be unowned."""
+    h = data.contracts[c.id].active_hours
+    return [t for t in range(data.T) if h[t] > 0 and not (is_const(sites.own(m, c.site, t)) and sites.own(m, c.site, t) == 0)]
+
+
+def _has_used(c) -> bool:
+    return (isinstance(c, FixedContract) and c.sell_back_allowed) or (isinstance(c, OwnedGeneration) and c.can_export)
+
+
+def build(m, data: Data) -> None:
+    inst, W = data.inst, data.W
+    m.contract_periods = {c.id: _periods(m, data, c) for c in inst.contracts}
+    m.sign = add_vars(m, "sign", [c.id for c in inst.contracts if c.optional], pyo.Binary)
+    so_keys = [(c.id, t) for c in inst.contracts if c.optional for t in m.contract_periods[c.id]
+               if not is_const(sites.own(m, c.site, t))]
+    m.signed_owned = add_vars(m, "signed_owned", so_keys, pyo.NonNegativeReals, ub=1)
+    signed_owned_mccormick(m, data)
+    d_keys, d_b, u_keys, k_keys = [], {}, [], []
+    for c in inst.contracts:
+        h = data.contracts[c.id].active_hours
+        for t in m.contract_periods[c.id]:
+            ub = _cap_gwh(m, data, c, t, h[t])
+            for w in range(W):
+                d_keys.append((c.id, t, w))
+                d_b[(c.id, t, w)] = (0.0, ub)
+                if _has_used(c):
+                    u_keys.append((c.id, t, w))
+                if isinstance(c, FixedContract) and c.take_or_pay_min_share > 0:
+                    k_keys.append((c.id, t, w))
+    m.deliv = add_vars(m, "deliv", d_keys, pyo.NonNegativeReals, bounds=d_b)
+    m.used = add_vars(m, "used", u_keys, pyo.NonNegativeReals, bounds={k: d_b[k] for k in u_keys})
+    m.shortfall = add_vars(m, "shortfall", k_keys, pyo.NonNegativeReals)
+    contract_delivery(m, data)
+    take_or_pay(m, data)
+    energy_balance(m, data)
+    grid_interconnect(m, data)
+    _cashflows(m, data)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def signed_and_owned(m, c, t: int):
+    """1 / sign[c] / own[s,t] / signed_owned[c,t]: whether contract c may deliver in t."""
+    o = sites.own(m, c.site, t)
+    if is_const(o):
+        return (m.sign[c.id] if c.optional else 1) if o else 0
+    return m.signed_owned[c.id, t] if c.optional else o
+
+
+def used_var(m, cid: str, t: int, w: int):
+    return m.used[cid, t, w] if (cid, t, w) in m.used else m.deliv[cid, t, w]
+
+
+def _cap_gwh(m, data: Data, c, t: int, hours: float) -> float:
+    if isinstance(c, FixedContract):
+        mw = c.mw_cap
+    elif isinstance(c, OwnedGeneration):
+        mw = c.mw
+    else:
+        mw = c.mw_cap if c.mw_cap is not None else sites.max_grid_mw(m, c.site)
+    return mw * hours / MWH
+
+
+# ---------------------------------------------------------------- constraints
+
+
+def signed_owned_mccormick(m, data: Data) -> None:
+    """signed_owned = sign x own for binaries: <= sign, <= own, >= sign + own - 1."""
+    rows = {}
+    cons = {c.id: c for c in data.inst.contracts}
+    for (cid, t) in m.signed_owned_index:
+        o, z, p = sites.own(m, cons[cid].site, t), m.sign[cid], m.signed_owned[cid, t]
+        rows[(cid, t, "sign")] = p <= z
+        rows[(cid, t, "own")] = p <= o
+        rows[(cid, t, "both")] = p >= z + o - 1
+    add_constraints(m, "signed_owned_mccormick", rows)
+
+
+def contract_delivery(m, data: Data) -> None:
+    """deliv <= cap x hours x (signed and owned); used <= deliv where energy can be sold back."""
+    rows, used = {}, {}
+    for c in data.inst.contracts:
+        h = data.contracts[c.id].active_hours
+        for t in m.contract_periods[c.id]:
+            so = signed_and_owned(m, c, t)
+            cap = _cap_gwh(m, data, c, t, h[t])
+            for w in range(data.W):
+                d = m.deliv[c.id, t, w]
+                if not is_const(so):
+                    rows[(c.id, t, w)] = d <= cap * so
+                if (c.id, t, w) in m.used:
+                    used[(c.id, t, w)] = m.used[c.id, t, w] <= d
+    add_constraints(m, "contract_delivery", rows)
+    add_constraints(m, "used_le_delivered", used)
+
+
+def take_or_pay(m, data: Data) -> None:
+    """shortfall >= min_share x cap x hours x (signed and owned) - delivered."""
+    rows = {}
+    for c in data.inst.contracts:
+        if not (isinstance(c, FixedContract) and c.take_or_pay_min_share > 0):
+            continue
+        h = data.contracts[c.id].active_hours
+        for t in m.contract_periods[c.id]:
+            q = c.take_or_pay_min_share * c.mw_cap * h[t] / MWH
+            so = signed_and_owned(m, c, t)
+            for w in range(data.W):
+                rows[(c.id, t, w)] = m.shortfall[c.id, t, w] + m.deliv[c.id, t, w] >= q * so
+    add_constraints(m, "take_or_pay", rows)
+
+
+def _load(m, s: str, t: int, w: int, sign: float = 1.0) -> tuple[list, list]:
+    """Site load in GWh (mining + HPC) as (coefs x sign, vars)."""
+    coefs, vs = [], []
+    for r in (m.mining_gwh.rows.get((s, t, w)), m.hpc_gwh.rows.get((s, t))):
+        if r is not None:
+            coefs += [sign * a for a in r[0]]
+            vs += r[1]
+    return coefs, vs
+
+
+def energy_balance(m, data: Data) -> None:
+    """Energy used from the site's contracts = mining GWh + HPC GWh, per (s,t,w)."""
+    by_site: dict[str, list] = {}
+    for c in data.inst.contracts:
+        by_site.setdefault(c.site, []).append(c)
+    rows = {}
+    for site in data.inst.sites:
+        s = site.id
+        for t in range(data.T):
+            for w in range(data.W):
+                coefs, vs = _load(m, s, t, w, -1.0)
+                for c in by_site.get(s, []):
+                    if (c.id, t, w) in m.deliv:
+                        coefs.append(1.0)
+                        vs.append(used_var(m, c.id, t, w))
+                if vs:
+                    rows[(s, t, w)] = lin(coefs, vs) == 0
+    add_constraints(m, "energy_balance", rows)
+
+
+def _max_load_mw(m, data: Data, s: str) -> float:
+    site = data.inst.site_by_id[s]
+    si = m.site_info[s]
+    w_max = max([data.inst.model_by_name[mod].power_w for (ss, mod) in m.fleet_pairs if ss == s], default=0.0)
+    mining = site.asics_per_rack * si.R0 * w_max * site.pue_mining / 1e6
+    hpc = si.Hmax * si.kw / 1000.0 * site.pue_hpc
+    return mining + hpc
+
+
+def grid_interconnect(m, data: Data) -> None:
+    """Mining GWh + HPC GWh <= (grid MW + expansions online) x hours; skipped where the site's
+    largest possible load fits the base interconnect."""
+    rows = {}
+    for site in data.inst.sites:
+        s = site.id
+        if _max_load_mw(m, data, s) <= site.grid_interconnect_mw * (1 - 1e-12):
+            continue
+        for t in range(data.T):
+            cap = sites.grid_mw(m, s, t)
+            hk = float(data.hours[t]) / MWH
+            for w in range(data.W):
+                coefs, vs = _load(m, s, t, w)
+                if vs:
+                    rows[(s, t, w)] = lin(coefs, vs) <= hk * cap
+    add_constraints(m, "grid_interconnect", rows)
+
+
+# ---------------------------------------------------------------- cash flows
+
+
+def _cashflows(m, data: Data) -> None:
+    inst, W = data.inst, data.W
+    k = MWH / USD
+    for c in inst.contracts:
+        cd = data.contracts[c.id]
+        s, market = c.site, inst.site_by_id[c.site].market
+        z = m.sign[c.id] if c.optional else 1
+        if c.signing_fee_usd > 0:
+            register(m, "contract_fees_usd", s, cd.start_period, None, -c.signing_fee_usd / USD * z)
+        if isinstance(c, OwnedGeneration) and c.optional and c.acquisition_price_usd > 0:
+            register(m, "acquisitions_usd", s, cd.start_period, None, -c.acquisition_price_usd / USD * z)
+        for t in m.contract_periods[c.id]:
+            if isinstance(c, OwnedGeneration) and c.fixed_cost_usd_per_month > 0:
+                so = signed_and_owned(m, c, t)
+                register(m, "power_cost_usd", s, t, None, -c.fixed_cost_usd_per_month * float(cd.months_active[t]) / USD * so)
+            for w in range(W):
+                d = m.deliv[c.id, t, w]
+                pi = m.power_price[market, w, t]
+                if isinstance(c, FixedContract):
+                    p = float(cd.price_usd_per_mwh[t]) * k
+                    cost = lin([-p, -p], [d, m.shortfall[c.id, t, w]]) if (c.id, t, w) in m.shortfall else lin([-p], [d])
+                    register(m, "power_cost_usd", s, t, w, cost)
+                elif isinstance(c, IndexContract):
+                    register(m, "power_cost_usd", s, t, w, (-(pi + c.adder_usd_per_mwh) * k) * d)
+                else:
+                    register(m, "power_cost_usd", s, t, w, lin([-c.variable_cost_usd_per_mwh * k], [d]))
+                if (c.id, t, w) in m.used:
+                    register(m, "power_sold_usd", s, t, w, (pi * k) * lin([1.0, -1.0], [d, m.used[c.id, t, w]]))

@@ -1,0 +1,288 @@
+"""Sites: conversions, grid expansions, ownership (sale / acquisition), site-level cash flows.
+
+Variables (first stage): conv[s,t] blocks started (integer), nb[s,t] blocks started up to t,
+gx[s,g,t] expansion started (binary), gcum[s,g,t] started up to t, sell[s,t] / acq[s,t]
+(binary), own[s,t] owned (continuous, integral by construction) and, only where a cost needs
+the product of HPC racks and ownership, hpc_own[s,t] (exact McCormick).
+Sites without a sale or acquisition option are owned throughout: own is the constant 1.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ..data import Data
+from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+
+
+class SiteInfo:
+    """Per-site constants and expression helpers used by the other modules."""
+
+    def __init__(self, site, data: Data):
+        self.site = site
+        self.id = site.id
+        c = site.conversion
+        self.R0 = site.mining_racks
+        self.H0 = site.hpc_racks
+        self.rpb = c.racks_per_block if c else 0
+        self.maxb = site.max_conversion_blocks
+        self.lead = data.lead_periods(c.lead_months) if c else 0
+        self.Hmax = self.H0 + self.rpb * self.maxb
+        self.kw = site.hpc_kw_per_rack
+        self.owned0 = site.acquisition is None
+        self.conv_periods: list[int] = []
+        self.first_conv: int | None = None
+        self.own_first: int | None = None  # first period own is a variable
+        self.nb_first: int | None = None
+        self.expansions: list = []  # (option, lead_periods, periods)
+
+
+def _conv_periods(si: SiteInfo, data: Data) -> list[int]:
+    if si.maxb == 0:
+        return []
+    ps = data.conversion_periods(si.id)
+    if si.site.acquisition is not None:  # an unowned site starts no project
+        acq = data.acquisition_periods(si.id)
+        ps = [t for t in ps if acq and t >= acq[0]]
+    return ps
+
+
+def build(m, data: Data) -> None:
+    T = data.T
+    m.site_info = {s.id: SiteInfo(s, data) for s in data.inst.sites}
+    _ownership(m, data)
+    conv_keys, nb_keys, nb_b = [], [], {}
+    for si in m.site_info.values():
+        si.conv_periods = _conv_periods(si, data)
+        if si.conv_periods:
+            si.first_conv = si.nb_first = si.conv_periods[0]
+            conv_keys += [(si.id, t) for t in si.conv_periods]
+            nb_keys += [(si.id, t) for t in range(si.nb_first, T)]
+    m.conv = add_vars(m, "conv", conv_keys, pyo.NonNegativeIntegers,
+                      bounds={k: (0, m.site_info[k[0]].maxb) for k in conv_keys})
+    m.nb = add_vars(m, "nb", nb_keys, pyo.NonNegativeReals,
+                    bounds={k: (0, m.site_info[k[0]].maxb) for k in nb_keys})
+    _expansions(m, data)
+    rows = {}
+    for s, t in nb_keys:
+        prev = nb(m, s, t - 1)
+        c = m.conv[s, t] if (s, t) in m.conv else 0
+        rows[(s, t)] = m.nb[s, t] == prev + c
+    add_constraints(m, "nb_balance", rows)  # sites.py::nb_balance
+    conversion_needs_ownership(m, data)
+    _hpc_owned(m, data)
+    _cashflows(m, data)
+
+
+# ---------------------------------------------------------------- expression helpers
+
+
+def nb(m, s: str, t: int):
+    """Blocks started at site s up to and including period t (0 before the first start)."""
+    si = m.site_info[s]
+    if si.nb_first is None or t < si.nb_first:
+        return 0
+    return m.nb[s, min(t, data_T(m) - 1)]
+
+
+def data_T(m) -> int:
+    return len(m.df)
+
+
+def mining_racks(m, s: str, t: int):
+    """Mining rack positions at s in t: racks leave mining when works start."""
+    si = m.site_info[s]
+    b = nb(m, s, t)
+    return si.R0 if is_const(b) else si.R0 - si.rpb * b
+
+
+def hpc_racks(m, s: str, t: int):
+    """HPC rack positions online at s in t: converted racks arrive lead periods after the start."""
+    si = m.site_info[s]
+    b = nb(m, s, t - si.lead)
+    return si.H0 if is_const(b) else si.H0 + si.rpb * b
+
+
+def own(m, s: str, t: int):
+    """1 / 0 / the variable own[s,t]."""
+    si = m.site_info[s]
+    if si.own_first is None:
+        return 1 if si.owned0 else 0
+    if t < si.own_first:
+        return 1 if si.owned0 else 0
+    return m.own[s, t]
+
+
+def grid_mw(m, s: str, t: int):
+    """Grid interconnect MW at s in t: base plus expansions online (started lead periods before)."""
+    si = m.site_info[s]
+    coefs, vs, const = [], [], float(si.site.grid_interconnect_mw)
+    for g, lead, ps in si.expansions:
+        u = t - lead
+        if ps and u >= ps[0]:
+            coefs.append(g.mw)
+            vs.append(m.gcum[s, g.id, min(u, data_T(m) - 1)])
+    return lin(coefs, vs, const) if vs else const
+
+
+def max_grid_mw(m, s: str) -> float:
+    si = m.site_info[s]
+    return si.site.grid_interconnect_mw + sum(g.mw for g, _, ps in si.expansions if ps)
+
+
+def hpc_owned(m, s: str, t: int):
+    """HPC rack positions at s in t that the company owns: hpc_racks x own (exact)."""
+    o = own(m, s, t)
+    if is_const(o):
+        return hpc_racks(m, s, t) if o else 0
+    return m.hpc_own[s, t]
+
+
+# ---------------------------------------------------------------- ownership
+
+
+def _ownership(m, data: Data) -> None:
+    T = data.T
+    sell_keys, acq_keys, own_keys = [], [], []
+    for si in m.site_info.values():
+        if si.site.sale is not None:
+            ps = data.sale_periods(si.id)
+            sell_keys += [(si.id, t) for t in ps]
+        elif si.site.acquisition is not None:
+            ps = data.acquisition_periods(si.id)
+            acq_keys += [(si.id, t) for t in ps]
+        else:
+            continue
+        if ps:
+            si.own_first = ps[0]
+            own_keys += [(si.id, t) for t in range(ps[0], T)]
+    m.sell = add_vars(m, "sell", sell_keys, pyo.Binary)
+    m.acq = add_vars(m, "acq", acq_keys, pyo.Binary)
+    m.own = add_vars(m, "own", own_keys, pyo.NonNegativeReals, ub=1)
+    ownership_balance(m, own_keys)
+
+
+def ownership_balance(m, own_keys) -> None:
+    """own[s,t] = own[s,t-1] - sell[s,t] (sale option) or + acq[s,t] (acquisition option);
+    own in [0, 1] makes at most one sale / acquisition."""
+    rows = {}
+    for s, t in own_keys:
+        prev = own(m, s, t - 1)
+        if (s, t) in m.sell:
+            rows[(s, t)] = m.own[s, t] == prev - m.sell[s, t]
+        elif (s, t) in m.acq:
+            rows[(s, t)] = m.own[s, t] == prev + m.acq[s, t]
+        else:
+            rows[(s, t)] = m.own[s, t] == prev
+    add_constraints(m, "ownership_balance", rows)
+
+
+def conversion_needs_ownership(m, data: Data) -> None:
+    """An unowned site starts no project: conv[s,t] <= max_blocks x own[s,t], gx[s,g,t] <= own[s,t]."""
+    rows = {}
+    for (s, t) in m.conv_index:
+        o = own(m, s, t)
+        if not is_const(o):
+            rows[("conv", s, "", t)] = m.conv[s, t] <= m.site_info[s].maxb * o
+    for (s, g, t) in m.gx_index:
+        o = own(m, s, t)
+        if not is_const(o):
+            rows[("gx", s, g, t)] = m.gx[s, g, t] <= o
+    add_constraints(m, "project_needs_ownership", rows)
+
+
+# ---------------------------------------------------------------- grid expansions
+
+
+def _expansions(m, data: Data) -> None:
+    T = data.T
+    gx_keys, cum_keys = [], []
+    for si in m.site_info.values():
+        acq = data.acquisition_periods(si.id) if si.site.acquisition is not None else None
+        for g in si.site.grid_expansions:
+            ps = data.expansion_periods(si.id, g)
+            if acq is not None:
+                ps = [t for t in ps if acq and t >= acq[0]]
+            si.expansions.append((g, data.lead_periods(g.lead_months), ps))
+            gx_keys += [(si.id, g.id, t) for t in ps]
+            if ps:
+                cum_keys += [(si.id, g.id, t) for t in range(ps[0], T)]
+    m.gx = add_vars(m, "gx", gx_keys, pyo.Binary)
+    m.gcum = add_vars(m, "gcum", cum_keys, pyo.NonNegativeReals, ub=1)
+    rows = {}
+    for s, g, t in cum_keys:
+        prev = m.gcum[s, g, t - 1] if (s, g, t - 1) in m.gcum else 0
+        x = m.gx[s, g, t] if (s, g, t) in m.gx else 0
+        rows[(s, g, t)] = m.gcum[s, g, t] == prev + x
+    add_constraints(m, "expansion_balance", rows)  # gcum <= 1: at most one start per option
+
+
+# ---------------------------------------------------------------- HPC racks x ownership
+
+
+def _hpc_owned(m, data: Data) -> None:
+    """hpc_own[s,t] = hpc_racks[s,t] x own[s,t], exact McCormick on hpc in [H0, Hmax], own in {0,1}.
+    Only for sites with an ownership option and a cost that needs it (HPC fixed opex, terminal HPC)."""
+    T = data.T
+    term = data.inst.horizon.terminal
+    keys = []
+    for si in m.site_info.values():
+        if si.own_first is None or si.Hmax == 0:
+            continue
+        needs_opex = si.site.fixed_opex_hpc_usd_per_mw_month > 0
+        needs_term = term.hpc_unleased_noi_usd_per_mw_year > 0
+        ts = range(si.own_first, T) if needs_opex else ([T - 1] if needs_term and T - 1 >= si.own_first else [])
+        keys += [(si.id, t) for t in ts]
+    m.hpc_own = add_vars(m, "hpc_own", keys, pyo.NonNegativeReals,
+                         bounds={k: (0, m.site_info[k[0]].Hmax) for k in keys})
+    rows = {}
+    for s, t in keys:
+        si, h, o, p = m.site_info[s], hpc_racks(m, s, t), m.own[s, t], m.hpc_own[s, t]
+        rows[(s, t, "lo_own")] = p >= si.H0 * o
+        rows[(s, t, "lo_hpc")] = p >= h + si.Hmax * o - si.Hmax
+        rows[(s, t, "up_own")] = p <= si.Hmax * o
+        rows[(s, t, "up_hpc")] = p <= h + si.H0 * o - si.H0
+    add_constraints(m, "hpc_owned_mccormick", rows)
+
+
+# ---------------------------------------------------------------- cash flows
+
+
+def _cashflows(m, data: Data) -> None:
+    T, L = data.T, data.tl.period_months
+    capex_c = Acc()
+    for si in m.site_info.values():
+        s = si.id
+        # conversion capex: blocks x racks x kW/1000 x capex/MW spread over n = max(lead, 1) periods;
+        # the part paid in t is c/n x (nb[t] - nb[t-n])
+        if si.conv_periods:
+            n = max(si.lead, 1)
+            mw_per_block = si.rpb * si.kw / 1000.0
+            for t in range(si.first_conv, min(si.conv_periods[-1] + n, T)):
+                a, b = nb(m, s, t), nb(m, s, t - n)
+                coef = mw_per_block / n / USD
+                e = lin([coef], [a]) if is_const(b) else lin([coef, -coef], [a, b])
+                register(m, "capex_usd", s, t, None, -m.capex_per_mw[s] * e)
+        # grid expansion capex, spread the same way
+        for g, lead, ps in si.expansions:
+            if not ps:
+                continue
+            n = max(lead, 1)
+            for t in range(ps[0], min(ps[-1] + n, T)):
+                for u in range(t - n + 1, t + 1):
+                    if (s, g.id, u) in m.gx:
+                        capex_c.add((s, t), -g.capex_usd / n / USD, m.gx[s, g.id, u])
+        for t in range(T):
+            if (s, t) in m.sell:
+                register(m, "site_sales_usd", s, t, None, lin([si.site.sale.price_usd / USD], [m.sell[s, t]]))
+            if (s, t) in m.acq:
+                register(m, "acquisitions_usd", s, t, None, lin([-si.site.acquisition.price_usd / USD], [m.acq[s, t]]))
+        # fixed opex of HPC capacity owned: USD per MW-month x MW x months
+        f = si.site.fixed_opex_hpc_usd_per_mw_month
+        if f > 0 and si.Hmax > 0:
+            k = -f * si.kw / 1000.0 * L / USD
+            for t in range(T):
+                h = hpc_owned(m, s, t)
+                register(m, "opex_usd", s, t, None, k * h)
+    for (s, t), e in capex_c.items():
+        register(m, "capex_usd", s, t, None, e)
