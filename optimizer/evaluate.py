@@ -321,8 +321,9 @@ class _Evaluator:
             runs = st.site_leases(sid)
             self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
-                leased = sum(r.it_mw for r in runs if r.runs_past_horizon)
-                free_mw = st.hpc_mw(sid)[-1] * st.own[sid][-1] - leased
+                # unleased = owned HPC racks minus racks taken by leases running past the horizon
+                taken = sum(r.racks for r in runs if r.runs_past_horizon)
+                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_kw_per_rack / 1000.0
                 value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
                 self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
             if rule.mining_margin_multiple > 0:
