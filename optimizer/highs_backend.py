@@ -396,23 +396,27 @@ class HighsBackend:
 
         Falls back to a full passModel when columns, rows or the sparsity pattern changed (e.g. a
         Var got fixed, a coefficient became 0). The next MIP solve starts from the previous
-        incumbent's integer values (HiGHS completes the continuous part by an LP).
+        incumbent: all of it when only the objective changed (it is still feasible), else its
+        integer values only (HiGHS completes the continuous part by an LP, or drops an infeasible
+        start). The previous solution is forgotten: read it before calling update().
         """
         t0 = time.perf_counter()
-        h, old = self.highs, self._sf
+        old, x_old = self._sf, self._x
         new = _compile(self.model)
-        prev_start = None
-        if self._x is not None and self._int_idx.size:
-            prev_start = [(old.columns[i], self._x[i]) for i in self._int_idx.tolist()]
         if not _same_structure(old, new):
             self._pass(new)
             stats = UpdateStats(True, 0, 0, 0, 0, 0.0)
+            objective_only = False
         else:
             stats = self._push_differences(old, new)
             self._sf = new
             self._int_idx = np.flatnonzero(new.integrality).astype(np.int32)
-        if prev_start:
-            self._pending_start = self._start_arrays(prev_start)
+            objective_only = stats.changed_col_bounds == stats.changed_row_bounds == stats.changed_coeffs == 0
+            objective_only = objective_only and np.array_equal(old.integrality, new.integrality)
+        if x_old is not None and new.is_mip:
+            keep = np.arange(len(old.columns)) if objective_only else np.flatnonzero(old.integrality)
+            self._pending_start = self._start_arrays([(old.columns[i], x_old[i]) for i in keep.tolist()])
+        self._x, self.last_result = None, None
         stats.update_s = time.perf_counter() - t0
         return stats
 

@@ -269,3 +269,32 @@ def test_fixed_vars_objective_constant_and_errors():
     m.o2 = pyo.Objective(expr=m.x)
     with pytest.raises(ValueError, match="2 active objectives"):
         HighsBackend(m)
+
+
+def test_update_warm_starts_from_previous_incumbent():
+    m = param_model()
+    b = HighsBackend(m)
+    assert b.solve(mip_gap=0.0).objective == pytest.approx(10.0, abs=1e-9)  # x=3, y=0, n=0 (see above)
+    assert b.value_of(m.x) == pytest.approx(3.0) and b.value_of(m.n) == pytest.approx(0.0)
+    log = []
+    b.highs.setOptionValue("log_to_console", False)
+    b.highs.cbLogging.subscribe(lambda e: log.append(e.message))
+    # objective-only change: the whole old point is the start; under cost 1 it is worth 3 + 1 = 4
+    m.p_cost.value = 1.0
+    b.update()
+    with pytest.raises(RuntimeError, match="no solution"):
+        b.values()  # the old solution is forgotten by update()
+    r = b.solve(mip_gap=0.0, log=True)
+    assert any("MIP start solution is feasible, objective value is 4" in s for s in log)
+    # new optimum by hand: n=0: (0,2) -> 4 (+1) = 5, (2,1) -> 5; n=1: x+y<=2, x+2y<=4 -> (0,2):
+    # 4 + 0.5 (+1) = 5.5; n=2: (0,1) -> 2 + 1 (+1) = 4. Optimum 5.5.
+    assert r.objective == pytest.approx(5.5, abs=1e-9)
+    log.clear()
+    # a rhs change: only the integer values (n=1) are offered; HiGHS completes x, y by an LP
+    m.p_rhs.value = 6.0
+    b.update()
+    r = b.solve(mip_gap=0.0, log=True)
+    assert any("solving LP for user-supplied values of discrete variables" in s for s in log)
+    # by hand: n=1: x+y<=2 -> (0,2) -> 5.5; n=0: x+2y<=6, x+y<=3 -> (0,3) -> 6 (+1) = 7. Optimum 7.
+    assert r.objective == pytest.approx(7.0, abs=1e-9)
+    assert r.objective == pytest.approx(HighsBackend(m).solve(mip_gap=0.0).objective, rel=1e-9)
