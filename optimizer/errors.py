@@ -163,15 +163,25 @@ def _describe(err: dict, data: Any, root: type[BaseModel] | None) -> str:
     path, owner = _walk(root, data, loc)
     reason = _reason(err)
     if err["type"] == "extra_forbidden":
-        reason = "unknown field"
-        if owner is not None and loc:
-            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1, cutoff=0.6)
-            if close:
-                reason += f" (did you mean {close[0]!r}?)"
+        close = _suggest(err, data, root)
+        reason = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
     if not path:
         return reason
     # cross-reference checks already start with the path they concern
     return reason if reason.startswith(path + ":") or reason.startswith(path + ".") else f"{path}: {reason}"
+
+
+def _suggest(err: dict, data: Any, root: type[BaseModel] | None) -> list[str]:
+    """The model field closest to an unknown field's name, if any is close."""
+    loc = tuple(err.get("loc", ()))
+    _, owner = _walk(root, data, loc)
+    if owner is None or not loc:
+        return []
+    return difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1, cutoff=0.6)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0] if "." in path else ""
 
 
 def format_validation_error(e: ValidationError, data: dict | None = None, root: type[BaseModel] | None = None) -> str:
@@ -184,9 +194,15 @@ def format_validation_error(e: ValidationError, data: dict | None = None, root: 
     # a plain union reports one error per alternative: keep the deepest, drop bare type mismatches
     kept = [(p, err) for p, err in described
             if not (err["type"] in _TYPE_WORDS and any(q != p and q.startswith(p) for q, _ in described))]
+    kept = kept or described
+    # a misspelled field shows up twice: unknown 'pue_hcp' and missing 'pue_hpc'; report it once, as the misspelling
+    suggested = {".".join(filter(None, (_parent(p), s))) for p, err in kept if err["type"] == "extra_forbidden"
+                 for s in _suggest(err, data, root)}
+    kept = [(p, err) for p, err in kept if not (err["type"] == "missing" and p in suggested)]
+    kept.sort(key=lambda pe: pe[1]["type"] != "extra_forbidden")
     messages: list[str] = []
     seen: set[str] = set()
-    for path, err in kept or described:
+    for path, err in kept:
         text = _describe(err, data, root)
         if not path:  # the instance's cross-reference validator joins several problems with '; '
             messages.extend(text.split("; "))
