@@ -139,7 +139,9 @@ def _label(key: Any, child: Any) -> str:
 
 
 def _kind(v: Any) -> str:
-    return "a number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return "a number"
+    return {str: "the text", bool: "the boolean", list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
 
 
 def _list_index(items: list, name: str) -> int | None:
@@ -186,7 +188,7 @@ def _new_value(current: Any, spec: Any, where: str) -> Any:
     if isinstance(current, Series):
         return _series_value(current, mode, arg, where)
     if not _is_num(current):
-        raise InputError(f"override {where}: {mode} needs a numeric field, but the value is {_kind(current)} {current!r}")
+        raise InputError(f"override {where}: {mode} needs a number, but the field is not numeric (it holds {_kind(current)} {current!r})")
     out = current * arg if mode == "mul" else current + arg
     if isinstance(current, int) and abs(out - round(out)) < 1e-9:
         out = int(round(out))
