@@ -196,7 +196,7 @@ def _parse_bound(text: Any) -> tuple[str, float]:
 
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
-                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None) -> int:
+                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
     DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
     2 stopped at max_solves before reaching the tolerance."""
@@ -208,7 +208,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
             raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
         inst = load_instance(file)
         res = breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
-                        max_solves=max_solves, persistent=persistent, **(solve_options or {}))
+                        max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1

@@ -635,7 +635,7 @@ def pick_executor(executor: str | None, workers: int | None, scheduler: str | No
 def sweep_command(file: str | Path, params: list[str], out: str | Path | None = None, *, mode: str = "product",
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
                   scheduler: str | None = None, persistent: bool = True, progress: bool = True,
-                  solve_options: dict | None = None) -> int:
+                  solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
     2 finished but some points failed (their errors are in the store), 130 interrupted."""
     from .errors import load_instance
@@ -644,7 +644,8 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
         inst = load_instance(file)
         df = sweep(inst, list(params), out_dir=out, mode=mode, n_samples=n_samples, seed=seed,
                    executor=pick_executor(executor, workers, scheduler), workers=workers,
-                   scheduler_address=scheduler, persistent=persistent, progress=progress, **(solve_options or {}))
+                   scheduler_address=scheduler, persistent=persistent, progress=progress, solver=solver,
+                   **(solve_options or {}))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -135,7 +135,7 @@ def plot_tornado(df: pd.DataFrame, path_png: str | Path, title: str | None = Non
 
 def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
                     workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
-                    progress: bool = True, solve_options: dict | None = None) -> int:
+                    progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
     DIR/tornado.png and the point store. 0 ok, 1 bad input, 2 some solves failed."""
     from .errors import load_instance
@@ -144,7 +144,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
         inst = load_instance(file)
         df = tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
                      workers=workers, scheduler_address=scheduler, persistent=persistent, progress=progress,
-                     **(solve_options or {}))
+                     solver=solver, **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
