@@ -214,7 +214,8 @@ class _Evaluator:
             mining_mwh += op * d.mwh_per_unit(sid, m)[None, :]
             btc += op * d.btc_per_unit[m]
             opex_mining += site.fixed_opex_mining_usd_per_mw_month * np.maximum(inst_units, 0) * model.power_w / 1e6 * L
-            over = op > inst_units[None, :] + 1e-6 * np.maximum(1.0, np.abs(inst_units))[None, :]
+            have = np.maximum(inst_units, 0.0)[None, :]
+            over = op > have + 1e-6 * np.maximum(1.0, have)
             self.report(over, lambda w, t, op=op, u=inst_units, m=m: (
                 f"{self.where('site ' + sid, w, t)}: {fmt(op[w, t])} operating units of model {m} exceed {fmt(max(u[t], 0))} installed"))
         hpc_mwh = st.hpc_mwh(sid)
@@ -245,7 +246,8 @@ class _Evaluator:
         any_e = np.maximum(np.maximum(dl, us), so)
         flow = any_e > 1e-6 * np.maximum(1.0, any_e)
         outside = flow & (cd.active_hours <= 0)[None, :]
-        self.report(outside, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh outside its term (delivers only in periods {d.labels[cd.start_period]}..)")
+        first, last = self.inst.contract_window(c)
+        self.report(outside, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh outside its term ({d.labels[first]}..{d.labels[last]})")
         unsigned = flow & ~outside & (not st.signed[c.id])
         self.report(unsigned, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh used but the optional contract is not signed")
         unowned = flow & ~outside & ~unsigned & (st.own[c.site] < 0.5)[None, :]

@@ -57,7 +57,8 @@ from .plan import Plan
 
 def complete_operations(instance: Instance, plan: Plan, data: Data | None = None) -> Plan:
     """A copy of ``plan`` with operations, energy and treasury sales filled by the operating rule
-    for every scenario; a plan that already holds operation rows is returned unchanged."""
+    for every scenario; a plan that already holds operation rows is returned unchanged, and
+    treasury sales already in the plan are kept."""
     if plan.has_operations:
         return plan
     data = data if data is not None else compile_instance(instance)
@@ -74,10 +75,9 @@ def complete_operations(instance: Instance, plan: Plan, data: Data | None = None
     out = plan.replace(
         operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
         energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
-        btc_sales=pd.DataFrame(columns=["scenario", "month", "btc"]),
     )
     tr = instance.treasury
-    if tr.cash_start_usd is not None and tr.allow_treasury_sales:
+    if len(plan.btc_sales) == 0 and tr.cash_start_usd is not None and tr.allow_treasury_sales:
         out = out.replace(btc_sales=_treasury_sales(instance, out, data))
     return out
 
