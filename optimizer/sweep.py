@@ -336,9 +336,9 @@ def summarize(out: Any, instance, sites: list[str]) -> dict:
         leases = plan.leases
         signed = leases.loc[leases["share"] > 0, "lease"] if len(leases) else []
         row["leases_signed"] = ";".join(sorted(set(map(str, signed))))
-    msg = getattr(out, "message", "")
-    if row["status"] == "error" and msg:
-        row["error"] = one_line(msg)
+    if plan is None:  # infeasible, unbounded, no incumbent, solver error: the point failed
+        msg = one_line(getattr(out, "message", "") or "")
+        row["error"] = f"no solution (status {row['status']}){': ' + msg if msg else ''}"
     return row
 
 
@@ -524,7 +524,9 @@ def execute(job: Job, todo: list[Point], store: Store, *, executor: str = "inpro
         raise InputError(f"sweep: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and workers < 1:
         raise InputError(f"sweep: workers must be >= 1, got {workers}")
-    prog = _progress(progress and bool(todo))
+    if not todo:
+        return
+    prog = _progress(progress)
     n_err = 0
     by_id = {p.id: p for p in todo}
     with prog:

@@ -300,3 +300,23 @@ def test_real_persistent_equals_cold(tiny):
     cold = sweep(tiny, grid, persistent=False, progress=False)
     assert (warm["error"] == "").all() and (cold["error"] == "").all()
     assert warm["npv_usd"].to_numpy() == pytest.approx(cold["npv_usd"].to_numpy(), rel=1e-6)
+
+
+def test_summarize_a_result(tiny):
+    from optimizer.plan import Plan
+    from optimizer.result import Result
+    from optimizer.sweep import summarize
+
+    plan = Plan(conversions=pd.DataFrame({"site": ["s1", "s1"], "month": ["2026-01", "2026-03"], "blocks": [1, 2]}),
+                leases=pd.DataFrame({"lease": ["L1"], "site": ["s1"], "month": ["2026-03"], "share": [1.0]}))
+    res = Result(status="optimal", objective_usd=123.0, mip_gap=1e-5, build_s=0.5, solve_s=1.5, plan=plan)
+    row = summarize(res, tiny, ["s1"])
+    # 3 blocks x 10 racks/block x 100 kW/rack / 1000 = 3 MW
+    assert row["converted_mw_s1"] == pytest.approx(3.0)
+    assert row["leases_signed"] == "L1" and row["status"] == "optimal"
+    assert row["npv_usd"] == 123.0      # no evaluation attached: the solver objective
+    assert (row["mip_gap"], row["build_s"], row["solve_s"]) == (1e-5, 0.5, 1.5)
+    assert "error" not in row
+    bad = summarize(Result(status="infeasible", message="site s1: grid too small"), tiny, ["s1"])
+    assert bad["error"] == "no solution (status infeasible): site s1: grid too small"
+    assert math.isnan(bad["converted_mw_s1"]) and bad["npv_usd"] is None
