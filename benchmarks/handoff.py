@@ -74,12 +74,12 @@ def build(n_sites: int, n_months: int, seed: int = 0) -> pyo.ConcreteModel:
     return m
 
 
-def perturb(m: pyo.ConcreteModel, frac: float, seed: int) -> int:
+def perturb(m: pyo.ConcreteModel, frac: float, seed: int, only: tuple[str, ...] = ()) -> int:
     """Scale a random `frac` of every mutable Param's entries by 0.9..1.1; returns how many changed."""
     rng = np.random.default_rng(seed)
     changed = 0
     for p in m.component_objects(pyo.Param):
-        if not p.mutable:
+        if not p.mutable or (only and p.local_name not in only):
             continue
         for k in p:
             if rng.random() < frac:
@@ -179,17 +179,48 @@ def _relaxation_objective(b: HighsBackend) -> float:
     return obj
 
 
+PRICES = ("mine_usd_per_mwh", "hpc_usd_per_mwh", "grid_usd_per_mwh", "ppa_usd_per_mwh")
+
+
+def warm_vs_cold(n_sites: int, n_months: int, seed: int, gap: float) -> dict[str, float]:
+    """Price-sweep step: re-solve after update() (warm) vs a fresh backend (cold)."""
+    m = build(n_sites, n_months, seed)
+    b = HighsBackend(m)
+    r0 = b.solve(mip_gap=gap, threads=1)
+    perturb(m, 0.10, seed + 200, only=PRICES)
+    b.update()
+    warm = b.solve(mip_gap=gap, threads=1)
+    fresh = HighsBackend(m)
+    cold = fresh.solve(mip_gap=gap, threads=1)
+    return {
+        "first solve s": r0.solve_s,
+        "re-solve after update() (warm start) s": warm.solve_s,
+        "fresh backend solve (cold) s": cold.solve_s,
+        "|warm - cold objective| / |cold|": abs(warm.objective - cold.objective) / abs(cold.objective),
+    }
+
+
+def _print_medians(title: str, runs: list[dict[str, float]]) -> None:
+    print(title)
+    for key in runs[0]:
+        med = statistics.median(r[key] for r in runs)
+        print(f"{key:55s} {med:12.4g}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sites", type=int, default=30)
     ap.add_argument("--months", type=int, default=120)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--solve-sites", type=int, default=5, help="size of the warm-vs-cold solve test (0: skip)")
+    ap.add_argument("--solve-months", type=int, default=24)
     a = ap.parse_args()
     runs = [one_run(a.sites, a.months, seed) for seed in range(a.runs)]
-    print(f"{a.sites} sites x {a.months} months, medians over {a.runs} runs")
-    for key in runs[0]:
-        med = statistics.median(r[key] for r in runs)
-        print(f"{key:55s} {med:12.4g}")
+    _print_medians(f"{a.sites} sites x {a.months} months, medians over {a.runs} runs", runs)
+    if a.solve_sites:
+        runs = [warm_vs_cold(a.solve_sites, a.solve_months, seed, 1e-4) for seed in range(a.runs)]
+        title = f"\nprice sweep step, {a.solve_sites} sites x {a.solve_months} months, gap 1e-4, 1 thread, medians"
+        _print_medians(title, runs)
 
 
 if __name__ == "__main__":

@@ -201,6 +201,7 @@ class HighsBackend:
             raise RuntimeError("HiGHS rejected the model in passModel (see its log with log=True)")
         self._sf = sf
         self._col_of = {id(v): i for i, v in enumerate(sf.columns)}
+        self._row_of: dict[int, int] | None = None  # built on first row_index() call
         self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
 
     @property
@@ -214,6 +215,16 @@ class HighsBackend:
     @property
     def is_mip(self) -> bool:
         return self._sf.is_mip
+
+    def column_index(self, var) -> int | None:
+        """Column of a VarData; None when it is not a column (fixed, or in no active expression)."""
+        return self._col_of.get(id(var))
+
+    def row_index(self, con) -> int | None:
+        """Row of a ConstraintData (a ranged constraint is one row); None when it has no row."""
+        if self._row_of is None:
+            self._row_of = {id(c): i for i, c in enumerate(self._sf.rows)}
+        return self._row_of.get(id(con))
 
     @property
     def n_cols(self) -> int:

@@ -73,6 +73,8 @@ def test_ranged_and_equality_rows_and_free_vars():
     m.o = pyo.Objective(expr=m.x + m.y)
     b = HighsBackend(m)
     assert b.n_rows == 2  # the ranged constraint is one HiGHS row
+    assert sorted([b.row_index(m.r), b.row_index(m.e)]) == [0, 1]
+    assert b.rows[b.row_index(m.e)] is m.e and b.columns[b.column_index(m.y)] is m.y
     r = b.solve()
     assert r.status == "optimal" and r.objective == pytest.approx(3.0, abs=1e-9)
     d = b.fix_integers_and_solve_lp()
@@ -190,6 +192,17 @@ def test_time_limit_returns_incumbent_with_gap():
         by_item[i_of[id(var)]] = pick[col]
     assert sum(vi * s for vi, s in zip(v, by_item)) == pytest.approx(r.objective, abs=1e-6)
     assert all(sum(wr[i] * by_item[i] for i in range(60)) <= sum(wr) // 2 for wr in w)
+
+
+def test_time_limit_without_incumbent():
+    # a zero time limit stops HiGHS before any heuristic: nothing to return, and reading says so
+    m, _, _ = hard_knapsack()
+    b = HighsBackend(m)
+    r = b.solve(time_limit_s=0.0, mip_gap=0.0)
+    assert r.status == "time_limit_no_solution" and not r.has_solution
+    assert math.isnan(r.objective) and r.gap == math.inf
+    with pytest.raises(RuntimeError, match="time_limit_no_solution"):
+        b.load_solution()
 
 
 def test_mip_start_full_and_partial():
