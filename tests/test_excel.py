@@ -1,0 +1,125 @@
+"""The Excel workbook: one sheet per table whose cells equal the CSV, bold frozen header,
+number formats from the column units. Read back with openpyxl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.excel import FMT_COUNT, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, excel_command, number_format, write_workbook
+
+FIX = Path(__file__).parent / "fixtures" / "report_dir"
+CSV_SHEETS = {  # sheet -> CSV file of the result directory
+    "plan": "plan.csv", "cashflows": "cashflows.csv", "kpis": "kpis.csv", "npv_breakdown": "npv_breakdown.csv",
+    "leases": "leases.csv", "contracts": "contracts.csv", "shadow_prices": "shadow_prices.csv",
+    "plan_conversions": "plan/conversions.csv", "plan_retirements": "plan/retirements.csv",
+    "points": "points.csv", "tornado": "tornado.csv", "frontier": "frontier.csv",
+}
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> Path:
+    return write_workbook(FIX, tmp_path_factory.mktemp("xl") / "result.xlsx")
+
+
+def test_sheets_in_order(book):
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames == ["summary", "plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts",
+                             "shadow_prices", "plan_conversions", "plan_retirements", "points", "tornado", "frontier"]
+
+
+@pytest.mark.parametrize("sheet", list(CSV_SHEETS))
+def test_sheet_equals_csv(book, sheet):
+    want = pd.read_csv(FIX / CSV_SHEETS[sheet], dtype={"month": str})
+    got = pd.read_excel(book, sheet_name=sheet, engine="openpyxl", dtype={"month": str})
+    assert list(got.columns) == list(want.columns)
+    # xlsxwriter stores numbers with 16 significant digits (Excel itself shows 15), so a value
+    # may lose its 17th digit: relative error < 1e-15. Text, booleans and NaN <-> empty cell exact.
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-15, atol=0.0, check_dtype=False)
+
+
+def test_empty_cost_to_mine_cells_stay_empty(book):
+    # kpis.csv has cost_to_mine blank where the bear scenario mines nothing (12 bear months - 3 mining = 9)
+    ws = openpyxl.load_workbook(book)["kpis"]
+    col = [c.value for c in ws[1]].index("cost_to_mine_usd_per_btc")
+    assert sum(1 for r in ws.iter_rows(min_row=2, values_only=True) if r[col] is None) == 9
+
+
+def test_header_bold_frozen_and_widths(book):
+    wb = openpyxl.load_workbook(book)
+    for ws in wb.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert all(c.font.b for c in ws[1] if c.value is not None), ws.title
+        for letter, dim in ws.column_dimensions.items():
+            if dim.width:
+                assert 8 <= dim.width <= 80, (ws.title, letter, dim.width)
+    cf = wb["cashflows"]
+    widths = {cf.cell(1, i + 1).value: cf.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width
+              for i in range(cf.max_column)}
+    # 'discount_factor' is 15 characters: width header + 2 = 17; USD values like -15,000,000.00 need >= 16
+    assert widths["discount_factor"] >= 17 and widths["pv_usd"] >= 16
+
+
+def _formats(ws) -> dict[str, str]:
+    return {h.value: c.number_format for h, c in zip(ws[1], ws[2])}
+
+
+def test_number_formats(book):
+    wb = openpyxl.load_workbook(book)
+    cf, plan, kpis = _formats(wb["cashflows"]), _formats(wb["plan"]), _formats(wb["kpis"])
+    assert cf["usd"] == cf["pv_usd"] == FMT_USD == "#,##0;[Red]-#,##0"
+    assert cf["month"] == "General" and cf["period"] == FMT_COUNT
+    assert plan["mining_mw"] == plan["hpc_mw"] == FMT_MW == "#,##0.0"
+    assert plan["mining_racks"] == plan["racks_L1"] == plan["units_s21"] == FMT_COUNT
+    assert kpis["hpc_mw_online"] == FMT_MW
+    assert kpis["cost_to_mine_usd_per_btc"] == kpis["hashprice_usd_per_ph_day"] == FMT_RATE
+    assert _formats(wb["leases"])["share"] == FMT_PCT == "0.0%"
+    assert _formats(wb["frontier"])["weight"] == FMT_PCT
+    assert _formats(wb["points"])["horizon.discount_rate"] == FMT_PCT
+
+
+def test_summary_sheet_key_values(book):
+    s = json.loads((FIX / "summary.json").read_text())
+    ws = openpyxl.load_workbook(book)["summary"]
+    assert [c.value for c in ws[1]] == ["key", "value"]
+    kv = {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
+    assert kv["status"].value == "optimal"
+    close = lambda a, b: abs(a - b) <= 1e-15 * abs(b)   # 16 significant digits, as above
+    assert close(kv["npv_usd"].value, s["npv_usd"]) and kv["npv_usd"].number_format == FMT_USD
+    assert close(kv["baselines.keep_mining"].value, s["baselines"]["keep_mining"])
+    assert close(kv["npv_usd_by_scenario.bear"].value, s["npv_usd_by_scenario"]["bear"])
+    assert kv["mip_gap"].number_format == "0.000%"
+    assert kv["n_variables"].value == 1840
+    assert kv["violations"].value is None and kv["message"].value is None     # empty list, empty string
+    # 19 top-level non-dict keys (instance ... n_integer, lists included) + 2 scenario NPVs + 3 baselines
+    assert len(kv) == 19 + 2 + 3
+
+
+def test_number_format_rules():
+    assert number_format("terminal_lease_noi_usd") == FMT_USD
+    assert number_format("shadow_price_usd_per_mw") == FMT_RATE
+    assert number_format("grid_interconnect_mw") == FMT_MW
+    assert number_format("take_or_pay_min_share") == FMT_PCT
+    assert number_format("btc_mined") == "#,##0.0000"
+    assert number_format("hashrate_eh_s") == "#,##0.000"
+    assert number_format("solve_s") == "0.000"
+    assert number_format("btc_price_scale") is None
+
+
+def test_dict_of_tables_and_errors(tmp_path, capsys):
+    df = pd.DataFrame({"site": ["a"], "month": ["2026-01"], "capex_usd": [-1.5e6]})
+    p = write_workbook({"summary": {"status": "optimal"}, "cashflows": df}, tmp_path / "t.xlsx")
+    wb = openpyxl.load_workbook(p)
+    assert wb.sheetnames == ["summary", "cashflows"]
+    assert wb["cashflows"]["C2"].value == -1.5e6 and wb["cashflows"]["C2"].number_format == FMT_USD
+    with pytest.raises(InputError, match="must end in .xlsx"):
+        write_workbook(FIX, tmp_path / "t.xls")
+    assert excel_command(tmp_path / "missing") == 2
+    assert "result directory not found" in capsys.readouterr().err
+    assert excel_command(FIX, tmp_path / "c.xlsx") == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "c.xlsx")
