@@ -391,7 +391,8 @@ class HighsBackend:
             if ints.size:
                 h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
                 h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
-                self._pending_start = (ints, np.round(x[ints]))  # the next MIP solve starts from here
+                # the data did not change: the whole incumbent is a feasible start for the next solve
+                self._pending_start = (np.arange(len(x), dtype=np.int32), x)
         if ms != _MS.kOptimal:
             status = {_MS.kInfeasible: "infeasible", _MS.kUnbounded: "unbounded"}.get(ms, "error")
             if ms == _MS.kTimeLimit:
