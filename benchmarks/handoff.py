@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse  # noqa: F401  (as in the backend: keep scipy's import out of the timings)
 import highspy
 import pyomo.environ as pyo
 
-from optimizer.highs_backend import HighsBackend, _compile
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from optimizer.highs_backend import HighsBackend, _compile  # noqa: E402
 
 NN = pyo.NonNegativeReals
 NNI = pyo.NonNegativeIntegers
