@@ -2,7 +2,7 @@
 
 One sheet per table: ``summary`` (key / value), ``plan``, ``cashflows``, ``kpis``,
 ``npv_breakdown``, ``leases``, ``contracts``, ``shadow_prices``, the decision tables of
-``plan/`` (``plan_conversions``, ...) and, when present, ``points``, ``tornado``, ``frontier``.
+``plan/`` (``plan_conversions``, ...; left out when empty) and, when present, ``points``, ``tornado``, ``frontier``.
 Bold header, frozen header row, number formats chosen from the column's unit suffix.
 Written with xlsxwriter in constant-memory mode (about 3x faster than openpyxl for large
 cash-flow tables); tests read it back with openpyxl.
@@ -201,7 +201,10 @@ def write_workbook(result_dir_or_tables, path: str | Path) -> Path:
     book = _Book(path)
     notes: list[str] = []
     _summary_sheet(book, summary)
-    for name in [n for n in SHEETS if n in tables] + sorted(n for n in tables if n not in SHEETS):
+    names = [n for n in SHEETS if n in tables] + sorted(n for n in tables if n not in SHEETS)
+    for name in names:
+        if name.startswith("plan_") and tables[name].empty:     # "no purchases" needs no sheet
+            continue
         _table_sheet(book, name, tables[name], notes)
     if notes:                  # truncated sheets: say so in a last sheet
         book.sheet("notes", ["note"], [[n] for n in notes], [None], [100.0])

@@ -41,6 +41,9 @@ ITEM_COLORS = {
     "acquisitions_usd": "#c49c94", "contract_fees_usd": "#f7b6d2", "treasury_sales_usd": "#dbdb8d",
     "btc_retained_usd": "#bcbd22",
 }
+_ITEM_ORDER = {k: i for i, k in enumerate(list(ITEM_COLORS) + ["terminal_lease_noi_usd", "terminal_hpc_usd",
+                                                                "terminal_mining_usd", "terminal_asic_salvage_usd",
+                                                                "terminal_treasury_usd"])}
 # scenario colours avoid the HPC blue and the halving red so lines stay distinguishable
 SCENARIO_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
 
@@ -69,6 +72,11 @@ def read_result_dir(result_dir: str | Path) -> tuple[dict, dict[str, pd.DataFram
         df = _read_csv(d / "plan" / f"{name}.csv")
         if df is not None:
             tables[f"plan_{name}"] = df
+    for name in ("leases", "contracts"):          # evaluation directories keep these only under plan/
+        if name not in tables:
+            df = _read_csv(d / "plan" / f"{name}.csv")
+            if df is not None:
+                tables[name] = df
     if not summary and not tables:
         raise InputError(f"{d}: no summary.json or result tables (plan.csv, cashflows.csv, ...) in this directory")
     return summary, tables
@@ -279,19 +287,27 @@ def _headline(ctx: _Ctx) -> str:
         raise _Missing("summary.json")
     npv = s.get("npv_usd", s.get("evaluator_npv_usd"))
     gap = s.get("mip_gap")
-    cards = [("Expected NPV", _usd(npv)), ("Status", s.get("status", "n/a")),
-             ("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %")]
+    status = s.get("status") or (f"evaluated plan {s['plan']}" if s.get("plan") else "n/a")
+    cards = [("Expected NPV", _usd(npv)), ("Status", status)]
+    if "mip_gap" in s:
+        cards.append(("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %"))
     if s.get("best_baseline") and s.get("uplift_over_best_baseline_usd") is not None:
         cards.append((f"Uplift over best baseline ({s['best_baseline']})", _usd(s["uplift_over_best_baseline_usd"])))
     parts = ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
                                        for k, v in cards] + ["</div>"]
-    rows = [("Solver objective", _usd(s.get("objective_usd"))), ("Evaluator NPV of the plan", _usd(s.get("evaluator_npv_usd"))),
-            ("Best bound", _usd(s.get("best_bound_usd"))),
-            ("Build / hand-off / solve time", " / ".join(f"{s.get(k, 0) or 0:.2f} s" for k in ("build_s", "handoff_s", "solve_s"))),
-            ("Model size", f"{s.get('n_variables', 0):,} variables ({s.get('n_integer', 0):,} integer), {s.get('n_constraints', 0):,} constraints")]
+    rows = []
+    if "objective_usd" in s:           # a solve (an evaluation directory has no solver figures)
+        rows = [("Solver objective", _usd(s.get("objective_usd"))), ("Evaluator NPV of the plan", _usd(s.get("evaluator_npv_usd"))),
+                ("Best bound", _usd(s.get("best_bound_usd"))),
+                ("Build / hand-off / solve time", " / ".join(f"{s.get(k) or 0:.2f} s" for k in ("build_s", "handoff_s", "solve_s"))),
+                ("Model size", f"{s.get('n_variables') or 0:,} variables ({s.get('n_integer') or 0:,} integer), "
+                               f"{s.get('n_constraints') or 0:,} constraints")]
+    if s.get("plan"):
+        rows.append(("Plan", s["plan"]))
     if s.get("message"):
         rows.append(("Message", s["message"]))
-    parts.append('<table class="kv">' + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>")
+    if rows:
+        parts.append('<table class="kv">' + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>")
     base = s.get("baselines") or {}
     if base and npv is not None:
         parts.append('<h3>Uplift over each baseline plan</h3><table class="data"><tr><th>baseline</th><th>baseline NPV</th>'
@@ -335,7 +351,8 @@ def _decisions(ctx: _Ctx) -> str:
 
 def _allocation_frame(ctx: _Ctx) -> pd.DataFrame:
     a = ctx.table("plan", "site", "month", "mining_mw", "hpc_mw")
-    cols = [c for c in ("mining_mw", "hpc_mw", "hpc_racks", "hpc_racks_leased", "idle_mw") if c in a.columns]
+    cols = [c for c in ("mining_mw", "hpc_mw", "hpc_mw_leased", "hpc_racks", "hpc_racks_leased", "idle_mw", "grid_mw")
+            if c in a.columns]
     return ctx.expected(a, ["site", "month"], cols) if "scenario" in a.columns else a
 
 
@@ -345,26 +362,32 @@ def _allocation(ctx: _Ctx) -> str:
     sites = list(dict.fromkeys(a["site"]))
     ncol = 1 if len(sites) == 1 else 2
     nrow = -(-len(sites) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(13, 0.6 + 3.4 * nrow), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(13, 0.6 + 3.4 * nrow), squeeze=False)
     handles = {}
     for ax, site in zip(axes.flat, sites):
         g = a[a["site"] == site].sort_values("month")
         x = _xext(g["month"], ctx.period_months)
         mining, hpc = g["mining_mw"].to_numpy(float), g["hpc_mw"].to_numpy(float)
-        if {"hpc_racks", "hpc_racks_leased"} <= set(g.columns):
+        if "hpc_mw_leased" in g.columns:
+            leased = np.minimum(g["hpc_mw_leased"].to_numpy(float), hpc)
+            layers = [(mining, "mining (ASICs installed)", C_MINING), (leased, "HPC leased (critical IT)", C_HPC),
+                      (hpc - leased, "HPC built, not leased (idle)", C_HPC_IDLE)]
+        elif {"hpc_racks", "hpc_racks_leased"} <= set(g.columns):
             share = np.divide(g["hpc_racks_leased"].to_numpy(float), g["hpc_racks"].to_numpy(float),
                               out=np.zeros(len(g)), where=g["hpc_racks"].to_numpy(float) > 0)
-            layers = [(mining, "mining (ASIC load)", C_MINING), (hpc * share, "HPC leased (critical IT)", C_HPC),
+            layers = [(mining, "mining (ASICs installed)", C_MINING), (hpc * share, "HPC leased (critical IT)", C_HPC),
                       (hpc * (1 - share), "HPC built, not leased (idle)", C_HPC_IDLE)]
         else:
-            layers = [(mining, "mining (ASIC load)", C_MINING), (hpc, "HPC (critical IT)", C_HPC)]
+            layers = [(mining, "mining (ASICs installed)", C_MINING), (hpc, "HPC (critical IT)", C_HPC)]
         if "idle_mw" in g.columns:
             layers.append((g["idle_mw"].to_numpy(float), "idle", C_IDLE))
         polys = ax.stackplot(x, *[_yext(l[0]) for l in layers], labels=[l[1] for l in layers],
                              colors=[l[2] for l in layers], step="post", alpha=0.9)
         for poly, l in zip(polys, layers):
             handles.setdefault(l[1], poly)
-        if ctx.data is not None and site in ctx.data.inst.site_by_id:
+        if "grid_mw" in g.columns:
+            handles.setdefault("grid interconnect", _step(ax, ctx, g["month"], g["grid_mw"], color="k", ls="--", lw=1)[0])
+        elif ctx.data is not None and site in ctx.data.inst.site_by_id:
             handles.setdefault("grid interconnect", ax.axhline(ctx.data.inst.site_by_id[site].grid_interconnect_mw,
                                                                color="k", ls="--", lw=1))
         ax.set_title(f"Site {site}: capacity by use")
@@ -378,22 +401,31 @@ def _allocation(ctx: _Ctx) -> str:
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     return _img(fig, "allocation over time per site") + (
         '<p class="note">Stacked MW per site and month (expected over scenarios where operations differ). '
-        "Mining MW is the ASIC load as reported in plan.csv; HPC MW is critical IT built by conversions.</p>")
+        "Mining MW is the installed ASICs' power as reported in plan.csv; HPC MW is critical IT built; "
+        "the grid line is the site's interconnect (with expansions online).</p>")
 
 
 def _hpc_online(ctx: _Ctx) -> str:
     plt = _plt()
     k = ctx.table("kpis", "month", "hpc_mw_online")
-    on = ctx.expected(k, ["month"], ["hpc_mw_online"]) if "scenario" in k.columns else k.groupby("month", as_index=False)["hpc_mw_online"].sum()
+    # The evaluator reports built MW as hpc_mw_online and leased MW as hpc_mw_leased; older
+    # tables had only hpc_mw_online (= leased).
+    leased_col = "hpc_mw_leased" if "hpc_mw_leased" in k.columns else "hpc_mw_online"
+    cols = list(dict.fromkeys(["hpc_mw_online", leased_col]))
+    on = ctx.expected(k, ["month"], cols) if "scenario" in k.columns else k.groupby("month", as_index=False)[cols].sum()
     fig, ax = plt.subplots(figsize=(13, 4.2))
-    _step(ax, ctx, on["month"], on["hpc_mw_online"], color=C_HPC, lw=2.2, label="HPC MW online (leased, expected)")
-    a = ctx.tables.get("plan")
-    if a is not None and {"month", "hpc_mw"} <= set(a.columns):
-        built = _allocation_frame(ctx).groupby("month", as_index=False)["hpc_mw"].sum()
-        _step(ax, ctx, built["month"], built["hpc_mw"], color=C_HPC_IDLE, lw=2, ls="--", label="HPC MW built (critical IT)")
+    _step(ax, ctx, on["month"], on[leased_col], color=C_HPC, lw=2.2, label="HPC MW leased to tenants (expected)")
+    if leased_col != "hpc_mw_online":
+        _step(ax, ctx, on["month"], on["hpc_mw_online"], color=C_HPC_IDLE, lw=2, ls="--", label="HPC MW online (built, critical IT)")
+    else:
+        a = ctx.tables.get("plan")
+        if a is not None and {"month", "hpc_mw"} <= set(a.columns):
+            built = _allocation_frame(ctx).groupby("month", as_index=False)["hpc_mw"].sum()
+            _step(ax, ctx, built["month"], built["hpc_mw"], color=C_HPC_IDLE, lw=2, ls="--", label="HPC MW built (critical IT)")
+    on = on.rename(columns={leased_col: "level"})
     leases = ctx.tables.get("leases")
     if leases is not None and not leases.empty and "month" in leases.columns:
-        level = dict(zip(on["month"], on["hpc_mw_online"]))
+        level = dict(zip(on["month"], on["level"]))
         mw = {l.id: l.it_mw for l in ctx.data.inst.leases} if ctx.data is not None else {}
         for i, r in enumerate(leases.sort_values("month").itertuples(index=False)):
             y = level.get(r.month, 0.0)
@@ -474,11 +506,12 @@ def _hashprice(ctx: _Ctx) -> str:
             and {"scenario", "month"} <= set(k.columns):
         rev = cf.pivot_table(index=["scenario", "month"], columns="item", values="usd", aggfunc="sum", fill_value=0.0)
         kk = k.set_index(["scenario", "month"])
-        if "lease_revenue_usd" in rev.columns and "hpc_mw_online" in kk.columns:
-            j = rev[["lease_revenue_usd"]].join(kk["hpc_mw_online"], how="inner")
-            j = j[j["hpc_mw_online"] > 0]
+        mwc = "hpc_mw_leased" if "hpc_mw_leased" in kk.columns else "hpc_mw_online"
+        if "lease_revenue_usd" in rev.columns and mwc in kk.columns:
+            j = rev[["lease_revenue_usd"]].join(kk[mwc], how="inner")
+            j = j[j[mwc] > 0]
             if not j.empty:
-                per = (j["lease_revenue_usd"] / j["hpc_mw_online"] / L).rename("v").reset_index()
+                per = (j["lease_revenue_usd"] / j[mwc] / L).rename("v").reset_index()
                 per = ctx.expected(per, ["month"], ["v"])
                 series.append(("lease", per))
         a = ctx.tables.get("plan")
@@ -512,7 +545,7 @@ def _hashprice(ctx: _Ctx) -> str:
         _date_axis(ax)
     ax1.legend(loc="upper right", ncol=2)
     if series:
-        ax2.legend(loc="upper left", fontsize=8, ncol=2)
+        ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8.5, ncol=3, frameon=False)
     fig.tight_layout()
     note = ("Mining margin = mining revenue minus cost to mine (power and fixed opex of operating ASICs), per MW of mining load "
             "(zero when the fleet is curtailed). "
@@ -523,7 +556,12 @@ def _hashprice(ctx: _Ctx) -> str:
 
 def _waterfall(ctx: _Ctx) -> str:
     plt = _plt()
-    b = ctx.table("npv_breakdown", "item", "pv_usd")
+    try:
+        b = ctx.table("npv_breakdown", "item", "pv_usd")
+    except _Missing:
+        cf = ctx.table("cashflows", "item", "pv_usd")
+        b = ctx.expected(cf, ["item"], ["pv_usd"])
+        b = b.iloc[np.argsort([_ITEM_ORDER.get(i, 99) for i in b["item"]], kind="stable")]
     b = b[~b["item"].astype(str).str.lower().isin({"total", "npv", "npv_usd", "total_usd"})]
     b = b[b["pv_usd"].abs() > 0]
     items, vals = list(b["item"]), b["pv_usd"].to_numpy(float)
@@ -649,15 +687,27 @@ def _scenario_fan(ctx: _Ctx) -> str:
 
 
 _OUTPUTS = {"status", "npv_usd", "objective_usd", "best_bound_usd", "mip_gap", "gap", "build_s", "solve_s", "handoff_s",
-            "message", "point", "point_id", "id", "index", "uplift_usd", "worker", "elapsed_s", "seconds"}
+            "wall_s", "message", "error", "leases_signed", "point", "point_id", "id", "index"}
+SOLVED_STATUSES = ("optimal", "feasible_within_gap", "time_limit_with_incumbent", "evaluated")
 
 
 def _sweep_params(p: pd.DataFrame) -> list[str]:
+    """Parameter columns: those before ``status`` (how optimizer.sweep writes points.csv), else
+    every column that is not a known output; only columns that vary."""
     cols = list(p.columns)
     if "status" in cols:
         cols = cols[: cols.index("status")]
-    return [c for c in cols if c not in _OUTPUTS and not str(c).endswith("_usd") and pd.api.types.is_numeric_dtype(p[c])
+    return [c for c in cols if c not in _OUTPUTS and not str(c).endswith("_usd") and not str(c).startswith("converted_mw_")
             and p[c].nunique() > 1]
+
+
+def _xvalues(col: pd.Series) -> tuple[np.ndarray, list | None]:
+    """Numeric x for a parameter column; text values (months) become positions with labels."""
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all():
+        return num.to_numpy(float), None
+    cats = sorted(col.astype(str).unique())
+    return col.astype(str).map({c: i for i, c in enumerate(cats)}).to_numpy(float), cats
 
 
 def _sweep(ctx: _Ctx) -> str:
@@ -666,57 +716,96 @@ def _sweep(ctx: _Ctx) -> str:
     params = _sweep_params(p)
     if not params:
         raise _Missing("points.csv parameter columns")
-    ok = p["status"].isin(["optimal", "feasible_within_gap", "time_limit_with_incumbent", "evaluated"]) if "status" in p.columns \
-        else p["npv_usd"].notna()
-    ok &= p["npv_usd"].notna()
+    p = p.copy()
+    p["npv_usd"] = pd.to_numeric(p["npv_usd"], errors="coerce")
+    ok = p["npv_usd"].notna()
+    if "status" in p.columns:
+        ok &= p["status"].astype(str).isin(SOLVED_STATUSES)
+    conv = [c for c in p.columns if str(c).startswith("converted_mw_") and pd.to_numeric(p[c], errors="coerce").notna().any()]
     groups = [params] if len(params) <= 2 else [[c] for c in params]
-    fig, axes = plt.subplots(1, len(groups), figsize=(13 if len(groups) == 1 else 4.5 * len(groups), 4.8), squeeze=False)
-    for ax, g in zip(axes.flat, groups):
+    nrow = 2 if conv else 1
+    fig, axes = plt.subplots(nrow, len(groups), figsize=(13 if len(groups) == 1 else 4.6 * len(groups), 4.6 * nrow),
+                             squeeze=False)
+    for k, g in enumerate(groups):
         xcol = g[0]
-        if len(g) == 2:
-            for v, sub in p[ok].groupby(g[1]):
-                sub = sub.sort_values(xcol)
-                ax.plot(sub[xcol], sub["npv_usd"], marker="o", lw=1.8, label=f"{g[1]} = {v:g}")
-        else:
-            sub = p[ok].sort_values(xcol)
-            ax.plot(sub[xcol], sub["npv_usd"], marker="o", lw=1.8, color=C_HPC, label="NPV of the optimal plan")
+        x_all, cats = _xvalues(p[xcol])
+        p["_x"] = x_all
+        series = list(p[ok].groupby(g[1], sort=True)) if len(g) == 2 else [(None, p[ok])]
+        ax = axes[0, k]
+        for v, sub in series:
+            sub = sub.sort_values("_x")
+            ax.plot(sub["_x"], sub["npv_usd"], marker="o", lw=1.8, label="NPV of the optimal plan" if v is None else f"{g[1]} = {v}")
         bad = p[~ok]
         if len(bad):
-            ax.plot(bad[xcol], np.zeros(len(bad)), "x", color=C_NEG, ms=9, label="no solution (status)")
+            ax.plot(bad["_x"], np.zeros(len(bad)), "x", color=C_NEG, ms=9, label="no solution (see status)")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel(xcol)
         ax.set_ylabel("NPV, USD million")
         _musd_axis(ax)
         ax.set_title(f"NPV against {xcol}")
-        ax.legend(loc="best")
+        ax.legend(loc="best", fontsize=8.5)
+        if conv:
+            ax2 = axes[1, k]
+            styles = ["-", "--", ":", "-."]
+            for j, (v, sub) in enumerate(series):
+                sub = sub.sort_values("_x")
+                for i, c in enumerate(conv):
+                    ax2.plot(sub["_x"], pd.to_numeric(sub[c], errors="coerce"), marker="o", ms=4, ls=styles[j % 4],
+                             color=SCENARIO_COLORS[i % len(SCENARIO_COLORS)],
+                             label=c.removeprefix("converted_mw_") + ("" if v is None else f", {g[1]} = {v}"))
+            ax2.set_ylabel("MW converted to HPC (critical IT)")
+            ax2.set_title(f"Conversion decision against {xcol}, per site")
+            ax2.set_ylim(bottom=0)
+            ax2.legend(loc="best", fontsize=8)
+        for ax_ in axes[:, k]:
+            ax_.set_xlabel(xcol)
+            if cats is not None:
+                ax_.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
     fig.tight_layout()
     return _img(fig, "sweep curves") + f'<p class="note">{len(p)} sweep points, {int((~ok).sum())} without a solution.</p>'
 
 
 def _tornado(ctx: _Ctx) -> str:
     plt = _plt()
-    t = ctx.table("tornado", "param", "npv_low_usd", "npv_high_usd").copy()
-    if "swing_usd" not in t.columns:
-        t["swing_usd"] = (t["npv_high_usd"] - t["npv_low_usd"]).abs()
-    t = t.sort_values("swing_usd")
-    base = ctx.summary.get("npv_usd")
-    if base is None:
-        base = float(((t["npv_low_usd"] + t["npv_high_usd"]) / 2).median())
-    fig, ax = plt.subplots(figsize=(13, 1.2 + 0.6 * len(t)))
+    t = ctx.table("tornado", "npv_low_usd", "npv_high_usd").copy()
+    name = next((c for c in ("parameter", "param") if c in t.columns), None)
+    if name is None:
+        raise _Missing("tornado.csv column parameter")
+    t = t[t["npv_low_usd"].notna() & t["npv_high_usd"].notna()]
+    if t.empty:
+        raise _Missing("tornado.csv rows with both NPVs")
+    t["_swing"] = (t["npv_high_usd"] - t["npv_low_usd"]).abs()
+    t = t.sort_values("_swing", kind="stable")
+    if "base_npv_usd" in t.columns and t["base_npv_usd"].notna().any():
+        base = float(t["base_npv_usd"].dropna().iloc[0])
+    else:
+        base = ctx.summary.get("npv_usd")
+        if base is None:
+            base = float(((t["npv_low_usd"] + t["npv_high_usd"]) / 2).median())
+    fig, ax = plt.subplots(figsize=(13, 1.4 + 0.6 * len(t)))
     y = np.arange(len(t))
     ax.barh(y, t["npv_low_usd"] - base, left=base, color="#d98c2b", label="parameter at its low value")
     ax.barh(y, t["npv_high_usd"] - base, left=base, color="#3a78b5", label="parameter at its high value", alpha=0.85)
-    lab = [f"{r.param}  ({getattr(r, 'low', '')} / {getattr(r, 'high', '')})" if "low" in t.columns else r.param
-           for r in t.itertuples(index=False)]
+    has_range = {"low", "high"} <= set(t.columns)
+    lab = [f"{p}  ({lo:g} / {hi:g})" if has_range and _isnum(lo) and _isnum(hi) else
+           (f"{p}  ({lo} / {hi})" if has_range else str(p))
+           for p, lo, hi in zip(t[name], t.get("low", t[name]), t.get("high", t[name]))]
     ax.set_yticks(y, lab)
     ax.axvline(base, color="k", lw=1.2, label=f"base NPV {_usd(base)}")
     _musd_axis(ax, "x")
     ax.set_xlabel("NPV, USD million")
     ax.set_ylabel("parameter (low / high)")
-    ax.set_title("Tornado: NPV swing per parameter")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Tornado: NPV swing per parameter, largest on top")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / fig.get_figheight()), ncol=3, frameon=False)
     fig.tight_layout()
     return _img(fig, "tornado")
+
+
+def _isnum(x) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _frontier(ctx: _Ctx) -> str:
@@ -805,10 +894,12 @@ def render_report(result_dir: str | Path, out_path: str | Path | None = None, in
     return out
 
 
-def report_command(result_dir: str | Path, out: str | Path | None = None) -> int:
-    """CLI helper: render the report, print its path; one-line error and exit code 2 on bad input."""
+def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:
+    """CLI helper: render the report (default RESULT_DIR/report.html), print its path; one-line
+    error and exit code 2 on bad input. ``instance``: the instance file, when summary.json lacks
+    ``instance_path`` (it supplies probabilities, the halving and grid limits)."""
     try:
-        path = render_report(result_dir, out)
+        path = render_report(result_dir, out, instance=instance)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

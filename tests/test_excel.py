@@ -123,3 +123,15 @@ def test_dict_of_tables_and_errors(tmp_path, capsys):
     assert "result directory not found" in capsys.readouterr().err
     assert excel_command(FIX, tmp_path / "c.xlsx") == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "c.xlsx")
+
+
+def test_empty_decision_tables_get_no_sheet_and_plan_leases_are_used(tmp_path):
+    import shutil
+
+    d = tmp_path / "ev"
+    shutil.copytree(FIX, d)
+    (d / "leases.csv").unlink()                       # an evaluation directory keeps leases under plan/ only
+    pd.DataFrame(columns=["option", "site", "month", "units"]).to_csv(d / "plan" / "purchases.csv", index=False)
+    wb = openpyxl.load_workbook(write_workbook(d, tmp_path / "ev.xlsx"))
+    assert "plan_purchases" not in wb.sheetnames
+    assert [c.value for c in next(wb["leases"].iter_rows(min_row=2, max_row=2))] == ["L1", "tx1", "2028-07", 1]

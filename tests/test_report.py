@@ -185,3 +185,23 @@ def test_opens_in_headless_chromium_with_screenshot(full_report, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _sections(dom.stdout) == ALL_SECTIONS
     assert dom.stdout.count("<img") == len(CHARTS)
+
+
+def test_renders_an_evaluation_directory_of_tiny(tmp_path):
+    """End to end on the real evaluator's output (optimizer.io.write_evaluation): tiny.yaml under
+    the convert-asap baseline converts 3 blocks in 2026-01 and hands L1 (1 MW) over in 2026-03."""
+    from optimizer.baselines import baseline_plan
+    from optimizer.errors import load_instance
+    from optimizer.evaluate import evaluate
+    from optimizer.io import evaluation_summary, write_evaluation
+
+    tiny = Path(__file__).parents[1] / "instances" / "tiny.yaml"
+    inst = load_instance(tiny)
+    ev = evaluate(inst, baseline_plan(inst, "convert-asap"))
+    d = write_evaluation(ev, tmp_path / "ev", evaluation_summary(ev, inst.name, "convert-asap"))
+    html = render_report(d, instance=tiny).read_text()
+    assert _sections(html) == ALL_SECTIONS[:8] + ["not-available"]
+    assert "evaluated plan convert-asap" in html
+    leases = next(t for t in _html_tables(html.split('id="decisions"')[1].split("</section>")[0]) if "lease" in t.columns)
+    assert leases[["lease", "site", "month", "it_mw"]].values.tolist() == [["L1", "s1", "2026-03", "1"]]
+    assert "Halving not marked: it falls outside the horizon." in html   # 2026-01..06, halving ~2028
