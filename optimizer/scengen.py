@@ -328,23 +328,26 @@ def _kmedoids(d: np.ndarray, p: np.ndarray, k: int, seed: int) -> list[int]:
         if new == medoids:
             break
         medoids = new
-    n = len(p)
-    while True:  # PAM swap: best single (medoid, non-medoid) exchange while it lowers the cost
-        cost = _cost(d, p, medoids)
-        best = (cost - 1e-12 * (1.0 + abs(cost)), -1, -1)
-        others = np.setdiff1d(np.arange(n), medoids)
-        for i, mi in enumerate(medoids):
-            rest = medoids[:i] + medoids[i + 1:]
-            dmin = d[:, rest].min(axis=1) if rest else np.full(n, np.inf)
-            for lo in range(0, len(others), 512):
-                cand = others[lo:lo + 512]
-                costs = np.minimum(d[cand, :], dmin[None, :]) @ p
-                j = int(np.argmin(costs))
-                if costs[j] < best[0]:
-                    best = (float(costs[j]), i, int(cand[j]))
-        if best[1] < 0:
-            return medoids
-        medoids = sorted(medoids[:best[1]] + medoids[best[1] + 1:] + [best[2]])
+    cost = _cost(d, p, medoids)
+    for _ in range(10 * len(p)):  # PAM swap: apply the best (medoid, non-medoid) exchange while it lowers the cost
+        near = np.sort(d[:, medoids], axis=1)
+        d1 = near[:, 0]
+        d2 = near[:, 1] if k > 1 else np.full(len(p), np.inf)
+        # cost change of swapping medoid i for h: points of other clusters move to min(d1, d_h),
+        # points of cluster i to min(d2, d_h) (their best other medoid or h)
+        to_h = np.minimum(d, d1[:, None])
+        gain_all = p @ (to_h - d1[:, None])
+        onehot = np.zeros((k, len(p)))
+        onehot[_assign(d, medoids), np.arange(len(p))] = 1.0
+        delta = gain_all[None, :] + (onehot * p) @ (np.minimum(d, d2[:, None]) - to_h)
+        delta[:, medoids] = np.inf
+        i, h = np.unravel_index(int(np.argmin(delta)), delta.shape)
+        new = sorted(medoids[:i] + medoids[i + 1:] + [int(h)])
+        new_cost = _cost(d, p, new)
+        if not (delta[i, h] < -1e-12 * (1.0 + cost) and new_cost < cost):  # strict decrease: no cycling
+            break
+        medoids, cost = new, new_cost
+    return medoids
 
 
 def _forward_selection(d: np.ndarray, p: np.ndarray, k: int) -> list[int]:
