@@ -19,13 +19,10 @@ def _v(var) -> float:
     return 0.0 if x is None else float(x)
 
 
-def _clean(x: float) -> float:
-    return 0.0 if abs(x) < TOL else x
-
-
 def extract_plan(m, data: Data) -> Plan:
-    """The Plan of the model's current variable values (after a solve); integers rounded,
-    continuous values below 1e-9 model units read as 0, operations and energy for every scenario."""
+    """The Plan of the model's current variable values (after a solve): integers and binaries
+    rounded, first-stage continuous values below 1e-9 model units read as 0, operations,
+    energy and BTC sales as solved (negative noise clipped to 0) for every scenario."""
     lab, names = data.labels, data.scenario_names
     conv = [(s, lab[t], float(round(_v(m.conv[s, t])))) for (s, t) in m.conv_index if round(_v(m.conv[s, t])) > 0]
     gx = [(s, g, lab[t]) for (s, g, t) in m.gx_index if _v(m.gx[s, g, t]) > 0.5]
@@ -42,13 +39,13 @@ def extract_plan(m, data: Data) -> Plan:
     contracts = [(c, _v(m.sign[c]) > 0.5) for c in m.sign_index]
     events = [(s, "sale", lab[t]) for (s, t) in m.sell_index if _v(m.sell[s, t]) > 0.5]
     events += [(s, "acquisition", lab[t]) for (s, t) in m.acq_index if _v(m.acq[s, t]) > 0.5]
-    ops = [(names[w], s, mod, lab[t], max(_clean(_v(m.op[s, mod, t, w])), 0.0) * UNITS) for (s, mod, t, w) in m.op_index]
+    ops = [(names[w], s, mod, lab[t], max(_v(m.op[s, mod, t, w]), 0.0) * UNITS) for (s, mod, t, w) in m.op_index]
     energy = []
     for (c, t, w) in m.deliv_index:
-        d = max(_clean(_v(m.deliv[c, t, w])), 0.0)
-        u = min(max(_clean(_v(power.used_var(m, c, t, w))), 0.0), d)
+        d = max(_v(m.deliv[c, t, w]), 0.0)
+        u = min(max(_v(power.used_var(m, c, t, w)), 0.0), d)
         energy.append((names[w], c, lab[t], d * MWH, u * MWH, (d - u) * MWH))
-    sales = [(names[w], lab[t], max(_clean(_v(m.btc_sold[w, t])), 0.0)) for (w, t) in m.btc_sold_index]
+    sales = [(names[w], lab[t], max(_v(m.btc_sold[w, t]), 0.0)) for (w, t) in m.btc_sold_index]
     df = pd.DataFrame
     return Plan(
         conversions=df(conv, columns=["site", "month", "blocks"]),
@@ -139,16 +136,20 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         con = m.fleet_balance[k]
         body = pyo.value(con.body) - _v(m.inst[k])  # body with inst[k] = 0 ... lin == prev
         m.inst[k].set_value(pyo.value(con.upper) - body, skip_validation=True)
+    for k in m.hpc_gwh_index:  # hpc_energy rows: sum(...) - hpc_gwh == 0
+        m.hpc_gwh[k].set_value(0.0, skip_validation=True)
+        m.hpc_gwh[k].set_value(pyo.value(m.hpc_energy[k].body), skip_validation=True)
     for (s, t) in m.hpc_own_index:
         m.hpc_own[s, t].set_value(pyo.value(sites.hpc_racks(m, s, t)) * _v(m.own[s, t]), skip_validation=True)
     for (c, t) in m.signed_owned_index:
         site = data.inst.contracts[[x.id for x in data.inst.contracts].index(c)].site
         m.signed_owned[c, t].set_value(_v(m.sign[c]) * pyo.value(sites.own(m, site, t)), skip_validation=True)
     out = ComponentMap()
-    for var in first_stage + [m.nb, m.gcum, m.own, m.inst, m.hpc_own, m.signed_owned]:
+    defined = [m.nb, m.gcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned]
+    for var in first_stage + defined:
         for v in var.values():
             out[v] = _v(v)
-    if len(plan.operations):
+    if plan.has_operations:
         _operations(m, data, plan, names, out)
     return out
 
@@ -173,9 +174,12 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         _set(m.deliv, k, r.delivered_mwh / MWH, "plan.energy")
         if k in m.used:
             m.used[k].set_value(r.used_mwh / MWH, skip_validation=True)
-    for k in m.take_or_pay_index if hasattr(m, "take_or_pay") else []:
-        con = m.take_or_pay[k]  # shortfall + deliv >= q x so
-        m.shortfall[k].set_value(max(0.0, pyo.value(con.lower) - pyo.value(con.body)) if con.lower is not None else 0.0, skip_validation=True)
+    for c in data.inst.contracts:  # shortfall = max(0, min_share x cap x hours x signed-and-owned - delivered)
+        hours = data.contracts[c.id].active_hours
+        for (cid, t, w) in m.shortfall_index:
+            if cid == c.id:
+                q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t))
+                m.shortfall[cid, t, w].set_value(max(0.0, q - _v(m.deliv[cid, t, w])), skip_validation=True)
     for var in (m.deliv, m.used, m.shortfall):
         for v in var.values():
             out[v] = _v(v)
@@ -188,6 +192,10 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         m.btc_held[k].set_value(0.0, skip_validation=True)
         m.btc_held[k].set_value(-pyo.value(m.treasury_balance[k].body), skip_validation=True)
     if hasattr(m, "cash"):
+        for k in m.first_stage_net_index:  # first_stage_net - sum(...) == 0
+            m.first_stage_net[k].set_value(0.0, skip_validation=True)
+            m.first_stage_net[k].set_value(-pyo.value(m.first_stage_net_def[k].body), skip_validation=True)
+            out[m.first_stage_net[k]] = _v(m.first_stage_net[k])
         for k in m.cash_index:
             m.cash[k].set_value(0.0, skip_validation=True)
             m.cash[k].set_value(-pyo.value(m.cash_balance[k].body), skip_validation=True)

@@ -46,7 +46,8 @@ def build(m, data: Data) -> None:
             m.lease_need[(l.id, s)] = need
             keys += [(l.id, s, tau) for tau in ld.handover_periods if tau >= e]
         if l.splittable:
-            y_keys += [(l.id, tau) for tau in ld.handover_periods if any(k[0] == l.id and k[2] == tau for k in keys)]
+            taus = {k[2] for k in keys if k[0] == l.id}
+            y_keys += [(l.id, tau) for tau in ld.handover_periods if tau in taus]
     split = {l.id: l.splittable for l in inst.leases}
     m.x = add_vars(m, "x", keys, domain=lambda _m, l, s, tau: pyo.UnitInterval if split[l] else pyo.Binary)
     m.y = add_vars(m, "y", y_keys, pyo.Binary)
@@ -80,60 +81,65 @@ def lease_once(m, data: Data) -> None:
     add_constraints(m, "lease_split", split)
 
 
+def _running(m, data: Data) -> dict:
+    """(s, t) -> [(racks taken, x var, runs past the horizon)] of the leases that may run there."""
+    out: dict = {}
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        for t in ld.active[tau].nonzero()[0]:
+            out.setdefault((s, int(t)), []).append((m.lease_need[(l, s)], m.x[l, s, tau], ld.runs_past_horizon[tau]))
+    return out
+
+
 def racks_taken(m, data: Data, s: str, t: int, past_horizon_only: bool = False):
     """Rack positions at s in t taken by running leases (linear in x)."""
-    acc = Acc()
-    for (l, ss, tau) in m.x_index:
-        if ss != s:
-            continue
-        ld = data.leases[l]
-        if not ld.active[tau][t] or (past_horizon_only and not ld.runs_past_horizon[tau]):
-            continue
-        acc.add(0, m.lease_need[(l, s)], m.x[l, s, tau])
-    return acc.expr(0)
+    rows = [(c, v) for c, v, past in m.lease_running.get((s, t), []) if past or not past_horizon_only]
+    return lin([c for c, _ in rows], [v for _, v in rows]) if rows else 0.0
 
 
 def lease_racks(m, data: Data) -> None:
     """Racks taken by running leases <= hpc_racks[s,t]; <= Hmax x own[s,t] where the site
     may be sold or bought (an unowned site runs no lease)."""
+    m.lease_running = _running(m, data)
     rows = {}
-    for si in m.site_info.values():
-        s = si.id
-        if not any(k[1] == s for k in m.x_index):
-            continue
-        for t in range(data.T):
-            used = racks_taken(m, data, s, t)
-            if is_const(used):
-                continue
-            rows[(s, t, "racks")] = used <= sites.hpc_racks(m, s, t)
-            o = sites.own(m, s, t)
-            if not (is_const(o) and o == 1):
-                rows[(s, t, "owned")] = used <= si.Hmax * o
+    for (s, t) in sorted(m.lease_running, key=lambda k: (list(m.site_info).index(k[0]), k[1])):
+        si = m.site_info[s]
+        used = racks_taken(m, data, s, t)
+        rows[(s, t, "racks")] = used <= sites.hpc_racks(m, s, t)
+        o = sites.own(m, s, t)
+        if not (is_const(o) and o == 1):
+            rows[(s, t, "owned")] = used <= si.Hmax * o
     add_constraints(m, "lease_racks", rows)
 
 
 def _hpc_energy(m, data: Data) -> None:
-    """m.hpc_gwh[(s,t)]: HPC load in GWh (firm); m.passthrough_gwh[(s,t)]: the pass-through part."""
+    """hpc_gwh[s,t] = HPC load in GWh (firm; first stage), one variable per (s,t) so that the
+    per-scenario energy-balance and grid rows carry one term for it; m.passthrough_gwh[(s,t)]:
+    the pass-through part (an expression, for the pass-through line)."""
     allg, pt = Acc(), Acc()
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
         lease = ld.lease
         pue = data.inst.site_by_id[s].pue_hpc
         h = ld.active_hours[tau]
-        for t in range(data.T):
-            if h[t] > 0:
-                c = lease.it_mw * pue * float(h[t]) / MWH
-                allg.add((s, t), c, m.x[l, s, tau])
-                if lease.power_passthrough:
-                    pt.add((s, t), c, m.x[l, s, tau])
-    m.hpc_gwh = allg
+        for t in h.nonzero()[0]:
+            c = lease.it_mw * pue * float(h[t]) / MWH
+            allg.add((s, int(t)), c, m.x[l, s, tau])
+            if lease.power_passthrough:
+                pt.add((s, int(t)), c, m.x[l, s, tau])
+    keys = list(allg.rows)
+    m.hpc_gwh = add_vars(m, "hpc_gwh", keys, pyo.NonNegativeReals)
+    rows = {}
+    for k in keys:
+        c, v, _ = allg.rows[k]
+        rows[k] = lin(c + [-1.0], v + [m.hpc_gwh[k]]) == 0
+    add_constraints(m, "hpc_energy", rows)
     m.passthrough_gwh = dict(pt.items())
 
 
 def _cashflows(m, data: Data) -> None:
     inst, T, W = data.inst, data.T, data.W
-    rent: dict[tuple, Acc] = {}  # (s, t) -> per-lease accumulator (rate-proportional)
-    opex_rate: dict[tuple, Acc] = {}
+    rent: dict[tuple, Acc] = {}  # (s, t) -> per-lease accumulator of rent / rate (rate-proportional)
     opex_fix, pen = Acc(), Acc()
     tnoi: dict[str, list] = {}
     term = inst.horizon.terminal
@@ -142,24 +148,25 @@ def _cashflows(m, data: Data) -> None:
         lease = ld.lease
         v = m.x[l, s, tau]
         r, ox = ld.rent_usd[tau], ld.opex_usd[tau]
-        rate = lease.rate_usd_per_kw_month
-        for t in range(T):
-            if r[t] != 0:
-                rent.setdefault((s, t), Acc()).add(l, float(r[t]) / rate / USD, v)
-            if ox[t] != 0:
-                if lease.noi_margin is not None:  # opex proportional to rent
-                    opex_rate.setdefault((s, t), Acc()).add(l, -float(ox[t]) / rate / USD, v)
-                else:
-                    opex_fix.add((s, t), -float(ox[t]) / USD, v)
+        k = 1.0 / lease.rate_usd_per_kw_month / USD
+        for t in r.nonzero()[0]:
+            rent.setdefault((s, int(t)), Acc()).add(l, float(r[t]) * k, v)
+        if lease.noi_margin is None:
+            for t in ox.nonzero()[0]:
+                opex_fix.add((s, int(t)), -float(ox[t]) / USD, v)
         late = ld.months_late[tau]
         if late > 0:
             pen.add((s, tau), -lease.late_penalty_usd_per_mw_month * lease.it_mw * late / USD, v)
         if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
             tnoi.setdefault(s, []).append((l, tau, v))
+    margin = {l.id: l.noi_margin for l in inst.leases}
     for (s, t), acc in rent.items():
-        register(m, "lease_revenue_usd", s, t, None, sum(m.lease_rate[l] * e for l, e in acc.items()))
-    for (s, t), acc in opex_rate.items():
-        register(m, "opex_usd", s, t, None, sum(m.lease_rate[l] * e for l, e in acc.items()))
+        per_lease = [(l, m.lease_rate[l] * e) for l, e in acc.items()]
+        register(m, "lease_revenue_usd", s, t, None, sum(e for _, e in per_lease))
+        # NOI-margin leases: opex = (1 - margin) x rent, the same expression scaled
+        opex = [-(1.0 - margin[l]) * e for l, e in per_lease if margin[l] is not None and margin[l] < 1]
+        if opex:
+            register(m, "opex_usd", s, t, None, sum(opex))
     for (s, t), e in opex_fix.items():
         register(m, "opex_usd", s, t, None, e)
     for (s, t), e in pen.items():

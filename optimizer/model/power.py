@@ -133,11 +133,11 @@ def take_or_pay(m, data: Data) -> None:
 
 def _load(m, s: str, t: int, w: int, sign: float = 1.0) -> tuple[list, list]:
     """Site load in GWh (mining + HPC) as (coefs x sign, vars)."""
-    coefs, vs = [], []
-    for r in (m.mining_gwh.rows.get((s, t, w)), m.hpc_gwh.rows.get((s, t))):
-        if r is not None:
-            coefs += [sign * a for a in r[0]]
-            vs += r[1]
+    r = m.mining_gwh.rows.get((s, t, w))
+    coefs, vs = ([sign * a for a in r[0]], list(r[1])) if r is not None else ([], [])
+    if (s, t) in m.hpc_gwh:
+        coefs.append(sign)
+        vs.append(m.hpc_gwh[s, t])
     return coefs, vs
 
 

@@ -83,9 +83,13 @@ def build_cash(m, data: Data) -> None:
     m.cash = add_vars(m, "cash", keys, pyo.Reals)
     for k in keys:
         m.cash[k].setlb(tr.min_cash_usd / USD)
+    # first-stage net cash flow of t: one variable shared by the W scenario rows
+    fs_keys = sorted(first) if W > 1 else []
+    m.first_stage_net = add_vars(m, "first_stage_net", fs_keys, pyo.Reals)
+    add_constraints(m, "first_stage_net_def", {t: m.first_stage_net[t] - sum(first[t]) == 0 for t in fs_keys})
     rows = {}
     for (w, t) in keys:
         prev = m.cash[w, t - 1] if t > 0 else tr.cash_start_usd / USD
-        flows = first.get(t, []) + per.get((w, t), [])
+        flows = ([m.first_stage_net[t]] if t in m.first_stage_net else first.get(t, [])) + per.get((w, t), [])
         rows[(w, t)] = m.cash[w, t] - prev - sum(flows) == 0
     add_constraints(m, "cash_balance", rows)
