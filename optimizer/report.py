@@ -661,7 +661,7 @@ def _scenario_fan(ctx: _Ctx) -> str:
     _musd_axis(ax1, "x")
     ax1.set_xlabel("NPV, USD million")
     ax1.set_title("NPV by scenario")
-    ax1.legend(loc="lower right")
+    ax1.legend(loc="best")
     if has_cf:
         cum = cf.groupby(["scenario", "month"])["pv_usd"].sum().unstack("month").cumsum(axis=1)
         x = _xext(cum.columns, ctx.period_months)

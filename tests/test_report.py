@@ -120,6 +120,39 @@ def test_absent_data_omits_sections_and_lists_them(tmp_path):
     assert "Halving not marked: no instance available." in html
 
 
+def test_waterfall_from_cashflows_when_breakdown_lacks_items(tmp_path):
+    # an npv_breakdown.csv written without its item index: the waterfall is rebuilt from cashflows.csv
+    # as sum over rows of probability x pv_usd (bull 0.4, bear 0.6), which is the NPV by definition
+    d = _copy_fixture(tmp_path)
+    pd.read_csv(d / "npv_breakdown.csv")[["pv_usd"]].to_csv(d / "npv_breakdown.csv", index=False)
+    html = render_report(d).read_text()
+    assert "npv-waterfall" in _sections(html)
+    npv = json.loads((d / "summary.json").read_text())["npv_usd"]
+    assert f"Sum of line items ${npv / 1e6:,.2f}M; reported NPV ${npv / 1e6:,.2f}M." in html
+
+
+def test_many_scenarios_drawn_as_bands(tmp_path):
+    # 24 scenarios (copies of bull/bear scaled) switch the hashprice, margin and cumulative-PV
+    # charts to quantile bands and the NPV bars to a histogram; all sections still render.
+    d = _copy_fixture(tmp_path, instance=False)
+    cf, k = pd.read_csv(d / "cashflows.csv"), pd.read_csv(d / "kpis.csv")
+    cfs, ks = [], []
+    for i in range(24):
+        f, base = 0.8 + 0.02 * i, ("bull" if i % 2 else "bear")
+        c = cf[cf["scenario"] == base].assign(scenario=f"s{i}")
+        c[["usd", "pv_usd"]] *= f
+        cfs.append(c)
+        ks.append(k[k["scenario"] == base].assign(scenario=f"s{i}"))
+    pd.concat(cfs).to_csv(d / "cashflows.csv", index=False)
+    pd.concat(ks).to_csv(d / "kpis.csv", index=False)
+    s = json.loads((d / "summary.json").read_text())
+    s["npv_usd_by_scenario"] = {}                     # fall back to cashflows.csv for per-scenario NPVs
+    (d / "summary.json").write_text(json.dumps(s))
+    html = render_report(d).read_text()
+    assert _sections(html) == ALL_SECTIONS + ["not-available"]   # the only note: equal weights
+    assert "weighted equally" in html
+
+
 def test_infeasible_result_renders_headline_only(tmp_path):
     d = tmp_path / "res"
     d.mkdir()
