@@ -155,7 +155,7 @@ class Result:
             "shadow_prices": self.shadow_prices,
         }
         if self.evaluation is not None:
-            tables["npv_breakdown"] = self.evaluation.npv_breakdown()
+            tables["npv_breakdown"] = self.evaluation.npv_breakdown().reset_index()
             tables["leases"] = self.plan.leases if self.plan is not None else pd.DataFrame()
             tables["contracts"] = self.plan.contracts if self.plan is not None else pd.DataFrame()
         for name, df in tables.items():
