@@ -36,7 +36,7 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         leases.build(m, data)
         power.build(m, data)
         treasury.build(m, data)
-        treasury.build_cash(m, data)
+        treasury.cash_balance(m, data)
         policy.build(m, data)
         objective.build(m, data, options.cvar_weight, options.cvar_alpha)
     return m

@@ -34,11 +34,7 @@ def build(m, data: Data) -> None:
                 buy_keys.append((o.id, s, t))
                 deliveries.setdefault((s, o.model, t + lead), []).append((o, t))
     m.buy = add_vars(m, "buy", buy_keys, pyo.NonNegativeReals)
-    for o in inst.fleet.purchase_options:
-        if o.max_units is not None:
-            for k in buy_keys:
-                if k[0] == o.id:
-                    m.buy[k].setub(o.max_units / UNITS)
+    purchase_cap(m, data, buy_keys)
 
     # (site, model) pairs that can hold units, and the first period they can
     first: dict[tuple[str, str], int] = {}
@@ -76,6 +72,20 @@ def build(m, data: Data) -> None:
     fleet_needs_ownership(m, data)
     _mining_expressions(m, data)
     _cashflows(m, data)
+
+
+def purchase_cap(m, data: Data, buy_keys) -> None:
+    """sum_{s,t} buy[o,s,t] <= max_units_o (all sites together); each variable also bounded by it."""
+    rows = {}
+    for o in data.inst.fleet.purchase_options:
+        if o.max_units is None:
+            continue
+        ks = [k for k in buy_keys if k[0] == o.id]
+        for k in ks:
+            m.buy[k].setub(o.max_units / UNITS)
+        if len(ks) > 1:
+            rows[o.id] = lin([1.0] * len(ks), [m.buy[k] for k in ks]) <= o.max_units / UNITS
+    add_constraints(m, "purchase_cap", rows)
 
 
 def installed(m, s: str, mod: str, t: int):

@@ -53,7 +53,7 @@ def build(m, data: Data) -> None:
     m.y = add_vars(m, "y", y_keys, pyo.Binary)
     lease_once(m, data)
     lease_racks(m, data)
-    _hpc_energy(m, data)
+    hpc_energy(m, data)
     _cashflows(m, data)
 
 
@@ -112,7 +112,7 @@ def lease_racks(m, data: Data) -> None:
     add_constraints(m, "lease_racks", rows)
 
 
-def _hpc_energy(m, data: Data) -> None:
+def hpc_energy(m, data: Data) -> None:
     """hpc_gwh[s,t] = HPC load in GWh (firm; first stage), one variable per (s,t) so that the
     per-scenario energy-balance and grid rows carry one term for it; m.passthrough_gwh[(s,t)]:
     the pass-through part (an expression, for the pass-through line)."""

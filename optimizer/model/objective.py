@@ -39,12 +39,17 @@ def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> 
     if cvar_weight == 0:
         m.objective = pyo.Objective(expr=m.expected_npv, sense=pyo.maximize)
         return
-    # CVaR of the NPV's lower tail: eta - 1/(1-a) E[(eta - NPV)+]
+    m.objective = pyo.Objective(expr=(1.0 - cvar_weight) * m.expected_npv + cvar_weight * cvar(m, data, cvar_alpha),
+                                sense=pyo.maximize)
+
+
+def cvar(m, data: Data, alpha: float):
+    """CVaR_alpha of the NPV's lower tail (Rockafellar-Uryasev): eta - 1/(1-alpha) E[excess],
+    excess[w] >= eta - NPV_w, excess >= 0."""
     m.cvar_eta = pyo.Var(domain=pyo.Reals)
     m.cvar_excess = add_vars(m, "cvar_excess", list(range(data.W)), pyo.NonNegativeReals)
     add_constraints(m, "cvar_excess_def", {w: m.cvar_excess[w] >= m.cvar_eta - scenario_npv(m, data, w) for w in range(data.W)})
-    cvar = m.cvar_eta - sum(float(data.prob[w]) * m.cvar_excess[w] for w in range(data.W)) / (1.0 - cvar_alpha)
-    m.objective = pyo.Objective(expr=(1.0 - cvar_weight) * m.expected_npv + cvar_weight * cvar, sense=pyo.maximize)
+    return m.cvar_eta - sum(float(data.prob[w]) * m.cvar_excess[w] for w in range(data.W)) / (1.0 - alpha)
 
 
 def model_cashflows(m, data: Data) -> pd.DataFrame:

@@ -63,15 +63,20 @@ def build(m, data: Data) -> None:
     m.nb = add_vars(m, "nb", nb_keys, pyo.NonNegativeReals,
                     bounds={k: (0, m.site_info[k[0]].maxb) for k in nb_keys})
     _expansions(m, data)
+    nb_balance(m, nb_keys)
+    project_needs_ownership(m, data)
+    hpc_owned_mccormick(m, data)
+    _cashflows(m, data)
+
+
+def nb_balance(m, nb_keys) -> None:
+    """nb[s,t] = nb[s,t-1] + conv[s,t] (blocks started up to t; nb <= max_blocks)."""
     rows = {}
     for s, t in nb_keys:
         prev = nb(m, s, t - 1)
         c = m.conv[s, t] if (s, t) in m.conv else 0
         rows[(s, t)] = m.nb[s, t] == prev + c
-    add_constraints(m, "nb_balance", rows)  # sites.py::nb_balance
-    conversion_needs_ownership(m, data)
-    _hpc_owned(m, data)
-    _cashflows(m, data)
+    add_constraints(m, "nb_balance", rows)
 
 
 # ---------------------------------------------------------------- expression helpers
@@ -177,7 +182,7 @@ def ownership_balance(m, own_keys) -> None:
     add_constraints(m, "ownership_balance", rows)
 
 
-def conversion_needs_ownership(m, data: Data) -> None:
+def project_needs_ownership(m, data: Data) -> None:
     """An unowned site starts no project: conv[s,t] <= max_blocks x own[s,t], gx[s,g,t] <= own[s,t]."""
     rows = {}
     for (s, t) in m.conv_index:
@@ -209,18 +214,23 @@ def _expansions(m, data: Data) -> None:
                 cum_keys += [(si.id, g.id, t) for t in range(ps[0], T)]
     m.gx = add_vars(m, "gx", gx_keys, pyo.Binary)
     m.gcum = add_vars(m, "gcum", cum_keys, pyo.NonNegativeReals, ub=1)
+    expansion_balance(m, cum_keys)
+
+
+def expansion_balance(m, cum_keys) -> None:
+    """gcum[s,g,t] = gcum[s,g,t-1] + gx[s,g,t]; gcum <= 1: each option starts at most once."""
     rows = {}
     for s, g, t in cum_keys:
         prev = m.gcum[s, g, t - 1] if (s, g, t - 1) in m.gcum else 0
         x = m.gx[s, g, t] if (s, g, t) in m.gx else 0
         rows[(s, g, t)] = m.gcum[s, g, t] == prev + x
-    add_constraints(m, "expansion_balance", rows)  # gcum <= 1: at most one start per option
+    add_constraints(m, "expansion_balance", rows)
 
 
 # ---------------------------------------------------------------- HPC racks x ownership
 
 
-def _hpc_owned(m, data: Data) -> None:
+def hpc_owned_mccormick(m, data: Data) -> None:
     """hpc_own[s,t] = hpc_racks[s,t] x own[s,t], exact McCormick on hpc in [H0, Hmax], own in {0,1}.
     Only for sites with an ownership option and a cost that needs it (HPC fixed opex, terminal HPC)."""
     T = data.T

@@ -62,7 +62,7 @@ def treasury_balance(m, data: Data, ph: dict, sales: bool, b0: float) -> None:
     add_constraints(m, "treasury_balance", rows)
 
 
-def build_cash(m, data: Data) -> None:
+def cash_balance(m, data: Data) -> None:
     """cash[w,t] = cash[w,t-1] + net cash flow of t (every registered non-terminal term of t, first
     stage or scenario w) >= min_cash; cash[w,-1] = cash_start. Must run after every module has
     registered its terms."""

@@ -1,0 +1,293 @@
+"""The allocation MILP built alone (optimizer/model): variables, rows and coefficients counted
+and computed by hand on instances/tiny.yaml, fixed decisions, the cash-flow registry.
+
+tiny.yaml, by hand: 6 monthly periods from 2026-01, r = 12 %; one site s1 with 30 mining racks
+of 100 ASICs, no HPC racks, conversion blocks of 10 racks, lead 2 months, capex 1 M$/MW,
+HPC 100 kW per rack; 3000 m200 units (200 TH/s, 3500 W, salvage 500 $); one index contract
+(market 40 $/MWh + 5 adder); lease L1 1 MW at 150 $/kW-month, window 2026-03..2026-05,
+12 months, NOI margin 0.9; BTC 100 k$, 1000 EH/s, no fees, height 930,000 (subsidy 3.125).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pyomo.environ as pyo
+import pytest
+import yaml
+from pyomo.repn import generate_standard_repn
+
+from optimizer.data import compile_instance
+from optimizer.instance import Instance
+from optimizer.model import USD, build_model, extract_plan, mip_start_values, model_cashflows, update_params
+from optimizer.model.common import ITEMS
+from optimizer.plan import Plan
+
+TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml"
+
+
+def tiny_dict() -> dict:
+    return yaml.safe_load(TINY.read_text())
+
+
+def build(d: dict | None = None):
+    inst = Instance.from_dict(d if d is not None else tiny_dict())
+    data = compile_instance(inst)
+    return inst, data, build_model(data)
+
+
+def coef(expr, var) -> float:
+    """Coefficient of ``var`` in a linear expression (Params evaluated)."""
+    repn = generate_standard_repn(expr, compute_values=True)
+    return sum(c for v, c in zip(repn.linear_vars, repn.linear_coefs) if v is var)
+
+
+def terms(m, item, period=None, scenario="any"):
+    return [t for t in m.cashflow_terms if t.item == item and (period is None or t.period == period)
+            and (scenario == "any" or t.scenario == scenario)]
+
+
+# ---------------------------------------------------------------- sizes by hand
+
+
+def test_variables_counted_by_hand():
+    _, _, m = build()
+    # conversion starts t with t + 2 <= 5 (must finish inside the horizon): t = 0..3 -> 4
+    assert sorted(m.conv_index) == [("s1", t) for t in range(4)]
+    assert all(m.conv[k].is_integer() and m.conv[k].ub == 3 for k in m.conv_index)  # 30 racks / 10 per block
+    # cumulative blocks from the first start period to the end: 6
+    assert len(m.nb) == 6
+    # L1 needs ceil(1000 kW / 100 kW) = 10 racks > 0 HPC racks at start, so tau >= 0 + lead 2;
+    # window 2026-03..2026-05 = periods 2, 3, 4 -> 3 binaries
+    assert sorted(m.x_index) == [("L1", "s1", 2), ("L1", "s1", 3), ("L1", "s1", 4)]
+    assert all(m.x[k].is_binary() for k in m.x_index)
+    # retirements allowed: installed units vary -> inst and ret for 6 periods; op 1 site x 1 model x 6 x 1
+    assert len(m.inst) == len(m.ret) == len(m.op) == 6
+    # one index contract active in all 6 periods, 1 scenario; no sell-back, no take-or-pay
+    assert len(m.deliv) == 6 and len(m.used) == 0 and len(m.shortfall) == 0
+    # nothing optional, no sale or acquisition, no grid expansion, sell_monthly with 0 BTC held
+    for name in ("sign", "signed_owned", "sell", "acq", "own", "hpc_own", "gx", "gcum", "buy", "btc_sold", "btc_held", "y"):
+        assert len(getattr(m, name)) == 0, name
+    assert not hasattr(m, "cash")
+    # hpc_gwh where some hand-over makes L1 run: periods 2..5
+    assert sorted(m.hpc_gwh_index) == [("s1", t) for t in range(2, 6)]
+    n_vars = sum(1 for _ in m.component_data_objects(pyo.Var))
+    assert n_vars == 4 + 6 + 3 + 6 * 3 + 6 + 4  # conv, nb, x, inst/ret/op, deliv, hpc_gwh = 41
+
+
+def test_constraints_counted_by_hand():
+    _, _, m = build()
+    counts = {c.name: len(c) for c in m.component_objects(pyo.Constraint)}
+    # max load = 30 racks x 100 x 3.5 kW x PUE 1.0 = 10.5 MW mining + 30 racks x 0.1 MW x PUE 1.2
+    # = 3.6 MW HPC = 14.1 MW > 12 MW interconnect, so the grid rows exist (6 periods x 1 scenario)
+    assert counts == {
+        "nb_balance": 6, "fleet_balance": 6, "operating_le_installed": 6, "rack_positions": 6,
+        "lease_once": 1,              # one unsplittable lease with 3 candidate hand-overs
+        "lease_racks": 4,             # periods 2..5 in which L1 may run
+        "hpc_energy": 4, "energy_balance": 6, "grid_interconnect": 6,
+    }
+
+
+def test_lease_that_cannot_fit_gets_no_variable():
+    d = tiny_dict()
+    d["leases"][0]["it_mw"] = 5.0  # 50 racks > 30 racks even fully converted
+    _, _, m = build(d)
+    assert len(m.x) == 0 and not hasattr(m, "lease_racks")
+
+
+def test_sale_option_creates_ownership_variables():
+    d = tiny_dict()
+    d["sites"][0]["sale"] = {"price_usd": 2_000_000, "earliest_month": "2026-04"}
+    _, _, m = build(d)
+    # sale in periods 3, 4, 5 (2026-04..06); own is a variable from period 3 on, 1 before
+    assert sorted(m.sell_index) == [("s1", 3), ("s1", 4), ("s1", 5)]
+    assert sorted(m.own_index) == [("s1", 3), ("s1", 4), ("s1", 5)]
+    assert len(m.fleet_needs_ownership) == 3
+    # conversion starts 0..3; only the one in period 3 can meet an unowned site
+    assert list(m.project_needs_ownership_index) == [("conv", "s1", "", 3)]
+
+
+# ---------------------------------------------------------------- coefficients by hand
+
+
+def test_coefficients_from_hand_calculation():
+    _, _, m = build()
+    op0 = m.op["s1", "m200", 0, 0]
+    # hashprice 3.125 BTC x 144 blocks/day / (1000 EH/s x 1000 PH/EH) = 4.5e-4 BTC/PH/day;
+    # 1000 units x 0.2 PH x 4.5e-4 x 31 days = 2.79 BTC x 100,000 $ = 279,000 $ = 0.279 $M
+    (rev,) = terms(m, "mining_revenue_usd", 0)
+    assert coef(rev.expr, op0) == pytest.approx(0.279, rel=1e-12)
+    # energy of 1000 units in January: 3.5 kW x 1000 x 744 h x PUE 1.0 = 2604 MWh = 2.604 GWh
+    assert coef(m.energy_balance["s1", 0, 0].body, op0) == pytest.approx(-2.604, rel=1e-12)
+    # index power: (40 + 5) $/MWh x 1000 MWh/GWh = 45,000 $/GWh = 0.045 $M/GWh
+    (cost,) = terms(m, "power_cost_usd", 0)
+    assert coef(cost.expr, m.deliv["idx", 0, 0]) == pytest.approx(-0.045, rel=1e-12)
+    # rent: 1 MW x 1000 kW x 150 $ = 150,000 $/month = 0.15 $M while running; NOI margin 0.9 -> opex 0.015
+    (rent,) = terms(m, "lease_revenue_usd", 3)
+    assert coef(rent.expr, m.x["L1", "s1", 2]) == pytest.approx(0.15, rel=1e-12)
+    assert coef(rent.expr, m.x["L1", "s1", 3]) == pytest.approx(0.15, rel=1e-12)
+    lease_opex = [t for t in terms(m, "opex_usd", 3) if coef(t.expr, m.x["L1", "s1", 2]) != 0]
+    assert coef(lease_opex[0].expr, m.x["L1", "s1", 2]) == pytest.approx(-0.015, rel=1e-12)
+    # capex: 1 block = 10 racks x 100 kW = 1 MW x 1 M$ = 1 $M spread over 2 periods:
+    # capex(t) = -0.5 (nb[t] - nb[t-2])
+    (cap3,) = terms(m, "capex_usd", 3)
+    assert coef(cap3.expr, m.nb["s1", 3]) == pytest.approx(-0.5) and coef(cap3.expr, m.nb["s1", 1]) == pytest.approx(0.5)
+    # HPC energy of L1 in April (720 h): 1 MW x PUE 1.2 x 720 h = 864 MWh = 0.864 GWh
+    assert coef(m.hpc_energy["s1", 3].body, m.x["L1", "s1", 3]) == pytest.approx(0.864, rel=1e-12)
+    # terminal salvage: 1000 units x 500 $ = 0.5 $M per thousand installed at the end
+    (sal,) = terms(m, "terminal_asic_salvage_usd", 5)
+    assert coef(sal.expr, m.inst["s1", "m200", 5]) == pytest.approx(0.5, rel=1e-12)
+    # grid row: 12 MW x 744 h = 8928 MWh = 8.928 GWh in January
+    assert pyo.value(m.grid_interconnect["s1", 0, 0].upper) == pytest.approx(8.928, rel=1e-12)
+
+
+def test_update_params_moves_coefficients():
+    inst, _, m = build()
+    d2 = compile_instance(inst.with_overrides({"scenarios[*].btc_price_usd": 150_000, "leases[L1].rate_usd_per_kw_month": 200}))
+    update_params(m, d2)
+    # 0.279 $M x 150/100 = 0.4185; rent 1 MW x 1000 x 200 $ = 0.2 $M
+    (rev,) = terms(m, "mining_revenue_usd", 0)
+    assert coef(rev.expr, m.op["s1", "m200", 0, 0]) == pytest.approx(0.4185, rel=1e-12)
+    (rent,) = terms(m, "lease_revenue_usd", 3)
+    assert coef(rent.expr, m.x["L1", "s1", 2]) == pytest.approx(0.2, rel=1e-12)
+
+
+def test_update_params_rejects_another_structure():
+    inst, _, m = build()
+    d = tiny_dict()
+    d["horizon"]["periods"] = 7
+    with pytest.raises(ValueError, match="rebuild"):
+        update_params(m, compile_instance(Instance.from_dict(d)))
+
+
+# ---------------------------------------------------------------- fixed decisions
+
+
+def with_fixed(*decisions) -> dict:
+    d = tiny_dict()
+    d["policy"] = {"fixed_decisions": list(decisions)}
+    return d
+
+
+def test_fixed_conversion_fixes_the_variable():
+    _, _, m = build(with_fixed({"kind": "conversion", "site": "s1", "month": "2026-02", "blocks": 2}))
+    v = m.conv["s1", 1]
+    assert v.fixed and v.value == 2
+    assert not m.conv["s1", 0].fixed
+
+
+def test_fixed_lease_fixes_the_binary_and_unsigned_lease_fixes_all():
+    _, _, m = build(with_fixed({"kind": "lease", "lease": "L1", "signed": True, "site": "s1", "month": "2026-04"}))
+    assert m.x["L1", "s1", 3].fixed and m.x["L1", "s1", 3].value == 1
+    _, _, m = build(with_fixed({"kind": "lease", "lease": "L1", "signed": False}))
+    assert all(m.x[k].fixed and m.x[k].value == 0 for k in m.x_index)
+
+
+def test_bad_fixed_decision_gives_one_line_error():
+    # 2026-06 is period 5: 5 + 2 > 5, the conversion would finish after the horizon
+    with pytest.raises(ValueError) as e:
+        build(with_fixed({"kind": "conversion", "site": "s1", "month": "2026-06", "blocks": 1}))
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg == "policy.fixed_decisions[0]: site 's1' cannot start a conversion in 2026-06 (allowed months: 2026-01..2026-04)"
+    with pytest.raises(ValueError, match=r"^policy.fixed_decisions\[0\]: lease 'L1' cannot be delivered handed over in 2026-02"):
+        build(with_fixed({"kind": "lease", "lease": "L1", "signed": True, "month": "2026-02"}))
+    with pytest.raises(ValueError, match=r"contract 'idx' is not optional"):
+        build(with_fixed({"kind": "contract", "contract": "idx", "signed": False}))
+
+
+# ---------------------------------------------------------------- registry and objective
+
+
+def test_objective_has_one_summand_per_registered_term():
+    _, data, m = build()
+    assert m.expected_npv.expr.nargs() == len(m.cashflow_terms) > 0
+    assert {t.item for t in m.cashflow_terms} <= set(ITEMS)
+    for v in m.component_data_objects(pyo.Var):
+        v.set_value(1.0 if v.ub is None else min(1.0, v.ub), skip_validation=True)
+    by_hand = sum((1.0 if t.scenario is None else data.prob[t.scenario]) * data.df[t.period] * pyo.value(t.expr)
+                  for t in m.cashflow_terms)
+    assert pyo.value(m.objective) == pytest.approx(by_hand, rel=1e-12)
+    cf = model_cashflows(m, data)
+    assert list(cf.columns) == ["scenario", "month", "period", "site", "item", "usd"]
+    assert (cf["usd"] * data.df[cf["period"].to_numpy()]).sum() / USD == pytest.approx(by_hand, rel=1e-12)
+
+
+def keep_mining_plan(data) -> Plan:
+    ops = [("base", "s1", "m200", lab, 3000.0) for lab in data.labels]
+    mwh = [3000 * 3.5 * 24 * d / 1000 for d in data.days]  # 3000 units x 3.5 kW x hours
+    energy = [("base", "idx", lab, e, e, 0.0) for lab, e in zip(data.labels, mwh)]
+    import pandas as pd
+    return Plan(operations=pd.DataFrame(ops, columns=["scenario", "site", "model", "month", "units"]),
+                energy=pd.DataFrame(energy, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]))
+
+
+def keep_mining_npv_by_hand() -> float:
+    # per day: revenue 3000 x 0.2 PH x 4.5e-4 BTC x 100,000 $ = 27,000 $; power 3000 x 3.5 kW x 24 h
+    # x 45 $/MWh = 11,340 $; margin 15,660 $/day; months Jan..Jun 2026 have 31, 28, 31, 30, 31, 30 days;
+    # discounted at the end of month k with 1.12^(-k/12); ASIC salvage 3000 x 500 $ at the end (k = 6)
+    days = [31, 28, 31, 30, 31, 30]
+    return sum(15_660 * dd * 1.12 ** (-(k + 1) / 12) for k, dd in enumerate(days)) + 1_500_000 * 1.12 ** (-0.5)
+
+
+def test_mip_start_of_a_hand_plan_reproduces_its_npv():
+    _, data, m = build()
+    start = mip_start_values(m, data, keep_mining_plan(data))
+    assert start[m.inst["s1", "m200", 5]] == pytest.approx(3.0)  # thousand units, nothing retired
+    assert start[m.nb["s1", 5]] == 0 and start[m.x["L1", "s1", 2]] == 0
+    assert m.op["s1", "m200", 0, 0].value is None  # the model's own values are untouched
+    for v, x in start.items():
+        v.set_value(x)
+    assert pyo.value(m.objective) * USD == pytest.approx(keep_mining_npv_by_hand(), rel=1e-12)
+    for c in m.component_data_objects(pyo.Constraint):
+        body = pyo.value(c.body)
+        assert (c.lower is None or body >= pyo.value(c.lower) - 1e-9) and (c.upper is None or body <= pyo.value(c.upper) + 1e-9), c.name
+
+
+def test_mip_start_rejects_a_decision_the_model_lacks():
+    _, data, m = build()
+    import pandas as pd
+    plan = Plan(conversions=pd.DataFrame([("s1", "2026-06", 1.0)], columns=["site", "month", "blocks"]))
+    with pytest.raises(ValueError, match="plan.conversions"):
+        mip_start_values(m, data, plan)
+
+
+def test_solved_tiny_keeps_mining_and_extracts_the_plan():
+    from optimizer.highs_backend import HighsBackend
+
+    inst, data, m = build()
+    hb = HighsBackend(m)
+    res = hb.solve(mip_gap=1e-9)
+    assert res.status == "optimal"
+    hb.load_solution()
+    # converting one block loses 1000 units' margin (15,660/3 $/day for ~181 days, ~0.95 M$) and
+    # costs 1 M$ of capex against ~0.5 M$ of NOI inside the horizon plus ~1 M$ of terminal NOI
+    assert pyo.value(m.objective) * USD == pytest.approx(keep_mining_npv_by_hand(), rel=1e-9)
+    plan = extract_plan(m, data)
+    assert len(plan.conversions) == 0 and len(plan.leases) == 0 and len(plan.retirements) == 0
+    assert plan.operations["units"].to_numpy() == pytest.approx([3000.0] * 6)
+
+
+def test_model_lines_equal_the_evaluators_lines_on_a_forced_tiny_plan():
+    """Force a conversion and the lease so every tiny line is non-zero; the model's lines and the
+    evaluator's (independent arithmetic) must agree line by line, and so must the NPVs."""
+    from optimizer.evaluate import evaluate
+    from optimizer.highs_backend import HighsBackend
+
+    inst, data, m = build(with_fixed({"kind": "conversion", "site": "s1", "month": "2026-01", "blocks": 1},
+                                     {"kind": "lease", "lease": "L1", "signed": True, "site": "s1", "month": "2026-03"}))
+    hb = HighsBackend(m)
+    assert hb.solve(mip_gap=1e-9).status == "optimal"
+    hb.load_solution()
+    plan = extract_plan(m, data)
+    assert plan.conversions.to_dict("records") == [{"site": "s1", "month": "2026-01", "blocks": 1.0}]
+    ev = evaluate(inst, plan, data=data)
+    assert ev.violations == []
+    assert ev.npv_usd == pytest.approx(pyo.value(m.objective) * USD, rel=1e-9)
+    key = ["scenario", "period", "site", "item"]
+    mine = model_cashflows(m, data).groupby(key)["usd"].sum()
+    theirs = ev.cashflows.groupby(key)["usd"].sum()
+    joined = mine.to_frame("model").join(theirs.to_frame("eval"), how="outer").fillna(0.0)
+    assert {"capex_usd", "lease_revenue_usd", "salvage_usd", "terminal_lease_noi_usd"} <= set(joined.index.get_level_values("item"))
+    assert joined["model"].to_numpy() == pytest.approx(joined["eval"].to_numpy(), rel=1e-9, abs=1e-6)
