@@ -9,6 +9,12 @@ Common to all three:
   eligible site (or, failing that, its first eligible site and first hand-over period).
 - Optional contracts are not signed, no ASICs are bought, no grid is expanded, no site is sold
   or acquired, beyond what fixed decisions pin.
+- A lease pinned as signed that no free HPC racks can host gets conversion blocks started just in
+  time for its earliest hand-over (the greedy's costing below, value ignored).
+- With cash modelled (``treasury.cash_start_usd``), a conversion, lease or greedy option is kept
+  only if the completed plan (fleet fitted, operations and treasury sales by the operating rule)
+  keeps cash >= min_cash_usd in every period and scenario, or does not lower its minimum;
+  convert-asap then starts fewer blocks, the greedy tries its next best option.
 - ASICs that no longer fit the mining racks (after conversions, or a pinned site sale) are
   retired at the start of the period they stop fitting, most power-hungry per TH first, and
   salvaged ("fit the fleet"). Nothing else is retired.
@@ -54,7 +60,7 @@ import pandas as pd
 from .data import Data, compile_instance
 from .firststage import State, build_state, tol
 from .instance import FixedContract, IndexContract, Instance, OwnedGeneration
-from .operations import complete_operations
+from .operations import complete_operations, complete_with_cash
 from .plan import Plan
 
 BASELINES = ("keep-mining", "convert-asap", "greedy")
@@ -67,12 +73,12 @@ def baseline_plan(instance: Instance, name: str, data: Data | None = None) -> Pl
     data = data if data is not None else compile_instance(instance)
     b = _Builder(instance, data)
     b.apply_fixed()
+    b.place_leases([], fixed_only=True)  # pinned leases first: they may need conversion blocks
     if name == "convert-asap":
         b.convert_asap()
         b.place_leases(sorted(instance.leases, key=lambda l: -l.rate_usd_per_kw_month))
     elif name == "greedy":
         b.greedy()
-    b.place_leases([], fixed_only=True)
     b.fit_fleet()
     return complete_operations(instance, b.plan(name), data)
 
@@ -212,6 +218,8 @@ class _Builder:
 
     def _add_conv(self, sid: str, t: int, k: int) -> None:
         self.conv[(sid, t)] = self.conv.get((sid, t), 0.0) + k
+        if self.conv[(sid, t)] == 0 and (sid, t) not in self.pinned_conv:
+            del self.conv[(sid, t)]
 
     def convert_asap(self) -> None:
         for t in range(self.d.T):
@@ -221,8 +229,10 @@ class _Builder:
                 st = self.state()
                 left = site.max_conversion_blocks - sum(b for (s, _), b in self.conv.items() if s == site.id)
                 k = next((k for k in range(int(left), 0, -1) if self.can_convert(st, st.spend_by_year, site.id, t, k)), 0)
-                if k:
-                    self._add_conv(site.id, t, k)
+                # with cash modelled, fewer blocks when the cash minimum would break
+                while k and not self._accept(lambda: self._add_conv(site.id, t, k), lambda: self._add_conv(site.id, t, -k),
+                                             self._conversion_cash_bound(st, site.id, t, k)):
+                    k -= 1
 
     # ------------------------------------------------------------ leases
 
@@ -275,10 +285,108 @@ class _Builder:
             sites = [site_hint] if site_hint else self.inst.eligible_sites(self.d.leases[lid].lease)
             taus = [t_hint] if t_hint is not None else self._windows(lid)
             placed = next(((s, tau) for tau in taus for s in sites if self.lease_fits(st, lid, s, tau)), None)
-            if placed is None and lid in self.lease_must_sign:
-                placed = (sites[0], taus[0])
-            if placed is not None:
+            if lid in self.lease_must_sign:
+                if placed is None:
+                    placed = self._place_with_conversion(st, lid, sites, taus) or (sites[0], taus[0])
                 self.leases[lid] = placed
+            elif placed is not None:
+                self._accept(lambda: self.leases.__setitem__(lid, placed), lambda: self.leases.pop(lid))
+
+    def _place_with_conversion(self, st: State, lid: str, sites, taus):
+        """A pinned lease with no free racks: the first (hand-over, site) that conversion blocks
+        started just in time can serve; the blocks are added. None when there is none."""
+        if not hasattr(self, "e_pi"):
+            self._expected()
+        for tau in taus:
+            for sid in sites:
+                opt = self._option(st, lid, sid, tau)
+                if opt is not None:
+                    if opt[4] > 0:
+                        self._add_conv(sid, opt[3], opt[4])
+                    return sid, tau
+        return None
+
+    # ------------------------------------------------------------ cash
+
+    def _cash_path(self):
+        """(cash - min_cash, optimistic headroom) [W, T] of the decisions so far, with the fleet
+        fitted and operations and treasury sales by the operating rule; None without cash. The
+        headroom adds what selling all treasury BTC left could raise (when sales are allowed)."""
+        tr = self.inst.treasury
+        if tr.cash_start_usd is None:
+            return None
+        key = (tuple(sorted(self.conv.items())), tuple(sorted(self.leases.items())))
+        memo = self.__dict__.setdefault("_cash_memo", {})
+        if key not in memo:
+            saved = list(self.retirements)
+            self.fit_fleet()
+            plan = self.plan()
+            self.retirements = saved
+            _, margin, left = complete_with_cash(self.inst, plan, self.d)
+            room = margin + (left * np.maximum.accumulate(self.d.btc_price_usd, axis=1) if tr.allow_treasury_sales else 0.0)
+            memo[key] = (margin, room)
+        return memo[key]
+
+    def _accept(self, apply, undo, delta: np.ndarray | None = None) -> bool:
+        """Apply a change; with cash modelled keep it only if it does not break (or lower) the
+        cash minimum. ``delta`` ([T], optional): an optimistic bound on the change's effect on
+        cumulative cash, to reject hopeless changes without completing the plan."""
+        if self.inst.treasury.cash_start_usd is None:
+            apply()
+            return True
+        margin, room = self._cash_path()
+        before = float(margin.min())
+        eps = tol(self.inst.treasury.min_cash_usd)
+        if delta is not None:
+            est = float((room + delta[None, :]).min())
+            if est < -eps and est < before - tol(before):
+                return False
+        apply()
+        after = float(self._cash_path()[0].min())
+        if after >= -eps or after >= before - tol(before):
+            return True
+        undo()
+        return False
+
+    def _conversion_cash_bound(self, st: State, sid: str, t0: int, k: int) -> np.ndarray:
+        """[T] optimistic effect of k blocks at (sid, t0) on cumulative cash: - capex + salvage and
+        saved mining fixed opex of the units displaced (their lost mining margin, >= 0 under the
+        operating rule, is left out)."""
+        d, site = self.d, self.inst.site_by_id[sid]
+        conv = site.conversion
+        lead = d.lead_periods(conv.lead_months)
+        flow = np.zeros(d.T)
+        periods = d.capex_periods(t0, lead)
+        for p in periods:
+            if p < d.T:
+                flow[p] -= k * conv.racks_per_block * site.hpc_kw_per_rack / 1000.0 * conv.capex_usd_per_mw / len(periods)
+        units = st.site_units(sid)
+        pos_now = site.asics_per_rack * np.maximum(st.mining_racks[sid], 0)
+        pos_after = np.maximum(pos_now - site.asics_per_rack * k * conv.racks_per_block * (np.arange(d.T) >= t0), 0)
+        displaced = np.maximum(units - pos_after, 0) - np.maximum(units - pos_now, 0)
+        models = self.inst.fleet.asic_models
+        salvage = max(m.salvage_usd_per_unit for m in models)
+        opex = max(site.fixed_opex_mining_usd_per_mw_month * m.power_w / 1e6 * d.tl.period_months for m in models)
+        flow += np.diff(np.concatenate([[0.0], displaced])).clip(min=0) * salvage + displaced * opex
+        if self.inst.treasury.mined_btc == "hold":  # mining earns no cash: its energy bill is saved
+            flow += displaced * np.max([d.mwh_per_unit(sid, m.name) for m in models], axis=0) * self._max_energy_price(sid)
+        return np.cumsum(flow)
+
+    def _max_energy_price(self, sid: str) -> np.ndarray:
+        """[T] highest USD/MWh any of the site's contracts could charge, over scenarios."""
+        d = self.d
+        pi = d.site_power_price(sid).max(axis=0)
+        out = np.zeros(d.T)
+        for c in self.inst.contracts:
+            if c.site == sid:
+                if isinstance(c, FixedContract):
+                    p = d.contracts[c.id].price_usd_per_mwh
+                elif isinstance(c, IndexContract):
+                    p = pi + c.adder_usd_per_mwh
+                else:
+                    p = np.full(d.T, c.variable_cost_usd_per_mwh)
+                out = np.maximum(out, p)
+        return np.maximum(out, 0.0)
 
     # ------------------------------------------------------------ greedy
 
@@ -356,17 +464,23 @@ class _Builder:
             order.append((-self.lease_value(l.id, s0, taus[0]) / l.it_mw, l.id))
         for _, lid in sorted(order):
             st = self.state()
-            best = None
-            for sid in self.inst.eligible_sites(d.leases[lid].lease):
-                for tau in self._windows(lid):
-                    opt = self._option(st, lid, sid, tau)
-                    if opt is not None and (best is None or opt[0] > best[0]):
-                        best = opt
-            if best is not None and best[0] > 0:
-                _, sid, tau, t0, k = best
-                if k > 0:
-                    self._add_conv(sid, t0, k)
-                self.leases[lid] = (sid, tau)
+            opts = [self._option(st, lid, sid, tau) for sid in self.inst.eligible_sites(d.leases[lid].lease)
+                    for tau in self._windows(lid)]
+            # best V - C first; the next best only if the cash minimum rejects it
+            for value, sid, tau, t0, k in sorted((o for o in opts if o is not None and o[0] > 0), key=lambda o: -o[0]):
+                bound = self._conversion_cash_bound(st, sid, t0, k) if k > 0 else None
+                if self._accept(lambda: self._take(lid, sid, tau, t0, k), lambda: self._untake(lid, sid, t0, k), bound):
+                    break
+
+    def _take(self, lid: str, sid: str, tau: int, t0: int, k: int) -> None:
+        if k > 0:
+            self._add_conv(sid, t0, k)
+        self.leases[lid] = (sid, tau)
+
+    def _untake(self, lid: str, sid: str, t0: int, k: int) -> None:
+        if k > 0:
+            self._add_conv(sid, t0, -k)
+        self.leases.pop(lid)
 
     def _option(self, st: State, lid: str, sid: str, tau: int):
         """(V - C, site, tau, t0, k) of hosting lease lid at sid from tau, or None when infeasible."""

@@ -61,6 +61,13 @@ def complete_operations(instance: Instance, plan: Plan, data: Data | None = None
     treasury sales already in the plan are kept."""
     if plan.has_operations:
         return plan
+    return complete_with_cash(instance, plan, data)[0]
+
+
+def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None):
+    """``complete_operations`` (for a plan without operations) and, when cash is modelled, the
+    resulting cash balance minus ``min_cash_usd`` and the treasury BTC left, per scenario and
+    period ([W, T] each; None, None without cash)."""
     data = data if data is not None else compile_instance(instance)
     st = build_state(data, plan)
     op_rows: list[tuple] = []
@@ -76,10 +83,10 @@ def complete_operations(instance: Instance, plan: Plan, data: Data | None = None
         operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
         energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
     )
-    tr = instance.treasury
-    if len(plan.btc_sales) == 0 and tr.cash_start_usd is not None and tr.allow_treasury_sales:
-        out = out.replace(btc_sales=_treasury_sales(instance, out, data))
-    return out
+    if instance.treasury.cash_start_usd is None:
+        return out, None, None
+    sales, margin, btc_left = _treasury_sales(instance, out, data)
+    return out.replace(btc_sales=sales), margin, btc_left
 
 
 # ---------------------------------------------------------------- one site, one period
@@ -211,8 +218,10 @@ def run_site_period(st: State, w: int, site_id: str, t: int):
 # ---------------------------------------------------------------- treasury
 
 
-def _treasury_sales(instance: Instance, plan: Plan, data: Data) -> pd.DataFrame:
-    """Sell just enough treasury BTC, period by period, to keep cash at the minimum."""
+def _treasury_sales(instance: Instance, plan: Plan, data: Data):
+    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when sales
+    are allowed and the plan has none of its own); also returns cash - min_cash and the BTC left
+    in the treasury, [W, T] each."""
     from .evaluate import TERMINAL_ITEMS, evaluate
 
     tr = instance.treasury
@@ -223,17 +232,22 @@ def _treasury_sales(instance: Instance, plan: Plan, data: Data) -> pd.DataFrame:
     if len(cf):
         np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
     mined = ev.kpis["btc_mined"].to_numpy(float).reshape(data.W, data.T)
+    sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
     rows = []
+    margin, left = np.zeros((data.W, data.T)), np.zeros((data.W, data.T))
     for w, name in enumerate(data.scenario_names):
         cash, btc = float(tr.cash_start_usd), float(tr.btc_held_start)
         for t in range(data.T):
             if tr.mined_btc == "hold":
                 btc += mined[w, t]
             cash += net[w, t]
-            if cash < tr.min_cash_usd and btc > 0:
+            if sell and cash < tr.min_cash_usd and btc > 0:
                 P = float(data.btc_price_usd[w, t])
                 x = min((tr.min_cash_usd - cash) / P, btc)
                 btc -= x
                 cash += x * P
                 rows.append((name, data.labels[t], x))
-    return pd.DataFrame(rows, columns=["scenario", "month", "btc"])
+            margin[w, t] = cash - tr.min_cash_usd
+            left[w, t] = btc
+    sales = pd.DataFrame(rows, columns=["scenario", "month", "btc"]) if sell else plan.btc_sales
+    return sales, margin, left
