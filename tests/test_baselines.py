@@ -175,3 +175,39 @@ def test_fixed_unsigned_lease_is_never_signed():
     inst = load("rules", fixed({"kind": "lease", "lease": "L1", "signed": False}))
     p = baseline_plan(inst, "convert-asap")
     assert "L1" not in set(p.leases["lease"])
+
+
+def test_pinned_lease_without_racks_gets_a_just_in_time_conversion():
+    # tiny.yaml with L1 pinned as signed: no HPC racks exist, so keep-mining converts one block
+    # (10 racks = 1 MW) started lead 2 months before the first hand-over 2026-03, i.e. 2026-01,
+    # and retires the 1000 units those racks held
+    raw = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    raw["policy"] = {"fixed_decisions": [{"kind": "lease", "lease": "L1", "signed": True}]}
+    inst = Instance.from_dict(raw)
+    p = baseline_plan(inst, "keep-mining")
+    assert evaluate(inst, p).violations == []
+    assert rows(p.conversions) == [("s1", "2026-01", 1.0)]
+    assert rows(p.leases) == [("L1", "s1", "2026-03", 1.0)]
+    assert rows(p.retirements) == [("s1", "m200", "2026-01", 1000.0)]
+
+
+def test_convert_asap_keeps_the_cash_minimum():
+    # tiny.yaml with 500,000 USD cash, minimum 0, no treasury sales. A block costs 1,000,000 USD
+    # (500,000 in each of 2 months) and frees 1000 units salvaged at 500 USD = 500,000. Mining
+    # margin of 1000 units: Jan 1000 x 0.2 PH x 0.00045 x 31 d x 100,000 = 279,000 - 2604 MWh x 45
+    # = 161,820; Feb 252,000 - 2352 x 45 = 146,160; Mar 161,820; Apr 270,000 - 2520 x 45 = 156,600.
+    # 2 blocks in Jan: Jan 500,000 + 1,000,000 - 1,000,000 + 161,820 = 661,820;
+    #   Feb 661,820 + 146,160 - 1,000,000 = -192,020 < 0 -> rejected; 1 block in Jan:
+    #   Jan 500,000 + 500,000 - 500,000 + 323,640 = 823,640, Feb 823,640 + 292,320 - 500,000 >= 0.
+    # A 2nd block in Feb: Feb 823,640 + 146,160 + 500,000 - 500,000 - 500,000 = 469,800,
+    #   Mar 469,800 + 161,820 - 500,000 = 131,620 >= 0 -> kept.
+    # A 3rd block in Mar: 469,800 + 500,000 - 500,000 - 500,000 = -30,200 < 0; in Apr: 131,620 +
+    #   500,000 - 500,000 = 131,620, May - 500,000 < 0; from May it cannot finish -> 2 blocks.
+    # (Without the cash rule all 3 start in Jan, see test_convert_asap_on_tiny.)
+    raw = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    raw["treasury"] = {"cash_start_usd": 500_000, "min_cash_usd": 0, "allow_treasury_sales": False}
+    inst = Instance.from_dict(raw)
+    p = baseline_plan(inst, "convert-asap")
+    assert evaluate(inst, p).violations == []
+    assert rows(p.conversions) == [("s1", "2026-01", 1.0), ("s1", "2026-02", 1.0)]
+    assert rows(p.leases) == [("L1", "s1", "2026-03", 1.0)]
