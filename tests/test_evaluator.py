@@ -442,3 +442,15 @@ def test_violations_in_several_scenarios_name_the_scenario():
     ev = evaluate(load("rules", edit), Plan(operations=ops))
     assert any("site s1 2026-01 (scenario lo): 1600 operating units" in v and "(and 1 more period/scenario case)" in v
                for v in ev.violations), ev.violations
+
+
+def test_late_hand_over_pays_its_penalty():
+    # L1 (0.5 MW, window 2026-02..03) with a late penalty of 1000 USD per MW-month, handed over
+    # in 2026-05: 2 months late -> 1000 x 0.5 x 2 = 1000 USD paid in 2026-05, no violation
+    inst = load("rules", _set("leases.0.late_penalty_usd_per_mw_month", 1000))
+    ev = evaluate(inst, Plan(leases=df([("L1", "s1", "2026-05", 1.0)], LEASE)))
+    assert ev.violations == []
+    assert line(ev, "lease_penalty_usd") == pytest.approx(-1000)
+    assert line(ev, "lease_penalty_usd", "2026-05") == pytest.approx(-1000)
+    # rent starts at hand-over: 0.5 MW x 1000 x 100 = 50,000 in May and June only
+    assert line(ev, "lease_revenue_usd") == pytest.approx(2 * 50_000)
