@@ -33,6 +33,23 @@ PORTFOLIO = "portfolio"
 
 @dataclass
 class Evaluation:
+    """What ``evaluate`` returns.
+
+    - ``plan``: the evaluated plan (operations completed by the operating rule if it had none).
+    - ``cashflows``: scenario, month, period, site (or ``portfolio``), item (``ITEMS``), usd,
+      discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
+    - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
+    - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
+    - ``allocation``: site x month: owned, mining_racks, converting_racks (left mining, not yet
+      HPC), hpc_racks, hpc_racks_leased, racks_<lease>, idle_racks (empty ASIC positions counted
+      in racks + unleased HPC racks), mining_mw (installed ASIC nameplate), hpc_mw (critical IT),
+      hpc_mw_leased, grid_mw, units_<model> (installed).
+    - ``kpis``: scenario x month: hashrate_eh_s (operating), btc_mined, hpc_mw_online (HPC MW
+      built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
+      site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
+      hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    """
+
     plan: Plan
     cashflows: pd.DataFrame
     npv_usd: float
