@@ -87,7 +87,10 @@ class Plan:
             df = df[COLUMNS[f.name]].reset_index(drop=True)
             for c in COLUMNS[f.name]:
                 if c in _NUMERIC:
-                    df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+                    try:
+                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+                    except (ValueError, TypeError) as e:  # name the table and column for the user
+                        raise ValueError(f"plan.{f.name}.{c}: must be numbers ({e})") from None
                 elif c == "signed":
                     df[c] = df[c].astype(bool)
                 else:
