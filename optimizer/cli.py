@@ -134,7 +134,7 @@ def _print_violations(violations: list[str], limit: int = 10) -> None:
         return
     out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
     for v in violations[:limit]:
-        out.print(f"  - {v}", markup=False)
+        out.print(f"  - {v}", markup=False, soft_wrap=True)
     if len(violations) > limit:
         out.print(f"  ... and {len(violations) - limit} more (see summary.json)")
 

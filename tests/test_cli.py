@@ -106,6 +106,15 @@ def test_bad_usage_is_one_line_exit_2(capsys, args, fragment):
     assert fragment in err
 
 
+def test_bad_plan_file_is_one_line_exit_2(capsys, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"conversions": [{"site": "tx-1", "month": "2026-03", "blocks": "two"}]}')
+    code, _, err = run(capsys, "evaluate", DEMO, "--plan", plan)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "plan.conversions.blocks: must be numbers" in err
+
+
 def test_internal_error_is_one_line_exit_1(capsys, monkeypatch):
     def boom(_inst):
         raise RuntimeError("kaboom")
