@@ -17,9 +17,10 @@ parameter's [min, max], seeded; month shifts are rounded to whole months).
 
 Store: ``DIR/points.csv`` gets one row per finished point, appended and fsync'ed the moment
 the point finishes, keyed by ``point_id`` (a hash of the point's parameter values). Running
-the same sweep again solves only the points not yet in the store. ``DIR/sweep.json`` records
-the grid, the instance fingerprint and the solve options; resuming a different instance or
-different options into the same DIR is refused.
+the same sweep again solves only the points not yet in the store (``retry_failed`` also
+re-solves points stored with an error). ``DIR/sweep.json`` records the grid, the instance
+fingerprint and the solve options; resuming a different instance into the same DIR is
+refused, different solve options only warn.
 """
 
 from __future__ import annotations
@@ -390,6 +391,7 @@ class Store:
         self.rows: list[dict] = []
         self.path = None if out_dir is None else Path(out_dir) / "points.csv"
         self.done: set[str] = set()
+        self.failed: set[str] = set()       # stored with an error
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -400,7 +402,9 @@ class Store:
                 header = next(csv.reader(f), [])
             if header != columns:
                 raise InputError(f"{self.path}: written by a sweep with other columns ({', '.join(header)}); use another output directory")
-            self.done = set(self.read()["point_id"])
+            stored = self.read()
+            self.done = set(stored["point_id"])
+            self.failed = set(stored.loc[stored["error"] != "", "point_id"])
         else:
             self._write(columns)
 
@@ -570,9 +574,11 @@ def open_store(out_dir: str | Path | None, columns: list[str], meta: dict) -> St
                 old = json.loads(old_path.read_text())
             except json.JSONDecodeError:
                 old = {}
-            for key, what in (("instance_fingerprint", "instance"), ("solve_options", "solve options")):
-                if key in old and old[key] != meta[key]:
-                    raise InputError(f"{out}: holds a sweep of a different {what}; use another output directory or delete it")
+            if "instance_fingerprint" in old and old["instance_fingerprint"] != meta["instance_fingerprint"]:
+                raise InputError(f"{out}: holds a sweep of a different instance; use another output directory or delete it")
+            if "solve_options" in old and old["solve_options"] != meta["solve_options"]:
+                print(f"warning: {out} holds points solved with other solve options ({old['solve_options']}); "
+                      "they are kept (retry_failed re-solves failed ones)", file=sys.stderr)
     store = Store(out_dir, columns)
     if out_dir is not None:
         tmp = Path(out_dir) / "sweep.json.tmp"
@@ -584,7 +590,7 @@ def open_store(out_dir: str | Path | None, columns: list[str], meta: dict) -> St
 def run_points(instance, points: list[Point], param_columns: list[str], meta: dict, *, solver: Any = None,
                out_dir: str | Path | None = None, executor: str = "inprocess", workers: int | None = None,
                scheduler_address: str | None = None, persistent: bool = True, progress: bool = True,
-               label: str = "sweep", **solve_options) -> pd.DataFrame:
+               label: str = "sweep", retry_failed: bool = False, **solve_options) -> pd.DataFrame:
     """Solve the points not yet in the store, then return the stored rows of ``points`` in order."""
     job = make_job(instance, solver, persistent, solve_options)
     columns = ["point_id", *param_columns, *result_columns(job.sites)]
@@ -592,7 +598,7 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
             "solve_options": json.loads(json.dumps(solve_options, sort_keys=True, default=repr)),
             "solver": _solver_name(solver), "n_points": len(points), "columns": columns}
     store = open_store(out_dir, columns, meta)
-    todo = [p for p in points if p.id not in store.done]
+    todo = [p for p in points if p.id not in store.done or (retry_failed and p.id in store.failed)]
     if progress and len(todo) < len(points):
         print(f"{label}: {len(points) - len(todo)} of {len(points)} points already in {store.path}", file=sys.stderr)
     execute(job, todo, store, executor=executor, workers=workers, scheduler_address=scheduler_address,
@@ -603,7 +609,7 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
 def sweep(instance, grid, *, solver: Any = None, out_dir: str | Path | None = None, mode: str = "product",
           n_samples: int | None = None, seed: int = 0, executor: str = "inprocess", workers: int | None = None,
           scheduler_address: str | None = None, persistent: bool = True, progress: bool = True,
-          **solve_options) -> pd.DataFrame:
+          retry_failed: bool = False, **solve_options) -> pd.DataFrame:
     """Solve ``instance`` at every point of ``grid``; one row per point (see the module docstring).
 
     ``grid``: ``"PATH=SPEC"`` strings, :class:`Param` objects or ``{path: values | "SPEC"}``.
@@ -611,7 +617,8 @@ def sweep(instance, grid, *, solver: Any = None, out_dir: str | Path | None = No
     ``persistent``), a function ``f(instance, **solve_options)`` returning a Result or a dict
     row, or a class ``C(instance, **solve_options)`` with ``.solve_with(instance)``.
     ``executor``: ``inprocess``, ``processes`` (spawned pool of ``workers``) or ``dask``
-    (``scheduler_address``, or a LocalCluster of ``workers``, default 2). Functions passed to
+    (``scheduler_address``, or a LocalCluster of ``workers``, default 2). ``retry_failed``:
+    also re-solve points stored with an error (the new row supersedes the old one). Functions passed to
     ``processes``/``dask`` must be importable by the workers (defined in a module).
     """
     params = params_from(grid)
@@ -621,7 +628,8 @@ def sweep(instance, grid, *, solver: Any = None, out_dir: str | Path | None = No
             "params": [{"path": p.path, "kind": p.kind, "column": p.column, "spec": p.spec, "values": list(p.values)} for p in params]}
     return run_points(instance, points, [p.column for p in params], meta, solver=solver, out_dir=out_dir,
                       executor=executor, workers=workers, scheduler_address=scheduler_address,
-                      persistent=persistent, progress=progress, label="sweep", **solve_options)
+                      persistent=persistent, progress=progress, label="sweep", retry_failed=retry_failed,
+                      **solve_options)
 
 
 # ---------------------------------------------------------------- CLI-like entry point
@@ -636,7 +644,7 @@ def pick_executor(executor: str | None, workers: int | None, scheduler: str | No
 
 def sweep_command(file: str | Path, params: list[str], out: str | Path | None = None, *, mode: str = "product",
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
-                  scheduler: str | None = None, persistent: bool = True, progress: bool = True,
+                  scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
                   solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
     2 finished but some points failed (their errors are in the store), 130 interrupted."""
@@ -646,7 +654,7 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
         inst = load_instance(file)
         df = sweep(inst, list(params), out_dir=out, mode=mode, n_samples=n_samples, seed=seed,
                    executor=pick_executor(executor, workers, scheduler), workers=workers,
-                   scheduler_address=scheduler, persistent=persistent, progress=progress, solver=solver,
+                   scheduler_address=scheduler, persistent=persistent, progress=progress, solver=solver, retry_failed=retry_failed,
                    **(solve_options or {}))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -320,3 +320,18 @@ def test_summarize_a_result(tiny):
     bad = summarize(Result(status="infeasible", message="site s1: grid too small"), tiny, ["s1"])
     assert bad["error"] == "no solution (status infeasible): site s1: grid too small"
     assert math.isnan(bad["converted_mw_s1"]) and bad["npv_usd"] is None
+
+
+def test_retry_failed_resolves_only_failed_points(tiny, tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("STANDIN_CALL_LOG", str(log))
+    grid = [f"{RATE}=100,140"]
+    first = sweep(tiny, grid, solver=standin, out_dir=tmp_path / "s", progress=False, fail_above_rate=130)
+    assert list(first["error"] == "") == [True, False]
+    again = sweep(tiny, grid, solver=standin, out_dir=tmp_path / "s", progress=False, fail_above_rate=130)
+    assert _calls(log) == [100, 140]                     # plain rerun: failed point kept, nothing solved
+    assert again["error"].iloc[1] != ""
+    retried = sweep(tiny, grid, solver=standin, out_dir=tmp_path / "s", progress=False, fail_above_rate=130,
+                    retry_failed=True)
+    assert _calls(log) == [100, 140, 140]                # only the failed point re-solved
+    assert len(retried) == 2 and retried["point_id"].is_unique
