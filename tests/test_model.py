@@ -85,6 +85,8 @@ def test_constraints_counted_by_hand():
         "nb_balance": 6, "fleet_balance": 6, "operating_le_installed": 6, "rack_positions": 6,
         "lease_once": 1,              # one unsplittable lease with 3 candidate hand-overs
         "lease_racks": 4,             # periods 2..5 in which L1 may run
+        # 10 racks needed, 0 HPC racks, 10 racks per block: k = 1 block by tau - 2, one row per tau 2, 3, 4
+        "lease_conversion_rounding": 3,
         "hpc_energy": 4, "energy_balance": 6, "grid_interconnect": 6,
     }
 

@@ -7,6 +7,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from ..data import Data
+from ..instance import FixedContract
 from ..plan import Plan
 from . import power, sites
 from .common import MWH, UNITS, is_const
@@ -174,12 +175,19 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         _set(m.deliv, k, r.delivered_mwh / MWH, "plan.energy")
         if k in m.used:
             m.used[k].set_value(r.used_mwh / MWH, skip_validation=True)
-    for c in data.inst.contracts:  # shortfall = max(0, min_share x cap x hours x signed-and-owned - delivered)
-        hours = data.contracts[c.id].active_hours
-        for (cid, t, w) in m.shortfall_index:
-            if cid == c.id:
-                q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t))
-                m.shortfall[cid, t, w].set_value(max(0.0, q - _v(m.deliv[cid, t, w])), skip_validation=True)
+    for c in data.inst.contracts:
+        if not (isinstance(c, FixedContract) and c.take_or_pay_min_share > 0):
+            continue
+        hours, lift = data.contracts[c.id].active_hours, power.take_minimum(data, c)
+        for (cid, t, w) in m.deliv_index:
+            if cid != c.id:
+                continue
+            q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t))
+            d = m.deliv[cid, t, w]
+            if lift:  # the model takes at least the minimum and sells the rest back (never worse)
+                d.set_value(max(_v(d), q), skip_validation=True)
+            else:  # shortfall = max(0, minimum - delivered)
+                m.shortfall[cid, t, w].set_value(max(0.0, q - _v(d)), skip_validation=True)
     for var in (m.deliv, m.used, m.shortfall):
         for v in var.values():
             out[v] = _v(v)

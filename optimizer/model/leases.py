@@ -53,6 +53,8 @@ def build(m, data: Data) -> None:
     m.y = add_vars(m, "y", y_keys, pyo.Binary)
     lease_once(m, data)
     lease_racks(m, data)
+    lease_conversion_rounding(m, data)
+    lease_needs_ownership(m, data)
     hpc_energy(m, data)
     _cashflows(m, data)
 
@@ -110,6 +112,50 @@ def lease_racks(m, data: Data) -> None:
         if not (is_const(o) and o == 1):
             rows[(s, t, "owned")] = used <= si.Hmax * o
     add_constraints(m, "lease_racks", rows)
+
+
+def lease_conversion_rounding(m, data: Data) -> None:
+    """Valid inequality tightening the LP: an unsplittable lease l handed over at s by t needs at
+    least k = ceil((need - H0) / rpb) blocks started by t - lead (blocks only accumulate):
+    k x sum_{tau <= t} x[l,s,tau] <= nb[s, t - lead], for t in l's hand-over window (later t
+    are implied). Without it the LP converts need/rpb of a block for x = 1 and less for x < 1."""
+    import math
+
+    by_ls: dict = {}
+    for (l, s, tau) in m.x_index:
+        by_ls.setdefault((l, s), []).append(tau)
+    split = {l.id: l.splittable for l in data.inst.leases}
+    rows = {}
+    for (l, s), taus in by_ls.items():
+        si = m.site_info[s]
+        need = m.lease_need[(l, s)]
+        if split[l] or need <= si.H0 + 1e-9:
+            continue
+        k = math.ceil((need - si.H0) / si.rpb - 1e-9)
+        taus = sorted(taus)
+        for t in taus:
+            b = sites.nb(m, s, t - si.lead)
+            xs = [m.x[l, s, tau] for tau in taus if tau <= t]
+            rows[(l, s, t)] = lin([float(k)] * len(xs), xs) <= b
+    add_constraints(m, "lease_conversion_rounding", rows)
+
+
+def lease_needs_ownership(m, data: Data) -> None:
+    """Valid inequality, per lease, at sites that may be sold or bought: the share of lease l
+    running at s in t <= own(s,t). Implied at integer points by the aggregated
+    `lease_racks[s,t,"owned"]` row but much tighter in the LP (Hmax x own vs need x own)."""
+    rows = {}
+    for (l, s, tau) in m.x_index:
+        si = m.site_info[s]
+        if si.own_first is None:
+            continue
+        for t in data.leases[l].active[tau].nonzero()[0]:
+            rows.setdefault((l, s, int(t)), []).append(m.x[l, s, tau])
+    out = {}
+    for (l, s, t), xs in rows.items():
+        o = sites.own(m, s, t)
+        out[(l, s, t)] = lin([1.0] * len(xs), xs) <= o
+    add_constraints(m, "lease_needs_ownership", out)
 
 
 def hpc_energy(m, data: Data) -> None:

@@ -43,7 +43,7 @@ def min_mining_share(m, data: Data) -> None:
     if share <= 0:
         return
     T = data.T
-    coefs, vs, const = [], [], 0.0
+    coefs, vs, const = [], [], 0
     for si in _own0_sites(m):
         const += si.R0
         b = sites.nb(m, si.id, T - 1)
@@ -51,8 +51,11 @@ def min_mining_share(m, data: Data) -> None:
             coefs.append(-si.rpb)
             vs.append(b)
     total = sum(si.R0 + si.H0 for si in _own0_sites(m))
-    add_constraints(m, "min_mining_share", {0: lin(coefs, vs, const) >= share * total} if vs else
-                    {0: const >= share * total})
+    if const < share * total - 1e-9:
+        raise ValueError(f"policy.min_mining_share: {share:g} x {total} rack positions of the initially owned sites must stay "
+                         f"mining, but they have only {const} mining racks")
+    if vs:
+        add_constraints(m, "min_mining_share", {0: lin(coefs, vs, const) >= share * total})
 
 
 def max_converted_share(m, data: Data) -> None:

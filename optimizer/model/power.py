@@ -24,6 +24,15 @@ def _periods(m, data: Data, c) -> list[int]:
     return [t for t in range(data.T) if h[t] > 0 and not (is_const(sites.own(m, c.site, t)) and sites.own(m, c.site, t) == 0)]
 
 
+def take_minimum(data: Data, c) -> bool:
+    """Take-or-pay with sell-back at a market whose price is never negative: taking at least the
+    minimum and selling the rest back is never worse than paying for energy not taken, so the
+    shortfall variable is dropped and delivered >= minimum instead (same optimum, smaller model)."""
+    if not (isinstance(c, FixedContract) and c.take_or_pay_min_share > 0 and c.sell_back_allowed):
+        return False
+    return bool((data.site_power_price(c.site) >= 0).all())
+
+
 def _has_used(c) -> bool:
     return (isinstance(c, FixedContract) and c.sell_back_allowed) or (isinstance(c, OwnedGeneration) and c.can_export)
 
@@ -46,7 +55,7 @@ def build(m, data: Data) -> None:
                 d_b[(c.id, t, w)] = (0.0, ub)
                 if _has_used(c):
                     u_keys.append((c.id, t, w))
-                if isinstance(c, FixedContract) and c.take_or_pay_min_share > 0:
+                if isinstance(c, FixedContract) and c.take_or_pay_min_share > 0 and not take_minimum(data, c):
                     k_keys.append((c.id, t, w))
     m.deliv = add_vars(m, "deliv", d_keys, pyo.NonNegativeReals, bounds=d_b)
     m.used = add_vars(m, "used", u_keys, pyo.NonNegativeReals, bounds={k: d_b[k] for k in u_keys})
@@ -117,7 +126,8 @@ def contract_delivery(m, data: Data) -> None:
 
 
 def take_or_pay(m, data: Data) -> None:
-    """shortfall >= min_share x cap x hours x (signed and owned) - delivered."""
+    """shortfall + delivered >= min_share x cap x hours x (signed and owned); where `take_minimum`
+    holds there is no shortfall: delivered >= the minimum (a bound when signed-and-owned is 1)."""
     rows = {}
     for c in data.inst.contracts:
         if not (isinstance(c, FixedContract) and c.take_or_pay_min_share > 0):
@@ -127,7 +137,13 @@ def take_or_pay(m, data: Data) -> None:
             q = c.take_or_pay_min_share * c.mw_cap * h[t] / MWH
             so = signed_and_owned(m, c, t)
             for w in range(data.W):
-                rows[(c.id, t, w)] = m.shortfall[c.id, t, w] + m.deliv[c.id, t, w] >= q * so
+                d = m.deliv[c.id, t, w]
+                if (c.id, t, w) in m.shortfall:
+                    rows[(c.id, t, w)] = m.shortfall[c.id, t, w] + d >= q * so
+                elif is_const(so):
+                    d.setlb(q * so)
+                else:
+                    rows[(c.id, t, w)] = d >= q * so
     add_constraints(m, "take_or_pay", rows)
 
 
