@@ -10,7 +10,6 @@ HPC 100 kW per rack; 3000 m200 units (200 TH/s, 3500 W, salvage 500 $); one inde
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pyomo.environ as pyo

@@ -105,7 +105,7 @@ def add_constraints(m, name: str, rows: dict) -> None:
     """
     clean = {}
     for k, r in rows.items():
-        if isinstance(r, bool) or r is True or r is False:
+        if isinstance(r, bool):  # a relation between constants
             if not r:
                 raise ValueError(f"constraint {name}[{k}] is infeasible on the data alone")
             continue

@@ -10,7 +10,7 @@ from ..data import Data
 from ..instance import FixedContract
 from ..plan import Plan
 from . import power, sites
-from .common import MWH, UNITS, is_const
+from .common import MWH, UNITS
 
 TOL = 1e-9  # model-unit values below this are read as 0
 

@@ -4,7 +4,6 @@ and user-fixed decisions."""
 from __future__ import annotations
 
 from ..data import Data
-from ..timeline import month_label
 from . import sites
 from .common import CAPEX_ITEMS, USD, add_constraints, lin
 

@@ -14,8 +14,8 @@ import pyomo.environ as pyo
 
 from ..data import Data
 from ..instance import FixedContract, IndexContract, OwnedGeneration
-from . import fleet, sites
-from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+from . import sites
+from .common import MWH, USD, add_constraints, add_vars, is_const, lin, register
 
 
 def _periods(m, data: Data, c) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from ..data import Data
-from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+from .common import USD, Acc, add_constraints, add_vars, is_const, lin, register
 
 
 class SiteInfo:
@@ -51,7 +51,7 @@ def build(m, data: Data) -> None:
     T = data.T
     m.site_info = {s.id: SiteInfo(s, data) for s in data.inst.sites}
     _ownership(m, data)
-    conv_keys, nb_keys, nb_b = [], [], {}
+    conv_keys, nb_keys = [], []
     for si in m.site_info.values():
         si.conv_periods = _conv_periods(si, data)
         if si.conv_periods:
