@@ -1,0 +1,329 @@
+"""Solve a planning instance: build the MILP, hand it to HiGHS, write the plan back, evaluate it.
+
+Pipeline (each step timed): compile data -> cheap infeasibility pre-check -> build the Pyomo
+model -> hand-off to HiGHS (standard form, one passModel) -> baselines (also the MIP start) ->
+solve -> extract the Plan -> evaluate it independently -> shadow prices from the LP with the
+integer decisions fixed. ``Result.verify()`` checks solver objective == evaluator NPV.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .baselines import BASELINES, baseline_plan
+from .data import Data, compile_instance
+from .diagnose import precheck
+from .evaluate import evaluate
+from .highs_backend import HighsBackend
+from .instance import Instance
+from .model.build import ModelOptions, build_model
+from .model.common import MWH, USD
+from .model.extract import extract_plan, mip_start_values
+from .model.objective import model_cashflows
+from .model.params import update_params
+from .result import Result
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    time_limit_s: float | None = None
+    mip_gap: float = 0.005
+    threads: int | None = None
+    mip_start: bool = True          # start HiGHS from the best feasible baseline plan
+    baselines: bool = True          # evaluate the baselines and report the uplift
+    shadow_prices: bool = True      # LP with integers fixed -> grid and power shadow prices
+    cvar_weight: float = 0.0
+    cvar_alpha: float = 0.95
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"time_limit_s: must be > 0, got {self.time_limit_s}")
+        if not 0 <= self.mip_gap < 1:
+            raise ValueError(f"mip_gap: must be in [0, 1), got {self.mip_gap}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {self.threads}")
+
+
+def solve(instance: Instance, **options) -> Result:
+    """Solve ``instance``; options are the fields of :class:`SolveOptions`."""
+    opts = SolveOptions(**options)
+    return _Solver(instance, opts).run()
+
+
+class PersistentSolver:
+    """Keeps one model and one HiGHS object across solves of instances that differ only in
+    numbers (prices, rates, capex, discount rate...). ``solve_with(variant)`` updates the mutable
+    parameters, pushes the changed coefficients to HiGHS and warm-starts from the previous
+    solution; a variant with a different structure (other sites, leases, periods, options)
+    is solved cold and becomes the new persistent model."""
+
+    def __init__(self, instance: Instance, **options) -> None:
+        self.opts = SolveOptions(**options)
+        self._solver = _Solver(instance, self.opts)
+        self._result: Result | None = None
+
+    def solve(self) -> Result:
+        self._result = self._solver.run()
+        return self._result
+
+    def solve_with(self, instance: Instance) -> Result:
+        if self._result is None or not self._solver.same_structure(instance):
+            self._solver = _Solver(instance, self.opts)
+            return self.solve()
+        self._result = self._solver.rerun(instance)
+        return self._result
+
+
+class _Solver:
+    def __init__(self, instance: Instance, opts: SolveOptions) -> None:
+        self.inst, self.opts = instance, opts
+        self.model = self.backend = self.data = None
+
+    # ------------------------------------------------------------ structure test for re-use
+
+    def same_structure(self, other: Instance) -> bool:
+        if self.model is None:
+            return False
+        a = self.inst.model_dump(mode="json")
+        b = other.model_dump(mode="json")
+        return _skeleton(a) == _skeleton(b)
+
+    # ------------------------------------------------------------ the pipeline
+
+    def run(self) -> Result:
+        t0 = time.perf_counter()
+        self.data = data = compile_instance(self.inst)
+        res = Result(status="error", instance_name=self.inst.name)
+        diag = precheck(self.inst, data)
+        if diag:
+            res.status, res.diagnosis, res.message = "infeasible", diag, diag[0]
+            res.build_s = time.perf_counter() - t0
+            return res
+        self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
+        res.build_s = time.perf_counter() - t0
+        self.backend = HighsBackend(self.model)
+        res.handoff_s = self.backend.handoff_s
+        start = self._baselines(res)
+        return self._solve_and_finish(res, start)
+
+    def rerun(self, instance: Instance) -> Result:
+        t0 = time.perf_counter()
+        self.inst = instance
+        self.data = data = compile_instance(instance)
+        res = Result(status="error", instance_name=instance.name)
+        diag = precheck(instance, data)
+        if diag:
+            res.status, res.diagnosis, res.message = "infeasible", diag, diag[0]
+            return res
+        update_params(self.model, data)
+        res.build_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.backend.update()
+        res.handoff_s = time.perf_counter() - t1
+        if self.opts.baselines:
+            self._baselines(res, want_start=False)
+        return self._solve_and_finish(res, None)
+
+    def _baselines(self, res: Result, want_start: bool = True):
+        """Evaluate the baselines; return the MIP start from the best one without violations."""
+        if not (self.opts.baselines or (self.opts.mip_start and want_start)):
+            return None
+        best = None
+        for name in BASELINES:
+            try:
+                plan = baseline_plan(self.inst, name, self.data)
+                ev = evaluate(self.inst, plan, data=self.data)
+            except Exception as e:  # a baseline rule that cannot apply must not stop the solve
+                res.diagnosis.append(f"baseline {name} not evaluated: {e}")
+                continue
+            if self.opts.baselines:
+                res.baselines[name] = ev.npv_usd
+                res.baseline_violations[name] = len(ev.violations)
+            if not ev.violations and (best is None or ev.npv_usd > best[1]):
+                best = (plan, ev.npv_usd)
+        if not (self.opts.mip_start and want_start) or best is None:
+            return None
+        try:
+            return mip_start_values(self.model, self.data, best[0])
+        except ValueError:
+            return None
+
+    def _solve_and_finish(self, res: Result, start) -> Result:
+        o, b, data = self.opts, self.backend, self.data
+        br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log)
+        res.solve_s = br.solve_s
+        res.n_variables, res.n_constraints = b.n_cols, b.n_rows
+        res.n_integer = int(b._sf.integrality.sum())
+        res.status = br.status
+        if not br.has_solution:
+            res.message = _status_message(br.status, o.time_limit_s)
+            if br.status == "infeasible":
+                res.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
+                if res.diagnosis:
+                    res.message += ": " + res.diagnosis[0]
+            return res
+        res.objective_usd = br.objective * USD
+        res.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) else None
+        res.mip_gap = br.gap if math.isfinite(br.gap) else None
+        b.load_solution()
+        res.plan = extract_plan(self.model, data)
+        res.model_cashflows = model_cashflows(self.model, data)
+        res.evaluation = evaluate(self.inst, res.plan, data=data)
+        if o.cvar_weight:
+            # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
+            res.objective_usd = float(_value(self.model.expected_npv)) * USD
+        if o.shadow_prices:
+            res.shadow_prices = shadow_prices(b, self.model, data)
+        res.message = _status_message(br.status, o.time_limit_s)
+        return res
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _value(e) -> float:
+    import pyomo.environ as pyo
+
+    return pyo.value(e)
+
+
+_NUMERIC_KEYS_IGNORED = ("name", "description", "sources")
+
+
+def _skeleton(x):
+    """The instance with every number replaced by a marker: equal skeletons = same model structure.
+    Numbers that shape the model (periods, counts, lead times, months) are kept."""
+    if isinstance(x, dict):
+        return {k: (_skeleton(v) if not _shapes_model(k) else v) for k, v in x.items() if k not in _NUMERIC_KEYS_IGNORED}
+    if isinstance(x, list):
+        return [_skeleton(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, (int, float)):
+        return "#"
+    return x
+
+
+def _shapes_model(key: str) -> bool:
+    return (key.endswith("_months") or key.endswith("_month") or key in {
+        "periods", "period_months", "racks", "racks_per_block", "max_blocks", "asics_per_rack",
+        "start_height", "halving_heights", "halving_interval_blocks", "window_start", "window_end",
+        "available_from", "units", "max_units", "blocks", "probability", "mw_cap", "take_or_pay_min_share",
+        "it_mw", "hpc_kw_per_rack", "grid_interconnect_mw", "cash_start_usd", "capex_budget_usd_per_year",
+        "min_mining_share", "max_converted_share", "late_penalty_usd_per_mw_month", "noi_margin",
+        "opex_usd_per_mw_month", "block_interval_minutes", "mw",
+    })
+
+
+def _status_message(status: str, time_limit_s) -> str:
+    return {
+        "optimal": "optimal within the requested gap",
+        "feasible_within_gap": "stopped by a limit with an incumbent already within the requested gap",
+        "time_limit_with_incumbent": f"time limit {time_limit_s} s reached; best plan found returned with its gap",
+        "time_limit_no_solution": f"time limit {time_limit_s} s reached before any feasible plan was found",
+        "infeasible": "the instance is infeasible",
+        "unbounded": "the instance is unbounded (an option earns money without limit)",
+        "error": "the solver failed",
+    }.get(status, status)
+
+
+def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
+    """Grid capacity (USD per MW-month) and site power (USD per MWh) shadow prices per site,
+    month and scenario, from the LP with integer decisions fixed; undiscounted and per scenario
+    (the dual of E[NPV] divided by probability x discount factor)."""
+    dr = backend.fix_integers_and_solve_lp()
+    if dr.status != "optimal":
+        return pd.DataFrame(columns=["site", "month", "scenario", "grid_usd_per_mw_month", "power_usd_per_mwh"])
+    names, labels, L = data.scenario_names, data.labels, data.tl.period_months
+    rows: dict[tuple, dict] = {}
+    for con_name, col in (("grid_interconnect", "grid_usd_per_mw_month"), ("energy_balance", "power_usd_per_mwh")):
+        comp = getattr(model, con_name, None)
+        if comp is None:
+            continue
+        for (s, t, w), con in comp.items():
+            d = dr.row_duals.get(con)
+            if d is None:
+                continue
+            weight = float(data.prob[w] * data.df[t])
+            if weight <= 0:
+                continue
+            per = d * USD / MWH / weight  # USD per MWh of the row's right-hand side
+            # grid row rhs is GWh = MW x hours: one more MW for the period is worth per x hours
+            # energy row is used - load = 0: its dual is minus the marginal cost of site energy
+            val = per * float(data.hours[t]) / L if con_name == "grid_interconnect" else -per
+            rows.setdefault((s, labels[t], names[w]), {})[col] = val
+    df = pd.DataFrame([{"site": k[0], "month": k[1], "scenario": k[2], **v} for k, v in rows.items()])
+    for c in ("grid_usd_per_mw_month", "power_usd_per_mwh"):
+        if c not in df:
+            df[c] = np.nan
+    return df
+
+
+def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | None = None, top: int = 5) -> list[str]:
+    """Re-solve with a penalised slack on every row (minimise total slack, integrality kept)
+    and name the constraints that had to give."""
+    import highspy
+
+    sf = backend._sf
+    n, m = len(sf.columns), len(sf.rows)
+    lo_rows = np.flatnonzero(np.isfinite(sf.row_lower))
+    up_rows = np.flatnonzero(np.isfinite(sf.row_upper))
+    A = sf.A.tocsc()
+    import scipy.sparse as sp
+
+    s_lo = sp.csc_array((np.ones(len(lo_rows)), (lo_rows, np.arange(len(lo_rows)))), shape=(m, len(lo_rows)))
+    s_up = sp.csc_array((-np.ones(len(up_rows)), (up_rows, np.arange(len(up_rows)))), shape=(m, len(up_rows)))
+    A2 = sp.hstack([A, s_lo, s_up], format="csc")
+    k = len(lo_rows) + len(up_rows)
+    cost = np.concatenate([np.zeros(n), np.ones(k)])
+    lower = np.concatenate([sf.col_lower, np.zeros(k)])
+    upper = np.concatenate([sf.col_upper, np.full(k, np.inf)])
+    integ = np.concatenate([sf.integrality, np.zeros(k, dtype=sf.integrality.dtype)])
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if time_limit_s:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    h.passModel(n + k, m, A2.nnz, 1, 1, 0.0, cost, lower, upper, sf.row_lower, sf.row_upper,
+                A2.indptr.astype(np.int32), A2.indices.astype(np.int32), A2.data, integ.astype(np.int32))
+    h.run()
+    if h.getInfo().primal_solution_status != 2:
+        return ["the elastic re-solve found no point either: the bounds of some variable contradict each other"]
+    x = np.asarray(h.getSolution().col_value)
+    slack = x[n:]
+    rows_hit: dict[int, float] = {}
+    for j, r in enumerate(np.concatenate([lo_rows, up_rows])):
+        if slack[j] > 1e-6:
+            rows_hit[int(r)] = rows_hit.get(int(r), 0.0) + float(slack[j])
+    out = []
+    for r, v in sorted(rows_hit.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"constraint {_describe(sf.rows[r].name, data)} must be relaxed by {v:.4g} (model units)")
+    return out
+
+
+def _describe(name: str, data: Data) -> str:
+    """'grid_interconnect[s1,3,0]' -> 'grid_interconnect[s1, 2026-04, base]' when the index looks like (site, t, w)."""
+    if "[" not in name:
+        return name
+    base, idx = name.split("[", 1)
+    parts = [p.strip().strip("'\"()") for p in idx.rstrip("]").split(",")]
+    labels, names = data.labels, data.scenario_names
+    out = []
+    ints = [i for i, p in enumerate(parts) if p.lstrip("-").isdigit()]
+    for i, p in enumerate(parts):
+        if p.lstrip("-").isdigit():
+            v = int(p)
+            if len(ints) >= 2 and i == ints[-1] and 0 <= v < len(names) and base not in ("capex_budget",):
+                out.append(names[v])
+            elif 0 <= v < len(labels):
+                out.append(labels[v])
+            else:
+                out.append(p)
+        else:
+            out.append(p)
+    return f"{base}[{', '.join(out)}]"
