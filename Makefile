@@ -9,20 +9,13 @@ TEST_STAMP := $(VENV)/.installed-test
 DEMO := instances/demo.yaml
 BASELINES := keep-mining convert-asap greedy
 
-.PHONY: demo solve baselines test doctor clean
+.PHONY: demo baselines test doctor clean
 
 demo: $(STAMP)
 	$(BIN)/optimizer validate $(DEMO)
-	@if [ -e optimizer/solve.py ] || [ -d optimizer/solve ]; then \
-		$(MAKE) --no-print-directory solve; \
-	else \
-		echo "optimizer.solve is not in this checkout yet: evaluating the baselines instead"; \
-		$(MAKE) --no-print-directory baselines; \
-	fi
-
-solve: $(STAMP)
 	$(BIN)/optimizer solve $(DEMO) --out out/demo
 
+# Evaluate the three baseline plans of the demo (no MILP) into out/demo-<name>/.
 baselines: $(STAMP)
 	@for b in $(BASELINES); do \
 		$(BIN)/optimizer evaluate $(DEMO) --baseline $$b --out out/demo-$$b || exit $$?; \

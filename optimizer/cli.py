@@ -238,46 +238,39 @@ def _plan_digest(result) -> None:
 def solve(
     file: Path = typer.Argument(..., help="instance file"),
     out_dir: Path = typer.Option(..., "--out", help="output directory (summary.json, plan.csv, cashflows.csv, ...)"),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0, help="seconds; returns the incumbent when reached"),
-    gap: float = typer.Option(0.005, "--gap", min=0, help="relative MIP gap to stop at"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds; returns the incumbent when reached"),
+    gap: float = typer.Option(0.005, "--gap", help="relative MIP gap to stop at"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios) and write the plan and cash flows."""
+    if time_limit is not None and time_limit <= 0:
+        raise InputError(f"--time-limit: must be > 0 seconds, got {time_limit:g}")
+    if not 0 <= gap < 1:
+        raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     inst = load_instance(file)
-    try:
-        from .solve import solve as run_solve
-    except ModuleNotFoundError as e:
-        if e.name in ("optimizer.solve",):
-            err.print("error: the MILP solver (optimizer.solve) is not part of this install yet; "
-                      "use `optimizer evaluate FILE --baseline NAME` meanwhile", markup=False)
-            raise typer.Exit(EXIT_INTERNAL)
-        raise
-    import inspect
+    from .solve import solve as run_solve
 
-    kwargs = {"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}
-    if "baselines" in inspect.signature(run_solve).parameters:
-        kwargs["baselines"] = not no_baselines
     started = time.perf_counter()
     with err.status(f"Solving {inst.name} ..."):
-        result = run_solve(inst, **kwargs)
+        result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines)
     result.write(out_dir)
     s = result.summary()
     out.print(_solve_table(s))
-    if getattr(result, "solved", s.get("npv_usd") is not None):
+    if result.solved:
         _plan_digest(result)
         _print_violations(list(s.get("violations") or []))
-    for line in s.get("diagnosis") or []:
-        err.print(f"diagnosis: {line}", markup=False)
-    if s.get("message"):
-        out.print(str(s["message"]), markup=False)
+        if s.get("message"):
+            out.print(str(s["message"]), markup=False, soft_wrap=True)
+    else:  # infeasible, unbounded, or nothing found in time: say why on stderr
+        message = one_line(s.get("message") or s.get("status"))
+        err.print(f"error: {message}", markup=False)
+        for line in s.get("diagnosis") or []:
+            if one_line(line) not in message:
+                err.print(f"diagnosis: {one_line(line)}", markup=False)
     out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
-    code = getattr(result, "exit_code", None)
-    if code is None:
-        status = str(s.get("status", ""))
-        code = EXIT_INFEASIBLE if status in ("infeasible", "unbounded") else EXIT_NO_SOLUTION if s.get("npv_usd") is None else EXIT_OK
-    if code:
-        raise typer.Exit(code)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 # ---------------------------------------------------------------- doctor

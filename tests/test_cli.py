@@ -5,7 +5,6 @@ Expected figures come from instances/demo.yaml by hand (arithmetic in the commen
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -126,7 +125,6 @@ def test_internal_error_is_one_line_exit_1(capsys, monkeypatch):
     assert err.strip() == "error: internal error: RuntimeError: kaboom (rerun with OPTIMIZER_DEBUG=1 for the traceback)"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("optimizer.solve") is None, reason="TEMPORARY: optimizer.solve not landed yet")
 def test_solve_tiny_writes_summary(capsys, tmp_path):
     code, out, err = run(capsys, "solve", TINY, "--out", tmp_path, "--time-limit", "60")
     assert code == 0, err
@@ -139,6 +137,33 @@ def test_solve_tiny_writes_summary(capsys, tmp_path):
     assert all(s["npv_usd"] >= v - 1e-6 * abs(v) for v in s["baselines"].values())
     for name in ("plan.csv", "cashflows.csv"):
         assert (tmp_path / name).exists()
+
+
+def test_solve_infeasible_exit_3(capsys, tmp_path):
+    """tiny.yaml with every rack kept mining (min_mining_share 1) but lease L1 forced signed:
+    L1 needs converted racks, so no plan satisfies both."""
+    import yaml
+
+    data = yaml.safe_load(TINY.read_text())
+    data["policy"] = {"min_mining_share": 1.0, "fixed_decisions": [{"kind": "lease", "lease": "L1", "signed": True}]}
+    path = tmp_path / "infeasible.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, out, err = run(capsys, "solve", path, "--out", tmp_path / "out", "--no-baselines")
+    assert code == 3
+    assert "Traceback" not in err
+    assert err.startswith("error: ") and "infeasible" in err and "L1" in err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "infeasible"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--time-limit", "0"], "--time-limit: must be > 0 seconds, got 0"),
+    (["--gap", "1.5"], "--gap: must be a fraction in [0, 1), got 1.5"),
+    (["--threads", "0"], "--threads"),
+])
+def test_solve_bad_options_exit_2(capsys, tmp_path, args, fragment):
+    code, _, err = run(capsys, "solve", TINY, "--out", tmp_path, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert fragment in err
 
 
 def test_doctor(capsys):
