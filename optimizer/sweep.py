@@ -551,7 +551,16 @@ def _solver_name(solver: Any) -> str:
     return f"{getattr(solver, '__module__', '?')}.{getattr(solver, '__qualname__', type(solver).__name__)}"
 
 
+# A sweep row reports neither the baselines nor shadow prices: skip them unless asked for.
+# (With the MIP start on, a cold solve still evaluates the baselines to pick its start.)
+LEAN_DEFAULTS = {"baselines": False, "shadow_prices": False}
+
+
 def make_job(instance, solver: Any, persistent: bool, options: dict) -> Job:
+    if solver is None:
+        known = getattr(importlib.import_module("optimizer.solve"), "SolveOptions", None)
+        fields = getattr(known, "__dataclass_fields__", {})
+        options = {**{k: v for k, v in LEAN_DEFAULTS.items() if k in fields}, **options}
     fp = instance_fingerprint(instance)
     opts = json.dumps(options, sort_keys=True, default=repr)
     token = hashlib.sha256(f"{fp}|{opts}|{_solver_name(solver)}|{persistent}".encode()).hexdigest()[:16]
@@ -595,7 +604,7 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
     job = make_job(instance, solver, persistent, solve_options)
     columns = ["point_id", *param_columns, *result_columns(job.sites)]
     meta = {**meta, "instance": instance.name, "instance_fingerprint": job.fingerprint,
-            "solve_options": json.loads(json.dumps(solve_options, sort_keys=True, default=repr)),
+            "solve_options": json.loads(json.dumps(job.options, sort_keys=True, default=repr)),
             "solver": _solver_name(solver), "n_points": len(points), "columns": columns}
     store = open_store(out_dir, columns, meta)
     todo = [p for p in points if p.id not in store.done or (retry_failed and p.id in store.failed)]
