@@ -14,7 +14,7 @@ import numpy as np
 
 from . import economics as ec
 from .instance import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
-from .timeline import Timeline, month_label, month_ordinal
+from .timeline import Timeline, days_in_month, month_label, month_ordinal
 
 
 @dataclass
@@ -28,6 +28,7 @@ class LeaseData:
     active: dict[int, np.ndarray]         # tau -> [T] bool, running at any time in the period
     runs_past_horizon: dict[int, bool]
     terminal_noi_usd: dict[int, float]    # tau -> remaining NOI after the horizon, valued at horizon end
+    terminal_hours_disc: dict[int, float] = field(default_factory=dict)  # tau -> sum over months after the horizon of hours x (1+r)^(-k/12)
 
 
 @dataclass
@@ -247,8 +248,11 @@ def _lease_data(l: Lease, inst: Instance, tl: Timeline, month_hours: np.ndarray)
             noi_a = rent_a - _lease_opex(l, rent_a, np.ones_like(after, dtype=bool))
             k = np.arange(1, len(after) + 1)
             out.terminal_noi_usd[tau] = float(np.sum(noi_a * (1.0 + r) ** (-k / 12.0)))
+            hours_a = np.array([24.0 * days_in_month(tl.end + int(j)) for j in k])
+            out.terminal_hours_disc[tau] = float(np.sum(hours_a * (1.0 + r) ** (-k / 12.0)))
         else:
             out.terminal_noi_usd[tau] = 0.0
+            out.terminal_hours_disc[tau] = 0.0
     return out
 
 

@@ -339,6 +339,12 @@ class _Evaluator:
             sid = site.id
             runs = st.site_leases(sid)
             self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
+            # without pass-through the landlord keeps paying the lease's power after the horizon,
+            # priced at the last period's market price
+            own_power = sum(r.it_mw * r.terminal_hours_disc for r in runs if not r.passthrough)
+            if own_power:
+                pi_end = d.site_power_price(sid)[:, -1]
+                self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
                 # unleased = owned HPC racks minus racks taken by leases running past the horizon
                 taken = sum(r.racks for r in runs if r.runs_past_horizon)

@@ -521,13 +521,17 @@ def _dask(job: Job, todo: list[Point], workers: int | None = None, scheduler_add
 _EXECUTE = {"inprocess": _inprocess, "processes": _processes, "dask": _dask}
 
 
+def check_executor(executor: str, workers: int | None) -> None:
+    if executor not in EXECUTORS:
+        raise InputError(f"sweep: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise InputError(f"sweep: workers must be a whole number >= 1, got {workers!r}")
+
+
 def execute(job: Job, todo: list[Point], store: Store, *, executor: str = "inprocess", workers: int | None = None,
             scheduler_address: str | None = None, progress: bool = True, label: str = "sweep") -> None:
     """Solve ``todo`` and append each row to ``store`` as it finishes."""
-    if executor not in EXECUTORS:
-        raise InputError(f"sweep: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if workers is not None and workers < 1:
-        raise InputError(f"sweep: workers must be >= 1, got {workers}")
+    check_executor(executor, workers)
     if not todo:
         return
     prog = _progress(progress)
@@ -601,6 +605,7 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
                scheduler_address: str | None = None, persistent: bool = True, progress: bool = True,
                label: str = "sweep", retry_failed: bool = False, **solve_options) -> pd.DataFrame:
     """Solve the points not yet in the store, then return the stored rows of ``points`` in order."""
+    check_executor(executor, workers)
     job = make_job(instance, solver, persistent, solve_options)
     columns = ["point_id", *param_columns, *result_columns(job.sites)]
     meta = {**meta, "instance": instance.name, "instance_fingerprint": job.fingerprint,

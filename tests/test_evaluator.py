@@ -94,7 +94,11 @@ def test_hand_instance_line_by_line():
         # after the horizon: lease months 4..12 (k = 1..9 months after June) at 100,000 and
         # months 13..24 (k = 10..21) at 105,000; NOI 80 %, discounted (1.12)^(-k/12)
         ("terminal_lease_noi_usd", "2026-06"): sum(80_000 * 1.12 ** (-k / 12) for k in range(1, 10))
-        + sum(84_000 * 1.12 ** (-k / 12) for k in range(10, 22)),
+        + sum(84_000 * 1.12 ** (-k / 12) for k in range(10, 22))
+        # minus the lease's own power after the horizon (no pass-through): 1 MW x PUE 1.5 x hours of
+        # Jul 2026 .. Mar 2028 x 40 USD/MWh (June's market price), discounted the same way
+        - sum(1 * 1.5 * 24 * days * 40 * 1.12 ** (-k / 12) for k, days in enumerate(
+            [31, 31, 30, 31, 30, 31, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 29, 31], start=1)),
         # 20 HPC racks, 10 taken by L1 running past the horizon: 1 MW x 120,000 / 0.1
         ("terminal_hpc_usd", "2026-06"): 1 * 120_000 / 0.1,
         # 1 x 12 x (June revenue 135,000 - 1440 MWh x 40 - mining fixed opex 2,000)

@@ -335,3 +335,11 @@ def test_retry_failed_resolves_only_failed_points(tiny, tmp_path, monkeypatch):
                     retry_failed=True)
     assert _calls(log) == [100, 140, 140]                # only the failed point re-solved
     assert len(retried) == 2 and retried["point_id"].is_unique
+
+
+def test_bad_executor_or_workers_rejected_before_writing(tiny, tmp_path):
+    with pytest.raises(InputError, match="executor must be one of"):
+        sweep(tiny, [f"{RATE}=100"], solver=standin, out_dir=tmp_path / "a", executor="threads", progress=False)
+    with pytest.raises(InputError, match="workers must be"):
+        sweep(tiny, [f"{RATE}=100"], solver=standin, out_dir=tmp_path / "b", executor="processes", workers=0, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

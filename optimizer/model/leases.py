@@ -220,6 +220,14 @@ def _cashflows(m, data: Data) -> None:
     for s, items in tnoi.items():
         register(m, "terminal_lease_noi_usd", s, T - 1, None,
                  sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
+        # leases without pass-through: power after the horizon at the last period's market price
+        site = inst.site_by_id[s]
+        mwh = [(data.leases[l].lease.it_mw * site.pue_hpc * data.leases[l].terminal_hours_disc[tau] / USD, v)
+               for (l, tau, v) in items if not data.leases[l].lease.power_passthrough]
+        if mwh:
+            for w in range(W):
+                p = m.power_price[site.market, w, T - 1]
+                register(m, "terminal_lease_noi_usd", s, T - 1, w, -p * sum(c * v for c, v in mwh))
     for (s, t), e in m.passthrough_gwh.items():
         market = inst.site_by_id[s].market
         for w in range(W):
