@@ -13,7 +13,7 @@ BASELINES := keep-mining convert-asap greedy
 
 demo: $(STAMP)
 	$(BIN)/optimizer validate $(DEMO)
-	$(BIN)/optimizer solve $(DEMO) --out out/demo
+	$(BIN)/optimizer solve $(DEMO) --out out/demo --report
 
 # Evaluate the three baseline plans of the demo (no MILP) into out/demo-<name>/.
 baselines: $(STAMP)

@@ -242,6 +242,8 @@ def solve(
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap to stop at"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
+    report: bool = typer.Option(False, "--report", help="also write DIR/report.html (self-contained)"),
+    excel: bool = typer.Option(False, "--excel", help="also write DIR/results.xlsx"),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
@@ -254,6 +256,7 @@ def solve(
     started = time.perf_counter()
     with err.status(f"Solving {inst.name} ..."):
         result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines)
+    result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
     s = result.summary()
     out.print(_solve_table(s))
@@ -268,9 +271,107 @@ def solve(
         for line in s.get("diagnosis") or []:
             if one_line(line) not in message:
                 err.print(f"diagnosis: {one_line(line)}", markup=False)
+    if result.solved and report:
+        from .report import render_report
+
+        out.print(f"Report: {render_report(out_dir, instance=file)}", markup=False)
+    if result.solved and excel:
+        from .excel import write_workbook
+
+        out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx')}", markup=False)
     out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+# ---------------------------------------------------------------- sweeps, breakevens, tornado, reports
+
+
+def _exit(code: int, bad_input_code: int = 1) -> None:
+    """The *_command helpers return 1 for bad input; the CLI's convention for bad input is 2."""
+    if code:
+        raise typer.Exit(EXIT_INPUT if code == bad_input_code else code)
+
+
+_SOLVE_HELP = "relative MIP gap per solve"
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="instance file"),
+    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC, e.g. leases[L2].rate_usd_per_kw_month=100:160:7 or horizon.discount_rate=0.08,0.1,0.12; repeat for several"),
+    out_dir: Path = typer.Option(..., "--out", help="results store (points.csv); re-running resumes"),
+    mode: str = typer.Option("product", "--mode", help="product, zip or lhs"),
+    samples: Optional[int] = typer.Option(None, "--samples", help="points for --mode lhs"),
+    seed: int = typer.Option(0, "--seed", help="seed for --mode lhs"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local processes (with --dask: LocalCluster workers)"),
+    dask: bool = typer.Option(False, "--dask", help="run on dask.distributed (a LocalCluster unless --scheduler)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786"),
+    cold: bool = typer.Option(False, "--cold", help="rebuild the model at every point (no persistent re-use)"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="solve again the points whose solve failed"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+    gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+) -> None:
+    """Solve the instance at every point of a parameter grid; each point is stored as it finishes."""
+    from .sweep import sweep_command
+
+    executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
+    _exit(sweep_command(file, param, out_dir, mode=mode, n_samples=samples, seed=seed, executor=executor,
+                        workers=workers, scheduler=scheduler, persistent=not cold, retry_failed=retry_failed,
+                        solve_options={"time_limit_s": time_limit, "mip_gap": gap}))
+
+
+@app.command()
+def breakeven(
+    file: Path = typer.Argument(..., help="instance file"),
+    param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
+    lo: str = typer.Option(..., "--lo", help="low end of the bracket (a value, xMULT or add:SHIFT)"),
+    hi: str = typer.Option(..., "--hi", help="high end of the bracket"),
+    target: str = typer.Option("npv", "--target", help="npv[=VALUE] (NPV crosses VALUE, default 0), convert:SITE or lease:ID"),
+    rel_tol: float = typer.Option(1e-4, "--rel-tol", help="relative tolerance on the parameter"),
+    max_solves: int = typer.Option(40, "--max-solves"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
+    gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+) -> None:
+    """Find the parameter value at which the NPV crosses a value or a decision flips."""
+    from .breakeven import breakeven_command
+
+    _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
+                            out=out_dir, solve_options={"mip_gap": gap}))
+
+
+@app.command()
+def tornado(
+    file: Path = typer.Argument(..., help="instance file"),
+    param: list[str] = typer.Option(..., "--param", help="PATH=LOW,HIGH (values, xMULT or shifts); repeat"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="write tornado.csv and tornado.png here"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local processes"),
+    gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+) -> None:
+    """One-at-a-time low/high sensitivities ranked by NPV swing."""
+    from .tornado import tornado_command
+
+    _exit(tornado_command(file, param, out_dir, executor="processes" if workers else "inprocess",
+                          workers=workers, solve_options={"mip_gap": gap}))
+
+
+@app.command()
+def report(
+    result_dir: Path = typer.Argument(..., help="a directory written by solve, evaluate, sweep or frontier"),
+    out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default RESULT_DIR/report.html)"),
+    instance: Optional[Path] = typer.Option(None, "--instance", help="instance file, when the directory does not name it"),
+    excel: bool = typer.Option(False, "--excel", help="also write RESULT_DIR/results.xlsx"),
+) -> None:
+    """Render a self-contained HTML report (and optionally an Excel workbook) of a result directory."""
+    from .report import report_command
+
+    code = report_command(result_dir, out, instance)
+    if code == 0 and excel:
+        from .excel import excel_command
+
+        code = excel_command(result_dir)
+    if code:
+        raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------- doctor

@@ -43,6 +43,7 @@ class Result:
     n_constraints: int = 0
     n_integer: int = 0
     instance_name: str = ""
+    instance_path: str | None = None           # set by the CLI: lets the report re-read the instance
 
     # ------------------------------------------------------------ accessors
 
@@ -119,6 +120,8 @@ class Result:
         bb = self.best_baseline
         return {
             "instance": self.instance_name,
+            "instance_path": self.instance_path,
+            "scenario_probabilities": dict(getattr(self.evaluation, "probabilities", {}) or {}),
             "status": self.status,
             "message": self.message,
             "npv_usd": self.npv_usd,
