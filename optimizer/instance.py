@@ -378,6 +378,13 @@ class Policy(Strict):
     fixed_decisions: list[FixedDecision] = Field(default_factory=list)
 
 
+class Risk(Strict):
+    """Risk aversion: maximise (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (models/risk.md)."""
+
+    weight: Share = Field(0.0, description="weight on CVaR of the NPV: 0 risk-neutral, 1 CVaR only")
+    alpha: float = Field(0.95, ge=0, lt=1, allow_inf_nan=False, description="CVaR level: the mean NPV of the worst 1 - alpha probability mass")
+
+
 # ---------------------------------------------------------------- the instance
 
 
@@ -394,6 +401,7 @@ class Instance(Strict):
     leases: list[Lease] = Field(default_factory=list)
     treasury: Treasury = Treasury()
     policy: Policy = Policy()
+    risk: Risk | None = Field(None, description="risk-averse objective; default risk-neutral (maximise E[NPV])")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
 
     _base_dir: str = PrivateAttr(default=".")
