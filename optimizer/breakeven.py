@@ -6,8 +6,8 @@ Targets (strings, also used by the CLI):
   variant of regula falsi, each step kept at least tol/2 inside the bracket so the bracket
   always shrinks (the NPV of a MILP is piecewise linear in most parameters, where this is
   much faster than bisection).
-- ``converts:SITE``: the plan converts any blocks at SITE (yes/no) flips. Bisection.
-- ``signed:LEASE``: the plan signs LEASE flips. Bisection.
+- ``converts:SITE`` (or ``convert:SITE``): the plan converts any blocks at SITE (yes/no) flips. Bisection.
+- ``signed:LEASE`` (or ``lease:LEASE``): the plan signs LEASE flips. Bisection.
 
 The search stops when the bracket is at most ``tol = max(abs_tol, rel_tol * max(|lo|, |hi|))``
 wide, so the true crossing lies within ``tol`` of the returned value. The MILP's own gap
@@ -53,6 +53,9 @@ class Breakeven:
                 f"{'' if self.converged else ', NOT converged: max_solves reached'})")
 
 
+_ALIASES = {"convert": "converts", "lease": "signed", "sign": "signed"}
+
+
 def parse_target(target: str, instance) -> tuple[str, str, float]:
     """``npv[=VALUE]`` | ``converts:SITE`` | ``signed:LEASE`` -> (kind, name, level)."""
     t = str(target).strip()
@@ -63,6 +66,7 @@ def parse_target(target: str, instance) -> tuple[str, str, float]:
             raise InputError(f"breakeven target {t!r}: expected npv=NUMBER (USD)") from None
         return "npv", "", level
     kind, _, name = t.partition(":")
+    kind = _ALIASES.get(kind, kind)
     if kind == "converts":
         ids = [s.id for s in instance.sites]
         if name not in ids:

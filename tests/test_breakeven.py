@@ -46,7 +46,7 @@ def test_npv_crossing_on_a_multiplier(tiny):
 
 def test_decision_flip_bisection(tiny):
     # the stand-in signs L1 (and converts 1 MW at s1) iff rate >= 125
-    for target in ("signed:L1", "converts:s1"):
+    for target in ("signed:L1", "converts:s1", "lease:L1", "convert:s1"):   # with the CLI's aliases
         res = breakeven(tiny, RATE, 50.0, 200.0, target=target, solver=StandinPersistent, abs_tol=0.01, rel_tol=0)
         assert res.converged and abs(res.value - SIGN_RATE) <= 0.01
         a, b = res.bracket
