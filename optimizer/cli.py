@@ -203,6 +203,14 @@ def _solve_table(s: dict) -> Table:
     ]
     for name, v in (s.get("npv_usd_by_scenario") or {}).items():
         rows.append((f"  NPV {name}", _usd(v)))
+    risk = s.get("risk") or {}
+    if risk:
+        rows.append((f"CVaR{risk['alpha']:g} (weight {risk['weight']:g})", _usd(risk.get("cvar_usd"))))
+    if "evpi_usd" in s:
+        voi = s.get("value_of_information") or {}
+        secs = f" ({voi['seconds']:.1f} s)" if voi.get("seconds") is not None else ""
+        rows.append(("EVPI", _usd(s.get("evpi_usd")) + secs))
+        rows.append(("VSS", _usd(s.get("vss_usd"))))
     for name, v in (s.get("baselines") or {}).items():
         rows.append((f"  baseline {name}", _usd(v)))
     if s.get("uplift_over_best_baseline_usd") is not None:
@@ -244,18 +252,23 @@ def solve(
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
     report: bool = typer.Option(False, "--report", help="also write DIR/report.html (self-contained)"),
     excel: bool = typer.Option(False, "--excel", help="also write DIR/results.xlsx"),
+    risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
+    risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
+    no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
 ) -> None:
-    """Solve the planning MILP (expected NPV over the scenarios) and write the plan and cash flows."""
+    """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
         raise InputError(f"--time-limit: must be > 0 seconds, got {time_limit:g}")
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
+    _check_risk(risk_weight, risk_alpha)
     inst = load_instance(file)
     from .solve import solve as run_solve
 
     started = time.perf_counter()
     with err.status(f"Solving {inst.name} ..."):
-        result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines)
+        result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
+                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None)
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
     s = result.summary()
@@ -282,6 +295,61 @@ def solve(
     out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _check_risk(weight: float | None, alpha: float | None) -> None:
+    if weight is not None and not 0 <= weight <= 1:
+        raise InputError(f"--risk-weight: must be in [0, 1], got {weight:g}")
+    if alpha is not None and not 0 <= alpha < 1:
+        raise InputError(f"--risk-alpha / --alpha: must be in [0, 1), got {alpha:g}")
+
+
+# ---------------------------------------------------------------- risk frontier, progressive hedging
+
+
+@app.command()
+def frontier(
+    file: Path = typer.Argument(..., help="instance file"),
+    weights: str = typer.Option("0,0.25,0.5,0.75,1", "--weights", help="comma-separated CVaR weights in [0, 1]"),
+    out_dir: Path = typer.Option(..., "--out", help="writes DIR/frontier.csv and DIR/frontier.png"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level (default: the instance's risk.alpha, else 0.95)"),
+    gap: float = typer.Option(0.005, "--gap", help="relative MIP gap per solve"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+) -> None:
+    """Solve at each CVaR weight: expected NPV against CVaR, with each plan's first-stage decisions."""
+    try:
+        ws = [float(x) for x in weights.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--weights: give comma-separated numbers, got {weights!r}") from None
+    if not ws:
+        raise InputError("--weights: give at least one weight")
+    for w in ws:
+        _check_risk(w, alpha)
+    _check_risk(None, alpha)
+    if not 0 <= gap < 1:
+        raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
+    inst = load_instance(file)
+    from .risk import frontier_chart, risk_frontier
+
+    started = time.perf_counter()
+    t = Table(title=f"Risk frontier of {inst.name}")
+    for c in ("weight", "status", "E[NPV]", "CVaR", "leases signed", "s"):
+        t.add_column(c)
+
+    def show(row: dict) -> None:
+        err.print(f"weight {row['weight']:g}: {row['status']}, E[NPV] {_usd(row['expected_npv_usd'])}, "
+                  f"CVaR {_usd(row['cvar_usd'])} ({row['solve_s']:.1f} s)", markup=False)
+
+    df = risk_frontier(inst, ws, alpha, progress=show, mip_gap=gap, time_limit_s=time_limit)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    df.to_csv(Path(out_dir) / "frontier.csv", index=False)
+    png = frontier_chart(df, Path(out_dir) / "frontier.png")
+    for r in df.itertuples(index=False):
+        t.add_row(f"{r.weight:g}", r.status, _usd(r.expected_npv_usd), _usd(r.cvar_usd), r.leases_signed or "-", f"{r.solve_s:.1f}")
+    out.print(t)
+    out.print(f"Wrote {Path(out_dir) / 'frontier.csv'} and {png} in {time.perf_counter() - started:.1f} s", markup=False)
+    if (df["status"].isin(["infeasible", "unbounded"])).all():
+        raise typer.Exit(EXIT_INFEASIBLE)
 
 
 # ---------------------------------------------------------------- sweeps, breakevens, tornado, reports

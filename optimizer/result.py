@@ -44,6 +44,11 @@ class Result:
     n_integer: int = 0
     instance_name: str = ""
     instance_path: str | None = None           # set by the CLI: lets the report re-read the instance
+    cvar_weight: float = 0.0                   # objective (1 - w) E[NPV] + w CVaR_alpha[NPV]
+    cvar_alpha: float = 0.95
+    cvar_model_usd: float | None = None        # the model's Rockafellar-Uryasev CVaR (weight > 0)
+    cvar_polished: bool = False                # weight 1: operations re-optimised afterwards (CVaR may only rise)
+    voi: object | None = None                  # optimizer.voi.ValueOfInformation (EVPI, VSS)
 
     # ------------------------------------------------------------ accessors
 
@@ -75,6 +80,15 @@ class Result:
     @property
     def allocation(self) -> pd.DataFrame:
         return pd.DataFrame() if self.evaluation is None else self.evaluation.allocation
+
+    @property
+    def cvar_usd(self) -> float | None:
+        """CVaR_alpha of the plan's NPV, from the evaluator's per-scenario NPVs (optimizer.risk)."""
+        if self.evaluation is None:
+            return None
+        from .risk import result_cvar_usd
+
+        return result_cvar_usd(self, self.cvar_alpha)
 
     @property
     def best_baseline(self) -> tuple[str, float] | None:
@@ -109,6 +123,11 @@ class Result:
         elif abs(obj - npv) > max(rtol * max(abs(obj), abs(npv)), 1.0):
             problems.append(f"solver objective {obj:,.2f} USD differs from evaluator NPV {npv:,.2f} USD "
                             f"(difference {obj - npv:,.2f})")
+        cm, ce = self.cvar_model_usd, self.cvar_usd
+        if cm is not None and ce is not None:
+            tol = max(rtol * max(abs(cm), abs(ce)), 1.0)
+            if ce < cm - tol or (not self.cvar_polished and abs(ce - cm) > tol):
+                problems.append(f"model CVaR {cm:,.2f} USD differs from the evaluator's CVaR {ce:,.2f} USD")
         if self.evaluation is not None and self.evaluation.violations:
             v = self.evaluation.violations
             problems.append(f"evaluator found {len(v)} violation(s), first: {v[0]}")
@@ -135,6 +154,7 @@ class Result:
             "uplift_over_best_baseline_usd": self.uplift_usd,
             "violations": list(self.evaluation.violations) if self.evaluation is not None else [],
             "diagnosis": self.diagnosis,
+            **self._risk_summary(),
             "build_s": round(self.build_s, 4),
             "handoff_s": round(self.handoff_s, 4),
             "solve_s": round(self.solve_s, 4),
@@ -142,6 +162,21 @@ class Result:
             "n_constraints": self.n_constraints,
             "n_integer": self.n_integer,
         }
+
+    def _risk_summary(self) -> dict:
+        """``risk`` {weight, alpha, cvar_usd}, ``evpi_usd``, ``vss_usd`` (and ``value_of_information``
+        details) for stochastic instances or risk-averse solves."""
+        stochastic = len(self.npv_usd_by_scenario) > 1
+        out: dict = {}
+        if stochastic or self.cvar_weight:
+            out["risk"] = {"weight": self.cvar_weight, "alpha": self.cvar_alpha, "cvar_usd": self.cvar_usd,
+                           "model_cvar_usd": self.cvar_model_usd}
+        if stochastic or self.voi is not None:
+            v = self.voi
+            out["evpi_usd"] = getattr(v, "evpi_usd", None)
+            out["vss_usd"] = getattr(v, "vss_usd", None)
+            out["value_of_information"] = v.as_dict() if v is not None else None
+        return out
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,12 @@ class SolveOptions:
     mip_start: bool = True          # start HiGHS from the best feasible baseline plan
     baselines: bool = True          # evaluate the baselines and report the uplift
     shadow_prices: bool = True      # LP with integers fixed -> grid and power shadow prices
-    cvar_weight: float = 0.0
-    cvar_alpha: float = 0.95
+    cvar_weight: float | None = None  # None: the instance's risk.weight (0 without a risk section)
+    cvar_alpha: float | None = None   # None: the instance's risk.alpha (0.95)
+    value_of_information: bool | None = None  # EVPI and VSS (extra solves); None: on when >1 scenario
+    first_stage: object | None = None  # a Plan: fix its first-stage decisions, optimise operations only
     log: bool = False
+    highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not self.time_limit_s > 0:
@@ -48,12 +51,34 @@ class SolveOptions:
             raise ValueError(f"mip_gap: must be in [0, 1), got {self.mip_gap}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads: must be >= 1, got {self.threads}")
+        if self.cvar_weight is not None and not 0 <= self.cvar_weight <= 1:
+            raise ValueError(f"cvar_weight: must be in [0, 1], got {self.cvar_weight}")
+        if self.cvar_alpha is not None and not 0 <= self.cvar_alpha < 1:
+            raise ValueError(f"cvar_alpha: must be in [0, 1), got {self.cvar_alpha}")
+
+
+def _with_risk(opts: SolveOptions, instance: Instance) -> SolveOptions:
+    """Fill cvar_weight / cvar_alpha left None from the instance's risk section."""
+    r = instance.risk
+    w = opts.cvar_weight if opts.cvar_weight is not None else (r.weight if r is not None else 0.0)
+    a = opts.cvar_alpha if opts.cvar_alpha is not None else (r.alpha if r is not None else 0.95)
+    return replace(opts, cvar_weight=float(w), cvar_alpha=float(a))
 
 
 def solve(instance: Instance, **options) -> Result:
-    """Solve ``instance``; options are the fields of :class:`SolveOptions`."""
-    opts = SolveOptions(**options)
-    return _Solver(instance, opts).run()
+    """Solve ``instance``; options are the fields of :class:`SolveOptions`. With more than one
+    scenario, EVPI and VSS are computed too unless ``value_of_information=False`` (optimizer/voi.py)."""
+    opts = _with_risk(SolveOptions(**options), instance)
+    res = _Solver(instance, opts).run()
+    voi = opts.value_of_information
+    if voi is None:
+        voi = len(instance.scenarios) > 1 and opts.first_stage is None
+    if voi and res.solved:
+        from .voi import value_of_information
+
+        rp = res if res.cvar_weight == 0 else None  # EVPI/VSS are risk-neutral: re-solve if risk-averse
+        res.voi = value_of_information(instance, here_and_now=rp, **options)
+    return res
 
 
 class PersistentSolver:
@@ -82,7 +107,7 @@ class PersistentSolver:
 
 class _Solver:
     def __init__(self, instance: Instance, opts: SolveOptions) -> None:
-        self.inst, self.opts = instance, opts
+        self.inst, self.opts = instance, _with_risk(opts, instance)
         self.model = self.backend = self.data = None
 
     # ------------------------------------------------------------ structure test for re-use
@@ -106,10 +131,14 @@ class _Solver:
             res.build_s = time.perf_counter() - t0
             return res
         self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
+        if self.opts.first_stage is not None:
+            from .voi import fix_first_stage
+
+            fix_first_stage(self.model, data, self.opts.first_stage)
         res.build_s = time.perf_counter() - t0
         self.backend = HighsBackend(self.model)
         res.handoff_s = self.backend.handoff_s
-        start = self._baselines(res)
+        start = self._baselines(res) if self.opts.first_stage is None else None
         return self._solve_and_finish(res, start)
 
     def rerun(self, instance: Instance) -> Result:
@@ -156,7 +185,8 @@ class _Solver:
 
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data = self.opts, self.backend, self.data
-        br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log)
+        br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
+                     highs_options=o.highs_options)
         res.solve_s = br.solve_s
         res.n_variables, res.n_constraints = b.n_cols, b.n_rows
         res.n_integer = int(b._sf.integrality.sum())
@@ -175,13 +205,30 @@ class _Solver:
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)
         res.evaluation = evaluate(self.inst, res.plan, data=data)
+        res.cvar_weight, res.cvar_alpha = o.cvar_weight, o.cvar_alpha
         if o.cvar_weight:
             # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
             res.objective_usd = float(_value(self.model.expected_npv)) * USD
+            m = self.model
+            ru = _value(m.cvar_eta) - sum(float(data.prob[w]) * _value(m.cvar_excess[w]) for w in range(data.W)) / (1 - o.cvar_alpha)
+            res.cvar_model_usd = float(ru) * USD
+            if o.cvar_weight >= 1 and data.W > 1 and o.first_stage is None:
+                self._polish(res)
         if o.shadow_prices:
             res.shadow_prices = shadow_prices(b, self.model, data)
         res.message = _status_message(br.status, o.time_limit_s)
         return res
+
+
+    def _polish(self, res: Result) -> None:
+        """Weight 1: the objective ignores the operations of scenarios outside the CVaR tail;
+        re-optimise all operations for E[NPV] with the first stage fixed (CVaR cannot fall)."""
+        o = replace(self.opts, cvar_weight=0.0, first_stage=res.plan, baselines=False, shadow_prices=False, mip_start=False)
+        pol = _Solver(self.inst, o).run()
+        if pol.solved:
+            res.plan, res.evaluation, res.model_cashflows = pol.plan, pol.evaluation, pol.model_cashflows
+            res.objective_usd, res.cvar_polished = pol.objective_usd, True
+            res.diagnosis.append("risk weight 1: operations re-optimised for E[NPV] with the first stage fixed")
 
 
 # ---------------------------------------------------------------- helpers
