@@ -219,7 +219,6 @@ class _Solver:
         res.message = _status_message(br.status, o.time_limit_s)
         return res
 
-
     def _polish(self, res: Result) -> None:
         """Weight 1: the objective ignores the operations of scenarios outside the CVaR tail;
         re-optimise all operations for E[NPV] with the first stage fixed (CVaR cannot fall)."""
