@@ -185,6 +185,8 @@ class HighsBackend:
         self._pending_start: tuple[np.ndarray, np.ndarray] | None = None
         self._x: np.ndarray | None = None
         self.last_result: BackendResult | None = None
+        self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
+        self._default_options: dict = {}  # their HiGHS defaults, to restore
         self._pass(_compile(model))
         self.handoff_s = time.perf_counter() - t0
 
@@ -235,9 +237,22 @@ class HighsBackend:
         return len(self._sf.rows)
 
     # ---- solving --------------------------------------------------------------------------
-    def _set_options(self, time_limit_s, mip_gap, threads, presolve, log) -> None:
+    def _set_options(self, time_limit_s, mip_gap, threads, presolve, log, highs_options=None) -> None:
         global _scheduler_threads
         h = self.highs
+        # options a previous solve set and this one does not: back to HiGHS's defaults
+        for name in set(self._extra_options) - set(highs_options or {}):
+            h.setOptionValue(name, self._default_options[name])
+        for name, value in (highs_options or {}).items():
+            if name not in self._default_options:
+                got = h.getOptionValue(name)  # highspy 1.15: (status, value)
+                status, default = got if isinstance(got, tuple) else (highspy.HighsStatus.kOk, got)
+                if status == highspy.HighsStatus.kError:
+                    raise ValueError(f"highs_options.{name}: not a HiGHS option")
+                self._default_options[name] = default
+            if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+                raise ValueError(f"highs_options.{name}: HiGHS rejected the value {value!r}")
+        self._extra_options = dict(highs_options or {})
         h.setOptionValue("output_flag", bool(log))
         h.setOptionValue("time_limit", _INF if time_limit_s is None else float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
@@ -271,13 +286,14 @@ class HighsBackend:
         mip_start=None,
         presolve: bool = True,
         log: bool = False,
+        highs_options: dict | None = None,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
         completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
         infeasible start is dropped with a warning. Ignored for an LP."""
         h = self.highs
-        self._set_options(time_limit_s, mip_gap, threads, presolve, log)
+        self._set_options(time_limit_s, mip_gap, threads, presolve, log, highs_options)
         start = self._start_arrays(mip_start) if mip_start else self._pending_start
         self._pending_start = None
         if start is not None and self.is_mip:
