@@ -386,10 +386,10 @@ class Store:
     """``DIR/points.csv``: header once, then one fsync'ed line per finished point.
     Without a directory the rows are kept in memory only."""
 
-    def __init__(self, out_dir: str | Path | None, columns: list[str]):
+    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv"):
         self.columns = columns
         self.rows: list[dict] = []
-        self.path = None if out_dir is None else Path(out_dir) / "points.csv"
+        self.path = None if out_dir is None else Path(out_dir) / name
         self.done: set[str] = set()
         self.failed: set[str] = set()       # stored with an error
         if self.path is None:
@@ -575,13 +575,13 @@ def result_columns(sites: list[str]) -> list[str]:
     return RESULT_COLUMNS + [f"converted_mw_{s}" for s in sites] + TAIL_COLUMNS
 
 
-def open_store(out_dir: str | Path | None, columns: list[str], meta: dict) -> Store:
-    """Check ``sweep.json`` against ``meta`` (same instance and options), write it, open the store."""
+def open_store(out_dir: str | Path | None, columns: list[str], meta: dict, prefix: str = "") -> Store:
+    """Check ``{prefix}sweep.json`` against ``meta`` (same instance), write it, open ``{prefix}points.csv``."""
     if out_dir is not None:
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise InputError(f"{out}: exists and is not a directory")
-        old_path = out / "sweep.json"
+        old_path = out / f"{prefix}sweep.json"
         if old_path.exists():
             try:
                 old = json.loads(old_path.read_text())
@@ -592,18 +592,18 @@ def open_store(out_dir: str | Path | None, columns: list[str], meta: dict) -> St
             if "solve_options" in old and old["solve_options"] != meta["solve_options"]:
                 print(f"warning: {out} holds points solved with other solve options ({old['solve_options']}); "
                       "they are kept (retry_failed re-solves failed ones)", file=sys.stderr)
-    store = Store(out_dir, columns)
+    store = Store(out_dir, columns, f"{prefix}points.csv")
     if out_dir is not None:
-        tmp = Path(out_dir) / "sweep.json.tmp"
+        tmp = Path(out_dir) / f"{prefix}sweep.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1, default=repr))
-        os.replace(tmp, Path(out_dir) / "sweep.json")
+        os.replace(tmp, Path(out_dir) / f"{prefix}sweep.json")
     return store
 
 
 def run_points(instance, points: list[Point], param_columns: list[str], meta: dict, *, solver: Any = None,
                out_dir: str | Path | None = None, executor: str = "inprocess", workers: int | None = None,
                scheduler_address: str | None = None, persistent: bool = True, progress: bool = True,
-               label: str = "sweep", retry_failed: bool = False, **solve_options) -> pd.DataFrame:
+               label: str = "sweep", retry_failed: bool = False, store_prefix: str = "", **solve_options) -> pd.DataFrame:
     """Solve the points not yet in the store, then return the stored rows of ``points`` in order."""
     check_executor(executor, workers)
     job = make_job(instance, solver, persistent, solve_options)
@@ -611,7 +611,7 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
     meta = {**meta, "instance": instance.name, "instance_fingerprint": job.fingerprint,
             "solve_options": json.loads(json.dumps(job.options, sort_keys=True, default=repr)),
             "solver": _solver_name(solver), "n_points": len(points), "columns": columns}
-    store = open_store(out_dir, columns, meta)
+    store = open_store(out_dir, columns, meta, store_prefix)
     todo = [p for p in points if p.id not in store.done or (retry_failed and p.id in store.failed)]
     if progress and len(todo) < len(points):
         print(f"{label}: {len(points) - len(todo)} of {len(points)} points already in {store.path}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Each parameter is set to its low and then its high value with every other parameter at the
 instance's value; 1 + 2k solves for k parameters, run through the sweep machinery (same
-executors, same resumable store when ``out_dir`` is given).
+executors; with ``out_dir`` the points go to the resumable store ``DIR/tornado_points.csv``,
+so a tornado and a sweep may share a directory).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def tornado(instance, params: Any, *, solver: Any = None, out_dir: str | Path | 
     meta = {"mode": "tornado", "params": [{"path": p.path, "kind": p.kind, "column": p.column, "values": list(p.values)} for p in ps]}
     df = run_points(instance, points, [p.column for p in ps], meta, solver=solver, out_dir=out_dir, executor=executor,
                     workers=workers, scheduler_address=scheduler_address, persistent=persistent, progress=progress,
-                    label="tornado", **solve_options)
+                    label="tornado", store_prefix="tornado_", **solve_options)
     by_id = df.set_index("point_id")
 
     def npv(pt) -> float:
@@ -137,7 +138,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
                     workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
                     progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
-    DIR/tornado.png and the point store. 0 ok, 1 bad input, 2 some solves failed."""
+    DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
     from .errors import load_instance
 
     try:

@@ -42,7 +42,8 @@ def test_tornado_values_and_ranking(tiny, tmp_path):
         assert r.swing_usd == pytest.approx(hi - lo)
     assert df.loc[1, "kind"] == "mul" and (df.loc[1, "low"], df.loc[1, "high"]) == (0.8, 1.2)
     # 1 base + 2 x 3 one-at-a-time points, stored for resume
-    assert len(__import__("pandas").read_csv(tmp_path / "points.csv")) == 7
+    assert len(__import__("pandas").read_csv(tmp_path / "tornado_points.csv")) == 7
+    assert not (tmp_path / "points.csv").exists()       # a sweep may share the directory
     png = plot_tornado(df, tmp_path / "t.png")
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
 
