@@ -128,15 +128,16 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
         return g
 
     what = {"npv": f"NPV - {level:,.0f} USD", "converts": f"site {name} converts", "signed": f"lease {name} signed"}[tkind]
+    mark = {"value": "", "mul": "x", "add": "add:"}[kind]
     g_lo, g_hi = evaluate(lo), evaluate(hi)
     if tkind == "npv":
         if g_lo * g_hi > 0:
-            raise BracketError(f"breakeven: {what} has the same sign at both ends of [{lo:g}, {hi:g}] "
+            raise BracketError(f"breakeven: {what} has the same sign at both ends of [{mark}{lo:g}, {mark}{hi:g}] "
                                f"({g_lo:+,.0f} and {g_hi:+,.0f} USD); widen the range of {path}")
         value, a, b, converged = _illinois(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
     else:
         if g_lo == g_hi:
-            raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{lo:g}, {hi:g}]; "
+            raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{mark}{lo:g}, {mark}{hi:g}]; "
                                f"no flip to find, widen the range of {path}")
         value, a, b, converged = _bisect(evaluate, lo, hi, g_lo, tol, max_solves)
     hist = pd.DataFrame(rows).rename(columns={"g": "target_value"})
