@@ -522,3 +522,29 @@ def test_case_report_has_the_sections_its_data_supports(case, solved, tmp_path):
     charts = [s for s in found if s not in ("headline", "decisions", "not-available")]
     assert charts == CORE_SECTIONS[2:]
     assert html.count('src="data:image/png;base64,') == len(charts)      # one embedded PNG per chart section
+
+
+def test_one_case_report_opens_in_headless_chromium(solved, tmp_path):
+    """The colocation case's report opens in headless Chromium (screenshot taken, DOM holds the
+    same sections); the other cases are checked on their HTML above (same renderer)."""
+    import os
+    import shutil
+    import subprocess
+
+    exe = os.environ.get("CHROMIUM") or next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                                              if shutil.which(n)), None)
+    if not exe:
+        pytest.fail("chromium not found: install it with `apt-get install -y chromium` (.ci/run does this)")
+    inst, res = solved["case_colo_200mw"]
+    d = res.write(tmp_path / "colo")
+    url = render_report(d, instance=INSTANCES / "case_colo_200mw.yaml").resolve().as_uri()
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0"]
+    png = tmp_path / "colo.png"
+    shot = subprocess.run(args + [f"--user-data-dir={tmp_path / 'p1'}", f"--screenshot={png}", "--window-size=1400,3000", url],
+                          capture_output=True, text=True, timeout=180)
+    assert png.is_file() and png.stat().st_size > 10_000, shot.stderr[-2000:]
+    assert not [l for l in shot.stderr.splitlines() if "CONSOLE" in l and ("Uncaught" in l or "Failed to load" in l)]
+    dom = subprocess.run(args + [f"--user-data-dir={tmp_path / 'p2'}", "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert _sections(dom.stdout)[: len(CORE_SECTIONS)] == CORE_SECTIONS
