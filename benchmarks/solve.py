@@ -42,19 +42,69 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def run_one(size: str, seed: int, options: dict) -> dict:
+class _CpuClock:
+    """--clock cpu: HiGHS is interrupted after ``budget_s`` of this process's CPU time (all threads)
+    instead of wall time, so a loaded machine does not shrink the search; CPU seconds of build,
+    hand-off and solve are recorded. HiGHS's MIP search runs one worker (its log: "Using 1 max
+    workers"), so on an idle 2-core machine CPU s ~ wall s; where its LP uses both threads,
+    CPU s > wall s and the CPU budget is the stricter one."""
+
+    def __init__(self, budget_s: float | None):
+        import optimizer.highs_backend as hb
+
+        self.budget_s, self.cpu = budget_s, {}
+        clock = self
+        init0, solve0 = hb.HighsBackend.__init__, hb.HighsBackend.solve
+
+        def init(b, model):
+            c = time.process_time()
+            clock.cpu["build"] = c - clock.cpu.pop("start")
+            init0(b, model)
+            clock.cpu["handoff"] = time.process_time() - c
+
+        def solve(b, *args, **kw):
+            c0 = time.process_time()
+            cb = None
+            if clock.budget_s is not None:
+                def cb(e):
+                    if time.process_time() - c0 > clock.budget_s:
+                        e.interrupt()
+                b.highs.cbMipInterrupt.subscribe(cb)
+                b.highs.cbSimplexInterrupt.subscribe(cb)
+                b.highs.cbIpmInterrupt.subscribe(cb)
+                kw["time_limit_s"] = 20 * clock.budget_s  # safety net only
+            try:
+                return solve0(b, *args, **kw)
+            finally:
+                if cb is not None:
+                    for ev in (b.highs.cbMipInterrupt, b.highs.cbSimplexInterrupt, b.highs.cbIpmInterrupt):
+                        ev.unsubscribe(cb)
+                clock.cpu["solve"] = clock.cpu.get("solve", 0.0) + time.process_time() - c0
+
+        hb.HighsBackend.__init__, hb.HighsBackend.solve = init, solve
+
+    def start(self):
+        self.cpu = {"start": time.process_time()}
+
+
+def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
     """Generate, solve, and measure one instance in this process."""
     from generate import generate
     from optimizer.solve import solve
+
+    cpu = _CpuClock(options.get("time_limit_s")) if clock == "cpu" else None
 
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     inst = generate(size, seed)
     gen_s = time.perf_counter() - t
     rss0 = _maxrss_mb()
+    if cpu is not None:
+        cpu.start()
     t = time.perf_counter()
     r = solve(inst, shadow_prices=False, value_of_information=False, **options)
     wall = time.perf_counter() - t
+    cpu_s = {k: v for k, v in cpu.cpu.items() if k != "start"} if cpu is not None else {}
     rss1 = _maxrss_mb()
     problems = r.check() if r.solved else [f"status {r.status}"]
     bh = (r.build_s or 0.0) + (r.handoff_s or 0.0)
@@ -68,9 +118,18 @@ def run_one(size: str, seed: int, options: dict) -> dict:
         "variables": r.n_variables, "constraints": r.n_constraints, "integers": r.n_integer,
         "peak_mb": rss1 - rss0, "rss_after_imports_mb": rss0,
         "share_build_handoff": bh / (bh + (r.solve_s or 0.0)) if bh + (r.solve_s or 0.0) > 0 else None,
-        "verified": not problems, "problems": problems[:1],
+        "share_build_handoff_cpu": _share(cpu_s),
+        "verified": not problems, "problems": problems[:1], "clock": clock,
+        "build_cpu_s": cpu_s.get("build"), "handoff_cpu_s": cpu_s.get("handoff"), "solve_cpu_s": cpu_s.get("solve"),
         "load_avg_1min": [load0, os.getloadavg()[0]],
     }
+
+
+def _share(c: dict):
+    if not {"build", "handoff", "solve"} <= set(c):
+        return None
+    bh = c["build"] + c["handoff"]
+    return bh / (bh + c["solve"]) if bh + c["solve"] > 0 else None
 
 
 def _median(rows: list[dict], key: str):
@@ -93,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds, one per size in --sizes order (default: small 10, medium 60, large 300)")
     ap.add_argument("--highs", nargs="*", default=[], metavar="NAME=VALUE", help="raw HiGHS options")
     ap.add_argument("--no-mip-start", action="store_true")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time limit in wall seconds (HiGHS's own) or in CPU seconds of this process (robust to a loaded machine)")
     ap.add_argument("--json", help="append every run as one JSON line to this file")
-    ap.add_argument("--one", nargs=3, metavar=("SIZE", "SEED", "OPTIONS_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=4, metavar=("SIZE", "SEED", "OPTIONS_JSON", "CLOCK"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
     if a.one:  # child process: one run, one JSON line on stdout
         size, seed, opts = a.one[0], int(a.one[1]), json.loads(a.one[2])
-        print("RESULT " + json.dumps(run_one(size, seed, opts)))
+        print("RESULT " + json.dumps(run_one(size, seed, opts, a.one[3])))
         return 0
 
     seeds = a.seeds if a.seeds is not None else list(range(a.runs))
@@ -113,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         k, _, v = kv.partition("=")
         highs[k] = _parse_value(v)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} cores={os.cpu_count()} threads={a.threads} gap={a.gap} "
-          f"seeds={seeds} highs={highs or 'defaults'} mip_start={not a.no_mip_start} "
+          f"seeds={seeds} highs={highs or 'defaults'} mip_start={not a.no_mip_start} clock={a.clock} "
           f"load={os.getloadavg()[0]:.2f}", flush=True)
     summary = []
     for size in a.sizes:
@@ -123,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             opts["highs_options"] = highs
         rows = []
         for seed in seeds:
-            out = subprocess.run([sys.executable, __file__, "--one", size, str(seed), json.dumps(opts)],
+            out = subprocess.run([sys.executable, __file__, "--one", size, str(seed), json.dumps(opts), a.clock],
                                  capture_output=True, text=True)
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if line is None:
@@ -132,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             r = json.loads(line[7:])
             rows.append(r)
             print(f"  {size} seed {seed}: {r['status']} gap {_fmt(r['gap'], '.4f')} build {r['build_s']:.2f} "
-                  f"handoff {r['handoff_s']:.2f} solve {r['solve_s']:.1f} other {r['other_s']:.1f} "
+                  f"handoff {r['handoff_s']:.2f} solve {r['solve_s']:.1f} (cpu {_fmt(r['solve_cpu_s'], '.1f')}) "
+                  f"other {r['other_s']:.1f} "
                   f"obj {r['objective_usd'] / 1e6 if r['objective_usd'] else float('nan'):.1f}M "
                   f"(best baseline {r['best_baseline_usd'] / 1e6 if r['best_baseline_usd'] else float('nan'):.1f}M) "
                   f"verified {r['verified']} load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
@@ -143,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             statuses = sorted({r["status"] for r in rows})
             summary.append((size, len(rows), {k: _median(rows, k) for k in (
                 "build_s", "handoff_s", "solve_s", "other_s", "gap", "variables", "constraints",
-                "integers", "peak_mb", "share_build_handoff")}, "/".join(statuses),
+                "integers", "peak_mb", "share_build_handoff", "build_cpu_s", "handoff_cpu_s", "solve_cpu_s",
+                "share_build_handoff_cpu")}, "/".join(statuses),
                 sum(r["verified"] for r in rows)))
     print("\nmedians  | runs | build s | handoff s | solve s | other s | gap     | status | vars    | cons    | ints  | peak MB | b+h share | verified")
     for size, n, m, st, ok in summary:
@@ -151,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{_fmt(m['solve_s'], '7.1f')} | {_fmt(m['other_s'], '7.1f')} | {_fmt(m['gap'], '7.4f')} | {st} | "
               f"{_fmt(m['variables'], '7.0f')} | {_fmt(m['constraints'], '7.0f')} | {_fmt(m['integers'], '5.0f')} | "
               f"{_fmt(m['peak_mb'], '7.0f')} | {_fmt(m['share_build_handoff'], '9.1%')} | {ok}/{n}")
+    if a.clock == "cpu":
+        print("\nCPU s (medians) | build | handoff | solve | b+h share")
+        for size, n, m, st, ok in summary:
+            print(f"{size:15s} | {_fmt(m['build_cpu_s'], '5.2f')} | {_fmt(m['handoff_cpu_s'], '7.2f')} | "
+                  f"{_fmt(m['solve_cpu_s'], '5.1f')} | {_fmt(m['share_build_handoff_cpu'], '9.1%')}")
     print(f"# load average at the end: {os.getloadavg()}")
     return 0
 
