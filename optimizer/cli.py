@@ -355,10 +355,14 @@ def frontier(
 # ---------------------------------------------------------------- sweeps, breakevens, tornado, reports
 
 
-def _exit(code: int, bad_input_code: int = 1) -> None:
-    """The *_command helpers return 1 for bad input; the CLI's convention for bad input is 2."""
+EXIT_SOME_FAILED = 5  # a sweep/tornado finished but some points failed (their errors are stored)
+
+
+def _exit(code: int) -> None:
+    """Map the *_command helpers' codes (1 bad input, 2 some points failed / breakeven not
+    converged, 130 interrupted) onto the CLI's (2 bad input, 5 partial)."""
     if code:
-        raise typer.Exit(EXIT_INPUT if code == bad_input_code else code)
+        raise typer.Exit({1: EXIT_INPUT, 2: EXIT_SOME_FAILED}.get(code, code))
 
 
 _SOLVE_HELP = "relative MIP gap per solve"

@@ -239,32 +239,25 @@ def _value(e) -> float:
     return pyo.value(e)
 
 
-_NUMERIC_KEYS_IGNORED = ("name", "description", "sources")
+_TEXT_KEYS_IGNORED = ("name", "description", "sources")
+# Fields whose numbers reach the model only through mutable Params (optimizer/model/params.py):
+# a variant that differs from the built model only in these is re-solved in place. Any other
+# difference (a PUE, a contract price, a count, a month) rebuilds the model.
+_PARAM_SERIES = ("btc_price_usd", "network_hashrate_eh_s", "fees_btc_per_block",
+                 "power_price_usd_per_mwh", "hpc_lease_rate_index")
+_PARAM_FIELDS = ("rate_usd_per_kw_month", "capex_usd_per_mw", "discount_rate")
 
 
-def _skeleton(x):
-    """The instance with every number replaced by a marker: equal skeletons = same model structure.
-    Numbers that shape the model (periods, counts, lead times, months) are kept."""
+def _skeleton(x, key: str = ""):
+    """The instance with every parameter-backed number replaced by a marker: equal skeletons
+    mean the built model can be updated in place."""
     if isinstance(x, dict):
-        return {k: (_skeleton(v) if not _shapes_model(k) else v) for k, v in x.items() if k not in _NUMERIC_KEYS_IGNORED}
+        return {k: ("#" if k in _PARAM_SERIES else _skeleton(v, k)) for k, v in x.items() if k not in _TEXT_KEYS_IGNORED}
     if isinstance(x, list):
-        return [_skeleton(v) for v in x]
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        return x
-    if isinstance(x, (int, float)):
+        return [_skeleton(v, key) for v in x]
+    if key in _PARAM_FIELDS and isinstance(x, (int, float)) and not isinstance(x, bool):
         return "#"
     return x
-
-
-def _shapes_model(key: str) -> bool:
-    return (key.endswith("_months") or key.endswith("_month") or key in {
-        "periods", "period_months", "racks", "racks_per_block", "max_blocks", "asics_per_rack",
-        "start_height", "halving_heights", "halving_interval_blocks", "window_start", "window_end",
-        "available_from", "units", "max_units", "blocks", "probability", "mw_cap", "take_or_pay_min_share",
-        "it_mw", "hpc_kw_per_rack", "grid_interconnect_mw", "cash_start_usd", "capex_budget_usd_per_year",
-        "min_mining_share", "max_converted_share", "late_penalty_usd_per_mw_month", "noi_margin",
-        "opex_usd_per_mw_month", "block_interval_minutes", "mw",
-    })
 
 
 def _status_message(status: str, time_limit_s) -> str:

@@ -3,7 +3,6 @@ whose breakeven is worked out by hand below."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"
 RATE = "leases[L1].rate_usd_per_kw_month"
 
-needs_solve = pytest.mark.skipif(importlib.util.find_spec("optimizer.solve") is None,
-                                 reason="optimizer.solve not available yet")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +121,6 @@ HAND = {
 }
 
 
-@needs_solve
 def test_real_breakeven_known_by_hand():
     inst = Instance.from_dict(HAND)
     res = breakeven(inst, RATE, 200.0, 500.0, target="signed:L1", abs_tol=0.05, rel_tol=0)

@@ -28,11 +28,6 @@ RATE = "leases[L1].rate_usd_per_kw_month"
 GRID = [f"{RATE}=100:150:6", "horizon.discount_rate=x1,2"]   # 6 x 2 = 12 points
 
 
-def _solve_available() -> bool:
-    return importlib.util.find_spec("optimizer.solve") is not None
-
-
-needs_solve = pytest.mark.skipif(not _solve_available(), reason="optimizer.solve not available yet")
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +277,6 @@ def test_sweep_command_exit_codes(tmp_path, capsys):
 # ---------------------------------------------------------------- the real MILP
 
 
-@needs_solve
 def test_real_npv_non_decreasing_in_lease_rate(tiny):
     # a higher rent can only add value: the plan at a lower rate stays feasible at a higher one
     df = sweep(tiny, [f"{RATE}=50:400:8"], progress=False)
@@ -291,9 +285,6 @@ def test_real_npv_non_decreasing_in_lease_rate(tiny):
     assert np.all(np.diff(npv) >= -1e-6 * np.abs(npv).max()), npv
 
 
-@needs_solve
-@pytest.mark.skipif(_solve_available() and not hasattr(importlib.import_module("optimizer.solve"), "PersistentSolver"),
-                    reason="optimizer.solve.PersistentSolver not available yet")
 @pytest.mark.parametrize("spec", [f"{RATE}=60:330:10", "scenarios[*].btc_price_usd.scale=0.6:1.5:10"])
 def test_real_persistent_equals_cold(tiny, spec):
     # a tight gap, so both routes must reach the same optimum
@@ -360,12 +351,9 @@ def _count_builds(monkeypatch) -> list[int]:
     return calls
 
 
-@needs_solve
 @pytest.mark.parametrize("spec", [
     "scenarios[*].btc_price_usd.scale=0.6:1.5:10",
-    pytest.param(f"{RATE}=60:330:10", marks=pytest.mark.xfail(
-        strict=True, reason="optimizer.solve._shapes_model treats every key ending in '_month' as structural, "
-                            "so rate_usd_per_kw_month changes rebuild the model")),
+    f"{RATE}=60:330:10",
 ])
 def test_real_persistent_route_reuses_one_model(tiny, monkeypatch, spec):
     calls = _count_builds(monkeypatch)

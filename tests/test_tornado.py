@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -71,7 +70,6 @@ def test_tornado_command(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("optimizer.solve") is None, reason="optimizer.solve not available yet")
 def test_real_tornado_lease_rate_raises_npv(tiny):
     df = tornado(tiny, {RATE: ({"mul": 0.5}, {"mul": 2.0})}, progress=False)
     assert df.loc[0, "error"] == ""

@@ -222,7 +222,7 @@ def _cashflows(m, data: Data) -> None:
                  sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
         # leases without pass-through: power after the horizon at the last period's market price
         site = inst.site_by_id[s]
-        mwh = [(data.leases[l].lease.it_mw * site.pue_hpc * data.leases[l].terminal_hours_disc[tau] / USD, v)
+        mwh = [(data.leases[l].lease.it_mw * site.pue_hpc / USD * m.lease_terminal_hours[l, tau], v)
                for (l, tau, v) in items if not data.leases[l].lease.power_passthrough]
         if mwh:
             for w in range(W):

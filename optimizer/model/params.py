@@ -11,6 +11,7 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``hpc_index[w]``         HPC lease-rate index of the last period (terminal HPC value)
 - ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
 - ``lease_terminal_noi[l, tau]``  USD, remaining NOI after the horizon of lease l handed over in tau
+- ``lease_terminal_hours[l, tau]`` hours of the term after the horizon, discounted to the horizon end
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
 
 ``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
@@ -41,6 +42,8 @@ def _values(data: Data) -> dict[str, dict]:
         "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
         "lease_terminal_noi": {(lid, tau): float(v) for lid, ld in data.leases.items()
                                for tau, v in ld.terminal_noi_usd.items() if ld.runs_past_horizon[tau]},
+        "lease_terminal_hours": {(lid, tau): float(ld.terminal_hours_disc[tau]) for lid, ld in data.leases.items()
+                                 for tau in ld.terminal_noi_usd if ld.runs_past_horizon[tau]},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
     }
     return v
