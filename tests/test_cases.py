@@ -149,6 +149,18 @@ def test_case_solves_soundly(case, solved):
     assert res.solve_s < 30, res.solve_s
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_reported_hashprice_matches_hand_formula(case, solved):
+    """The KPI hashprice (derived by the package, never typed in) equals FACTS §2a's formula
+    144 x (subsidy + fees) x P / H, recomputed here month by month, halving month mixed by blocks."""
+    inst, res = solved[case]
+    hand = Hand(inst)
+    k = res.kpis.set_index(["scenario", "month"])["hashprice_usd_per_ph_day"]
+    for name, sc in hand.scen.items():
+        got = np.array([k[(name, m)] for m in hand.labels])
+        np.testing.assert_allclose(got, sc["hp"], rtol=1e-9)
+
+
 def test_every_case_cites_sources():
     # every numeric line of a case either carries a source comment or is structural
     for case in CASES:
@@ -456,6 +468,11 @@ def test_efficient_miner_runs_every_unit_every_month(solved):
             installed = float(alloc.loc[month, "units_Antminer S21 XP"])
             assert installed >= 36_000 - 1e-6
             assert ops[(name, "Antminer S21 XP", month)] == pytest.approx(installed, rel=1e-6), (name, month)
+    # the KPIs say the same: operating hashrate = installed units x 270 TH/s, in EH/s
+    k = res.kpis.set_index(["scenario", "month"])["hashrate_eh_s"]
+    for name in hand.scen:
+        for month in hand.labels:
+            assert k[(name, month)] == pytest.approx(float(alloc.loc[month, "units_Antminer S21 XP"]) * 270 / 1e6, rel=1e-6)
 
 
 def test_efficient_miner_fills_its_empty_racks(solved):
