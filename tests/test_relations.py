@@ -188,3 +188,23 @@ def test_fixing_a_decision_never_raises_npv(demo):
     res = run(variant(DEMO, edit))
     assert signed[0] not in res.plan.leases["lease"].tolist()
     assert ge(demo.npv_usd, res.npv_usd)
+
+
+# ---------------------------------------------------------------- operations given the first stage
+
+
+@pytest.mark.parametrize("btc_held", [2000, 0], ids=["treasury", "no-treasury"])
+def test_operating_rule_never_beats_the_milp_on_its_own_first_stage(demo, btc_held):
+    """Re-running the optimum's first stage through the evaluator's operating rule can only lose
+    (the rule never times treasury sales); without treasury BTC both run operations optimally
+    per period and scenario, so the NPVs are equal."""
+    if btc_held == 2000:
+        res, inst = demo, variant(DEMO)
+    else:
+        inst = variant(DEMO, lambda d: d["treasury"].update(btc_held_start=0))
+        res = run(inst)
+    rule = evaluate(inst, res.plan.first_stage())
+    assert rule.violations == []
+    assert ge(res.npv_usd, rule.npv_usd)
+    if btc_held == 0:
+        assert rule.npv_usd == pytest.approx(res.npv_usd, rel=2 * GAP)
