@@ -259,3 +259,27 @@ def test_time_limit_without_any_solution_exit_4(tmp_path, capsys, monkeypatch):
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["status"] == "time_limit_no_solution" and s["npv_usd"] is None
     assert s["mip_gap"] is None or not math.isfinite(s["mip_gap"])
+
+
+# ---------------------------------------------------------------- a fixed first stage (EEV, user plans)
+
+
+@pytest.mark.parametrize("shares, status", [
+    ([("a", 0.9999999999999999)], "optimal"),              # one site, float noise below 1
+    ([("a", 0.3), ("b", 0.7000000000000001)], "optimal"),  # two sites, sum 1 + 1e-16
+    ([("a", 0.1), ("b", 0.8)], "infeasible"),              # really 0.9 of the lease: no plan
+])
+def test_fixed_first_stage_with_float_shares_of_a_splittable_lease(shares, status):
+    """solve(first_stage=plan) (the EEV solve of value_of_information) used to raise Pyomo's
+    InfeasibleConstraintException on lease_split when the shares summed to 1 only up to rounding
+    (seen on benchmarks/generate.py medium: a time-limited EV plan with share 0.9999999999999998)."""
+    inst = Instance.from_yaml(ROOT / "tests" / "instances" / "brute_two_sites.yaml").with_overrides({"leases[L].splittable": True})
+    from optimizer.plan import Plan
+    plan = Plan(leases=pd.DataFrame([("L", s, "2026-02", x) for s, x in shares], columns=["lease", "site", "month", "share"]),
+                conversions=pd.DataFrame([("b", "2026-01", 1)], columns=["site", "month", "blocks"]))
+    res = solve(inst, first_stage=plan, mip_gap=0.0, shadow_prices=False, baselines=False)
+    assert res.status == status
+    if status == "optimal":
+        res.verify()
+        got = dict(zip(res.plan.leases["site"], res.plan.leases["share"]))
+        assert got == pytest.approx(dict(shares), abs=1e-9)
