@@ -181,3 +181,25 @@ def test_take_or_pay_share_sets_how_many_units_run(share, units, npv):
     res = run(load("forced_take_or_pay", **{"contracts[0].take_or_pay_min_share": share}))
     assert units_by_month(res) == pytest.approx([units] * 3, abs=1e-6)
     assert res.npv_usd == pytest.approx(npv, abs=1e-6)
+
+
+# ---------------------------------------------------------------- (e) treasury timing
+
+
+def test_held_btc_sold_at_the_price_peak_and_mining_stops_when_coins_are_worth_less_than_power():
+    res = run(load("forced_treasury"))
+    assert units_by_month(res) == pytest.approx([1000.0, 1000.0, 1000.0, 0.0], abs=1e-9)
+    sales = res.plan.btc_sales.groupby("month")["btc"].sum()
+    sales = {m: float(v) for m, v in sales.items() if v > 1e-9}
+    # Feb: 10 held + 0.1 x 31 (Jan) + 0.1 x 28 (Feb) = 15.9 BTC; Mar: 0.1 x 31 = 3.1 BTC
+    assert sales == pytest.approx({"2026-02": 15.9, "2026-03": 3.1})
+    exp = {}
+    for m, d, p in zip(MONTHS[:3], DAYS[:3], (50_000, 80_000, 60_000)):
+        exp[("mining_revenue_usd", m)] = 0.1 * d * p      # mined BTC at the month's price ...
+        exp[("btc_retained_usd", m)] = -0.1 * d * p       # ... kept in the treasury (hold)
+        exp[("power_cost_usd", m)] = -4_800 * d
+    exp[("treasury_sales_usd", "2026-02")] = 15.9 * 80_000  # 1,272,000
+    exp[("treasury_sales_usd", "2026-03")] = 3.1 * 60_000   # 186,000
+    assert_lines(res, exp)
+    # 1,272,000 + 186,000 - 4,800 x (31 + 28 + 31)
+    assert res.npv_usd == pytest.approx(1_026_000, rel=1e-12)
