@@ -203,3 +203,21 @@ def test_held_btc_sold_at_the_price_peak_and_mining_stops_when_coins_are_worth_l
     assert_lines(res, exp)
     # 1,272,000 + 186,000 - 4,800 x (31 + 28 + 31)
     assert res.npv_usd == pytest.approx(1_026_000, rel=1e-12)
+
+
+# ---------------------------------------------------------------- (f) ASIC purchase
+
+
+def test_asics_bought_in_the_only_month_they_pay_back():
+    res = run(load("forced_purchase"))
+    buys = res.plan.purchases
+    assert buys[["option", "site", "month"]].values.tolist() == [["p1", "s1", "2026-01"]]
+    assert buys["units"].tolist() == pytest.approx([500.0])
+    assert units_by_month(res) == pytest.approx([1000.0] + [1500.0] * 5)  # installed from Feb
+    exp = {("asic_purchases_usd", "2026-01"): -500 * 1_000, ("terminal_asic_salvage_usd", "2026-06"): 1500 * 500}
+    for m, d, n in zip(MONTHS, DAYS, [1000] + [1500] * 5):
+        exp[("mining_revenue_usd", m)] = n * 10.0 * d
+        exp[("power_cost_usd", m)] = -n * 6.0 * d
+    assert_lines(res, exp)
+    # 1000 x 4 x 181 + 500 x 4 x 150 - 500,000 + 750,000
+    assert res.npv_usd == pytest.approx(1_274_000, rel=1e-12)
