@@ -208,3 +208,22 @@ def test_operating_rule_never_beats_the_milp_on_its_own_first_stage(demo, btc_he
     assert ge(res.npv_usd, rule.npv_usd)
     if btc_held == 0:
         assert rule.npv_usd == pytest.approx(res.npv_usd, rel=2 * GAP)
+
+
+def test_pinning_the_optimums_own_decisions_keeps_its_npv(demo):
+    """policy.fixed_decisions set to the optimum's conversions, leases (site and month, and every
+    other lease unsigned) and optional contracts: the optimum stays feasible and optimal."""
+    p = demo.plan
+    fixed = [{"kind": "conversion", "site": r.site, "month": r.month, "blocks": int(r.blocks)} for r in p.conversions.itertuples()]
+    signed = set(p.leases["lease"])
+    fixed += [{"kind": "lease", "lease": r.lease, "signed": True, "site": r.site, "month": r.month} for r in p.leases.itertuples()]
+    fixed += [{"kind": "lease", "lease": l["id"], "signed": False} for l in yaml.safe_load(DEMO.read_text())["leases"] if l["id"] not in signed]
+    fixed += [{"kind": "contract", "contract": r.contract, "signed": bool(r.signed)} for r in p.contracts.itertuples()]
+    assert fixed
+    res = run(variant(DEMO, lambda d: d["policy"].update(fixed_decisions=fixed)))
+    assert res.npv_usd == pytest.approx(demo.npv_usd, rel=2 * GAP)
+    # and a lease pinned by month only (any eligible site) leaves the same optimum too
+    if len(p.leases):
+        r0 = p.leases.iloc[0]
+        res = run(variant(DEMO, lambda d: d["policy"].update(fixed_decisions=[{"kind": "lease", "lease": r0.lease, "signed": True, "month": r0.month}])))
+        assert res.npv_usd == pytest.approx(demo.npv_usd, rel=2 * GAP)
