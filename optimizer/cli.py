@@ -352,6 +352,17 @@ def frontier(
         raise typer.Exit(EXIT_INFEASIBLE)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file")) -> None:
+    """Progressive hedging (mpi-sppy); under MPI: mpiexec -n N optimizer ph FILE --out DIR. Options: python -m optimizer.ph --help."""
+    load_instance(file)  # bad input: one line, exit 2, before MPI starts
+    from .ph import main as ph_main
+
+    code = ph_main([str(file), *ctx.args])
+    if code:
+        raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------- sweeps, breakevens, tornado, reports
 
 

@@ -250,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inst = load_instance(Path(a.file))
         res = run_ph(inst, rho=a.rho, max_iterations=a.iterations, conv_threshold=a.conv, mip_gap=a.gap, verbose=a.verbose)
-    except Exception as e:  # one line, no traceback, from rank 0
+    except Exception as e:  # one line, no traceback, from rank 0; bad input 2, anything else 1
         if rank == 0:
             print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
     if rank != 0:
         return 0
     summary = {"instance": inst.name, **res.summary()}
