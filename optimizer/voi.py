@@ -129,7 +129,7 @@ def value_of_information(instance: Instance, here_and_now=None, **solve_options)
     """EVPI and VSS of ``instance`` (risk-neutral). ``here_and_now``: a solved risk-neutral
     Result of ``instance`` to re-use (else it is solved). ``solve_options`` go to every solve
     (mip_gap, time_limit_s, threads); baselines, shadow prices and risk are off."""
-    from .solve import PersistentSolver, solve
+    from .solve import solve
 
     t0 = time.perf_counter()
     opts = {k: v for k, v in solve_options.items() if k in ("mip_gap", "time_limit_s", "threads", "log")}
@@ -143,16 +143,11 @@ def value_of_information(instance: Instance, here_and_now=None, **solve_options)
         return out
     out.here_and_now_usd = rp.npv_usd
 
-    # wait-and-see: every one-scenario instance has the same structure: one persistent model
+    # wait-and-see: each scenario alone (cold solves: a persistent model measured no faster here,
+    # and a few model rows depend on the prices' signs, which the structure test does not see)
     ws, names = {}, [s.name for s in instance.scenarios]
-    ps = None
     for w, name in enumerate(names):
-        sub = scenario_instance(instance, w)
-        if ps is None:
-            ps = PersistentSolver(sub, **opts)
-            r = ps.solve()
-        else:
-            r = ps.solve_with(sub)
+        r = solve(scenario_instance(instance, w), **opts)
         out.solves += 1
         if not r.solved:
             out.notes.append(f"wait-and-see solve of scenario {name}: {r.status}")
@@ -164,7 +159,7 @@ def value_of_information(instance: Instance, here_and_now=None, **solve_options)
         out.evpi_usd = out.wait_and_see_usd - out.here_and_now_usd
 
     # expected value problem, then its first stage under every scenario
-    ev = ps.solve_with(mean_value_instance(instance)) if ps is not None else solve(mean_value_instance(instance), **opts)
+    ev = solve(mean_value_instance(instance), **opts)
     out.solves += 1
     if not ev.solved:
         out.notes.append(f"mean-value instance solve: {ev.status}")
