@@ -206,6 +206,8 @@ def _solve_table(s: dict) -> Table:
     risk = s.get("risk") or {}
     if risk:
         rows.append((f"CVaR{risk['alpha']:g} (weight {risk['weight']:g})", _usd(risk.get("cvar_usd"))))
+        if risk.get("objective_usd") is not None:
+            rows.append(("risk objective (bound and gap refer to it)", _usd(risk["objective_usd"])))
     if "evpi_usd" in s:
         voi = s.get("value_of_information") or {}
         secs = f" ({voi['seconds']:.1f} s)" if voi.get("seconds") is not None else ""

@@ -47,6 +47,7 @@ class Result:
     cvar_weight: float = 0.0                   # objective (1 - w) E[NPV] + w CVaR_alpha[NPV]
     cvar_alpha: float = 0.95
     cvar_model_usd: float | None = None        # the model's Rockafellar-Uryasev CVaR (weight > 0)
+    risk_objective_usd: float | None = None    # weight > 0: the solver's (1 - w) E[NPV] + w CVaR (best bound and gap refer to it)
     cvar_polished: bool = False                # weight 1: operations re-optimised afterwards (CVaR may only rise)
     voi: object | None = None                  # optimizer.voi.ValueOfInformation (EVPI, VSS)
 
@@ -173,7 +174,7 @@ class Result:
         out: dict = {}
         if stochastic or self.cvar_weight:
             out["risk"] = {"weight": self.cvar_weight, "alpha": self.cvar_alpha, "cvar_usd": self.cvar_usd,
-                           "model_cvar_usd": self.cvar_model_usd}
+                           "model_cvar_usd": self.cvar_model_usd, "objective_usd": self.risk_objective_usd}
         if stochastic or self.voi is not None:
             v = self.voi
             out["evpi_usd"] = getattr(v, "evpi_usd", None)

@@ -208,6 +208,8 @@ class _Solver:
         res.cvar_weight, res.cvar_alpha = o.cvar_weight, o.cvar_alpha
         if o.cvar_weight:
             # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
+            # (best_bound_usd and mip_gap stay those of the blended objective, kept in risk_objective_usd)
+            res.risk_objective_usd = res.objective_usd
             res.objective_usd = float(_value(self.model.expected_npv)) * USD
             m = self.model
             ru = _value(m.cvar_eta) - sum(float(data.prob[w]) * _value(m.cvar_excess[w]) for w in range(data.W)) / (1 - o.cvar_alpha)
