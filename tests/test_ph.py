@@ -90,3 +90,15 @@ def test_ph_without_mpi_launcher(tmp_path):
     s = _run_ph([], TWO, tmp_path)
     assert s["ranks"] == 1 and s["violations"] == []
     assert s["objective_usd"] == pytest.approx(ef.npv_usd, rel=0.01)
+
+
+def test_ph_without_mpi4py(tmp_path):
+    # mpi-sppy falls back to a mock communicator when mpi4py cannot be imported
+    code = ("import sys; sys.modules['mpi4py'] = None\n"
+            "from optimizer.ph import main\n"
+            f"sys.exit(main([{str(TWO)!r}, '--out', {str(tmp_path)!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((tmp_path / "ph_summary.json").read_text())
+    ef = solve(Instance.from_yaml(TWO), **TIGHT)
+    assert s["ranks"] == 1 and s["objective_usd"] == pytest.approx(ef.npv_usd, rel=0.01)
