@@ -113,7 +113,6 @@ def run_ph(instance: Instance, *, rho: float = 0.01, max_iterations: int = 10, c
            verbose: bool = False) -> PHResult:
     """Run PH on ``instance`` over the ranks of MPI.COMM_WORLD (one rank without mpiexec).
     Every rank returns a PHResult; rank 0's holds the plan."""
-    import pyomo.environ as pyo
     from mpisppy import MPI
     from mpisppy.opt.ph import PH
 
