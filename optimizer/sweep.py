@@ -555,9 +555,9 @@ def _solver_name(solver: Any) -> str:
     return f"{getattr(solver, '__module__', '?')}.{getattr(solver, '__qualname__', type(solver).__name__)}"
 
 
-# A sweep row reports neither the baselines nor shadow prices: skip them unless asked for.
-# (With the MIP start on, a cold solve still evaluates the baselines to pick its start.)
-LEAN_DEFAULTS = {"baselines": False, "shadow_prices": False}
+# A sweep row reports neither the baselines, nor shadow prices, nor EVPI/VSS: skip them unless
+# asked for. (With the MIP start on, a cold solve still evaluates the baselines to pick its start.)
+LEAN_DEFAULTS = {"baselines": False, "shadow_prices": False, "value_of_information": False}
 
 
 def make_job(instance, solver: Any, persistent: bool, options: dict) -> Job:
