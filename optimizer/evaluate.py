@@ -25,7 +25,7 @@ ITEMS = [
     "power_cost_usd", "opex_usd", "lease_penalty_usd", "capex_usd", "asic_purchases_usd",
     "salvage_usd", "site_sales_usd", "acquisitions_usd", "contract_fees_usd",
     "treasury_sales_usd", "btc_retained_usd", "terminal_lease_noi_usd", "terminal_hpc_usd",
-    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_treasury_usd",
+    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_generation_usd", "terminal_treasury_usd",
 ]
 TERMINAL_ITEMS = [i for i in ITEMS if i.startswith("terminal_")]
 PORTFOLIO = "portfolio"
@@ -359,6 +359,11 @@ class _Evaluator:
             if rule.asic_salvage:
                 units = sum(max(st.units[(sid, m.name)][-1], 0.0) * m.salvage_usd_per_unit for m in self.inst.fleet.asic_models)
                 self.add(sid, "terminal_asic_salvage_usd", units * last)
+        for c in self.inst.contracts:
+            # a plant owned at the end keeps its residual value (only while its term runs to the end)
+            if isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and d.contracts[c.id].active_hours[-1] > 0:
+                owned_end = st.own[c.site][-1] * float(st.signed[c.id])
+                self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
         if rule.treasury_btc:
             self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
 

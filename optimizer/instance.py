@@ -278,6 +278,7 @@ class OwnedGeneration(_ContractBase):
     fixed_cost_usd_per_month: NonNeg = 0.0
     acquisition_price_usd: NonNeg = Field(0.0, description="paid in the start month when optional and bought")
     can_export: bool = Field(True, description="generation not used on site may be sold at the market price")
+    residual_value_usd: NonNeg = Field(0.0, description="value of the plant at the horizon end when it is owned then and its term reaches the end (e.g. price x remaining life / life); the terminal_generation_usd line")
 
 
 Contract = Annotated[Union[FixedContract, IndexContract, OwnedGeneration], Field(discriminator="kind")]

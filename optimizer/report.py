@@ -42,7 +42,7 @@ ITEM_COLORS = {
     "btc_retained_usd": "#bcbd22",
 }
 _ITEM_ORDER = {k: i for i, k in enumerate(list(ITEM_COLORS) + ["terminal_lease_noi_usd", "terminal_hpc_usd",
-                                                                "terminal_mining_usd", "terminal_asic_salvage_usd",
+                                                                "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_generation_usd",
                                                                 "terminal_treasury_usd"])}
 # scenario colours avoid the HPC blue and the halving red so lines stay distinguishable
 SCENARIO_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]

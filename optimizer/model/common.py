@@ -26,7 +26,7 @@ ITEMS = (
     "power_cost_usd", "opex_usd", "lease_penalty_usd", "capex_usd", "asic_purchases_usd",
     "salvage_usd", "site_sales_usd", "acquisitions_usd", "contract_fees_usd",
     "treasury_sales_usd", "btc_retained_usd", "terminal_lease_noi_usd", "terminal_hpc_usd",
-    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_treasury_usd",
+    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_generation_usd", "terminal_treasury_usd",
 )
 TERMINAL_ITEMS = frozenset(i for i in ITEMS if i.startswith("terminal_"))
 CAPEX_ITEMS = frozenset({"capex_usd", "asic_purchases_usd"})  # what the capex budget caps
