@@ -15,7 +15,8 @@ Peak MB = resource.getrusage(RUSAGE_SELF).ru_maxrss at the end of the run minus 
 after imports and instance generation, i.e. the growth of the process's peak RSS caused by
 build + handoff + solve (what a solve adds on top of the loaded package).
 
-Shadow prices and EVPI/VSS (extra solves) are off: they are not part of the solve being timed.
+Shadow prices and EVPI/VSS (extra solves) are off, and only the MIP-start baselines (greedy,
+keep-mining) are evaluated unless --baselines: they are not part of the solve being timed.
 """
 
 from __future__ import annotations
@@ -94,9 +95,11 @@ def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
 
     cpu = _CpuClock(options.get("time_limit_s")) if clock == "cpu" else None
 
+    options = dict(options)
+    cash = options.pop("cash", "funded")
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
-    inst = generate(size, seed)
+    inst = generate(size, seed, cash)
     gen_s = time.perf_counter() - t
     rss0 = _maxrss_mb()
     if cpu is not None:
@@ -152,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds, one per size in --sizes order (default: small 10, medium 60, large 300)")
     ap.add_argument("--highs", nargs="*", default=[], metavar="NAME=VALUE", help="raw HiGHS options")
     ap.add_argument("--no-mip-start", action="store_true")
+    ap.add_argument("--baselines", action="store_true",
+                    help="also evaluate and report all baselines (convert-asap can take minutes); default: only the MIP-start candidates")
+    ap.add_argument("--cash", choices=("funded", "tight"), default="funded", help="generator treasury variant")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time limit in wall seconds (HiGHS's own) or in CPU seconds of this process (robust to a loaded machine)")
     ap.add_argument("--json", help="append every run as one JSON line to this file")
@@ -175,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         highs[k] = _parse_value(v)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} cores={os.cpu_count()} threads={a.threads} gap={a.gap} "
           f"seeds={seeds} highs={highs or 'defaults'} mip_start={not a.no_mip_start} clock={a.clock} "
+          f"cash={a.cash} baselines={a.baselines} "
           f"load={os.getloadavg()[0]:.2f}", flush=True)
     summary = []
     for size in a.sizes:
         opts = {"time_limit_s": limits[size], "mip_gap": a.gap, "threads": a.threads,
-                "mip_start": not a.no_mip_start}
+                "mip_start": not a.no_mip_start, "baselines": a.baselines, "cash": a.cash}
         if highs:
             opts["highs_options"] = highs
         rows = []

@@ -29,6 +29,9 @@ from .model.params import update_params
 from .result import Result
 
 
+START_BASELINES = ("greedy", "keep-mining")  # MIP-start candidates when baselines are not reported
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     time_limit_s: float | None = None
@@ -164,7 +167,10 @@ class _Solver:
         if not (self.opts.baselines or (self.opts.mip_start and want_start)):
             return None
         best = None
-        for name in BASELINES:
+        # without the baseline report, only the rules that make good starts: convert-asap is never
+        # the best start on the benchmarks and can take minutes (its cash checks) on medium ones
+        names = BASELINES if self.opts.baselines else START_BASELINES
+        for name in names:
             try:
                 plan = baseline_plan(self.inst, name, self.data)
                 ev = evaluate(self.inst, plan, data=self.data)
