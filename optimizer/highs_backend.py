@@ -66,6 +66,7 @@ class BackendResult:
     solve_s: float
     values: np.ndarray | None  # column values in column order; None without a feasible point
     highs_status: str  # HiGHS model status name, for diagnosis
+    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "repaired", "full model" (which phase gave the answer)
 
     @property
     def has_solution(self) -> bool:
@@ -287,11 +288,20 @@ class HighsBackend:
         presolve: bool = True,
         log: bool = False,
         highs_options: dict | None = None,
+        lazy_lower=None,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
         completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
-        infeasible start is dropped with a warning. Ignored for an LP."""
+        infeasible start is dropped with a warning. Ignored for an LP.
+
+        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`)."""
+        if lazy_lower is not None and len(lazy_lower) and self.is_mip:
+            return self._solve_lazy(np.asarray(lazy_lower, dtype=np.int32), time_limit_s, mip_gap, threads,
+                                    mip_start, presolve, log, highs_options)
+        return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+
+    def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
         h = self.highs
         self._set_options(time_limit_s, mip_gap, threads, presolve, log, highs_options)
         start = self._start_arrays(mip_start) if mip_start else self._pending_start
@@ -335,6 +345,117 @@ class HighsBackend:
             highs_status=ms.name if run_status != highspy.HighsStatus.kError else "run_error",
         )
         return self.last_result
+
+    def _solve_lazy(self, idx, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+        """Exact solve with the lower bounds of columns `idx` enforced lazily.
+
+        Phase 1 solves the MIP without those bounds (a relaxation: its best bound is valid for the
+        full model). If its incumbent satisfies them, it is the answer. Otherwise the best candidate
+        satisfying them is kept: improving solutions of phase 1 that happen to satisfy them, and the
+        incumbent's integers with the continuous part re-optimised by an LP under the full bounds.
+        If that candidate is not within `mip_gap` of the phase-1 bound, phase 2 solves the full
+        model in the remaining time, started from the candidate (or from `mip_start`).
+
+        Used for the cash floor (model `cash` columns): rows that make HiGHS's LPs and cut rounds
+        several times slower but seldom bind at the optimum when funding is ample.
+        """
+        h, sf, n = self.highs, self._sf, len(self._sf.columns)
+        t0 = time.perf_counter()
+        lb, ub = sf.col_lower[idx].copy(), sf.col_upper[idx].copy()
+        tol = 1e-6 * np.maximum(1.0, np.abs(lb))
+        maximize = sf.sense == -1
+        best: list = []  # [(objective, x)] best solution seen that satisfies the lazy bounds
+
+        def better(a: float, b: float) -> bool:
+            return a > b if maximize else a < b
+
+        def keep(obj: float, x: np.ndarray) -> None:
+            if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
+                best[:] = [(obj, x.copy())]
+
+        def on_improving(e) -> None:
+            x = np.asarray(e.data_out.mip_solution, dtype=np.float64)
+            if x.size == n:
+                keep(float(e.data_out.objective_function_value), x)
+
+        h.changeColsBounds(idx.size, idx, np.full(idx.size, -_INF), ub)
+        h.cbMipImprovingSolution.subscribe(on_improving)
+        try:
+            r1 = self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+        finally:
+            h.cbMipImprovingSolution.unsubscribe(on_improving)
+            h.changeColsBounds(idx.size, idx, lb, ub)
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+        if r1.status == "infeasible":  # the relaxation is infeasible: so is the model
+            return self._finish_lazy(r1, t0, "relaxation")
+        if r1.has_solution:
+            if (r1.values[idx] >= lb - tol).all():
+                return self._finish_lazy(r1, t0, "relaxation")
+            keep(r1.objective, r1.values)
+            rep = self._repair_lp(r1.values, left)
+            if rep is not None:
+                keep(*rep)
+        bound = r1.best_bound if r1.has_solution else math.nan
+        if best and math.isfinite(bound):
+            gap = _rel_gap(best[0][0], bound)
+            if gap <= mip_gap or (left is not None and left < 1.0):
+                status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
+                return self._lazy_result(status, best[0], bound, gap, t0, r1.highs_status, "repaired")
+        if left is not None and left < 1.0:
+            if best:
+                return self._lazy_result("time_limit_with_incumbent", best[0], bound, _INF, t0, r1.highs_status,
+                                         "repaired")
+            return self._finish_lazy(BackendResult("time_limit_no_solution", math.nan, bound, _INF, 0.0, None,
+                                                   r1.highs_status), t0, "relaxation")
+        # phase 2: the full model, from the best candidate (or the caller's start)
+        if best:
+            self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
+            start = None
+        else:
+            start = mip_start
+        r2 = self._solve_once(left, mip_gap, threads, start, presolve, log, highs_options)
+        if r2.status in ("infeasible", "unbounded", "error") or not (r2.has_solution or best):
+            return self._finish_lazy(r2, t0, "full model")
+        if r2.has_solution and (not best or not better(best[0][0], r2.objective)):
+            cand = (r2.objective, r2.values)
+        else:
+            cand = best[0]
+        bounds = [b for b in (r1.best_bound, r2.best_bound) if math.isfinite(b)]
+        bound = (min(bounds) if maximize else max(bounds)) if bounds else math.nan
+        gap = _rel_gap(cand[0], bound) if bounds else _INF
+        status = "optimal" if gap <= mip_gap else ("time_limit_with_incumbent" if r2.status != "optimal" else "optimal")
+        return self._lazy_result(status, cand, bound, gap, t0, r2.highs_status, "full model")
+
+    def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
+        """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
+        h, sf, ints = self.highs, self._sf, self._int_idx
+        if time_limit_s is not None and time_limit_s < 1.0:
+            return None
+        self._set_options(time_limit_s, 0.0, None, True, False, self._extra_options)
+        fixed = np.round(x[ints])
+        h.changeColsBounds(ints.size, ints, fixed, fixed)
+        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        try:
+            ok = h.run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
+        finally:
+            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+            h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
+        return out
+
+    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path) -> BackendResult:
+        obj, x = cand
+        if self._int_idx.size:
+            x = x.copy()
+            x[self._int_idx] = np.round(x[self._int_idx])
+        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path)
+
+    def _finish_lazy(self, r: BackendResult, t0: float, path: str) -> BackendResult:
+        r.solve_s = time.perf_counter() - t0
+        r.lazy_path = path
+        self._x = r.values
+        self.last_result = r
+        return r
 
     def _settle_unbounded_or_infeasible(self) -> str:
         """HiGHS's presolve may only know 'unbounded or infeasible': a zero-cost run tells which.
@@ -475,6 +596,15 @@ class HighsBackend:
             for k in nz_idx.tolist():
                 h.changeCoeff(int(row_of_nz[k]), int(col_of_nz[k]), float(data[k]))
         return UpdateStats(False, int(cost_idx.size), int(col_idx.size), int(row_idx.size), int(nz_idx.size), 0.0)
+
+
+def _rel_gap(objective: float, bound: float) -> float:
+    """HiGHS's relative MIP gap: |bound - objective| / |objective| (inf at a zero objective)."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return _INF
+    if objective == 0:
+        return 0.0 if bound == 0 else _INF
+    return abs(bound - objective) / abs(objective)
 
 
 def _map_status(ms, has_sol: bool, gap: float, mip_gap: float, n_cols: int) -> str:

@@ -46,6 +46,7 @@ class SolveOptions:
     first_stage: object | None = None  # a Plan: fix its first-stage decisions, optimise operations only
     log: bool = False
     highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
+    lazy_cash: bool = True  # enforce the cash floor lazily (exact; see HighsBackend._solve_lazy)
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not self.time_limit_s > 0:
@@ -189,10 +190,17 @@ class _Solver:
         except ValueError:
             return None
 
+    def _lazy_columns(self):
+        """Columns of the cash balances: their floor (min_cash) is enforced lazily when asked."""
+        m, b = self.model, self.backend
+        if not self.opts.lazy_cash or not hasattr(m, "cash"):
+            return None
+        return [i for i in (b.column_index(v) for v in m.cash.values()) if i is not None]
+
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data = self.opts, self.backend, self.data
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
-                     highs_options=o.highs_options)
+                     highs_options=o.highs_options, lazy_lower=self._lazy_columns())
         res.solve_s = br.solve_s
         res.n_variables, res.n_constraints = b.n_cols, b.n_rows
         res.n_integer = int(b._sf.integrality.sum())
