@@ -88,12 +88,28 @@ class _CpuClock:
         self.cpu = {"start": time.process_time()}
 
 
+def _record_lazy_paths() -> list:
+    """Which phase of the lazy cash floor answered each HiGHS solve ("relaxation", "repaired", "full model")."""
+    import optimizer.highs_backend as hb
+
+    paths, solve0 = [], hb.HighsBackend.solve
+
+    def solve(b, *args, **kw):
+        r = solve0(b, *args, **kw)
+        paths.append(r.lazy_path or "-")
+        return r
+
+    hb.HighsBackend.solve = solve
+    return paths
+
+
 def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
     """Generate, solve, and measure one instance in this process."""
     from generate import generate
     from optimizer.solve import solve
 
     cpu = _CpuClock(options.get("time_limit_s")) if clock == "cpu" else None
+    paths = _record_lazy_paths()
 
     options = dict(options)
     cash = options.pop("cash", "funded")
@@ -122,7 +138,7 @@ def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
         "peak_mb": rss1 - rss0, "rss_after_imports_mb": rss0,
         "share_build_handoff": bh / (bh + (r.solve_s or 0.0)) if bh + (r.solve_s or 0.0) > 0 else None,
         "share_build_handoff_cpu": _share(cpu_s),
-        "verified": not problems, "problems": problems[:1], "clock": clock,
+        "verified": not problems, "problems": problems[:1], "clock": clock, "lazy_path": "/".join(paths),
         "build_cpu_s": cpu_s.get("build"), "handoff_cpu_s": cpu_s.get("handoff"), "solve_cpu_s": cpu_s.get("solve"),
         "load_avg_1min": [load0, os.getloadavg()[0]],
     }
@@ -160,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cash", choices=("funded", "tight"), default="funded", help="generator treasury variant")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time limit in wall seconds (HiGHS's own) or in CPU seconds of this process (robust to a loaded machine)")
+    ap.add_argument("--solve-option", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="other optimizer.solve options, e.g. lazy_cash=false")
     ap.add_argument("--json", help="append every run as one JSON line to this file")
     ap.add_argument("--one", nargs=4, metavar=("SIZE", "SEED", "OPTIONS_JSON", "CLOCK"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -181,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         highs[k] = _parse_value(v)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} cores={os.cpu_count()} threads={a.threads} gap={a.gap} "
           f"seeds={seeds} highs={highs or 'defaults'} mip_start={not a.no_mip_start} clock={a.clock} "
-          f"cash={a.cash} baselines={a.baselines} "
+          f"cash={a.cash} baselines={a.baselines} solve_options={a.solve_option or 'defaults'} "
           f"load={os.getloadavg()[0]:.2f}", flush=True)
     summary = []
     for size in a.sizes:
@@ -189,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 "mip_start": not a.no_mip_start, "baselines": a.baselines, "cash": a.cash}
         if highs:
             opts["highs_options"] = highs
+        for kv in a.solve_option:
+            k, _, v = kv.partition("=")
+            opts[k] = _parse_value(v)
         rows = []
         for seed in seeds:
             out = subprocess.run([sys.executable, __file__, "--one", size, str(seed), json.dumps(opts), a.clock],
@@ -202,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {size} seed {seed}: {r['status']} gap {_fmt(r['gap'], '.4f')} build {r['build_s']:.2f} "
                   f"handoff {r['handoff_s']:.2f} solve {r['solve_s']:.1f} (cpu {_fmt(r['solve_cpu_s'], '.1f')}) "
                   f"other {r['other_s']:.1f} "
-                  f"obj {r['objective_usd'] / 1e6 if r['objective_usd'] else float('nan'):.1f}M "
-                  f"(best baseline {r['best_baseline_usd'] / 1e6 if r['best_baseline_usd'] else float('nan'):.1f}M) "
-                  f"verified {r['verified']} load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
+                  f"obj {_fmt(r['objective_usd'] and r['objective_usd'] / 1e6, '.1f')}M "
+                  f"(best baseline {_fmt(r['best_baseline_usd'] and r['best_baseline_usd'] / 1e6, '.1f')}M) "
+                  f"verified {r['verified']} path {r['lazy_path']} "
+                  f"load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
             if a.json:
                 with open(a.json, "a") as f:
                     f.write(json.dumps({**r, "options": opts}) + "\n")
