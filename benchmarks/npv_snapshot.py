@@ -30,8 +30,11 @@ from optimizer import Instance  # noqa: E402
 try:  # the layered package exports these at the top level
     from optimizer import BASELINES, baseline_plan, evaluate, solve  # noqa: E402
 except ImportError:  # before the layered architecture
-    from optimizer.baselines import BASELINES, baseline_plan  # noqa: E402
-    from optimizer.evaluate import evaluate  # noqa: E402
+    from optimizer.evaluate import (  # noqa: E402
+        BASELINES,
+        baseline_plan,
+        evaluate,  # noqa: E402
+    )
     from optimizer.solve import solve  # noqa: E402
 
 FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events"]

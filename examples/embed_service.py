@@ -34,9 +34,10 @@ def plan_service(instance_dict: dict, *, base_dir: str | None = None, mip_gap: f
     from pydantic import ValidationError
 
     from optimizer import Instance
-    from optimizer.errors import format_validation_error, one_line
-    from optimizer.io import jsonable
+    from optimizer.errors import one_line
+    from optimizer.instance.messages import format_validation_error
     from optimizer.solve import solve
+    from optimizer.solve.resultdir import jsonable
 
     if not isinstance(instance_dict, dict):
         return json.dumps({"ok": False, "error": f"instance: expected a mapping, got {type(instance_dict).__name__}"})

@@ -37,7 +37,7 @@ def frontier(inst, weights: list[float], alpha: float, mip_gap: float):
     import pandas as pd
 
     try:
-        from optimizer.risk import risk_frontier
+        from optimizer.analysis.risk import risk_frontier
     except ImportError:
         risk_frontier = None
     if risk_frontier is not None:
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= w <= 1 for w in weights) or not 0 <= a.alpha < 1:
         ap.error("weights must be in [0, 1] and alpha in [0, 1)")
 
-    from optimizer.errors import InputError, load_instance
+    from optimizer.errors import InputError
+    from optimizer.instance.loading import load_instance
 
     try:
         inst = load_instance(a.instance)

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from optimizer.errors import InputError, load_instance
+    from optimizer.errors import InputError
+    from optimizer.instance.loading import load_instance
     from optimizer.solve import solve
 
     try:

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from optimizer.errors import InputError, load_instance
-    from optimizer.sweep import sweep
+    from optimizer.analysis.sweep import sweep
+    from optimizer.errors import InputError
+    from optimizer.instance.loading import load_instance
 
     try:
         inst = load_instance(a.instance)

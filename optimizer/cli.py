@@ -1,18 +1,26 @@
-"""The ``optimizer`` command line: validate, schema, evaluate, solve, doctor.
+"""The ``optimizer`` command line, and the only module that prints or maps exit codes.
 
-Exit codes: 0 ok; 1 internal error; 2 bad input (one line on stderr, never a traceback);
-3 infeasible (or unbounded); 4 no solution within the time limit.
-Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
+Commands: validate, schema, evaluate, solve, frontier, ph, sweep, breakeven, tornado, report,
+doctor. Exit codes are ``optimizer.constants.ExitCode`` (README, "Exit codes"): 0 ok;
+1 internal error; 2 bad input (one line on stderr, never a traceback); 3 infeasible (or
+unbounded); 4 no solution within the time limit; 5 partial (some sweep points failed);
+130 interrupted. Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
+
+The domain modules it drives return values and take a ``progress`` Reporter
+(``optimizer.constants``); ``TerminalProgress`` here draws a bar on a terminal and writes
+plain lines otherwise. Imports of the heavy layers (Pyomo, HiGHS, pandas) are placed inside the
+commands on purpose, so that ``optimizer --help`` and ``validate`` start fast.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 import yaml
@@ -20,9 +28,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from .errors import InputError, format_validation_error, load_instance, one_line
+from optimizer.constants import ExitCode
+from optimizer.errors import InputError, one_line
+from optimizer.instance.loading import load_instance
+from optimizer.instance.messages import format_validation_error
+from optimizer.instance.schema import Instance
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = (
+    ExitCode.OK, ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.INFEASIBLE, ExitCode.NO_SOLUTION)
+EXIT_SOME_FAILED = ExitCode.PARTIAL  # a sweep/tornado finished but some points failed (their errors are stored)
 
 app = typer.Typer(
     name="optimizer",
@@ -41,23 +55,80 @@ def _usd(x: float | None) -> str:
     return f"{x / 1e6:,.2f} M$"
 
 
+# ---------------------------------------------------------------- progress
+
+
+class TerminalProgress:
+    """A ``Reporter`` (optimizer.constants) for people: a progress bar with an ETA on a terminal;
+    when stderr is not a terminal (a log file, CI), a plain line at the start, at most every
+    ``every_s`` seconds while it runs, and at the end. Notes go to stderr as they come."""
+
+    def __init__(self, every_s: float = 10.0, console: Console | None = None) -> None:
+        self.console = console or err
+        self.every_s = every_s
+        self._bar = None
+        self._task = None
+        self._label, self._total, self._done, self._t0, self._last = "", None, 0, 0.0, 0.0
+
+    def start(self, label: str, total: int | None = None) -> None:
+        self._label, self._total, self._done = label, total, 0
+        self._t0 = self._last = time.perf_counter()
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total)
+        else:
+            self._line(f"{label}: started" + (f" ({total} steps)" if total else ""))
+
+    def advance(self, n: int = 1, label: str | None = None) -> None:
+        self._done += n
+        if label:
+            self._label = label
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, description=self._label)
+            return
+        now = time.perf_counter()
+        if now - self._last >= self.every_s:
+            self._last = now
+            of = f"/{self._total}" if self._total else ""
+            self._line(f"{self._label}: {self._done}{of} done, {now - self._t0:.0f} s")
+
+    def note(self, message: str) -> None:
+        (self._bar.console if self._bar is not None else self.console).print(one_line(message), markup=False, soft_wrap=True)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        else:
+            of = f"/{self._total}" if self._total else ""
+            self._line(f"{self._label}: {self._done}{of} done in {time.perf_counter() - self._t0:.1f} s")
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, soft_wrap=True)
+
+
+def _progress(enabled: bool) -> TerminalProgress | None:
+    return TerminalProgress() if enabled else None
+
+
 # ---------------------------------------------------------------- validate
 
 
 def describe_instance(inst) -> str:
     """One paragraph: sites, racks, MW, fleet, leases, contracts, scenarios, horizon."""
-    from .data import compile_instance
-    from .timeline import month_label
+    from optimizer.economics.data import compile_instance
+    from optimizer.kernel.timeline import month_label
 
     tl = inst.timeline
     mining_racks = sum(s.mining_racks for s in inst.sites)
     hpc_racks = sum(s.hpc_racks for s in inst.sites)
     grid_mw = sum(s.grid_interconnect_mw for s in inst.sites)
-    hpc_mw = sum(s.hpc_racks * s.hpc_kw_per_rack / 1000 for s in inst.sites)
-    convertible_mw = sum(
-        s.max_conversion_blocks * s.conversion.racks_per_block * s.hpc_kw_per_rack / 1000
-        for s in inst.sites if s.conversion is not None
-    )
+    hpc_mw = sum(s.hpc_racks * s.hpc_mw_per_rack for s in inst.sites)
+    convertible_mw = sum(s.convertible_it_mw for s in inst.sites)
     models = inst.model_by_name
     units = sum(u.units for u in inst.fleet.installed)
     eh_s = sum(u.units * models[u.model].hashrate_th_s for u in inst.fleet.installed) / 1e6
@@ -101,8 +172,6 @@ def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the instance format (for editors and validators)."""
-    from .instance import Instance
-
     sys.stdout.write(json.dumps(Instance.model_json_schema(), indent=2) + "\n")
 
 
@@ -150,8 +219,10 @@ def evaluate(
     inst = load_instance(file)
     if (plan is None) == (baseline is None):
         raise InputError("evaluate: give exactly one of --plan PLAN or --baseline NAME")
-    from .baselines import BASELINES, baseline_plan
-    from .evaluate import evaluate as run_evaluation
+    from optimizer.evaluate import BASELINES, baseline_plan
+    from optimizer.evaluate import evaluate as run_evaluation
+    from optimizer.plan import Plan
+    from optimizer.solve.resultdir import write_result_dir
 
     if baseline is not None:
         if baseline not in BASELINES:
@@ -159,8 +230,6 @@ def evaluate(
         the_plan = baseline_plan(inst, baseline)
         plan_name = baseline
     else:
-        from .plan import Plan
-
         if not plan.exists():
             raise InputError(f"--plan: {plan}: file or directory not found")
         try:
@@ -174,14 +243,12 @@ def evaluate(
         raise
     except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
         raise InputError(f"plan {plan_name}: {e}") from None
-    from .io import evaluation_summary, write_evaluation
-
-    summary = evaluation_summary(ev, inst.name, plan_name)
+    summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
     _npv_tables(summary)
     _print_violations(summary["violations"])
     if out_dir is not None:
-        write_evaluation(ev, out_dir, summary)
+        write_result_dir(out_dir, summary, ev.tables(), ev.plan)
         out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
 
 
@@ -265,7 +332,7 @@ def solve(
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
     inst = load_instance(file)
-    from .solve import solve as run_solve
+    from optimizer.solve import solve as run_solve
 
     started = time.perf_counter()
     with err.status(f"Solving {inst.name} ..."):
@@ -287,11 +354,11 @@ def solve(
             if one_line(line) not in message:
                 err.print(f"diagnosis: {one_line(line)}", markup=False)
     if result.solved and report:
-        from .report import render_report
+        from optimizer.output.report import render_report
 
         out.print(f"Report: {render_report(out_dir, instance=file)}", markup=False)
     if result.solved and excel:
-        from .excel import write_workbook
+        from optimizer.output.excel import write_workbook
 
         out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx')}", markup=False)
     out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
@@ -331,7 +398,7 @@ def frontier(
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     inst = load_instance(file)
-    from .risk import frontier_chart, risk_frontier
+    from optimizer.analysis.risk import frontier_chart, risk_frontier
 
     started = time.perf_counter()
     t = Table(title=f"Risk frontier of {inst.name}")
@@ -358,17 +425,12 @@ def frontier(
 def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file")) -> None:
     """Progressive hedging (mpi-sppy); under MPI: mpiexec -n N optimizer ph FILE --out DIR. Options: python -m optimizer.ph --help."""
     load_instance(file)  # bad input: one line, exit 2, before MPI starts
-    from .ph import main as ph_main
-
     code = ph_main([str(file), *ctx.args])
     if code:
         raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------- sweeps, breakevens, tornado, reports
-
-
-EXIT_SOME_FAILED = 5  # a sweep/tornado finished but some points failed (their errors are stored)
 
 
 def _exit(code: int) -> None:
@@ -398,8 +460,6 @@ def sweep(
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
 ) -> None:
     """Solve the instance at every point of a parameter grid; each point is stored as it finishes."""
-    from .sweep import sweep_command
-
     executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
     _exit(sweep_command(file, param, out_dir, mode=mode, n_samples=samples, seed=seed, executor=executor,
                         workers=workers, scheduler=scheduler, persistent=not cold, retry_failed=retry_failed,
@@ -419,8 +479,6 @@ def breakeven(
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
 ) -> None:
     """Find the parameter value at which the NPV crosses a value or a decision flips."""
-    from .breakeven import breakeven_command
-
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
                             out=out_dir, solve_options={"mip_gap": gap}))
 
@@ -434,8 +492,6 @@ def tornado(
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
 ) -> None:
     """One-at-a-time low/high sensitivities ranked by NPV swing."""
-    from .tornado import tornado_command
-
     _exit(tornado_command(file, param, out_dir, executor="processes" if workers else "inprocess",
                           workers=workers, solve_options={"mip_gap": gap}))
 
@@ -448,15 +504,186 @@ def report(
     excel: bool = typer.Option(False, "--excel", help="also write RESULT_DIR/results.xlsx"),
 ) -> None:
     """Render a self-contained HTML report (and optionally an Excel workbook) of a result directory."""
-    from .report import report_command
-
     code = report_command(result_dir, out, instance)
     if code == 0 and excel:
-        from .excel import excel_command
-
         code = excel_command(result_dir)
     if code:
         raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- command helpers (also called by tests)
+
+
+def sweep_command(file: str | Path, params: list[str], out: str | Path | None = None, *, mode: str = "product",
+                  n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
+                  scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
+                  solve_options: dict | None = None, solver: Any = None) -> int:
+    """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
+    2 finished but some points failed (their errors are in the store), 130 interrupted."""
+    import pandas as pd
+
+    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.sweep import sweep as run_sweep
+    try:
+        inst = load_instance(file)
+        df = run_sweep(inst, list(params), out_dir=out, mode=mode, n_samples=n_samples, seed=seed,
+                       executor=pick_executor(executor, workers, scheduler), workers=workers,
+                       scheduler_address=scheduler, persistent=persistent, progress=_progress(progress), solver=solver,
+                       retry_failed=retry_failed, **(solve_options or {}))
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; finished points are saved{f' in {out}' if out else ''}; rerun to resume", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    show = [c for c in df.columns if c not in ("point_id", "build_s", "wall_s", "error")]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df[show].to_string(max_rows=40, index=False))
+    n_err = int((df["error"].astype(str) != "").sum())
+    where = f" -> {Path(out) / 'points.csv'}" if out else ""
+    print(f"{len(df)} points, {n_err} failed{where}")
+    if n_err:
+        first = df.loc[df["error"].astype(str) != "", "error"].iloc[0]
+        print(f"first error: {first}", file=sys.stderr)
+    return 2 if n_err else 0
+
+
+def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
+                      abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
+                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+    """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
+    DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
+    2 stopped at max_solves before reaching the tolerance."""
+    from optimizer.analysis.breakeven import _parse_bound
+    from optimizer.analysis.breakeven import breakeven as run_breakeven
+    try:
+        (k_lo, v_lo), (k_hi, v_hi) = _parse_bound(lo), _parse_bound(hi)
+        if k_lo != k_hi:
+            raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
+        inst = load_instance(file)
+        res = run_breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
+                        max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
+    except (InputError, RuntimeError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    print(res.summary())
+    if out is not None:
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        res.history.to_csv(d / "breakeven_history.csv", index=False)
+        meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
+                "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
+        (d / "breakeven.json").write_text(json.dumps(meta, indent=1))
+    return 0 if res.converged else 2
+
+
+def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
+                    workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
+                    progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+    """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
+    DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
+    import pandas as pd
+
+    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.tornado import plot_tornado
+    from optimizer.analysis.tornado import tornado as run_tornado
+    try:
+        inst = load_instance(file)
+        df = run_tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
+                         workers=workers, scheduler_address=scheduler, persistent=persistent, progress=_progress(progress),
+                         solver=solver, **(solve_options or {}))
+    except (InputError, RuntimeError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished points are saved; rerun to resume", file=sys.stderr)
+        return 130
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df.drop(columns="error").to_string(index=False))
+    if out is not None:
+        df.to_csv(Path(out) / "tornado.csv", index=False)
+        png = plot_tornado(df, Path(out) / "tornado.png")
+        print(f"-> {Path(out) / 'tornado.csv'}, {png}")
+    n_err = int((df["error"] != "").sum())
+    if n_err:
+        print(f"{n_err} parameter(s) with failed solves; first: {df.loc[df['error'] != '', 'error'].iloc[0]}", file=sys.stderr)
+    return 2 if n_err else 0
+
+
+def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:
+    """Render the report (default RESULT_DIR/report.html), print its path; one-line error and
+    exit code 2 on bad input. ``instance``: the instance file, when summary.json lacks
+    ``instance_path`` (it supplies probabilities, the halving and grid limits)."""
+    from optimizer.output.report import render_report
+
+    try:
+        path = render_report(result_dir, out, instance=instance)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def excel_command(result_dir: str | Path, out: str | Path | None = None) -> int:
+    """Write ``result_dir/results.xlsx`` (or ``out``), print its path; exit code 2 on bad input."""
+    from optimizer.output.excel import write_workbook
+
+    try:
+        path = write_workbook(result_dir, out if out is not None else Path(result_dir) / "results.xlsx")
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def ph_main(argv: list[str] | None = None) -> int:
+    """``python -m optimizer.ph`` / ``optimizer ph``: progressive hedging, one process per MPI rank."""
+    p = argparse.ArgumentParser(prog="python -m optimizer.ph", description="Progressive hedging (mpi-sppy) of a stochastic instance.")
+    p.add_argument("file", help="stochastic instance (YAML or JSON)")
+    p.add_argument("--out", help="write DIR/ph_summary.json and DIR/plan/ (rank 0)")
+    p.add_argument("--rho", type=float, default=0.01, help="PH penalty rho as a share of |E[NPV]| of iteration 0, per unit^2 of a first-stage decision")
+    p.add_argument("--iterations", type=int, default=10, help="maximum PH iterations")
+    p.add_argument("--conv", type=float, default=1e-4, help="stop when sum |x - xbar| / nonants falls below this")
+    p.add_argument("--gap", type=float, default=1e-4, help="relative MIP gap of each subproblem solve")
+    p.add_argument("--extensive-form", action="store_true", help="also solve the extensive form (rank 0) and compare")
+    p.add_argument("--verbose", action="store_true")
+    a = p.parse_args(argv)
+    from mpisppy import MPI  # optional extra [ph]
+
+    from optimizer.analysis.ph import run_ph
+
+    rank = MPI.COMM_WORLD.rank
+    try:
+        inst = load_instance(Path(a.file))
+        res = run_ph(inst, rho=a.rho, max_iterations=a.iterations, conv_threshold=a.conv, mip_gap=a.gap, verbose=a.verbose)
+    except Exception as e:  # one line, no traceback, from rank 0; bad input 2, anything else 1
+        if rank == 0:
+            print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
+    if rank != 0:
+        return 0
+    summary = {"instance": inst.name, **res.summary()}
+    if a.extensive_form:
+        from optimizer.solve import solve
+
+        t = time.perf_counter()
+        ef = solve(inst, mip_gap=a.gap, baselines=False, shadow_prices=False, value_of_information=False)
+        summary["extensive_form"] = {"status": ef.status, "npv_usd": ef.npv_usd, "seconds": time.perf_counter() - t}
+        if ef.npv_usd and res.objective_usd is not None:
+            summary["ph_vs_extensive_form_rel"] = (res.objective_usd - ef.npv_usd) / abs(ef.npv_usd)
+    print(json.dumps(summary, indent=2, default=str))
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ph_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        if res.plan is not None:
+            res.plan.to_dir(out / "plan")
+    return 0 if res.objective_usd is not None and not res.violations else 1
 
 
 # ---------------------------------------------------------------- doctor
@@ -540,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         return _fail(str(e))
     except ValidationError as e:
-        return _fail(format_validation_error(e))
+        return _fail(format_validation_error(e, root=Instance if e.title == "Instance" else None))
     except FileNotFoundError as e:
         return _fail(f"{e.filename or e}: file not found")
     except yaml.YAMLError as e:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from optimizer.baselines import BASELINES, baseline_plan, baseline_plans, evaluate_baselines
+from optimizer.evaluate import BASELINES, baseline_plan, baseline_plans, evaluate_baselines
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from _sweep_standins import SIGN_RATE, StandinPersistent, standin
-from optimizer.breakeven import BracketError, breakeven, breakeven_command
+from optimizer.analysis.breakeven import BracketError, breakeven
+from optimizer.cli import breakeven_command
 from optimizer.errors import InputError
 from optimizer.instance import Instance
 

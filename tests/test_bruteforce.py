@@ -22,12 +22,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimizer.data import compile_instance
+from optimizer.economics.data import compile_instance
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.plan import Plan
 from optimizer.solve import solve
-from optimizer.timeline import month_label, month_ordinal
+from optimizer.kernel.timeline import month_label, month_ordinal
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (instance file, overrides). tiny.yaml as shipped keeps mining (L1 at 150 USD/kW-month

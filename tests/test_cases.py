@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from optimizer import Instance
-from optimizer.report import render_report
+from optimizer.output.report import render_report
 from optimizer.solve import solve
 
 INSTANCES = Path(__file__).parents[1] / "instances"

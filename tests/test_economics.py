@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from optimizer import economics as ec
-from optimizer.timeline import Timeline, month_label, month_ordinal
+from optimizer.kernel import finance, protocol
+from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
 
 
 def _month_of_height(start_month: str, start_height: int, n_months: int, target: int) -> str:
     tl = Timeline(month_ordinal(start_month), n_months)
-    hb = ec.block_heights_at_boundaries(start_height, tl.days)
+    hb = protocol.block_heights_at_boundaries(start_height, tl.days)
     t = int(np.searchsorted(hb, target, side="right")) - 1
     return month_label(int(tl.period_start_months[t]))
 
@@ -28,7 +28,7 @@ def test_next_halving_month_from_2026_start():
     # 2026: 365 d, 2027: 365 d -> 103.33 days into 2028; Jan 31 + Feb 29 + Mar 31 = 91 -> 13 April.
     assert _month_of_height("2026-01", 930_000, 36, 1_050_000) == "2028-04"
     tl = Timeline(month_ordinal("2026-01"), 36)
-    sub = ec.period_subsidy_btc_per_block(930_000, tl.days)
+    sub = protocol.period_subsidy_btc_per_block(930_000, tl.days)
     t_halving = tl.period_of("2028-04")
     assert np.all(sub[:t_halving] == 3.125)
     assert np.all(sub[t_halving + 1:] == 1.5625)
@@ -40,7 +40,7 @@ def test_halving_month_subsidy_is_block_weighted_mix():
     # April has 30 x 144 = 4,320 blocks: 840,000 - 836,904 = 3,096 at 6.25 BTC and 1,224 at 3.125.
     # Mix = (3,096 x 6.25 + 1,224 x 3.125) / 4,320 = (19,350 + 3,825) / 4,320 = 5.3645833...
     tl = Timeline(month_ordinal("2024-01"), 6)
-    sub = ec.period_subsidy_btc_per_block(823_800, tl.days)
+    sub = protocol.period_subsidy_btc_per_block(823_800, tl.days)
     assert sub[3] == pytest.approx(23_175 / 4_320, rel=1e-12)
     assert sub[2] == 6.25 and sub[4] == 3.125
 
@@ -49,38 +49,38 @@ def test_explicit_halving_heights_override():
     # Halving moved to 1,000,000 with subsidy 3.125 before it: a block at 999,999 pays 3.125,
     # at 1,000,000 pays 1.5625.
     kw = dict(initial_subsidy_btc=3.125, explicit=[1_000_000])
-    assert ec.subsidy_at_height(999_999, **kw) == 3.125
-    assert ec.subsidy_at_height(1_000_000, **kw) == 1.5625
+    assert protocol.subsidy_at_height(999_999, **kw) == 3.125
+    assert protocol.subsidy_at_height(1_000_000, **kw) == 1.5625
 
 
 def test_subsidy_eras_default_rule():
-    assert ec.subsidy_at_height(0) == 50
-    assert ec.subsidy_at_height(209_999) == 50
-    assert ec.subsidy_at_height(210_000) == 25
-    assert ec.subsidy_at_height(840_000) == 3.125
-    assert ec.subsidy_at_height(1_049_999) == 3.125
-    assert ec.subsidy_at_height(1_050_000) == 1.5625
+    assert protocol.subsidy_at_height(0) == 50
+    assert protocol.subsidy_at_height(209_999) == 50
+    assert protocol.subsidy_at_height(210_000) == 25
+    assert protocol.subsidy_at_height(840_000) == 3.125
+    assert protocol.subsidy_at_height(1_049_999) == 3.125
+    assert protocol.subsidy_at_height(1_050_000) == 1.5625
 
 
 def test_hashprice_identity_from_difficulty():
     # D = 1e14: H = 1e14 x 2^32 / 600 = 7.158278826666667e17 H/s = 715,827.88 PH/s.
     # Daily revenue = 144 blocks x 3.125 BTC x $100,000 = $45,000,000.
     # Hashprice = 45,000,000 / 715,827.88 = $62.86 per PH/s per day ("about $62.8").
-    h_s = ec.network_hashrate_from_difficulty_h_s(1e14)
+    h_s = protocol.network_hashrate_from_difficulty_h_s(1e14)
     assert h_s == pytest.approx(1e14 * 4_294_967_296 / 600)
-    hp = ec.hashprice_usd_per_ph_day(100_000, 3.125, 0.0, h_s / 1e18)
+    hp = protocol.hashprice_usd_per_ph_day(100_000, 3.125, 0.0, h_s / 1e18)
     assert float(hp) == pytest.approx(45_000_000 / 715_827.8826666667, rel=1e-9)
     assert 62.8 < float(hp) < 62.9
 
 
 def test_hashprice_fees_add_to_subsidy():
     # 1,000 EH/s = 1e6 PH/s; (3.125 + 0.125) x 144 / 1e6 = 0.000468 BTC per PH/s per day.
-    assert float(ec.hashprice_btc_per_ph_day(3.125, 0.125, 1000.0)) == pytest.approx(0.000468)
+    assert float(protocol.hashprice_btc_per_ph_day(3.125, 0.125, 1000.0)) == pytest.approx(0.000468)
 
 
 def test_discount_factors_end_of_month():
     # 12% a year, end of month 1: 1.12^(-1/12) = 0.99060...; end of month 12: 1/1.12.
-    df = ec.discount_factors(0.12, np.arange(1, 13))
+    df = finance.discount_factors(0.12, np.arange(1, 13))
     assert df[0] == pytest.approx(1.12 ** (-1 / 12))
     assert df[11] == pytest.approx(1 / 1.12)
 
@@ -90,18 +90,18 @@ def test_constant_cash_flow_equals_annuity_formula():
     # PV = 1e6 x (1 - (1+i)^-60) / i. Compare the closed form with the sum of discount factors.
     i = 1.12 ** (1 / 12) - 1
     closed = 1e6 * (1 - (1 + i) ** -60) / i
-    summed = 1e6 * ec.discount_factors(0.12, np.arange(1, 61)).sum()
+    summed = 1e6 * finance.discount_factors(0.12, np.arange(1, 61)).sum()
     assert summed == pytest.approx(closed, rel=1e-12)
-    assert ec.annuity_pv(1e6, 0.12, 60) == pytest.approx(closed, rel=1e-12)
+    assert finance.annuity_pv(1e6, 0.12, 60) == pytest.approx(closed, rel=1e-12)
     # and 5 years at 12%: (1 - 1.12^-5) / i = 0.432573... / 0.0094888 = 45.588 months' worth
     assert closed / 1e6 == pytest.approx((1 - 1.12 ** -5) / i)
-    assert ec.annuity_pv(100.0, 0.0, 7) == 700.0
+    assert finance.annuity_pv(100.0, 0.0, 7) == 700.0
 
 
 def test_lease_escalator_hand_sum():
     # 1 MW at $150/kW-month, +3% per lease year, 24 months:
     # year 1: 12 x 150,000 = 1,800,000; year 2: 12 x 154,500 = 1,854,000; total 3,654,000.
-    rent = ec.lease_rent_usd_month(1.0, 150.0, 0.03, np.arange(24))
+    rent = finance.lease_rent_usd_month(1.0, 150.0, 0.03, np.arange(24))
     assert rent[:12].tolist() == [150_000.0] * 12
     assert rent[12:] == pytest.approx([154_500.0] * 12)
     assert rent.sum() == pytest.approx(3_654_000.0)
@@ -109,17 +109,17 @@ def test_lease_escalator_hand_sum():
 
 def test_take_or_pay_charges_minimum_below_it():
     # 10 MW cap, 80% minimum, 720 h: minimum 5,760 MWh. Taking 3,000 MWh at $40 pays 5,760 x 40 = 230,400.
-    assert ec.take_or_pay_charge_usd(40.0, 3_000.0, 10.0, 0.8, 720.0) == pytest.approx(230_400.0)
+    assert finance.take_or_pay_charge_usd(40.0, 3_000.0, 10.0, 0.8, 720.0) == pytest.approx(230_400.0)
     # above the minimum it is the energy taken: 7,000 x 40 = 280,000
-    assert ec.take_or_pay_charge_usd(40.0, 7_000.0, 10.0, 0.8, 720.0) == pytest.approx(280_000.0)
+    assert finance.take_or_pay_charge_usd(40.0, 7_000.0, 10.0, 0.8, 720.0) == pytest.approx(280_000.0)
 
 
 def test_asic_energy_and_racks():
     # 1,000 units x 3,500 W x PUE 1.1 x 720 h = 2,772 MWh
-    assert ec.asic_energy_mwh(1_000, 3_500, 1.1, 720) == pytest.approx(2_772.0)
+    assert finance.asic_energy_mwh(1_000, 3_500, 1.1, 720) == pytest.approx(2_772.0)
     # 10 MW at 130 kW per rack -> 76.9 -> 77 racks; 13 MW at 130 kW -> exactly 100
-    assert ec.ceil_racks(10.0, 130.0) == 77
-    assert ec.ceil_racks(13.0, 130.0) == 100
+    assert finance.ceil_racks(10.0, 130.0) == 77
+    assert finance.ceil_racks(13.0, 130.0) == 100
 
 
 def test_timeline_quarters_and_days():

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from optimizer import economics as ec
-from optimizer.evaluate import ITEMS, evaluate
+from optimizer.kernel import finance
+from optimizer.economics.ledger import ITEMS
+from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.plan import Plan
 
@@ -167,7 +168,7 @@ def test_constant_monthly_cash_flow_is_an_annuity():
     i = 1.10 ** (1 / 12) - 1                       # monthly rate equivalent to 10 % a year
     closed = -10_000 * (1 - (1 + i) ** -24) / i     # annuity-immediate, 24 payments
     assert ev.npv_usd == pytest.approx(closed, rel=1e-12)
-    assert ev.npv_usd == pytest.approx(ec.annuity_pv(-10_000, 0.10, 24), rel=1e-12)
+    assert ev.npv_usd == pytest.approx(finance.annuity_pv(-10_000, 0.10, 24), rel=1e-12)
 
 
 def test_lease_escalator_equals_hand_sum():

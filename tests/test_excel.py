@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from optimizer.errors import InputError
-from optimizer.excel import FMT_COUNT, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, excel_command, number_format, write_workbook
+from optimizer.output.excel import FMT_COUNT, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, number_format, write_workbook
+from optimizer.cli import excel_command
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 CSV_SHEETS = {  # sheet -> CSV file of the result directory

@@ -9,7 +9,7 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.common.collections import ComponentMap
 
-from optimizer.highs_backend import STATUSES, HighsBackend
+from optimizer.solve.backend import STATUSES, HighsBackend
 
 NN = pyo.NonNegativeReals
 

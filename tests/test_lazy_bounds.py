@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 import pytest
 
-from optimizer.highs_backend import HighsBackend
+from optimizer.solve.backend import HighsBackend
 from optimizer.instance import Instance
 from optimizer.solve import solve
 
@@ -67,7 +67,7 @@ def test_infeasible_floor_stays_infeasible():
 def test_lazy_cash_equals_direct_cash_on_a_case_where_cash_binds():
     # case_treasury_gas: 20 M$ of cash above the minimum and ~309 M$ of conversion capex, so the
     # floor binds (capex can only be paid by selling treasury BTC). Same optimum either way.
-    import optimizer.highs_backend as hb
+    from optimizer.solve import backend as hb
 
     inst = Instance.from_yaml("instances/case_treasury_gas.yaml")
     opts = dict(mip_gap=1e-6, threads=1, baselines=False, shadow_prices=False, value_of_information=False)

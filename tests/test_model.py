@@ -17,10 +17,10 @@ import pytest
 import yaml
 from pyomo.repn import generate_standard_repn
 
-from optimizer.data import compile_instance
+from optimizer.economics.data import compile_instance
 from optimizer.instance import Instance
 from optimizer.model import USD, build_model, extract_plan, mip_start_values, model_cashflows, update_params
-from optimizer.model.common import ITEMS
+from optimizer.economics.ledger import ITEMS
 from optimizer.plan import Plan
 
 TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml"
@@ -255,7 +255,7 @@ def test_mip_start_rejects_a_decision_the_model_lacks():
 
 
 def test_solved_tiny_keeps_mining_and_extracts_the_plan():
-    from optimizer.highs_backend import HighsBackend
+    from optimizer.solve.backend import HighsBackend
 
     inst, data, m = build()
     hb = HighsBackend(m)
@@ -274,7 +274,7 @@ def test_model_lines_equal_the_evaluators_lines_on_a_forced_tiny_plan():
     """Force a conversion and the lease so every tiny line is non-zero; the model's lines and the
     evaluator's (independent arithmetic) must agree line by line, and so must the NPVs."""
     from optimizer.evaluate import evaluate
-    from optimizer.highs_backend import HighsBackend
+    from optimizer.solve.backend import HighsBackend
 
     inst, data, m = build(with_fixed({"kind": "conversion", "site": "s1", "month": "2026-01", "blocks": 1},
                                      {"kind": "lease", "lease": "L1", "signed": True, "site": "s1", "month": "2026-03"}))

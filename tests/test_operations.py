@@ -19,7 +19,7 @@ from scipy.optimize import linprog
 
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
-from optimizer.operations import complete_operations, dispatch
+from optimizer.evaluate.operations import complete_operations, dispatch
 from optimizer.plan import Plan
 
 HERE = Path(__file__).parent / "instances"
@@ -262,7 +262,7 @@ def test_rule_completion_of_the_milp_first_stage_reproduces_its_objective(name):
     # stage (with its BTC sales) by the rule gives the MILP objective (independent check: HiGHS).
     import pyomo.environ as pyo
 
-    from optimizer.data import compile_instance
+    from optimizer.economics.data import compile_instance
     from optimizer.model.build import build_model
     from optimizer.model.common import USD
     from optimizer.model.extract import extract_plan

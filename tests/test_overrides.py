@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from optimizer.data import compile_instance
+from optimizer.economics.data import compile_instance
 from optimizer.errors import InputError
 from optimizer.instance import Instance
-from optimizer.overrides import parse_path
+from optimizer.instance.overrides import parse_path
 
 DEMO = Path(__file__).parent.parent / "instances" / "demo.yaml"
 

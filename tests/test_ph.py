@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.data import compile_instance
+from optimizer.economics.data import compile_instance
 from optimizer.instance import Instance
 from optimizer.model.build import build_model
 from optimizer.solve import solve
-from optimizer.voi import first_stage_vars, scenario_instance
+from optimizer.model.fix import first_stage_vars
+from optimizer.instance.variants import scenario_instance
 
 ROOT = Path(__file__).parent.parent
 SMALL = Path(__file__).parent / "instances" / "stochastic_small.yaml"

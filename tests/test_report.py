@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from optimizer.errors import InputError
-from optimizer.report import _halvings, _load_context, render_report, report_command
+from optimizer.output.report import _halvings, _load_context, render_report
+from optimizer.cli import report_command
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 ALL_SECTIONS = ["headline", "decisions", "allocation", "hpc-online", "hashprice", "npv-waterfall", "cashflow",
@@ -221,17 +222,17 @@ def test_opens_in_headless_chromium_with_screenshot(full_report, tmp_path):
 
 
 def test_renders_an_evaluation_directory_of_tiny(tmp_path):
-    """End to end on the real evaluator's output (optimizer.io.write_evaluation): tiny.yaml under
+    """End to end on the real evaluator's output (the evaluate --out writer): tiny.yaml under
     the convert-asap baseline converts 3 blocks in 2026-01 and hands L1 (1 MW) over in 2026-03."""
-    from optimizer.baselines import baseline_plan
-    from optimizer.errors import load_instance
+    from optimizer.evaluate import baseline_plan
+    from optimizer.instance.loading import load_instance
     from optimizer.evaluate import evaluate
-    from optimizer.io import evaluation_summary, write_evaluation
+    from optimizer.solve.resultdir import write_result_dir
 
     tiny = Path(__file__).parents[1] / "instances" / "tiny.yaml"
     inst = load_instance(tiny)
     ev = evaluate(inst, baseline_plan(inst, "convert-asap"))
-    d = write_evaluation(ev, tmp_path / "ev", evaluation_summary(ev, inst.name, "convert-asap"))
+    d = write_result_dir(tmp_path / "ev", ev.summary(inst.name, "convert-asap"), ev.tables(), ev.plan)
     html = render_report(d, instance=tiny).read_text()
     assert _sections(html) == ALL_SECTIONS[:8] + ["not-available"]
     assert "evaluated plan convert-asap" in html

@@ -14,9 +14,10 @@ import pytest
 
 from optimizer.cli import main
 from optimizer.instance import Instance, Risk
-from optimizer.risk import cvar_usd, risk_frontier
+from optimizer.kernel.finance import cvar_usd
+from optimizer.analysis.risk import risk_frontier
 from optimizer.solve import solve
-from optimizer.voi import scenario_instance
+from optimizer.instance.variants import scenario_instance
 
 HERE = Path(__file__).parent
 TWO = HERE / "instances" / "risk_two.yaml"

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from optimizer.instance import Bitcoin, Instance
-from optimizer.scengen import ScenarioGenerator, generate, reduce_scenarios, sample_paths
+from optimizer.instance.scengen import ScenarioGenerator, generate, reduce_scenarios, sample_paths
 
 # Height 930,000 in 2026-01: the next halving (1,050,000) is 120,000 blocks = ~27.8 months away,
 # so every month used below (at most 25) has subsidy 3.125 BTC.
@@ -364,7 +364,7 @@ def test_exclude_unset_dump_round_trips_by_regenerating():
 
 
 def test_instance_generator_error_names_the_field():
-    from optimizer.errors import format_validation_error
+    from optimizer.instance.messages import format_validation_error
 
     raw = tiny_raw()
     del raw["scenarios"]

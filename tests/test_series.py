@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from optimizer.series import GeneratorSpec, Series
-from optimizer.timeline import month_ordinal
+from optimizer.instance.series import GeneratorSpec, Series
+from optimizer.kernel.timeline import month_ordinal
 
 JAN26 = month_ordinal("2026-01")
 

@@ -20,7 +20,8 @@ import pytest
 from _sweep_standins import StandinPersistent, standin
 from optimizer.errors import InputError
 from optimizer.instance import Instance
-from optimizer.sweep import Param, grid_points, params_from, parse_param_spec, point_id, sweep, sweep_command
+from optimizer.analysis.sweep import Param, grid_points, params_from, parse_param_spec, point_id, sweep
+from optimizer.cli import sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"
@@ -176,7 +177,7 @@ def test_kill_and_resume_subprocess(tiny, tmp_path, monkeypatch):
     out, log1, log2 = tmp_path / "out", tmp_path / "run1.log", tmp_path / "run2.log"
     script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
               "from _sweep_standins import standin\n"
-              "from optimizer.instance import Instance\nfrom optimizer.sweep import sweep\n"
+              "from optimizer.instance import Instance\nfrom optimizer.analysis.sweep import sweep\n"
               f"sweep(Instance.from_yaml({str(TINY)!r}), {GRID!r}, solver=standin, out_dir={str(out)!r}, progress=False)\n")
     env = {**os.environ, "STANDIN_CALL_LOG": str(log1), "STANDIN_EXIT_AFTER": "4"}
     p = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -296,12 +297,12 @@ def test_real_persistent_equals_cold(tiny, spec):
 
 def test_summarize_a_result(tiny):
     from optimizer.plan import Plan
-    from optimizer.result import Result
-    from optimizer.sweep import summarize
+    from optimizer.solve.result import Result, SolverReport
+    from optimizer.analysis.sweep import summarize
 
     plan = Plan(conversions=pd.DataFrame({"site": ["s1", "s1"], "month": ["2026-01", "2026-03"], "blocks": [1, 2]}),
                 leases=pd.DataFrame({"lease": ["L1"], "site": ["s1"], "month": ["2026-03"], "share": [1.0]}))
-    res = Result(status="optimal", objective_usd=123.0, mip_gap=1e-5, build_s=0.5, solve_s=1.5, plan=plan)
+    res = Result(SolverReport(status="optimal", objective_usd=123.0, mip_gap=1e-5, build_s=0.5, solve_s=1.5), plan=plan)
     row = summarize(res, tiny, ["s1"])
     # 3 blocks x 10 racks/block x 100 kW/rack / 1000 = 3 MW
     assert row["converted_mw_s1"] == pytest.approx(3.0)
@@ -309,7 +310,7 @@ def test_summarize_a_result(tiny):
     assert row["npv_usd"] == 123.0      # no evaluation attached: the solver objective
     assert (row["mip_gap"], row["build_s"], row["solve_s"]) == (1e-5, 0.5, 1.5)
     assert "error" not in row
-    bad = summarize(Result(status="infeasible", message="site s1: grid too small"), tiny, ["s1"])
+    bad = summarize(Result(SolverReport(status="infeasible", message="site s1: grid too small")), tiny, ["s1"])
     assert bad["error"] == "no solution (status infeasible): site s1: grid too small"
     assert math.isnan(bad["converted_mw_s1"]) and bad["npv_usd"] is None
 
@@ -339,7 +340,7 @@ def test_bad_executor_or_workers_rejected_before_writing(tiny, tmp_path):
 
 def _count_builds(monkeypatch) -> list[int]:
     """Count Pyomo model builds inside optimizer.solve (one per cold solve)."""
-    mod = importlib.import_module("optimizer.solve")
+    mod = importlib.import_module("optimizer.solve.pipeline")
     calls = [0]
     real = mod.build_model
 

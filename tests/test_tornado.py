@@ -9,7 +9,8 @@ import pytest
 from _sweep_standins import standin
 from optimizer.errors import InputError
 from optimizer.instance import Instance
-from optimizer.tornado import plot_tornado, tornado, tornado_command
+from optimizer.analysis.tornado import plot_tornado, tornado
+from optimizer.cli import tornado_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"

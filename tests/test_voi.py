@@ -10,7 +10,8 @@ import pytest
 
 from optimizer.instance import Instance
 from optimizer.solve import solve
-from optimizer.voi import mean_value_instance, scenario_instance, value_of_information
+from optimizer.instance.variants import mean_value_instance, scenario_instance
+from optimizer.solve.voi import value_of_information
 
 ROOT = Path(__file__).parent.parent
 TWO = Path(__file__).parent / "instances" / "risk_two.yaml"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
-from ..data import Data
-from . import fleet, leases, objective, params, policy, power, sites, treasury
+from optimizer.economics.data import Data
+from optimizer.model import fleet, leases, objective, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)

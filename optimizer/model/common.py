@@ -14,23 +14,11 @@ from dataclasses import dataclass
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from optimizer.economics.ledger import ITEM_BY_NAME
+
 USD = 1e6  # USD per model money unit ($M)
 MWH = 1e3  # MWh per model energy unit (GWh)
 UNITS = 1e3  # ASICs per model fleet unit (thousand units)
-
-PORTFOLIO = "portfolio"  # site label of portfolio-level lines (treasury)
-
-# cash-flow items of models/economics.md, in its table order
-ITEMS = (
-    "mining_revenue_usd", "lease_revenue_usd", "power_passthrough_usd", "power_sold_usd",
-    "power_cost_usd", "opex_usd", "lease_penalty_usd", "capex_usd", "asic_purchases_usd",
-    "salvage_usd", "site_sales_usd", "acquisitions_usd", "contract_fees_usd",
-    "treasury_sales_usd", "btc_retained_usd", "terminal_lease_noi_usd", "terminal_hpc_usd",
-    "terminal_mining_usd", "terminal_asic_salvage_usd", "terminal_generation_usd", "terminal_treasury_usd",
-)
-TERMINAL_ITEMS = frozenset(i for i in ITEMS if i.startswith("terminal_"))
-CAPEX_ITEMS = frozenset({"capex_usd", "asic_purchases_usd"})  # what the capex budget caps
-
 
 @dataclass(frozen=True)
 class Term:
@@ -48,7 +36,7 @@ class Term:
 
 def register(m, item: str, site: str, period: int, scenario: int | None, expr) -> None:
     """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped."""
-    if item not in ITEMS:
+    if item not in ITEM_BY_NAME:
         raise KeyError(f"unknown cash-flow item {item!r}")
     if isinstance(expr, (int, float)) and expr == 0:
         return

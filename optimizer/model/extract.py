@@ -6,11 +6,11 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
-from ..data import Data
-from ..instance import FixedContract
-from ..plan import Plan
-from . import power, sites
-from .common import MWH, UNITS
+from optimizer.economics.data import Data
+from optimizer.instance.schema import FixedContract
+from optimizer.model import power, sites
+from optimizer.model.common import MWH, UNITS
+from optimizer.plan import Plan
 
 TOL = 1e-9  # model-unit values below this are read as 0
 
@@ -96,7 +96,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
-    T, names = data.T, {n: i for i, n in enumerate(data.scenario_names)}
+    names = {n: i for i, n in enumerate(data.scenario_names)}
     first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq]
     for var in first_stage:
         for v in var.values():

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ..data import Data
-from . import sites
-from .common import MWH, UNITS, USD, Acc, add_constraints, add_vars, is_const, lin, register
+from optimizer.economics.data import Data
+from optimizer.model import sites
+from optimizer.model.common import MWH, UNITS, USD, Acc, add_constraints, add_vars, is_const, lin, register
 
 
 def build(m, data: Data) -> None:
     inst, T, W = data.inst, data.T, data.W
-    models = inst.model_by_name
     init = data.initial_units
 
     # purchases: order periods whose delivery falls in an owned period of a site with mining racks
@@ -190,14 +189,11 @@ def mining_revenue(m, s: str, t: int, w: int):
 
 def _mining_fixed_opex(m, data: Data, s: str, t: int, scale: float = 1.0):
     """scale x $M: fixed_opex_mining x installed ASIC nameplate MW x months."""
-    site = data.inst.site_by_id[s]
-    f = site.fixed_opex_mining_usd_per_mw_month
     acc = Acc()
-    if f > 0:
+    if data.inst.site_by_id[s].fixed_opex_mining_usd_per_mw_month > 0:
         for (ss, mod) in m.fleet_pairs:
             if ss == s:
-                mw = data.inst.model_by_name[mod].power_w / 1e6 * UNITS
-                acc.add(0, scale * f * mw * data.tl.period_months / USD, installed(m, s, mod, t))
+                acc.add(0, scale * data.mining_opex_usd_per_unit(s, mod) * UNITS / USD, installed(m, s, mod, t))
     return acc.expr(0)
 
 
@@ -231,7 +227,7 @@ def _cashflows(m, data: Data) -> None:
         for s, e in acc.items():
             register(m, "terminal_asic_salvage_usd", s, T - 1, None, e)
     if term.mining_margin_multiple > 0:
-        k = term.mining_margin_multiple * 12.0 / data.tl.period_months
+        k = data.terminal_mining_factor
         t = T - 1
         for s in sites_with_fleet:
             market = inst.site_by_id[s].market

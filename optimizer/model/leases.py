@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ..data import Data
-from . import sites
-from .common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
+from optimizer.economics.data import Data
+from optimizer.model import sites
+from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
 
 
 def _earliest(si, need: float, splittable: bool) -> int | None:
@@ -252,6 +252,6 @@ def _terminal_hpc(m, data: Data) -> None:
         racks = owned - taken
         if is_const(racks) and racks == 0:
             continue
-        mw = (si.kw / 1000.0) * racks
+        mw = si.site.hpc_mw_per_rack * racks
         for w in range(data.W):
             register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_index[w] * per_mw) * mw)

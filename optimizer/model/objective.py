@@ -11,8 +11,8 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
-from ..data import Data
-from .common import USD, add_constraints, add_vars
+from optimizer.economics.data import Data
+from optimizer.model.common import USD, add_constraints, add_vars
 
 
 def _weighted(m, data: Data, term):

@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from ..data import Data
+from optimizer.economics.data import Data
+
+# The instance fields whose numbers reach the model only through the Params below: a variant of
+# an instance that differs from the built model only in these is re-solved in place by
+# ``optimizer.solve.PersistentSolver`` (series fields: every number of the series).
+PARAM_SERIES_FIELDS = ("btc_price_usd", "network_hashrate_eh_s", "fees_btc_per_block",
+                       "power_price_usd_per_mwh", "hpc_lease_rate_index")
+PARAM_NUMBER_FIELDS = ("rate_usd_per_kw_month", "capex_usd_per_mw", "discount_rate")
 
 
 def _btc_per_ph(data: Data) -> np.ndarray:

@@ -3,9 +3,10 @@ and user-fixed decisions."""
 
 from __future__ import annotations
 
-from ..data import Data
-from . import sites
-from .common import CAPEX_ITEMS, USD, add_constraints, lin
+from optimizer.economics.data import Data
+from optimizer.economics.ledger import CAPEX_ITEMS
+from optimizer.model import sites
+from optimizer.model.common import USD, add_constraints, lin
 
 
 def build(m, data: Data) -> None:

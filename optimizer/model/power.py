@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ..data import Data
-from ..instance import FixedContract, IndexContract, OwnedGeneration
-from . import sites
-from .common import MWH, USD, add_constraints, add_vars, is_const, lin, register
+from optimizer.economics.data import Data
+from optimizer.instance.schema import FixedContract, IndexContract, OwnedGeneration
+from optimizer.model import sites
+from optimizer.model.common import MWH, USD, add_constraints, add_vars, is_const, lin, register
 
 
 def _periods(m, data: Data, c) -> list[int]:
@@ -182,7 +182,7 @@ def _max_load_mw(m, data: Data, s: str) -> float:
     si = m.site_info[s]
     w_max = max([data.inst.model_by_name[mod].power_w for (ss, mod) in m.fleet_pairs if ss == s], default=0.0)
     mining = site.asics_per_rack * si.R0 * w_max * site.pue_mining / 1e6
-    hpc = si.Hmax * si.kw / 1000.0 * site.pue_hpc
+    hpc = si.Hmax * site.hpc_mw_per_rack * site.pue_hpc
     return mining + hpc
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ..data import Data
-from .common import USD, Acc, add_constraints, add_vars, is_const, lin, register
+from optimizer.economics.data import Data
+from optimizer.model.common import USD, Acc, add_constraints, add_vars, is_const, lin, register
 
 
 class SiteInfo:
@@ -267,7 +267,7 @@ def _cashflows(m, data: Data) -> None:
         # the part paid in t is c/n x (nb[t] - nb[t-n])
         if si.conv_periods:
             n = max(si.lead, 1)
-            mw_per_block = si.rpb * si.kw / 1000.0
+            mw_per_block = si.site.block_it_mw
             for t in range(si.first_conv, min(si.conv_periods[-1] + n, T)):
                 a, b = nb(m, s, t), nb(m, s, t - n)
                 coef = mw_per_block / n / USD
@@ -290,7 +290,7 @@ def _cashflows(m, data: Data) -> None:
         # fixed opex of HPC capacity owned: USD per MW-month x MW x months
         f = si.site.fixed_opex_hpc_usd_per_mw_month
         if f > 0 and si.Hmax > 0:
-            k = -f * si.kw / 1000.0 * L / USD
+            k = -f * si.site.hpc_mw_per_rack * L / USD
             for t in range(T):
                 h = hpc_owned(m, s, t)
                 register(m, "opex_usd", s, t, None, k * h)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ..data import Data
-from .common import PORTFOLIO, TERMINAL_ITEMS, USD, add_constraints, add_vars, is_const, lin, register
+from optimizer.economics.data import Data
+from optimizer.economics.ledger import PORTFOLIO, TERMINAL_ITEMS
+from optimizer.model.common import USD, add_constraints, add_vars, is_const, lin, register
 
 
 def build(m, data: Data) -> None:

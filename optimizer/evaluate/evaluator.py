@@ -1,0 +1,460 @@
+"""The plan evaluator: the NPV, cash flows and rule violations of any plan, by plain arithmetic.
+
+Independent of Pyomo: it rebuilds the first stage from the plan's decisions
+(``optimizer.evaluate.firststage``), reads the operations (completing them with the operating rule of
+``optimizer.evaluate.operations`` when the plan has none), computes every cash-flow line of
+models/economics.md per period, site and scenario, and checks every constraint, producing one
+readable sentence per broken rule. The MILP's reported NPV must equal ``evaluate(...).npv_usd``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.ledger import ITEM_ORDER, ITEMS, PORTFOLIO, TERMINAL_ITEMS
+from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
+from optimizer.kernel import finance
+from optimizer.plan import Plan
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` returns.
+
+    - ``plan``: the evaluated plan (operations completed by the operating rule if it had none).
+    - ``cashflows``: scenario, month, period, site (or ``portfolio``), item (``ITEMS``), usd,
+      discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
+    - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
+    - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
+    - ``allocation``: site x month: owned, mining_racks, converting_racks (left mining, not yet
+      HPC), hpc_racks, hpc_racks_leased, racks_<lease>, idle_racks (empty ASIC positions counted
+      in racks + unleased HPC racks), mining_mw (installed ASIC nameplate), hpc_mw (critical IT),
+      hpc_mw_leased, grid_mw, units_<model> (installed).
+    - ``kpis``: scenario x month: hashrate_eh_s (operating), btc_mined, hpc_mw_online (HPC MW
+      built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
+      site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
+      hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    """
+
+    plan: Plan
+    cashflows: pd.DataFrame
+    npv_usd: float
+    npv_usd_by_scenario: dict[str, float]
+    violations: list[str]
+    allocation: pd.DataFrame
+    kpis: pd.DataFrame
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def npv_breakdown(self) -> pd.DataFrame:
+        """Expected PV (probability-weighted, USD) of each cash-flow line, in economics.md order.
+        Index: item; column: pv_usd. The column sums to ``npv_usd``."""
+        cf = self.cashflows
+        prob = cf["scenario"].map(self.probabilities).astype(float)
+        pv = (cf["pv_usd"] * prob).groupby(cf["item"]).sum()
+        out = pd.DataFrame({"pv_usd": [float(pv.get(i, 0.0)) for i in ITEMS]}, index=pd.Index(ITEMS, name="item"))
+        return out
+
+    def summary(self, instance_name: str, plan_name: str) -> dict:
+        """The headline of an evaluation directory's summary.json."""
+        bd = self.npv_breakdown()["pv_usd"]
+        return {
+            "instance": instance_name,
+            "plan": plan_name,
+            "npv_usd": float(self.npv_usd),
+            "npv_usd_by_scenario": {str(k): float(v) for k, v in self.npv_usd_by_scenario.items()},
+            "npv_breakdown_usd": {str(k): float(v) for k, v in bd.items()},
+            "violations": [str(v) for v in self.violations],
+        }
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
+        return {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
+                "npv_breakdown": self.npv_breakdown().reset_index()}
+
+
+def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) -> Evaluation:
+    """NPV, cash flows, allocation, KPIs and violations of ``plan`` exactly as given (a plan
+    without operation rows operates nothing; ``optimizer.evaluate.evaluate`` completes it first)."""
+    data = data if data is not None else compile_instance(instance)
+    st = build_state(data, plan)
+    ops = _Ops(st, plan)
+    ev = _Evaluator(st, ops)
+    ev.run()
+    return ev.result(plan)
+
+
+# ---------------------------------------------------------------- operations tables -> arrays
+
+
+class _Ops:
+    """Operation tables as arrays: op[S, M, W, T] units, energy [C, W, T] MWh, btc_sold [W, T]."""
+
+    def __init__(self, st: State, plan: Plan) -> None:
+        d, inst = st.data, st.data.inst
+        self.st = st
+        self.sites = [s.id for s in inst.sites]
+        self.models = [m.name for m in inst.fleet.asic_models]
+        self.contracts = [c.id for c in inst.contracts]
+        S, M, C, W, T = len(self.sites), len(self.models), len(self.contracts), d.W, d.T
+        self.op = np.zeros((S, M, W, T))
+        self.delivered, self.used, self.sold = np.zeros((C, W, T)), np.zeros((C, W, T)), np.zeros((C, W, T))
+        self.btc_sold = np.zeros((W, T))
+        scen = {n: i for i, n in enumerate(d.scenario_names)}
+        self._months: dict[str, int | None] = {}
+
+        df = plan.operations
+        idx = self._index(df, "operations", [("scenario", scen, "scenario"), ("site", _pos(self.sites), "site"),
+                                             ("model", _pos(self.models), "ASIC model")])
+        if idx is not None:
+            ok, (w, s, m), t = idx
+            u = self._values(df, "operations", "units", ok)
+            np.add.at(self.op, (s, m, w, t), u)
+        df = plan.energy
+        idx = self._index(df, "energy", [("scenario", scen, "scenario"), ("contract", _pos(self.contracts), "contract")])
+        if idx is not None:
+            ok, (w, c), t = idx
+            for col, arr in (("delivered_mwh", self.delivered), ("used_mwh", self.used), ("sold_mwh", self.sold)):
+                np.add.at(arr, (c, w, t), self._values(df, "energy", col, ok))
+        df = plan.btc_sales
+        idx = self._index(df, "btc_sales", [("scenario", scen, "scenario")])
+        if idx is not None:
+            ok, (w,), t = idx
+            np.add.at(self.btc_sold, (w, t), self._values(df, "btc_sales", "btc", ok))
+
+    def _period(self, month: str, table: str) -> int | None:
+        if month not in self._months:
+            self._months[month] = period_of(self.st, month, f"plan.{table}")
+        return self._months[month]
+
+    def _index(self, df: pd.DataFrame, table: str, cols):
+        if not len(df):
+            return None
+        ok = np.ones(len(df), dtype=bool)
+        out = []
+        for col, mapping, what in cols:
+            vals = df[col].astype(str)
+            pos = vals.map(mapping)
+            bad = pos.isna().to_numpy()
+            for v in pd.unique(vals[bad]):
+                n = int((vals[bad] == v).sum())
+                self.st.violations.append(f"plan.{table}: unknown {what} {v!r} ({n} row{'s' if n > 1 else ''})")
+            ok &= ~bad
+            out.append(pos)
+        tt = df["month"].astype(str).map(lambda m: self._period(m, table))
+        bad_t = tt.isna().to_numpy()
+        ok &= ~bad_t
+        return ok, tuple(p.to_numpy()[ok].astype(int) for p in out), tt.to_numpy()[ok].astype(int)
+
+    def _values(self, df: pd.DataFrame, table: str, col: str, ok: np.ndarray) -> np.ndarray:
+        v = df[col].to_numpy(dtype=float)[ok]
+        bad = ~np.isfinite(v) | (v < -1e-6 * np.maximum(1.0, np.abs(np.nan_to_num(v))))
+        if bad.any():
+            row = int(np.nonzero(ok)[0][np.nonzero(bad)[0][0]])
+            x = float(df[col].iloc[row])
+            what = f"{col} {fmt(x)} is negative" if np.isfinite(x) else f"{col} is not a number"
+            more = f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""
+            self.st.violations.append(f"plan.{table} row {row}: {what}{more}")
+        return np.where(np.isfinite(v), np.maximum(v, 0.0), 0.0)
+
+
+def _pos(ids: list[str]) -> dict[str, int]:
+    return {x: i for i, x in enumerate(ids)}
+
+
+# ---------------------------------------------------------------- the evaluation
+
+
+class _Evaluator:
+    def __init__(self, st: State, ops: _Ops) -> None:
+        self.st, self.ops, self.d, self.inst = st, ops, st.data, st.data.inst
+        W, T = self.d.W, self.d.T
+        self.W, self.T = W, T
+        self.lines: dict[tuple[str, str], np.ndarray] = {}
+        self.btc_by_site = np.zeros((len(ops.sites), W, T))
+        self.mining_mwh = np.zeros((len(ops.sites), W, T))
+        self.load_mwh = np.zeros((len(ops.sites), W, T))
+        self.mining_opex = np.zeros((len(ops.sites), T))
+
+    # helpers
+    def add(self, site: str, item: str, usd) -> None:
+        arr = np.broadcast_to(np.asarray(usd, dtype=float), (self.W, self.T))
+        if np.any(arr != 0):
+            self.lines[(site, item)] = self.lines.get((site, item), 0.0) + arr
+
+    def where(self, prefix: str, w: int, t: int) -> str:
+        scen = f" (scenario {self.d.scenario_names[w]})" if self.W > 1 else ""
+        return f"{prefix} {self.d.labels[t]}{scen}"
+
+    def report(self, bad: np.ndarray, sentence) -> None:
+        """One sentence for the first offending (period, scenario) of a [W, T] mask, with a count of the rest."""
+        bad = np.broadcast_to(bad, (self.W, self.T))
+        cells = np.argwhere(bad.T)  # period-major: earliest period first
+        if len(cells):
+            t, w = cells[0]
+            msg = sentence(int(w), int(t))
+            if len(cells) > 1:
+                msg += f" (and {len(cells) - 1} more period/scenario case{'s' if len(cells) > 2 else ''})"
+            self.st.violations.append(msg)
+
+    def run(self) -> None:
+        for i, site in enumerate(self.inst.sites):
+            self._site(i, site)
+        for j, c in enumerate(self.inst.contracts):
+            self._contract(j, c)
+        self._energy_balance()
+        self._first_stage_lines()
+        self._treasury()
+        self._terminal()
+        self._cash()
+
+    # ------------------------------------------------------------ sites: mining, leases, opex
+
+    def _site(self, i: int, site) -> None:
+        st, d, ops = self.st, self.d, self.ops
+        sid, L = site.id, d.tl.period_months
+        P = d.btc_price_usd
+        pi = d.site_power_price(sid)
+        mining_mwh = np.zeros((self.W, self.T))
+        btc = np.zeros((self.W, self.T))
+        opex_mining = np.zeros(self.T)
+        for k, m in enumerate(ops.models):
+            op = ops.op[i, k]
+            inst_units = st.units[(sid, m)]
+            mining_mwh += op * d.mwh_per_unit(sid, m)[None, :]
+            btc += op * d.btc_per_unit[m]
+            opex_mining += d.mining_opex_usd_per_unit(sid, m) * np.maximum(inst_units, 0)
+            have = np.maximum(inst_units, 0.0)[None, :]
+            over = op > have + 1e-6 * np.maximum(1.0, have)
+            self.report(over, lambda w, t, op=op, u=inst_units, m=m: (
+                f"{self.where('site ' + sid, w, t)}: {fmt(op[w, t])} operating units of model {m} exceed {fmt(max(u[t], 0))} installed"))
+        hpc_mwh = st.hpc_mwh(sid)
+        load = mining_mwh + hpc_mwh[None, :]
+        self.mining_mwh[i], self.load_mwh[i], self.btc_by_site[i], self.mining_opex[i] = mining_mwh, load, btc, opex_mining
+        cap_mwh = st.grid_mw[sid] * d.hours
+        self.report(load > cap_mwh[None, :] + 1e-6 * np.maximum(1.0, cap_mwh)[None, :], lambda w, t: (
+            f"{self.where('site ' + sid, w, t)}: load {fmt(load[w, t] / d.hours[t])} MW exceeds grid {fmt(st.grid_mw[sid][t])} MW "
+            f"({fmt(load[w, t])} MWh > {fmt(cap_mwh[t])} MWh)"))
+        self.add(sid, "mining_revenue_usd", P * btc)
+        runs = st.site_leases(sid)
+        self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), np.zeros(self.T)))
+        pt_mwh = sum((r.it_mw * site.pue_hpc * r.active_hours for r in runs if r.passthrough), np.zeros(self.T))
+        self.add(sid, "power_passthrough_usd", pt_mwh[None, :] * pi)
+        opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
+        lease_opex = sum((r.opex_usd for r in runs), np.zeros(self.T))
+        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + lease_opex))
+
+    # ------------------------------------------------------------ power contracts
+
+    def _contract(self, j: int, c) -> None:
+        st, d, ops = self.st, self.d, self.ops
+        cd = d.contracts[c.id]
+        dl, us, so = ops.delivered[j], ops.used[j], ops.sold[j]
+        pi = d.site_power_price(c.site)
+        hours = st.contract_hours[c.id]  # term x signed x owned
+        name = f"contract {c.id}"
+        any_e = np.maximum(np.maximum(dl, us), so)
+        flow = any_e > 1e-6 * np.maximum(1.0, any_e)
+        outside = flow & (cd.active_hours <= 0)[None, :]
+        first, last = self.inst.contract_window(c)
+        self.report(outside, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh outside its term ({d.labels[first]}..{d.labels[last]})")
+        unsigned = flow & ~outside & (not st.signed[c.id])
+        self.report(unsigned, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh used but the optional contract is not signed")
+        unowned = flow & ~outside & ~unsigned & (st.own[c.site] < 0.5)[None, :]
+        self.report(unowned, lambda w, t: f"{self.where(name, w, t)}: {fmt(any_e[w, t])} MWh while site {c.site} is not owned")
+        avail = hours[None, :]
+
+        def cap_check(x: np.ndarray, cap_mw: float, what: str) -> None:
+            lim = cap_mw * avail
+            bad = (x > lim + 1e-6 * np.maximum(1.0, lim)) & ~outside & ~unsigned & ~unowned
+            self.report(bad, lambda w, t: f"{self.where(name, w, t)}: {what} {fmt(x[w, t])} MWh exceeds the cap {fmt(lim[0, t])} MWh ({fmt(cap_mw)} MW x {fmt(hours[t])} h)")
+
+        can_sell = (isinstance(c, FixedContract) and c.sell_back_allowed) or (isinstance(c, OwnedGeneration) and c.can_export)
+        if isinstance(c, IndexContract):
+            if c.mw_cap is not None:
+                cap_check(us, c.mw_cap, "used")
+            self.add(c.site, "power_cost_usd", -(pi + c.adder_usd_per_mwh) * us)
+        else:
+            cap_check(dl, c.mw_cap if isinstance(c, FixedContract) else c.mw, "delivered")
+            self.report(us > dl + 1e-6 * np.maximum(1.0, dl), lambda w, t: f"{self.where(name, w, t)}: used {fmt(us[w, t])} MWh exceeds delivered {fmt(dl[w, t])} MWh")
+            if isinstance(c, FixedContract):
+                charge = finance.take_or_pay_charge_usd(cd.price_usd_per_mwh[None, :], dl, c.mw_cap, c.take_or_pay_min_share, avail)
+                self.add(c.site, "power_cost_usd", -charge)
+            else:
+                fixed = c.fixed_cost_usd_per_month * cd.months_active * st.own[c.site] * float(st.signed[c.id])
+                self.add(c.site, "power_cost_usd", -(c.variable_cost_usd_per_mwh * dl + fixed[None, :]))
+        if not can_sell:
+            self.report(so > 1e-6 * np.maximum(1.0, so), lambda w, t: f"{self.where(name, w, t)}: sells {fmt(so[w, t])} MWh but selling energy back is not allowed")
+        else:
+            room = dl - us
+            self.report(so > room + 1e-6 * np.maximum(1.0, dl), lambda w, t: f"{self.where(name, w, t)}: sold {fmt(so[w, t])} MWh exceeds delivered - used = {fmt(room[w, t])} MWh")
+        self.add(c.site, "power_sold_usd", so * pi)
+
+    def _energy_balance(self) -> None:
+        for i, site in enumerate(self.inst.sites):
+            js = [j for j, c in enumerate(self.inst.contracts) if c.site == site.id]
+            used = self.ops.used[js].sum(axis=0) if js else np.zeros((self.W, self.T))
+            load = self.load_mwh[i]
+            self.report(np.abs(used - load) > 1e-6 * np.maximum(1.0, load), lambda w, t: (
+                f"{self.where('site ' + site.id, w, t)}: energy used from contracts {fmt(used[w, t])} MWh differs from the load "
+                f"{fmt(load[w, t])} MWh (mining {fmt(self.mining_mwh[i][w, t])} + HPC {fmt(load[w, t] - self.mining_mwh[i][w, t])})"))
+
+    # ------------------------------------------------------------ first stage, treasury, terminal, cash
+
+    def _first_stage_lines(self) -> None:
+        for (site, item), arr in self.st.items.items():
+            self.add(site, item, arr[None, :])
+
+    def _treasury(self) -> None:
+        tr, d = self.inst.treasury, self.d
+        P = d.btc_price_usd
+        mined = self.btc_by_site.sum(axis=0)
+        sold = self.ops.btc_sold
+        if tr.mined_btc == "hold":
+            self.add(PORTFOLIO, "btc_retained_usd", -P * mined)
+            inflow = mined
+        else:
+            inflow = np.zeros_like(mined)
+        self.treasury_btc = tr.btc_held_start + np.cumsum(inflow - sold, axis=1)
+        self.add(PORTFOLIO, "treasury_sales_usd", P * sold)
+        if not tr.allow_treasury_sales:
+            self.report(sold > 1e-9, lambda w, t: f"{self.where('treasury', w, t)}: sells {fmt(sold[w, t])} BTC but treasury.allow_treasury_sales is false")
+        tre = self.treasury_btc
+        self.report(tre < -1e-6 * np.maximum(1.0, tr.btc_held_start), lambda w, t: f"{self.where('treasury', w, t)}: BTC balance {fmt(tre[w, t])} BTC is negative")
+
+    def _terminal(self) -> None:
+        st, d, rule = self.st, self.d, self.inst.horizon.terminal
+        T = self.T
+        last = np.zeros(T)
+        last[-1] = 1.0
+        for i, site in enumerate(self.inst.sites):
+            sid = site.id
+            runs = st.site_leases(sid)
+            self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
+            # without pass-through the landlord keeps paying the lease's power after the horizon,
+            # priced at the last period's market price
+            own_power = sum(r.it_mw * r.terminal_hours_disc for r in runs if not r.passthrough)
+            if own_power:
+                pi_end = d.site_power_price(sid)[:, -1]
+                self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
+            if rule.hpc_unleased_noi_usd_per_mw_year > 0:
+                # unleased = owned HPC racks minus racks taken by leases running past the horizon
+                taken = sum(r.racks for r in runs if r.runs_past_horizon)
+                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_mw_per_rack
+                value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
+                self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
+            if rule.mining_margin_multiple > 0:
+                pi = d.site_power_price(sid)[:, -1]
+                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1] - self.mining_mwh[i][:, -1] * pi
+                          - self.mining_opex[i][-1])
+                self.add(sid, "terminal_mining_usd", (d.terminal_mining_factor * margin)[:, None] * last[None, :])
+            if rule.asic_salvage:
+                units = sum(max(st.units[(sid, m.name)][-1], 0.0) * m.salvage_usd_per_unit for m in self.inst.fleet.asic_models)
+                self.add(sid, "terminal_asic_salvage_usd", units * last)
+        for c in self.inst.contracts:
+            # a plant owned at the end keeps its residual value (only while its term runs to the end)
+            if isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and d.contracts[c.id].active_hours[-1] > 0:
+                owned_end = st.own[c.site][-1] * float(st.signed[c.id])
+                self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
+        if rule.treasury_btc:
+            self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
+
+    def _cash(self) -> None:
+        tr = self.inst.treasury
+        if tr.cash_start_usd is None:
+            return
+        net = np.zeros((self.W, self.T))
+        for (_s, item), arr in self.lines.items():
+            if item not in TERMINAL_ITEMS:
+                net = net + arr
+        cash = tr.cash_start_usd + np.cumsum(net, axis=1)
+        self.cash_usd = cash
+        self.report(cash < tr.min_cash_usd - tol(tr.min_cash_usd), lambda w, t: (
+            f"{self.where('cash', w, t)}: balance {fmt(cash[w, t])} USD is below the minimum {fmt(tr.min_cash_usd)} USD"))
+
+    # ------------------------------------------------------------ result tables
+
+    def result(self, plan: Plan) -> Evaluation:
+        d = self.d
+        keys = sorted(self.lines, key=lambda k: (k[0] == PORTFOLIO, k[0], ITEM_ORDER[k[1]]))
+        names = d.scenario_names
+        if keys:
+            arr = np.stack([self.lines[k] for k in keys])  # [K, W, T]
+            k, w, t = np.nonzero(arr)
+            usd = arr[k, w, t]
+            cf = pd.DataFrame({
+                "scenario": np.array(names, dtype=object)[w], "month": np.array(d.labels, dtype=object)[t], "period": t,
+                "site": np.array([x[0] for x in keys], dtype=object)[k], "item": np.array([x[1] for x in keys], dtype=object)[k],
+                "usd": usd, "discount_factor": d.df[t], "pv_usd": usd * d.df[t],
+            })
+            cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
+                                kind="stable").reset_index(drop=True)
+            npv_w = np.einsum("kwt,t->w", arr, d.df)
+        else:
+            cf = pd.DataFrame({c: pd.Series(dtype=float if c in ("usd", "discount_factor", "pv_usd") else (int if c == "period" else object))
+                               for c in ["scenario", "month", "period", "site", "item", "usd", "discount_factor", "pv_usd"]})
+            npv_w = np.zeros(self.W)
+        return Evaluation(
+            plan=plan, cashflows=cf, npv_usd=float(d.prob @ npv_w),
+            npv_usd_by_scenario={n: float(v) for n, v in zip(names, npv_w)},
+            violations=list(self.st.violations), allocation=self._allocation(), kpis=self._kpis(),
+            probabilities={n: float(p) for n, p in zip(names, d.prob)},
+        )
+
+    def _allocation(self) -> pd.DataFrame:
+        st, d, inst = self.st, self.d, self.inst
+        frames = []
+        for site in inst.sites:
+            sid = site.id
+            units = {m.name: st.units[(sid, m.name)] for m in inst.fleet.asic_models}
+            n_units = sum(units.values())
+            leased = st.leased_racks(sid)
+            f = pd.DataFrame({
+                "site": sid, "month": d.labels, "owned": st.own[sid] > 0.5,
+                "mining_racks": st.mining_racks[sid], "converting_racks": st.converting_racks[sid],
+                "hpc_racks": st.hpc_racks[sid], "hpc_racks_leased": leased,
+            })
+            for l in inst.leases:
+                f[f"racks_{l.id}"] = sum((r.racks * r.active for r in st.site_leases(sid) if r.lease == l.id), np.zeros(self.T))
+            f["idle_racks"] = (np.maximum(st.mining_racks[sid] - n_units / site.asics_per_rack, 0.0)
+                               + np.maximum(st.hpc_racks[sid] - leased, 0.0))
+            f["mining_mw"] = sum(units[m.name] * m.power_w / 1e6 for m in inst.fleet.asic_models)
+            f["hpc_mw"] = st.hpc_mw(sid)
+            f["hpc_mw_leased"] = sum((r.it_mw * r.active for r in st.site_leases(sid)), np.zeros(self.T))
+            f["grid_mw"] = st.grid_mw[sid]
+            for m, u in units.items():
+                f[f"units_{m}"] = u
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def _kpis(self) -> pd.DataFrame:
+        st, d, inst, ops = self.st, self.d, self.inst, self.ops
+        th = np.array([inst.model_by_name[m].hashrate_th_s for m in ops.models])
+        hashrate = np.einsum("smwt,m->wt", ops.op, th) / 1e6
+        btc = self.btc_by_site.sum(axis=0)
+        # mining's share of each site's net power cost, pro rata to MWh, plus mining fixed opex
+        cost = np.zeros((self.W, self.T))
+        for i, site in enumerate(inst.sites):
+            net = -(self.lines.get((site.id, "power_cost_usd"), 0.0) + self.lines.get((site.id, "power_sold_usd"), 0.0))
+            share = np.divide(self.mining_mwh[i], self.load_mwh[i], out=np.zeros((self.W, self.T)), where=self.load_mwh[i] > 0)
+            cost += net * share + self.mining_opex[i][None, :]
+        hpc_online = sum(st.hpc_mw(s.id) * st.own[s.id] for s in inst.sites)
+        hpc_leased = sum((r.it_mw * r.active for r in st.leases), np.zeros(self.T))
+        rows = []
+        for w, name in enumerate(d.scenario_names):
+            rows.append(pd.DataFrame({
+                "scenario": name, "month": d.labels, "hashrate_eh_s": hashrate[w], "btc_mined": btc[w],
+                "hpc_mw_online": hpc_online, "hpc_mw_leased": hpc_leased,
+                "cost_to_mine_usd_per_btc": np.divide(cost[w], btc[w], out=np.full(self.T, np.nan), where=btc[w] > 1e-12),
+                "hashprice_usd_per_ph_day": d.hashprice_usd_per_ph_day[w],
+                "btc_price_usd": d.btc_price_usd[w], "treasury_btc": self.treasury_btc[w],
+            }))
+        return pd.concat(rows, ignore_index=True)

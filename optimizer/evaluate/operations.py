@@ -1,0 +1,253 @@
+"""The operating rule: how a plan's first stage is run in every scenario, site and period.
+
+Given the investment decisions (racks, installed units, running leases, signed contracts,
+ownership, grid capacity), the rule fills the plan's ``operations``, ``energy`` and
+``btc_sales`` tables. Periods and sites do not interact through operations (treasury aside),
+so each (scenario, site, period) is a small LP solved exactly by a merit-order greedy:
+
+Supply segments and their marginal cost of USE (USD/MWh; ``pi`` market price, ``h`` hours the
+contract may deliver this period, ``M = min_share x cap x h``, ``C = cap x h``):
+- fixed, no sell-back: delivered = used; the take-or-pay minimum is paid anyway, so the first
+  ``M`` MWh cost 0 (sunk) and the rest up to ``C`` cost the escalated price ``p``.
+- fixed with sell-back: energy taken and not used is sold at ``pi``. If ``pi >= p`` the whole cap
+  is taken (every MWh earns pi - p >= 0) and using a MWh forgoes its sale: cost ``pi`` on all
+  of ``C``. If ``pi < p`` only the minimum is taken when unused: the first ``M`` MWh cost
+  ``max(pi, 0)`` (used, or else sold at pi; when pi < 0 it is better not to take it at all,
+  the minimum being paid anyway) and the rest costs ``p``. In both cases:
+  ``[M at max(pi, 0)] + [C - M at max(pi, p)]``.
+- index: ``pi + adder`` up to the cap (no cap if none).
+- owned generation with export: if ``pi >= variable cost`` generate fully and sell the surplus
+  (cost of use ``pi``), else generate only what is used (cost ``var``): ``max(pi, var)``.
+  Without export: ``var``.
+Each segment's cost is the exact change in the period's cash flow per MWh used, given the
+taking rule, so the period problem is: choose used MWh per segment and energy per ASIC model
+to maximise ``sum(value x mining MWh) - sum(cost x used MWh)`` with used = load, load <= grid.
+
+Demands: the HPC load of running leases is firm (served first, from the cheapest segments).
+ASIC models follow in decreasing value per MWh ``value_per_unit / mwh_per_unit`` where the
+value of a unit's BTC is ``P`` (``sell_monthly``) or, under ``hold``, ``P[T-1] x DF[T-1] / DF[t]``
+(the coins are valued at the horizon end; 0 when terminal treasury value is off); in the last
+period the terminal mining value adds ``k x (P x btc - mwh x pi)``, ``k = multiple x 12 / L``.
+Each model runs (continuously) while its value per MWh >= the cost of the cheapest segment
+left, within the grid room and its installed units.
+
+Why the greedy is optimal: with one balance row (used = load) and one cap on the total, the
+LP is a single-market clearing. Its surplus as a function of the total quantity is concave
+(demand sorted by decreasing value, supply by increasing cost), so matching the best demand
+with the cheapest supply and stopping where value < cost, or at the grid cap, is optimal
+(any exchange of a served MWh for an unserved one, or of a used segment for an unused one,
+cannot raise the surplus). The firm HPC load has infinite value and is served first.
+
+Treasury: mined BTC follows ``treasury.mined_btc``. Treasury BTC is sold only when cash is
+modelled and would fall below ``min_cash_usd``, and then just enough (if sales are allowed).
+If the rule cannot make the plan feasible (HPC load beyond supply or grid) it serves what it
+can and leaves the rest for the evaluator to report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.ledger import TERMINAL_ITEMS
+from optimizer.evaluate.evaluator import evaluate_as_given
+from optimizer.evaluate.firststage import State, build_state
+from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
+from optimizer.plan import Plan
+
+
+def complete_operations(instance: Instance, plan: Plan, data: Data | None = None) -> Plan:
+    """A copy of ``plan`` with operations, energy and treasury sales filled by the operating rule
+    for every scenario; a plan that already holds operation rows is returned unchanged, and
+    treasury sales already in the plan are kept."""
+    if plan.has_operations:
+        return plan
+    return complete_with_cash(instance, plan, data)[0]
+
+
+def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None):
+    """``complete_operations`` (for a plan without operations) and, when cash is modelled, the
+    resulting cash balance minus ``min_cash_usd`` and the treasury BTC left, per scenario and
+    period ([W, T] each; None, None without cash)."""
+    data = data if data is not None else compile_instance(instance)
+    st = build_state(data, plan)
+    op_rows: list[tuple] = []
+    en_rows: list[tuple] = []
+    for w, scen in enumerate(data.scenario_names):
+        for site in instance.sites:
+            for t in range(data.T):
+                ops, energy = run_site_period(st, w, site.id, t)
+                lab = data.labels[t]
+                op_rows += [(scen, site.id, m, lab, u) for m, u in ops.items()]
+                en_rows += [(scen, cid, lab, d, u, s) for cid, (d, u, s) in energy.items()]
+    out = plan.replace(
+        operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
+        energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
+    )
+    if instance.treasury.cash_start_usd is None:
+        return out, None, None
+    sales, margin, btc_left = _treasury_sales(instance, out, data)
+    return out.replace(btc_sales=sales), margin, btc_left
+
+
+# ---------------------------------------------------------------- one site, one period
+
+
+def dispatch(firm_mwh: float, grid_mwh: float, demands: list[tuple[float, float]],
+             segments: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Merit-order matching for one site and period.
+
+    ``demands``: (value USD/MWh, max MWh) of the flexible loads; ``segments``: (cost USD/MWh,
+    max MWh, may be inf) of the supply. The firm load is served first from the cheapest
+    segments, whatever their cost; then each demand, best value first, takes the cheapest
+    remaining supply while value >= cost, within ``grid_mwh - firm_mwh``.
+    Returns (MWh served per demand, MWh used per segment), in the input orders.
+    """
+    order = sorted(range(len(segments)), key=lambda k: segments[k][0])
+    left = [float(segments[k][1]) for k in order]
+    used = [0.0] * len(segments)
+    pos = 0
+
+    def take(amount: float, max_cost: float) -> float:
+        nonlocal pos
+        got = 0.0
+        while amount - got > 0 and pos < len(order) and segments[order[pos]][0] <= max_cost:
+            x = min(amount - got, left[pos])
+            left[pos] -= x
+            used[order[pos]] += x
+            got += x
+            if left[pos] <= 0:
+                pos += 1
+        return got
+
+    take(firm_mwh, np.inf)
+    room = max(grid_mwh - firm_mwh, 0.0)
+    served = [0.0] * len(demands)
+    for i in sorted(range(len(demands)), key=lambda i: -demands[i][0]):
+        value, cap = demands[i]
+        if room <= 0:
+            break
+        served[i] = take(min(cap, room), value)
+        room -= served[i]
+    return served, used
+
+
+def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float:
+    """Cash value (USD, at period t) of running one unit of ``model`` for period ``t``."""
+    d, inst = st.data, st.data.inst
+    btc = float(d.btc_per_unit[model][w, t])
+    P = float(d.btc_price_usd[w, t])
+    T = d.T
+    if inst.treasury.mined_btc == "sell_monthly":
+        value = btc * P
+    elif inst.horizon.terminal.treasury_btc:
+        value = btc * float(d.btc_price_usd[w, T - 1]) * float(d.df[T - 1] / d.df[t])
+    else:
+        value = 0.0
+    k = d.terminal_mining_factor
+    if t == T - 1 and k > 0:
+        mwh = float(d.mwh_per_unit(site_id, model)[t])
+        value += k * (btc * P - mwh * float(d.site_power_price(site_id)[w, t]))
+    return value
+
+
+def _segments(st: State, w: int, site_id: str, t: int):
+    """Supply segments (cost, MWh, contract id, part) of a site in a period (see the module doc)."""
+    d = st.data
+    pi = float(d.site_power_price(site_id)[w, t])
+    segs = []
+    for c in d.inst.contracts:
+        if c.site != site_id:
+            continue
+        h = float(st.contract_hours[c.id][t])
+        if h <= 0:
+            continue
+        if isinstance(c, FixedContract):
+            p = float(d.contracts[c.id].price_usd_per_mwh[t])
+            M, C = c.take_or_pay_min_share * c.mw_cap * h, c.mw_cap * h
+            if c.sell_back_allowed:
+                segs += [(max(pi, 0.0), M, c.id, 1), (max(pi, p), C - M, c.id, 2)]
+            else:
+                segs += [(0.0, M, c.id, 1), (p, C - M, c.id, 2)]
+        elif isinstance(c, IndexContract):
+            segs.append((pi + c.adder_usd_per_mwh, np.inf if c.mw_cap is None else c.mw_cap * h, c.id, 1))
+        elif isinstance(c, OwnedGeneration):
+            cost = max(pi, c.variable_cost_usd_per_mwh) if c.can_export else c.variable_cost_usd_per_mwh
+            segs.append((cost, c.mw * h, c.id, 1))
+    return [s for s in segs if s[1] > 0], pi
+
+
+def run_site_period(st: State, w: int, site_id: str, t: int):
+    """Operating units per model and (delivered, used, sold) MWh per contract for one
+    scenario, site and period, by the operating rule."""
+    d, inst = st.data, st.data.inst
+    models = [m.name for m in inst.fleet.asic_models if st.units[(site_id, m.name)][t] > 0]
+    ops = {m: 0.0 for m in models}
+    if st.own[site_id][t] < 0.5:
+        return ops, {}
+    segs, pi = _segments(st, w, site_id, t)
+    mwh_unit = {m: float(d.mwh_per_unit(site_id, m)[t]) for m in models}
+    demands = [(unit_value_usd(st, w, site_id, m, t) / mwh_unit[m], st.units[(site_id, m)][t] * mwh_unit[m]) for m in models]
+    firm = float(st.hpc_mwh(site_id)[t])
+    grid = float(st.grid_mw[site_id][t] * d.hours[t])
+    served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
+    for m, e in zip(models, served):
+        ops[m] = e / mwh_unit[m]
+    by_c: dict[str, dict[int, tuple[float, float]]] = {}
+    for (cost, q, cid, part), u in zip(segs, used):
+        by_c.setdefault(cid, {})[part] = (q, u)
+    energy = {}
+    contracts = {c.id: c for c in inst.contracts}
+    for cid, parts in by_c.items():
+        c = contracts[cid]
+        u = sum(x for _, x in parts.values())
+        if isinstance(c, FixedContract) and c.sell_back_allowed:
+            p = float(d.contracts[cid].price_usd_per_mwh[t])
+            q1, u1 = parts.get(1, (0.0, 0.0))
+            q2, u2 = parts.get(2, (0.0, 0.0))
+            dl = (q1 if pi >= 0 else u1) + (q2 if pi >= p else u2)
+        elif isinstance(c, OwnedGeneration) and c.can_export and pi >= c.variable_cost_usd_per_mwh:
+            dl = sum(q for q, _ in parts.values())
+        else:
+            dl = u
+        sold = max(dl - u, 0.0)
+        if dl > 0 or u > 0:
+            energy[cid] = (dl, u, sold)
+    return ops, energy
+
+
+# ---------------------------------------------------------------- treasury
+
+
+def _treasury_sales(instance: Instance, plan: Plan, data: Data):
+    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when sales
+    are allowed and the plan has none of its own); also returns cash - min_cash and the BTC left
+    in the treasury, [W, T] each."""
+    tr = instance.treasury
+    ev = evaluate_as_given(instance, plan, data)
+    cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
+    net = np.zeros((data.W, data.T))
+    scen = {n: i for i, n in enumerate(data.scenario_names)}
+    if len(cf):
+        np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
+    mined = ev.kpis["btc_mined"].to_numpy(float).reshape(data.W, data.T)
+    sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
+    rows = []
+    margin, left = np.zeros((data.W, data.T)), np.zeros((data.W, data.T))
+    for w, name in enumerate(data.scenario_names):
+        cash, btc = float(tr.cash_start_usd), float(tr.btc_held_start)
+        for t in range(data.T):
+            if tr.mined_btc == "hold":
+                btc += mined[w, t]
+            cash += net[w, t]
+            if sell and cash < tr.min_cash_usd and btc > 0:
+                P = float(data.btc_price_usd[w, t])
+                x = min((tr.min_cash_usd - cash) / P, btc)
+                btc -= x
+                cash += x * P
+                rows.append((name, data.labels[t], x))
+            margin[w, t] = cash - tr.min_cash_usd
+            left[w, t] = btc
+    sales = pd.DataFrame(rows, columns=["scenario", "month", "btc"]) if sell else plan.btc_sales
+    return sales, margin, left

@@ -1,0 +1,551 @@
+"""The planning instance: frozen pydantic v2 models, unknown fields forbidden, units in field names.
+
+Money is USD, power MW (kW where the name says so), energy MWh, time calendar months
+``YYYY-MM``; rates such as ``discount_rate`` and ``escalator_per_year`` are fractions
+per year (0.03 = 3 %). See ``models/economics.md`` for how each field enters the NPV.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    Field,
+    PrivateAttr,
+    model_validator,
+)
+
+from optimizer.instance.base import Bitcoin, Horizon, Id, Month, NonNeg, Pos, Share, Strict
+from optimizer.instance.catalog import load_catalog
+from optimizer.instance.overrides import apply_overrides
+from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios
+from optimizer.instance.series import Series
+from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
+
+
+class Scenario(Strict):
+    name: Id
+    probability: Share
+    btc_price_usd: Series
+    network_hashrate_eh_s: Series
+    fees_btc_per_block: Series = Series(value=0.0)
+    power_price_usd_per_mwh: dict[str, Series] = Field(default_factory=dict, description="market id -> wholesale price path")
+    hpc_lease_rate_index: Series = Field(Series(value=1.0), description="multiplier on market HPC lease NOI (terminal value of unleased HPC MW)")
+
+
+# ---------------------------------------------------------------- sites
+
+
+class Hall(Strict):
+    id: Id
+    use: Literal["mining", "hpc"]
+    racks: int = Field(ge=0, description="rack positions in the hall")
+
+
+class Conversion(Strict):
+    """Turns mining rack positions into HPC rack positions, in blocks of racks."""
+
+    racks_per_block: int = Field(gt=0, description="mining rack positions converted per block (a whole hall: its rack count)")
+    capex_usd_per_mw: NonNeg = Field(description="capex per MW of critical IT created, spread evenly over the lead time")
+    lead_months: int = Field(ge=0, description="months from start of works to HPC capacity available; racks leave mining at the start")
+    max_blocks: int | None = Field(None, ge=0, description="cap on blocks converted over the horizon (default: as many as mining racks allow)")
+    earliest_month: Month | None = None
+
+
+class GridExpansion(Strict):
+    id: Id
+    mw: Pos
+    capex_usd: NonNeg
+    lead_months: int = Field(0, ge=0)
+    earliest_month: Month | None = None
+
+
+class SaleOption(Strict):
+    price_usd: NonNeg = Field(description="price for land, power and buildings; ASICs must be retired (and salvaged) by the sale month")
+    earliest_month: Month | None = None
+
+
+class AcquisitionOption(Strict):
+    price_usd: NonNeg
+    available_from: Month
+
+
+class Site(Strict):
+    id: Id
+    market: Id = Field(description="power market whose wholesale price applies (scenarios[*].power_price_usd_per_mwh key)")
+    grid_interconnect_mw: Pos = Field(description="maximum site load, MW")
+    pue_mining: float = Field(ge=1, le=3, allow_inf_nan=False)
+    pue_hpc: float = Field(ge=1, le=3, allow_inf_nan=False)
+    fixed_opex_mining_usd_per_mw_month: NonNeg = Field(0.0, description="per MW of installed ASIC nameplate power")
+    fixed_opex_hpc_usd_per_mw_month: NonNeg = Field(0.0, description="per MW of HPC critical-IT capacity built")
+    asics_per_rack: int = Field(gt=0, description="ASIC units one mining rack position holds")
+    hpc_kw_per_rack: Pos = Field(description="critical-IT kW of one HPC rack position")
+    halls: list[Hall] = Field(min_length=1)
+    conversion: Conversion | None = None
+    grid_expansions: list[GridExpansion] = Field(default_factory=list)
+    sale: SaleOption | None = None
+    acquisition: AcquisitionOption | None = Field(None, description="if set, the site is not owned at the start and may be bought")
+
+    @property
+    def mining_racks(self) -> int:
+        return sum(h.racks for h in self.halls if h.use == "mining")
+
+    @property
+    def hpc_racks(self) -> int:
+        return sum(h.racks for h in self.halls if h.use == "hpc")
+
+    @property
+    def hpc_mw_per_rack(self) -> float:
+        """Critical-IT MW of one HPC rack position."""
+        return self.hpc_kw_per_rack / 1000.0
+
+    @property
+    def block_it_mw(self) -> float:
+        """Critical-IT MW one conversion block creates: racks per block x kW per HPC rack / 1000
+        (0 without a conversion option)."""
+        return 0.0 if self.conversion is None else self.conversion.racks_per_block * self.hpc_mw_per_rack
+
+    @property
+    def convertible_it_mw(self) -> float:
+        """Critical-IT MW the site can create by converting: max blocks x MW per block."""
+        return self.max_conversion_blocks * self.block_it_mw
+
+    @property
+    def max_conversion_blocks(self) -> int:
+        if self.conversion is None:
+            return 0
+        by_racks = self.mining_racks // self.conversion.racks_per_block
+        cap = self.conversion.max_blocks
+        return by_racks if cap is None else min(cap, by_racks)
+
+    @model_validator(mode="after")
+    def _unique_halls(self) -> "Site":
+        _unique([h.id for h in self.halls], "halls")
+        _unique([g.id for g in self.grid_expansions], "grid_expansions")
+        if self.sale is not None and self.acquisition is not None:
+            raise ValueError("a site may have a sale option or an acquisition option, not both")
+        return self
+
+
+# ---------------------------------------------------------------- fleet
+
+
+class AsicModel(Strict):
+    """An ASIC model: give hashrate and power_w, or hashrate and efficiency_j_per_th,
+    or ``catalog`` (a name from the shipped catalog) and optionally override fields."""
+
+    name: Id | None = None
+    catalog: str | None = None
+    hashrate_th_s: Pos | None = None
+    power_w: Pos | None = None
+    efficiency_j_per_th: Pos | None = None
+    salvage_usd_per_unit: NonNeg = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"catalog": data}
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AsicModel":
+        spec: dict[str, Any] = {}
+        if self.catalog is not None:
+            cat = load_catalog()
+            if self.catalog not in cat:
+                raise ValueError(f"unknown catalog model {self.catalog!r} (known: {', '.join(sorted(cat))})")
+            spec = dict(cat[self.catalog])
+        name = self.name or self.catalog
+        th = self.hashrate_th_s or spec.get("hashrate_th_s")
+        w = self.power_w
+        if w is None and self.efficiency_j_per_th is not None and th is not None:
+            w = self.efficiency_j_per_th * th
+        if w is None:
+            w = spec.get("power_w")
+        if name is None:
+            raise ValueError("give name or catalog")
+        if th is None or w is None:
+            raise ValueError(f"model {name!r}: give hashrate_th_s and power_w (or efficiency_j_per_th), or a catalog name")
+        if self.power_w is not None and self.efficiency_j_per_th is not None:
+            if abs(self.power_w - self.efficiency_j_per_th * th) > 1e-6 * self.power_w:
+                raise ValueError(f"model {name!r}: power_w {self.power_w} disagrees with efficiency_j_per_th x hashrate_th_s = {self.efficiency_j_per_th * th}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "hashrate_th_s", float(th))
+        object.__setattr__(self, "power_w", float(w))
+        object.__setattr__(self, "efficiency_j_per_th", float(w) / float(th))
+        return self
+
+
+class Installed(Strict):
+    site: Id
+    model: str
+    units: NonNeg
+
+
+class PurchaseOption(Strict):
+    id: Id
+    model: str
+    usd_per_th: NonNeg
+    first_month: Month
+    last_month: Month | None = None
+    lead_months: int = Field(0, ge=0, description="months from order (and payment) to units installed")
+    max_units: NonNeg | None = Field(None, description="cap on units bought over the horizon, all sites together")
+    sites: list[Id] | None = Field(None, description="sites that may receive the units (default: all)")
+
+
+class Fleet(Strict):
+    asic_models: list[AsicModel] = Field(min_length=1)
+    installed: list[Installed] = Field(default_factory=list)
+    purchase_options: list[PurchaseOption] = Field(default_factory=list)
+    allow_retirement: bool = Field(True, description="units may be retired for their salvage value")
+
+
+# ---------------------------------------------------------------- power contracts
+
+
+class _ContractBase(Strict):
+    id: Id
+    site: Id
+    start_month: Month | None = Field(None, description="first month of delivery (default: horizon start)")
+    term_months: int | None = Field(None, gt=0, description="months of delivery (default: to the horizon end)")
+    optional: bool = Field(False, description="if true the plan decides whether to sign it")
+    signing_fee_usd: NonNeg = Field(0.0, description="paid in the start month if signed")
+
+
+class FixedContract(_ContractBase):
+    kind: Literal["fixed"]
+    price_usd_per_mwh: NonNeg
+    escalator_per_year: float = Field(0.0, ge=-0.5, le=1, allow_inf_nan=False, description="price grows by this fraction each contract year")
+    mw_cap: Pos
+    take_or_pay_min_share: Share = Field(0.0, description="share of mw_cap x hours paid for whether taken or not")
+    sell_back_allowed: bool = Field(False, description="energy taken but not used may be sold at the market price")
+
+
+class IndexContract(_ContractBase):
+    kind: Literal["index"]
+    adder_usd_per_mwh: float = Field(0.0, allow_inf_nan=False)
+    mw_cap: Pos | None = Field(None, description="default: no cap beyond the grid interconnect")
+
+
+class OwnedGeneration(_ContractBase):
+    kind: Literal["owned_generation"]
+    mw: Pos
+    variable_cost_usd_per_mwh: NonNeg
+    fixed_cost_usd_per_month: NonNeg = 0.0
+    acquisition_price_usd: NonNeg = Field(0.0, description="paid in the start month when optional and bought")
+    can_export: bool = Field(True, description="generation not used on site may be sold at the market price")
+    residual_value_usd: NonNeg = Field(0.0, description="value of the plant at the horizon end when it is owned then and its term reaches the end (e.g. price x remaining life / life); the terminal_generation_usd line")
+
+
+Contract = Annotated[Union[FixedContract, IndexContract, OwnedGeneration], Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- leases
+
+
+class Lease(Strict):
+    id: Id
+    it_mw: Pos = Field(description="critical-IT MW the tenant takes")
+    rate_usd_per_kw_month: Pos
+    escalator_per_year: float = Field(0.0, ge=-0.5, le=1, allow_inf_nan=False, description="rent grows by this fraction each lease year")
+    term_months: int = Field(gt=0)
+    window_start: Month = Field(description="earliest hand-over month")
+    window_end: Month = Field(description="latest hand-over month")
+    eligible_sites: list[Id] | None = Field(None, description="default: every site")
+    power_passthrough: bool = Field(False, description="tenant reimburses HPC energy at the site's market price")
+    noi_margin: Share | None = Field(None, description="NOI / rent; lease opex = (1 - margin) x rent")
+    opex_usd_per_mw_month: NonNeg | None = Field(None, description="alternative to noi_margin")
+    splittable: bool = Field(False, description="may be delivered from several sites")
+    late_penalty_usd_per_mw_month: NonNeg | None = Field(None, description="if set, hand-over may slip past window_end at this cost per MW and month late, paid at hand-over")
+
+    @model_validator(mode="after")
+    def _window(self) -> "Lease":
+        if month_ordinal(self.window_end) < month_ordinal(self.window_start):
+            raise ValueError(f"window_end {self.window_end} is before window_start {self.window_start}")
+        if self.noi_margin is not None and self.opex_usd_per_mw_month is not None:
+            raise ValueError("give noi_margin or opex_usd_per_mw_month, not both")
+        return self
+
+
+# ---------------------------------------------------------------- treasury and policy
+
+
+class Treasury(Strict):
+    btc_held_start: NonNeg = 0.0
+    mined_btc: Literal["sell_monthly", "hold"] = Field("sell_monthly", description="sell mined BTC in the period mined, or add it to the treasury")
+    allow_treasury_sales: bool = Field(True, description="treasury BTC may be sold (to fund capex or otherwise)")
+    cash_start_usd: float | None = Field(None, allow_inf_nan=False, description="if set, a cash balance is kept per period and scenario and must stay >= min_cash_usd")
+    min_cash_usd: float = Field(0.0, allow_inf_nan=False)
+
+
+class FixedConversion(Strict):
+    kind: Literal["conversion"]
+    site: Id
+    month: Month
+    blocks: int = Field(ge=0)
+
+
+class FixedLease(Strict):
+    kind: Literal["lease"]
+    lease: Id
+    signed: bool
+    site: Id | None = None
+    month: Month | None = Field(None, description="hand-over month")
+
+
+class FixedContractDecision(Strict):
+    kind: Literal["contract"]
+    contract: Id
+    signed: bool
+
+
+class FixedPurchase(Strict):
+    kind: Literal["purchase"]
+    option: Id
+    site: Id
+    month: Month
+    units: NonNeg
+
+
+class FixedSiteEvent(Strict):
+    kind: Literal["sale", "acquisition"]
+    site: Id
+    month: Month | None = Field(None, description="month of the event; omit with happens: false")
+    happens: bool = True
+
+
+class FixedGridExpansion(Strict):
+    kind: Literal["grid_expansion"]
+    site: Id
+    option: Id
+    month: Month | None = None
+    happens: bool = True
+
+
+FixedDecision = Annotated[
+    Union[FixedConversion, FixedLease, FixedContractDecision, FixedPurchase, FixedSiteEvent, FixedGridExpansion],
+    Field(discriminator="kind"),
+]
+
+
+class Policy(Strict):
+    capex_budget_usd_per_year: NonNeg | dict[int, NonNeg] | None = Field(None, description="cap on conversion + grid expansion + ASIC purchase spend per calendar year (one number for every year, or year -> USD)")
+    min_mining_share: Share = Field(0.0, description="mining rack positions kept >= this share of all rack positions of initially owned sites")
+    max_converted_share: Share = Field(1.0, description="converted rack positions <= this share of initial mining rack positions")
+    fixed_decisions: list[FixedDecision] = Field(default_factory=list)
+
+
+class Risk(Strict):
+    """Risk aversion: maximise (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (models/risk.md)."""
+
+    weight: Share = Field(0.0, description="weight on CVaR of the NPV: 0 risk-neutral, 1 CVaR only")
+    alpha: float = Field(0.95, ge=0, lt=1, allow_inf_nan=False, description="CVaR level: the mean NPV of the worst 1 - alpha probability mass")
+
+
+# ---------------------------------------------------------------- the instance
+
+
+class Instance(Strict):
+    name: str = "instance"
+    description: str = ""
+    sources: list[str] = Field(default_factory=list, description="citations for the figures used")
+    horizon: Horizon
+    bitcoin: Bitcoin
+    scenarios: list[Scenario] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
+    fleet: Fleet
+    contracts: list[Contract] = Field(default_factory=list)
+    leases: list[Lease] = Field(default_factory=list)
+    treasury: Treasury = Treasury()
+    policy: Policy = Policy()
+    risk: Risk | None = Field(None, description="risk-averse objective; default risk-neutral (maximise E[NPV])")
+    scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
+
+    _base_dir: str = PrivateAttr(default=".")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _generated_scenarios(cls, data: Any, handler):
+        """Fill ``scenarios`` from ``scenario_generator``. The generated ones are left out of
+        ``model_fields_set`` so an ``exclude_unset`` dump re-validates by regenerating them."""
+        if not isinstance(data, dict) or data.get("scenario_generator") is None:
+            return handler(data)
+        scenarios = instance_scenarios(data)
+        if scenarios is None:  # horizon or bitcoin invalid: let normal validation name it
+            return handler(data)
+        inst = handler({**data, "scenarios": scenarios})
+        inst.model_fields_set.discard("scenarios")
+        return inst
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Instance":
+        """Load YAML or JSON (by extension); CSV paths are relative to the file."""
+        path = Path(path)
+        text = path.read_text()
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the instance must be a mapping at the top level")
+        return cls.from_dict(data, base_dir=path.parent)
+
+    from_file = from_yaml
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: str | Path = ".") -> "Instance":
+        inst = cls.model_validate(data, context={"base_dir": str(base_dir)})
+        inst._base_dir = str(base_dir)  # CSV paths resolve against it when overrides re-validate
+        return inst
+
+    # ------------------------------------------------------------ derived lookups
+
+    @cached_property
+    def timeline(self) -> Timeline:
+        h = self.horizon
+        return Timeline(month_ordinal(h.start_month), h.periods, h.period_months)
+
+    @cached_property
+    def model_by_name(self) -> dict[str, AsicModel]:
+        return {m.name: m for m in self.fleet.asic_models}
+
+    @cached_property
+    def site_by_id(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
+    def eligible_sites(self, lease: Lease) -> list[str]:
+        return list(lease.eligible_sites) if lease.eligible_sites is not None else [s.id for s in self.sites]
+
+    def contract_window(self, c) -> tuple[int, int]:
+        """First and last period index (inclusive, clipped to the horizon) a contract delivers."""
+        tl = self.timeline
+        start = month_ordinal(c.start_month) if c.start_month else tl.start
+        end = start + c.term_months - 1 if c.term_months else tl.end
+        return max(tl.period_of_month(start), 0), min(tl.period_of_month(end), tl.n_periods - 1)
+
+    # ------------------------------------------------------------ cross-checks
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "Instance":
+        tl = Timeline(month_ordinal(self.horizon.start_month), self.horizon.periods, self.horizon.period_months)
+        errors: list[str] = []
+
+        def inside(month: str | None, where: str) -> None:
+            if month is not None and not (tl.start <= month_ordinal(month) <= tl.end):
+                errors.append(f"{where}: month {month} is outside the horizon {self.horizon.start_month}..{_label(tl.end)}")
+
+        total_p = sum(s.probability for s in self.scenarios)
+        if abs(total_p - 1.0) > 1e-9:
+            errors.append(f"scenarios: probabilities must sum to 1, got {total_p:.12g}")
+        _unique([s.name for s in self.scenarios], "scenarios", errors)
+        _unique([s.id for s in self.sites], "sites", errors)
+        _unique([m.name for m in self.fleet.asic_models], "fleet.asic_models", errors)
+        _unique([c.id for c in self.contracts], "contracts", errors)
+        _unique([l.id for l in self.leases], "leases", errors)
+        _unique([p.id for p in self.fleet.purchase_options], "fleet.purchase_options", errors)
+
+        site_ids = {s.id for s in self.sites}
+        models = {m.name for m in self.fleet.asic_models}
+        markets = {s.market for s in self.sites}
+        for i, sc in enumerate(self.scenarios):
+            missing = sorted(markets - set(sc.power_price_usd_per_mwh))
+            if missing:
+                errors.append(f"scenarios[{i}].power_price_usd_per_mwh: no price for market(s) {', '.join(missing)}")
+            for fname in ("btc_price_usd", "network_hashrate_eh_s"):
+                if getattr(sc, fname).min_value(tl.start, tl.n_months) <= 0:
+                    errors.append(f"scenarios[{i}].{fname}: must be > 0 in every month")
+            if sc.fees_btc_per_block.min_value(tl.start, tl.n_months) < 0:
+                errors.append(f"scenarios[{i}].fees_btc_per_block: must be >= 0 in every month")
+        for i, s in enumerate(self.sites):
+            if s.conversion is not None:
+                inside(s.conversion.earliest_month, f"sites[{i}].conversion.earliest_month")
+            for j, g in enumerate(s.grid_expansions):
+                inside(g.earliest_month, f"sites[{i}].grid_expansions[{j}].earliest_month")
+            if s.sale is not None:
+                inside(s.sale.earliest_month, f"sites[{i}].sale.earliest_month")
+            if s.acquisition is not None:
+                inside(s.acquisition.available_from, f"sites[{i}].acquisition.available_from")
+        for i, u in enumerate(self.fleet.installed):
+            if u.site not in site_ids:
+                errors.append(f"fleet.installed[{i}].site: unknown site {u.site!r}")
+            elif self.site_by_id[u.site].acquisition is not None and u.units > 0:
+                errors.append(f"fleet.installed[{i}]: site {u.site!r} is not owned at the start (it has an acquisition option), so it holds no ASICs")
+            if u.model not in models:
+                errors.append(f"fleet.installed[{i}].model: unknown ASIC model {u.model!r}")
+        for s in self.sites:
+            units = sum(u.units for u in self.fleet.installed if u.site == s.id)
+            if units > s.mining_racks * s.asics_per_rack + 1e-9:
+                errors.append(f"fleet.installed: site {s.id!r} holds {units:g} units but its mining racks hold {s.mining_racks * s.asics_per_rack}")
+        for i, p in enumerate(self.fleet.purchase_options):
+            if p.model not in models:
+                errors.append(f"fleet.purchase_options[{i}].model: unknown ASIC model {p.model!r}")
+            for sid in p.sites or []:
+                if sid not in site_ids:
+                    errors.append(f"fleet.purchase_options[{i}].sites: unknown site {sid!r}")
+            inside(p.first_month, f"fleet.purchase_options[{i}].first_month")
+            if p.last_month is not None and month_ordinal(p.last_month) < month_ordinal(p.first_month):
+                errors.append(f"fleet.purchase_options[{i}].last_month: {p.last_month} is before first_month {p.first_month}")
+        for i, c in enumerate(self.contracts):
+            if c.site not in site_ids:
+                errors.append(f"contracts[{i}].site: unknown site {c.site!r}")
+            inside(c.start_month, f"contracts[{i}].start_month")
+        for i, l in enumerate(self.leases):
+            for sid in l.eligible_sites or []:
+                if sid not in site_ids:
+                    errors.append(f"leases[{i}].eligible_sites: unknown site {sid!r}")
+            inside(l.window_start, f"leases[{i}].window_start")
+            inside(l.window_end, f"leases[{i}].window_end")
+        budget = self.policy.capex_budget_usd_per_year
+        if isinstance(budget, dict):
+            for y in budget:
+                if not (1900 < y < 2300):
+                    errors.append(f"policy.capex_budget_usd_per_year: year {y} is not a calendar year")
+        lease_ids = {l.id for l in self.leases}
+        contract_ids = {c.id for c in self.contracts}
+        option_ids = {p.id for p in self.fleet.purchase_options}
+        for i, d in enumerate(self.policy.fixed_decisions):
+            where = f"policy.fixed_decisions[{i}]"
+            site = getattr(d, "site", None)
+            if site is not None and site not in site_ids:
+                errors.append(f"{where}.site: unknown site {site!r}")
+            inside(getattr(d, "month", None), f"{where}.month")
+            if d.kind == "lease" and d.lease not in lease_ids:
+                errors.append(f"{where}.lease: unknown lease {d.lease!r}")
+            if d.kind == "contract":
+                if d.contract not in contract_ids:
+                    errors.append(f"{where}.contract: unknown contract {d.contract!r}")
+            if d.kind == "purchase" and d.option not in option_ids:
+                errors.append(f"{where}.option: unknown purchase option {d.option!r}")
+            if d.kind in ("sale", "acquisition", "grid_expansion") and d.happens and d.month is None:
+                errors.append(f"{where}.month: required when happens is true")
+            if d.kind == "grid_expansion" and site in site_ids:
+                if d.option not in {g.id for g in self.site_by_id[site].grid_expansions}:
+                    errors.append(f"{where}.option: site {site!r} has no grid expansion {d.option!r}")
+        if errors:
+            raise ValueError(errors[0] if len(errors) == 1 else "; ".join(errors))
+        return self
+
+    # ------------------------------------------------------------ overrides
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Instance":
+        """A validated copy with dotted-path overrides, e.g. ``{"horizon.discount_rate": 0.12}``."""
+        return apply_overrides(self, overrides)
+
+
+def _label(ordinal: int) -> str:
+    return month_label(ordinal)
+
+
+def _unique(ids: list[str], where: str, errors: list[str] | None = None) -> None:
+    seen: set[str] = set()
+    for x in ids:
+        if x in seen:
+            msg = f"{where}: duplicate id {x!r}"
+            if errors is None:
+                raise ValueError(msg)
+            errors.append(msg)
+        seen.add(x)

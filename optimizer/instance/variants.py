@@ -1,0 +1,48 @@
+"""Derived instances: one scenario alone, the mean-value instance (value of information,
+progressive hedging)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.instance.schema import Instance, Scenario
+from optimizer.instance.series import Series
+from optimizer.kernel.timeline import month_label
+
+
+def _with_scenarios(instance: Instance, scenarios: list[Scenario]) -> Instance:
+    sub = instance.model_copy(update={"scenarios": scenarios, "scenario_generator": None})
+    sub._base_dir = instance._base_dir
+    return sub
+
+
+def scenario_instance(instance: Instance, w: int) -> Instance:
+    """The instance with only scenario ``w``, given probability 1 (same first-stage structure)."""
+    sc = instance.scenarios[w]
+    return _with_scenarios(instance, [sc.model_copy(update={"probability": 1.0})])
+
+
+def mean_value_instance(instance: Instance) -> Instance:
+    """One scenario ``mean`` whose every series (BTC price, hashrate, fees, power price per
+    market, HPC index) is the probability-weighted mean of the scenarios' monthly paths."""
+    tl = instance.timeline
+    start, n = tl.start, tl.n_months
+    p = np.array([s.probability for s in instance.scenarios])
+    labels = [month_label(start + k) for k in range(n)]
+
+    def mean(getter) -> Series:
+        paths = np.array([getter(s).monthly(start, n) for s in instance.scenarios])
+        return Series(points={lab: float(v) for lab, v in zip(labels, p @ paths)})
+
+    markets = set.intersection(*(set(s.power_price_usd_per_mwh) for s in instance.scenarios))
+    sc = Scenario(
+        name="mean", probability=1.0,
+        btc_price_usd=mean(lambda s: s.btc_price_usd),
+        network_hashrate_eh_s=mean(lambda s: s.network_hashrate_eh_s),
+        fees_btc_per_block=mean(lambda s: s.fees_btc_per_block),
+        power_price_usd_per_mwh={k: mean(lambda s, k=k: s.power_price_usd_per_mwh[k]) for k in sorted(markets)},
+        hpc_lease_rate_index=mean(lambda s: s.hpc_lease_rate_index),
+    )
+    return _with_scenarios(instance, [sc])
+
+

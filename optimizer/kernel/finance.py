@@ -1,0 +1,86 @@
+"""Finance arithmetic: discounting, annuities, escalators, rents, take-or-pay, CVaR. Pure numpy.
+
+Conventions (models/economics.md): a period's cash flows occur at the END of the period and are
+discounted with (1 + r)^(-months/12), months counted from the horizon start to the end of the
+period; escalators step once per contract (or lease) year, counted from its own start month.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ---------------------------------------------------------------- discounting
+
+
+def monthly_rate(annual_rate: float) -> float:
+    """Monthly rate equivalent to an annual rate: (1 + r)^(1/12) - 1."""
+    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+
+
+def discount_factors(annual_rate: float, months_elapsed_at_end: np.ndarray) -> np.ndarray:
+    """End-of-period discount factors (1 + r)^(-months/12)."""
+    return (1.0 + annual_rate) ** (-np.asarray(months_elapsed_at_end, dtype=float) / 12.0)
+
+
+def annuity_pv(payment: float, annual_rate: float, n_months: int) -> float:
+    """Present value of ``payment`` at the end of each of ``n_months`` months (closed form)."""
+    i = monthly_rate(annual_rate)
+    if i == 0:
+        return payment * n_months
+    return payment * (1.0 - (1.0 + i) ** (-n_months)) / i
+
+
+# ---------------------------------------------------------------- escalators
+
+
+def escalated(base: float, escalator_per_year: float, months_since_start: np.ndarray | int) -> np.ndarray:
+    """``base`` x (1 + escalator)^(whole contract years since start)."""
+    years = np.floor(np.asarray(months_since_start, dtype=float) / 12.0)
+    return base * (1.0 + escalator_per_year) ** years
+
+
+def lease_rent_usd_month(it_mw: float, rate_usd_per_kw_month: float, escalator_per_year: float, months_since_handover) -> np.ndarray:
+    """Monthly rent: MW x 1000 kW/MW x rate x escalator step."""
+    return it_mw * 1000.0 * escalated(rate_usd_per_kw_month, escalator_per_year, months_since_handover)
+
+
+# ---------------------------------------------------------------- power
+
+
+def take_or_pay_charge_usd(price_usd_per_mwh, taken_mwh, cap_mw: float, min_share: float, hours):
+    """Payment under a take-or-pay contract: price x max(taken, min share x cap x hours)
+    (elementwise on arrays: the evaluator's power-cost line of fixed contracts)."""
+    return price_usd_per_mwh * np.maximum(taken_mwh, min_share * cap_mw * np.asarray(hours, dtype=float))
+
+
+def asic_energy_mwh(units, power_w: float, pue: float, hours):
+    """MWh drawn by ``units`` ASICs of ``power_w`` W at a site's ``pue`` over ``hours`` (cooling included)."""
+    return units * power_w * pue * np.asarray(hours, dtype=float) / 1e6
+
+
+def ceil_racks(it_mw: float, kw_per_rack: float) -> int:
+    """Whole rack positions needed for ``it_mw`` of critical IT."""
+    return int(math.ceil(it_mw * 1000.0 / kw_per_rack - 1e-9))
+
+
+# ---------------------------------------------------------------- risk
+
+
+def cvar_usd(npv_usd, probabilities, alpha: float) -> float:
+    """CVaR_alpha of the lower tail: the probability-weighted mean of the worst ``1 - alpha``
+    mass of NPVs, the scenario at the alpha-quantile counted with the fraction of its mass
+    that fits in the tail. alpha = 0 gives E[NPV]; alpha -> 1 gives the worst NPV."""
+    v = np.asarray(list(npv_usd), dtype=float)
+    p = np.asarray(list(probabilities), dtype=float)
+    if v.shape != p.shape or v.size == 0:
+        raise ValueError("cvar_usd: give one probability per NPV (at least one)")
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha: must be in [0, 1), got {alpha}")
+    beta = 1.0 - alpha
+    order = np.argsort(v, kind="stable")
+    v, p = v[order], p[order] / p.sum()
+    before = np.concatenate([[0.0], np.cumsum(p)[:-1]])  # mass of the worse scenarios
+    take = np.clip(beta - before, 0.0, p)                 # mass of each scenario inside the tail
+    return float(np.dot(take, v) / beta)

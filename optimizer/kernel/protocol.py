@@ -1,0 +1,78 @@
+"""Bitcoin protocol arithmetic: blocks, subsidy and halvings, hashprice. Pure numpy, no package imports.
+
+Conventions (models/economics.md, "Bitcoin"): block production is deterministic at the mean
+block interval; a period's subsidy is the block-weighted mix of the subsidies of the blocks it
+contains; hashprice is (subsidy + fees) x blocks per day / network PH/s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SECONDS_PER_DAY = 86_400.0
+TWO_POW_32 = 2.0**32
+
+# ---------------------------------------------------------------- blocks and subsidy
+
+
+def blocks_per_day(block_interval_minutes: float = 10.0) -> float:
+    return 1440.0 / block_interval_minutes
+
+
+def block_heights_at_boundaries(start_height: float, days: np.ndarray, block_interval_minutes: float = 10.0) -> np.ndarray:
+    """Expected block height at the start of each period and at the end of the last one
+    (len(days) + 1 values) when blocks arrive every ``block_interval_minutes`` on average."""
+    blocks = np.asarray(days, dtype=float) * blocks_per_day(block_interval_minutes)
+    return start_height + np.concatenate([[0.0], np.cumsum(blocks)])
+
+
+def halving_heights(start_height: float, end_height: float, interval: int = 210_000, explicit: list[int] | None = None) -> list[int]:
+    """Heights in (0, end_height] at which the subsidy halves."""
+    if explicit is not None:
+        return [h for h in explicit if h <= end_height]
+    return [interval * k for k in range(1, int(end_height // interval) + 1)]
+
+
+def subsidy_at_height(height: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
+    """Subsidy in BTC of the block at ``height``."""
+    n = sum(1 for h in halving_heights(0, height, interval, explicit) if h <= height)
+    return initial_subsidy_btc * 0.5**n
+
+
+def subsidy_btc_between(h0: float, h1: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
+    """Total subsidy (BTC) of the (fractional, expected) blocks between heights h0 and h1."""
+    cuts = [h for h in halving_heights(0, h1, interval, explicit) if h0 < h < h1]
+    edges = [h0, *cuts, h1]
+    total = 0.0
+    for a, b in zip(edges, edges[1:]):
+        total += (b - a) * subsidy_at_height(a, initial_subsidy_btc, interval, explicit)
+    return total
+
+
+def period_subsidy_btc_per_block(start_height: float, days: np.ndarray, block_interval_minutes: float = 10.0,
+                                 initial_subsidy_btc: float = 50.0, interval: int = 210_000,
+                                 explicit: list[int] | None = None) -> np.ndarray:
+    """Block-weighted average subsidy of each period (BTC per block)."""
+    hb = block_heights_at_boundaries(start_height, days, block_interval_minutes)
+    return np.array([
+        subsidy_btc_between(a, b, initial_subsidy_btc, interval, explicit) / (b - a)
+        for a, b in zip(hb[:-1], hb[1:])
+    ])
+
+
+# ---------------------------------------------------------------- hashprice
+
+
+def network_hashrate_from_difficulty_h_s(difficulty: float, block_interval_s: float = 600.0) -> float:
+    """Network hashrate (H/s) implied by a difficulty: D x 2^32 / block interval."""
+    return difficulty * TWO_POW_32 / block_interval_s
+
+
+def hashprice_btc_per_ph_day(subsidy_btc: np.ndarray | float, fees_btc: np.ndarray | float,
+                             network_hashrate_eh_s: np.ndarray | float, block_interval_minutes: float = 10.0) -> np.ndarray:
+    """BTC earned per PH/s per day: (subsidy + fees) x blocks/day / network PH/s (1 EH/s = 1000 PH/s)."""
+    return (np.asarray(subsidy_btc) + np.asarray(fees_btc)) * blocks_per_day(block_interval_minutes) / (np.asarray(network_hashrate_eh_s) * 1000.0)
+
+
+def hashprice_usd_per_ph_day(btc_price_usd, subsidy_btc, fees_btc, network_hashrate_eh_s, block_interval_minutes: float = 10.0) -> np.ndarray:
+    return np.asarray(btc_price_usd) * hashprice_btc_per_ph_day(subsidy_btc, fees_btc, network_hashrate_eh_s, block_interval_minutes)

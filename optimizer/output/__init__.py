@@ -1,0 +1,1 @@
+"""Rendering a result directory: the HTML report and the Excel workbook."""

@@ -1,0 +1,619 @@
+"""Hand a linear Pyomo model to HiGHS in memory, solve it, and re-solve it after Param changes.
+
+Route: Pyomo's `LinearStandardFormCompiler` (mixed form, the model's own objective sense) gives
+the matrix as a scipy CSC array; one `Highs.passModel` call with raw numpy arrays hands it over.
+Generic over any linear model: nothing here knows the allocation MILP.
+
+Status strings (ours, not HiGHS's), decided in `_map_status`:
+  optimal                    HiGHS proved optimality: an LP optimum, or a MIP incumbent within the
+                             requested relative gap (HiGHS's own stopping rule, kOptimal).
+  feasible_within_gap        HiGHS stopped on a limit (time, iterations, ...) or an unclear status
+                             but the incumbent's gap is already within the requested gap.
+  time_limit_with_incumbent  stopped by a limit with an incumbent whose gap is above the requested one.
+  time_limit_no_solution     stopped by a limit with no feasible point.
+  infeasible / unbounded     proven; HiGHS's "unbounded or infeasible" is settled by a zero-cost re-solve.
+  error                      anything else (load, presolve, solve errors; unknown without a solution).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse  # noqa: F401  imported up front: otherwise the first compile pays ~1 s for it
+from pyomo.common.collections import ComponentMap
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from optimizer.constants import Status
+
+STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
+
+_MS = highspy.HighsModelStatus
+_LIMIT_STATUSES = {
+    _MS.kTimeLimit,
+    _MS.kIterationLimit,
+    _MS.kSolutionLimit,
+    _MS.kInterrupt,
+    _MS.kObjectiveBound,
+    _MS.kObjectiveTarget,
+    _MS.kUnknown,
+}
+_SOLUTION_FEASIBLE = 2  # HiGHS kSolutionStatusFeasible
+_COLWISE = int(highspy.MatrixFormat.kColwise)
+_INF = math.inf
+
+# HiGHS runs on one process-wide scheduler sized by the first run's "threads" option; a later run
+# asking for another size fails unless the scheduler is reset. Not safe while another thread solves.
+_scheduler_threads = 0  # HiGHS default: 0 = let HiGHS choose
+
+
+@dataclass
+class BackendResult:
+    status: str  # one of STATUSES
+    objective: float  # model's own sense and scale, constant included; nan without a solution
+    best_bound: float  # MIP dual bound; the objective for a solved LP; nan when unknown
+    gap: float  # HiGHS mip_gap: |objective - bound| / |objective|; 0 for a solved LP; inf without one
+    solve_s: float
+    values: np.ndarray | None  # column values in column order; None without a feasible point
+    highs_status: str  # HiGHS model status name, for diagnosis
+    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "repaired", "full model" (which phase gave the answer)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.values is not None
+
+
+@dataclass
+class DualResult:
+    status: str
+    objective: float
+    row_duals: ComponentMap  # ConstraintData -> d(objective)/d(rhs), model's objective sense
+    reduced_costs: ComponentMap  # VarData -> d(objective)/d(bound or fixed value)
+    row_dual_array: np.ndarray
+    col_dual_array: np.ndarray
+
+
+@dataclass
+class UpdateStats:
+    full_repass: bool
+    changed_costs: int
+    changed_col_bounds: int
+    changed_row_bounds: int
+    changed_coeffs: int
+    update_s: float
+
+
+@dataclass
+class _StandardForm:
+    columns: list  # VarData per column
+    rows: list  # ConstraintData per row (a ranged constraint is one row with two bounds)
+    sense: int  # highspy ObjSense value: 1 minimize, -1 maximize
+    offset: float
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray  # int32, 1 for integer columns
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    A: "scipy.sparse.csc_array"
+
+    @property
+    def is_mip(self) -> bool:
+        return bool(self.integrality.any())
+
+
+def _compile(model: pyo.ConcreteModel) -> _StandardForm:
+    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    columns = info.columns
+    n_col = len(columns)
+    if len(info.objectives) > 1:
+        raise ValueError(f"model has {len(info.objectives)} active objectives; HighsBackend takes at most one")
+    if info.objectives:
+        cost = np.asarray(info.c.toarray()[0], dtype=np.float64)
+        offset = float(info.c_offset[0])
+        sense = -1 if info.objectives[0].sense == pyo.maximize else 1
+    else:
+        cost, offset, sense = np.zeros(n_col), 0.0, 1
+
+    # mixed form: bound_type 0 is "== rhs", 1 is "<= rhs", -1 is ">= rhs"
+    rhs = np.asarray(info.rhs, dtype=np.float64)
+    bound_type = np.fromiter((r.bound_type for r in info.rows), np.int8, len(info.rows))
+    rows = [r.constraint for r in info.rows]
+    row_lower = np.where(bound_type == 1, -_INF, rhs)
+    row_upper = np.where(bound_type == -1, _INF, rhs)
+    A = info.A
+    # a ranged constraint comes as a "<=" row directly followed by a ">=" row: merge into one row
+    candidates = np.flatnonzero((bound_type[1:] == -1) & (bound_type[:-1] == 1)) + 1
+    second = [i for i in candidates if rows[i] is rows[i - 1]]
+    if second:
+        second = np.asarray(second)
+        row_lower[second - 1] = row_lower[second]
+        keep = np.ones(len(rows), dtype=bool)
+        keep[second] = False
+        row_lower, row_upper = row_lower[keep], row_upper[keep]
+        rows = [c for c, k in zip(rows, keep) if k]
+        A = scipy.sparse.csc_array(A.tocsr()[keep])
+    A.sort_indices()
+
+    bounds = [v.bounds for v in columns]
+    col_lower = np.fromiter((-_INF if b[0] is None else b[0] for b in bounds), np.float64, n_col)
+    col_upper = np.fromiter((_INF if b[1] is None else b[1] for b in bounds), np.float64, n_col)
+    integrality = np.fromiter((v.is_integer() for v in columns), np.int32, n_col)
+    return _StandardForm(
+        columns=columns,
+        rows=rows,
+        sense=sense,
+        offset=offset,
+        cost=cost,
+        col_lower=col_lower,
+        col_upper=col_upper,
+        integrality=integrality,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        A=A,
+    )
+
+
+def _same_structure(old: _StandardForm, new: _StandardForm) -> bool:
+    return (
+        len(old.columns) == len(new.columns)
+        and len(old.rows) == len(new.rows)
+        and all(a is b for a, b in zip(old.columns, new.columns))
+        and all(a is b for a, b in zip(old.rows, new.rows))
+        and np.array_equal(old.A.indptr, new.A.indptr)
+        and np.array_equal(old.A.indices, new.A.indices)
+    )
+
+
+class HighsBackend:
+    """One Pyomo model held in one highspy.Highs object; see the module docstring for statuses."""
+
+    def __init__(self, model: pyo.ConcreteModel):
+        t0 = time.perf_counter()
+        self.model = model
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self._pending_start: tuple[np.ndarray, np.ndarray] | None = None
+        self._x: np.ndarray | None = None
+        self.last_result: BackendResult | None = None
+        self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
+        self._default_options: dict = {}  # their HiGHS defaults, to restore
+        self._pass(_compile(model))
+        self.handoff_s = time.perf_counter() - t0
+
+    # ---- model hand-off -------------------------------------------------------------------
+    def _pass(self, sf: _StandardForm) -> None:
+        A = sf.A
+        status = self.highs.passModel(
+            len(sf.columns), len(sf.rows), A.nnz, _COLWISE, sf.sense, sf.offset,
+            sf.cost, sf.col_lower, sf.col_upper, sf.row_lower, sf.row_upper,
+            A.indptr.astype(np.int32, copy=False), A.indices.astype(np.int32, copy=False),
+            A.data, sf.integrality,
+        )  # fmt: skip
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS rejected the model in passModel (see its log with log=True)")
+        self._sf = sf
+        self._col_of = {id(v): i for i, v in enumerate(sf.columns)}
+        self._row_of: dict[int, int] | None = None  # built on first row_index() call
+        self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
+
+    @property
+    def columns(self) -> list:
+        return self._sf.columns
+
+    @property
+    def rows(self) -> list:
+        return self._sf.rows
+
+    @property
+    def is_mip(self) -> bool:
+        return self._sf.is_mip
+
+    def column_index(self, var) -> int | None:
+        """Column of a VarData; None when it is not a column (fixed, or in no active expression)."""
+        return self._col_of.get(id(var))
+
+    def row_index(self, con) -> int | None:
+        """Row of a ConstraintData (a ranged constraint is one row); None when it has no row."""
+        if self._row_of is None:
+            self._row_of = {id(c): i for i, c in enumerate(self._sf.rows)}
+        return self._row_of.get(id(con))
+
+    @property
+    def n_cols(self) -> int:
+        return len(self._sf.columns)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self._sf.rows)
+
+    # ---- solving --------------------------------------------------------------------------
+    def _set_options(self, time_limit_s, mip_gap, threads, presolve, log, highs_options=None) -> None:
+        global _scheduler_threads
+        h = self.highs
+        # options a previous solve set and this one does not: back to HiGHS's defaults
+        for name in set(self._extra_options) - set(highs_options or {}):
+            h.setOptionValue(name, self._default_options[name])
+        for name, value in (highs_options or {}).items():
+            if name not in self._default_options:
+                got = h.getOptionValue(name)  # highspy 1.15: (status, value)
+                status, default = got if isinstance(got, tuple) else (highspy.HighsStatus.kOk, got)
+                if status == highspy.HighsStatus.kError:
+                    raise ValueError(f"highs_options.{name}: not a HiGHS option")
+                self._default_options[name] = default
+            if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+                raise ValueError(f"highs_options.{name}: HiGHS rejected the value {value!r}")
+        self._extra_options = dict(highs_options or {})
+        h.setOptionValue("output_flag", bool(log))
+        h.setOptionValue("time_limit", _INF if time_limit_s is None else float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+        h.setOptionValue("presolve", "on" if presolve else "off")
+        if threads is not None and int(threads) != _scheduler_threads:
+            highspy.Highs.resetGlobalScheduler(True)  # the next run builds it with the new size
+            _scheduler_threads = int(threads)
+        h.setOptionValue("threads", _scheduler_threads)
+
+    def _start_arrays(self, mip_start) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sparse (indices, values) for setSolution; Vars that are not columns (fixed, unused) are skipped."""
+        idx, vals = [], []
+        pairs = mip_start.items() if hasattr(mip_start, "items") else mip_start
+        for v, x in pairs:
+            i = self._col_of.get(id(v))
+            if i is not None and x is not None:
+                idx.append(i)
+                vals.append(float(x))
+        if not idx:
+            return None
+        idx = np.asarray(idx, dtype=np.int32)
+        # HiGHS rejects a whole start with any value outside its bounds: clip to the bounds
+        vals = np.clip(np.asarray(vals), self._sf.col_lower[idx], self._sf.col_upper[idx])
+        return idx, vals
+
+    def solve(
+        self,
+        time_limit_s: float | None = None,
+        mip_gap: float = 0.005,
+        threads: int | None = None,
+        mip_start=None,
+        presolve: bool = True,
+        log: bool = False,
+        highs_options: dict | None = None,
+        lazy_lower=None,
+    ) -> BackendResult:
+        """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
+        not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
+        completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
+        infeasible start is dropped with a warning. Ignored for an LP.
+
+        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`)."""
+        if lazy_lower is not None and len(lazy_lower) and self.is_mip:
+            return self._solve_lazy(np.asarray(lazy_lower, dtype=np.int32), time_limit_s, mip_gap, threads,
+                                    mip_start, presolve, log, highs_options)
+        return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+
+    def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+        h = self.highs
+        self._set_options(time_limit_s, mip_gap, threads, presolve, log, highs_options)
+        start = self._start_arrays(mip_start) if mip_start else self._pending_start
+        self._pending_start = None
+        if start is not None and self.is_mip:
+            idx, vals = start
+            h.setSolution(len(idx), idx, vals)  # after all model changes: they discard a stored solution
+        t0 = time.perf_counter()
+        run_status = h.run()
+        solve_s = time.perf_counter() - t0
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        has_sol = info.primal_solution_status == _SOLUTION_FEASIBLE
+        if self.is_mip:
+            gap = float(info.mip_gap) if has_sol else _INF
+            bound = float(info.mip_dual_bound)
+        else:
+            gap = 0.0 if ms == _MS.kOptimal else _INF
+            bound = float(info.objective_function_value) if ms == _MS.kOptimal else math.nan
+        if run_status == highspy.HighsStatus.kError:
+            # e.g. run() refused to start: model status and info are then stale from the last run
+            status, has_sol, gap, bound = "error", False, _INF, math.nan
+        else:
+            status = _map_status(ms, has_sol, gap, mip_gap, self.n_cols)
+        if status == "unbounded_or_infeasible":
+            status = self._settle_unbounded_or_infeasible()
+        if status in ("infeasible", "unbounded"):
+            has_sol = False
+        values = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_sol else None
+        objective = float(info.objective_function_value) if has_sol else math.nan
+        if self.n_cols == 0:  # everything fixed: HiGHS reports an empty model, the value is the constant
+            objective, bound, gap, values = self._sf.offset, self._sf.offset, 0.0, np.zeros(0)
+        self._x = values
+        self.last_result = BackendResult(
+            status=status,
+            objective=objective,
+            best_bound=bound,
+            gap=gap,
+            solve_s=solve_s,
+            values=values,
+            highs_status=ms.name if run_status != highspy.HighsStatus.kError else "run_error",
+        )
+        return self.last_result
+
+    def _solve_lazy(self, idx, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+        """Exact solve with the lower bounds of columns `idx` enforced lazily.
+
+        Phase 1 solves the MIP without those bounds (a relaxation: its best bound is valid for the
+        full model). If its incumbent satisfies them, it is the answer. Otherwise the best candidate
+        satisfying them is kept: improving solutions of phase 1 that happen to satisfy them, and the
+        incumbent's integers with the continuous part re-optimised by an LP under the full bounds.
+        If that candidate is not within `mip_gap` of the phase-1 bound, phase 2 solves the full
+        model in the remaining time, started from the candidate (or from `mip_start`).
+
+        Used for the cash floor (model `cash` columns): rows that make HiGHS's LPs and cut rounds
+        several times slower but seldom bind at the optimum when funding is ample.
+        """
+        h, sf, n = self.highs, self._sf, len(self._sf.columns)
+        t0 = time.perf_counter()
+        lb, ub = sf.col_lower[idx].copy(), sf.col_upper[idx].copy()
+        tol = 1e-6 * np.maximum(1.0, np.abs(lb))
+        maximize = sf.sense == -1
+        best: list = []  # [(objective, x)] best solution seen that satisfies the lazy bounds
+
+        def better(a: float, b: float) -> bool:
+            return a > b if maximize else a < b
+
+        def keep(obj: float, x: np.ndarray) -> None:
+            if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
+                best[:] = [(obj, x.copy())]
+
+        def on_improving(e) -> None:
+            x = np.asarray(e.data_out.mip_solution, dtype=np.float64)
+            if x.size == n:
+                keep(float(e.data_out.objective_function_value), x)
+
+        h.changeColsBounds(idx.size, idx, np.full(idx.size, -_INF), ub)
+        h.cbMipImprovingSolution.subscribe(on_improving)
+        try:
+            r1 = self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+        finally:
+            h.cbMipImprovingSolution.unsubscribe(on_improving)
+            h.changeColsBounds(idx.size, idx, lb, ub)
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+        if r1.status == "infeasible":  # the relaxation is infeasible: so is the model
+            return self._finish_lazy(r1, t0, "relaxation")
+        if r1.has_solution:
+            if (r1.values[idx] >= lb - tol).all():
+                return self._finish_lazy(r1, t0, "relaxation")
+            keep(r1.objective, r1.values)
+            rep = self._repair_lp(r1.values, left)
+            if rep is not None:
+                keep(*rep)
+        bound = r1.best_bound if r1.has_solution else math.nan
+        if best and math.isfinite(bound):
+            gap = _rel_gap(best[0][0], bound)
+            if gap <= mip_gap or (left is not None and left < 1.0):
+                status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
+                return self._lazy_result(status, best[0], bound, gap, t0, r1.highs_status, "repaired")
+        if left is not None and left < 1.0:
+            if best:
+                return self._lazy_result("time_limit_with_incumbent", best[0], bound, _INF, t0, r1.highs_status,
+                                         "repaired")
+            return self._finish_lazy(BackendResult("time_limit_no_solution", math.nan, bound, _INF, 0.0, None,
+                                                   r1.highs_status), t0, "relaxation")
+        # phase 2: the full model, from the best candidate (or the caller's start)
+        if best:
+            self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
+            start = None
+        else:
+            start = mip_start
+        r2 = self._solve_once(left, mip_gap, threads, start, presolve, log, highs_options)
+        if r2.status in ("infeasible", "unbounded", "error") or not (r2.has_solution or best):
+            return self._finish_lazy(r2, t0, "full model")
+        if r2.has_solution and (not best or not better(best[0][0], r2.objective)):
+            cand = (r2.objective, r2.values)
+        else:
+            cand = best[0]
+        bounds = [b for b in (r1.best_bound, r2.best_bound) if math.isfinite(b)]
+        bound = (min(bounds) if maximize else max(bounds)) if bounds else math.nan
+        gap = _rel_gap(cand[0], bound) if bounds else _INF
+        status = "optimal" if gap <= mip_gap else ("time_limit_with_incumbent" if r2.status != "optimal" else "optimal")
+        return self._lazy_result(status, cand, bound, gap, t0, r2.highs_status, "full model")
+
+    def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
+        """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
+        h, sf, ints = self.highs, self._sf, self._int_idx
+        if time_limit_s is not None and time_limit_s < 1.0:
+            return None
+        self._set_options(time_limit_s, 0.0, None, True, False, self._extra_options)
+        fixed = np.round(x[ints])
+        h.changeColsBounds(ints.size, ints, fixed, fixed)
+        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        try:
+            ok = h.run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
+        finally:
+            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+            h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
+        return out
+
+    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path) -> BackendResult:
+        obj, x = cand
+        if self._int_idx.size:
+            x = x.copy()
+            x[self._int_idx] = np.round(x[self._int_idx])
+        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path)
+
+    def _finish_lazy(self, r: BackendResult, t0: float, path: str) -> BackendResult:
+        r.solve_s = time.perf_counter() - t0
+        r.lazy_path = path
+        self._x = r.values
+        self.last_result = r
+        return r
+
+    def _settle_unbounded_or_infeasible(self) -> str:
+        """HiGHS's presolve may only know 'unbounded or infeasible': a zero-cost run tells which.
+
+        A feasible model with an unbounded relaxation is unbounded (for a MIP too, with rational data).
+        """
+        h, n = self.highs, self.n_cols
+        all_cols = np.arange(n, dtype=np.int32)
+        h.changeColsCost(n, all_cols, np.zeros(n))
+        try:
+            h.run()
+            ms = h.getModelStatus()
+        finally:
+            h.changeColsCost(n, all_cols, self._sf.cost)
+        if ms == _MS.kInfeasible:
+            return "infeasible"
+        if ms == _MS.kOptimal:
+            return "unbounded"
+        return "error"
+
+    # ---- reading the solution -------------------------------------------------------------
+    def _require_solution(self) -> np.ndarray:
+        if self._x is None:
+            last = self.last_result.status if self.last_result else "not solved"
+            raise RuntimeError(f"no solution to read: last solve status is {last!r}")
+        return self._x
+
+    def values(self) -> np.ndarray:
+        """Column values of the last solve, in column order (`self.columns`)."""
+        return self._require_solution()
+
+    def value_of(self, var) -> float:
+        x = self._require_solution()
+        i = self._col_of.get(id(var))
+        if i is not None:
+            return float(x[i])
+        if var.fixed:
+            return float(var.value)
+        raise KeyError(f"{var.name} is not a column: it appears in no active constraint or objective")
+
+    def load_solution(self, round_integers: bool = True) -> None:
+        """Write column values into the Pyomo Vars; integer columns rounded (HiGHS leaves ~1e-9 noise)."""
+        x = self._require_solution().copy()
+        if round_integers and self._int_idx.size:
+            x[self._int_idx] = np.round(x[self._int_idx])
+        for v, xv in zip(self._sf.columns, x.tolist()):
+            v.set_value(xv, skip_validation=True)
+
+    # ---- duals of the fixed-integer LP ----------------------------------------------------
+    def fix_integers_and_solve_lp(self, time_limit_s: float | None = None) -> DualResult:
+        """Fix integer columns at the incumbent, solve the LP, restore; duals are d(obj)/d(rhs).
+
+        HiGHS reports row_dual and col_dual as the objective's rate of change per unit of the
+        active bound, in the model's own sense (checked by hand in the tests), so no sign flip.
+        """
+        x = self._require_solution()
+        h, sf, ints = self.highs, self._sf, self._int_idx
+        self._set_options(time_limit_s, 0.0, None, True, False)
+        if ints.size:
+            fixed = np.round(x[ints])
+            h.changeColsBounds(ints.size, ints, fixed, fixed)
+            h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        try:
+            ms = h.getModelStatus() if h.run() != highspy.HighsStatus.kError else _MS.kSolveError
+            sol = h.getSolution()
+            row_dual = np.asarray(sol.row_dual, dtype=np.float64)
+            col_dual = np.asarray(sol.col_dual, dtype=np.float64)
+            objective = float(h.getInfo().objective_function_value)
+        finally:
+            if ints.size:
+                h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+                h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
+                # the data did not change: the whole incumbent is a feasible start for the next solve
+                self._pending_start = (np.arange(len(x), dtype=np.int32), x)
+        if ms != _MS.kOptimal:
+            status = {_MS.kInfeasible: "infeasible", _MS.kUnbounded: "unbounded"}.get(ms, "error")
+            if ms == _MS.kTimeLimit:
+                status = "time_limit_no_solution"
+            return DualResult(status, math.nan, ComponentMap(), ComponentMap(), row_dual, col_dual)
+        row_map = ComponentMap(zip(sf.rows, row_dual.tolist()))
+        col_map = ComponentMap(zip(sf.columns, col_dual.tolist()))
+        return DualResult("optimal", objective, row_map, col_map, row_dual, col_dual)
+
+    # ---- persistent re-solve --------------------------------------------------------------
+    def update(self) -> UpdateStats:
+        """Recompile the same model after mutable Param changes and push only the differences.
+
+        Falls back to a full passModel when columns, rows or the sparsity pattern changed (e.g. a
+        Var got fixed, a coefficient became 0). The next MIP solve starts from the previous
+        incumbent: all of it when only the objective changed (it is still feasible), else its
+        integer values only (HiGHS completes the continuous part by an LP, or drops an infeasible
+        start). The previous solution is forgotten: read it before calling update().
+        """
+        t0 = time.perf_counter()
+        old, x_old = self._sf, self._x
+        new = _compile(self.model)
+        if not _same_structure(old, new):
+            self._pass(new)
+            stats = UpdateStats(True, 0, 0, 0, 0, 0.0)
+            objective_only = False
+        else:
+            stats = self._push_differences(old, new)
+            self._sf = new
+            self._int_idx = np.flatnonzero(new.integrality).astype(np.int32)
+            objective_only = stats.changed_col_bounds == stats.changed_row_bounds == stats.changed_coeffs == 0
+            objective_only = objective_only and np.array_equal(old.integrality, new.integrality)
+        if x_old is not None and new.is_mip:
+            keep = np.arange(len(old.columns)) if objective_only else np.flatnonzero(old.integrality)
+            self._pending_start = self._start_arrays([(old.columns[i], x_old[i]) for i in keep.tolist()])
+        self._x, self.last_result = None, None
+        stats.update_s = time.perf_counter() - t0
+        return stats
+
+    def _push_differences(self, old: _StandardForm, new: _StandardForm) -> UpdateStats:
+        h = self.highs
+        if new.sense != old.sense:
+            h.changeObjectiveSense(highspy.ObjSense.kMaximize if new.sense == -1 else highspy.ObjSense.kMinimize)
+        if new.offset != old.offset:
+            h.changeObjectiveOffset(new.offset)
+        cost_idx = np.flatnonzero(new.cost != old.cost).astype(np.int32)
+        if cost_idx.size:
+            h.changeColsCost(cost_idx.size, cost_idx, new.cost[cost_idx])
+        col_idx = np.flatnonzero((new.col_lower != old.col_lower) | (new.col_upper != old.col_upper))
+        col_idx = col_idx.astype(np.int32)
+        if col_idx.size:
+            h.changeColsBounds(col_idx.size, col_idx, new.col_lower[col_idx], new.col_upper[col_idx])
+        int_idx = np.flatnonzero(new.integrality != old.integrality).astype(np.int32)
+        if int_idx.size:
+            h.changeColsIntegrality(int_idx.size, int_idx, new.integrality[int_idx].astype(np.uint8))
+        row_idx = np.flatnonzero((new.row_lower != old.row_lower) | (new.row_upper != old.row_upper))
+        row_idx = row_idx.astype(np.int32)
+        if row_idx.size:
+            h.changeRowsBounds(row_idx.size, row_idx, new.row_lower[row_idx], new.row_upper[row_idx])
+        nz_idx = np.flatnonzero(new.A.data != old.A.data)
+        if nz_idx.size:
+            col_of_nz = np.repeat(np.arange(len(new.columns)), np.diff(new.A.indptr))
+            data, row_of_nz = new.A.data, new.A.indices
+            for k in nz_idx.tolist():
+                h.changeCoeff(int(row_of_nz[k]), int(col_of_nz[k]), float(data[k]))
+        return UpdateStats(False, int(cost_idx.size), int(col_idx.size), int(row_idx.size), int(nz_idx.size), 0.0)
+
+
+def _rel_gap(objective: float, bound: float) -> float:
+    """HiGHS's relative MIP gap: |bound - objective| / |objective| (inf at a zero objective)."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return _INF
+    if objective == 0:
+        return 0.0 if bound == 0 else _INF
+    return abs(bound - objective) / abs(objective)
+
+
+def _map_status(ms, has_sol: bool, gap: float, mip_gap: float, n_cols: int) -> str:
+    if ms == _MS.kOptimal or (ms == _MS.kModelEmpty and n_cols == 0):
+        return "optimal"
+    if ms == _MS.kInfeasible:
+        return "infeasible"
+    if ms == _MS.kUnbounded:
+        return "unbounded"
+    if ms == _MS.kUnboundedOrInfeasible:
+        return "unbounded_or_infeasible"  # settled by the caller
+    if ms in _LIMIT_STATUSES:
+        if has_sol and gap <= mip_gap:
+            return "feasible_within_gap"
+        if ms == _MS.kUnknown:
+            return "error"
+        return "time_limit_with_incumbent" if has_sol else "time_limit_no_solution"
+    return "error"

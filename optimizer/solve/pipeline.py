@@ -1,0 +1,253 @@
+"""Solve a planning instance: build the MILP, hand it to HiGHS, write the plan back, evaluate it.
+
+Pipeline (each step timed): compile data -> cheap infeasibility pre-check -> build the Pyomo
+model -> hand-off to HiGHS (standard form, one passModel) -> baselines (also the MIP start) ->
+solve -> extract the Plan -> evaluate it independently -> shadow prices from the LP with the
+integer decisions fixed. ``Result.verify()`` checks solver objective == evaluator NPV.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from optimizer.constants import Status, status_message
+from optimizer.economics.data import Data, compile_instance
+from optimizer.evaluate import BASELINES, baseline_plan, evaluate
+from optimizer.instance.schema import Instance
+from optimizer.model.build import ModelOptions, build_model
+from optimizer.model.common import MWH, USD
+from optimizer.model.extract import extract_plan, mip_start_values
+from optimizer.model.fix import fix_first_stage
+from optimizer.model.objective import model_cashflows
+from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, update_params
+from optimizer.solve.backend import HighsBackend
+from optimizer.solve.diagnose import elastic_diagnosis, precheck
+from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
+from optimizer.solve.result import Result
+
+
+def solve_model(instance: Instance, options: SolveOptions) -> Result:
+    """One solve of ``instance`` (no value-of-information solves: ``optimizer.solve.solve`` adds them)."""
+    return _Solver(instance, options).run()
+
+
+class PersistentSolver:
+    """Keeps one model and one HiGHS object across solves of instances that differ only in
+    numbers (prices, rates, capex, discount rate...). ``solve_with(variant)`` updates the mutable
+    parameters, pushes the changed coefficients to HiGHS and warm-starts from the previous
+    solution; a variant with a different structure (other sites, leases, periods, options)
+    is solved cold and becomes the new persistent model."""
+
+    def __init__(self, instance: Instance, **options) -> None:
+        self.opts = SolveOptions(**options)
+        self._solver = _Solver(instance, self.opts)
+        self._result: Result | None = None
+
+    def solve(self) -> Result:
+        self._result = self._solver.run()
+        return self._result
+
+    def solve_with(self, instance: Instance) -> Result:
+        if self._result is None or not self._solver.same_structure(instance):
+            self._solver = _Solver(instance, self.opts)
+            return self.solve()
+        self._result = self._solver.rerun(instance)
+        return self._result
+
+
+class _Solver:
+    def __init__(self, instance: Instance, opts: SolveOptions) -> None:
+        self.inst, self.opts = instance, with_risk(opts, instance)
+        self.model = self.backend = self.data = None
+
+    # ------------------------------------------------------------ structure test for re-use
+
+    def same_structure(self, other: Instance) -> bool:
+        if self.model is None:
+            return False
+        a = self.inst.model_dump(mode="json")
+        b = other.model_dump(mode="json")
+        return _skeleton(a) == _skeleton(b)
+
+    # ------------------------------------------------------------ the pipeline
+
+    def run(self) -> Result:
+        t0 = time.perf_counter()
+        self.data = data = compile_instance(self.inst)
+        res = Result(instance_name=self.inst.name)
+        sr = res.solver
+        diag = precheck(self.inst, data)
+        if diag:
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.build_s = time.perf_counter() - t0
+            return res
+        self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
+        if self.opts.first_stage is not None:
+            fix_first_stage(self.model, data, self.opts.first_stage)
+        sr.build_s = time.perf_counter() - t0
+        self.backend = HighsBackend(self.model)
+        sr.handoff_s = self.backend.handoff_s
+        start = self._baselines(res) if self.opts.first_stage is None else None
+        return self._solve_and_finish(res, start)
+
+    def rerun(self, instance: Instance) -> Result:
+        t0 = time.perf_counter()
+        self.inst = instance
+        self.data = data = compile_instance(instance)
+        res = Result(instance_name=instance.name)
+        sr = res.solver
+        diag = precheck(instance, data)
+        if diag:
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            return res
+        update_params(self.model, data)
+        sr.build_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.backend.update()
+        sr.handoff_s = time.perf_counter() - t1
+        if self.opts.baselines:
+            self._baselines(res, want_start=False)
+        return self._solve_and_finish(res, None)
+
+    def _baselines(self, res: Result, want_start: bool = True):
+        """Evaluate the baselines; return the MIP start from the best one without violations."""
+        if not (self.opts.baselines or (self.opts.mip_start and want_start)):
+            return None
+        best = None
+        # without the baseline report, only the rules that make good starts: convert-asap is never
+        # the best start on the benchmarks and can take minutes (its cash checks) on medium ones
+        names = BASELINES if self.opts.baselines else START_BASELINES
+        for name in names:
+            try:
+                plan = baseline_plan(self.inst, name, self.data)
+                ev = evaluate(self.inst, plan, data=self.data)
+            except Exception as e:  # a baseline rule that cannot apply must not stop the solve
+                res.diagnosis.append(f"baseline {name} not evaluated: {e}")
+                continue
+            if self.opts.baselines:
+                res.baselines[name] = ev.npv_usd
+                res.baseline_violations[name] = len(ev.violations)
+            if not ev.violations and (best is None or ev.npv_usd > best[1]):
+                best = (plan, ev.npv_usd)
+        if not (self.opts.mip_start and want_start) or best is None:
+            return None
+        try:
+            return mip_start_values(self.model, self.data, best[0])
+        except ValueError:
+            return None
+
+    def _lazy_columns(self):
+        """Columns of the cash balances: their floor (min_cash) is enforced lazily when asked."""
+        m, b = self.model, self.backend
+        if not self.opts.lazy_cash or not hasattr(m, "cash"):
+            return None
+        return [i for i in (b.column_index(v) for v in m.cash.values()) if i is not None]
+
+    def _solve_and_finish(self, res: Result, start) -> Result:
+        o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
+        br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
+                     highs_options=o.highs_options, lazy_lower=self._lazy_columns())
+        sr.solve_s = br.solve_s
+        sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
+        sr.n_integer = int(b._sf.integrality.sum())
+        sr.status = Status(br.status)
+        if not br.has_solution:
+            sr.message = status_message(br.status, o.time_limit_s)
+            if br.status == Status.INFEASIBLE:
+                sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
+                if sr.diagnosis:
+                    sr.message += ": " + sr.diagnosis[0]
+            return res
+        sr.objective_usd = br.objective * USD
+        sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) else None
+        sr.mip_gap = br.gap if math.isfinite(br.gap) else None
+        b.load_solution()
+        res.plan = extract_plan(self.model, data)
+        res.model_cashflows = model_cashflows(self.model, data)
+        res.evaluation = evaluate(self.inst, res.plan, data=data)
+        rr.weight, rr.alpha = o.cvar_weight, o.cvar_alpha
+        if o.cvar_weight:
+            # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
+            # (best_bound_usd and mip_gap stay those of the blended objective, kept in risk.objective_usd)
+            rr.objective_usd = sr.objective_usd
+            sr.objective_usd = float(_value(self.model.expected_npv)) * USD
+            m = self.model
+            ru = _value(m.cvar_eta) - sum(float(data.prob[w]) * _value(m.cvar_excess[w]) for w in range(data.W)) / (1 - o.cvar_alpha)
+            rr.model_cvar_usd = float(ru) * USD
+            if o.cvar_weight >= 1 and data.W > 1 and o.first_stage is None:
+                self._polish(res)
+        if o.shadow_prices:
+            res.shadow_prices = shadow_prices(b, self.model, data)
+        sr.message = status_message(br.status, o.time_limit_s)
+        return res
+
+    def _polish(self, res: Result) -> None:
+        """Weight 1: the objective ignores the operations of scenarios outside the CVaR tail;
+        re-optimise all operations for E[NPV] with the first stage fixed (CVaR cannot fall)."""
+        o = replace(self.opts, cvar_weight=0.0, first_stage=res.plan, baselines=False, shadow_prices=False, mip_start=False)
+        pol = _Solver(self.inst, o).run()
+        if pol.solved:
+            res.plan, res.evaluation, res.model_cashflows = pol.plan, pol.evaluation, pol.model_cashflows
+            res.solver.objective_usd, res.risk.polished = pol.objective_usd, True
+            res.solver.diagnosis.append("risk weight 1: operations re-optimised for E[NPV] with the first stage fixed")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _value(e) -> float:
+    return pyo.value(e)
+
+
+_TEXT_KEYS_IGNORED = ("name", "description", "sources")
+
+
+def _skeleton(x, key: str = ""):
+    """The instance with every parameter-backed number (model.params.PARAM_*_FIELDS) replaced by a
+    marker: equal skeletons mean the built model can be updated in place; any other difference
+    (a PUE, a contract price, a count, a month) rebuilds the model."""
+    if isinstance(x, dict):
+        return {k: ("#" if k in PARAM_SERIES_FIELDS else _skeleton(v, k)) for k, v in x.items() if k not in _TEXT_KEYS_IGNORED}
+    if isinstance(x, list):
+        return [_skeleton(v, key) for v in x]
+    if key in PARAM_NUMBER_FIELDS and isinstance(x, (int, float)) and not isinstance(x, bool):
+        return "#"
+    return x
+
+
+def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
+    """Grid capacity (USD per MW-month) and site power (USD per MWh) shadow prices per site,
+    month and scenario, from the LP with integer decisions fixed; undiscounted and per scenario
+    (the dual of E[NPV] divided by probability x discount factor)."""
+    dr = backend.fix_integers_and_solve_lp()
+    if dr.status != "optimal":
+        return pd.DataFrame(columns=["site", "month", "scenario", "grid_usd_per_mw_month", "power_usd_per_mwh"])
+    names, labels, L = data.scenario_names, data.labels, data.tl.period_months
+    rows: dict[tuple, dict] = {}
+    for con_name, col in (("grid_interconnect", "grid_usd_per_mw_month"), ("energy_balance", "power_usd_per_mwh")):
+        comp = getattr(model, con_name, None)
+        if comp is None:
+            continue
+        for (s, t, w), con in comp.items():
+            d = dr.row_duals.get(con)
+            if d is None:
+                continue
+            weight = float(data.prob[w] * data.df[t])
+            if weight <= 0:
+                continue
+            per = d * USD / MWH / weight  # USD per MWh of the row's right-hand side
+            # grid row rhs is GWh = MW x hours: one more MW for the period is worth per x hours
+            # energy row is used - load = 0: its dual is minus the marginal cost of site energy
+            val = per * float(data.hours[t]) / L if con_name == "grid_interconnect" else -per
+            rows.setdefault((s, labels[t], names[w]), {})[col] = val
+    df = pd.DataFrame([{"site": k[0], "month": k[1], "scenario": k[2], **v} for k, v in rows.items()])
+    for c in ("grid_usd_per_mw_month", "power_usd_per_mwh"):
+        if c not in df:
+            df[c] = np.nan
+    return df

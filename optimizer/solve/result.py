@@ -1,0 +1,315 @@
+"""The Result of a solve: small typed reports (solver, risk, value of information), the plan and
+its independent evaluation, the baselines, shadow prices. Money in USD (the model's $M scale is
+undone here). ``Result.write`` hands its summary and tables to ``solve.resultdir``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from optimizer.constants import SOLVED, Status, exit_code
+from optimizer.evaluate import Evaluation
+from optimizer.kernel.finance import cvar_usd
+from optimizer.plan import Plan
+from optimizer.solve.resultdir import write_result_dir
+
+
+class VerificationError(AssertionError):
+    pass
+
+
+@dataclass
+class SolverReport:
+    """How the solve went: status and message, objective and bound, sizes and timings (seconds)."""
+
+    status: Status | str = Status.ERROR
+    message: str = ""
+    objective_usd: float | None = None     # solver objective x scale (expected NPV; see RiskReport for CVaR solves)
+    best_bound_usd: float | None = None    # HiGHS's dual bound on the solver's objective, when it has one
+    mip_gap: float | None = None
+    build_s: float = 0.0                   # compile + pre-check + Pyomo build
+    handoff_s: float = 0.0                 # standard form + passModel
+    solve_s: float = 0.0
+    n_variables: int = 0
+    n_constraints: int = 0
+    n_integer: int = 0
+    diagnosis: list[str] = field(default_factory=list)  # sentences: infeasibility, notes from the pipeline
+
+
+@dataclass
+class RiskReport:
+    """The objective's risk blend (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (models/risk.md)."""
+
+    weight: float = 0.0
+    alpha: float = 0.95
+    model_cvar_usd: float | None = None    # the model's Rockafellar-Uryasev CVaR (weight > 0)
+    objective_usd: float | None = None     # weight > 0: the solver's blended objective (best bound and gap refer to it)
+    polished: bool = False                 # weight 1: operations re-optimised afterwards (CVaR may only rise)
+
+
+@dataclass
+class ValueOfInformation:
+    """EVPI and VSS of a stochastic instance (risk-neutral; ``optimizer.solve.voi``)."""
+
+    evpi_usd: float | None
+    vss_usd: float | None
+    wait_and_see_usd: float | None          # sum_w p_w max NPV_w
+    here_and_now_usd: float | None          # max E[NPV] (stochastic solution)
+    mean_value_plan_usd: float | None       # EEV: E[NPV] of the mean-value plan, operations re-optimised
+    expected_value_problem_usd: float | None  # optimum of the mean-value instance itself
+    wait_and_see_by_scenario_usd: dict[str, float] = field(default_factory=dict)
+    mip_gap: float = 0.0
+    solves: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    """What ``solve`` returns."""
+
+    solver: SolverReport = field(default_factory=SolverReport)
+    plan: Plan | None = None
+    evaluation: Evaluation | None = None       # the evaluator's NPV, cash flows and violations of ``plan``
+    baselines: dict[str, float] = field(default_factory=dict)          # baseline name -> evaluator NPV (USD)
+    baseline_violations: dict[str, int] = field(default_factory=dict)  # baseline name -> rules it breaks
+    risk: RiskReport = field(default_factory=RiskReport)
+    voi: ValueOfInformation | None = None
+    shadow_prices: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_cashflows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    instance_name: str = ""
+    instance_path: str | None = None           # set by the CLI: lets the report re-read the instance
+
+    # ------------------------------------------------------------ the solver report, flat
+
+    @property
+    def status(self) -> str:
+        return self.solver.status
+
+    @property
+    def message(self) -> str:
+        return self.solver.message
+
+    @property
+    def objective_usd(self) -> float | None:
+        return self.solver.objective_usd
+
+    @property
+    def best_bound_usd(self) -> float | None:
+        return self.solver.best_bound_usd
+
+    @property
+    def mip_gap(self) -> float | None:
+        return self.solver.mip_gap
+
+    @property
+    def build_s(self) -> float:
+        return self.solver.build_s
+
+    @property
+    def handoff_s(self) -> float:
+        return self.solver.handoff_s
+
+    @property
+    def solve_s(self) -> float:
+        return self.solver.solve_s
+
+    @property
+    def n_variables(self) -> int:
+        return self.solver.n_variables
+
+    @property
+    def n_constraints(self) -> int:
+        return self.solver.n_constraints
+
+    @property
+    def n_integer(self) -> int:
+        return self.solver.n_integer
+
+    @property
+    def diagnosis(self) -> list[str]:
+        return self.solver.diagnosis
+
+    @property
+    def cvar_weight(self) -> float:
+        return self.risk.weight
+
+    @property
+    def cvar_alpha(self) -> float:
+        return self.risk.alpha
+
+    @property
+    def cvar_model_usd(self) -> float | None:
+        return self.risk.model_cvar_usd
+
+    @property
+    def risk_objective_usd(self) -> float | None:
+        return self.risk.objective_usd
+
+    @property
+    def cvar_polished(self) -> bool:
+        return self.risk.polished
+
+    # ------------------------------------------------------------ accessors
+
+    @property
+    def solved(self) -> bool:
+        return self.status in SOLVED and self.plan is not None
+
+    @property
+    def exit_code(self) -> int:
+        return int(exit_code(self.status))
+
+    @property
+    def npv_usd(self) -> float | None:
+        """Expected NPV of the plan as the independent evaluator computes it."""
+        return None if self.evaluation is None else self.evaluation.npv_usd
+
+    @property
+    def npv_usd_by_scenario(self) -> dict[str, float]:
+        return {} if self.evaluation is None else dict(self.evaluation.npv_usd_by_scenario)
+
+    @property
+    def cashflows(self) -> pd.DataFrame:
+        return pd.DataFrame() if self.evaluation is None else self.evaluation.cashflows
+
+    @property
+    def kpis(self) -> pd.DataFrame:
+        return pd.DataFrame() if self.evaluation is None else self.evaluation.kpis
+
+    @property
+    def allocation(self) -> pd.DataFrame:
+        return pd.DataFrame() if self.evaluation is None else self.evaluation.allocation
+
+    def cvar_at(self, alpha: float) -> float | None:
+        """CVaR_alpha of the plan's NPV (lower tail), from the evaluator's per-scenario NPVs."""
+        if self.evaluation is None:
+            return None
+        ev = self.evaluation
+        names = list(ev.npv_usd_by_scenario)
+        return cvar_usd([ev.npv_usd_by_scenario[n] for n in names], [ev.probabilities[n] for n in names], alpha)
+
+    @property
+    def cvar_usd(self) -> float | None:
+        """CVaR_alpha of the plan's NPV, from the evaluator's per-scenario NPVs (kernel.finance.cvar_usd)."""
+        if self.evaluation is None:
+            return None
+        return self.cvar_at(self.cvar_alpha)
+
+    @property
+    def best_baseline(self) -> tuple[str, float] | None:
+        if not self.baselines:
+            return None
+        name = max(self.baselines, key=self.baselines.get)
+        return name, self.baselines[name]
+
+    @property
+    def uplift_usd(self) -> float | None:
+        bb = self.best_baseline
+        if bb is None or self.npv_usd is None:
+            return None
+        return self.npv_usd - bb[1]
+
+    # ------------------------------------------------------------ checks
+
+    def verify(self, rtol: float = 1e-6) -> None:
+        """Raise VerificationError unless the solver's objective equals the evaluator's NPV
+        of the plan (relative ``rtol``, absolute floor 1 USD) and the evaluator finds no violation."""
+        problems = self.check(rtol)
+        if problems:
+            raise VerificationError("; ".join(problems))
+
+    def check(self, rtol: float = 1e-6) -> list[str]:
+        if not self.solved:
+            return [f"no solution to verify (status {self.status})"]
+        problems = []
+        obj, npv = self.objective_usd, self.npv_usd
+        if obj is None or npv is None or not math.isfinite(obj):
+            problems.append("objective or evaluator NPV missing")
+        elif abs(obj - npv) > max(rtol * max(abs(obj), abs(npv)), 1.0):
+            problems.append(f"solver objective {obj:,.2f} USD differs from evaluator NPV {npv:,.2f} USD "
+                            f"(difference {obj - npv:,.2f})")
+        cm, ce = self.cvar_model_usd, self.cvar_usd
+        if cm is not None and ce is not None:
+            tol = max(rtol * max(abs(cm), abs(ce)), 1.0)
+            # R-U gives the CVaR exactly when eta is optimal for the solution (an optimal solve);
+            # below it otherwise (an incumbent stopped by a limit, or after the weight-1 polish)
+            exact = self.status == "optimal" and not self.cvar_polished
+            if ce < cm - tol or (exact and abs(ce - cm) > tol):
+                problems.append(f"model CVaR {cm:,.2f} USD differs from the evaluator's CVaR {ce:,.2f} USD")
+        if self.evaluation is not None and self.evaluation.violations:
+            v = self.evaluation.violations
+            problems.append(f"evaluator found {len(v)} violation(s), first: {v[0]}")
+        return problems
+
+    # ------------------------------------------------------------ output
+
+    def summary(self) -> dict:
+        bb = self.best_baseline
+        return {
+            "instance": self.instance_name,
+            "instance_path": self.instance_path,
+            "scenario_probabilities": dict(getattr(self.evaluation, "probabilities", {}) or {}),
+            "status": self.status,
+            "message": self.message,
+            "npv_usd": self.npv_usd,
+            "npv_usd_by_scenario": self.npv_usd_by_scenario,
+            "objective_usd": self.objective_usd,
+            "evaluator_npv_usd": self.npv_usd,
+            "best_bound_usd": self.best_bound_usd,
+            "mip_gap": self.mip_gap,
+            "baselines": self.baselines,
+            "best_baseline": bb[0] if bb else None,
+            "uplift_over_best_baseline_usd": self.uplift_usd,
+            "violations": list(self.evaluation.violations) if self.evaluation is not None else [],
+            "diagnosis": self.diagnosis,
+            **self._risk_summary(),
+            "build_s": round(self.build_s, 4),
+            "handoff_s": round(self.handoff_s, 4),
+            "solve_s": round(self.solve_s, 4),
+            "n_variables": self.n_variables,
+            "n_constraints": self.n_constraints,
+            "n_integer": self.n_integer,
+        }
+
+    def _risk_summary(self) -> dict:
+        """``risk`` {weight, alpha, cvar_usd}, ``evpi_usd``, ``vss_usd`` (and ``value_of_information``
+        details) for stochastic instances or risk-averse solves."""
+        stochastic = len(self.npv_usd_by_scenario) > 1
+        out: dict = {}
+        if stochastic or self.cvar_weight:
+            out["risk"] = {"weight": self.cvar_weight, "alpha": self.cvar_alpha, "cvar_usd": self.cvar_usd,
+                           "model_cvar_usd": self.cvar_model_usd, "objective_usd": self.risk_objective_usd}
+        if stochastic or self.voi is not None:
+            v = self.voi
+            out["evpi_usd"] = getattr(v, "evpi_usd", None)
+            out["vss_usd"] = getattr(v, "vss_usd", None)
+            out["value_of_information"] = v.as_dict() if v is not None else None
+        return out
+
+    def tables(self) -> dict[str, pd.DataFrame | None]:
+        """The tables of a result directory: plan (site x month allocation), cashflows, kpis,
+        shadow_prices and, once evaluated, npv_breakdown, leases and contracts."""
+        tables: dict[str, pd.DataFrame | None] = {
+            "plan": self.allocation,
+            "cashflows": self.cashflows,
+            "kpis": self.kpis,
+            "shadow_prices": self.shadow_prices,
+        }
+        if self.evaluation is not None:
+            tables["npv_breakdown"] = self.evaluation.npv_breakdown().reset_index()
+            tables["leases"] = self.plan.leases if self.plan is not None else pd.DataFrame()
+            tables["contracts"] = self.plan.contracts if self.plan is not None else pd.DataFrame()
+        return tables
+
+    def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
+        """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
+        npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
+        ``optimizer.solve.resultdir.write_result_dir``."""
+        return write_result_dir(out_dir, self.summary(), self.tables(), self.plan, formats)
