@@ -41,7 +41,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from optimizer.instance import Instance  # noqa: E402
-from optimizer.timeline import month_label, month_ordinal  # noqa: E402
+from optimizer.kernel.timeline import month_label, month_ordinal  # noqa: E402
 
 SIZES = {  # sites, months, leases, scenarios
     "small": (3, 36, 4, 1),
@@ -330,7 +330,7 @@ _CAT: dict | None = None
 def _catalog() -> dict:
     global _CAT
     if _CAT is None:
-        from optimizer.catalog import load_catalog
+        from optimizer.instance.catalog import load_catalog
 
         _CAT = load_catalog()
     return _CAT

@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse  # noqa: F401  (as in the backend: keep scipy's import out of the timings)
 import highspy
+import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse  # noqa: F401  (as in the backend: keep scipy's import out of the timings)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from optimizer.highs_backend import HighsBackend, _compile  # noqa: E402
+from optimizer.solve.backend import HighsBackend, _compile  # noqa: E402
 
 NN = pyo.NonNegativeReals
 NNI = pyo.NonNegativeIntegers

@@ -106,6 +106,7 @@ def _record_lazy_paths() -> list:
 def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
     """Generate, solve, and measure one instance in this process."""
     from generate import generate
+
     from optimizer.solve import solve
 
     cpu = _CpuClock(options.get("time_limit_s")) if clock == "cpu" else None

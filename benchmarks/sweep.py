@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from optimizer.errors import load_instance
-    from optimizer.sweep import sweep
+    from optimizer.analysis.sweep import sweep
+    from optimizer.instance.loading import load_instance
 
     inst = load_instance(args.instance)
     if args.param == "lease":
