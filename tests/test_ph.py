@@ -81,6 +81,7 @@ def test_every_scenario_model_has_the_same_first_stage():
     assert any(n.startswith("conv[") for n in names) and any(n.startswith("x[") for n in names)
 
 
+@pytest.mark.slow
 def test_ph_two_ranks_reaches_the_extensive_form(tmp_path):
     # the test extra installs mpi4py, mpi-sppy and the mpich wheel (libmpi + mpiexec in the
     # virtualenv), so a missing MPI is a broken install: fail, do not skip
