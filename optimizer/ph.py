@@ -3,7 +3,8 @@ for one extensive form.
 
     mpiexec -n 2 python -m optimizer.ph FILE --out DIR      # scenarios split over 2 ranks
     python -m optimizer.ph FILE --out DIR                   # one process, no MPI launcher
-    (as root: mpiexec --allow-run-as-root --oversubscribe -n 2 ...)
+    (a system Open MPI as root: mpiexec --allow-run-as-root --oversubscribe -n 2 ...; the mpich
+    wheel of the ph extra needs no flags)
 
 Each scenario's subproblem is our model of the one-scenario sub-instance (same first-stage
 structure), minimising -NPV in $M; mpi-sppy weights the scenarios by their probability. The
