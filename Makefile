@@ -1,5 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test` (see README.md).
 # The virtualenv is (re)installed only when pyproject.toml changes (stamp files in .venv/).
+# `make test` also brings what the tests need outside PyPI: headless Chromium (target chromium);
+# MPI comes from PyPI (the mpich wheel of the test extra: libmpi and mpiexec inside .venv).
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 DEMO := instances/demo.yaml
 BASELINES := keep-mining convert-asap greedy
 
-.PHONY: demo baselines test doctor clean
+.PHONY: demo baselines test lint chromium doctor clean
 
 demo: $(STAMP)
 	$(BIN)/optimizer validate $(DEMO)
@@ -21,8 +23,37 @@ baselines: $(STAMP)
 		$(BIN)/optimizer evaluate $(DEMO) --baseline $$b --out out/demo-$$b || exit $$?; \
 	done
 
-test: $(TEST_STAMP)
+test: chromium $(TEST_STAMP) lint
 	$(BIN)/python -m pytest
+
+# The architecture contract (import-linter: layers, no cycles; see ARCHITECTURE.md) and ruff.
+lint: $(TEST_STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check optimizer tests benchmarks examples
+
+# Headless Chromium for the report tests (a system package, not on PyPI). Found on PATH (or
+# CHROMIUM=/path/to/it): nothing to do. Missing: installed with apt-get when we are root or have
+# passwordless sudo; otherwise one line saying what to install, and make stops before the suite.
+CHROMIUM_NAMES := chromium chromium-browser google-chrome
+chromium:
+	@if [ -n "$$CHROMIUM" ]; then \
+		[ -x "$$CHROMIUM" ] && exit 0; \
+		echo "make test: CHROMIUM=$$CHROMIUM is not an executable file; point it at chromium or unset it" >&2; exit 1; \
+	fi; \
+	for n in $(CHROMIUM_NAMES); do command -v $$n >/dev/null 2>&1 && exit 0; done; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else sudo="none"; fi; \
+	if [ "$$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make test: headless Chromium is missing (the report tests need it): install it, e.g. 'sudo apt-get install -y chromium' on Debian/Ubuntu, or set CHROMIUM=/path/to/chrome, then re-run make test" >&2; \
+		exit 1; \
+	fi; \
+	echo "make test: installing chromium with apt-get (headless browser for the report tests)"; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit $$?; \
+	for n in $(CHROMIUM_NAMES); do command -v $$n >/dev/null 2>&1 && exit 0; done; \
+	echo "make test: apt-get installed chromium but none of $(CHROMIUM_NAMES) is on PATH; install it by hand or set CHROMIUM=/path/to/chrome" >&2; \
+	exit 1
 
 doctor: $(STAMP)
 	$(BIN)/optimizer doctor

@@ -185,6 +185,7 @@ def _milp_key(res):
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_milp_equals_brute_force(case):
     inst = load(case)
     feasible, n = brute_force(inst)

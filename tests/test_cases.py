@@ -551,7 +551,7 @@ def test_one_case_report_opens_in_headless_chromium(solved, tmp_path):
     exe = os.environ.get("CHROMIUM") or next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                                               if shutil.which(n)), None)
     if not exe:
-        pytest.fail("chromium not found: install it with `apt-get install -y chromium` (.ci/run does this)")
+        pytest.fail("chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM=/path/to/it (`make test` does the install)")
     inst, res = solved["case_colo_200mw"]
     d = res.write(tmp_path / "colo")
     url = render_report(d, instance=INSTANCES / "case_colo_200mw.yaml").resolve().as_uri()

@@ -28,6 +28,7 @@ def persistent():
     ({"sites[tx-1].pue_mining": 1.2}, False),          # a constant in the model: must rebuild
     ({"leases[*].escalator_per_year": 0.0}, False),
 ])
+@pytest.mark.slow
 def test_persistent_equals_cold(persistent, override, in_place):
     base, ps = persistent
     inst = base.with_overrides(override)

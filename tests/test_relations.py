@@ -89,6 +89,7 @@ def test_raising_a_demo_lease_rate_never_lowers_npv(demo, lease):
 
 
 @pytest.mark.parametrize("lease", ["L1-neocloud", "L2-hyperscaler", "L3-ailab", "L4-colo"])
+@pytest.mark.slow
 def test_removing_a_lease_offer_never_raises_npv(demo, lease):
     res = run(variant(DEMO, lambda d: d.__setitem__("leases", [l for l in d["leases"] if l["id"] != lease])))
     assert ge(demo.npv_usd, res.npv_usd)
@@ -160,6 +161,7 @@ def test_optimum_never_below_a_feasible_baseline(path):
 # ---------------------------------------------------------------- capex budget
 
 
+@pytest.mark.slow
 def test_tightening_the_capex_budget_never_raises_npv(demo):
     budgets = [600e6, 200e6, 100e6, 50e6, 0.0]  # 600 M$ is the demo's own budget
 

@@ -188,7 +188,7 @@ def _chromium() -> str:
     exe = os.environ.get("CHROMIUM") or next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                                               if shutil.which(n)), None)
     if not exe:
-        pytest.fail("chromium not found: install it with `apt-get install -y chromium` (.ci/run does this)")
+        pytest.fail("chromium not found: install it with `apt-get install -y chromium` or set CHROMIUM=/path/to/it (`make test` does the install)")
     return exe
 
 

@@ -106,6 +106,7 @@ def test_mid_weight_model_cvar_equals_evaluator_cvar(two):
 # ---------------------------------------------------------------- frontier
 
 
+@pytest.mark.slow
 def test_frontier_is_monotone():
     inst = Instance.from_yaml(SMALL)
     ws = [0.0, 0.25, 0.5, 0.75, 1.0]

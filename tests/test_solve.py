@@ -71,6 +71,7 @@ def test_instances_are_found():
 
 
 @pytest.mark.parametrize("path", INSTANCES, ids=[p.stem for p in INSTANCES])
+@pytest.mark.slow
 def test_every_instance_solves_within_gap_and_verifies(path, tmp_path, capsys, captured):
     out = tmp_path / "out"
     code, stdout, err = cli(capsys, "solve", path, "--out", out, "--time-limit", "120")
@@ -207,6 +208,7 @@ def big_demo(tmp_path: Path, copies: int = 4) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_time_limit_returns_the_incumbent_with_its_gap(tmp_path):
     """HiGHS has a dual bound (so a gap) only once its root LP is solved: on a loaded machine that
     takes more than 2 s here (measured), so the solve is retried with 8 s if the first has none."""
@@ -230,6 +232,7 @@ def test_time_limit_returns_the_incumbent_with_its_gap(tmp_path):
     assert res.mip_gap > 0
 
 
+@pytest.mark.slow
 def test_time_limit_cli_exit_0_with_message(tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, err = cli(capsys, "solve", big_demo(tmp_path), "--out", out, "--time-limit", "1", "--gap", "0", "--no-voi")

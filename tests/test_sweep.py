@@ -251,6 +251,7 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=["wall_s"]).sort_values("point_id").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_process_pool_and_dask_match_inprocess(tiny):
     grid = [f"{RATE}=100:150:3", "scenarios[*].btc_price_usd.scale=0.8,1.2"]
     ref = sweep(tiny, grid, solver=standin, progress=False)
@@ -287,6 +288,7 @@ def test_real_npv_non_decreasing_in_lease_rate(tiny):
 
 
 @pytest.mark.parametrize("spec", [f"{RATE}=60:330:10", "scenarios[*].btc_price_usd.scale=0.6:1.5:10"])
+@pytest.mark.slow
 def test_real_persistent_equals_cold(tiny, spec):
     # a tight gap, so both routes must reach the same optimum
     warm = sweep(tiny, [spec], persistent=True, progress=False, mip_gap=1e-9)
@@ -356,6 +358,7 @@ def _count_builds(monkeypatch) -> list[int]:
     "scenarios[*].btc_price_usd.scale=0.6:1.5:10",
     f"{RATE}=60:330:10",
 ])
+@pytest.mark.slow
 def test_real_persistent_route_reuses_one_model(tiny, monkeypatch, spec):
     calls = _count_builds(monkeypatch)
     df = sweep(tiny, [spec], persistent=True, progress=False)

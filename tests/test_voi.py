@@ -29,6 +29,7 @@ def _stochastic_instances() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", _stochastic_instances(), ids=lambda p: p.stem)
+@pytest.mark.slow
 def test_evpi_and_vss_are_nonnegative(path):
     inst = Instance.from_yaml(path)
     r = solve(inst, **TIGHT)

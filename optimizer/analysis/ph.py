@@ -3,11 +3,12 @@ for one extensive form.
 
     mpiexec -n 2 python -m optimizer.ph FILE --out DIR      # scenarios split over 2 ranks
     python -m optimizer.ph FILE --out DIR                   # one process, no MPI launcher
-    (as root: mpiexec --allow-run-as-root --oversubscribe -n 2 ...)
+    (a system Open MPI as root: mpiexec --allow-run-as-root --oversubscribe -n 2 ...; the mpich
+    wheel of the ph extra needs no flags)
 
 Each scenario's subproblem is our model of the one-scenario sub-instance (same first-stage
 structure), minimising -NPV in $M; mpi-sppy weights the scenarios by their probability. The
-nonanticipative variables are the first-stage decisions (``voi.FIRST_STAGE_VARS``); the
+nonanticipative variables are the first-stage decisions (``model.fix.FIRST_STAGE_VARS``); the
 variables they define (cumulative blocks, ownership, installed units, ...) follow by
 equalities. HiGHS solves the subproblems through ``appsi_highs``; HiGHS has no MIQP, so the
 proximal term is linearised (``linearize_proximal_terms``: outer cuts on x^2; exact for binaries).
