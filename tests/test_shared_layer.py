@@ -389,3 +389,47 @@ def test_initial_units_and_capex_budget(q, m):
     # per-year dict: 2026 given, 2027 not; a single number applies to every year
     assert q.capex_budget(2026) == 5_000_000 and q.capex_budget(2027) is None
     assert m.capex_budget(2026) == 3_000_000 and m.capex_budget(2031) == 3_000_000
+
+
+# ---------------------------------------------------------------- take-or-pay minimum and plant fixed cost
+
+
+def _power_cost(ev) -> dict[tuple[str, str, int], float]:
+    cf = ev.cashflows[ev.cashflows["item"] == "power_cost_usd"]
+    return {(w, s, int(t)): float(v) for (w, s, t), v in cf.groupby(["scenario", "site", "period"])["usd"].sum().items()}
+
+
+def test_take_or_pay_minimum_and_plant_fixed_cost_follow_term_and_ownership():
+    """Nothing runs and no energy is taken: fixed contract F (10 MW, 70 % take-or-pay) pays its
+    minimum 0.7 x 10 MW x its hours in the term at its escalated price while s1 is owned; plant G
+    pays 10,000 USD per month of its term while s2 is owned (bought in 2026-10)."""
+    import pandas as pd
+
+    from optimizer.evaluate import evaluate
+    from optimizer.plan import Plan
+
+    inst = Instance.from_dict(QUARTERLY)
+    idle = pd.DataFrame([("up", "s1", "m200", "2026-01", 0.0)], columns=["scenario", "site", "model", "month", "units"])
+    buy_s2 = pd.DataFrame([("s2", "acquisition", "2026-10")], columns=["site", "event", "month"])
+    q5 = (720 * 50 + 744 * 53 + 720 * 53) / 2184                 # escalated price of Apr .. Jun 2027
+    ev = evaluate(inst, Plan(operations=idle, site_events=buy_s2))
+    assert ev.violations == []
+    got = _power_cost(ev)
+    for w in ("up", "down"):
+        # F: May + Jun 2026 = 1,464 h; then 2,208, 2,208, 2,160, 2,184 h
+        assert got[(w, "s1", 1)] == approx(-50 * 0.7 * 10 * 1464)
+        assert got[(w, "s1", 2)] == approx(-50 * 0.7 * 10 * 2208)
+        assert got[(w, "s1", 4)] == approx(-50 * 0.7 * 10 * 2160)
+        assert got[(w, "s1", 5)] == approx(-q5 * 0.7 * 10 * 2184)
+        assert (w, "s1", 0) not in got                            # before the term
+        # G (Sep 2026 .. Mar 2027) while s2 is owned (from 2026-10): 3 months in Q3 and in Q4; Sep is not owned
+        assert got[(w, "s2", 3)] == approx(-3 * 10_000) and got[(w, "s2", 4)] == approx(-3 * 10_000)
+        assert (w, "s2", 2) not in got and (w, "s2", 5) not in got
+    # s1 sold in 2026-10 (its units retired then): no minimum from that quarter on
+    sale = pd.DataFrame([("s1", "sale", "2026-10")], columns=["site", "event", "month"])
+    retire = pd.DataFrame([("s1", "m200", "2026-10", 1500.0), ("s1", "m100", "2026-10", 200.0)],
+                          columns=["site", "model", "month", "units"])
+    ev = evaluate(inst, Plan(operations=idle, site_events=sale, retirements=retire))
+    assert ev.violations == []
+    got = _power_cost(ev)
+    assert {t for (w, s, t) in got if s == "s1"} == {1, 2}
