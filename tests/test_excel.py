@@ -45,10 +45,15 @@ def test_sheet_equals_csv(book, sheet):
 
 
 def test_empty_cost_to_mine_cells_stay_empty(book):
-    # kpis.csv has cost_to_mine blank where the bear scenario mines nothing (12 bear months - 3 mining = 9)
+    # kpis.csv has cost_to_mine blank where a scenario mines nothing: exactly those cells are empty
+    csv = pd.read_csv(FIX / "kpis.csv", dtype={"month": str})
+    blank = set(zip(csv.loc[csv["cost_to_mine_usd_per_btc"].isna(), "scenario"], csv.loc[csv["cost_to_mine_usd_per_btc"].isna(), "month"]))
+    assert blank                                          # the fixture has some (bear months without mining)
     ws = openpyxl.load_workbook(book)["kpis"]
-    col = [c.value for c in ws[1]].index("cost_to_mine_usd_per_btc")
-    assert sum(1 for r in ws.iter_rows(min_row=2, values_only=True) if r[col] is None) == 9
+    head = [c.value for c in ws[1]]
+    col, sc, mo = head.index("cost_to_mine_usd_per_btc"), head.index("scenario"), head.index("month")
+    got = {(r[sc], r[mo]) for r in ws.iter_rows(min_row=2, values_only=True) if r[col] is None}
+    assert got == blank
 
 
 def test_header_bold_frozen_and_widths(book):
@@ -89,16 +94,34 @@ def test_summary_sheet_key_values(book):
     ws = openpyxl.load_workbook(book)["summary"]
     assert [c.value for c in ws[1]] == ["key", "value"]
     kv = {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
-    assert kv["status"].value == "optimal"
+    assert kv["status"].value == s["status"]
     close = lambda a, b: abs(a - b) <= 1e-15 * abs(b)   # 16 significant digits, as above
     assert close(kv["npv_usd"].value, s["npv_usd"]) and kv["npv_usd"].number_format == FMT_USD
     assert close(kv["baselines.keep_mining"].value, s["baselines"]["keep_mining"])
     assert close(kv["npv_usd_by_scenario.bear"].value, s["npv_usd_by_scenario"]["bear"])
     assert kv["mip_gap"].number_format == "0.000%"
-    assert kv["n_variables"].value == 1840
+    assert kv["n_variables"].value == s["n_variables"] and kv["n_constraints"].value == s["n_constraints"]
+    assert s["violations"] == [] and s["message"] == ""
     assert kv["violations"].value is None and kv["message"].value is None     # empty list, empty string
-    # 19 top-level non-dict keys (instance ... n_integer, lists included) + 2 scenario NPVs + 3 baselines
-    assert len(kv) == 19 + 2 + 3
+    # one row per top-level non-dict key (lists included), one per entry of each (flat) dict, one for an empty dict
+    assert not any(isinstance(x, dict) for v in s.values() if isinstance(v, dict) for x in v.values())
+    flat = sum(max(len(v), 1) if isinstance(v, dict) else 1 for v in s.values())
+    assert len(kv) == flat
+
+
+def test_workbook_npv_agrees_with_the_summary(book):
+    # independent of how the sheets were copied: the cashflows sheet's present values add up, per
+    # scenario, to summary.json's NPVs, the npv_breakdown sheet to its E[NPV], and each row's pv_usd
+    # is its usd x discount_factor
+    s = json.loads((FIX / "summary.json").read_text())
+    cf = pd.read_excel(book, sheet_name="cashflows", engine="openpyxl", dtype={"month": str})
+    by = cf.groupby("scenario")["pv_usd"].sum()
+    assert set(by.index) == set(s["npv_usd_by_scenario"])
+    for name, npv in s["npv_usd_by_scenario"].items():
+        assert by[name] == pytest.approx(npv, rel=1e-12)
+    assert (cf["pv_usd"] - cf["usd"] * cf["discount_factor"]).abs().max() <= 1e-6
+    nb = pd.read_excel(book, sheet_name="npv_breakdown", engine="openpyxl")
+    assert nb["pv_usd"].sum() == pytest.approx(s["npv_usd"], rel=1e-12)
 
 
 def test_number_format_rules():
@@ -135,4 +158,6 @@ def test_empty_decision_tables_get_no_sheet_and_plan_leases_are_used(tmp_path):
     pd.DataFrame(columns=["option", "site", "month", "units"]).to_csv(d / "plan" / "purchases.csv", index=False)
     wb = openpyxl.load_workbook(write_workbook(d, tmp_path / "ev.xlsx"))
     assert "plan_purchases" not in wb.sheetnames
-    assert [c.value for c in next(wb["leases"].iter_rows(min_row=2, max_row=2))] == ["L1", "tx1", "2028-07", 1]
+    want = pd.read_csv(d / "plan" / "leases.csv", dtype={"month": str})
+    got = [[c.value for c in r] for r in wb["leases"].iter_rows(min_row=2)]
+    assert got == want.values.tolist() and len(got) == 2

@@ -61,20 +61,24 @@ def test_weight_zero_is_the_risk_neutral_optimum(two):
     assert via_options.cvar_alpha == 0.9 and via_instance.cvar_alpha == 0.5
 
 
-def test_weight_one_alpha_near_one_is_the_worst_case_optimum(two):
-    # Hand calculation of the bust optimum (risk_two.yaml): retire 3,000 units in 2026-01
-    # (+1,500,000 salvage), conversion capex 1 MW x 1 M$ spread over the 2-month lead
-    # (-500,000 in 2026-01 and 2026-02), L1 handed over in 2026-03: each month NOI
-    # 200,000 - 10% opex = 180,000 minus HPC power 1 MW x 1.2 x hours x 45 USD/MWh.
-    # Discount factor of month t: 1.12^(-(t+1)/12). The 8 lease months after the horizon
-    # (Jul..Feb) add NOI 180,000 minus power at the last market price 40 USD/MWh, each
-    # discounted (1.12)^(-k/12) to the horizon end, then with the June factor.
+def bust_npv_by_hand() -> float:
+    """Hand calculation of the bust optimum (risk_two.yaml): retire 3,000 units in 2026-01
+    (+1,500,000 salvage), conversion capex 1 MW x 1 M$ spread over the 2-month lead
+    (-500,000 in 2026-01 and 2026-02), L1 handed over in 2026-03: each month NOI
+    200,000 - 10% opex = 180,000 minus HPC power 1 MW x 1.2 x hours x 45 USD/MWh.
+    Discount factor of month t: 1.12^(-(t+1)/12). The 8 lease months after the horizon
+    (Jul..Feb) add NOI 180,000 minus power at the last market price 40 USD/MWh, each
+    discounted (1.12)^(-k/12) to the horizon end, then with the June factor."""
     df = [1.12 ** (-(t + 1) / 12) for t in range(6)]
     hours = [31 * 24, 28 * 24, 31 * 24, 30 * 24, 31 * 24, 30 * 24]
     flows = [1_500_000 - 500_000, -500_000] + [180_000 - 1.2 * h * 45 for h in hours[2:]]
     after_days = [31, 31, 30, 31, 30, 31, 31, 28]
     terminal = sum((180_000 - 1.2 * 24 * d * 40) * 1.12 ** (-k / 12) for k, d in enumerate(after_days, 1))
-    bust_npv = sum(f * d for f, d in zip(flows, df)) + df[5] * terminal   # = 2,089,184.79 USD
+    return sum(f * d for f, d in zip(flows, df)) + df[5] * terminal   # = 2,089,184.79 USD
+
+
+def test_weight_one_alpha_near_one_is_the_worst_case_optimum(two):
+    bust_npv = bust_npv_by_hand()
 
     alone = solve(scenario_instance(two, 1), **TIGHT)                     # bust with probability 1
     assert alone.npv_usd == pytest.approx(bust_npv, rel=1e-7)
@@ -167,6 +171,6 @@ def test_instance_risk_section_is_the_default(two):
                               base_dir=TWO.parent)
     r = solve(inst, **TIGHT)
     assert (r.cvar_weight, r.cvar_alpha) == (1.0, 0.9)
-    # same plan as the explicit weight-1 solve: the bust optimum's NPV in bust (2,089,184.79 USD, above)
-    assert r.npv_usd_by_scenario["bust"] == pytest.approx(2_089_184.79, abs=0.01)
+    # same plan as the explicit weight-1 solve: the bust optimum's NPV in bust (hand calculation above)
+    assert r.npv_usd_by_scenario["bust"] == pytest.approx(bust_npv_by_hand(), rel=1e-7)
     assert solve(inst, cvar_weight=0.0, **TIGHT).cvar_weight == 0.0  # an explicit option wins

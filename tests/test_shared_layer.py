@@ -1,0 +1,435 @@
+"""The shared layer (compile_instance -> Data) against hand arithmetic, on non-trivial parameters.
+
+The model and the evaluator both read these coefficients, so "solver objective == evaluator NPV"
+cannot see a bug here. Every expected number below is written out from the instance's figures
+(comments show the arithmetic); nothing is copied from the code's output and no kernel function
+(optimizer.economics) is called for the expected side.
+
+Two small instances, built inline:
+
+- ``QUARTERLY``: 6 quarterly periods from 2026-01 (days 90, 91, 92, 92, 90, 91), a halving inside
+  period 2, a 2 % pool fee, price / hashrate / fee / power / HPC-index points, two scenarios,
+  contracts starting mid-quarter after the horizon start, leases with late hand-overs, both opex
+  kinds, multi-MW and splittable leases, purchase options, conversion and grid-expansion leads.
+- ``MONTHLY``: 6 monthly periods, 12-minute blocks, explicit halving heights with a non-default
+  initial subsidy (two halvings inside the horizon), a 1.5 % pool fee.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.data import compile_instance
+from optimizer.instance import Instance
+
+REL = 1e-12
+
+
+def approx(x):
+    return pytest.approx(x, rel=REL, abs=1e-9)
+
+
+# ---------------------------------------------------------------- instances
+
+# Calendar of the quarterly horizon (2026-01 .. 2027-06):
+#   months  Jan 31 Feb 28 Mar 31 | Apr 30 May 31 Jun 30 | Jul 31 Aug 31 Sep 30 |
+#           Oct 31 Nov 30 Dec 31 | Jan 31 Feb 28 Mar 31 | Apr 30 May 31 Jun 30
+#   days    90, 91, 92, 92, 90, 91      hours (x 24)  2160, 2184, 2208, 2208, 2160, 2184
+Q_DAYS = [31 + 28 + 31, 30 + 31 + 30, 31 + 31 + 30, 31 + 30 + 31, 31 + 28 + 31, 30 + 31 + 30]
+Q_HOURS = [24 * d for d in Q_DAYS]
+
+QUARTERLY = {
+    "name": "shared-quarterly",
+    "horizon": {"start_month": "2026-01", "periods": 6, "period_months": 3, "discount_rate": 0.10},
+    # 1,050,000 - 144 blocks/day x (90 + 91 + 30 days) = 1,050,000 - 30,384: the halving falls on
+    # day 30 of period 2
+    "bitcoin": {"start_height": 1_019_616, "pool_fee": 0.02},
+    "scenarios": [
+        {"name": "up", "probability": 0.6,
+         "btc_price_usd": {"points": {"2026-01": 90_000, "2026-07": 120_000}},
+         "network_hashrate_eh_s": {"points": {"2026-01": 800, "2026-04": 950}},
+         "fees_btc_per_block": {"points": {"2026-02": 0.2, "2026-05": 0.05}},
+         "power_price_usd_per_mwh": {"north": {"points": {"2026-01": 40, "2026-12": 62}}, "south": 35},
+         "hpc_lease_rate_index": {"points": {"2026-01": 1.0, "2027-06": 1.17}}},
+        {"name": "down", "probability": 0.4, "btc_price_usd": 60_000, "network_hashrate_eh_s": 1000,
+         "power_price_usd_per_mwh": {"north": 30, "south": 35}},
+    ],
+    "sites": [
+        {"id": "s1", "market": "north", "grid_interconnect_mw": 30, "pue_mining": 1.08, "pue_hpc": 1.25,
+         "asics_per_rack": 80, "hpc_kw_per_rack": 130,
+         "halls": [{"id": "m", "use": "mining", "racks": 50}, {"id": "h", "use": "hpc", "racks": 20}],
+         "conversion": {"racks_per_block": 10, "capex_usd_per_mw": 2_000_000, "lead_months": 7, "earliest_month": "2026-04"},
+         "grid_expansions": [{"id": "g1", "mw": 5, "capex_usd": 400_000, "lead_months": 0, "earliest_month": "2026-08"},
+                             {"id": "g2", "mw": 5, "capex_usd": 400_000, "lead_months": 4}],
+         "sale": {"price_usd": 1_000_000, "earliest_month": "2026-11"}},
+        {"id": "s2", "market": "south", "grid_interconnect_mw": 10, "pue_mining": 1.1, "pue_hpc": 1.3,
+         "asics_per_rack": 100, "hpc_kw_per_rack": 150, "halls": [{"id": "h2", "use": "hpc", "racks": 10}],
+         "acquisition": {"price_usd": 2_000_000, "available_from": "2026-06"}},
+    ],
+    "fleet": {
+        "asic_models": [{"name": "m200", "hashrate_th_s": 200, "power_w": 3500, "salvage_usd_per_unit": 300},
+                        {"name": "m100", "hashrate_th_s": 100, "efficiency_j_per_th": 21.5}],
+        "installed": [{"site": "s1", "model": "m200", "units": 1000}, {"site": "s1", "model": "m200", "units": 500},
+                      {"site": "s1", "model": "m100", "units": 200}],
+        "purchase_options": [
+            {"id": "po", "model": "m200", "usd_per_th": 14, "first_month": "2026-03", "last_month": "2027-01", "lead_months": 5},
+            {"id": "late", "model": "m100", "usd_per_th": 10, "first_month": "2027-02"},
+        ],
+    },
+    "contracts": [
+        {"id": "F", "site": "s1", "kind": "fixed", "start_month": "2026-05", "term_months": 14, "price_usd_per_mwh": 50,
+         "escalator_per_year": 0.06, "mw_cap": 10, "take_or_pay_min_share": 0.7},
+        {"id": "I", "site": "s1", "kind": "index", "start_month": "2026-02", "term_months": 4, "adder_usd_per_mwh": 3},
+        {"id": "G", "site": "s2", "kind": "owned_generation", "start_month": "2026-09", "term_months": 7, "mw": 4,
+         "variable_cost_usd_per_mwh": 20, "fixed_cost_usd_per_month": 10_000},
+        {"id": "X", "site": "s1", "kind": "index"},
+    ],
+    "leases": [
+        {"id": "LA", "it_mw": 2.5, "rate_usd_per_kw_month": 120, "escalator_per_year": 0.05, "term_months": 15,
+         "window_start": "2026-02", "window_end": "2026-05", "late_penalty_usd_per_mw_month": 1000, "noi_margin": 0.8,
+         "eligible_sites": ["s1"]},
+        {"id": "LB", "it_mw": 1.2, "rate_usd_per_kw_month": 100, "escalator_per_year": 0.03, "term_months": 6,
+         "window_start": "2026-02", "window_end": "2026-03", "opex_usd_per_mw_month": 7000, "eligible_sites": ["s2"]},
+        {"id": "LC", "it_mw": 1.5, "rate_usd_per_kw_month": 90, "escalator_per_year": 0.02, "term_months": 30,
+         "window_start": "2026-04", "window_end": "2026-10", "splittable": True},
+    ],
+    "policy": {"capex_budget_usd_per_year": {2026: 5_000_000}},
+}
+
+# Monthly horizon 2026-01 .. 2026-06: days 31, 28, 31, 30, 31, 30.
+M_DAYS = [31, 28, 31, 30, 31, 30]
+MONTHLY = {
+    "name": "shared-monthly",
+    "horizon": {"start_month": "2026-01", "periods": 6, "discount_rate": 0.08},
+    # 12-minute blocks: 1440 / 12 = 120 blocks a day. Subsidy 6.25 below 500,000, 3.125 from it,
+    # 1.5625 from 520,000.
+    "bitcoin": {"start_height": 499_000, "block_interval_minutes": 12, "initial_subsidy_btc": 6.25,
+                "halving_heights": [500_000, 520_000], "pool_fee": 0.015},
+    "scenarios": [{"name": "only", "probability": 1.0,
+                   "btc_price_usd": {"points": {"2026-02": 50_000, "2026-05": 80_000}},
+                   "network_hashrate_eh_s": 400, "fees_btc_per_block": 0.25,
+                   "power_price_usd_per_mwh": {"m": 45}}],
+    "sites": [{"id": "a", "market": "m", "grid_interconnect_mw": 10, "pue_mining": 1.2, "pue_hpc": 1.3,
+               "asics_per_rack": 100, "hpc_kw_per_rack": 100, "halls": [{"id": "x", "use": "mining", "racks": 10}]}],
+    "fleet": {"asic_models": [{"name": "k150", "hashrate_th_s": 150, "power_w": 3000}]},
+    "policy": {"capex_budget_usd_per_year": 3_000_000},
+}
+
+
+@pytest.fixture(scope="module")
+def q():
+    return compile_instance(Instance.from_dict(QUARTERLY))
+
+
+@pytest.fixture(scope="module")
+def m():
+    return compile_instance(Instance.from_dict(MONTHLY))
+
+
+# ---------------------------------------------------------------- time and discounting
+
+
+def test_quarterly_calendar_and_discount_factors(q):
+    assert q.T == 6 and q.W == 2
+    assert q.labels == ["2026-01", "2026-04", "2026-07", "2026-10", "2027-01", "2027-04"]
+    assert list(q.days) == [90, 91, 92, 92, 90, 91]
+    assert list(q.hours) == [2160, 2184, 2208, 2208, 2160, 2184]
+    # end of period t is 3 (t + 1) months from the start: DF = 1.1^(-3 (t + 1) / 12)
+    assert list(q.df) == [approx(1.1 ** -0.25), approx(1.1 ** -0.5), approx(1.1 ** -0.75),
+                          approx(1.1 ** -1.0), approx(1.1 ** -1.25), approx(1.1 ** -1.5)]
+    assert list(q.prob) == [0.6, 0.4] and q.scenario_names == ["up", "down"]
+    assert list(q.period_years) == [2026, 2026, 2026, 2026, 2027, 2027]
+
+
+def test_monthly_discount_factors(m):
+    # month t ends t + 1 months from the start: DF = 1.08^(-(t + 1) / 12)
+    assert list(m.df) == [approx(1.08 ** (-k / 12)) for k in (1, 2, 3, 4, 5, 6)]
+    assert list(m.hours) == [744, 672, 744, 720, 744, 720]
+
+
+# ---------------------------------------------------------------- bitcoin: blocks, subsidy, hashprice
+
+
+def test_quarterly_blocks_and_subsidy_with_a_halving_inside_a_period(q):
+    # 144 blocks a day x days
+    assert list(q.blocks) == [144 * 90, 144 * 91, 144 * 92, 144 * 92, 144 * 90, 144 * 91]
+    # heights at the period starts: 1,019,616; + 12,960 = 1,032,576; + 13,104 = 1,045,680; + 13,248 = 1,058,928.
+    # Below 1,050,000 four halvings have passed (210k, 420k, 630k, 840k): 50 / 16 = 3.125, then 1.5625.
+    # Period 2: 1,050,000 - 1,045,680 = 4,320 blocks at 3.125 and 13,248 - 4,320 = 8,928 at 1.5625.
+    mix = (4_320 * 3.125 + 8_928 * 1.5625) / 13_248
+    assert list(q.subsidy_btc_per_block) == [approx(3.125), approx(3.125), approx(mix),
+                                             approx(1.5625), approx(1.5625), approx(1.5625)]
+
+
+def test_monthly_subsidy_with_explicit_halving_heights(m):
+    # 120 blocks a day: Jan 3720, Feb 3360, Mar 3720, Apr 3600, May 3720, Jun 3600
+    assert list(m.blocks) == [120 * d for d in M_DAYS]
+    # heights: Jan 499,000 -> 502,720; Feb -> 506,080; Mar -> 509,800; Apr -> 513,400; May -> 517,120;
+    # Jun -> 520,720. Jan: 1,000 blocks at 6.25, 2,720 at 3.125; Jun: 520,000 - 517,120 = 2,880 at
+    # 3.125 and 720 at 1.5625.
+    jan = (1_000 * 6.25 + 2_720 * 3.125) / 3_720
+    jun = (2_880 * 3.125 + 720 * 1.5625) / 3_600
+    assert list(m.subsidy_btc_per_block) == [approx(jan), approx(3.125), approx(3.125), approx(3.125), approx(3.125), approx(jun)]
+
+
+def test_quarterly_series_are_means_of_their_months(q):
+    # up: price 90k in Jan rising 5,000 a month to 120k in Jul, flat after:
+    #   Q0 (90 + 95 + 100) / 3 = 95k, Q1 (105 + 110 + 115) / 3 = 110k, then 120k
+    assert list(q.btc_price_usd[0]) == [approx(95_000), approx(110_000)] + [approx(120_000)] * 4
+    assert list(q.btc_price_usd[1]) == [60_000] * 6
+    # hashrate 800 Jan, 850 Feb, 900 Mar, 950 from Apr: Q0 850, then 950
+    assert list(q.hashrate_eh_s[0]) == [approx(850), approx(950), approx(950), approx(950), approx(950), approx(950)]
+    # fees: flat 0.2 before Feb, then -0.05 a month to 0.05 in May: Jan 0.2, Feb 0.2, Mar 0.15 | Apr 0.1,
+    # May 0.05, Jun 0.05 | 0.05 after
+    assert list(q.fees_btc_per_block[0]) == [approx(0.55 / 3), approx(0.2 / 3)] + [approx(0.05)] * 4
+    assert list(q.fees_btc_per_block[1]) == [0.0] * 6
+    # north: 40 in Jan + 2 a month to 62 in Dec: Q0 (40 + 42 + 44) / 3 = 42, Q1 48, Q2 54, Q3 60, then 62
+    assert list(q.power_price["north"][0]) == [approx(42), approx(48), approx(54), approx(60), approx(62), approx(62)]
+    assert list(q.power_price["north"][1]) == [30.0] * 6
+    assert list(q.site_power_price("s2")[0]) == [35.0] * 6
+    # HPC index 1 + 0.01 per month after Jan 2026: Q0 months 0, 1, 2 -> 1.01; Q5 months 15, 16, 17 -> 1.16
+    assert list(q.hpc_index[0]) == [approx(1.01), approx(1.04), approx(1.07), approx(1.10), approx(1.13), approx(1.16)]
+    assert list(q.hpc_index[1]) == [1.0] * 6
+
+
+def test_quarterly_hashprice_and_btc_per_unit(q):
+    # hashprice BTC/PH/day = (subsidy + fees) x 144 / (EH/s x 1000)
+    mix = (4_320 * 3.125 + 8_928 * 1.5625) / 13_248
+    sub = [3.125, 3.125, mix, 1.5625, 1.5625, 1.5625]
+    fees_up = [0.55 / 3, 0.2 / 3, 0.05, 0.05, 0.05, 0.05]
+    h_up = [850, 950, 950, 950, 950, 950]
+    p_up = [95_000, 110_000, 120_000, 120_000, 120_000, 120_000]
+    hp_up = [(s + f) * 144 / (h * 1000) for s, f, h in zip(sub, fees_up, h_up)]
+    hp_down = [s * 144 / (1000 * 1000) for s in sub]
+    assert list(q.hashprice_btc_per_ph_day[0]) == [approx(x) for x in hp_up]
+    assert list(q.hashprice_btc_per_ph_day[1]) == [approx(x) for x in hp_down]
+    assert list(q.hashprice_usd_per_ph_day[0]) == [approx(x * p) for x, p in zip(hp_up, p_up)]
+    assert list(q.hashprice_usd_per_ph_day[1]) == [approx(x * 60_000) for x in hp_down]
+    # one m200 unit: 200 TH = 0.2 PH x hashprice x days x (1 - 2 % pool fee)
+    assert list(q.btc_per_unit["m200"][0]) == [approx(0.2 * x * d * 0.98) for x, d in zip(hp_up, Q_DAYS)]
+    assert list(q.btc_per_unit["m200"][1]) == [approx(0.2 * x * d * 0.98) for x, d in zip(hp_down, Q_DAYS)]
+    # m100: 0.1 PH
+    assert list(q.btc_per_unit["m100"][1]) == [approx(0.1 * x * d * 0.98) for x, d in zip(hp_down, Q_DAYS)]
+
+
+def test_monthly_hashprice_and_btc_per_unit(m):
+    jan = (1_000 * 6.25 + 2_720 * 3.125) / 3_720
+    jun = (2_880 * 3.125 + 720 * 1.5625) / 3_600
+    sub = [jan, 3.125, 3.125, 3.125, 3.125, jun]
+    # 120 blocks a day, 400 EH/s = 400,000 PH/s, fees 0.25 BTC a block
+    hp = [(s + 0.25) * 120 / 400_000 for s in sub]
+    assert list(m.hashprice_btc_per_ph_day[0]) == [approx(x) for x in hp]
+    # price flat 50k to Feb, +10k a month to 80k in May, flat after
+    price = [50_000, 50_000, 60_000, 70_000, 80_000, 80_000]
+    assert list(m.btc_price_usd[0]) == [approx(p) for p in price]
+    assert list(m.hashprice_usd_per_ph_day[0]) == [approx(x * p) for x, p in zip(hp, price)]
+    # 150 TH = 0.15 PH, pool fee 1.5 %
+    assert list(m.btc_per_unit["k150"][0]) == [approx(0.15 * x * d * 0.985) for x, d in zip(hp, M_DAYS)]
+
+
+def test_mwh_per_unit(q, m):
+    # W x PUE_mining x hours / 1e6
+    assert list(q.mwh_per_unit("s1", "m200")) == [approx(3500 * 1.08 * h / 1e6) for h in Q_HOURS]
+    # m100 is given by efficiency: 21.5 J/TH x 100 TH = 2,150 W
+    assert list(q.mwh_per_unit("s1", "m100")) == [approx(2150 * 1.08 * h / 1e6) for h in Q_HOURS]
+    assert list(q.mwh_per_unit("s2", "m200")) == [approx(3500 * 1.1 * h / 1e6) for h in Q_HOURS]
+    assert list(m.mwh_per_unit("a", "k150")) == [approx(3000 * 1.2 * 24 * d / 1e6) for d in M_DAYS]
+
+
+# ---------------------------------------------------------------- power contracts
+
+
+def test_fixed_contract_starting_mid_quarter_escalates_from_its_own_start(q):
+    c = q.contracts["F"]
+    # 14 months from May 2026: May 2026 .. Jun 2027.
+    # Q1: May 744 + Jun 720; Q2: 744 + 744 + 720; Q3: 744 + 720 + 744; Q4: 744 + 672 + 744; Q5: 720 + 744 + 720
+    assert list(c.active_hours) == [0, 744 + 720, 2208, 2208, 2160, 2184]
+    assert list(c.months_active) == [0, 2, 3, 3, 3, 3]
+    assert c.start_period == 1
+    # contract year 1 starts in May 2027 (12 months after May 2026), not in Jan 2027 (12 months
+    # after the horizon start): Q4 still pays 50; Q5 = (Apr 720 h x 50 + May 744 h x 53 + Jun 720 h x 53) / 2184 h
+    q5 = (720 * 50 + 744 * 50 * 1.06 + 720 * 50 * 1.06) / 2184
+    assert list(c.price_usd_per_mwh) == [0.0, approx(50), approx(50), approx(50), approx(50), approx(q5)]
+
+
+def test_index_and_generation_contract_terms(q):
+    i = q.contracts["I"]
+    # Feb .. May 2026: Q0 Feb 672 + Mar 744; Q1 Apr 720 + May 744
+    assert list(i.active_hours) == [672 + 744, 720 + 744, 0, 0, 0, 0]
+    assert list(i.months_active) == [2, 2, 0, 0, 0, 0] and i.start_period == 0
+    assert list(i.price_usd_per_mwh) == [0.0] * 6
+    g = q.contracts["G"]
+    # Sep 2026 .. Mar 2027: Q2 Sep 720; Q3 2208; Q4 2160
+    assert list(g.active_hours) == [0, 0, 720, 2208, 2160, 0]
+    assert list(g.months_active) == [0, 0, 1, 3, 3, 0] and g.start_period == 2
+    x = q.contracts["X"]  # no start, no term: the whole horizon
+    assert list(x.active_hours) == Q_HOURS and list(x.months_active) == [3] * 6 and x.start_period == 0
+
+
+# ---------------------------------------------------------------- leases
+
+
+def test_lease_hand_over_periods_and_months_late(q):
+    la, lb, lc = q.leases["LA"], q.leases["LB"], q.leases["LC"]
+    # LA: window 2026-02..05 with a late penalty: every period starting from Feb 2026 to the horizon
+    # end, i.e. Apr 26, Jul 26, Oct 26, Jan 27, Apr 27 (Q0 starts in Jan, before the window)
+    assert la.handover_periods == [1, 2, 3, 4, 5]
+    # months after window_end (May 2026): Apr 0, Jul 2, Oct 5, Jan 8, Apr 2027 11
+    assert la.months_late == {1: 0, 2: 2, 3: 5, 4: 8, 5: 11}
+    # LB: window Feb..Mar holds no period start and has no penalty: the period holding Feb (Q0)
+    assert lb.handover_periods == [0] and lb.months_late == {0: 0}
+    # LC: window Apr..Oct 2026 without penalty: Apr, Jul, Oct
+    assert lc.handover_periods == [1, 2, 3] and lc.months_late == {1: 0, 2: 0, 3: 0}
+
+
+def test_lease_rent_opex_hours_per_hand_over(q):
+    la = q.leases["LA"]
+    # LA from Apr 2026 (tau 1): 15 months Apr 2026 .. Jun 2027; 2.5 MW x 1000 x 120 = 300,000 a
+    # month in lease year 0 (Apr 2026 .. Mar 2027), x 1.05 = 315,000 in year 1 (Apr .. Jun 2027)
+    assert list(la.rent_usd[1]) == [0, approx(3 * 300_000), approx(3 * 300_000), approx(3 * 300_000),
+                                    approx(3 * 300_000), approx(3 * 315_000)]
+    # opex = (1 - 0.8) x rent
+    assert list(la.opex_usd[1]) == [0, approx(0.2 * 900_000), approx(0.2 * 900_000), approx(0.2 * 900_000),
+                                    approx(0.2 * 900_000), approx(0.2 * 945_000)]
+    assert list(la.active_hours[1]) == [0, 2184, 2208, 2208, 2160, 2184]
+    assert list(la.active[1]) == [False, True, True, True, True, True]
+    assert la.runs_past_horizon[1] is False
+    assert la.terminal_noi_usd[1] == 0.0 and la.terminal_hours_disc[1] == 0.0
+    # from Oct 2026 (tau 3): in the horizon Oct 2026 .. Jun 2027, all in lease year 0
+    assert list(la.rent_usd[3]) == [0, 0, 0, approx(900_000), approx(900_000), approx(900_000)]
+    assert list(la.active_hours[3]) == [0, 0, 0, 2208, 2160, 2184]
+    assert la.runs_past_horizon[3] is True
+    # LB from Jan 2026 (tau 0): 6 months Jan .. Jun 2026; 1.2 MW x 1000 x 100 = 120,000 a month;
+    # opex 7,000 USD per MW-month x 1.2 MW = 8,400 a month
+    lb = q.leases["LB"]
+    assert list(lb.rent_usd[0]) == [approx(360_000), approx(360_000), 0, 0, 0, 0]
+    assert list(lb.opex_usd[0]) == [approx(3 * 8_400), approx(3 * 8_400), 0, 0, 0, 0]
+    assert list(lb.active_hours[0]) == [2160, 2184, 0, 0, 0, 0]
+    assert lb.runs_past_horizon[0] is False
+    # LC (no margin, no opex figure): opex 0; from Jul 2026: 1.5 x 1000 x 90 = 135,000 a month
+    lc = q.leases["LC"]
+    assert list(lc.rent_usd[2]) == [0, 0, approx(405_000), approx(405_000), approx(405_000), approx(405_000)]
+    assert list(lc.opex_usd[2]) == [0.0] * 6
+
+
+def test_terminal_lease_noi_and_discounted_hours(q):
+    la, lc = q.leases["LA"], q.leases["LC"]
+    d = lambda k: 1.1 ** (-k / 12)  # k months after the horizon end (Jun 2027)
+    # LA from Oct 2026 runs to Dec 2027: after the horizon Jul .. Dec 2027 (k = 1..6). Lease year 1
+    # starts Oct 2027 (k = 4). NOI = 0.8 x rent: 240,000 (k 1..3), 0.8 x 315,000 = 252,000 (k 4..6)
+    noi = sum(240_000 * d(k) for k in (1, 2, 3)) + sum(252_000 * d(k) for k in (4, 5, 6))
+    assert la.terminal_noi_usd[3] == approx(noi)
+    # hours of Jul 744, Aug 744, Sep 720, Oct 744, Nov 720, Dec 744
+    hours = 744 * d(1) + 744 * d(2) + 720 * d(3) + 744 * d(4) + 720 * d(5) + 744 * d(6)
+    assert la.terminal_hours_disc[3] == approx(hours)
+    # LA from Apr 2027 (tau 5, 11 months late): Apr 2027 .. Jun 2028; after: Jul 2027 .. Jun 2028
+    # (k = 1..12), year 0 to Mar 2028 (k 1..9), year 1 Apr .. Jun 2028 (k 10..12)
+    noi5 = sum(240_000 * d(k) for k in range(1, 10)) + sum(252_000 * d(k) for k in (10, 11, 12))
+    assert la.terminal_noi_usd[5] == approx(noi5)
+    days = [31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30]  # Jul 2027 .. Jun 2028 (Feb 2028: 29)
+    assert la.terminal_hours_disc[5] == approx(sum(24 * n * d(k) for k, n in enumerate(days, start=1)))
+    # LC from Jul 2026 (30 months, to Dec 2028), no opex: NOI = rent. After the horizon Jul 2027 ..
+    # Dec 2028 (k = 1..18); lease year 1 starts Jul 2027 (k = 1): 135,000 x 1.02, year 2 from Jul 2028
+    # (k = 13): 135,000 x 1.02^2
+    noi_c = sum(135_000 * 1.02 * d(k) for k in range(1, 13)) + sum(135_000 * 1.02 ** 2 * d(k) for k in range(13, 19))
+    assert lc.terminal_noi_usd[2] == approx(noi_c)
+    assert lc.runs_past_horizon[2] is True
+
+
+def test_lease_racks(q):
+    r = q.lease_racks_needed
+    # unsplittable: whole racks. LA 2,500 kW / 130 kW = 19.23 -> 20 racks; LB 1,200 / 150 = 8 exactly -> 8
+    assert r[("LA", "s1")] == 20.0
+    assert r[("LB", "s2")] == 8.0
+    # splittable: the fraction, per site
+    assert r[("LC", "s1")] == approx(1500 / 130)
+    assert r[("LC", "s2")] == approx(1500 / 150)
+    # eligible sites only
+    assert set(r) == {("LA", "s1"), ("LB", "s2"), ("LC", "s1"), ("LC", "s2")}
+
+
+# ---------------------------------------------------------------- timing helpers, fleet, sites
+
+
+def test_lead_and_capex_periods(q, m):
+    # ceil(lead months / 3)
+    assert [q.lead_periods(x) for x in (0, 1, 3, 4, 6, 7)] == [0, 1, 1, 2, 2, 3]
+    assert [m.lead_periods(x) for x in (0, 1, 7)] == [0, 1, 7]
+    # spread over max(lead, 1) periods from the start
+    assert q.capex_periods(2, 0) == [2]
+    assert q.capex_periods(1, 3) == [1, 2, 3]
+    assert q.capex_periods(0, 1) == [0]
+
+
+def test_conversion_purchase_expansion_sale_acquisition_periods(q):
+    # conversion: lead 7 months = 3 quarters, earliest Apr 2026 (period 1); must finish by period 5:
+    # t + 3 <= 5 -> periods 1, 2
+    assert q.conversion_periods("s1") == [1, 2]
+    assert q.conversion_periods("s2") == []
+    # 'po': Mar 2026 (period 0) .. Jan 2027 (period 4), lead 5 months = 2 quarters: t + 2 <= 5 -> 0..3
+    po, late = q.inst.fleet.purchase_options
+    assert q.purchase_periods(po) == [0, 1, 2, 3]
+    # 'late': from Feb 2027 (period 4), no last month, no lead -> 4, 5
+    assert q.purchase_periods(late) == [4, 5]
+    g1, g2 = q.inst.site_by_id["s1"].grid_expansions
+    # g1: lead 0 from Aug 2026 (period 2); g2: lead 4 months = 2 quarters, no earliest month: t <= 3
+    assert q.expansion_periods("s1", g1) == [2, 3, 4, 5]
+    assert q.expansion_periods("s1", g2) == [0, 1, 2, 3]
+    # sale from Nov 2026 (period 3); acquisition from Jun 2026 (period 1)
+    assert q.sale_periods("s1") == [3, 4, 5] and q.sale_periods("s2") == []
+    assert q.acquisition_periods("s2") == [1, 2, 3, 4, 5] and q.acquisition_periods("s1") == []
+    assert q.owned_at_start("s1") is True and q.owned_at_start("s2") is False
+    assert q.period("2026-08") == 2 and q.period("2027-06") == 5 and q.period(None, default=4) == 4
+
+
+def test_initial_units_and_capex_budget(q, m):
+    # two rows of m200 at s1 add up: 1000 + 500
+    assert q.initial_units == {("s1", "m200"): 1500.0, ("s1", "m100"): 200.0}
+    # per-year dict: 2026 given, 2027 not; a single number applies to every year
+    assert q.capex_budget(2026) == 5_000_000 and q.capex_budget(2027) is None
+    assert m.capex_budget(2026) == 3_000_000 and m.capex_budget(2031) == 3_000_000
+
+
+# ---------------------------------------------------------------- take-or-pay minimum and plant fixed cost
+
+
+def _power_cost(ev) -> dict[tuple[str, str, int], float]:
+    cf = ev.cashflows[ev.cashflows["item"] == "power_cost_usd"]
+    return {(w, s, int(t)): float(v) for (w, s, t), v in cf.groupby(["scenario", "site", "period"])["usd"].sum().items()}
+
+
+def test_take_or_pay_minimum_and_plant_fixed_cost_follow_term_and_ownership():
+    """Nothing runs and no energy is taken: fixed contract F (10 MW, 70 % take-or-pay) pays its
+    minimum 0.7 x 10 MW x its hours in the term at its escalated price while s1 is owned; plant G
+    pays 10,000 USD per month of its term while s2 is owned (bought in 2026-10)."""
+    import pandas as pd
+
+    from optimizer.evaluate import evaluate
+    from optimizer.plan import Plan
+
+    inst = Instance.from_dict(QUARTERLY)
+    idle = pd.DataFrame([("up", "s1", "m200", "2026-01", 0.0)], columns=["scenario", "site", "model", "month", "units"])
+    buy_s2 = pd.DataFrame([("s2", "acquisition", "2026-10")], columns=["site", "event", "month"])
+    q5 = (720 * 50 + 744 * 53 + 720 * 53) / 2184                 # escalated price of Apr .. Jun 2027
+    ev = evaluate(inst, Plan(operations=idle, site_events=buy_s2))
+    assert ev.violations == []
+    got = _power_cost(ev)
+    for w in ("up", "down"):
+        # F: May + Jun 2026 = 1,464 h; then 2,208, 2,208, 2,160, 2,184 h
+        assert got[(w, "s1", 1)] == approx(-50 * 0.7 * 10 * 1464)
+        assert got[(w, "s1", 2)] == approx(-50 * 0.7 * 10 * 2208)
+        assert got[(w, "s1", 4)] == approx(-50 * 0.7 * 10 * 2160)
+        assert got[(w, "s1", 5)] == approx(-q5 * 0.7 * 10 * 2184)
+        assert (w, "s1", 0) not in got                            # before the term
+        # G (Sep 2026 .. Mar 2027) while s2 is owned (from 2026-10): 3 months in Q3 and in Q4; Sep is not owned
+        assert got[(w, "s2", 3)] == approx(-3 * 10_000) and got[(w, "s2", 4)] == approx(-3 * 10_000)
+        assert (w, "s2", 2) not in got and (w, "s2", 5) not in got
+    # s1 sold in 2026-10 (its units retired then): no minimum from that quarter on
+    sale = pd.DataFrame([("s1", "sale", "2026-10")], columns=["site", "event", "month"])
+    retire = pd.DataFrame([("s1", "m200", "2026-10", 1500.0), ("s1", "m100", "2026-10", 200.0)],
+                          columns=["site", "model", "month", "units"])
+    ev = evaluate(inst, Plan(operations=idle, site_events=sale, retirements=retire))
+    assert ev.violations == []
+    got = _power_cost(ev)
+    assert {t for (w, s, t) in got if s == "s1"} == {1, 2}
