@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from optimizer.evaluate import BASELINES, baseline_plan, baseline_plans, evaluate_baselines
-from optimizer.evaluate import evaluate
+from optimizer.evaluate import BASELINES, baseline_plan, baseline_plans, evaluate, evaluate_baselines
 from optimizer.instance import Instance
 
 ROOT = Path(__file__).resolve().parents[1]

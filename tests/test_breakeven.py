@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _sweep_standins import SIGN_RATE, StandinPersistent, standin
+
 from optimizer.analysis.breakeven import BracketError, breakeven
 from optimizer.cli import breakeven_command
 from optimizer.errors import InputError

@@ -25,9 +25,9 @@ import pytest
 from optimizer.economics.data import compile_instance
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
+from optimizer.kernel.timeline import month_label, month_ordinal
 from optimizer.plan import Plan
 from optimizer.solve import solve
-from optimizer.kernel.timeline import month_label, month_ordinal
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (instance file, overrides). tiny.yaml as shipped keeps mining (L1 at 150 USD/kW-month

@@ -6,15 +6,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from optimizer.kernel import finance
 from optimizer.economics.ledger import ITEMS
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
+from optimizer.kernel import finance
 from optimizer.plan import Plan
 
 HERE = Path(__file__).parent / "instances"

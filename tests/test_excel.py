@@ -10,9 +10,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from optimizer.cli import excel_command
 from optimizer.errors import InputError
 from optimizer.output.excel import FMT_COUNT, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, number_format, write_workbook
-from optimizer.cli import excel_command
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 CSV_SHEETS = {  # sheet -> CSV file of the result directory

@@ -32,12 +32,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from reference_economics import ITEMS, Reference
 
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.plan import COLUMNS, Plan
-
-from reference_economics import ITEMS, Reference
 
 HERE = Path(__file__).parent / "instances"
 RAW = yaml.safe_load((HERE / "hand2.yaml").read_text())
@@ -288,14 +287,15 @@ def test_generation_residual_when_the_term_reaches_the_horizon_end():
     assert list(zip(rows["period"], rows["usd"])) == [(1, 1_000_000.0)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "evaluator (and MILP) count the residual when the plant delivers in ANY month of the last period "
-    "(evaluate._terminal: active_hours[-1] > 0; model/power.py: T-1 in contract_periods); economics.md: "
-    "'when its term reaches the horizon end'. A 4-month term (Jan..Apr 2026) ends before the horizon's last "
-    "month (Jun 2026) yet gets 1,000,000 USD in the quarterly case"))
 def test_generation_residual_needs_the_term_to_reach_the_horizon_end():
     # term 4 months: Jan .. Apr 2026; the last quarter (Apr .. Jun) holds April only: the term stops
     # two months before the horizon end (Jun 2026), so economics.md gives no residual value
     ev = evaluate(_plant_instance(4), Plan())
     assert ev.violations == []
     assert (ev.cashflows["item"] == "terminal_generation_usd").sum() == 0
+    # the MILP agrees: no residual term, and its objective equals the evaluator's NPV
+    from optimizer.solve import solve
+
+    res = solve(_plant_instance(4), mip_gap=0.0, baselines=False, shadow_prices=False, value_of_information=False)
+    res.verify(rtol=1e-9)
+    assert (res.model_cashflows["item"] == "terminal_generation_usd").sum() == 0

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pyomo.environ as pyo
 import pytest
 
-from optimizer.solve.backend import HighsBackend
 from optimizer.instance import Instance
 from optimizer.solve import solve
+from optimizer.solve.backend import HighsBackend
 
 
 def _budget_model(cash_start: float) -> pyo.ConcreteModel:

@@ -18,9 +18,9 @@ import yaml
 from pyomo.repn import generate_standard_repn
 
 from optimizer.economics.data import compile_instance
+from optimizer.economics.ledger import ITEMS
 from optimizer.instance import Instance
 from optimizer.model import USD, build_model, extract_plan, mip_start_values, model_cashflows, update_params
-from optimizer.economics.ledger import ITEMS
 from optimizer.plan import Plan
 
 TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml"

@@ -18,8 +18,8 @@ import yaml
 from scipy.optimize import linprog
 
 from optimizer.evaluate import evaluate
-from optimizer.instance import Instance
 from optimizer.evaluate.operations import complete_operations, dispatch
+from optimizer.instance import Instance
 from optimizer.plan import Plan
 
 HERE = Path(__file__).parent / "instances"

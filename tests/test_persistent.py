@@ -1,9 +1,9 @@
 """The persistent route (parameters updated in place, warm start) must give exactly the cold
 optimum, for every kind of parameter it updates in place, and rebuild for anything else."""
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from optimizer.instance import Instance
 from optimizer.solve import PersistentSolver, solve

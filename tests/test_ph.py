@@ -18,10 +18,10 @@ import pytest
 
 from optimizer.economics.data import compile_instance
 from optimizer.instance import Instance
-from optimizer.model.build import build_model
-from optimizer.solve import solve
-from optimizer.model.fix import first_stage_vars
 from optimizer.instance.variants import scenario_instance
+from optimizer.model.build import build_model
+from optimizer.model.fix import first_stage_vars
+from optimizer.solve import solve
 
 ROOT = Path(__file__).parent.parent
 SMALL = Path(__file__).parent / "instances" / "stochastic_small.yaml"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from optimizer.cli import report_command
 from optimizer.errors import InputError
 from optimizer.output.report import _halvings, _load_context, render_report
-from optimizer.cli import report_command
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 ALL_SECTIONS = ["headline", "decisions", "allocation", "hpc-online", "hashprice", "npv-waterfall", "cashflow",
@@ -224,9 +224,8 @@ def test_opens_in_headless_chromium_with_screenshot(full_report, tmp_path):
 def test_renders_an_evaluation_directory_of_tiny(tmp_path):
     """End to end on the real evaluator's output (the evaluate --out writer): tiny.yaml under
     the convert-asap baseline converts 3 blocks in 2026-01 and hands L1 (1 MW) over in 2026-03."""
-    from optimizer.evaluate import baseline_plan
+    from optimizer.evaluate import baseline_plan, evaluate
     from optimizer.instance.loading import load_instance
-    from optimizer.evaluate import evaluate
     from optimizer.solve.resultdir import write_result_dir
 
     tiny = Path(__file__).parents[1] / "instances" / "tiny.yaml"

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from optimizer.analysis.risk import risk_frontier
 from optimizer.cli import main
 from optimizer.instance import Instance, Risk
-from optimizer.kernel.finance import cvar_usd
-from optimizer.analysis.risk import risk_frontier
-from optimizer.solve import solve
 from optimizer.instance.variants import scenario_instance
+from optimizer.kernel.finance import cvar_usd
+from optimizer.solve import solve
 
 HERE = Path(__file__).parent
 TWO = HERE / "instances" / "risk_two.yaml"

@@ -17,10 +17,9 @@ Two small instances, built inline:
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from optimizer.data import compile_instance
+from optimizer.economics.data import compile_instance
 from optimizer.instance import Instance
 
 REL = 1e-12

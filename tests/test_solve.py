@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import optimizer.solve  # noqa: F401, E402  (loads the subpackage)
+
 solve_mod = sys.modules["optimizer.solve"]  # the subpackage (optimizer.solve, the attribute, is the function)
 from optimizer.cli import main
 from optimizer.instance import Instance

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from _sweep_standins import StandinPersistent, standin
-from optimizer.errors import InputError
-from optimizer.instance import Instance
+
 from optimizer.analysis.sweep import Param, grid_points, params_from, parse_param_spec, point_id, sweep
 from optimizer.cli import sweep_command
+from optimizer.errors import InputError
+from optimizer.instance import Instance
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"
@@ -298,9 +298,9 @@ def test_real_persistent_equals_cold(tiny, spec):
 
 
 def test_summarize_a_result(tiny):
+    from optimizer.analysis.sweep import summarize
     from optimizer.plan import Plan
     from optimizer.solve.result import Result, SolverReport
-    from optimizer.analysis.sweep import summarize
 
     plan = Plan(conversions=pd.DataFrame({"site": ["s1", "s1"], "month": ["2026-01", "2026-03"], "blocks": [1, 2]}),
                 leases=pd.DataFrame({"lease": ["L1"], "site": ["s1"], "month": ["2026-03"], "share": [1.0]}))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _sweep_standins import standin
-from optimizer.errors import InputError
-from optimizer.instance import Instance
+
 from optimizer.analysis.tornado import plot_tornado, tornado
 from optimizer.cli import tornado_command
+from optimizer.errors import InputError
+from optimizer.instance import Instance
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"

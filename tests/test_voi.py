@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from optimizer.instance import Instance
-from optimizer.solve import solve
 from optimizer.instance.variants import mean_value_instance, scenario_instance
+from optimizer.solve import solve
 from optimizer.solve.voi import value_of_information
 
 ROOT = Path(__file__).parent.parent

@@ -38,6 +38,7 @@ class ContractData:
     price_usd_per_mwh: np.ndarray          # [T] fixed contracts: escalated price (hours-weighted)
     start_period: int
     months_active: np.ndarray              # [T] months of the period inside the term
+    runs_to_horizon_end: bool = False      # the term covers the horizon's last month (residual values)
 
 
 @dataclass
@@ -225,7 +226,8 @@ def compile_instance(inst: Instance) -> Data:
             p = np.divide(num, act_h, out=np.zeros_like(num), where=act_h > 0)
         else:
             p = np.zeros(tl.n_periods)
-        d.contracts[c.id] = ContractData(c, act_h, p, tl.period_of_month(start), _period_sum(inside.astype(float), tl))
+        d.contracts[c.id] = ContractData(c, act_h, p, tl.period_of_month(start), _period_sum(inside.astype(float), tl),
+                                         runs_to_horizon_end=bool(start <= tl.end <= end))
     for l in inst.leases:
         d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
     return d

@@ -361,7 +361,7 @@ class _Evaluator:
                 self.add(sid, "terminal_asic_salvage_usd", units * last)
         for c in self.inst.contracts:
             # a plant owned at the end keeps its residual value (only while its term runs to the end)
-            if isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and d.contracts[c.id].active_hours[-1] > 0:
+            if isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and d.contracts[c.id].runs_to_horizon_end:
                 owned_end = st.own[c.site][-1] * float(st.signed[c.id])
                 self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
         if rule.treasury_btc:
