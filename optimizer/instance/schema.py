@@ -21,10 +21,11 @@ from pydantic import (
 
 from optimizer.instance.base import Bitcoin, Horizon, Id, Month, NonNeg, Pos, Share, Strict
 from optimizer.instance.catalog import load_catalog
+from optimizer.instance.checks import run_checks
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios
 from optimizer.instance.series import Series
-from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
+from optimizer.kernel.timeline import Timeline, month_ordinal
 
 
 class Scenario(Strict):
@@ -430,101 +431,9 @@ class Instance(Strict):
     # ------------------------------------------------------------ cross-checks
 
     @model_validator(mode="after")
-    def _cross_references(self) -> "Instance":
-        tl = Timeline(month_ordinal(self.horizon.start_month), self.horizon.periods, self.horizon.period_months)
-        errors: list[str] = []
-
-        def inside(month: str | None, where: str) -> None:
-            if month is not None and not (tl.start <= month_ordinal(month) <= tl.end):
-                errors.append(f"{where}: month {month} is outside the horizon {self.horizon.start_month}..{_label(tl.end)}")
-
-        total_p = sum(s.probability for s in self.scenarios)
-        if abs(total_p - 1.0) > 1e-9:
-            errors.append(f"scenarios: probabilities must sum to 1, got {total_p:.12g}")
-        _unique([s.name for s in self.scenarios], "scenarios", errors)
-        _unique([s.id for s in self.sites], "sites", errors)
-        _unique([m.name for m in self.fleet.asic_models], "fleet.asic_models", errors)
-        _unique([c.id for c in self.contracts], "contracts", errors)
-        _unique([l.id for l in self.leases], "leases", errors)
-        _unique([p.id for p in self.fleet.purchase_options], "fleet.purchase_options", errors)
-
-        site_ids = {s.id for s in self.sites}
-        models = {m.name for m in self.fleet.asic_models}
-        markets = {s.market for s in self.sites}
-        for i, sc in enumerate(self.scenarios):
-            missing = sorted(markets - set(sc.power_price_usd_per_mwh))
-            if missing:
-                errors.append(f"scenarios[{i}].power_price_usd_per_mwh: no price for market(s) {', '.join(missing)}")
-            for fname in ("btc_price_usd", "network_hashrate_eh_s"):
-                if getattr(sc, fname).min_value(tl.start, tl.n_months) <= 0:
-                    errors.append(f"scenarios[{i}].{fname}: must be > 0 in every month")
-            if sc.fees_btc_per_block.min_value(tl.start, tl.n_months) < 0:
-                errors.append(f"scenarios[{i}].fees_btc_per_block: must be >= 0 in every month")
-        for i, s in enumerate(self.sites):
-            if s.conversion is not None:
-                inside(s.conversion.earliest_month, f"sites[{i}].conversion.earliest_month")
-            for j, g in enumerate(s.grid_expansions):
-                inside(g.earliest_month, f"sites[{i}].grid_expansions[{j}].earliest_month")
-            if s.sale is not None:
-                inside(s.sale.earliest_month, f"sites[{i}].sale.earliest_month")
-            if s.acquisition is not None:
-                inside(s.acquisition.available_from, f"sites[{i}].acquisition.available_from")
-        for i, u in enumerate(self.fleet.installed):
-            if u.site not in site_ids:
-                errors.append(f"fleet.installed[{i}].site: unknown site {u.site!r}")
-            elif self.site_by_id[u.site].acquisition is not None and u.units > 0:
-                errors.append(f"fleet.installed[{i}]: site {u.site!r} is not owned at the start (it has an acquisition option), so it holds no ASICs")
-            if u.model not in models:
-                errors.append(f"fleet.installed[{i}].model: unknown ASIC model {u.model!r}")
-        for s in self.sites:
-            units = sum(u.units for u in self.fleet.installed if u.site == s.id)
-            if units > s.mining_racks * s.asics_per_rack + 1e-9:
-                errors.append(f"fleet.installed: site {s.id!r} holds {units:g} units but its mining racks hold {s.mining_racks * s.asics_per_rack}")
-        for i, p in enumerate(self.fleet.purchase_options):
-            if p.model not in models:
-                errors.append(f"fleet.purchase_options[{i}].model: unknown ASIC model {p.model!r}")
-            for sid in p.sites or []:
-                if sid not in site_ids:
-                    errors.append(f"fleet.purchase_options[{i}].sites: unknown site {sid!r}")
-            inside(p.first_month, f"fleet.purchase_options[{i}].first_month")
-            if p.last_month is not None and month_ordinal(p.last_month) < month_ordinal(p.first_month):
-                errors.append(f"fleet.purchase_options[{i}].last_month: {p.last_month} is before first_month {p.first_month}")
-        for i, c in enumerate(self.contracts):
-            if c.site not in site_ids:
-                errors.append(f"contracts[{i}].site: unknown site {c.site!r}")
-            inside(c.start_month, f"contracts[{i}].start_month")
-        for i, l in enumerate(self.leases):
-            for sid in l.eligible_sites or []:
-                if sid not in site_ids:
-                    errors.append(f"leases[{i}].eligible_sites: unknown site {sid!r}")
-            inside(l.window_start, f"leases[{i}].window_start")
-            inside(l.window_end, f"leases[{i}].window_end")
-        budget = self.policy.capex_budget_usd_per_year
-        if isinstance(budget, dict):
-            for y in budget:
-                if not (1900 < y < 2300):
-                    errors.append(f"policy.capex_budget_usd_per_year: year {y} is not a calendar year")
-        lease_ids = {l.id for l in self.leases}
-        contract_ids = {c.id for c in self.contracts}
-        option_ids = {p.id for p in self.fleet.purchase_options}
-        for i, d in enumerate(self.policy.fixed_decisions):
-            where = f"policy.fixed_decisions[{i}]"
-            site = getattr(d, "site", None)
-            if site is not None and site not in site_ids:
-                errors.append(f"{where}.site: unknown site {site!r}")
-            inside(getattr(d, "month", None), f"{where}.month")
-            if d.kind == "lease" and d.lease not in lease_ids:
-                errors.append(f"{where}.lease: unknown lease {d.lease!r}")
-            if d.kind == "contract":
-                if d.contract not in contract_ids:
-                    errors.append(f"{where}.contract: unknown contract {d.contract!r}")
-            if d.kind == "purchase" and d.option not in option_ids:
-                errors.append(f"{where}.option: unknown purchase option {d.option!r}")
-            if d.kind in ("sale", "acquisition", "grid_expansion") and d.happens and d.month is None:
-                errors.append(f"{where}.month: required when happens is true")
-            if d.kind == "grid_expansion" and site in site_ids:
-                if d.option not in {g.id for g in self.site_by_id[site].grid_expansions}:
-                    errors.append(f"{where}.option: site {site!r} has no grid expansion {d.option!r}")
+    def _cross_field_rules(self) -> "Instance":
+        """Every rule of ``optimizer.instance.checks`` (one function per rule)."""
+        errors = run_checks(self)
         if errors:
             raise ValueError(errors[0] if len(errors) == 1 else "; ".join(errors))
         return self
@@ -534,10 +443,6 @@ class Instance(Strict):
     def with_overrides(self, overrides: dict[str, Any]) -> "Instance":
         """A validated copy with dotted-path overrides, e.g. ``{"horizon.discount_rate": 0.12}``."""
         return apply_overrides(self, overrides)
-
-
-def _label(ordinal: int) -> str:
-    return month_label(ordinal)
 
 
 def _unique(ids: list[str], where: str, errors: list[str] | None = None) -> None:
