@@ -31,7 +31,7 @@ class Term:
     site: str
     period: int
     scenario: int | None
-    expr: object
+    expr: LinearExpression | float  # $M, linear in the variables (Params allowed as coefficients)
 
 
 def register(m, item: str, site: str, period: int, scenario: int | None, expr) -> None:
