@@ -324,7 +324,7 @@ def summarize(out: Any, instance, sites: list[str]) -> dict:
     row["mip_gap"] = getattr(out, "mip_gap", None)
     row["build_s"] = getattr(out, "build_s", None)
     row["solve_s"] = getattr(out, "solve_s", None)
-    plan = getattr(out, "plan", None)
+    plan = getattr(out, "plan", None) if getattr(out, "has_plan", True) else None  # a Result without a plan raises on .plan
     if plan is not None:
         row.update({f"converted_mw_{s}": 0.0 for s in sites})
         conv = plan.conversions
