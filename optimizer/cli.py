@@ -434,11 +434,7 @@ def frontier(
     for c in ("weight", "status", "E[NPV]", "CVaR", "leases signed", "s"):
         t.add_column(c)
 
-    def show(row: dict) -> None:
-        err.print(f"weight {row['weight']:g}: {row['status']}, E[NPV] {_usd(row['expected_npv_usd'])}, "
-                  f"CVaR {_usd(row['cvar_usd'])} ({row['solve_s']:.1f} s)", markup=False)
-
-    df = risk_frontier(inst, ws, alpha, progress=show, mip_gap=gap, time_limit_s=time_limit)
+    df = risk_frontier(inst, ws, alpha, progress=TerminalProgress(), mip_gap=gap, time_limit_s=time_limit)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     df.to_csv(Path(out_dir) / "frontier.csv", index=False)
     png = frontier_chart(df, Path(out_dir) / "frontier.png")
@@ -475,7 +471,9 @@ _SOLVE_HELP = "relative MIP gap per solve"
 @app.command()
 def sweep(
     file: Path = typer.Argument(..., help="instance file"),
-    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC, e.g. leases[L2].rate_usd_per_kw_month=100:160:7 or horizon.discount_rate=0.08,0.1,0.12; repeat for several"),
+    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC; repeat for several. SPEC: values 0.08,0.1,0.12; a range LO:HI:N; "
+                                    "multipliers x0.8,1,1.2; add:-20,0,20; shift:-2,0,2 (months). Example on the demo: "
+                                    "--param 'leases[L3-ailab].rate_usd_per_kw_month=120:180:7' --param horizon.discount_rate=0.10,0.12"),
     out_dir: Path = typer.Option(..., "--out", help="results store (points.csv); re-running resumes"),
     mode: str = typer.Option("product", "--mode", help="product, zip or lhs"),
     samples: Optional[int] = typer.Option(None, "--samples", help="points for --mode lhs"),
@@ -549,7 +547,6 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
                   solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
     2 finished but some points failed (their errors are in the store), 130 interrupted."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
@@ -568,9 +565,9 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     except RuntimeError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
-    show = [c for c in df.columns if c not in ("point_id", "build_s", "wall_s", "error")]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[show].to_string(max_rows=40, index=False))
+    from optimizer.analysis.sweep import params_from
+
+    print(_points_text(df, [p.column for p in params_from(list(params))]))
     n_err = int((df["error"].astype(str) != "").sum())
     where = f" -> {Path(out) / 'points.csv'}" if out else ""
     print(f"{len(df)} points, {n_err} failed{where}")
@@ -580,9 +577,34 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     return 2 if n_err else 0
 
 
+def _points_text(df, param_columns: list[str]) -> str:
+    """A sweep's points for people: parameters by name and unit, NPV in M$, gap in %, MW converted,
+    the first-stage decisions; 40 rows at most (the store has them all)."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    show = pd.DataFrame(index=df.index)
+    for c in param_columns:
+        show[param_label(c)] = df[c]
+    show["status"] = df["status"]
+    show["NPV (M$)"] = pd.to_numeric(df["npv_usd"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}")
+    show["gap (%)"] = pd.to_numeric(df["mip_gap"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{100 * v:.3g}")
+    for c in [c for c in df.columns if str(c).startswith("converted_mw_")]:
+        show[f"{c.removeprefix('converted_mw_')} MW converted"] = pd.to_numeric(df[c], errors="coerce").map(
+            lambda v: "-" if pd.isna(v) else f"{v:,.4g}")
+    for c, title in (("leases_signed", "leases"), ("site_events", "site sales/buys"), ("contracts_signed", "contracts")):
+        if c in df.columns and (df[c].astype(str) != "").any():
+            show[title] = df[c].astype(str).replace("", "-")
+    show["solve (s)"] = pd.to_numeric(df["solve_s"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    with pd.option_context("display.width", 240, "display.max_columns", 30, "display.max_colwidth", 40):
+        return show.to_string(max_rows=40, index=False)
+
+
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
-                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+                      out: str | Path | None = None, persistent: bool = True, progress: bool = True,
+                      solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
     DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
     2 stopped at max_solves before reaching the tolerance."""
@@ -594,10 +616,12 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
             raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
         inst = load_instance(file)
         res = run_breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
-                        max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
+                            max_solves=max_solves, persistent=persistent, solver=solver, progress=_progress(progress),
+                            **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
+    print(res.sentence())
     print(res.summary())
     if out is not None:
         d = Path(out)
@@ -614,7 +638,6 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
                     progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
     DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import pick_executor
     from optimizer.analysis.tornado import plot_tornado
@@ -630,8 +653,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     except KeyboardInterrupt:
         print("interrupted; finished points are saved; rerun to resume", file=sys.stderr)
         return 130
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df.drop(columns="error").to_string(index=False))
+    print(_tornado_text(df))
     if out is not None:
         df.to_csv(Path(out) / "tornado.csv", index=False)
         png = plot_tornado(df, Path(out) / "tornado.png")
@@ -640,6 +662,26 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     if n_err:
         print(f"{n_err} parameter(s) with failed solves; first: {df.loc[df['error'] != '', 'error'].iloc[0]}", file=sys.stderr)
     return 2 if n_err else 0
+
+
+def _tornado_text(df) -> str:
+    """The tornado ranked, for people: parameter by name and unit, its low/high, NPVs and swing in M$."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    mark = {"value": "", "mul": "x", "add": "+", "shift": "shift "}
+    m = lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}"  # noqa: E731
+    show = pd.DataFrame({
+        "parameter": [param_label(p) for p in df["parameter"]],
+        "low / high": [f"{mark.get(k, '')}{lo:g} / {mark.get(k, '')}{hi:g}" if isinstance(lo, (int, float)) else f"{lo} / {hi}"
+                       for k, lo, hi in zip(df["kind"], df["low"], df["high"])],
+        "NPV low (M$)": df["npv_low_usd"].map(m), "NPV high (M$)": df["npv_high_usd"].map(m), "swing (M$)": df["swing_usd"].map(m),
+    })
+    base = df["base_npv_usd"].dropna()
+    head = f"base NPV {_usd(float(base.iloc[0]))}\n" if len(base) else ""
+    with pd.option_context("display.width", 240, "display.max_columns", 10, "display.max_colwidth", 60):
+        return head + show.to_string(index=False)
 
 
 def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.digest import param_label
 from optimizer.constants import SOLVED, Status
 from optimizer.economics.data import Data, compile_instance
 from optimizer.instance.loading import load_instance
@@ -89,18 +90,30 @@ class _Ctx:
         return x.groupby(by, sort=True)[cols].sum().reset_index()
 
 
-def _load_context(result_dir: Path, instance) -> _Ctx:
+def load_context(result_dir: Path, instance=None) -> _Ctx:
+    """The result directory's summary, tables, plan and (when known) compiled instance."""
+    result_dir = Path(result_dir)
     summary, tables = read_result_dir(result_dir)
-    ctx = _Ctx(summary, tables)
+    plan, notes = None, []
     if (result_dir / "plan").is_dir():
         try:
-            ctx.plan = Plan.from_dir(result_dir / "plan")
+            plan = Plan.from_dir(result_dir / "plan")
         except ValueError as e:      # a hand-edited plan/: the decision sentences are left out, said so
-            ctx.notes.append(f"plan/ not readable ({e}); decisions in words not shown")
+            notes.append(f"plan/ not readable ({e}); decisions in words not shown")
+    ctx = make_context(summary, tables, plan, instance, base_dir=result_dir)
+    ctx.notes[:0] = notes
+    return ctx
+
+
+def make_context(summary: dict, tables: dict[str, pd.DataFrame], plan: Plan | None = None, instance=None,
+                 base_dir: Path | None = None) -> _Ctx:
+    """A context from tables in memory; ``instance``: an Instance, a path, or None (then
+    summary.json's ``instance_path``, relative to ``base_dir``, when it names one)."""
+    ctx = _Ctx(summary, tables, plan=plan)
     inst = instance
     if inst is None and summary.get("instance_path"):
         p = Path(summary["instance_path"])
-        cand = [p] if p.is_absolute() else [result_dir / p, p]
+        cand = [p] if p.is_absolute() or base_dir is None else [base_dir / p, p]
         found = next((c for c in cand if c.is_file()), None)
         if found is None:
             ctx.notes.append(f"instance file {summary['instance_path']} not found; halving and grid limits not shown")
@@ -165,6 +178,9 @@ def _yext(y) -> np.ndarray:
 
 def _step(ax, ctx, months, y, **kw):
     return ax.step(_xext(months, ctx.period_months), _yext(y), where="post", **kw)
+
+
+_load_context = load_context  # the tests' older name
 
 
 # ---------------------------------------------------------------- formatting
@@ -699,14 +715,14 @@ def _sweep(ctx: _Ctx) -> str:
         ax = axes[0, k]
         for v, sub in series:
             sub = sub.sort_values("_x")
-            ax.plot(sub["_x"], sub["npv_usd"], marker="o", lw=1.8, label="NPV of the optimal plan" if v is None else f"{g[1]} = {v}")
+            ax.plot(sub["_x"], sub["npv_usd"], marker="o", lw=1.8, label="NPV of the optimal plan" if v is None else f"{param_label(g[1])} = {v}")
         bad = p[~ok]
         if len(bad):
             ax.plot(bad["_x"], np.zeros(len(bad)), "x", color=C_NEG, ms=9, label="no solution (see status)")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_ylabel("NPV, USD million")
         _musd_axis(ax)
-        ax.set_title(f"NPV against {xcol}")
+        ax.set_title(f"NPV against {param_label(xcol)}", fontsize=11)
         ax.legend(loc="best", fontsize=8.5)
         if conv:
             ax2 = axes[1, k]
@@ -716,13 +732,13 @@ def _sweep(ctx: _Ctx) -> str:
                 for i, c in enumerate(conv):
                     ax2.plot(sub["_x"], pd.to_numeric(sub[c], errors="coerce"), marker="o", ms=4, ls=styles[j % 4],
                              color=SCENARIO_COLORS[i % len(SCENARIO_COLORS)],
-                             label=c.removeprefix("converted_mw_") + ("" if v is None else f", {g[1]} = {v}"))
+                             label=c.removeprefix("converted_mw_") + ("" if v is None else f", {param_label(g[1])} = {v}"))
             ax2.set_ylabel("MW converted to HPC (critical IT)")
-            ax2.set_title(f"Conversion decision against {xcol}, per site")
+            ax2.set_title(f"MW converted against {param_label(xcol)}, per site", fontsize=11)
             ax2.set_ylim(bottom=0)
             ax2.legend(loc="best", fontsize=8)
         for ax_ in axes[:, k]:
-            ax_.set_xlabel(xcol)
+            ax_.set_xlabel(param_label(xcol))
             if cats is not None:
                 ax_.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
     fig.tight_layout()
@@ -751,8 +767,8 @@ def _tornado(ctx: _Ctx) -> str:
     ax.barh(y, t["npv_low_usd"] - base, left=base, color="#d98c2b", label="parameter at its low value")
     ax.barh(y, t["npv_high_usd"] - base, left=base, color="#3a78b5", label="parameter at its high value", alpha=0.85)
     has_range = {"low", "high"} <= set(t.columns)
-    lab = [f"{p}  ({lo:g} / {hi:g})" if has_range and _isnum(lo) and _isnum(hi) else
-           (f"{p}  ({lo} / {hi})" if has_range else str(p))
+    lab = [f"{param_label(p)}  ({lo:g} / {hi:g})" if has_range and _isnum(lo) and _isnum(hi) else
+           (f"{param_label(p)}  ({lo} / {hi})" if has_range else param_label(p))
            for p, lo, hi in zip(t[name], t.get("low", t[name]), t.get("high", t[name]))]
     ax.set_yticks(y, lab)
     ax.axvline(base, color="k", lw=1.2, label=f"base NPV {_usd(base)}")
@@ -834,7 +850,7 @@ def render_report(result_dir: str | Path, out_path: str | Path | None = None, in
     """Write one self-contained HTML report of ``result_dir``; return its path
     (default ``result_dir/report.html``). ``instance``: an Instance or a path to one."""
     result_dir = Path(result_dir)
-    ctx = _load_context(result_dir, instance)
+    ctx = load_context(result_dir, instance)
     body, missing, nav = [], [], []
     for sid, title, fn in SECTIONS:
         try:

@@ -81,6 +81,18 @@ class ValueOfInformation:
         return asdict(self)
 
 
+def _get_plan(self: "Result") -> Plan:
+    """The plan found; raises NoSolutionError when there is none (status and diagnosis say why)."""
+    plan = self.__dict__.get("_plan")
+    if plan is None:
+        raise NoSolutionError(self.status, self.message, self.diagnosis)
+    return plan
+
+
+def _set_plan(self: "Result", value: Plan | None) -> None:
+    self.__dict__["_plan"] = value
+
+
 class Summary(dict):
     """``Result.summary``: the summary.json dict. Calling it (``result.summary()``, the older
     spelling) returns the same dict."""
@@ -94,7 +106,7 @@ class Result:
     """What ``solve`` returns (see the module docstring)."""
 
     solver: SolverReport = field(default_factory=SolverReport)
-    _plan: Plan | None = field(default=None, repr=False)
+    plan: Plan | None = field(default=None, repr=False, compare=False)   # a property below: raises when there is none
     evaluation: Evaluation | None = None       # the evaluator's NPV, cash flows and violations of ``plan``
     baselines: dict[str, float] = field(default_factory=dict)          # baseline name -> evaluator NPV (USD)
     baseline_violations: dict[str, int] = field(default_factory=dict)  # baseline name -> rules it breaks
@@ -178,23 +190,17 @@ class Result:
     # ------------------------------------------------------------ accessors
 
     @property
-    def plan(self) -> Plan:
-        """The plan found; raises NoSolutionError when there is none (status and diagnosis say why)."""
-        if self._plan is None:
-            raise NoSolutionError(self.status, self.message, self.diagnosis)
-        return self._plan
-
-    @plan.setter
-    def plan(self, value: Plan | None) -> None:
-        self._plan = value
+    def has_plan(self) -> bool:
+        return self.plan_or_none is not None
 
     @property
-    def has_plan(self) -> bool:
-        return self._plan is not None
+    def plan_or_none(self) -> Plan | None:
+        """The plan, or None without a solution (for code that handles both without an exception)."""
+        return self.__dict__.get("_plan")
 
     @property
     def solved(self) -> bool:
-        return self.status in SOLVED and self._plan is not None
+        return self.status in SOLVED and self.plan_or_none is not None
 
     @property
     def exit_code(self) -> int:
@@ -385,12 +391,17 @@ class Result:
         }
         if ev is not None:
             tables["npv_breakdown"] = ev.npv_breakdown().reset_index()
-            tables["leases"] = self._plan.leases if self._plan is not None else pd.DataFrame()
-            tables["contracts"] = self._plan.contracts if self._plan is not None else pd.DataFrame()
+            plan = self.plan_or_none
+            tables["leases"] = plan.leases if plan is not None else pd.DataFrame()
+            tables["contracts"] = plan.contracts if plan is not None else pd.DataFrame()
         return tables
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
         npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
         ``optimizer.solve.resultdir.write_result_dir``."""
-        return write_result_dir(out_dir, self.summary, self.tables(), self._plan, formats)
+        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats)
+
+
+# ``plan`` is a dataclass field (``Result(plan=...)``) read through a property: no plan -> NoSolutionError
+Result.plan = property(_get_plan, _set_plan, doc=_get_plan.__doc__)
