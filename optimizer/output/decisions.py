@@ -102,6 +102,12 @@ def describe_plan(plan: Plan, instance: Instance | Data | None = None) -> list[D
     return sorted(out, key=lambda d: (d.month or "", order[d.kind], d.site or "", d.subject or ""))
 
 
+def decisions(instance: Instance | Data | None, plan) -> list[Decision]:
+    """``optimizer.decisions(instance, result_or_plan)``: the decisions of a Plan, or of a Result's
+    plan (raising NoSolutionError when it has none), in words (``describe_plan``)."""
+    return describe_plan(plan if isinstance(plan, Plan) else plan.plan, instance)
+
+
 def _label(data: Data | None, t: int) -> str | None:
     if data is None or not 0 <= t < data.T:
         return None

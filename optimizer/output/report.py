@@ -7,6 +7,12 @@ when present, ``points.csv`` (sweep), ``tornado.csv`` and ``frontier.csv`` (risk
 When ``summary.json`` names ``instance_path`` (or an instance is passed), scenario
 probabilities, the halving and the grid limits come from the compiled instance.
 
+The headline is the CFO's (``optimizer.output.headline``): the recommendation and its value,
+the key figures (NPV and its range, uplift over keeping mining, MW converted, leases, capex,
+peak funding need, BTC sold, terminal share), the uplift over each baseline, and how the plan
+was obtained (solver status, gap, bound, times) as a footnote. The decision section lists
+every decision in words (``optimizer.output.decisions``), then the decision tables.
+
 Charts are matplotlib (Agg) PNGs embedded as base64, CSS is inline: the file opens offline.
 A section whose data is absent is left out and listed under "Not available".
 """
