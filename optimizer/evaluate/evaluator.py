@@ -107,9 +107,22 @@ class Evaluation:
         out = {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
         if self.valuation:
-            out["debt_schedule"] = self.debt_schedule
+            out["debt_schedule"] = self.debt_schedule_by_year()
             out["tax_schedule"] = self.tax_schedule
         return out
+
+    def debt_schedule_by_year(self) -> pd.DataFrame:
+        """The debt schedule per instrument and calendar year: sums of drawn, fees, interest,
+        principal and debt service; balance_usd owed at the end of the year's last period."""
+        ds = self.debt_schedule
+        cols = ["instrument", "kind", "year", "drawn_usd", "fees_usd", "interest_usd", "principal_usd", "debt_service_usd", "balance_usd"]
+        if ds.empty:
+            return pd.DataFrame(columns=cols)
+        ds = ds.assign(year=ds["month"].str[:4].astype(int))
+        g = ds.groupby(["instrument", "kind", "year"], sort=False)
+        out = g[["drawn_usd", "fees_usd", "interest_usd", "principal_usd", "debt_service_usd"]].sum()
+        out["balance_usd"] = g["balance_usd"].last()
+        return out.reset_index()[cols]
 
 
 def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) -> Evaluation:

@@ -310,7 +310,7 @@ class Result:
             tables["leases"] = self.plan.leases if self.plan is not None else pd.DataFrame()
             tables["contracts"] = self.plan.contracts if self.plan is not None else pd.DataFrame()
             if self.evaluation.valuation:
-                tables["debt_schedule"] = self.evaluation.debt_schedule
+                tables["debt_schedule"] = self.evaluation.debt_schedule_by_year()
                 tables["tax_schedule"] = self.evaluation.tax_schedule
         return tables
 
