@@ -391,3 +391,34 @@ def test_zero_tax_no_debt_reproduces_todays_npv(path):
     assert b.npv_usd == pytest.approx(a.npv_usd, rel=1e-9, abs=1e-6)
     assert b.evaluation.valuation["project_npv_usd"] == pytest.approx(b.npv_usd, rel=1e-12)
     b.verify(rtol=1e-9)
+
+
+# ---------------------------------------------------------------- the case
+
+
+def test_case_financed_conversion(tmp_path):
+    inst = Instance.from_yaml(ROOT / "instances" / "case_financed_conversion.yaml")
+    res = solve(inst, mip_gap=0.005, time_limit_s=300)
+    assert res.solved
+    res.verify(rtol=1e-9)
+    res.write(tmp_path)
+    import json
+
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert {"project_npv_usd", "equity_npv_usd", "equity_irr"} <= set(s)
+    items = set(pd.read_csv(tmp_path / "cashflows.csv")["item"])
+    assert {"interest_usd", "principal_usd", "tax_usd", "debt_draws_usd"} <= items
+    assert (tmp_path / "debt_schedule.csv").is_file() and (tmp_path / "tax_schedule.csv").is_file()
+    # the 2026-03 converts are repaid by selling treasury BTC: 1,000,000,000 / 67,000 USD = 14,925.4 BTC at least
+    sold = res.plan.btc_sales.set_index("month")["btc"]
+    assert sold.get("2026-03", 0.0) >= 1e9 / 67_000 - 1e-6
+    # the same conversions and leases with cash only (no facility, no new issue) break the cash floor
+    d = yaml.safe_load((ROOT / "instances" / "case_financed_conversion.yaml").read_text())
+    d["financing"]["project_facilities"], d["financing"]["new_issues"] = [], []
+    conv = res.plan.conversions
+    d["policy"] = {"fixed_decisions": [{"kind": "conversion", "site": r.site, "month": r.month, "blocks": int(r.blocks)}
+                                       for r in conv.itertuples()]
+                   + [{"kind": "lease", "lease": l, "signed": True} for l in res.plan.leases["lease"]]}
+    assert conv["blocks"].sum() * 50 >= 650 - 1e-9   # 13 blocks of 50 MW of IT
+    cash_only = solve(Instance.from_dict(d), mip_gap=0.005, time_limit_s=120, baselines=False)
+    assert cash_only.status == "infeasible"

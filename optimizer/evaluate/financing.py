@@ -127,8 +127,29 @@ def run_debt(ev, plan) -> FinancingReport:
                 scen = f" (scenario {d.scenario_names[w]})" if ev.W > 1 else ""
                 st.violations.append(f"corporate debt {c_id} {d.labels[t]}{scen}: treasury BTC sold {fmt(sold[w])} USD does not cover "
                                      f"the principal {fmt(c.principal_usd)} USD due (repayment_source treasury_btc)")
+    _check_shared_capex(ev, draws)
     sched = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return FinancingReport(debt_schedule=sched)
+
+
+def _check_shared_capex(ev, draws: dict[str, np.ndarray]) -> None:
+    """Facilities of one site share its capex: sum_f cumulative draws_f / LTC_f <= cumulative capex
+    that any of them finances."""
+    T = ev.T
+    by_site: dict[str, list] = {}
+    for f_id, fa in ev.d.fin.facilities.items():
+        by_site.setdefault(fa.facility.site, []).append((f_id, fa.facility))
+    for site, group in by_site.items():
+        if len(group) < 2:
+            continue
+        classes = {_FINANCED[k] for _, fac in group for k in fac.finances}
+        spent = np.cumsum(sum((ev.st.assets.get((site, c), np.zeros(T)) for c in classes), np.zeros(T)))
+        used = np.cumsum(sum((draws.get(f_id, np.zeros(T)) / fac.loan_to_cost for f_id, fac in group), np.zeros(T)))
+        bad = np.nonzero(used > spent + tol(spent))[0]
+        if len(bad):
+            t = bad[0]
+            ev.st.violations.append(f"site {site} {ev.d.labels[t]}: its facilities ({', '.join(f for f, _ in group)}) have drawn "
+                                    f"{fmt(used[t])} USD of capex at their loan-to-cost shares, more than the {fmt(spent[t])} USD spent")
 
 
 def _check_window(ev, what: str, D: np.ndarray, periods: list[int]) -> None:

@@ -86,7 +86,7 @@ class ProjectFacility(Strict):
     finances: list[Literal["conversion", "grid_expansion"]] = Field(default_factory=lambda: ["conversion"], min_length=1)
     lease: Id | None = Field(None, description="if set, the facility can be drawn only when this lease is signed, and its DSCR is tested on this lease's NOI (else on the NOI of every lease at the site)")
     commitment_usd: Pos = Field(description="facility size: total draws <= this")
-    loan_to_cost: Share = Field(description="draws up to this share of the financed capex spent so far (0.80-0.85 in 2025-26 deals)")
+    loan_to_cost: float = Field(gt=0, le=1, allow_inf_nan=False, description="draws up to this share of the financed capex spent so far (0.80-0.85 in 2025-26 deals); facilities of one site share its capex")
     interest_rate_per_year: NonNeg = Field(description="nominal annual rate")
     upfront_fee_share: Share = Field(0.0, description="fee paid on each draw, as a share of the amount drawn")
     draw_first_month: Month | None = Field(None, description="first month draws are allowed (default: horizon start)")

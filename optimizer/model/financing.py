@@ -116,15 +116,33 @@ def financed_capex_terms(m, fa) -> list[Term]:
 
 
 def facility_loan_to_cost(m, data: Data) -> None:
-    """sum_{u<=t} draw[f,u] <= LTC_f x (financed capex paid in periods <= t), for t in f's window."""
+    """sum_{u<=t} draw[f,u] <= LTC_f x (capex f finances, paid in periods <= t), for t in f's window;
+    and where several facilities finance one site's projects, they share that capex:
+    sum_f (sum_{u<=t} draw[f,u]) / LTC_f <= capex any of them finances, paid by t (no dollar of
+    capex backs two loans)."""
     rows = {}
+    by_site: dict[str, list] = {}
     for f, fa in data.fin.facilities.items():
+        by_site.setdefault(fa.facility.site, []).append((f, fa))
         terms = financed_capex_terms(m, fa)
         ltc = fa.facility.loan_to_cost
         for t in fa.draw_periods:
             spent = [tm.expr for tm in terms if tm.period <= t]  # capex terms are outflows (<= 0)
-            drawn = lin([1.0] * len([u for u in fa.draw_periods if u <= t]), [m.draw[f, u] for u in fa.draw_periods if u <= t])
-            rows[(f, t)] = drawn + ltc * sum(spent) <= 0
+            us = [u for u in fa.draw_periods if u <= t]
+            rows[(f, t)] = lin([1.0] * len(us), [m.draw[f, u] for u in us]) + ltc * sum(spent) <= 0
+    for s, group in by_site.items():
+        if len(group) < 2:
+            continue
+        union = {id(tm): tm for _, fa in group for tm in financed_capex_terms(m, fa)}
+        for t in sorted({t for _, fa in group for t in fa.draw_periods}):
+            cs, vs = [], []
+            for f, fa in group:
+                for u in fa.draw_periods:
+                    if u <= t:
+                        cs.append(1.0 / fa.facility.loan_to_cost)
+                        vs.append(m.draw[f, u])
+            spent = [tm.expr for tm in union.values() if tm.period <= t]
+            rows[(s, t)] = lin(cs, vs) + sum(spent) <= 0
     add_constraints(m, "facility_loan_to_cost", rows)
 
 
