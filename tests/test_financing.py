@@ -379,7 +379,8 @@ def test_bad_financing_input_names_the_field():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", sorted((ROOT / "instances").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in sorted((ROOT / "instances").glob("*.yaml"))
+                                  if "financing" not in yaml.safe_load(p.read_text())], ids=lambda p: p.stem)
 def test_zero_tax_no_debt_reproduces_todays_npv(path):
     base = Instance.from_yaml(path)
     zero = base.model_copy(update={"financing": Instance.from_dict(_tiny(financing={"taxes": {"rate": 0.0}})).financing})
