@@ -14,7 +14,7 @@ import numpy as np
 
 from optimizer.economics.financing import FinancingData, compile_financing
 from optimizer.economics.ledger import ITEM_BY_NAME
-from optimizer.instance.schema import FixedContract, Instance, Lease
+from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
 
@@ -35,7 +35,7 @@ class LeaseData:
 
 @dataclass
 class ContractData:
-    contract: object
+    contract: FixedContract | IndexContract | OwnedGeneration
     active_hours: np.ndarray               # [T] hours of the period inside the delivery term
     price_usd_per_mwh: np.ndarray          # [T] fixed contracts: escalated price (hours-weighted)
     start_period: int
