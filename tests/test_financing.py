@@ -22,6 +22,8 @@ from optimizer.evaluate import evaluate
 from optimizer.evaluate.evaluator import evaluate_as_given
 from optimizer.evaluate.financing import _amortize
 from optimizer.kernel.tax import MACRS_HALF_YEAR_PERCENT, depreciation_fractions
+from optimizer.output.excel import write_workbook
+from optimizer.output.report import render_report
 from optimizer.plan import Plan
 from optimizer.solve import solve
 
@@ -410,6 +412,17 @@ def test_case_financed_conversion(tmp_path):
     items = set(pd.read_csv(tmp_path / "cashflows.csv")["item"])
     assert {"interest_usd", "principal_usd", "tax_usd", "debt_draws_usd"} <= items
     assert (tmp_path / "debt_schedule.csv").is_file() and (tmp_path / "tax_schedule.csv").is_file()
+    debt = pd.read_csv(tmp_path / "debt_schedule.csv")
+    # 2026-03 converts: 1,000,000,000 principal repaid in 2026, nothing drawn on them
+    row = debt[(debt["instrument"] == "converts-2026") & (debt["year"] == 2026)].iloc[0]
+    assert row["principal_usd"] == pytest.approx(1e9) and row["balance_usd"] == pytest.approx(0.0)
+    html = render_report(tmp_path).read_text()
+    assert '<section id="financing">' in html and "Debt schedule per year" in html and "Tax schedule per year" in html
+    book = write_workbook(tmp_path, tmp_path / "book.xlsx")
+    import openpyxl
+
+    names = openpyxl.load_workbook(book, read_only=True).sheetnames
+    assert "debt_schedule" in names and "tax_schedule" in names
     # the 2026-03 converts are repaid by selling treasury BTC: 1,000,000,000 / 67,000 USD = 14,925.4 BTC at least
     sold = res.plan.btc_sales.set_index("month")["btc"]
     assert sold.get("2026-03", 0.0) >= 1e9 / 67_000 - 1e-6

@@ -780,11 +780,12 @@ def _frontier(ctx: _Ctx) -> str:
     return _img(fig, "risk frontier") + '<p class="note">w is the weight on CVaR in (1 - w) E[NPV] + w CVaR.</p>'
 
 
-def _financing(ctx: _Ctx) -> str:
-    """Valuation (project and equity NPV, IRRs), the debt schedule and the tax schedule per year."""
+def _financing(ctx: _Ctx) -> str | None:
+    """Valuation (project and equity NPV, IRRs), the debt schedule and the tax schedule per year;
+    None (no section, nothing missing) when the instance has no financing section."""
     s = ctx.summary
     if "equity_npv_usd" not in s:
-        raise _Missing("a financing section in the instance (summary equity_npv_usd)")
+        return None
 
     def pct(x):
         return "n/a (no sign change)" if x is None else f"{100 * x:.2f} %"
@@ -847,6 +848,8 @@ def render_report(result_dir: str | Path, out_path: str | Path | None = None, in
             content = fn(ctx)
         except _Missing as e:
             missing.append(f"{title} (needs {e})")
+            continue
+        if content is None:  # a section that does not apply to this result (e.g. financing without debt or taxes)
             continue
         nav.append(f'<a href="#{sid}">{_esc(title)}</a>')
         body.append(f'<section id="{sid}"><h2>{_esc(title)}</h2>{content}</section>')
