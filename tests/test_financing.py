@@ -362,9 +362,10 @@ def test_corporate_convertible_repaid_from_treasury_btc():
 
 
 def test_bad_financing_input_names_the_field():
+    from pydantic import ValidationError
+
     from optimizer.errors import InputError  # noqa: F401  (the CLI maps ValidationError to one line)
     from optimizer.instance import format_validation_error
-    from pydantic import ValidationError
 
     d = _tiny(financing={"project_facilities": [{**FACILITY, "lease": "nope"}]})
     with pytest.raises(ValidationError) as e:
