@@ -8,11 +8,13 @@ records, each with a sentence such as
 - "Retire 20,000 Antminer S21 XP at tx-1 in 2028-05 (salvage $1.0M)."
 - "Sell site pa-1 in 2027-01 for $27M."
 - "Sell 2,000 BTC from the treasury in 2026-01 (every scenario), about $174M."
+- "Draw $1.2B on project facility tx-1-pf (site tx-1, 8.5 %/yr) in 18 draws from 2026-03 to 2027-08."
 
 Coverage (tested on every bundled instance): every row of ``conversions``,
 ``grid_expansions``, ``purchases``, ``retirements``, ``leases``, ``contracts`` (signed and
-left unsigned) and ``site_events``, and every non-zero row of ``btc_sales`` appears in exactly
-one decision (``Decision.rows``). Treasury sales are second-stage (per scenario): sales of the
+left unsigned), ``site_events`` and ``debt`` (draws and issues of one instrument are one
+sentence: total, count, first and last month), and every non-zero row of ``btc_sales`` appears
+in exactly one decision (``Decision.rows``). Treasury sales are second-stage (per scenario): sales of the
 same amount in the same month are one sentence naming the scenarios ("every scenario" when all
 do). ``operations`` and ``energy`` are the month-by-month dispatch, not decisions a board takes;
 they are summarised by the allocation and KPI tables.
@@ -46,10 +48,11 @@ from optimizer.output.fmt import btc, count, money, mw
 from optimizer.plan import Plan
 
 # kinds in the order they read best within a month
-KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "purchase", "lease", "retirement",
+KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "purchase", "debt", "lease", "retirement",
          "site_sale", "btc_sale", "contract_unsigned")
 # the decision tables a sentence covers, and how their rows are counted (btc_sales: non-zero rows only)
-DECISION_TABLES = ("conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "btc_sales")
+DECISION_TABLES = ("conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt",
+                   "btc_sales")
 CONTINUOUS_NOTE = ("ASIC counts are continuous in the model (a relaxation of whole units, worth less than one unit per "
                    "decision); counts shown with 'about' are rounded here, the plan files keep the exact values.")
 BTC_TOL = 1e-9          # BTC below this in a btc_sales row is no sale (the solver's zero)
@@ -97,6 +100,7 @@ def describe_plan(plan: Plan, instance: Instance | Data | None = None) -> list[D
     out += _leases(plan, data)
     out += _contracts(plan, data)
     out += _site_events(plan, data)
+    out += _debt(plan, data)
     out += _btc_sales(plan, data)
     order = {k: i for i, k in enumerate(KINDS)}
     return sorted(out, key=lambda d: (d.month or "", order[d.kind], d.site or "", d.subject or ""))
@@ -263,6 +267,37 @@ def _site_events(plan: Plan, data: Data | None) -> list[Decision]:
             out.append(Decision("site_events", "site_acquisition", r.month, r.site, None, None, "",
                                 site.grid_interconnect_mw if site is not None else None, -price if price is not None else None,
                                 r.month, "all", s, (i,)))
+    return out
+
+
+def _debt(plan: Plan, data: Data | None) -> list[Decision]:
+    """One sentence per instrument: project facility draws or new notes issued (financing section)."""
+    df = plan.debt
+    if df.empty:
+        return []
+    df = df.reset_index(drop=True)
+    fin = data.inst.financing if data is not None else None
+    facilities = {f.id: f for f in fin.project_facilities} if fin is not None else {}
+    issues = {n.id: n for n in fin.new_issues} if fin is not None else {}
+    out = []
+    for inst_id, g in df.groupby("instrument", sort=True):
+        g = g.sort_values("month", kind="stable")
+        total, first, last = float(g["usd"].sum()), str(g["month"].iloc[0]), str(g["month"].iloc[-1])
+        site = None
+        if inst_id in facilities:
+            f = facilities[inst_id]
+            when = f"in {first}" if len(g) == 1 else f"in {len(g)} draws from {first} to {last}"
+            s = f"Draw {money(total)} on project facility {inst_id} (site {f.site}, {100 * f.interest_rate_per_year:.3g} %/yr) {when}."
+            site = f.site
+        elif inst_id in issues:
+            n = issues[inst_id]
+            when = f"in {first}" if len(g) == 1 else f"in {len(g)} issues from {first} to {last}"
+            s = f"Issue {money(total)} of {n.kind} {inst_id} ({100 * n.coupon_per_year:.3g} % coupon, {n.tenor_months} months) {when}."
+        else:
+            when = f"in {first}" if len(g) == 1 else f"in {len(g)} draws from {first} to {last}"
+            s = f"Raise {money(total)} on debt instrument {inst_id} {when}."
+        out.append(Decision("debt", "debt", first, site, str(inst_id), total, "USD", None, total, last, "all", s,
+                            tuple(int(i) for i in g.index)))
     return out
 
 

@@ -8,7 +8,7 @@ Sheets, in order (a sheet whose data is absent is left out):
 - ``Headline``: the recommendation, its value, the key figures and the solver footnote
   (``optimizer.output.headline``); options the plan leaves unused.
 - ``Annual``: expected (probability-weighted), undiscounted cash flow by line item and
-  calendar year, grouped by class (operating, investment, treasury) with subtotal and net rows
+  calendar year, grouped by class (operating, investment, treasury, financing, tax) with subtotal and net rows
   written as Excel formulas (their values cached), the terminal values at the horizon's end,
   and each item's expected present value (the PV column sums to the NPV).
 - ``Annual by site``: the same by site and line item (autofilter).
@@ -18,11 +18,11 @@ Sheets, in order (a sheet whose data is absent is left out):
   portfolio and per site, with native stacked-area charts.
 - the result's tables, one sheet each: ``summary`` (key / value), ``plan`` (site x month),
   ``allocation`` (tidy), ``cashflows``, ``kpis``, ``npv_breakdown``, ``leases``,
-  ``contracts``, ``shadow_prices``, the decision tables of ``plan/`` (``plan_conversions``,
-  ``plan_purchases``, ..., ``plan_btc_sales``: treasury sales, non-zero rows; empty tables get
-  no sheet, the Headline lists what was not done) and, when present, ``points``, ``tornado``,
-  ``frontier``; any other table of the directory after them (the financing schedules, once the
-  result directory holds them, appear there).
+  ``contracts``, ``shadow_prices``, ``debt_schedule`` and ``tax_schedule`` (with a financing
+  section), the decision tables of ``plan/`` (``plan_conversions``, ``plan_purchases``, ...,
+  ``plan_debt``, ``plan_btc_sales``: treasury sales, non-zero rows; empty tables get no sheet,
+  the Headline lists what was not done) and, when present, ``points``, ``tornado``,
+  ``frontier``; any other table of the directory after them.
 
 Months are real Excel dates (the first day of the month, shown ``yyyy-mm``) in every sheet:
 any column whose non-empty values are all ``YYYY-MM``. Every table sheet has a bold frozen
@@ -52,7 +52,7 @@ from optimizer.plan import Plan
 from optimizer.solve.resultdir import DECISIONS, read_result_dir
 
 SHEETS = ["plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-          *[f"plan_{d}" for d in DECISIONS], "points", "tornado", "frontier"]
+          "debt_schedule", "tax_schedule", *[f"plan_{d}" for d in DECISIONS], "points", "tornado", "frontier"]
 MAX_ROWS = 1_048_575          # Excel's row limit minus the header
 
 FMT_USD = "#,##0;[Red]-#,##0"
@@ -64,7 +64,10 @@ FMT_DATE = "yyyy-mm"
 _SHARE_NAMES = {"share", "mip_gap", "gap", "weight", "alpha", "probability", "discount_rate", "noi_margin",
                 "pool_fee", "escalator_per_year"}
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
-CLASSES = (("operating", "Operating"), ("investment", "Investment"), ("treasury", "Treasury"))
+# the ledger's cash classes in reading order (terminal values are not cash: their own block)
+CLASSES = (("operating", "Operating"), ("investment", "Investment"), ("treasury", "Treasury"), ("financing", "Financing"),
+           ("tax", "Tax"))
+CLASS_COLOURS = {"operating": "#e8930c", "investment": "#6a3d9a", "treasury": "#bcbd22", "financing": "#4daf4a", "tax": "#525252"}
 
 
 def number_format(name: str) -> str | None:
@@ -323,7 +326,8 @@ def _headline_sheet(book: _Book, ctx) -> None:
     if h.solver_note:
         r += 1
         ws.write_string(r, 0, h.solver_note, book.note)
-    # the financing (project and equity NPV, IRR) and horizon-end checks add rows here once their results land
+    # the financing valuation (project and equity NPV, IRRs) comes through h.figures(); the horizon-end
+    # check (NPV with and without terminal values) adds rows here once its results land
 
 
 def _expected(ctx, cf: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -448,21 +452,22 @@ def _cashflow_sheet(book: _Book, ctx) -> None:
     x = x[x["kind"] != "terminal"]
     by = x.pivot_table(index="month", columns="kind", values="usd", aggfunc="sum", fill_value=0.0)
     months = sorted(by.index)
-    by = by.reindex(index=months, columns=[k for k, _ in CLASSES], fill_value=0.0)
+    kinds = [k for k, _ in CLASSES if k in by.columns or k in ("operating", "investment", "treasury")]
+    by = by.reindex(index=months, columns=kinds, fill_value=0.0)
     by["net"] = by.sum(axis=1)
     by["cumulative"] = by["net"].cumsum()
-    cols = ["month", "operating_usd", "investment_usd", "treasury_usd", "net_cash_flow_usd", "cumulative_usd"]
+    cols = ["month", *[f"{k}_usd" for k in kinds], "net_cash_flow_usd", "cumulative_usd"]
     rows = [[month_date(m), *map(float, by.loc[m])] for m in months]
-    ws = book.sheet("Cash flow", cols, rows, [FMT_DATE] + [FMT_USD] * 5, [10] + [18] * 5)
-    n = len(rows)
+    ws = book.sheet("Cash flow", cols, rows, [FMT_DATE] + [FMT_USD] * (len(cols) - 1), [10] + [18] * (len(cols) - 1))
+    n, k = len(rows), len(kinds)
     if not n:
         return
     chart = book.wb.add_chart({"type": "column", "subtype": "stacked"})
-    for j, (name, colour) in enumerate((("operating", "#e8930c"), ("investment", "#6a3d9a"), ("treasury", "#bcbd22")), start=1):
+    for j, name in enumerate(kinds, start=1):
         chart.add_series({"name": name, "categories": ["Cash flow", 1, 0, n, 0], "values": ["Cash flow", 1, j, n, j],
-                          "fill": {"color": colour}, "gap": 20})
+                          "fill": {"color": CLASS_COLOURS[name]}, "gap": 20})
     line = book.wb.add_chart({"type": "line"})
-    line.add_series({"name": "net cash flow", "categories": ["Cash flow", 1, 0, n, 0], "values": ["Cash flow", 1, 4, n, 4],
+    line.add_series({"name": "net cash flow", "categories": ["Cash flow", 1, 0, n, 0], "values": ["Cash flow", 1, k + 1, n, k + 1],
                      "line": {"color": "#000000", "width": 1.5}})
     chart.combine(line)
     chart.set_title({"name": "Expected cash flow by class (undiscounted)"})
@@ -470,16 +475,16 @@ def _cashflow_sheet(book: _Book, ctx) -> None:
     chart.set_y_axis({"name": "USD million per period", "num_format": '#,##0,,'})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 960, "height": 400})
-    ws.insert_chart(1, 7, chart)
+    ws.insert_chart(1, k + 4, chart)
     cum = book.wb.add_chart({"type": "line"})
-    cum.add_series({"name": "cumulative cash flow", "categories": ["Cash flow", 1, 0, n, 0], "values": ["Cash flow", 1, 5, n, 5],
+    cum.add_series({"name": "cumulative cash flow", "categories": ["Cash flow", 1, 0, n, 0], "values": ["Cash flow", 1, k + 2, n, k + 2],
                     "line": {"color": "#1f5fa8", "width": 2.25}})
     cum.set_title({"name": "Cumulative expected cash flow (its low point: the funding need)"})
     cum.set_x_axis({"date_axis": True, "num_format": FMT_DATE, "major_unit": 6, "major_unit_type": "months"})
     cum.set_y_axis({"name": "USD million", "num_format": '#,##0,,'})
     cum.set_legend({"none": True})
     cum.set_size({"width": 960, "height": 320})
-    ws.insert_chart(22, 7, cum)
+    ws.insert_chart(22, k + 4, cum)
 
 
 ALLOC_USES = (("mining_mw", "mining (ASIC nameplate)", "#e8930c"), ("hpc_leased_mw", "HPC leased (critical IT)", "#1f5fa8"),

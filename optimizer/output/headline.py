@@ -13,9 +13,9 @@ the same objects in memory) and returns a :class:`Headline`:
 - the solver's status, gap and bound, as a footnote.
 
 Peak funding need: per scenario, the cumulative undiscounted cash flow of every non-terminal
-line (terminal values are not cash) from the first period; the need is the deepest point below
-zero, i.e. the cash the company must have or raise before the plan pays for itself (before any
-opening cash balance). The headline gives the worst scenario and the month it is reached.
+line (terminal values are not cash) other than debt (draws, fees, interest, principal) from the
+first period; the need is the deepest point below zero, i.e. the cash the company must have or
+raise, from cash, debt or equity, before the plan pays for itself (before any opening cash balance). The headline gives the worst scenario and the month it is reached.
 Figures that are the same in every scenario (capex) are so by construction; the others are
 probability-weighted ("expected").
 """
@@ -28,7 +28,7 @@ import pandas as pd
 
 from optimizer.constants import status_message
 from optimizer.economics.data import Data, compile_instance
-from optimizer.economics.ledger import CAPEX_ITEMS, TERMINAL_ITEMS
+from optimizer.economics.ledger import CAPEX_ITEMS, ITEM_BY_NAME, TERMINAL_ITEMS
 from optimizer.instance.schema import Instance
 from optimizer.output.decisions import BTC_TOL, describe_plan
 from optimizer.output.fmt import count, money, mw, usd
@@ -135,6 +135,7 @@ def build_headline(summary: dict, cashflows: pd.DataFrame | None = None, plan: P
         _decisions(h, plan, data, probs)
     if cashflows is not None and len(cashflows) and {"scenario", "month", "item", "usd"} <= set(cashflows.columns):
         _money(h, cashflows, probs)
+    h.extra += _valuation(summary)
     h.solver_note = solver_note(summary)
     h.recommendation = _recommendation(h)
     h.value_sentence = _value_sentence(h)
@@ -209,6 +210,19 @@ def _money(h: Headline, cf: pd.DataFrame, probs: dict[str, float]) -> None:
     if h.peak_funding_usd > 0:
         h.peak_funding_scenario = worst
         h.peak_funding_month = str(cum.loc[worst].idxmin())
+
+
+def _valuation(summary: dict) -> list[tuple[str, str]]:
+    """Figures of the financing section (project and equity NPV, IRRs), when the result has one."""
+    if "equity_npv_usd" not in summary:
+        return []
+
+    def pct(x) -> str:
+        return "n/a (no sign change)" if x is None else f"{100 * x:.1f} %"
+
+    return [("Equity NPV (levered, after tax)", usd(summary.get("equity_npv_usd"))),
+            ("Project NPV (unlevered, after tax)", usd(summary.get("project_npv_usd"))),
+            ("Equity IRR", pct(summary.get("equity_irr"))), ("Project IRR", pct(summary.get("project_irr")))]
 
 
 def _recommendation(h: Headline) -> str:
@@ -288,9 +302,13 @@ def solver_note(summary: dict) -> str:
     return "; ".join(parts) + "."
 
 
+FINANCING_ITEMS = frozenset(i.name for i in ITEM_BY_NAME.values() if i.kind == "financing")
+
+
 def cumulative_cash(cashflows: pd.DataFrame) -> pd.DataFrame:
-    """Scenario x month: cumulative undiscounted cash flow of the non-terminal lines."""
-    cf = cashflows[~cashflows["item"].astype(str).isin(TERMINAL_ITEMS)]
+    """Scenario x month: cumulative undiscounted cash flow of the non-terminal lines before debt
+    (draws, fees, interest and principal left out: the need is what cash, debt or equity must fund)."""
+    cf = cashflows[~cashflows["item"].astype(str).isin(TERMINAL_ITEMS | FINANCING_ITEMS)]
     if cf.empty:
         return pd.DataFrame()
     by = cf.groupby([cf["scenario"].astype(str), cf["month"].astype(str)])["usd"].sum().unstack("month").fillna(0.0)

@@ -4,8 +4,11 @@ A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.writ
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
 - tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide),
-  ``allocation.csv`` (the same, tidy: site, month, owned, use, asset, racks, mw, units), ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
-  ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``;
+  ``allocation.csv`` (the same, tidy: site, month, owned, use, asset, racks, mw, units),
+  ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
+  ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``
+  and, with a financing section, ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
+  (scenario x tax year);
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``);
 - ``decisions.md``: every decision in words (written by the CLI, ``optimizer.output.decisions``).
@@ -30,7 +33,7 @@ from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
 TABLES = ("plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-          "points", "tornado", "frontier")
+          "debt_schedule", "tax_schedule", "points", "tornado", "frontier")
 # decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
 # BTC sales are second-stage (per scenario) but a decision all the same
 DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + ("btc_sales",)
