@@ -52,6 +52,9 @@ def _full_plan(inst) -> Plan:
     contracts = [(c.id, i % 2 == 0) for i, c in enumerate(c for c in inst.contracts if c.optional)]
     events = [(s.id, "sale", last) for s in inst.sites if s.sale is not None]
     events += [(s.id, "acquisition", s.acquisition.available_from) for s in inst.sites if s.acquisition is not None]
+    fin = inst.financing
+    debt = [(f.id, m, 1e6) for f in (fin.project_facilities if fin else []) for m in (f.draw_first_month or first, f.draw_last_month)]
+    debt += [(n.id, n.first_month, 5e6) for n in (fin.new_issues if fin else [])]
     names = [s.name for s in inst.scenarios]
     # scenario 0 sells 10 BTC, the others 20 (two groups unless one scenario), plus a zero row (no decision)
     sales = [(n, first, 10.0 if w == 0 else 20.0) for w, n in enumerate(names)] + [(names[0], last, 0.0)]
@@ -63,6 +66,7 @@ def _full_plan(inst) -> Plan:
                 leases=df(leases, columns=["lease", "site", "month", "share"]),
                 contracts=df(contracts, columns=["contract", "signed"]),
                 site_events=df(events, columns=["site", "event", "month"]),
+                debt=df(debt, columns=["instrument", "month", "usd"]),
                 btc_sales=df(sales, columns=["scenario", "month", "btc"]))
 
 
