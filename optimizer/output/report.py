@@ -84,7 +84,7 @@ class _Ctx:
         return x.groupby(by, sort=True)[cols].sum().reset_index()
 
 
-def _load_context(result_dir: Path, instance) -> _Ctx:
+def _load_context(result_dir: Path, instance, data_dir=None) -> _Ctx:
     summary, tables = read_result_dir(result_dir)
     ctx = _Ctx(summary, tables)
     inst = instance
@@ -95,9 +95,9 @@ def _load_context(result_dir: Path, instance) -> _Ctx:
         if found is None:
             ctx.notes.append(f"instance file {summary['instance_path']} not found; halving and grid limits not shown")
         else:
-            inst = load_instance(found)
+            inst = load_instance(found, data_dir)
     elif isinstance(inst, (str, Path)):
-        inst = load_instance(inst)
+        inst = load_instance(inst, data_dir)
     if inst is not None:
         ctx.data = compile_instance(inst)
         ctx.probs = dict(zip(ctx.data.scenario_names, map(float, ctx.data.prob)))
@@ -813,11 +813,12 @@ nav a{margin-right:12px;font-size:13px;color:#1f5fa8}
 """
 
 
-def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None) -> Path:
+def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None, data_dir=None) -> Path:
     """Write one self-contained HTML report of ``result_dir``; return its path
-    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one."""
+    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one (read with
+    the data folder ``data_dir``, default its own folder)."""
     result_dir = Path(result_dir)
-    ctx = _load_context(result_dir, instance)
+    ctx = _load_context(result_dir, instance, data_dir)
     body, missing, nav = [], [], []
     for sid, title, fn in SECTIONS:
         try:
