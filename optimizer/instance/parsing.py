@@ -13,6 +13,11 @@ What a plain ``yaml.safe_load`` / ``json.loads`` lets through, and this module r
   document ("billion laughs"): validating it would cost time in the expanded size, not the file's.
   The expanded node count is bounded by ``MAX_NODES`` and an alias may not refer to itself.
 - **Huge integer literals** (Python refuses to convert more than 4,300 digits: a ValueError).
+
+With libyaml (PyYAML's C extension, in its wheels) the bounds are checked on the C parser's event
+stream (``_check_events``: not recursive) before the C composer, which recurses, builds the
+document; without it, the pure-Python ``BoundedSafeLoader`` checks them while composing. Both
+construct with ``_NoDuplicateKeys``.
 """
 
 from __future__ import annotations
@@ -39,9 +44,30 @@ class _Refused(yaml.YAMLError):
         self.problem_mark = mark
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
+class _NoDuplicateKeys:
+    """Constructor mix-in: a mapping may not give one key twice (merge keys ``<<`` excepted)."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class names it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {first + 1}); give each key once",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+class BoundedSafeLoader(_NoDuplicateKeys, yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses duplicate keys, nesting deeper than ``MAX_DEPTH``, more than
-    ``MAX_NODES`` nodes once aliases are expanded, and recursive aliases."""
+    ``MAX_NODES`` nodes once aliases are expanded, and recursive aliases (pure Python)."""
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -82,24 +108,63 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if depth > MAX_DEPTH:
             raise _Refused(f"nested deeper than {MAX_DEPTH} levels (through an alias)", mark)
 
-    # ------------------------------------------------------------ constructing: duplicate keys
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue  # an unhashable key: the base class names it
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first given on line {first + 1}); give each key once",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
+_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
+if _LIBYAML:
+    class _CLoader(_NoDuplicateKeys, yaml.CSafeLoader):
+        """libyaml's parser and composer, the safe constructor without duplicate keys."""
+
+
+def _check_events(text: str) -> None:
+    """The bounds of ``BoundedSafeLoader`` checked on the event stream of libyaml's parser
+    (iterative, so no recursion however deep the text nests)."""
+    stack: list[list] = []      # open collections: [size so far, highest child, anchor]
+    shape: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height) of its finished node
+    total = 0
+
+    def done(size: int, height: int, mark) -> None:
+        if len(stack) + height > MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels", mark)
+        if stack:
+            stack[-1][0] += size
+            stack[-1][1] = max(stack[-1][1], height)
+
+    for ev in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(stack) + 1 > MAX_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels", ev.start_mark)
+            stack.append([1, 0, ev.anchor])
+            total += 1
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            size, high, anchor = stack.pop()
+            if anchor is not None:
+                shape[anchor] = (size, high + 1)
+            done(size, high + 1, ev.start_mark)
+        elif isinstance(ev, yaml.ScalarEvent):
+            if ev.anchor is not None:
+                shape[ev.anchor] = (1, 1)
+            total += 1
+            done(1, 1, ev.start_mark)
+        elif isinstance(ev, yaml.AliasEvent):
+            if any(entry[2] == ev.anchor for entry in stack):
+                raise _Refused("an alias refers to the node that contains it (a recursive structure)", ev.start_mark)
+            if ev.anchor not in shape:
+                continue  # an undefined alias: the composer names it
+            size, height = shape[ev.anchor]
+            total += size
+            if total > MAX_NODES:
+                raise _Refused(f"more than {MAX_NODES:,} values once aliases are expanded", ev.start_mark)
+            done(size, height, ev.start_mark)
+        if total > MAX_NODES:
+            raise _Refused(f"more than {MAX_NODES:,} values once aliases are expanded", ev.start_mark)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the bounds of this module (YAMLError / ValueError on refusal)."""
+    if _LIBYAML:
+        _check_events(text)
+        return yaml.load(text, Loader=_CLoader)  # noqa: S506 - a CSafeLoader subclass
+    return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _children(node: Node) -> list[Node]:
@@ -152,7 +217,7 @@ def parse_text(text: str, json_format: bool, where: str) -> Any:
             raise InputError(f"{where}: invalid JSON: nested deeper than {MAX_DEPTH} levels")
         return data
     try:
-        return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
