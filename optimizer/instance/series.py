@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from optimizer.instance.base import MAX_SERIES_MAGNITUDE
+from optimizer.instance.base import MAX_SERIES_MAGNITUDE, describe_ranges
 from optimizer.kernel.timeline import month_ordinal
 
 
@@ -33,7 +33,7 @@ class GeneratorSpec(BaseModel):
     Monthly log-return ~ Normal((mu - sigma^2/2)/12, sigma^2/12). Same seed, same path.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=describe_ranges)
 
     start: float = Field(gt=0, le=MAX_SERIES_MAGNITUDE, description="value in the first month of the horizon")
     annual_drift: float = Field(0.0, ge=-5, le=5, description="expected growth rate per year (0.1 = 10%)")
@@ -60,7 +60,7 @@ class Series(BaseModel):
     the series is (``base.SERIES_RANGES``, checked by ``checks.check_series_ranges``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=describe_ranges)
 
     value: float | None = Field(None, ge=-MAX_SERIES_MAGNITUDE, le=MAX_SERIES_MAGNITUDE)
     points: dict[str, Annotated[float, Field(ge=-MAX_SERIES_MAGNITUDE, le=MAX_SERIES_MAGNITUDE)]] | None = None
