@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ import yaml
 
 from optimizer import Instance
 from optimizer.cli import main
+from optimizer.errors import InputError
+from optimizer.instance import parsing
 from optimizer.kernel import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,6 +253,28 @@ def test_duplicate_yaml_key_is_refused_with_key_and_line(capsys, tmp_path):
     json_text = '{"name": "a", "name": "b"}'
     line = one_error(*validate(capsys, write(tmp_path, json_text, "dup.json")))
     assert "dup.json" in line and "duplicate key 'name'" in line, line
+
+
+@pytest.mark.parametrize("libyaml", [True, False] if parsing._LIBYAML else [False])
+def test_yaml_bounds_hold_with_and_without_libyaml(monkeypatch, libyaml):
+    monkeypatch.setattr(parsing, "_LIBYAML", libyaml)
+    assert parsing.parse_text("a: 1\nb: [1, {c: 2}]\n", False, "f") == {"a": 1, "b": [1, {"c": 2}]}
+    # a merge key may be overridden: that is what it is for
+    assert parsing.parse_text("base: &b {x: 1, y: 2}\nuse: {<<: *b, y: 3}\n", False, "f")["use"] == {"x": 1, "y": 3}
+    refused = {
+        "a: 1\nb: 2\na: 3\n": "f:3:1: invalid YAML: duplicate key 'a' (first given on line 1)",
+        "a: " + "[" * 65 + "]" * 65 + "\n": "nested deeper than 64 levels",
+        "a: " + "[" * 64 + "]" * 64 + "\n": "nested deeper than 64 levels",  # 64 lists inside the top mapping
+        "a: &x " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*x" + "]" * 30 + "\n": "nested deeper than 64 levels (through an alias)"
+        if not libyaml else "nested deeper than 64 levels",
+        "a: &x [1, *x]\n": "recursive",
+        # 10 levels of 10 aliases each: 10^10 values once expanded
+        "\n".join(["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i-1}'] * 10)}]" for i in range(1, 10)]): "values once aliases",
+    }
+    for text, message in refused.items():
+        with pytest.raises(InputError, match=re.escape(message)):
+            parsing.parse_text(text, False, "f")
+    assert parsing.parse_text("a: " + "[" * 63 + "]" * 63 + "\n", False, "f")  # 64 levels in all: the limit
 
 
 def test_validate_warns_about_plain_impossibilities(capsys, tmp_path):
