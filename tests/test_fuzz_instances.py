@@ -111,7 +111,7 @@ def _get(tree, path):
 
 NUMBERS = st.one_of(
     st.sampled_from([0, -1, 1, 0.5, 2, 12, 600, 601, 1e-300, -1e-300, 1e300, -1e300, 10**30, -(10**30), 2**63, 2**64 + 1,
-                     math.inf, -math.inf, math.nan, 1e8, 1.0000001e8, 1e12, 21e6, 5e-324, True, False]),
+                     math.inf, -math.inf, math.nan, 1e8, 1.0000001e8, 1e12, 21e6, 5e-324, True, False, 10**400, -(10**4000)]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-10**20, max_value=10**20),
 )
@@ -137,7 +137,7 @@ def tree_mutation(draw, data):
     if kind == "delete":
         del parent[key]
     elif kind == "wrong_type":
-        parent[key] = draw(WRONG)
+        parent[key] = copy.deepcopy(draw(WRONG))  # a fresh [] or {}: sampled_from hands out the same object every time
     elif kind == "number":
         parent[key] = draw(NUMBERS)
     elif kind == "month":

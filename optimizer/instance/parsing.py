@@ -33,6 +33,7 @@ from optimizer.errors import InputError
 
 MAX_DEPTH = 64             # levels of nested mappings/lists (an instance file needs about 8)
 MAX_NODES = 5_000_000      # scalars, mappings and lists after expanding YAML aliases
+MAX_FILE_BYTES = 100_000_000
 
 
 class _Refused(yaml.YAMLError):
@@ -234,6 +235,10 @@ def read_mapping(path: str | Path, what: str = "instance") -> dict:
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a YAML or JSON file")
+    if not path.is_file():  # a FIFO or a device would be read forever
+        raise InputError(f"{path}: not a regular file, expected a YAML or JSON file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; an instance file is a few kB to a few MB")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -432,6 +432,10 @@ def generate(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: 
     ]
 
 
+class _Section(_Spec):
+    scenario_generator: ScenarioGenerator
+
+
 def instance_scenarios(data: Mapping) -> list[dict] | None:
     """Scenarios for a raw instance mapping that holds ``scenario_generator``.
 
@@ -439,11 +443,11 @@ def instance_scenarios(data: Mapping) -> list[dict] | None:
     validation then names that field). Markets are those of the sites in ``data``.
     """
     if data.get("scenarios"):
-        raise ValueError("give scenarios or scenario_generator, not both")
+        raise ValueError("scenario_generator: give scenarios or scenario_generator, not both")
     try:
-        spec = ScenarioGenerator.model_validate(data["scenario_generator"])
-    except ValidationError as e:
-        raise ValueError("scenario_generator." + format_validation_error(e, data["scenario_generator"], ScenarioGenerator)) from None
+        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
+    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
+        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
     try:
         horizon = Horizon.model_validate(data.get("horizon"))
         bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
