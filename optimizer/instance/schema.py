@@ -40,6 +40,7 @@ from optimizer.instance.base import (
 )
 from optimizer.instance.catalog import load_catalog
 from optimizer.instance.checks import run_checks
+from optimizer.instance.financing import Financing
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.parsing import read_mapping
 from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios
@@ -386,6 +387,7 @@ class Instance(Strict):
     treasury: Treasury = Treasury()
     policy: Policy = Policy()
     risk: Risk | None = Field(None, description="risk-averse objective; default risk-neutral (maximise E[NPV])")
+    financing: Financing | None = Field(None, description="debt, taxes and valuation (models/economics.md, 'Financing and taxes'); default: pre-tax, unlevered")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
 
     _data_folder: DataFolder | None = PrivateAttr(default=None)  # where CSV series were read (overrides re-read them)
