@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BASES = ["instances/tiny.yaml", "instances/demo.yaml", "instances/case_efficient_miner.yaml", "instances/case_texas_ppa.yaml",
          "instances/case_treasury_gas.yaml", "instances/case_colo_200mw.yaml", "tests/instances/hand.yaml",
          "tests/instances/rules.yaml", "tests/instances/stochastic_small.yaml", "tests/instances/brute_site_options.yaml",
-         "tests/instances/forced_purchase.yaml", "tests/instances/risk_two.yaml", "tests/instances/forced_treasury.yaml"]
+         "tests/instances/forced_purchase.yaml", "tests/instances/risk_two.yaml", "tests/instances/forced_treasury.yaml",
+         "instances/case_financed_conversion.yaml"]
 BASE_DATA = {name: yaml.safe_load((ROOT / name).read_text()) for name in BASES}
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SECRET = "fuzz-secret-7f3a9c"

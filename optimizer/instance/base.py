@@ -80,6 +80,8 @@ NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Usd = Annotated[float, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
+PosUsd = Annotated[float, Field(gt=0, le=MAX_USD, allow_inf_nan=False)]
+RatePerYear = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]  # interest, coupon: at most 100 % a year
 SignedUsd = Annotated[float, Field(ge=-MAX_USD, le=MAX_USD, allow_inf_nan=False)]
 UsdPerMwh = Annotated[float, Field(ge=0, le=MAX_USD_PER_MWH, allow_inf_nan=False)]
 UsdPerMwMonth = Annotated[float, Field(ge=0, le=MAX_USD_PER_MW_MONTH, allow_inf_nan=False)]
