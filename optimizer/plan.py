@@ -16,9 +16,15 @@ Tables and columns (units in the names):
 - ``contracts``: contract, signed                             (optional contracts; absent = not signed)
 - ``site_events``: site, event, month                         (event: sale | acquisition)
 - ``debt``: instrument, month, usd                             (project facility drawn / notes issued that month; financing section)
+- ``mining_exits``: site, month                               (first month the site no longer mines, for good; ``sites[*].mining_overhead``)
+- ``overhead_cuts``: reduction, month                         (G&A reduction taken that month; ``overhead.reductions``)
+- ``hedges``: forward, month, ph_s                            (PH/s of hashprice sold forward for that delivery month; ``hedges.forwards``)
 - ``operations``: scenario, site, model, month, units         (ASIC units operating, average over the period)
 - ``energy``: scenario, contract, month, delivered_mwh, used_mwh, sold_mwh
 - ``btc_sales``: scenario, month, btc                          (treasury BTC sold)
+- ``curtailment``: scenario, site, model, month, dr_units, peak_units  (operating units enrolled in demand response /
+  curtailed around the transmission peak; at most the operating units; ``markets``)
+- ``plant_feeds``: scenario, contract, site, month, mwh       (energy of an owned plant used at another site it feeds)
 """
 
 from __future__ import annotations
@@ -38,13 +44,19 @@ COLUMNS: dict[str, list[str]] = {
     "contracts": ["contract", "signed"],
     "site_events": ["site", "event", "month"],
     "debt": ["instrument", "month", "usd"],
+    "mining_exits": ["site", "month"],
+    "overhead_cuts": ["reduction", "month"],
+    "hedges": ["forward", "month", "ph_s"],
     "operations": ["scenario", "site", "model", "month", "units"],
     "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
     "btc_sales": ["scenario", "month", "btc"],
+    "curtailment": ["scenario", "site", "model", "month", "dr_units", "peak_units"],
+    "plant_feeds": ["scenario", "contract", "site", "month", "mwh"],
 }
-FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt"]
-OPERATIONS = ["operations", "energy", "btc_sales"]
-_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd"}
+FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt",
+               "mining_exits", "overhead_cuts", "hedges"]
+OPERATIONS = ["operations", "energy", "btc_sales", "curtailment", "plant_feeds"]
+_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd", "dr_units", "peak_units", "mwh", "ph_s"}
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -65,9 +77,14 @@ class Plan:
     contracts: pd.DataFrame = _table("contracts")
     site_events: pd.DataFrame = _table("site_events")
     debt: pd.DataFrame = _table("debt")
+    mining_exits: pd.DataFrame = _table("mining_exits")
+    overhead_cuts: pd.DataFrame = _table("overhead_cuts")
+    hedges: pd.DataFrame = _table("hedges")
     operations: pd.DataFrame = _table("operations")
     energy: pd.DataFrame = _table("energy")
     btc_sales: pd.DataFrame = _table("btc_sales")
+    curtailment: pd.DataFrame = _table("curtailment")
+    plant_feeds: pd.DataFrame = _table("plant_feeds")
     name: str = "plan"
 
     def __post_init__(self) -> None:

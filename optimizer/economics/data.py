@@ -14,6 +14,7 @@ import numpy as np
 
 from optimizer.economics.financing import FinancingData, compile_financing
 from optimizer.economics.ledger import ITEM_BY_NAME
+from optimizer.economics.levers import LeverData, compile_levers
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
@@ -64,6 +65,7 @@ class Data:
     contracts: dict[str, ContractData] = field(default_factory=dict)
     leases: dict[str, LeaseData] = field(default_factory=dict)
     fin: FinancingData | None = None        # the financing section's coefficients (None without one)
+    lev: LeverData = field(default_factory=LeverData)  # the mining and power levers' coefficients (economics/levers.py)
 
     @property
     def T(self) -> int:
@@ -87,6 +89,19 @@ class Data:
         if self.fin is None:
             return self.df
         return self.fin.df_class[ITEM_BY_NAME[item].rate_class]
+
+    def share(self, site: str) -> float:
+        """The company's share of the cash flows booked at ``site`` (``sites[*].ownership_share``;
+        1 for the portfolio)."""
+        return self.lev.share(site)
+
+    def mw_per_unit(self, site_id: str, model: str) -> float:
+        """MW one operating unit draws at the meter, cooling included (W x PUE / 1e6)."""
+        return self.inst.model_by_name[model].power_w * self.inst.site_by_id[site_id].pue_mining / 1e6
+
+    def flex(self, site_id: str):
+        """The demand-response and peak-charge coefficients of the site's market (None without a program)."""
+        return self.lev.markets.get(self.inst.site_by_id[site_id].market)
 
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
@@ -242,6 +257,7 @@ def compile_instance(inst: Instance) -> Data:
         d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
     if inst.financing is not None:
         d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years)
+    d.lev = compile_levers(inst, tl, series, d.contracts, d.period)
     return d
 
 

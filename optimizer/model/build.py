@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.economics.data import Data
-from optimizer.model import financing, fleet, leases, objective, params, policy, power, sites, treasury
+from optimizer.model import financing, fleet, flex, hedges, leases, objective, overhead, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,15 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         m = pyo.ConcreteModel(name=data.inst.name)
         m.cashflow_terms = []
         m.unlevered_terms = []  # valuation-only terms (financing.objective: project)
+        m.site_share = dict(data.lev.site_share)  # joint-venture sites: register() books their share
         params.build(m, data)
         sites.build(m, data)
         fleet.build(m, data)
         leases.build(m, data)
         power.build(m, data)
+        flex.build(m, data)
+        overhead.build(m, data)
+        hedges.build(m, data)
         treasury.build(m, data)
         financing.build_debt(m, data)
         financing.build_taxes(m, data)  # after every other term: taxable income reads the registry

@@ -115,8 +115,15 @@ def financed_capex_terms(m, fa) -> list[Term]:
             if tm.item in CAPEX_ITEMS and tm.scenario is None and tm.site == fa.facility.site and tm.asset in want]
 
 
+def _whole(tm: Term):
+    """A term's expression for the whole project (a joint-venture site books only its share)."""
+    return tm.expr if tm.share == 1.0 else (1.0 / tm.share) * tm.expr
+
+
 def facility_loan_to_cost(m, data: Data) -> None:
-    """sum_{u<=t} draw[f,u] <= LTC_f x (capex f finances, paid in periods <= t), for t in f's window;
+    """sum_{u<=t} draw[f,u] <= LTC_f x (capex f finances, paid in periods <= t), for t in f's window
+    (draws and capex of the whole project: at a joint-venture site the capex terms, booked at the
+    company's share, are divided by it);
     and where several facilities finance one site's projects, they share that capex:
     sum_f (sum_{u<=t} draw[f,u]) / LTC_f <= capex any of them finances, paid by t (no dollar of
     capex backs two loans)."""
@@ -127,7 +134,7 @@ def facility_loan_to_cost(m, data: Data) -> None:
         terms = financed_capex_terms(m, fa)
         ltc = fa.facility.loan_to_cost
         for t in fa.draw_periods:
-            spent = [tm.expr for tm in terms if tm.period <= t]  # capex terms are outflows (<= 0)
+            spent = [_whole(tm) for tm in terms if tm.period <= t]  # capex terms are outflows (<= 0)
             us = [u for u in fa.draw_periods if u <= t]
             rows[(f, t)] = lin([1.0] * len(us), [m.draw[f, u] for u in us]) + ltc * sum(spent) <= 0
     for s, group in by_site.items():
@@ -141,7 +148,7 @@ def facility_loan_to_cost(m, data: Data) -> None:
                     if u <= t:
                         cs.append(1.0 / fa.facility.loan_to_cost)
                         vs.append(m.draw[f, u])
-            spent = [tm.expr for tm in union.values() if tm.period <= t]
+            spent = [_whole(tm) for tm in union.values() if tm.period <= t]
             rows[(s, t)] = lin(cs, vs) + sum(spent) <= 0
     add_constraints(m, "facility_loan_to_cost", rows)
 
