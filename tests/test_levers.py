@@ -422,6 +422,40 @@ def test_joint_venture_halves_the_site_lines():
     assert res.npv_usd == pytest.approx(half.npv_usd, abs=1e-3)
 
 
+# ---------------------------------------------------------------- the bundled case
+
+CASE = Path(__file__).parents[1] / "instances" / "case_plant_and_flex.yaml"
+
+
+def test_bundled_case(tmp_path):
+    """instances/case_plant_and_flex.yaml solves, verifies line by line, and every lever's line is in
+    cashflows.csv and the NPV breakdown the waterfall draws."""
+    inst = Instance.from_yaml(CASE)
+    res = solve(inst, mip_gap=0.005, time_limit_s=300, value_of_information=False)
+    res.verify()
+    res.write(tmp_path / "out")
+    cf = pd.read_csv(tmp_path / "out" / "cashflows.csv")
+    items = set(cf.loc[cf["usd"].abs() > 1.0, "item"])
+    for item in ("demand_response_usd", "capacity_revenue_usd", "fuel_cost_usd", "site_overhead_usd", "g_and_a_usd",
+                 "restructuring_usd", "debt_draws_usd", "interest_usd", "terminal_debt_usd"):
+        assert item in items, item
+        assert abs(float(res.npv_breakdown.set_index("item").loc[item, "pv_usd"])) > 0, item
+    # the 15 % staff cut: 40 M$/yr x 0.15 = 6 M$/yr saved for 13 weeks' severance (1.5 M$) + 0.5 M$:
+    # it pays for itself in 4 months, so it is taken in the first quarter
+    assert list(res.plan.overhead_cuts["month"]) == ["2026-04"]
+    # 4CP: a peak costs 15,000 USD/MW; an S21 XP (3.645 kW x PUE 1.05 = 3.83 kW) pays 57 USD in a peak
+    # month, while its 12 h off lose 0.27 PH/s x ~31 USD/PH/day / 24 h x 12 h = ~4.2 USD: every running
+    # unit is off at the peaks, so the charge is (numerically) zero
+    assert abs(cf.loc[cf["item"] == "peak_charge_usd", "usd"].sum()) < 1.0
+    # the free choice declines the plant at this price (fixed_decisions removed): a lower NPV with it
+    raw = yaml.safe_load(CASE.read_text())
+    raw["policy"]["fixed_decisions"] = []
+    free = solve(Instance.from_dict(raw, base_dir=CASE.parent), mip_gap=0.005, time_limit_s=300, value_of_information=False)
+    free.verify()
+    assert not bool(free.plan.contracts.set_index("contract")["signed"].get("long-ridge", False))
+    assert free.npv_usd > res.npv_usd
+
+
 # ---------------------------------------------------------------- bad input: one clear line each
 
 
