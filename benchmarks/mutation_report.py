@@ -1,0 +1,229 @@
+"""Mutation testing of the economics, data, evaluator and model modules: run mutmut, write MUTATION.md.
+
+    .venv/bin/python benchmarks/mutation_report.py --run [--jobs 2]   # mutmut run, then the report
+    .venv/bin/python benchmarks/mutation_report.py                    # the report of the last run
+
+The configuration (modules, fast test subset) is ``[tool.mutmut]`` in pyproject.toml; mutmut keeps
+its state in mutants/ and re-tests only functions that changed since the last run (delete
+mutants/ for a run from scratch).
+
+Score. mutmut generates no mutant on a line the fast subset never executes
+(``mutate_only_covered_lines``); this script counts the mutants such lines would have had (mutmut's
+own generator on the whole file, minus the generated ones) and scores them as survivors, so the
+score is
+
+    killed / (generated + uncovered - equivalent)
+
+per module and overall, where ``equivalent`` are the survivors explained in
+benchmarks/mutation_equivalent.toml (one entry per mutant: the function, the mutated line as
+mutmut writes it, and why no test can tell it from the original). A survivor not in that file is
+listed as UNEXPLAINED; an entry that matches no survivor is listed as stale.
+
+``--run`` also measures the wall time and samples the 1-minute load average every 15 s (the
+machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load) when
+more runnable processes than cores were competing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "MUTATION.md"
+RUN_JSON = ROOT / "benchmarks" / "mutation_run.json"
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+TARGET = 0.90
+
+KILLED = {1, 3}            # mutmut: test failure, pytest internal error
+SURVIVED = {0}
+TIMEOUT = {24, -24, 152, 255, 36}
+
+
+def run_mutmut(jobs: int) -> dict:
+    """``mutmut run --max-children jobs`` with wall time and load-average samples."""
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(os.getloadavg()[0])
+            stop.wait(15.0)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t0 = time.time()
+    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs)], cwd=ROOT)
+    wall = time.time() - t0
+    stop.set()
+    th.join()
+    cores = os.cpu_count() or 1
+    mean_load = sum(samples) / len(samples) if samples else 0.0
+    info = {
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "jobs": jobs, "cores": cores, "exit_code": rc, "wall_s": round(wall, 1),
+        "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
+        # our own `jobs` workers are part of the load: the others' share is load - jobs
+        "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
+    }
+    RUN_JSON.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def _results() -> dict[str, dict[str, int | None]]:
+    """source path -> mutant name -> mutmut exit code (None: not run)."""
+    out = {}
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        src = meta.relative_to(ROOT / "mutants").as_posix()[: -len(".meta")]
+        out[src] = json.loads(meta.read_text())["exit_code_by_key"]
+    return out
+
+
+def _all_mutants(src: str) -> Counter:
+    """function key -> number of mutants mutmut makes of it with no coverage filter."""
+    from mutmut.mutation.file_mutation import create_mutations
+
+    _, mutations, _, _ = create_mutations(src, (ROOT / src).read_text())
+    c: Counter = Counter()
+    for mu in mutations:
+        c[_function_key(mu)] += 1
+    return c
+
+
+def _function_key(mu) -> str:
+    """The bare name of the function (or method) holding a mutation."""
+    f = mu.contained_by_top_level_function
+    return f.name.value if f is not None else "?"
+
+
+def _function_of(name: str) -> str:
+    """Mutant name -> "Class.function" or "function" (mutmut mangles them as xǁClassǁmethod / x_function)."""
+    fn = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    if fn.startswith("xǁ"):
+        return ".".join(fn[2:].split("ǁ"))
+    return fn[2:] if fn.startswith("x_") else fn
+
+
+def _diff(name: str, src: str) -> tuple[str, str]:
+    """(removed line, added line) of a mutant, stripped (the first of each)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(name, path=Path(src))
+    minus = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+    plus = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    return (minus[0] if minus else ""), (plus[0] if plus else "")
+
+
+def _load_equivalent() -> list[dict]:
+    if not EQUIVALENT.exists():
+        return []
+    return tomllib.loads(EQUIVALENT.read_text()).get("mutant", [])
+
+
+def report() -> str:
+    os.chdir(ROOT)
+    results = _results()
+    if not results:
+        raise SystemExit("mutation_report: no mutants/ directory; run with --run first")
+    equivalent = _load_equivalent()
+    used = [False] * len(equivalent)
+    rows, survivors, totals = [], [], Counter()
+    for src, codes in results.items():
+        c = Counter()
+        generated_by_fn: Counter = Counter()
+        for name, code in codes.items():
+            generated_by_fn[_function_of(name).rsplit(".", 1)[-1]] += 1
+            kind = ("killed" if code in KILLED else "survived" if code in SURVIVED else "timeout" if code in TIMEOUT
+                    else "no tests" if code in (5, 33) else "not run" if code is None else f"other {code}")
+            c[kind] += 1
+            if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):
+                fn = _function_of(name)
+                minus, plus = _diff(name, src)
+                why = None
+                for i, e in enumerate(equivalent):
+                    if e["file"] == src and e["function"] == fn and e["mutated"].strip() == plus and e.get("original", minus).strip() == minus:
+                        why, used[i] = e["why"], True
+                        break
+                if why is not None:
+                    c["equivalent"] += 1
+                survivors.append((src, fn, name, kind, minus, plus, why))
+        possible = _all_mutants(src)
+        uncovered = sum(max(n - generated_by_fn.get(fn, 0), 0) for fn, n in possible.items())
+        c["uncovered"] = uncovered
+        c["generated"] = len(codes)
+        totals.update(c)
+        rows.append((src, c))
+
+    def score(c: Counter) -> tuple[float, int, int]:
+        denom = c["generated"] + c["uncovered"] - c["equivalent"]
+        return (c["killed"] / denom if denom else 1.0), c["killed"], denom
+
+    lines = ["# Mutation testing", "",
+             "Generated by `benchmarks/mutation_report.py` (`make mutation`); do not edit by hand. Tool: mutmut "
+             "(pinned in the `mutation` extra of pyproject.toml); configuration: `[tool.mutmut]` in pyproject.toml; "
+             "equivalent mutants: benchmarks/mutation_equivalent.toml.", ""]
+    if RUN_JSON.exists():
+        info = json.loads(RUN_JSON.read_text())
+        lines += [f"Last run: {info['date_utc']} UTC at commit {info['commit']}, {info['jobs']} workers on {info['cores']} cores: "
+                  f"wall time {info['wall_s'] / 60:.1f} min, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
+                  f"(the machine is shared); quiet-machine estimate {info['quiet_estimate_s'] / 60:.1f} min. "
+                  "An incremental run re-tests only the functions changed since the last one.", ""]
+    s, k, d = score(totals)
+    lines += [f"**Score: {s:.1%}** ({k} killed of {d} non-equivalent mutants; target {TARGET:.0%}).", "",
+              "Score = killed / (generated + uncovered - equivalent). *Uncovered*: mutants mutmut would make on lines the "
+              "fast test subset never executes (not generated, scored as survivors).", "",
+              "| module | generated | killed | survived | equivalent | timeout | no tests | not run | uncovered | score |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for src, c in rows + [("**all**", totals)]:
+        sc, _, _ = score(c)
+        lines.append(f"| {src} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['timeout']} | "
+                     f"{c['no tests']} | {c['not run']} | {c['uncovered']} | {sc:.1%} |")
+    lines += ["", "## Surviving mutants", ""]
+    if not survivors:
+        lines.append("None.")
+    by_file = defaultdict(list)
+    for sv in survivors:
+        by_file[sv[0]].append(sv)
+    for src, svs in by_file.items():
+        lines += [f"### {src}", ""]
+        for _, fn, name, kind, minus, plus, why in svs:
+            tag = "equivalent" if why else ("UNEXPLAINED " + kind)
+            lines.append(f"- `{fn}` ({name.rsplit('__mutmut_', 1)[-1]}, {tag}): `{minus}` -> `{plus}`"
+                         + (f"  \n  {why}" if why else ""))
+        lines.append("")
+    stale = [e for e, u in zip(equivalent, used) if not u]
+    if stale:
+        lines += ["## Stale entries of mutation_equivalent.toml (match no survivor)", ""]
+        lines += [f"- {e['file']} `{e['function']}`: `{e['mutated']}`" for e in stale]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", action="store_true", help="run mutmut first (timed)")
+    ap.add_argument("--jobs", type=int, default=2, help="mutmut workers (default 2)")
+    args = ap.parse_args()
+    if args.run:
+        info = run_mutmut(args.jobs)
+        print(f"mutmut: exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}")
+    OUT.write_text(report() + "\n")
+    print(f"wrote {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
