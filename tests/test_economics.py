@@ -129,3 +129,13 @@ def test_timeline_quarters_and_days():
     assert tl.labels == ["2026-01", "2026-04", "2026-07", "2026-10"]
     assert tl.lead_periods(4) == 2 and tl.lead_periods(3) == 1 and tl.lead_periods(0) == 0
     assert math.isclose(tl.months_elapsed_at_end[-1], 12)
+
+
+def test_hashprice_with_a_shorter_block_interval():
+    # 5-minute blocks: 1440 / 5 = 288 blocks a day. (3.125 + 0.125) BTC x 288 / (450 EH/s x 1000)
+    # = 936 / 450,000 = 0.00208 BTC per PH/s per day; at 100,000 USD: 208 USD.
+    assert protocol.blocks_per_day(5.0) == 288.0
+    assert protocol.hashprice_btc_per_ph_day(3.125, 0.125, 450.0, 5.0) == pytest.approx(0.00208, rel=1e-12)
+    assert protocol.hashprice_usd_per_ph_day(100_000, 3.125, 0.125, 450.0, 5.0) == pytest.approx(208.0, rel=1e-12)
+    # block heights advance 288 a day: 10 + 31 days x 288 = 8938 after January
+    assert protocol.block_heights_at_boundaries(10, np.array([31.0]), 5.0).tolist() == [10.0, 8938.0]
