@@ -481,6 +481,28 @@ def test_cash_below_minimum():
     assert any("cash 2026-03: balance -400,000 USD is below the minimum 0 USD" in v for v in ev.violations), ev.violations
 
 
+def test_breakdown_and_summary_weigh_scenarios_by_probability():
+    # rules.yaml without ASICs and without the take-or-pay contract fx, two scenarios of probability
+    # 0.25 and 0.75: the only cash flow is the acquisition of s2 (500,000 USD) in 2026-03, in both.
+    # Expected PV = (0.25 + 0.75) x -500,000 x 1.1^(-3/12). An unknown site in a second event row
+    # adds one violation sentence.
+    def edit(raw):
+        raw["fleet"]["installed"] = []
+        raw["contracts"] = [c for c in raw["contracts"] if c["id"] != "fx"]
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="lo", probability=0.25), dict(sc, name="hi", probability=0.75)]
+
+    ev = evaluate(load("rules", edit), Plan(site_events=df([("s2", "acquisition", "2026-03"), ("zz", "sale", "2026-04")], EV)))
+    pv = -500_000 * 1.1 ** (-3 / 12)
+    assert ev.npv_breakdown().loc["acquisitions_usd", "pv_usd"] == pytest.approx(pv, rel=1e-12)
+    summ = ev.summary("rules", "p")
+    assert summ["npv_usd"] == pytest.approx(pv, rel=1e-12)
+    assert summ["npv_usd_by_scenario"] == {"lo": pytest.approx(pv, rel=1e-12), "hi": pytest.approx(pv, rel=1e-12)}
+    assert summ["npv_breakdown_usd"]["acquisitions_usd"] == pytest.approx(pv, rel=1e-12)
+    assert summ["violations"] == ["plan.site_events row 1: unknown site 'zz'"]
+    assert not ev.ok
+
+
 def test_feasible_plans_have_no_violations_and_milp_noise_is_tolerated():
     inst = load("hand")
     noisy = HAND_PLAN.replace(energy=HAND_PLAN.energy.assign(used_mwh=HAND_PLAN.energy["used_mwh"] * (1 + 1e-7)),

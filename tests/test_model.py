@@ -196,6 +196,13 @@ def test_bad_fixed_decision_gives_one_line_error():
         build(with_fixed({"kind": "lease", "lease": "L1", "signed": True, "month": "2026-02"}))
     with pytest.raises(ValueError, match=r"contract 'idx' is not optional"):
         build(with_fixed({"kind": "contract", "contract": "idx", "signed": False}))
+    # conversions allowed from earliest_month to 2026-04 (lead 2): one month names it alone, two a range
+    for earliest, allowed in (("2026-04", "2026-04"), ("2026-03", "2026-03..2026-04")):
+        d = with_fixed({"kind": "conversion", "site": "s1", "month": "2026-06", "blocks": 1})
+        d["sites"][0]["conversion"]["earliest_month"] = earliest
+        with pytest.raises(ValueError) as e:
+            build(d)
+        assert str(e.value) == f"policy.fixed_decisions[0]: site 's1' cannot start a conversion in 2026-06 (allowed months: {allowed})"
 
 
 # ---------------------------------------------------------------- registry and objective
