@@ -49,8 +49,8 @@ SURVIVED = {0}
 TIMEOUT = {24, -24, 152, 255, 36}
 
 
-def run_mutmut(jobs: int) -> dict:
-    """``mutmut run --max-children jobs`` with wall time and load-average samples."""
+def run_mutmut(jobs: int, names: list[str]) -> dict:
+    """``mutmut run --max-children jobs [names]`` with wall time and load-average samples."""
     samples: list[float] = []
     stop = threading.Event()
 
@@ -62,7 +62,7 @@ def run_mutmut(jobs: int) -> dict:
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.time()
-    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs)], cwd=ROOT)
+    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=ROOT)
     wall = time.time() - t0
     stop.set()
     th.join()
@@ -71,7 +71,7 @@ def run_mutmut(jobs: int) -> dict:
     info = {
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "jobs": jobs, "cores": cores, "exit_code": rc, "wall_s": round(wall, 1),
+        "jobs": jobs, "cores": cores, "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
         # our own `jobs` workers are part of the load: the others' share is load - jobs
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
@@ -98,16 +98,14 @@ def _all_mutants(src: str) -> Counter:
     from mutmut.mutation.file_mutation import create_mutations
 
     _, mutations, _, _ = create_mutations(src, (ROOT / src).read_text())
+    import libcst as cst
+
     c: Counter = Counter()
-    for mu in mutations:
-        c[_function_key(mu)] += 1
+    for mu in mutations:  # mutmut applies only mutations inside a function or method
+        f = mu.contained_by_top_level_function
+        if isinstance(f, cst.FunctionDef):
+            c[f.name.value] += 1
     return c
-
-
-def _function_key(mu) -> str:
-    """The bare name of the function (or method) holding a mutation."""
-    f = mu.contained_by_top_level_function
-    return f.name.value if f is not None else "?"
 
 
 def _function_of(name: str) -> str:
@@ -178,7 +176,8 @@ def report() -> str:
              "equivalent mutants: benchmarks/mutation_equivalent.toml.", ""]
     if RUN_JSON.exists():
         info = json.loads(RUN_JSON.read_text())
-        lines += [f"Last run: {info['date_utc']} UTC at commit {info['commit']}, {info['jobs']} workers on {info['cores']} cores: "
+        lines += [f"Last run ({info.get('mutants', 'all')} mutants): {info['date_utc']} UTC at commit {info['commit']}, "
+                  f"{info['jobs']} workers on {info['cores']} cores: "
                   f"wall time {info['wall_s'] / 60:.1f} min, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
                   f"(the machine is shared); quiet-machine estimate {info['quiet_estimate_s'] / 60:.1f} min. "
                   "An incremental run re-tests only the functions changed since the last one.", ""]
@@ -217,9 +216,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", action="store_true", help="run mutmut first (timed)")
     ap.add_argument("--jobs", type=int, default=2, help="mutmut workers (default 2)")
+    ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     if args.run:
-        info = run_mutmut(args.jobs)
+        info = run_mutmut(args.jobs, args.names)
         print(f"mutmut: exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}")
     OUT.write_text(report() + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}")
