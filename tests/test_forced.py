@@ -335,3 +335,23 @@ def test_mip_start_of_a_forced_optimum_reproduces_its_hand_npv(case):
     for c in m.component_data_objects(pyo.Constraint, active=True):
         body, tol = pyo.value(c.body), 1e-7 * max(1.0, abs(pyo.value(c.body)))
         assert (c.lower is None or body >= pyo.value(c.lower) - tol) and (c.upper is None or body <= pyo.value(c.upper) + tol), c.name
+
+
+# ---------------------------------------------------------------- (i) a site never bought
+
+
+def test_site_never_acquired_pays_no_hpc_opex():
+    # forced_lease at 30 USD/kW-month (the lease is not worth its block, see (a)) plus s2: 10 HPC
+    # racks with HPC fixed opex 10,000 USD per MW-month, for sale from 2026-04 at 50 M$, worth
+    # nothing to this company (no lease pays for it). It is never bought, so its HPC opex is never
+    # paid, before the option opens nor after: NPV = mining at s1 alone.
+    inst = load("forced_lease", **{"leases[0].rate_usd_per_kw_month": 30})
+    raw = inst.model_dump(mode="json", exclude_none=True)
+    s2 = {**raw["sites"][0], "id": "s2", "halls": [{"id": "h2", "use": "hpc", "racks": 10}],
+          "fixed_opex_hpc_usd_per_mw_month": 10_000, "acquisition": {"price_usd": 50_000_000, "available_from": "2026-04"}}
+    s2.pop("conversion")
+    raw["sites"].append(s2)
+    res = run(Instance.from_dict(raw))
+    assert len(res.plan.site_events) == 0
+    assert res.npv_usd == pytest.approx(MINING_NPV, rel=1e-9)
+    assert res.objective_usd == pytest.approx(MINING_NPV, rel=1e-9)
