@@ -139,3 +139,17 @@ def test_hashprice_with_a_shorter_block_interval():
     assert protocol.hashprice_usd_per_ph_day(100_000, 3.125, 0.125, 450.0, 5.0) == pytest.approx(208.0, rel=1e-12)
     # block heights advance 288 a day: 10 + 31 days x 288 = 8938 after January
     assert protocol.block_heights_at_boundaries(10, np.array([31.0]), 5.0).tolist() == [10.0, 8938.0]
+
+
+def test_annuity_payment_and_balance_share():
+    # one payment repays the balance with one period's interest: 100 x 1.01 = 101
+    assert finance.annuity_payment(100.0, 0.01, 1) == pytest.approx(101.0, rel=1e-12)
+    # zero rate: the balance in equal parts, 120 / 12 = 10; after 3 of 12 payments 9/12 is still owed
+    assert finance.annuity_payment(120.0, 0.0, 12) == 10.0
+    assert finance.annuity_balance_share(0.0, 12, 3) == 0.75
+    # 2 payments at 10 %: P = 100 x 0.1 / (1 - 1.1^-2) = 10 / (0.21 / 1.21) = 57.619...; after one
+    # payment the balance is 100 x 1.1 - 57.619 = 52.381 = (1.21 - 1.1) / (1.21 - 1) of 100
+    assert finance.annuity_payment(100.0, 0.1, 2) == pytest.approx(10 * 1.21 / 0.21, rel=1e-12)
+    assert finance.annuity_balance_share(0.1, 2, 1) == pytest.approx(0.11 / 0.21, rel=1e-12)
+    with pytest.raises(ValueError, match=r"^annuity over n=0 periods$"):
+        finance.annuity_payment(100.0, 0.01, 0)
