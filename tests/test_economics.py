@@ -153,3 +153,16 @@ def test_annuity_payment_and_balance_share():
     assert finance.annuity_balance_share(0.1, 2, 1) == pytest.approx(0.11 / 0.21, rel=1e-12)
     with pytest.raises(ValueError, match=r"^annuity over n=0 periods$"):
         finance.annuity_payment(100.0, 0.01, 0)
+
+
+def test_period_rate_and_irr_per_year():
+    # a 12 % nominal annual rate: 1 % a month, 3 % a quarter
+    assert finance.period_rate(0.12, 1) == pytest.approx(0.01, rel=1e-12)
+    assert finance.period_rate(0.12, 3) == pytest.approx(0.03, rel=1e-12)
+    # -100 now (end of period 0) and +121 two quarters later: 10 % a quarter, 1.1^4 - 1 a year
+    assert finance.irr_per_year([-100.0, 0.0, 121.0], 3) == pytest.approx(1.1 ** 4 - 1, rel=1e-9)
+    # -100 then +110 a year later: 10 %
+    assert finance.irr_per_year([-100.0, 110.0], 12) == pytest.approx(0.10, rel=1e-9)
+    # no sign change, or a single flow: no IRR
+    assert finance.irr_per_year([100.0, 110.0], 12) is None
+    assert finance.irr_per_year([-100.0], 12) is None
