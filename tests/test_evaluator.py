@@ -128,8 +128,9 @@ def test_hand_instance_line_by_line():
     assert list(summ["npv_breakdown_usd"]) == ITEMS
     assert summ["npv_breakdown_usd"]["capex_usd"] == pytest.approx(-500_000 * (dfs["2026-04"] + dfs["2026-05"]), rel=1e-12)
     tables = ev.tables()
-    assert list(tables) == ["cashflows", "plan", "kpis", "npv_breakdown"]
+    assert list(tables) == ["cashflows", "plan", "allocation", "kpis", "npv_breakdown"]
     assert tables["cashflows"] is ev.cashflows and tables["plan"] is ev.allocation and tables["kpis"] is ev.kpis
+    assert tables["allocation"] is ev.allocation_long
     assert tables["npv_breakdown"]["item"].tolist() == ITEMS
     assert tables["npv_breakdown"]["pv_usd"].sum() == pytest.approx(npv, rel=1e-12)
 
