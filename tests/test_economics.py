@@ -163,6 +163,7 @@ def test_period_rate_and_irr_per_year():
     assert finance.irr_per_year([-100.0, 0.0, 121.0], 3) == pytest.approx(1.1 ** 4 - 1, rel=1e-9)
     # -100 then +110 a year later: 10 %
     assert finance.irr_per_year([-100.0, 110.0], 12) == pytest.approx(0.10, rel=1e-9)
-    # no sign change, or a single flow: no IRR
+    # no sign change (zeros do not count as a sign), or a single flow: no IRR
     assert finance.irr_per_year([100.0, 110.0], 12) is None
+    assert finance.irr_per_year([-100.0, 0.0], 12) is None
     assert finance.irr_per_year([-100.0], 12) is None
