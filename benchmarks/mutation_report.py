@@ -17,7 +17,8 @@ score is
 per module and overall, where ``equivalent`` are the survivors explained in
 benchmarks/mutation_equivalent.toml (one entry per mutant: the function, the mutated line as
 mutmut writes it, and why no test can tell it from the original). A survivor not in that file is
-listed as UNEXPLAINED; an entry that matches no survivor is listed as stale.
+listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. The hand-written
+benchmarks/mutation_notes.md (run history, throughput, what is left) is copied into the report.
 
 ``--run`` also measures the wall time and samples the 1-minute load average every 15 s (the
 machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load) when
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "MUTATION.md"
 RUN_JSON = ROOT / "benchmarks" / "mutation_run.json"
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+NOTES = ROOT / "benchmarks" / "mutation_notes.md"  # hand-written: run history, throughput, what is left
 TARGET = 0.90
 
 KILLED = {1, 3}            # mutmut: test failure, pytest internal error
@@ -194,6 +196,8 @@ def report() -> str:
     if partial:
         lines += [f"**Partial report**: {totals['not run']} of {totals['generated']} mutants have not been run yet, in "
                   + ", ".join(f"`{p}`" for p in partial) + " (no score for these modules until they are).", ""]
+    if NOTES.exists():
+        lines += [NOTES.read_text().strip(), ""]
     lines += ["Score = killed / (generated + uncovered - equivalent). *Uncovered*: mutants mutmut would make on lines the "
               "fast test subset never executes (not generated, scored as survivors).", "",
               "| module | generated | killed | survived | equivalent | timeout | no tests | not run | uncovered | score |",

@@ -166,4 +166,8 @@ def test_period_rate_and_irr_per_year():
     # no sign change (zeros do not count as a sign), or a single flow: no IRR
     assert finance.irr_per_year([100.0, 110.0], 12) is None
     assert finance.irr_per_year([-100.0, 0.0], 12) is None
+    assert finance.irr_per_year([100.0, 0.0], 12) is None
+    assert finance.irr_per_year([100.0, 0.5], 12) is None
+    # small flows: -0.5 then +0.55 a year later is 10 % too
+    assert finance.irr_per_year([-0.5, 0.55], 12) == pytest.approx(0.10, rel=1e-9)
     assert finance.irr_per_year([-100.0], 12) is None
