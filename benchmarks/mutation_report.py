@@ -51,8 +51,38 @@ SURVIVED = {0}
 TIMEOUT = {24, -24, 152, 255, 36}
 
 
+def _drop_stale_copies() -> list[str]:
+    """Delete mutants/ copies of the modules changed since mutmut last mutated them.
+
+    mutmut measures the covered lines (``mutate_only_covered_lines``) on the files in mutants/, so on
+    a later run the line numbers of a changed module would be those of its old mutated copy (full
+    of mutant functions), not of the new source: the regenerated module would get mutants on the
+    wrong lines. Without the copy, mutmut copies the new source first and measures on it. The
+    module's results go too (.meta): mutant numbers within a function shift when its covered lines
+    do, so old verdicts cannot be carried over safely; a changed module is re-run whole."""
+    dropped = []
+    for src in _configured_sources():
+        copy = ROOT / "mutants" / src
+        if copy.exists() and (ROOT / src).stat().st_mtime > copy.stat().st_mtime:
+            for suffix in ("", ".meta", ".spans"):
+                (ROOT / "mutants" / (src + suffix)).unlink(missing_ok=True)
+            dropped.append(src)
+    return dropped
+
+
+def _configured_sources() -> list[str]:
+    """The files ``[tool.mutmut] only_mutate`` names (globs), as paths from the repository root."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    out: list[str] = []
+    for pattern in cfg["only_mutate"]:
+        out += sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.name != "__init__.py")
+    return out
+
+
 def run_mutmut(jobs: int, names: list[str]) -> dict:
     """``mutmut run --max-children jobs [names]`` with wall time and load-average samples."""
+    for src in _drop_stale_copies():
+        print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
     samples: list[float] = []
     stop = threading.Event()
 
@@ -86,12 +116,12 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
-def _results() -> dict[str, dict[str, int | None]]:
-    """source path -> mutant name -> mutmut exit code (None: not run)."""
-    out = {}
-    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
-        src = meta.relative_to(ROOT / "mutants").as_posix()[: -len(".meta")]
-        out[src] = json.loads(meta.read_text())["exit_code_by_key"]
+def _results() -> dict[str, dict[str, int | None] | None]:
+    """source path -> mutant name -> mutmut exit code (None: not run); None: not mutated yet."""
+    out: dict[str, dict[str, int | None] | None] = {}
+    for src in _configured_sources():
+        meta, copy = ROOT / "mutants" / (src + ".meta"), ROOT / "mutants" / src
+        out[src] = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() and copy.exists() else None
     return out
 
 
@@ -137,13 +167,19 @@ def _load_equivalent() -> list[dict]:
 def report() -> str:
     os.chdir(ROOT)
     results = _results()
-    if not results:
+    if all(r is None for r in results.values()):
         raise SystemExit("mutation_report: no mutants/ directory; run with --run first")
     equivalent = _load_equivalent()
     used = [False] * len(equivalent)
     rows, survivors, totals = [], [], Counter()
     for src, codes in results.items():
         c = Counter()
+        if codes is None:  # not mutated yet (or its stale copy was dropped): every mutant still to run
+            c["generated"] = c["not run"] = sum(_all_mutants(src).values())
+            c["not generated yet"] = 1
+            totals.update(c)
+            rows.append((src, c))
+            continue
         generated_by_fn: Counter = Counter()
         for name, code in codes.items():
             generated_by_fn[_function_of(name).rsplit(".", 1)[-1]] += 1
@@ -205,7 +241,8 @@ def report() -> str:
     for src, c in rows + [("**all**", totals)]:
         sc, _, _ = score(c)
         shown = f"{sc:.1%}" if not c["not run"] else "-"
-        lines.append(f"| {src} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['timeout']} | "
+        name = f"{src} (not generated yet; all its mutants)" if c["not generated yet"] and src != "**all**" else src
+        lines.append(f"| {name} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['timeout']} | "
                      f"{c['no tests']} | {c['not run']} | {c['uncovered']} | {shown} |")
     lines += ["", "## Surviving mutants", ""]
     if not survivors:
