@@ -171,3 +171,14 @@ def test_period_rate_and_irr_per_year():
     # small flows: -0.5 then +0.55 a year later is 10 % too
     assert finance.irr_per_year([-0.5, 0.55], 12) == pytest.approx(0.10, rel=1e-9)
     assert finance.irr_per_year([-100.0], 12) is None
+
+
+def test_cvar_rejects_mismatched_or_empty_inputs():
+    # one probability per NPV, at least one of each: otherwise a one-line ValueError
+    msg = r"^cvar_usd: give one probability per NPV \(at least one\)$"
+    with pytest.raises(ValueError, match=msg):
+        finance.cvar_usd([1.0, 2.0], [1.0], 0.5)
+    with pytest.raises(ValueError, match=msg):
+        finance.cvar_usd([], [], 0.5)
+    with pytest.raises(ValueError, match=r"^alpha: must be in \[0, 1\), got -0.1$"):
+        finance.cvar_usd([1.0], [1.0], -0.1)
