@@ -173,6 +173,13 @@ def test_period_rate_and_irr_per_year():
     assert finance.irr_per_year([-100.0], 12) is None
 
 
+def test_cvar_normalises_the_weights():
+    # weights 1 and 3 are probabilities 0.25 and 0.75: alpha 0 gives the mean (10 + 3 x 30) / 4 = 25;
+    # alpha 0.5 keeps the worst half: 0.25 at 10 and 0.25 of the 30, (2.5 + 7.5) / 0.5 = 20
+    assert finance.cvar_usd([10.0, 30.0], [1.0, 3.0], 0.0) == pytest.approx(25.0, rel=1e-12)
+    assert finance.cvar_usd([30.0, 10.0], [3.0, 1.0], 0.5) == pytest.approx(20.0, rel=1e-12)
+
+
 def test_cvar_rejects_mismatched_or_empty_inputs():
     # one probability per NPV, at least one of each: otherwise a one-line ValueError
     msg = r"^cvar_usd: give one probability per NPV \(at least one\)$"
