@@ -20,6 +20,11 @@ mutmut writes it, and why no test can tell it from the original). A survivor not
 listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. The hand-written
 benchmarks/mutation_notes.md (run history, throughput, what is left) is copied into the report.
 
+Before mutmut runs, ``--run`` deletes the mutants/ state of modules changed since the last run
+(their covered lines would be measured on the old mutated copy) and marks the survivors that are
+not explained as equivalent as not run (mutmut keeps a verdict until the function changes, so a
+test written for a survivor would otherwise never be tried on it).
+
 ``--run`` also measures the wall time and samples the 1-minute load average every 15 s (the
 machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load) when
 more runnable processes than cores were competing).
@@ -79,10 +84,43 @@ def _configured_sources() -> list[str]:
     return out
 
 
+def _reset_unexplained_survivors() -> int:
+    """Mark surviving mutants that mutation_equivalent.toml does not explain as not run, so mutmut
+    tries them again with today's tests (mutmut keeps a verdict until the function changes)."""
+    equivalent = _load_equivalent()
+    n = 0
+    for src in _configured_sources():
+        meta = ROOT / "mutants" / (src + ".meta")
+        if not meta.exists() or not (ROOT / "mutants" / src).exists():
+            continue
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for name, code in codes.items():
+            if code in SURVIVED and _explanation(equivalent, src, name) is None:
+                codes[name] = None
+                n += 1
+        meta.write_text(json.dumps(data, indent=4))
+    return n
+
+
+def _explanation(equivalent: list[dict], src: str, name: str) -> int | None:
+    """Index of the mutation_equivalent.toml entry explaining mutant ``name`` of ``src``, or None."""
+    fn = _function_of(name)
+    minus, plus = _diff(name, src)
+    for i, e in enumerate(equivalent):
+        if e["file"] == src and e["function"] == fn and e["mutated"].strip() == plus and e.get("original", minus).strip() == minus:
+            return i
+    return None
+
+
 def run_mutmut(jobs: int, names: list[str]) -> dict:
     """``mutmut run --max-children jobs [names]`` with wall time and load-average samples."""
+    os.chdir(ROOT)
     for src in _drop_stale_copies():
         print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
+    n = _reset_unexplained_survivors()
+    if n:
+        print(f"mutation_report: {n} unexplained survivors of the last run are tried again with the current tests")
     samples: list[float] = []
     stop = threading.Event()
 
@@ -189,11 +227,10 @@ def report() -> str:
             if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):
                 fn = _function_of(name)
                 minus, plus = _diff(name, src)
+                i = _explanation(equivalent, src, name)
                 why = None
-                for i, e in enumerate(equivalent):
-                    if e["file"] == src and e["function"] == fn and e["mutated"].strip() == plus and e.get("original", minus).strip() == minus:
-                        why, used[i] = e["why"], True
-                        break
+                if i is not None:
+                    why, used[i] = equivalent[i]["why"], True
                 if why is not None:
                     c["equivalent"] += 1
                 survivors.append((src, fn, name, kind, minus, plus, why))
