@@ -204,7 +204,7 @@ def test_bad_fixed_decision_gives_one_line_error():
     for earliest, allowed in (("2026-04", "2026-04"), ("2026-03", "2026-03..2026-04")):
         d = with_fixed({"kind": "conversion", "site": "s1", "month": "2026-06", "blocks": 1})
         d["sites"][0]["conversion"]["earliest_month"] = earliest
-        with pytest.raises(ValueError) as e:
+        with pytest.raises(InputError) as e:
             build(d)
         assert str(e.value) == f"policy.fixed_decisions[0]: site 's1' cannot start a conversion in 2026-06 (allowed months: {allowed})"
 
