@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from optimizer.analysis.risk import risk_frontier
 from optimizer.errors import InputError
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
@@ -396,6 +397,16 @@ def test_cvar_weight_one_hedges_to_the_cap():
     # 50 x 10.5 x (31 DF2 + 30 DF3) + collateral 5,115 (DF2 - DF1) + 4,950 (DF3 - DF1)
     gain = 50 * 10.5 * (31 * dfac(2) + 30 * dfac(3)) + 5_115 * (dfac(2) - dfac(1)) + 4_950 * (dfac(3) - dfac(1))
     assert averse.cvar_usd - neutral.cvar_usd == pytest.approx(gain, abs=1e-3)
+
+
+def test_risk_frontier_shows_the_hedge():
+    # weight 0: no forward sold; weight 1: 50 PH/s in May (31 d) and June (30 d) = 50 x 61 = 3,050 PH/s-days,
+    # with CVaR (the low scenario) higher and E[NPV] lower (the forward sits 0.75 USD under the mean)
+    fr = risk_frontier(make(lambda raw: _two_scenarios(raw, 0.0)), weights=(0.0, 1.0), mip_gap=1e-9,
+                       value_of_information=False).set_index("weight")
+    assert fr.loc[0.0, "hashprice_sold_ph_days"] == 0.0
+    assert fr.loc[1.0, "hashprice_sold_ph_days"] == pytest.approx(3050.0)
+    assert fr.loc[1.0, "cvar_usd"] > fr.loc[0.0, "cvar_usd"] and fr.loc[1.0, "expected_npv_usd"] < fr.loc[0.0, "expected_npv_usd"]
 
 
 # ---------------------------------------------------------------- 5. joint ventures
