@@ -120,6 +120,7 @@ def test_peak_not_avoided_when_curtailing_costs_more():
 def test_converting_forfeits_demand_response_and_firm_hpc_pays_the_peak():
     def edit(raw):
         _dr(raw)
+        raw["sites"][0]["conversion"] = {"racks_per_block": 10, "capex_usd_per_mw": 0, "lead_months": 0}
         raw["leases"] = [{"id": "L1", "it_mw": 0.5, "rate_usd_per_kw_month": 100, "term_months": 3,
                           "window_start": "2026-04", "window_end": "2026-04", "noi_margin": 1.0}]
     inst = make(edit)
@@ -236,6 +237,12 @@ def test_assumed_debt_of_a_bought_plant_by_hand():
     res.verify(1e-9)
     assert bool(res.plan.contracts.set_index("contract").loc["plant", "signed"])
     assert at(lines(res.evaluation), "interest_usd", "2026-06") == pytest.approx(-12_000)
+    # its schedule is a result table even without a financing section: 1.2M drawn, 24,000 of
+    # interest in 2026, 1.2M still owed at the end of the year's last period
+    ds = res.tables()["debt_schedule"].set_index("instrument")
+    assert ds.loc["plant", "drawn_usd"] == pytest.approx(1_200_000)
+    assert ds.loc["plant", "interest_usd"] == pytest.approx(24_000)
+    assert ds.loc["plant", "balance_usd"] == pytest.approx(1_200_000)
 
 
 def test_plant_feeds_another_site_behind_the_meter():
@@ -244,9 +251,7 @@ def test_plant_feeds_another_site_behind_the_meter():
     def edit(raw):
         s2 = copy.deepcopy(raw["sites"][0])
         s2["id"] = "s2"
-        del s2["conversion"]
         raw["sites"][0]["halls"][0]["racks"] = 0
-        del raw["sites"][0]["conversion"]
         raw["sites"].append(s2)
         raw["fleet"]["installed"] = [{"site": "s2", "model": "a100", "units": 1000}]
         raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 60}

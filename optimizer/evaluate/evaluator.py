@@ -125,8 +125,9 @@ class Evaluation:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
         out = {"cashflows": self.cashflows, "plan": self.allocation, "allocation": self.allocation_long, "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
-        if self.valuation:
+        if self.valuation or not self.debt_schedule.empty:  # the debt assumed with a plant needs no financing section
             out["debt_schedule"] = self.debt_schedule_by_year()
+        if self.valuation:
             out["tax_schedule"] = self.tax_schedule
         return out
 
