@@ -23,7 +23,7 @@ from optimizer.errors import InputError
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.plan import Plan
-from optimizer.solve import solve
+from optimizer.solve import PersistentSolver, solve
 
 HERE = Path(__file__).parent / "instances"
 BASE = yaml.safe_load((HERE / "levers.yaml").read_text())
@@ -517,3 +517,18 @@ def test_joint_venture_with_project_finance_verifies():
     conv_capex = cf[(cf["site"] == site) & (cf["item"] == "capex_usd")].groupby("scenario")["usd"].sum()
     # the 85 % loan-to-cost holds on the whole project: draws <= 0.85 x whole capex = 0.85 x 2 x booked capex
     assert drawn <= 0.85 * 2 * -conv_capex.min() * (1 + 1e-9)
+
+
+def test_fuel_price_is_updated_in_place():
+    # The persistent route updates the fuel price Param: doubling gas (April 7 x 6 + 2 = 44 > 40) idles
+    # the plant, and the warm re-solve equals a cold one.
+    base = make(_plant)
+    ps = PersistentSolver(base, mip_gap=1e-9, baselines=False, shadow_prices=False)
+    ps.solve()
+    dear = base.with_overrides({"fuels[*].price_usd_per_mmbtu": {"mul": 2.0}})
+    assert ps._solver.same_structure(dear)
+    warm = ps.solve_with(dear)
+    cold = solve(dear, mip_gap=1e-9, baselines=False, shadow_prices=False)
+    warm.verify(1e-9)
+    assert warm.objective_usd == pytest.approx(cold.objective_usd, abs=1e-3)
+    assert "fuel_cost_usd" not in set(warm.evaluation.cashflows["item"])
