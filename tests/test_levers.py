@@ -346,6 +346,27 @@ def test_mining_after_the_exit_is_a_violation():
     assert any("after exiting mining" in v for v in ev.violations)
 
 
+def test_g_and_a_escalates_and_a_cut_saves_after_its_lag():
+    def edit(raw):
+        raw["horizon"]["periods"] = 14  # 2026-04 .. 2027-05
+        raw["overhead"] = {"g_and_a_usd_per_month": 100_000, "escalator_per_year": 0.10, "reductions": [
+            {"id": "cut15", "staff_cost_usd_per_year": 600_000, "cut_share": 0.15, "severance_weeks": 13,
+             "other_cost_usd": 1_000, "saving_lag_months": 2}]}
+    ev = evaluate(make(edit), Plan(overhead_cuts=df([("cut15", "2026-05")], ["reduction", "month"])))
+    assert ev.violations == []
+    tab = lines(ev, site="portfolio")
+    # cut in 2026-05: 90,000 x 13/52 + 1,000 = 23,500 then; 7,500 a month saved from 2026-07 (lag 2)
+    assert at(tab, "restructuring_usd", "2026-05") == pytest.approx(-23_500)
+    assert at(tab, "g_and_a_usd", "2026-06") == pytest.approx(-100_000)
+    assert at(tab, "g_and_a_usd", "2026-07") == pytest.approx(-92_500)
+    # from 2027-04 (12 months after the start) G&A and the saving grow 10 %: -110,000 + 8,250
+    assert at(tab, "g_and_a_usd", "2027-03") == pytest.approx(-92_500)
+    assert at(tab, "g_and_a_usd", "2027-04") == pytest.approx(-101_750)
+    # a second cut of the same reduction is refused
+    twice = evaluate(make(edit), Plan(overhead_cuts=df([("cut15", "2026-05"), ("cut15", "2026-08")], ["reduction", "month"])))
+    assert any("taken twice" in v for v in twice.violations)
+
+
 def test_reductions_cannot_save_more_than_g_and_a():
     def edit(raw):
         raw["overhead"] = {"g_and_a_usd_per_month": 1_000, "reductions": [
