@@ -137,6 +137,22 @@ def test_converting_forfeits_demand_response_and_firm_hpc_pays_the_peak():
     assert at(tab, "peak_charge_usd", "2026-05") == 0.0
 
 
+def test_demand_response_in_a_quarterly_period():
+    # One quarter, Apr-Jun (91 days, 2,184 h); the program runs in May and June only: 2 months x
+    # 5,000 x 2 MW = 20,000, and 2 x 10 h = 20 h off: 1000 units mine 0.000045 x 91 x 1000 = 4.095 BTC
+    # = 409,500 USD in the quarter, 187.5 USD an hour, so 20 h lose 3,750.
+    def edit(raw):
+        raw["horizon"].update(periods=1, period_months=3)
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10,
+                                                          "months": [5, 6]}}]
+    ev = evaluate(make(edit), Plan())
+    tab = lines(ev)
+    assert at(tab, "demand_response_usd", "2026-04") == pytest.approx(20_000)
+    assert at(tab, "mining_revenue_usd", "2026-04") == pytest.approx(409_500 - 3_750)
+    # energy: 2 MW x (2,184 - 20) h x 40
+    assert at(tab, "power_cost_usd", "2026-04") == pytest.approx(-2 * 2_164 * 40)
+
+
 def test_enrolling_more_than_operates_is_a_violation():
     inst = make(_dr)
     plan = Plan(operations=df([("base", "s1", "a100", "2026-04", 500)], ["scenario", "site", "model", "month", "units"]),
