@@ -490,9 +490,11 @@ def test_bundled_case(tmp_path):
     cf = pd.read_csv(tmp_path / "out" / "cashflows.csv")
     items = set(cf.loc[cf["usd"].abs() > 1.0, "item"])
     for item in ("demand_response_usd", "capacity_revenue_usd", "fuel_cost_usd", "site_overhead_usd", "g_and_a_usd",
-                 "restructuring_usd", "debt_draws_usd", "interest_usd", "terminal_debt_usd"):
+                 "restructuring_usd", "debt_draws_usd", "interest_usd", "terminal_debt_usd", "hedge_payoff_usd"):
         assert item in items, item
         assert abs(float(res.npv_breakdown.set_index("item").loc[item, "pv_usd"])) > 0, item
+    # the Q3 forward is settled a quarter after the trade: its collateral is posted in Q2, returned in Q3
+    assert "hedge_collateral_usd" in items
     # the 15 % staff cut: 40 M$/yr x 0.15 = 6 M$/yr saved for 13 weeks' severance (1.5 M$) + 0.5 M$:
     # it pays for itself in 4 months, so it is taken in the first quarter
     assert list(res.plan.overhead_cuts["month"]) == ["2026-04"]
