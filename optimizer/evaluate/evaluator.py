@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.data import Data, compile_instance, lease_credit_price
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
@@ -246,11 +246,24 @@ class _Evaluator:
         self.add(sid, "mining_revenue_usd", P * btc)
         runs = st.site_leases(sid)
         self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), np.zeros(self.T)))
-        pt_mwh = sum((r.it_mw * site.pue_hpc * r.active_hours for r in runs if r.passthrough), np.zeros(self.T))
-        self.add(sid, "power_passthrough_usd", pt_mwh[None, :] * pi)
+        # the lease's HPC energy credited to the landlord: the tenant's reimbursement (pass-through,
+        # at the site's energy price or the market price) or, for an after-power NOI margin, the
+        # power the margin's opex already holds, credited back at the site's energy price
+        passthrough, credit = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
+        for r in runs:
+            lease = d.leases[r.lease].lease
+            kind = lease_credit_price(lease)
+            if kind is None:
+                continue
+            usd = (r.it_mw * site.pue_hpc * r.active_hours)[None, :] * (d.site_energy_price[sid] if kind == "site" else pi)
+            if lease.power_passthrough:
+                passthrough += usd
+            else:
+                credit += usd
+        self.add(sid, "power_passthrough_usd", passthrough)
         opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
         lease_opex = sum((r.opex_usd for r in runs), np.zeros(self.T))
-        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + lease_opex))
+        self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + lease_opex)[None, :])
 
     # ------------------------------------------------------------ power contracts
 
@@ -331,31 +344,42 @@ class _Evaluator:
         self.report(tre < -1e-6 * np.maximum(1.0, tr.btc_held_start), lambda w, t: f"{self.where('treasury', w, t)}: BTC balance {fmt(tre[w, t])} BTC is negative")
 
     def _terminal(self) -> None:
+        """The terminal lines of models/economics.md ("Terminal values"), in the last period's rows
+        (discounted with the horizon-end factor ``Data.df_end``)."""
         st, d, rule = self.st, self.d, self.inst.horizon.terminal
         T = self.T
         last = np.zeros(T)
         last[-1] = 1.0
+        end = lambda v: np.asarray(v, dtype=float).reshape(-1, 1) * last[None, :]  # noqa: E731  [W] -> [W, T]
         for i, site in enumerate(self.inst.sites):
             sid = site.id
-            runs = st.site_leases(sid)
-            self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
-            # without pass-through the landlord keeps paying the lease's power after the horizon,
-            # priced at the last period's market price
-            own_power = sum(r.it_mw * r.terminal_hours_disc for r in runs if not r.passthrough)
-            if own_power:
-                pi_end = d.site_power_price(sid)[:, -1]
-                self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
+            mw_rack = site.hpc_mw_per_rack
+            past = [r for r in st.site_leases(sid) if r.runs_past_horizon]
+            if rule.lease_remaining_noi and past:
+                # contracted NOI after the horizon - the site's fixed HPC opex on the lease's racks over
+                # those months - the power the landlord still bears (net of what the tenant reimburses)
+                value = np.zeros(self.W)
+                for r in past:
+                    lease = d.leases[r.lease].lease
+                    fixed = site.fixed_opex_hpc_usd_per_mw_month * r.racks * mw_rack * d.annuity_after(r.months_after)
+                    value += r.terminal_noi_usd - fixed - r.it_mw * d.lease_power_net_after(lease, sid, r.months_after)
+                self.add(sid, "terminal_lease_noi_usd", end(value))
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
-                # unleased = owned HPC racks minus racks taken by leases running past the horizon
-                taken = sum(r.racks for r in runs if r.runs_past_horizon)
-                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_mw_per_rack
-                value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
-                self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
+                # HPC MW not under lease at the end are worth the market value V; MW under a lease running
+                # past the horizon revert to V when it ends (reversion factor of its months after the end)
+                taken = sum(r.racks for r in past)
+                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * mw_rack
+                back_mw = sum(r.racks * mw_rack * d.reversion_factor(r.months_after) for r in past)
+                self.add(sid, "terminal_hpc_usd", end((free_mw + back_mw) * d.hpc_value_usd_per_mw[sid]))
             if rule.mining_margin_multiple > 0:
-                pi = d.site_power_price(sid)[:, -1]
-                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1] - self.mining_mwh[i][:, -1] * pi
-                          - self.mining_opex[i][-1])
-                self.add(sid, "terminal_mining_usd", (d.terminal_mining_factor * margin)[:, None] * last[None, :])
+                # keep mining (multiple x annualised margin of the last period at the site's energy price
+                # after the horizon) or retire (salvage, counted in terminal_asic_salvage_usd): the line is
+                # what keeping adds, max(0, k x margin - salvage)
+                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1]
+                          - self.mining_mwh[i][:, -1] * d.terminal_mining_price[sid] - self.mining_opex[i][-1])
+                retire = sum(max(st.units[(sid, m.name)][-1], 0.0) * d.mining_salvage_usd_per_unit(m.name)
+                             for m in self.inst.fleet.asic_models)
+                self.add(sid, "terminal_mining_usd", end(np.maximum(d.terminal_mining_factor * margin - retire, 0.0)))
             if rule.asic_salvage:
                 units = sum(max(st.units[(sid, m.name)][-1], 0.0) * m.salvage_usd_per_unit for m in self.inst.fleet.asic_models)
                 self.add(sid, "terminal_asic_salvage_usd", units * last)
@@ -365,7 +389,7 @@ class _Evaluator:
                 owned_end = st.own[c.site][-1] * float(st.signed[c.id])
                 self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
         if rule.treasury_btc:
-            self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
+            self.add(PORTFOLIO, "terminal_treasury_usd", end(d.btc_price_usd[:, -1] * self.treasury_btc[:, -1]))
 
     def _cash(self) -> None:
         tr = self.inst.treasury
@@ -388,16 +412,18 @@ class _Evaluator:
         names = d.scenario_names
         if keys:
             arr = np.stack([self.lines[k] for k in keys])  # [K, W, T]
+            # terminal lines sit in the last period's rows but take the horizon-end factor
+            disc = np.array([np.full(self.T, d.df_end) if item in TERMINAL_ITEMS else d.df for _s, item in keys])  # [K, T]
             k, w, t = np.nonzero(arr)
             usd = arr[k, w, t]
             cf = pd.DataFrame({
                 "scenario": np.array(names, dtype=object)[w], "month": np.array(d.labels, dtype=object)[t], "period": t,
                 "site": np.array([x[0] for x in keys], dtype=object)[k], "item": np.array([x[1] for x in keys], dtype=object)[k],
-                "usd": usd, "discount_factor": d.df[t], "pv_usd": usd * d.df[t],
+                "usd": usd, "discount_factor": disc[k, t], "pv_usd": usd * disc[k, t],
             })
             cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
                                 kind="stable").reset_index(drop=True)
-            npv_w = np.einsum("kwt,t->w", arr, d.df)
+            npv_w = np.einsum("kwt,kt->w", arr, disc)
         else:
             cf = pd.DataFrame({c: pd.Series(dtype=float if c in ("usd", "discount_factor", "pv_usd") else (int if c == "period" else object))
                                for c in ["scenario", "month", "period", "site", "item", "usd", "discount_factor", "pv_usd"]})

@@ -27,25 +27,37 @@ def block_heights_at_boundaries(start_height: float, days: np.ndarray, block_int
 
 
 def halving_heights(start_height: float, end_height: float, interval: int = 210_000, explicit: list[int] | None = None) -> list[int]:
-    """Heights in (0, end_height] at which the subsidy halves."""
-    if explicit is not None:
-        return [h for h in explicit if h <= end_height]
-    return [interval * k for k in range(1, int(end_height // interval) + 1)]
+    """Heights in (0, end_height] at which the subsidy halves.
+
+    Without ``explicit``: every ``interval`` blocks. With ``explicit`` (the halvings AFTER
+    ``start_height``, models/economics.md "Bitcoin"): the era at ``start_height`` still follows
+    from the interval schedule (the halvings ``interval x k <= start_height``), and the listed
+    heights above ``start_height`` replace the schedule's later ones. So ``[1_050_000]`` from
+    height 940,000 keeps the 3.125 BTC era and moves nothing; listing only future halvings can
+    never restart the subsidy at ``initial_subsidy_btc``."""
+    past = [interval * k for k in range(1, int(min(start_height, end_height) // interval) + 1)]
+    if explicit is None:
+        return past + [interval * k for k in range(len(past) + 1, int(end_height // interval) + 1)]
+    return past + [h for h in explicit if start_height < h <= end_height]
 
 
-def subsidy_at_height(height: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
-    """Subsidy in BTC of the block at ``height``."""
-    n = sum(1 for h in halving_heights(0, height, interval, explicit) if h <= height)
+def subsidy_at_height(height: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None,
+                      start_height: float = 0.0) -> float:
+    """Subsidy in BTC of the block at ``height`` (``explicit``: the halvings after ``start_height``)."""
+    n = sum(1 for h in halving_heights(start_height, height, interval, explicit) if h <= height)
     return initial_subsidy_btc * 0.5**n
 
 
-def subsidy_btc_between(h0: float, h1: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
-    """Total subsidy (BTC) of the (fractional, expected) blocks between heights h0 and h1."""
-    cuts = [h for h in halving_heights(0, h1, interval, explicit) if h0 < h < h1]
+def subsidy_btc_between(h0: float, h1: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None,
+                        start_height: float | None = None) -> float:
+    """Total subsidy (BTC) of the (fractional, expected) blocks between heights h0 and h1
+    (``explicit``: the halvings after ``start_height``, default h0)."""
+    start = h0 if start_height is None else start_height
+    cuts = [h for h in halving_heights(start, h1, interval, explicit) if h0 < h < h1]
     edges = [h0, *cuts, h1]
     total = 0.0
     for a, b in zip(edges, edges[1:]):
-        total += (b - a) * subsidy_at_height(a, initial_subsidy_btc, interval, explicit)
+        total += (b - a) * subsidy_at_height(a, initial_subsidy_btc, interval, explicit, start)
     return total
 
 
@@ -55,7 +67,7 @@ def period_subsidy_btc_per_block(start_height: float, days: np.ndarray, block_in
     """Block-weighted average subsidy of each period (BTC per block)."""
     hb = block_heights_at_boundaries(start_height, days, block_interval_minutes)
     return np.array([
-        subsidy_btc_between(a, b, initial_subsidy_btc, interval, explicit) / (b - a)
+        subsidy_btc_between(a, b, initial_subsidy_btc, interval, explicit, start_height) / (b - a)
         for a, b in zip(hb[:-1], hb[1:])
     ])
 

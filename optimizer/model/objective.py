@@ -1,7 +1,8 @@
 """The objective, assembled once from the cash-flow registry, and per-line values of the model.
 
-E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = prob[w] for a
-scenario term and 1 (= sum of probabilities) for a first-stage term. With cvar_weight > 0 the
+E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = prob[w] for a
+scenario term and 1 (= sum of probabilities) for a first-stage term; df = df[t] (each month's
+share of the period discounted at the month's end), df_end for terminal lines (the horizon's end). With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
 """
 
@@ -12,12 +13,18 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
 from optimizer.economics.data import Data
+from optimizer.economics.ledger import TERMINAL_ITEMS
 from optimizer.model.common import USD, add_constraints, add_vars
+
+
+def term_df(m, term):
+    """The discount factor Param of a registered term: df_end for terminal lines, else df[t]."""
+    return m.df_end[0] if term.item in TERMINAL_ITEMS else m.df[term.period]
 
 
 def _weighted(m, data: Data, term):
     w = 1.0 if term.scenario is None else float(data.prob[term.scenario])
-    return (w * m.df[term.period]) * term.expr
+    return (w * term_df(m, term)) * term.expr
 
 
 def expected_npv(m, data: Data):
@@ -27,7 +34,7 @@ def expected_npv(m, data: Data):
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([m.df[t.period] * t.expr for t in m.cashflow_terms if t.scenario in (None, w)])
+    return SumExpression([term_df(m, t) * t.expr for t in m.cashflow_terms if t.scenario in (None, w)])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:
