@@ -246,6 +246,10 @@ def evaluate(
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
     _npv_tables(summary)
+    term = summary.get("terminal") or {}
+    out.print(f"NPV without terminal values: {_usd(term.get('npv_without_terminal_usd'))} "
+              f"(terminal values {_usd(term.get('terminal_usd'))})", markup=False)
+    _print_terminal(summary)
     _print_violations(summary["violations"])
     if out_dir is not None:
         write_result_dir(out_dir, summary, ev.tables(), ev.plan)
@@ -270,6 +274,7 @@ def _solve_table(s: dict) -> Table:
     ]
     for name, v in (s.get("npv_usd_by_scenario") or {}).items():
         rows.append((f"  NPV {name}", _usd(v)))
+    rows += _terminal_rows(s.get("terminal"))
     risk = s.get("risk") or {}
     if risk:
         rows.append((f"CVaR{risk['alpha']:g} (weight {risk['weight']:g})", _usd(risk.get("cvar_usd"))))
@@ -287,6 +292,46 @@ def _solve_table(s: dict) -> Table:
     for k, v in rows:
         t.add_row(k, v)
     return t
+
+
+def _terminal_rows(term: dict | None) -> list[tuple[str, str]]:
+    """NPV without terminal values and each terminal line (models/economics.md, "Decisions that lean on the horizon")."""
+    if not term:
+        return []
+    share = term.get("terminal_share")
+    rows = [("NPV without terminal values", _usd(term.get("npv_without_terminal_usd"))),
+            ("terminal values" + (f" ({share:.0%} of NPV)" if share is not None else ""), _usd(term.get("terminal_usd")))]
+    from optimizer.economics.ledger import item_label
+
+    for item, v in (term.get("lines_usd") or {}).items():
+        if abs(v) >= 0.5:
+            rows.append((f"  {item_label(item)}", _usd(v)))
+    return rows
+
+
+def _print_terminal(s: dict) -> None:
+    """Flags of decisions only terminal values pay for, and the terminal check's changes."""
+    flags = (s.get("terminal") or {}).get("flags") or []
+    if flags:
+        out.print(f"[bold yellow]{len(flags)} decision(s) only terminal values pay for:[/]")
+        for f in flags:
+            out.print(f"  - {f['sentence']}", markup=False, soft_wrap=True)
+    tc = s.get("terminal_check")
+    if tc is None:
+        return
+    changes = tc.get("changes") or []
+    alt = tc.get("alternative_npv_without_terminal_usd")
+    out.print(f"Terminal check: re-solved with terminal values off ({tc.get('status')}): "
+              f"{len(changes)} first-stage decision(s) change; NPV without terminal values "
+              f"{_usd(tc.get('npv_without_terminal_usd'))} for this plan, {_usd(alt)} for the plan solved without them.",
+              markup=False, soft_wrap=True)
+    if changes:
+        t = Table(title="First-stage decisions that change without terminal values")
+        for c in ("decision", "key", "with terminal values", "without"):
+            t.add_column(c)
+        for c in changes:
+            t.add_row(c["decision"], c["key"], c["with_terminal"], c["without_terminal"])
+        out.print(t)
 
 
 def _plan_digest(result) -> None:
@@ -324,6 +369,7 @@ def solve(
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    terminal_check: bool = typer.Option(False, "--terminal-check", help="re-solve with every terminal value off and list the first-stage decisions that change (summary.json terminal_check, terminal_check.csv)"),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
@@ -339,11 +385,22 @@ def solve(
         result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
                            cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None)
     result.instance_path = str(Path(file).resolve())
+    check = None
+    if terminal_check and result.solved:
+        from optimizer.analysis.horizon import terminal_check as run_terminal_check
+
+        with err.status("Terminal check: solving without terminal values ..."):
+            check = run_terminal_check(inst, result, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=False,
+                                       cvar_weight=risk_weight, cvar_alpha=risk_alpha)
+        result.terminal_check = check.summary()
     result.write(out_dir)
+    if check is not None:
+        check.changes.to_csv(Path(out_dir) / "terminal_check.csv", index=False)
     s = result.summary()
     out.print(_solve_table(s))
     if result.solved:
         _plan_digest(result)
+        _print_terminal(s)
         _print_violations(list(s.get("violations") or []))
         if s.get("message"):
             out.print(str(s["message"]), markup=False, soft_wrap=True)

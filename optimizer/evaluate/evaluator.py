@@ -17,6 +17,7 @@ import pandas as pd
 from optimizer.economics.data import Data, compile_instance, lease_credit_price
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.evaluate.horizon import TerminalFlag, terminal_flags, terminal_summary
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
 from optimizer.plan import Plan
@@ -39,6 +40,8 @@ class Evaluation:
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
       hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    - ``terminal_flags``: first-stage decisions only terminal values pay for
+      (``optimizer.evaluate.horizon``); ``terminal()`` the NPV with and without terminal values.
     """
 
     plan: Plan
@@ -49,6 +52,7 @@ class Evaluation:
     allocation: pd.DataFrame
     kpis: pd.DataFrame
     probabilities: dict[str, float] = field(default_factory=dict)
+    terminal_flags: list[TerminalFlag] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +67,13 @@ class Evaluation:
         out = pd.DataFrame({"pv_usd": [float(pv.get(i, 0.0)) for i in ITEMS]}, index=pd.Index(ITEMS, name="item"))
         return out
 
+    def terminal(self) -> dict:
+        """The NPV with and without terminal values, each terminal line's expected PV and the flags
+        (models/economics.md, "Decisions that lean on the horizon"): summary.json's ``terminal``."""
+        out = terminal_summary(self.npv_usd, self.npv_breakdown()["pv_usd"])
+        out["flags"] = [f.as_dict() for f in self.terminal_flags]
+        return out
+
     def summary(self, instance_name: str, plan_name: str) -> dict:
         """The headline of an evaluation directory's summary.json."""
         bd = self.npv_breakdown()["pv_usd"]
@@ -72,6 +83,7 @@ class Evaluation:
             "npv_usd": float(self.npv_usd),
             "npv_usd_by_scenario": {str(k): float(v) for k, v in self.npv_usd_by_scenario.items()},
             "npv_breakdown_usd": {str(k): float(v) for k, v in bd.items()},
+            "terminal": self.terminal(),
             "violations": [str(v) for v in self.violations],
         }
 
@@ -432,7 +444,7 @@ class _Evaluator:
             plan=plan, cashflows=cf, npv_usd=float(d.prob @ npv_w),
             npv_usd_by_scenario={n: float(v) for n, v in zip(names, npv_w)},
             violations=list(self.st.violations), allocation=self._allocation(), kpis=self._kpis(),
-            probabilities={n: float(p) for n, p in zip(names, d.prob)},
+            probabilities={n: float(p) for n, p in zip(names, d.prob)}, terminal_flags=terminal_flags(self.st),
         )
 
     def _allocation(self) -> pd.DataFrame:

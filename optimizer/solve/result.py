@@ -85,6 +85,7 @@ class Result:
     model_cashflows: pd.DataFrame = field(default_factory=pd.DataFrame)
     instance_name: str = ""
     instance_path: str | None = None           # set by the CLI: lets the report re-read the instance
+    terminal_check: dict | None = None         # optimizer.analysis.horizon.terminal_check(...).summary(), when run
 
     # ------------------------------------------------------------ the solver report, flat
 
@@ -267,6 +268,8 @@ class Result:
             "baselines": self.baselines,
             "best_baseline": bb[0] if bb else None,
             "uplift_over_best_baseline_usd": self.uplift_usd,
+            "terminal": self.evaluation.terminal() if self.evaluation is not None else None,
+            **({"terminal_check": self.terminal_check} if self.terminal_check is not None else {}),
             "violations": list(self.evaluation.violations) if self.evaluation is not None else [],
             "diagnosis": self.diagnosis,
             **self._risk_summary(),
