@@ -122,7 +122,7 @@ def test_first_stage_changes_compares_every_kind():
 
 
 def test_cli_solve_terminal_check(capsys, tmp_path):
-    code = main(["solve", str(FILE), "--out", str(tmp_path), "--gap", "0", "--no-baselines", "--terminal-check"])
+    code = main(["solve", str(FILE), "--out", str(tmp_path), "--gap", "0", "--no-baselines", "--terminal-check", "--report"])
     assert code == 0
     text = capsys.readouterr().out
     assert "NPV without terminal values" in text
@@ -132,3 +132,7 @@ def test_cli_solve_terminal_check(capsys, tmp_path):
     assert summary["terminal"]["npv_without_terminal_usd"] < 0 < summary["npv_usd"]
     assert summary["terminal_check"]["decisions_changed"] == 2
     assert list(pd.read_csv(tmp_path / "terminal_check.csv")["decision"]) == ["conversion", "purchase"]
+    # the report's headline shows both NPVs, the terminal lines and the decisions
+    html = (tmp_path / "report.html").read_text()
+    assert "NPV without terminal values" in html and "terminal HPC" in html
+    assert "Decisions that lean on the horizon" in html and "conversion site a 2027-06: 2 blocks with terminal values" in html

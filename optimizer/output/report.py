@@ -25,6 +25,7 @@ import pandas as pd
 
 from optimizer.constants import SOLVED, Status
 from optimizer.economics.data import compile_instance
+from optimizer.economics.ledger import item_label
 from optimizer.instance.loading import load_instance
 from optimizer.kernel import protocol
 from optimizer.solve.resultdir import read_result_dir
@@ -241,6 +242,11 @@ def _headline(ctx: _Ctx) -> str:
     gap = s.get("mip_gap")
     status = s.get("status") or (f"evaluated plan {s['plan']}" if s.get("plan") else "n/a")
     cards = [("Expected NPV", _usd(npv)), ("Status", status)]
+    term = s.get("terminal") or {}
+    if term:
+        share = term.get("terminal_share")
+        cards.insert(1, ("NPV without terminal values", _usd(term.get("npv_without_terminal_usd"))))
+        cards.insert(2, ("Terminal values" + ("" if share is None else f" ({100 * share:.0f} % of NPV)"), _usd(term.get("terminal_usd"))))
     if "mip_gap" in s:
         cards.append(("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %"))
     if s.get("best_baseline") and s.get("uplift_over_best_baseline_usd") is not None:
@@ -260,6 +266,18 @@ def _headline(ctx: _Ctx) -> str:
         rows.append(("Message", s["message"]))
     if rows:
         parts.append('<table class="kv">' + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>")
+    lines = {k: v for k, v in (term.get("lines_usd") or {}).items() if v is not None and abs(v) >= 0.5}
+    if lines:
+        parts.append('<h3>Terminal values (expected PV at the horizon\'s end, models/economics.md "Terminal values")</h3>'
+                     '<table class="data"><tr><th>line</th><th>PV</th></tr>'
+                     + "".join(f"<tr><td>{_esc(item_label(k))}</td><td>{_usd(v)}</td></tr>" for k, v in lines.items()) + "</table>")
+    flags = [f.get("sentence", "") for f in term.get("flags") or []]
+    check = s.get("terminal_check") or {}
+    changes = [f"{c['decision']} {c['key']}: {c['with_terminal']} with terminal values, {c['without_terminal']} without"
+               for c in check.get("changes") or []]
+    if flags or changes:
+        parts.append("<h3>Decisions that lean on the horizon's end</h3><ul>"
+                     + "".join(f"<li>{_esc(x)}</li>" for x in flags + changes) + "</ul>")
     base = s.get("baselines") or {}
     if base and npv is not None:
         parts.append('<h3>Uplift over each baseline plan</h3><table class="data"><tr><th>baseline</th><th>baseline NPV</th>'
