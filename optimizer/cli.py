@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.constants import ExitCode
+from optimizer.constants import BREAKEVEN_TARGET_HELP, ExitCode
 from optimizer.errors import InputError, one_line
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error
@@ -529,13 +529,13 @@ def breakeven(
     param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
     lo: str = typer.Option(..., "--lo", help="low end of the bracket (a value, xMULT or add:SHIFT)"),
     hi: str = typer.Option(..., "--hi", help="high end of the bracket"),
-    target: str = typer.Option("npv", "--target", help="npv[=VALUE] (NPV crosses VALUE, default 0), convert:SITE or lease:ID"),
+    target: str = typer.Option("npv", "--target", help=BREAKEVEN_TARGET_HELP),
     rel_tol: float = typer.Option(1e-4, "--rel-tol", help="relative tolerance on the parameter"),
     max_solves: int = typer.Option(40, "--max-solves"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
 ) -> None:
-    """Find the parameter value at which the NPV crosses a value or a decision flips."""
+    """Find the parameter value at which the NPV crosses a value or a first-stage decision flips (ITP / bisection; reports the bracket)."""
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
                             out=out_dir, solve_options={"mip_gap": gap}))
 
@@ -631,9 +631,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         res.history.to_csv(d / "breakeven_history.csv", index=False)
-        meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
-                "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
-        (d / "breakeven.json").write_text(json.dumps(meta, indent=1))
+        (d / "breakeven.json").write_text(json.dumps(res.as_dict(), indent=1))
     return 0 if res.converged else 2
 
 
