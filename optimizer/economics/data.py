@@ -50,7 +50,7 @@ class LeaseData:
 
 @dataclass
 class ContractData:
-    contract: object
+    contract: FixedContract | IndexContract | OwnedGeneration
     active_hours: np.ndarray               # [T] hours of the period inside the delivery term
     price_usd_per_mwh: np.ndarray          # [T] fixed contracts: escalated price (hours-weighted)
     start_period: int

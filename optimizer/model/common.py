@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numvalue import NumericValue
 
 from optimizer.economics.ledger import ITEM_BY_NAME
 
@@ -31,7 +32,7 @@ class Term:
     site: str
     period: int
     scenario: int | None
-    expr: object
+    expr: NumericValue | float  # a Pyomo expression in $M, linear in the variables (Params as coefficients)
 
 
 def register(m, item: str, site: str, period: int, scenario: int | None, expr) -> None:

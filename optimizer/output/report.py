@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.constants import SOLVED, Status
-from optimizer.economics.data import compile_instance
+from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import item_label
 from optimizer.instance.loading import load_instance
 from optimizer.kernel import protocol
@@ -59,7 +59,7 @@ class _Missing(Exception):
 class _Ctx:
     summary: dict
     tables: dict[str, pd.DataFrame]
-    data: object | None = None                  # optimizer.data.Data of the instance, if known
+    data: Data | None = None                    # compiled data of the instance, if known
     probs: dict[str, float] = field(default_factory=dict)
     probs_known: bool = False
     period_months: int = 1
