@@ -7,8 +7,9 @@ Hand figures (monthly, r = 10 %, DF(k) = 1.1^(-k/12), k months from 2026-01; 202
   spread as 1,000,000 over 2027-06 .. 2027-11 (DF(18) .. DF(23)); online 2027-12; terminal HPC value
   2 MW x 600,000 / 0.10 = 12,000,000 at the end, x DF(24) = 1.1^-2.
 - 1,000 units bought in 2027-01 at 100 TH x 15 USD = 1,500 each: 1,500,000 x DF(13); each earns
-  4.5 - 0.048 x 60 = 1.62 USD a day; terminal mining = 36 x (December's margin 1,000 x 1.62 x 31)
-  = 1,807,920 at the end (salvage 0).
+  4.5 - 0.048 x 60 = 1.62 USD a day; with the 500 installed units, terminal mining = 36 x
+  (December's margin 1,500 x 1.62 x 31) = 2,711,880 at the end (salvage 0).
+- the 500 installed units earn 500 x 1.62 USD a day throughout: INSTALLED below.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def DF(k: int) -> float:
     return 1.1 ** (-k / 12)
 
 
+# the 500 installed units' margin over the 24 months (2026 has the same month lengths as 2027)
+INSTALLED = sum(500 * 1.62 * d * DF(k) for k, d in enumerate(DAYS_2027 * 2, start=1))
+
+
 @pytest.fixture(scope="module")
 def inst() -> Instance:
     return Instance.from_yaml(FILE)
@@ -57,17 +62,17 @@ def test_the_optimum_invests_only_for_terminal_values(result):
 def test_npv_with_and_without_terminal_values(result):
     term = result.summary()["terminal"]
     hpc = 12_000_000 * DF(24)
-    mining = 36 * 1_000 * 1.62 * 31 * DF(24)
+    mining = 36 * 1_500 * 1.62 * 31 * DF(24)
     assert term["lines_usd"]["terminal_hpc_usd"] == pytest.approx(hpc, rel=1e-9)
     assert term["lines_usd"]["terminal_mining_usd"] == pytest.approx(mining, rel=1e-9)
     assert term["terminal_usd"] == pytest.approx(hpc + mining, rel=1e-9)
     # without terminal values: the capex, the purchase and a year of margin, nothing else
     capex = sum(1_000_000 * DF(k) for k in range(18, 24))
     margin = sum(1_000 * 1.62 * d * DF(12 + m) for m, d in enumerate(DAYS_2027, start=1))
-    inside = -capex - 1_500_000 * DF(13) + margin
+    inside = -capex - 1_500_000 * DF(13) + margin + INSTALLED
     assert term["npv_without_terminal_usd"] == pytest.approx(inside, rel=1e-9)
     assert term["npv_usd"] == pytest.approx(result.npv_usd) == pytest.approx(inside + hpc + mining, rel=1e-9)
-    assert term["npv_without_terminal_usd"] < 0 < term["npv_usd"]
+    assert term["npv_without_terminal_usd"] < INSTALLED < term["npv_usd"]
 
 
 def test_flags_name_the_decisions_only_terminal_values_pay_for(result):
@@ -104,9 +109,9 @@ def test_terminal_check_lists_the_decisions_that_change(inst, result):
         {"decision": "conversion", "key": "site a 2027-06", "with_terminal": "2 blocks", "without_terminal": "-"},
         {"decision": "purchase", "key": "option p for site a 2027-01", "with_terminal": "1000 units", "without_terminal": "-"},
     ]
-    # without terminal values nothing pays: the optimum does nothing, NPV 0
-    assert tc.alternative_npv_without_terminal_usd == pytest.approx(0.0, abs=1e-6)
-    assert tc.alternative_npv_usd == pytest.approx(0.0, abs=1e-6)
+    # without terminal values only the installed units pay: the optimum just runs them
+    assert tc.alternative_npv_without_terminal_usd == pytest.approx(INSTALLED, rel=1e-9)
+    assert tc.alternative_npv_usd == pytest.approx(INSTALLED + 36 * 500 * 1.62 * 31 * DF(24), rel=1e-9)
     assert tc.sentences()[0] == "conversion site a 2027-06: 2 blocks with terminal values, - without"
 
 
@@ -129,7 +134,7 @@ def test_cli_solve_terminal_check(capsys, tmp_path):
     assert "2 decision(s) only terminal values pay for" in text
     assert "Terminal check" in text and "2 first-stage decision(s) change" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["terminal"]["npv_without_terminal_usd"] < 0 < summary["npv_usd"]
+    assert summary["terminal"]["npv_without_terminal_usd"] < INSTALLED < summary["npv_usd"]
     assert summary["terminal_check"]["decisions_changed"] == 2
     assert list(pd.read_csv(tmp_path / "terminal_check.csv")["decision"]) == ["conversion", "purchase"]
     # the report's headline shows both NPVs, the terminal lines and the decisions
