@@ -2,7 +2,7 @@
 
 The short imports of the public API::
 
-    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven
+    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven, terminal_check
 
 ``solve`` and ``evaluate`` are bound here eagerly (each shares its name with its subpackage, and
 an eager binding is the one that cannot be shadowed by the subpackage); the analyses load on
@@ -29,6 +29,8 @@ def __getattr__(name: str):
         from optimizer.analysis.tornado import tornado as value
     elif name == "risk_frontier":
         from optimizer.analysis.risk import risk_frontier as value
+    elif name == "terminal_check":
+        from optimizer.analysis.horizon import terminal_check as value
     else:
         raise AttributeError(f"module 'optimizer' has no attribute {name!r}")
     globals()[name] = value
@@ -36,4 +38,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["BASELINES", "Evaluation", "InputError", "Instance", "PersistentSolver", "Plan", "Result", "SolveOptions",
-           "__version__", "baseline_plan", "breakeven", "evaluate", "risk_frontier", "solve", "sweep", "tornado"]
+           "__version__", "baseline_plan", "breakeven", "evaluate", "risk_frontier", "solve", "sweep", "terminal_check",
+           "tornado"]
