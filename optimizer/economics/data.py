@@ -27,7 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
-from optimizer.economics.ledger import TERMINAL_ITEMS as TERMINAL_ITEM_NAMES
+from optimizer.economics.financing import FinancingData, compile_financing
+from optimizer.economics.ledger import ITEM_BY_NAME, TERMINAL_ITEMS
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
@@ -83,6 +84,7 @@ class Data:
     site_energy_price_after: dict[str, np.ndarray] = field(default_factory=dict)  # site -> [W, K] months 1..K after the end
     df_after: np.ndarray = field(default_factory=lambda: np.zeros(0))             # [K] (1 + r)^(-k/12), k = 1..K
     hours_after: np.ndarray = field(default_factory=lambda: np.zeros(0))          # [K] hours of month k after the end
+    fin: FinancingData | None = None        # the financing section's coefficients (None without one)
 
     @property
     def T(self) -> int:
@@ -100,6 +102,16 @@ class Data:
     def labels(self) -> list[str]:
         return self.tl.labels
 
+    def item_df(self, item: str) -> np.ndarray:
+        """[T] discount factors of a cash-flow item: ``df`` unless financing.discount_rates gives
+        its rate class another rate (models/economics.md, "Valuation"); a terminal line takes the
+        horizon-end factor of its class (``df_end``; it only appears in the last period's rows)."""
+        terminal = item in TERMINAL_ITEMS
+        if self.fin is None:
+            return np.full(self.T, self.df_end) if terminal else self.df
+        c = ITEM_BY_NAME[item].rate_class
+        return np.full(self.T, self.fin.df_end_class[c]) if terminal else self.fin.df_class[c]
+
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
         s = self.inst.site_by_id[site_id]
@@ -108,14 +120,6 @@ class Data:
     def site_power_price(self, site_id: str) -> np.ndarray:
         """[W, T] market (wholesale) price of the site's market, USD/MWh."""
         return self.power_price[self.inst.site_by_id[site_id].market]
-
-    def item_discount_factor(self, item: str, t: int) -> float:
-        """Discount factor of a line in period t: the horizon-end factor for terminal lines."""
-        return self.df_end if item in TERMINAL_ITEM_NAMES else float(self.df[t])
-
-    def discount_row(self, items) -> np.ndarray:
-        """Discount factors of (item, period) pairs, vectorised."""
-        return np.array([self.item_discount_factor(i, int(t)) for i, t in items])
 
     # ------------------------------------------------------------ the horizon's end
 
@@ -415,6 +419,8 @@ def compile_instance(inst: Instance) -> Data:
     for sid, p_m in in_months.items():
         d.site_energy_price[sid] = _period_sum(p_m * month_hours[None, :], tl) / _period_sum(month_hours, tl)[None, :]
     d.site_energy_price_after = _site_energy_prices(inst, tl, power, after, np.full(len(after), tl.n_periods - 1))
+    if inst.financing is not None:
+        d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years, d.df_end)
     return d
 
 

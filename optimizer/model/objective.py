@@ -4,6 +4,11 @@ E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = prob[w] 
 scenario term and 1 (= sum of probabilities) for a first-stage term; df = df[t] (each month's
 share of the period discounted at the month's end), df_end for terminal lines (the horizon's end). With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
+
+With a financing section: df is the discount factor of the term's rate class (df_class) when
+financing.discount_rates is given; the NPV is the equity NPV (every registered term) unless
+financing.objective is ``project``: then the levered lines (debt, taxes with interest deducted)
+are left out and the taxes computed without debt (``m.unlevered_terms``) are added.
 """
 
 from __future__ import annotations
@@ -13,13 +18,19 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
 from optimizer.economics.data import Data
-from optimizer.economics.ledger import TERMINAL_ITEMS
+from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS, TERMINAL_ITEMS
 from optimizer.model.common import USD, add_constraints, add_vars
 
 
 def term_df(m, term):
-    """The discount factor Param of a registered term: df_end for terminal lines, else df[t]."""
-    return m.df_end[0] if term.item in TERMINAL_ITEMS else m.df[term.period]
+    """The discount factor Param of a registered term: of its rate class when
+    financing.discount_rates is given (df_class / df_end_class), else df; terminal lines take
+    the horizon-end factor (df_end), the others their period's (df[t])."""
+    terminal = term.item in TERMINAL_ITEMS
+    if hasattr(m, "df_class"):
+        c = ITEM_BY_NAME[term.item].rate_class
+        return m.df_end_class[c] if terminal else m.df_class[c, term.period]
+    return m.df_end[0] if terminal else m.df[term.period]
 
 
 def _weighted(m, data: Data, term):
@@ -27,14 +38,22 @@ def _weighted(m, data: Data, term):
     return (w * term_df(m, term)) * term.expr
 
 
+def objective_terms(m, data: Data) -> list:
+    """The terms the objective values: every registered term (equity NPV), or with
+    financing.objective = project the unlevered ones plus the taxes computed without debt."""
+    if data.fin is not None and data.fin.fin.objective == "project":
+        return [t for t in m.cashflow_terms if t.item not in LEVERED_ITEMS] + list(getattr(m, "unlevered_terms", []))
+    return m.cashflow_terms
+
+
 def expected_npv(m, data: Data):
-    """E[NPV] in $M: one summand per registered term."""
-    return SumExpression([_weighted(m, data, term) for term in m.cashflow_terms])
+    """E[NPV] in $M: one summand per valued term."""
+    return SumExpression([_weighted(m, data, term) for term in objective_terms(m, data)])
 
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([term_df(m, t) * t.expr for t in m.cashflow_terms if t.scenario in (None, w)])
+    return SumExpression([term_df(m, t) * t.expr for t in objective_terms(m, data) if t.scenario in (None, w)])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:

@@ -20,6 +20,9 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``lease_terminal[l, tau, s, w]`` USD, the terminal_lease_noi of lease l handed over in tau at s
                            (``Data.lease_terminal_usd``: contracted NOI net of fixed HPC opex and power)
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
+- ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
+- ``df_end_class[c]``      horizon-end discount factor of rate class c (terminal lines; only when given)
+- ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
 
 ``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
 """
@@ -66,6 +69,12 @@ def _values(data: Data) -> dict[str, dict]:
                            for s in data.inst.eligible_sites(ld.lease) for w in range(W)},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
     }
+    fin = data.fin
+    if fin is not None and fin.fin.discount_rates is not None:
+        v["df_class"] = {(c, t): float(a[t]) for c, a in fin.df_class.items() for t in range(T)}
+        v["df_end_class"] = {c: float(x) for c, x in fin.df_end_class.items()}
+    if fin is not None and fin.taxes is not None:
+        v["tax_lag_df"] = {0: fin.terminal_tax_df}
     return v
 
 
