@@ -130,14 +130,19 @@ def test_cli_solve_terminal_check(capsys, tmp_path):
     code = main(["solve", str(FILE), "--out", str(tmp_path), "--gap", "0", "--no-baselines", "--terminal-check", "--report"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "NPV without terminal values" in text
+    assert "NPV without terminal values" in text and "Terminal value: terminal HPC" in text
     assert "2 decision(s) only terminal values pay for" in text
+    assert text.count("only terminal values pay for it") == 2          # the two decisions, in the decision list
     assert "Terminal check" in text and "2 first-stage decision(s) change" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["terminal"]["npv_without_terminal_usd"] < INSTALLED < summary["npv_usd"]
     assert summary["terminal_check"]["decisions_changed"] == 2
     assert list(pd.read_csv(tmp_path / "terminal_check.csv")["decision"]) == ["conversion", "purchase"]
-    # the report's headline shows both NPVs, the terminal lines and the decisions
+    # the report's headline shows both NPVs, the terminal lines, the flags and the terminal check
     html = (tmp_path / "report.html").read_text()
-    assert "NPV without terminal values" in html and "terminal HPC" in html
-    assert "Decisions that lean on the horizon" in html and "conversion site a 2027-06: 2 blocks with terminal values" in html
+    assert "NPV without terminal values" in html and "Terminal value: terminal HPC" in html
+    assert "2 decision(s) are paid for only by terminal values" in html
+    assert "conversion site a 2027-06 (2 blocks with, - without)" in html
+    # decisions.md marks the two decisions
+    md = (tmp_path / "decisions.md").read_text()
+    assert md.count("only terminal values pay for it") == 2

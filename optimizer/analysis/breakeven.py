@@ -37,8 +37,9 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.analysis.digest import param_label
 from optimizer.analysis.sweep import Param, make_job, solve_point, summarize
-from optimizer.constants import BREAKEVEN_TARGET_HELP, BREAKEVEN_TARGETS
+from optimizer.constants import BREAKEVEN_TARGET_HELP, BREAKEVEN_TARGETS, Reporter, reporter
 from optimizer.errors import InputError, one_line
 from optimizer.instance.overrides import apply_overrides
 
@@ -77,8 +78,34 @@ class Breakeven:
                 "bracket": list(self.bracket), "bracket_values": list(self.bracket_values), "method": self.method,
                 "n_solves": self.n_solves, "tolerance": self.tolerance, "converged": self.converged}
 
+    def sentence(self) -> str:
+        """The breakeven in words: '<label> = <value>: <target in words>' (the CLI's first line)."""
+        label = param_label(self.path + ("" if self.kind == "value" else f":{self.kind}"))
+        return f"{label} = {self.value:.6g}: {_target_words(self.target)}" + (
+            "" if self.converged else " (not converged: max_solves reached)")
+
+
 
 _ALIASES = {"convert": "converts", "lease": "signed", "sign": "signed", "contract": "signed"}
+
+
+def _target_words(target: str) -> str:
+    """A target in words, without an instance: 'the NPV crosses 1.00 M$', 'the plan signs X', ..."""
+    t = str(target).strip()
+    if t.startswith("npv"):
+        _, _, v = t.partition("=")
+        try:
+            level = float(v) if v else 0.0
+        except ValueError:
+            level = 0.0
+        return f"the NPV crosses {level / 1e6:,.2f} M$"
+    k, _, name = t.partition(":")
+    kind = _ALIASES.get(k, k)
+    words = {"converts": f"the plan starts converting at site {name}", "signed": f"the plan signs {name}",
+             "sold": f"the plan sells site {name}", "acquired": f"the plan buys site {name}",
+             "bought": f"the plan buys ASICs under option {name}", "expands": f"the plan expands the grid at {name}",
+             "retires": f"the plan retires ASICs at site {name}"}
+    return words.get(kind, t)
 
 
 def parse_target(target: str, instance) -> tuple[str, str, float]:
@@ -179,12 +206,13 @@ def _decisions_of(out: Any, instance) -> set[str]:
 
 def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv", kind: str = "value",
               abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40, solver: Any = None,
-              persistent: bool = True, **solve_options) -> Breakeven:
+              persistent: bool = True, progress: Reporter | None = None, **solve_options) -> Breakeven:
     """Find the value of ``path`` in [lo, hi] where ``target`` crosses / flips (module doc).
 
     ``kind``: ``value`` (lo, hi are values of the field), ``mul`` (multipliers of it) or
     ``add`` (amounts added to it). ``solver`` as in :func:`optimizer.sweep.sweep`.
     Raises :class:`BracketError` (one line) if the target does not change between lo and hi.
+    ``progress`` hears of each solve (at most ``max_solves``) with the value tried.
     """
     if kind not in ("value", "mul", "add"):
         raise InputError(f"breakeven: kind must be value, mul or add, got {kind!r}")
@@ -204,9 +232,12 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
     job = make_job(instance, solver, persistent, solve_options)
     state: dict = {}
     rows: list[dict] = []
+    rep = reporter(progress)
+    rep.start(f"breakeven of {path}", total=max_solves)
 
     def evaluate(x: float) -> float:
         t0 = time.perf_counter()
+        rep.advance(0, label=f"breakeven of {path}: solve {len(rows) + 1} at {x:.6g}")
         variant = apply_overrides(instance, {path: param.override(x)})
         try:
             out = solve_point(variant, job, state)
@@ -214,6 +245,7 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
         except Exception as e:  # noqa: BLE001 - one line, as the sweeps store it
             raise RuntimeError(f"breakeven: the solve at {param.column}={x:.10g} failed: "
                                f"{one_line(f'{type(e).__name__}: {e}')}") from None
+        rep.advance(1)
         npv = row.get("npv_usd")
         if row.get("error") or npv is None or (isinstance(npv, float) and math.isnan(npv)):
             raise RuntimeError(f"breakeven: the solve at {param.column}={x:.10g} failed: "
@@ -222,22 +254,25 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
         rows.append({"step": len(rows), param.column: x, "g": g, **row, "wall_s": time.perf_counter() - t0})
         return g
 
-    what = f"NPV - {level:,.0f} USD" if tkind == "npv" else decision.replace("signed:lease:", "signed:").replace(
-        "signed:contract:", "signed:")
-    mark = {"value": "", "mul": "x", "add": "add:"}[kind]
-    g_lo, g_hi = evaluate(lo), evaluate(hi)
-    if tkind == "npv":
-        if g_lo * g_hi > 0:
-            raise BracketError(f"breakeven: {what} has the same sign at both ends of [{mark}{lo:g}, {mark}{hi:g}] "
-                               f"({g_lo:+,.0f} and {g_hi:+,.0f} USD); widen the range of {path}")
-        value, a, b, fa, fb, converged = itp(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
-        method = "itp"
-    else:
-        if g_lo == g_hi:
-            raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{mark}{lo:g}, {mark}{hi:g}]; "
-                               f"no flip to find, widen the range of {path}")
-        value, a, b, fa, fb, converged = bisect(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
-        method = "bisection"
+    try:
+        what = f"NPV - {level:,.0f} USD" if tkind == "npv" else decision.replace("signed:lease:", "signed:").replace(
+            "signed:contract:", "signed:")
+        mark = {"value": "", "mul": "x", "add": "add:"}[kind]
+        g_lo, g_hi = evaluate(lo), evaluate(hi)
+        if tkind == "npv":
+            if g_lo * g_hi > 0:
+                raise BracketError(f"breakeven: {what} has the same sign at both ends of [{mark}{lo:g}, {mark}{hi:g}] "
+                                   f"({g_lo:+,.0f} and {g_hi:+,.0f} USD); widen the range of {path}")
+            value, a, b, fa, fb, converged = itp(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
+            method = "itp"
+        else:
+            if g_lo == g_hi:
+                raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{mark}{lo:g}, {mark}{hi:g}]; "
+                                   f"no flip to find, widen the range of {path}")
+            value, a, b, fa, fb, converged = bisect(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
+            method = "bisection"
+    finally:
+        rep.finish()
     hist = pd.DataFrame(rows).rename(columns={"g": "target_value"})
     return Breakeven(path, str(target), value, (a, b), len(rows), tol, converged, kind, hist, (fa, fb), method)
 

@@ -3,13 +3,18 @@
 A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.write`` leave:
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
-- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation),
+- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide),
+  ``allocation.csv`` (the same, tidy: site, month, owned, use, asset, racks, mw, units),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``
   and, with a financing section, ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
   (scenario x tax year);
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
-  with ``Plan.load`` (``evaluate --plan DIR/plan``).
+  with ``Plan.load`` (``evaluate --plan DIR/plan``);
+- ``decisions.md``: every decision in words (written by the CLI, ``optimizer.output.decisions``).
+Numbers are written with 15 significant digits (``FLOAT_FORMAT``): a double's noise
+(``333.33333333333337``, ``-0.0``) does not reach the files, the value is kept to 1e-15.
+Directories written before ``allocation.csv`` existed read as before (the table is absent).
 Sweep, tornado and frontier directories hold ``points.csv``, ``tornado.csv`` or
 ``frontier.csv``; the reader returns those too. The report and the workbook
 (``optimizer.output``) read directories only through ``read_result_dir``.
@@ -27,9 +32,12 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
+TABLES = ("plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
           "debt_schedule", "tax_schedule", "points", "tornado", "frontier")
-DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
+# decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
+# BTC sales are second-stage (per scenario) but a decision all the same
+DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + ("btc_sales",)
+FLOAT_FORMAT = "%.15g"
 
 
 def jsonable(x: Any) -> Any:
@@ -66,7 +74,7 @@ def write_result_dir(out_dir: str | Path, summary: dict, tables: dict[str, pd.Da
         if df is None:
             continue
         if "csv" in formats:
-            df.to_csv(out / f"{name}.csv", index=False)
+            df.to_csv(out / f"{name}.csv", index=False, float_format=FLOAT_FORMAT)
         if "parquet" in formats:
             df.to_parquet(out / f"{name}.parquet", index=False)
     return out
