@@ -47,8 +47,6 @@ def mean_value_instance(instance: Instance) -> Instance:
     return _with_scenarios(instance, [sc])
 
 
-
-
 def without_terminal_values(instance: Instance) -> Instance:
     """The instance with every terminal value off (models/economics.md, "Terminal values"): no
     lease NOI after the horizon, no value for HPC capacity, mining, ASICs or BTC held at the end,
@@ -59,5 +57,5 @@ def without_terminal_values(instance: Instance) -> Instance:
                  for c in instance.contracts]
     out = instance.model_copy(update={"horizon": instance.horizon.model_copy(update={"terminal": rule}),
                                       "contracts": contracts})
-    out._base_dir = instance._base_dir
+    out._data_folder = instance.data_folder
     return out
