@@ -197,11 +197,12 @@ def _npv_tables(summary: dict) -> None:
         out.print(b)
 
 
-def _print_violations(violations: list[str], limit: int = 10) -> None:
+def _print_violations(violations: list[str], limit: int = 10, header: bool = True) -> None:
     if not violations:
         out.print("No constraint violations.")
         return
-    out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
+    if header:
+        out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
     for v in violations[:limit]:
         out.print(f"  - {v}", markup=False, soft_wrap=True)
     if len(violations) > limit:
@@ -245,11 +246,21 @@ def evaluate(
         raise InputError(f"plan {plan_name}: {e}") from None
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
+    broken = summary["violations"]
+    if broken:  # the rules come first: the NPV of a plan that breaks them is not attainable as planned
+        out.print(f"This plan breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; "
+                  "the NPV below counts its cash flows as if they were allowed:", style="bold red", markup=False)
+        _print_violations(broken, header=False)
     _npv_tables(summary)
-    _print_violations(summary["violations"])
+    if not broken:
+        _print_violations(broken)
     if out_dir is not None:
         write_result_dir(out_dir, summary, ev.tables(), ev.plan)
         out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
+    if broken:
+        err.print(f"error: plan {plan_name} breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; first: {one_line(broken[0])}",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.RULES_BROKEN)
 
 
 # ---------------------------------------------------------------- solve

@@ -53,6 +53,8 @@ class ExitCode(IntEnum):
     INFEASIBLE = 3       # infeasible or unbounded; the diagnosis names what conflicts
     NO_SOLUTION = 4      # no solution within the time limit
     PARTIAL = 5          # sweep/tornado: some points failed; breakeven: stopped before its tolerance
+    RULES_BROKEN = 6     # evaluate: the plan breaks rules (listed before its NPV, which assumes them away)
+    WORKER_DIED = 7      # sweep/tornado: a worker process died (killed, out of memory); finished points are saved
     INTERRUPTED = 130    # Ctrl-C; sweeps resume where they stopped
 
 

@@ -245,7 +245,10 @@ def _headline(ctx: _Ctx) -> str:
         cards.append(("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %"))
     if s.get("best_baseline") and s.get("uplift_over_best_baseline_usd") is not None:
         cards.append((f"Uplift over best baseline ({s['best_baseline']})", _usd(s["uplift_over_best_baseline_usd"])))
-    parts = ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
+    broken = s.get("violations") or []
+    parts = [f'<p class="warn"><b>This plan breaks {len(broken)} rule{"s" if len(broken) != 1 else ""}</b>: the NPV below '
+             'counts its cash flows as if they were allowed (the rules are listed under "Evaluator violations").</p>'] if broken else []
+    parts += ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
                                        for k, v in cards] + ["</div>"]
     rows = []
     if "objective_usd" in s:           # a solve (an evaluation directory has no solver figures)
@@ -801,6 +804,7 @@ h1{font-size:24px;margin:8px 0 2px}h2{font-size:19px;border-bottom:2px solid #1f
 h3{font-size:15px;margin:14px 0 6px}
 section{background:#fff;border-radius:8px;padding:16px 20px;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.12)}
 .sub{color:#666;font-size:13px}.note{color:#555;font-size:12.5px}
+.warn{color:#9b1c1c;background:#fdecec;border-left:4px solid #c0392b;padding:8px 12px}
 img.chart{max-width:100%;height:auto;display:block;margin:6px auto}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:12px}
 .card{flex:1 1 200px;background:#eef3fa;border-radius:6px;padding:10px 14px}
