@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.constants import ExitCode
+from optimizer.constants import NO_BOUND_NOTE, ExitCode
 from optimizer.errors import InputError, one_line
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error
@@ -271,12 +271,13 @@ def _solve_table(s: dict) -> Table:
     t.add_column("")
     t.add_column("value", justify="right")
     gap = s.get("mip_gap")
+    no_bound = s.get("best_bound_usd") is None and NO_BOUND_NOTE in str(s.get("message") or "")
     rows = [
         ("status", str(s.get("status"))),
         ("expected NPV (evaluator)", _usd(s.get("npv_usd"))),
         ("solver objective", _usd(s.get("objective_usd"))),
-        ("best bound", _usd(s.get("best_bound_usd"))),
-        ("MIP gap", "-" if gap is None else f"{gap:.3%}"),
+        ("best bound", "none yet (see below)" if no_bound else _usd(s.get("best_bound_usd"))),
+        ("MIP gap", "unknown (no bound)" if no_bound else "-" if gap is None else f"{gap:.3%}"),
         ("build / handoff / solve s", f"{s.get('build_s', 0):.1f} / {s.get('handoff_s', 0):.1f} / {s.get('solve_s', 0):.1f}"),
     ]
     for name, v in (s.get("npv_usd_by_scenario") or {}).items():

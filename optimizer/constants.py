@@ -39,6 +39,12 @@ STATUS_MESSAGES: dict[Status, str] = {
 }
 
 
+# Said whenever a solve stopped by a limit before HiGHS had any dual bound (it was still in presolve
+# or its root LP relaxation): no bound, hence no gap; never a made-up number.
+NO_BOUND_NOTE = ("HiGHS had no bound yet (it stopped before solving its root LP relaxation), so the gap is unknown; "
+                 "allow more time for a bound")
+
+
 def status_message(status: str, time_limit_s: float | None = None) -> str:
     try:
         return STATUS_MESSAGES[Status(status)].format(time_limit_s=time_limit_s)

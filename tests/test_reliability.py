@@ -64,3 +64,54 @@ def test_evaluate_plan_with_violations_has_own_exit_code(tmp_path, capsys, tiny_
     ok.write_text(tiny_optimum.plan.to_json())
     code, out, _ = cli(capsys, "evaluate", TINY, "--plan", ok)
     assert code == 0 and "No constraint violations." in out and "breaks" not in out
+
+
+# ---------------------------------------------------------------- 9. a time limit hit without a bound
+
+
+@pytest.mark.slow
+def test_time_limit_reports_highs_bound(tmp_path, capsys, monkeypatch):
+    """Whatever the limit, the Result carries HiGHS's own dual bound (read from HiGHS's info after
+    the run) whenever HiGHS has one, and says plainly that there is none otherwise. On the 4x demo
+    (~15k columns) HiGHS is still in presolve after 0.05 s (no bound: measured, every run) and has
+    its root bound after a few seconds (retried with more time on a loaded machine)."""
+    from test_solve import big_demo
+
+    from optimizer.constants import NO_BOUND_NOTE
+    from optimizer.solve.backend import HighsBackend
+
+    seen = []
+    real = HighsBackend._solve_once
+
+    def spy(self, *a, **k):
+        r = real(self, *a, **k)
+        info = self.highs.getInfo()
+        seen.append((float(info.mip_dual_bound), float(info.mip_gap)))
+        return r
+
+    monkeypatch.setattr(HighsBackend, "_solve_once", spy)
+    path = big_demo(tmp_path)
+    inst = Instance.from_yaml(path)
+    with_bound = False
+    for limit in (0.05, 3, 10, 30):
+        seen.clear()
+        res = solve(inst, time_limit_s=limit, mip_gap=0.0, baselines=False, shadow_prices=False, value_of_information=False)
+        assert res.status == "time_limit_with_incumbent" and len(seen) == 1
+        bound, gap = seen[0]
+        if bound < float("inf"):
+            assert res.best_bound_usd == pytest.approx(bound * 1e6, rel=1e-12)   # model money is $M
+            assert res.mip_gap == pytest.approx(gap, rel=1e-12)
+            assert NO_BOUND_NOTE not in res.message
+            with_bound = True
+            break
+        assert res.best_bound_usd is None and res.mip_gap is None
+        assert res.message.endswith(NO_BOUND_NOTE), res.message
+    assert with_bound, "HiGHS found no bound within 30 s"
+    # the command line says it in the table and in the message
+    code, out, _ = cli(capsys, "solve", path, "--out", tmp_path / "out", "--time-limit", "0.05", "--gap", "0", "--no-voi",
+                       "--no-baselines")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "none yet (see below)" in text and "unknown (no bound)" in text and NO_BOUND_NOTE in text
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["best_bound_usd"] is None and s["mip_gap"] is None and s["message"].endswith(NO_BOUND_NOTE)

@@ -389,7 +389,7 @@ class HighsBackend:
             rep = self._repair_lp(r1.values, left)
             if rep is not None:
                 keep(*rep)
-        bound = r1.best_bound if r1.has_solution else math.nan
+        bound = r1.best_bound  # the relaxation's bound holds for the full model, with or without a solution
         if best and math.isfinite(bound):
             gap = _rel_gap(best[0][0], bound)
             if gap <= mip_gap or (left is not None and left < 1.0):

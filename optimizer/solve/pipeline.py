@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimizer.constants import Status, status_message
+from optimizer.constants import NO_BOUND_NOTE, Status, status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.evaluate import BASELINES, baseline_plan, evaluate
 from optimizer.instance.schema import Instance
@@ -157,16 +157,18 @@ class _Solver:
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
         sr.status = Status(br.status)
+        proven = br.status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.ERROR)
+        # HiGHS's dual bound, whenever it has one: also when a limit stopped it before any plan was found
+        sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) and not proven else None
         if not br.has_solution:
-            sr.message = status_message(br.status, o.time_limit_s)
+            sr.message = self._message(br)
             if br.status == Status.INFEASIBLE:
                 sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
                 if sr.diagnosis:
                     sr.message += ": " + sr.diagnosis[0]
             return res
         sr.objective_usd = br.objective * USD
-        sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) else None
-        sr.mip_gap = br.gap if math.isfinite(br.gap) else None
+        sr.mip_gap = br.gap if math.isfinite(br.gap) and sr.best_bound_usd is not None else None
         b.load_solution()
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)
@@ -184,8 +186,16 @@ class _Solver:
                 self._polish(res)
         if o.shadow_prices:
             res.shadow_prices = shadow_prices(b, self.model, data)
-        sr.message = status_message(br.status, o.time_limit_s)
+        sr.message = self._message(br)
         return res
+
+    def _message(self, br) -> str:
+        """The status sentence; a solve stopped by a limit without any HiGHS bound says so."""
+        msg = status_message(br.status, self.opts.time_limit_s)
+        limited = br.status in (Status.TIME_LIMIT_WITH_INCUMBENT, Status.TIME_LIMIT_NO_SOLUTION, Status.FEASIBLE_WITHIN_GAP)
+        if limited and self.backend.is_mip and not math.isfinite(br.best_bound):
+            msg += f"; {NO_BOUND_NOTE}"
+        return msg
 
     def _polish(self, res: Result) -> None:
         """Weight 1: the objective ignores the operations of scenarios outside the CVaR tail;
