@@ -4,7 +4,8 @@ Commands: validate, schema, evaluate, solve, frontier, ph, sweep, breakeven, tor
 doctor. Exit codes are ``optimizer.constants.ExitCode`` (README, "Exit codes"): 0 ok;
 1 internal error; 2 bad input (one line on stderr, never a traceback); 3 infeasible (or
 unbounded); 4 no solution within the time limit; 5 partial (some sweep points failed);
-130 interrupted. Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
+6 the evaluated plan breaks rules; 7 a sweep's worker process died; 130 interrupted.
+Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
 
 The domain modules it drives return values and take a ``progress`` Reporter
 (``optimizer.constants``); ``TerminalProgress`` here draws a bar on a terminal and writes
@@ -36,7 +37,6 @@ from optimizer.instance.schema import Instance
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = (
     ExitCode.OK, ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.INFEASIBLE, ExitCode.NO_SOLUTION)
-EXIT_SOME_FAILED = ExitCode.PARTIAL  # a sweep/tornado finished but some points failed (their errors are stored)
 
 app = typer.Typer(
     name="optimizer",
@@ -255,7 +255,7 @@ def evaluate(
     if not broken:
         _print_violations(broken)
     if out_dir is not None:
-        write_result_dir(out_dir, summary, ev.tables(), ev.plan)
+        write_result_dir(out_dir, summary, ev.tables(), ev.plan, kind="evaluate")
         out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
     if broken:
         err.print(f"error: plan {plan_name} breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; first: {one_line(broken[0])}",
@@ -422,9 +422,10 @@ def frontier(
                   f"CVaR {_usd(row['cvar_usd'])} ({row['solve_s']:.1f} s)", markup=False)
 
     df = risk_frontier(inst, ws, alpha, progress=show, mip_gap=gap, time_limit_s=time_limit)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    df.to_csv(Path(out_dir) / "frontier.csv", index=False)
-    png = frontier_chart(df, Path(out_dir) / "frontier.png")
+    from optimizer.solve.resultdir import write_result_dir
+
+    write_result_dir(out_dir, None, {"frontier": df}, figures={"frontier.png": lambda p: frontier_chart(df, p)}, kind="frontier")
+    png = Path(out_dir) / "frontier.png"
     for r in df.itertuples(index=False):
         t.add_row(f"{r.weight:g}", r.status, _usd(r.expected_npv_usd), _usd(r.cvar_usd), r.leases_signed or "-", f"{r.solve_s:.1f}")
     out.print(t)
@@ -446,10 +447,9 @@ def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic ins
 
 
 def _exit(code: int) -> None:
-    """Map the *_command helpers' codes (1 bad input, 2 some points failed / breakeven not
-    converged, 130 interrupted) onto the CLI's (2 bad input, 5 partial)."""
+    """End a command with the exit code its *_command helper returned (``ExitCode``)."""
     if code:
-        raise typer.Exit({1: EXIT_INPUT, 2: EXIT_SOME_FAILED}.get(code, code))
+        raise typer.Exit(int(code))
 
 
 _SOLVE_HELP = "relative MIP gap per solve"
@@ -530,11 +530,12 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
                   scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
                   solve_options: dict | None = None, solver: Any = None) -> int:
-    """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
-    2 finished but some points failed (their errors are in the store), 130 interrupted."""
+    """``optimizer sweep``; returns the exit code (``ExitCode``): 0 all points solved, 2 bad input
+    (one line on stderr), 5 finished but some points failed (their errors are in the store),
+    7 a worker process died, 130 interrupted (7 and 130: finished points are saved, rerun resumes)."""
     import pandas as pd
 
-    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
     try:
         inst = load_instance(file)
@@ -544,13 +545,13 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
                        retry_failed=retry_failed, **(solve_options or {}))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     except KeyboardInterrupt:
         print(f"interrupted; finished points are saved{f' in {out}' if out else ''}; rerun to resume", file=sys.stderr)
-        return 130
-    except RuntimeError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INTERRUPTED
+    except WorkerDied as e:
+        print(f"error: {one_line(e)}{f' (store: {out})' if out else ''}", file=sys.stderr)
+        return ExitCode.WORKER_DIED
     show = [c for c in df.columns if c not in ("point_id", "build_s", "wall_s", "error")]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df[show].to_string(max_rows=40, index=False))
@@ -560,15 +561,15 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     if n_err:
         first = df.loc[df["error"].astype(str) != "", "error"].iloc[0]
         print(f"first error: {first}", file=sys.stderr)
-    return 2 if n_err else 0
+    return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
                       out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
-    DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
-    2 stopped at max_solves before reaching the tolerance."""
+    DIR/breakeven_history.csv when ``out`` is given. Returns the exit code: 0 found, 2 bad input /
+    no bracket / failed solve, 5 stopped at max_solves before reaching the tolerance."""
     from optimizer.analysis.breakeven import _parse_bound
     from optimizer.analysis.breakeven import breakeven as run_breakeven
     try:
@@ -580,7 +581,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
                         max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     print(res.summary())
     if out is not None:
         d = Path(out)
@@ -589,17 +590,18 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
         meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
                 "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
         (d / "breakeven.json").write_text(json.dumps(meta, indent=1))
-    return 0 if res.converged else 2
+    return ExitCode.OK if res.converged else ExitCode.PARTIAL
 
 
 def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
                     workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
                     progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
-    DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
+    DIR/tornado.png and the point store DIR/tornado_points.csv. Returns the exit code: 0 ok, 2 bad
+    input, 5 some solves failed, 7 a worker process died, 130 interrupted."""
     import pandas as pd
 
-    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.tornado import plot_tornado
     from optimizer.analysis.tornado import tornado as run_tornado
     try:
@@ -607,22 +609,26 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
         df = run_tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
                          workers=workers, scheduler_address=scheduler, persistent=persistent, progress=_progress(progress),
                          solver=solver, **(solve_options or {}))
-    except (InputError, RuntimeError) as e:
+    except InputError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     except KeyboardInterrupt:
         print("interrupted; finished points are saved; rerun to resume", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
+    except WorkerDied as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return ExitCode.WORKER_DIED
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df.drop(columns="error").to_string(index=False))
     if out is not None:
-        df.to_csv(Path(out) / "tornado.csv", index=False)
-        png = plot_tornado(df, Path(out) / "tornado.png")
-        print(f"-> {Path(out) / 'tornado.csv'}, {png}")
+        from optimizer.solve.resultdir import write_result_dir
+
+        write_result_dir(out, None, {"tornado": df}, figures={"tornado.png": lambda p: plot_tornado(df, p)}, kind="tornado")
+        print(f"-> {Path(out) / 'tornado.csv'}, {Path(out) / 'tornado.png'}")
     n_err = int((df["error"] != "").sum())
     if n_err:
         print(f"{n_err} parameter(s) with failed solves; first: {df.loc[df['error'] != '', 'error'].iloc[0]}", file=sys.stderr)
-    return 2 if n_err else 0
+    return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
 def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:
@@ -690,11 +696,15 @@ def ph_main(argv: list[str] | None = None) -> int:
             summary["ph_vs_extensive_form_rel"] = (res.objective_usd - ef.npv_usd) / abs(ef.npv_usd)
     print(json.dumps(summary, indent=2, default=str))
     if a.out:
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ph_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        from optimizer import manifest
+
+        out = manifest.begin(Path(a.out), stale=["ph_summary.json", "plan"])
+        files = ["ph_summary.json"]
         if res.plan is not None:
             res.plan.to_dir(out / "plan")
+            files += [f"plan/{p.name}" for p in sorted((out / "plan").iterdir()) if p.is_file()]
+        manifest.write_text(out / "ph_summary.json", json.dumps(summary, indent=2, default=str))
+        manifest.finish(out, files, "ph")
     return 0 if res.objective_usd is not None and not res.violations else 1
 
 

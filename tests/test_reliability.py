@@ -6,6 +6,7 @@ defect, each named for it. Instances are tiny (instances/tiny.yaml) or built to 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from optimizer.solve import solve
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny.yaml"
 TESTS = ROOT / "tests" / "instances"
+RATE = "leases[L1].rate_usd_per_kw_month"
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
@@ -37,6 +39,131 @@ def tiny_optimum(tiny):
     res = solve(tiny, mip_gap=0.0, value_of_information=False)
     assert res.status == "optimal"
     return res
+
+
+# ---------------------------------------------------------------- 6. a killed run leaves no complete-looking directory
+
+
+def _killed_write(write, patch_target: str, k: int) -> int:
+    """Run ``write()`` in a forked child that dies like kill -9 (os._exit: no cleanup, no finally)
+    at the ``k``-th call of ``patch_target`` (before that call writes anything); return the
+    child's exit status (9 when it died there, 0 when the write finished first)."""
+    import importlib
+    import os
+
+    mod_name, cls_name, meth = patch_target.rsplit(".", 2)
+    cls = getattr(importlib.import_module(mod_name), cls_name)
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        try:
+            real, calls = getattr(cls, meth), [0]
+
+            def dying(*a, **kw):
+                calls[0] += 1
+                if calls[0] >= k:
+                    os._exit(9)
+                return real(*a, **kw)
+
+            setattr(cls, meth, dying)
+            write()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _refused(capsys, d: Path) -> None:
+    """Every reader refuses ``d`` with one line: the report, the workbook, ``evaluate --plan``."""
+    from optimizer.cli import excel_command, report_command
+    from optimizer.errors import InputError
+    from optimizer.solve.resultdir import read_result_dir
+
+    refusal = "incomplete"
+    with pytest.raises(InputError, match=refusal):
+        read_result_dir(d)
+    assert report_command(d) == ExitCode.INPUT
+    assert excel_command(d) == ExitCode.INPUT
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(re.search(refusal, x) for x in lines), lines
+    if (d / "plan").is_dir():
+        code, _, err = cli(capsys, "evaluate", TINY, "--plan", d / "plan")
+        assert code == ExitCode.INPUT and len(err.strip().splitlines()) == 1 and "incomplete" in err, err
+
+
+def test_killed_solve_leaves_no_complete_looking_directory(tmp_path, capsys, tiny_optimum):
+    """A solve's result directory written by a process killed after each possible number of
+    table writes (every DataFrame.to_csv call of a full write: the 7 result tables and the 10
+    plan tables), into a fresh directory and over a previous complete result: every reader
+    refuses every one of them in one line, and accepts the directory a full write leaves."""
+    from optimizer.cli import report_command
+
+    res = tiny_optimum
+    n = [0]
+    real = pd.DataFrame.to_csv
+
+    def counting(self, *a, **kw):
+        n[0] += 1
+        return real(self, *a, **kw)
+
+    pd.DataFrame.to_csv = counting
+    try:
+        res.write(tmp_path / "full")
+    finally:
+        pd.DataFrame.to_csv = real
+    assert n[0] == 17, n[0]                                   # plan, cashflows, kpis, shadow_prices, npv_breakdown,
+    assert report_command(tmp_path / "full") == 0             # leases, contracts + 10 plan tables
+    capsys.readouterr()
+    code, _, err = cli(capsys, "evaluate", TINY, "--plan", tmp_path / "full" / "plan")
+    assert code == 0, err
+    for k in range(1, n[0] + 1):
+        d = tmp_path / f"killed-{k}"
+        assert _killed_write(lambda d=d: res.write(d), "pandas.DataFrame.to_csv", k) == 9
+        _refused(capsys, d)
+    # a re-run into a directory holding a complete result, killed half-way: not the old result either
+    over = tmp_path / "over"
+    res.write(over)
+    assert _killed_write(lambda: res.write(over), "pandas.DataFrame.to_csv", 9) == 9
+    _refused(capsys, over)
+
+
+def test_killed_frontier_and_tornado_outputs_are_refused(tmp_path, capsys):
+    """`optimizer frontier --out` and `optimizer tornado --out` killed while drawing their figure
+    (their table already written): every reader refuses the directory; written whole, it is
+    read. A sweep store left by an interrupted sweep is refused too (sweep.json says how many
+    points are stored)."""
+    import functools
+
+    from _sweep_standins import standin
+
+    import optimizer.cli as cli_mod
+    from optimizer.analysis.sweep import sweep as run_sweep
+    from optimizer.cli import report_command
+    from optimizer.errors import InputError
+    from optimizer.solve.resultdir import read_result_dir
+
+    two = TESTS / "risk_two.yaml"
+    tornado = functools.partial(cli_mod.tornado_command, TINY, [f"{RATE}=x0.8,1.2"], solver=standin, progress=False)
+    runs = {"frontier": lambda d: main(["frontier", str(two), "--weights", "0,1", "--out", str(d)]),
+            "tornado": lambda d: tornado(d)}
+    for kind, run in runs.items():
+        d = tmp_path / kind
+        assert _killed_write(lambda d=d, run=run: run(d), "matplotlib.figure.Figure.savefig", 1) == 9
+        assert (d / f"{kind}.csv").is_file() and not (d / f"{kind}.png").is_file()   # killed between the two
+        _refused(capsys, d)
+        assert run(d) == 0
+        capsys.readouterr()
+        assert report_command(d) == 0
+        capsys.readouterr()
+    d = tmp_path / "store"
+    run_sweep(Instance.from_yaml(TINY), [f"{RATE}=100,110"], solver=standin, out_dir=d)
+    assert report_command(d) == 0
+    capsys.readouterr()
+    meta = json.loads((d / "sweep.json").read_text())
+    # as a run of a 3-point grid interrupted after 2 points leaves it
+    (d / "sweep.json").write_text(json.dumps({**meta, "complete": False, "n_points": 3, "n_stored": 2}))
+    _refused(capsys, d)
+    with pytest.raises(InputError, match=r"incomplete sweep store \(2 of 3 points stored\)"):
+        read_result_dir(d)
 
 
 # ---------------------------------------------------------------- 7. a plan that breaks the rules
@@ -115,3 +242,132 @@ def test_time_limit_reports_highs_bound(tmp_path, capsys, monkeypatch):
     assert "none yet (see below)" in text and "unknown (no bound)" in text and NO_BOUND_NOTE in text
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["best_bound_usd"] is None and s["mip_gap"] is None and s["message"].endswith(NO_BOUND_NOTE)
+
+
+# ---------------------------------------------------------------- 10. sweeps: Ctrl-C, two sweeps, dead and orphaned workers
+SWEEP_SCRIPT = """
+import functools, sys
+sys.path.insert(0, {tests!r})
+from _sweep_standins import standin
+import optimizer.cli as cli
+cli.sweep_command = functools.partial(cli.sweep_command, solver=standin)
+sys.exit(cli.main({args!r}))
+"""
+
+
+def _start_sweep(out: Path, log: Path, rates: str, *extra: str, env_extra: dict | None = None):
+    """`optimizer sweep` (tiny.yaml, the closed-form stand-in of tests/_sweep_standins.py) in its
+    own process group, as a terminal runs it."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["sweep", str(TINY), "--param", f"{RATE}={rates}", "--out", str(out), *extra]
+    env = {**os.environ, "STANDIN_CALL_LOG": str(log), **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT.format(tests=str(ROOT / "tests"), args=args)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for(pred, timeout_s: float, what: str) -> None:
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _slow_pids(log: Path) -> list[int]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [int(x.split()[0]) for x in lines if x.endswith(" slow")]
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _stored(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "points.csv", dtype={"point_id": str}, keep_default_na=False)
+
+
+@pytest.mark.parametrize("workers", [None, "2"], ids=["in-process", "process-pool"])
+def test_sigint_stops_a_sweep_at_once_and_stores_no_failed_point(tmp_path, workers):
+    """Ctrl-C while a point is inside a HiGHS solve that would run 60 s (a market-split MILP): the
+    sweep stops within seconds with exit 130, the points in flight are not stored (neither as
+    failed nor as time-limited), no worker is left running, and a rerun solves exactly the rest.
+    Points 100 and 110 are instant; 120 and 130 start the long solve."""
+    import os
+    import signal
+
+    out, log = tmp_path / "out", tmp_path / "calls.log"
+    extra = ("--workers", workers) if workers else ()
+    p = _start_sweep(out, log, "100,110,120,130", *extra, env_extra={"STANDIN_SLOW_ABOVE": "115"})
+    _wait_for(lambda: _slow_pids(log), 120, "a point to start its HiGHS solve")
+    os.killpg(p.pid, signal.SIGINT)                    # a terminal's Ctrl-C reaches the whole group
+    _, err = p.communicate(timeout=30)                 # the solve would take 60 s
+    assert p.returncode == ExitCode.INTERRUPTED == 130, err
+    assert "interrupted; finished points are saved" in err and "Traceback" not in err
+    _wait_for(lambda: not any(_alive(pid) for pid in _slow_pids(log)), 10, "the solving workers to end")
+    stored = _stored(out)
+    assert (stored["error"] == "").all() and (stored["status"] == "optimal").all(), stored
+    assert set(stored[RATE]) <= {100, 110} and stored["point_id"].is_unique
+    assert json.loads((out / "sweep.json").read_text())["complete"] is False
+    # the rerun (no slow points now) solves only what is missing, and the store is complete
+    p = _start_sweep(out, log, "100,110,120,130", *extra)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    final = _stored(out)
+    assert sorted(final[RATE]) == [100, 110, 120, 130] and final["point_id"].is_unique
+    assert json.loads((out / "sweep.json").read_text())["complete"] is True
+
+
+def test_killed_sweep_parent_leaves_no_worker_running(tmp_path):
+    """kill -9 of the sweep while its two pool workers are inside 60 s HiGHS solves: the workers
+    notice their parent is gone and exit (they poll every 0.5 s) instead of solving for nobody."""
+    import os
+    import signal
+
+    out, log = tmp_path / "out", tmp_path / "calls.log"
+    p = _start_sweep(out, log, "120,130", "--workers", "2", env_extra={"STANDIN_SLOW_ABOVE": "115"})
+    _wait_for(lambda: len(_slow_pids(log)) == 2, 120, "both workers to start their HiGHS solve")
+    os.kill(p.pid, signal.SIGKILL)
+    p.communicate(timeout=30)
+    _wait_for(lambda: not any(_alive(pid) for pid in _slow_pids(log)), 10, "the orphaned workers to exit")
+
+
+def test_dead_worker_exit_code_is_not_bad_input(tmp_path, capsys, monkeypatch):
+    """A pool worker dies (os._exit, like the OOM killer) inside its 2nd solve: the command exits 7
+    (ExitCode.WORKER_DIED, README), not 2 (bad input), and says the finished points are saved."""
+    import functools
+
+    from _sweep_standins import standin
+
+    import optimizer.cli as cli_mod
+
+    monkeypatch.setenv("STANDIN_EXIT_AFTER", "2")
+    monkeypatch.setattr(cli_mod, "sweep_command", functools.partial(cli_mod.sweep_command, solver=standin, progress=False))
+    code, _, err = cli(capsys, "sweep", TINY, "--param", f"{RATE}=100,110,120", "--out", tmp_path / "out", "--workers", "1")
+    assert code == ExitCode.WORKER_DIED == 7
+    assert err.startswith("error: a worker process died") and "finished points are saved, rerun to resume" in err
+    assert len(_stored(tmp_path / "out")) == 1               # the first point made it to the store
+
+
+def test_two_sweeps_on_one_store_solve_each_point_once(tmp_path):
+    """Two `optimizer sweep` runs of the same 8-point grid on one --out at the same time (each
+    solve takes 0.3 s): every point is solved once in all (the call log counts solves across both
+    processes), stored once, both runs exit 0 with the full table, and the store is complete."""
+    out, log = tmp_path / "out", tmp_path / "calls.log"
+    env = {"STANDIN_SLEEP_S": "0.3"}
+    runs = [_start_sweep(out, log, "100:170:8", env_extra=env) for _ in range(2)]
+    for p in runs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    calls = [float(x.split()[1]) for x in log.read_text().splitlines()]
+    assert sorted(calls) == [100, 110, 120, 130, 140, 150, 160, 170]
+    stored = _stored(out)
+    assert len(stored) == 8 and stored["point_id"].is_unique and (stored["error"] == "").all()
+    assert json.loads((out / "sweep.json").read_text())["complete"] is True

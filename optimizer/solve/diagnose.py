@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedConversion, FixedLease, FixedPurchase, Instance
 from optimizer.kernel.timeline import month_label
-from optimizer.solve.backend import HighsBackend
+from optimizer.solve.backend import HighsBackend, run_interruptible
 
 
 def precheck(inst: Instance, data: Data) -> list[str]:
@@ -148,7 +148,7 @@ def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | N
         h.setOptionValue("time_limit", float(time_limit_s))
     h.passModel(n + k, m, A2.nnz, 1, 1, 0.0, cost, lower, upper, sf.row_lower, sf.row_upper,
                 A2.indptr.astype(np.int32), A2.indices.astype(np.int32), A2.data, integ.astype(np.int32))
-    h.run()
+    run_interruptible(h)
     if h.getInfo().primal_solution_status != 2:
         return ["the elastic re-solve found no point either: the bounds of some variable contradict each other"]
     x = np.asarray(h.getSolution().col_value)

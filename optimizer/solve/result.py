@@ -310,6 +310,6 @@ class Result:
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
-        npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
-        ``optimizer.solve.resultdir.write_result_dir``."""
-        return write_result_dir(out_dir, self.summary(), self.tables(), self.plan, formats)
+        npv_breakdown.csv, shadow_prices.csv, plan/ (one file per decision table) and, last,
+        manifest.json: ``optimizer.solve.resultdir.write_result_dir``."""
+        return write_result_dir(out_dir, self.summary(), self.tables(), self.plan, formats, kind="solve")
