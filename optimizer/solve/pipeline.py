@@ -27,7 +27,7 @@ from optimizer.model.fix import fix_first_stage
 from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, update_params
 from optimizer.solve.backend import HighsBackend
-from optimizer.solve.diagnose import elastic_diagnosis, precheck
+from optimizer.solve.diagnose import cash_bound_check, elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
 from optimizer.solve.result import Result
 
@@ -93,8 +93,20 @@ class _Solver:
         sr.build_s = time.perf_counter() - t0
         self.backend = HighsBackend(self.model)
         sr.handoff_s = self.backend.handoff_s
+        if self._cash_bound(res):
+            return res
         start = self._baselines(res) if self.opts.first_stage is None else None
         return self._solve_and_finish(res, start)
+
+    def _cash_bound(self, res: Result) -> bool:
+        """The cheap cash-floor check on the built model (diagnose.cash_bound_check): True if it
+        proves the instance infeasible (then ``res`` says why and no solve is needed)."""
+        diag = cash_bound_check(self.backend, self.data)
+        if diag:
+            sr = res.solver
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.n_variables, sr.n_constraints = self.backend.n_cols, self.backend.n_rows
+        return bool(diag)
 
     def rerun(self, instance: Instance) -> Result:
         t0 = time.perf_counter()
@@ -111,6 +123,8 @@ class _Solver:
         t1 = time.perf_counter()
         self.backend.update()
         sr.handoff_s = time.perf_counter() - t1
+        if self._cash_bound(res):
+            return res
         if self.opts.baselines:
             self._baselines(res, want_start=False)
         return self._solve_and_finish(res, None)
@@ -163,7 +177,7 @@ class _Solver:
         if not br.has_solution:
             sr.message = self._message(br)
             if br.status == Status.INFEASIBLE:
-                sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
+                sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.diagnosis_time_limit_s, progress=o.progress)
                 if sr.diagnosis:
                     sr.message += ": " + sr.diagnosis[0]
             return res
