@@ -111,6 +111,38 @@ class TerminalProgress:
         self.console.print(text, markup=False, soft_wrap=True)
 
 
+class StatusProgress:
+    """The ``Reporter`` ``solve`` hands down (the infeasibility diagnosis reports through it):
+    on a terminal the spinner's text follows the step; otherwise a plain line per step once the
+    work has run ``every_s`` seconds (a quick diagnosis prints nothing extra). Notes always."""
+
+    def __init__(self, status, label: str, every_s: float = 10.0, console: Console | None = None) -> None:
+        self.status, self.base, self.every_s = status, label, every_s
+        self.console = console or err
+        self.t0 = time.perf_counter()
+
+    def start(self, label: str, total: int | None = None) -> None:
+        self._show(label)
+
+    def advance(self, n: int = 1, label: str | None = None) -> None:
+        if label:
+            self._show(label)
+
+    def note(self, message: str) -> None:
+        self.console.print(one_line(message), markup=False, soft_wrap=True)
+
+    def finish(self) -> None:
+        if self.console.is_terminal:
+            self.status.update(self.base)
+
+    def _show(self, label: str) -> None:
+        elapsed = time.perf_counter() - self.t0
+        if self.console.is_terminal:
+            self.status.update(f"{label} ({elapsed:.0f} s)")
+        elif elapsed >= self.every_s:
+            self.console.print(f"{label} ({elapsed:.0f} s)", markup=False, soft_wrap=True)
+
+
 def _progress(enabled: bool) -> TerminalProgress | None:
     return TerminalProgress() if enabled else None
 
@@ -347,9 +379,10 @@ def solve(
     from optimizer.solve import solve as run_solve
 
     started = time.perf_counter()
-    with err.status(f"Solving {inst.name} ..."):
+    with err.status(f"Solving {inst.name} ...") as status:
         result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
-                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None)
+                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None,
+                           progress=StatusProgress(status, f"Solving {inst.name} ..."))
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
     s = result.summary()

@@ -193,6 +193,141 @@ def test_evaluate_plan_with_violations_has_own_exit_code(tmp_path, capsys, tiny_
     assert code == 0 and "No constraint violations." in out and "breaks" not in out
 
 
+# ---------------------------------------------------------------- 8. infeasibility in the instance's words
+
+
+def _infeasible_cash_two_scenarios() -> Instance:
+    """infeasible_cash.yaml with two scenarios, a 0.1 M$ floor and the fixed conversion moved to
+    2026-02. Site s1 holds no ASIC and no BTC, so no plan earns anything: cash is 0.4 M$ until
+    the 1-block conversion (10 racks x 100 kW = 1 MW x 0.5 M$/MW, lead 0) takes 0.5 M$ in
+    2026-02, leaving -0.1 M$: 0.2 M$ under the 0.1 M$ floor from 2026-02 on, in both scenarios."""
+    import yaml
+
+    d = yaml.safe_load((TESTS / "infeasible_cash.yaml").read_text())
+    d["treasury"]["min_cash_usd"] = 100_000
+    d["policy"]["fixed_decisions"][0]["month"] = "2026-02"
+    base = d["scenarios"][0]
+    d["scenarios"] = [dict(base, name="hi", probability=0.5), dict(base, name="lo", probability=0.5, btc_price_usd=50_000)]
+    return Instance.from_dict(d)
+
+
+def _built(inst: Instance):
+    from optimizer.economics.data import compile_instance
+    from optimizer.model.build import build_model
+    from optimizer.solve.backend import HighsBackend
+
+    data = compile_instance(inst)
+    return HighsBackend(build_model(data)), data
+
+
+class Recorder:
+    """A Reporter that keeps what it is told."""
+
+    def __init__(self):
+        self.events = []
+
+    def start(self, label, total=None):
+        self.events.append(("start", label))
+
+    def advance(self, n=1, label=None):
+        self.events.append(("advance", label))
+
+    def note(self, message):
+        self.events.append(("note", message))
+
+    def finish(self):
+        self.events.append(("finish", None))
+
+
+def test_infeasible_cash_floor_diagnosed_in_usd_and_months():
+    """The cash floor in USD, months and scenarios (hand figures in _infeasible_cash_two_scenarios):
+    the cheap check before the MIP says "at least", the elastic diagnosis (tier 1: only the policy
+    and treasury limits relaxed, the fixed conversion kept) gives the exact shortfall."""
+    from optimizer.solve.diagnose import elastic_diagnosis
+
+    inst = _infeasible_cash_two_scenarios()
+    res = solve(inst, value_of_information=False)
+    assert res.status == "infeasible"
+    assert res.diagnosis[0].startswith("cash falls below treasury.min_cash_usd ($100k) from 2026-02 by at least $200k in "
+                                       "every scenario, whatever the plan"), res.diagnosis
+    assert res.message.startswith("the instance is infeasible: cash falls below")
+    backend, data = _built(inst)
+    rec = Recorder()
+    lines = elastic_diagnosis(backend, data, progress=rec)
+    assert lines[0] == "cash falls below treasury.min_cash_usd ($100k) from 2026-02 by up to $200k in every scenario"
+    assert lines[1].startswith("found by relaxing the policy and treasury limits (every fixed decision and physical limit kept)")
+    assert "model units" not in " ".join(lines)
+    kinds = [e[0] for e in rec.events]
+    assert kinds[0] == "start" and kinds[-1] == "finish" and "advance" in kinds    # progress through the Reporter
+
+
+def test_policy_shares_contradicting_fixed_decisions_are_named():
+    """tiny.yaml (30 mining racks at s1, no HPC rack; a block is 10 racks): keeping every rack
+    mining (min_mining_share 1) contradicts lease L1 fixed as signed (1 MW at 100 kW/rack = 10
+    racks, so one block must convert: 20 of 30 left, below 30); max_converted_share 0.2 allows
+    0.2 x 30 = 6 converted racks, fewer than the 10 of one fixed block. Both caught before the build."""
+    import yaml
+
+    base = yaml.safe_load(TINY.read_text())
+    d = dict(base, policy={"min_mining_share": 1.0, "fixed_decisions": [{"kind": "lease", "lease": "L1", "signed": True}]})
+    res = solve(Instance.from_dict(d), value_of_information=False)
+    assert res.status == "infeasible" and res.n_variables == 0
+    assert res.diagnosis == ["policy.min_mining_share 1 contradicts policy.fixed_decisions[0] (lease L1 signed): L1 needs 10 "
+                             "HPC racks, so at least 10 mining racks must convert (at s1), leaving 20 of 30, below 1 x 30 = 30"]
+    d = dict(base, policy={"max_converted_share": 0.2,
+                           "fixed_decisions": [{"kind": "conversion", "site": "s1", "month": "2026-01", "blocks": 1}]})
+    res = solve(Instance.from_dict(d), value_of_information=False)
+    assert res.diagnosis == ["policy.max_converted_share 0.2 contradicts the fixed conversions policy.fixed_decisions[0]: "
+                             "they convert 10 racks, more than 0.2 x 30 initial mining racks = 6"]
+
+
+def test_capex_budget_shortfall_in_usd():
+    """tiny.yaml with one block fixed to start in 2026-01 (1 MW x 1 M$/MW = 1 M$, paid over the
+    2-month lead, both in 2026) and a 0.6 M$ yearly budget: 0.4 M$ over, found by the elastic
+    diagnosis (no pre-check covers budgets) in USD and by year."""
+    import yaml
+
+    d = yaml.safe_load(TINY.read_text())
+    d["policy"] = {"capex_budget_usd_per_year": 600_000,
+                   "fixed_decisions": [{"kind": "conversion", "site": "s1", "month": "2026-01", "blocks": 1}]}
+    res = solve(Instance.from_dict(d), value_of_information=False)
+    assert res.status == "infeasible" and res.n_variables > 0
+    assert res.diagnosis[0] == "capex and ASIC purchases in 2026 exceed policy.capex_budget_usd_per_year ($600k) by $400k"
+
+
+def test_diagnosis_stops_at_its_time_limit_and_says_so():
+    """With a diagnosis limit too short for any solve, the diagnosis ends at once and says where
+    it stopped and which option sets the limit; the solve still reports the instance infeasible."""
+    res = solve(Instance.from_yaml(TESTS / "infeasible_two_leases.yaml"), diagnosis_time_limit_s=1e-9,
+                value_of_information=False, progress=Recorder())
+    assert res.status == "infeasible"
+    assert res.diagnosis == ["the diagnosis stopped at its 1e-09 s limit (SolveOptions.diagnosis_time_limit_s) before "
+                             "relaxing the policy and treasury limits (every fixed decision and physical limit kept)"]
+
+
+def test_every_row_family_maps_to_instance_fields():
+    """Every constraint family the model builds on the shipped and test instances (CVaR rows
+    included) has an entry in diagnose.FAMILIES: a tier, and for the relaxable ones the
+    instance fields and the business unit of its slack; none falls back to model units."""
+    import pyomo.environ as pyo
+
+    from optimizer.economics.data import compile_instance
+    from optimizer.model.build import ModelOptions, build_model
+    from optimizer.solve.diagnose import FAMILIES
+
+    seen = set()
+    for path in sorted((ROOT / "instances").glob("*.yaml")) + sorted(TESTS.glob("*.yaml")):
+        if path.name == "infeasible_lease_lead.yaml":      # refused at build: its lease has no variable
+            continue
+        m = build_model(compile_instance(Instance.from_yaml(path)), ModelOptions(0.5, 0.9))
+        seen |= {c.local_name for c in m.component_objects(pyo.Constraint)}
+    assert len(seen) >= 29
+    assert seen <= set(FAMILIES), seen - set(FAMILIES)
+    for name in seen:
+        f = FAMILIES[name]
+        assert f.tier in (0, 1, 2, 3) and (f.tier == 0 or (f.fields and f.unit)), name
+
+
 # ---------------------------------------------------------------- 9. a time limit hit without a bound
 
 

@@ -9,10 +9,10 @@ USD, MW, MWh, racks, ASICs and months (an empty list: nothing found):
    ``policy.min_mining_share`` and ``policy.max_converted_share``; fixed leases that no
    eligible site can deliver in time; fixed conversions and purchases outside their windows.
    Each check is a necessary condition of feasibility: it never flags a feasible instance.
-2. ``cash_bound_check(backend, data)``, after the build and before the solve: an upper bound
-   on every cash balance by interval arithmetic over the compiled cash rows (each inflow at its
-   variable's most favourable bound, fixed decisions at their values). A bound below
-   ``treasury.min_cash_usd`` proves the cash floor cannot hold, without a solve.
+2. ``cash_floor_check(backend, data)``, after the build and before the MIP, when cash is
+   modelled and fixed decisions commit spending: the LP relaxation with only the cash floor
+   elastic. A positive least shortfall proves no plan keeps ``treasury.min_cash_usd`` (the
+   shortfall is a lower bound), and the MIP is skipped.
 3. ``elastic_diagnosis(backend, data, time_limit_s, progress)``, once HiGHS proved the model
    infeasible: the requirements are relaxed in tiers, each a slack costing 1 per model unit
    ($M, GWh, rack, thousand ASICs, block), and the least total slack is sought:
@@ -289,61 +289,41 @@ def _fixed_purchases(inst: Instance, data: Data) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------- 2. a bound on cash, before the solve
+# ---------------------------------------------------------------- 2. the cash floor, before the MIP
 
 
-def cash_bound_check(backend: HighsBackend, data: Data) -> list[str]:
-    """Upper bounds of every cash balance by interval arithmetic on the compiled rows
-    ``cash[w,t] - cash[w,t-1] - flows(w,t) = 0`` (flows: each column at the bound that helps
-    cash most; ``first_stage_net[t]`` bounded through its own defining row). If the bound falls
-    below ``treasury.min_cash_usd`` somewhere, no plan keeps the floor: the shortfall is at least
-    the difference. Sound (every plan's cash is at most the bound), cheap (one pass over the
-    rows), and silent when some inflow is unbounded (then it proves nothing)."""
-    m, tr = backend.model, data.inst.treasury
-    if tr.cash_start_usd is None or not hasattr(m, "cash_balance"):
+def forced_spending(inst: Instance) -> bool:
+    """Whether fixed decisions commit the plan to spending (conversions, purchases, site
+    acquisitions, grid expansions, optional contracts signed): only then can the cash floor
+    fail whatever the plan does, and ``cash_floor_check`` is worth its LP."""
+    for d in inst.policy.fixed_decisions:
+        if (d.kind == "conversion" and d.blocks > 0) or (d.kind == "purchase" and d.units > 0):
+            return True
+        if d.kind in ("acquisition", "grid_expansion") and d.happens:
+            return True
+        if d.kind == "contract" and d.signed:
+            return True
+    return False
+
+
+def cash_floor_check(backend: HighsBackend, data: Data, time_limit_s: float | None = None) -> list[str]:
+    """Before the MIP: the LP relaxation with only the cash floor made elastic (every fixed
+    decision, policy and physical limit kept). Its least shortfall is a lower bound on any
+    plan's: if positive, no plan keeps ``treasury.min_cash_usd`` and the MIP need not run.
+    One LP, run only when cash is modelled and fixed decisions commit spending; silent when
+    the LP proves nothing (zero shortfall, another conflict, or out of time)."""
+    m = backend.model
+    if data.inst.treasury.cash_start_usd is None or not hasattr(m, "cash") or not forced_spending(data.inst):
         return []
     sf = backend._sf
-    A = sf.A.tocsr()
-    lo, up = sf.col_lower.copy(), sf.col_upper.copy()
-    # first-stage net flow of t: from its defining row fsn - sum(terms) = b
-    for t in (m.first_stage_net_def.keys() if hasattr(m, "first_stage_net_def") else []):
-        r, j = backend.row_index(m.first_stage_net_def[t]), backend.column_index(m.first_stage_net[t])
-        if r is None or j is None:
-            continue
-        lo[j], up[j] = _interval_of(A, r, j, sf.row_lower[r], lo, up)
-    floor = tr.min_cash_usd / USD
-    short: dict[tuple[int, int], float] = {}
-    for w in range(data.W):
-        for t in range(data.T):
-            con = m.cash_balance[w, t]
-            r, j = backend.row_index(con), backend.column_index(m.cash[w, t])
-            if r is None or j is None:
-                continue
-            _, hi = _interval_of(A, r, j, sf.row_lower[r], lo, up)
-            up[j] = hi                     # the next month's row reads this balance at its bound
-            if hi < floor - 1e-9 * max(1.0, abs(floor)):
-                short[(w, t)] = floor - hi
-    if not short:
+    col_of = {id(v): j for j, v in enumerate(sf.columns)}
+    status, lines, _ = _elastic_tier(sf, m, data, col_of, {}, frozenset({"cash"}),
+                                     DIAGNOSIS_TIME_LIMIT_S if time_limit_s is None else time_limit_s, reporter(None), lp_only=True)
+    if status != "lp" or not lines:
         return []
-    return [_cash_sentence(data, short, "at least") + ", whatever the plan: the decisions it cannot avoid (fixed "
-            "decisions, mandatory contracts) spend more than treasury.cash_start_usd "
-            f"({usd(tr.cash_start_usd)}) and everything the plan could possibly bring in by then"]
-
-
-def _interval_of(A, r: int, j: int, rhs: float, lo: np.ndarray, up: np.ndarray) -> tuple[float, float]:
-    """[min, max] of column ``j`` from row ``r``: a_j x_j + sum_k a_k x_k = rhs, x_k in [lo, up]."""
-    start, end = A.indptr[r], A.indptr[r + 1]
-    cols, vals = A.indices[start:end], A.data[start:end]
-    a = vals[cols == j][0]
-    others = cols != j
-    c, v = cols[others], vals[others]
-    with np.errstate(invalid="ignore"):  # 0 x inf: a zero coefficient contributes nothing
-        lo_terms = np.where(v > 0, v * lo[c], v * up[c])
-        hi_terms = np.where(v > 0, v * up[c], v * lo[c])
-    lo_terms, hi_terms = np.nan_to_num(lo_terms, nan=0.0), np.nan_to_num(hi_terms, nan=0.0)
-    smin, smax = float(lo_terms.sum()), float(hi_terms.sum())   # range of sum_k a_k x_k
-    x_lo, x_hi = (rhs - smax) / a, (rhs - smin) / a
-    return (x_lo, x_hi) if a > 0 else (x_hi, x_lo)
+    return [lines[0].replace(" by up to ", " by at least ") + ", whatever the plan: the fixed decisions spend more than "
+            f"treasury.cash_start_usd ({usd(data.inst.treasury.cash_start_usd)}) and the most the plan can bring in by then "
+            "(LP relaxation, before the MIP)"]
 
 
 # ---------------------------------------------------------------- 3. the elastic diagnosis
@@ -566,11 +546,13 @@ def _compile_unfixed(m, fixed: dict):
             v.fix(x)
 
 
-def _elastic_tier(sf, m, data: Data, col_of: dict, fixed: dict, relax: frozenset, time_left: float, rep) -> tuple[str, list[str], bool]:
+def _elastic_tier(sf, m, data: Data, col_of: dict, fixed: dict, relax: frozenset, time_left: float, rep,
+                  lp_only: bool = False) -> tuple[str, list[str], bool]:
     """Build and solve the elastic model relaxing the family tiers in ``relax`` (1 policy and
     treasury limits, 2 fixed decisions, 3 physical limits): (status, sentences, exact). status
     is "infeasible" (these relaxations cannot restore feasibility), "timeout" (no answer in
-    time), "found" (the MIP's relaxation, exact when optimal) or "lp" (only the LP's: lower bounds)."""
+    time), "found" (the MIP's relaxation, exact when optimal) or "lp" (only the LP's: lower bounds).
+    ``relax`` may hold "cash" alone: the cash floor only. ``lp_only``: stop after the LP."""
     n, nrows = len(sf.columns), len(sf.rows)
     row_lower, row_upper = sf.row_lower.copy(), sf.row_upper.copy()
     col_lower, col_upper = sf.col_lower.copy(), sf.col_upper.copy()
@@ -584,7 +566,7 @@ def _elastic_tier(sf, m, data: Data, col_of: dict, fixed: dict, relax: frozenset
         slacks.append(info)
 
     # tier 1: the cash floor (lower bound of the cash columns) and the policy rows
-    if 1 in relax and hasattr(m, "cash"):
+    if (1 in relax or "cash" in relax) and hasattr(m, "cash"):
         for k, v in m.cash.items():
             j = col_of.get(id(v))
             if j is None or not math.isfinite(col_lower[j]):
@@ -638,9 +620,9 @@ def _elastic_tier(sf, m, data: Data, col_of: dict, fixed: dict, relax: frozenset
         return ("infeasible" if status_lp == "infeasible" else "timeout"), [], False
     left = time_left - (time.perf_counter() - t0)
     best, status, exact = x_lp[n:], "lp", (status_lp == "optimal" and not sf.is_mip)
-    if not sf.is_mip:
+    if not sf.is_mip and not lp_only:
         status = "found"
-    elif left > 0.05:
+    elif left > 0.05 and not lp_only:
         rep.advance(1, f"diagnosing: elastic MIP (its LP relaxation needs {_total(x_lp[n:]):.4g} model units of slack)")
         integ = np.concatenate([sf.integrality, np.zeros(k, dtype=sf.integrality.dtype)]).astype(np.int32)
         x_mip, status_mip = _solve(A2, cost, lower, upper, rl, ru, integ, left)

@@ -27,7 +27,7 @@ from optimizer.model.fix import fix_first_stage
 from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, update_params
 from optimizer.solve.backend import HighsBackend
-from optimizer.solve.diagnose import cash_bound_check, elastic_diagnosis, precheck
+from optimizer.solve.diagnose import cash_floor_check, elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
 from optimizer.solve.result import Result
 
@@ -84,7 +84,7 @@ class _Solver:
         sr = res.solver
         diag = precheck(self.inst, data)
         if diag:
-            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
             sr.build_s = time.perf_counter() - t0
             return res
         self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
@@ -93,18 +93,20 @@ class _Solver:
         sr.build_s = time.perf_counter() - t0
         self.backend = HighsBackend(self.model)
         sr.handoff_s = self.backend.handoff_s
-        if self._cash_bound(res):
+        if self._cash_floor(res):
             return res
         start = self._baselines(res) if self.opts.first_stage is None else None
         return self._solve_and_finish(res, start)
 
-    def _cash_bound(self, res: Result) -> bool:
-        """The cheap cash-floor check on the built model (diagnose.cash_bound_check): True if it
-        proves the instance infeasible (then ``res`` says why and no solve is needed)."""
-        diag = cash_bound_check(self.backend, self.data)
+    def _cash_floor(self, res: Result) -> bool:
+        """The cash-floor check on the built model before the MIP (diagnose.cash_floor_check):
+        True if it proves the instance infeasible (then ``res`` says why and no MIP runs)."""
+        o = self.opts
+        limit = o.diagnosis_time_limit_s if o.time_limit_s is None else min(o.time_limit_s, o.diagnosis_time_limit_s)
+        diag = cash_floor_check(self.backend, self.data, limit)
         if diag:
             sr = res.solver
-            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
             sr.n_variables, sr.n_constraints = self.backend.n_cols, self.backend.n_rows
         return bool(diag)
 
@@ -116,14 +118,14 @@ class _Solver:
         sr = res.solver
         diag = precheck(instance, data)
         if diag:
-            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
             return res
         update_params(self.model, data)
         sr.build_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         self.backend.update()
         sr.handoff_s = time.perf_counter() - t1
-        if self._cash_bound(res):
+        if self._cash_floor(res):
             return res
         if self.opts.baselines:
             self._baselines(res, want_start=False)
