@@ -368,10 +368,14 @@ def solve(
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    diagnosis_time_limit: float = typer.Option(60.0, "--diagnosis-time-limit",
+                                               help="seconds the infeasibility diagnosis may take; it reports what it has then"),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
         raise InputError(f"--time-limit: must be > 0 seconds, got {time_limit:g}")
+    if not diagnosis_time_limit > 0:
+        raise InputError(f"--diagnosis-time-limit: must be > 0 seconds, got {diagnosis_time_limit:g}")
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
@@ -382,7 +386,7 @@ def solve(
     with err.status(f"Solving {inst.name} ...") as status:
         result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
                            cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None,
-                           progress=StatusProgress(status, f"Solving {inst.name} ..."))
+                           diagnosis_time_limit_s=diagnosis_time_limit, progress=StatusProgress(status, f"Solving {inst.name} ..."))
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
     s = result.summary()

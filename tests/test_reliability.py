@@ -273,7 +273,8 @@ def test_policy_shares_contradicting_fixed_decisions_are_named():
     res = solve(Instance.from_dict(d), value_of_information=False)
     assert res.status == "infeasible" and res.n_variables == 0
     assert res.diagnosis == ["policy.min_mining_share 1 contradicts policy.fixed_decisions[0] (lease L1 signed): L1 needs 10 "
-                             "HPC racks, so at least 10 mining racks must convert (at s1), leaving 20 of 30, below 1 x 30 = 30"]
+                             "HPC racks and s1 has 0, so at least 10 mining racks must convert, leaving 20 of 30, below "
+                             "1 x 30 = 30"]
     d = dict(base, policy={"max_converted_share": 0.2,
                            "fixed_decisions": [{"kind": "conversion", "site": "s1", "month": "2026-01", "blocks": 1}]})
     res = solve(Instance.from_dict(d), value_of_information=False)

@@ -198,8 +198,8 @@ def _shares(inst: Instance, data: Data) -> list[str]:
         if p.min_mining_share > 0 and lost_share > 0 and mining_owned - conv_owned - lost_share < floor - 1e-9:
             s = min(least, key=lambda x: least[x])
             out.append(f"policy.min_mining_share {p.min_mining_share:g} contradicts {describe_decision(inst, i)}: "
-                       f"{d.lease} needs {_num(data.lease_racks_needed[(d.lease, s)])} HPC racks, so at least "
-                       f"{_num(lost_share)} mining racks must convert (at {s}), leaving "
+                       f"{d.lease} needs {_num(data.lease_racks_needed[(d.lease, s)])} HPC racks and {s} has "
+                       f"{_num(inst.site_by_id[s].hpc_racks)}, so at least {_num(lost_share)} mining racks must convert, leaving "
                        f"{_num(mining_owned - conv_owned - lost_share)} of {_num(total_owned)}, below "
                        f"{p.min_mining_share:g} x {_num(total_owned)} = {_num(floor)}")
         lost_cap = min(least.values())
