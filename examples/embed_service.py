@@ -33,10 +33,9 @@ def plan_service(instance_dict: dict, *, base_dir: str | None = None, mip_gap: f
     which are the bulk of the payload; investment decisions are always included."""
     from pydantic import ValidationError
 
-    from optimizer import Instance
+    from optimizer import Instance, solve
     from optimizer.errors import one_line
-    from optimizer.instance.messages import format_validation_error
-    from optimizer.solve import solve
+    from optimizer.instance import format_validation_error
     from optimizer.solve.resultdir import jsonable
 
     if not isinstance(instance_dict, dict):

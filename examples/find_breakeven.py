@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gap", type=float, default=0.005)
     a = ap.parse_args(argv)
 
-    from optimizer.analysis.breakeven import breakeven
-    from optimizer.errors import InputError
-    from optimizer.instance.loading import load_instance
+    from optimizer import InputError, breakeven
+    from optimizer.instance import load_instance
 
     try:
         inst = load_instance(a.instance)

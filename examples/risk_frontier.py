@@ -20,40 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cvar(npvs: list[float], probs: list[float], alpha: float) -> float:
-    """Mean of the worst (1 - alpha) probability mass of the NPVs (the alpha-quantile scenario
-    counted with the part of its mass inside the tail)."""
-    tail, left, acc = 1.0 - alpha, 1.0 - alpha, 0.0
-    for v, p in sorted(zip(npvs, probs)):
-        take = min(p, left)
-        acc, left = acc + take * v, left - take
-        if left <= 0:
-            break
-    return acc / tail
-
-
 def frontier(inst, weights: list[float], alpha: float, mip_gap: float):
-    """optimizer.risk.risk_frontier when the package has it, else one solve per weight here."""
-    import pandas as pd
+    """``optimizer.risk_frontier``: one solve per CVaR weight."""
+    from optimizer import risk_frontier
 
-    try:
-        from optimizer.analysis.risk import risk_frontier
-    except ImportError:
-        risk_frontier = None
-    if risk_frontier is not None:
-        return risk_frontier(inst, weights=weights, alpha=alpha, mip_gap=mip_gap)
-    from optimizer.solve import solve
-
-    rows = []
-    for w in weights:
-        res = solve(inst, cvar_weight=w, cvar_alpha=alpha, mip_gap=mip_gap, baselines=False, shadow_prices=False)
-        by = res.npv_usd_by_scenario
-        probs = {s.name: s.probability for s in inst.scenarios}
-        leases = ";".join(sorted(res.plan.leases["lease"])) if res.solved else ""
-        rows.append({"weight": w, "alpha": alpha, "status": res.status, "expected_npv_usd": res.npv_usd,
-                     "cvar_usd": cvar(list(by.values()), [probs[n] for n in by], alpha) if res.solved else None,
-                     "leases_signed": leases})
-    return pd.DataFrame(rows)
+    return risk_frontier(inst, weights=weights, alpha=alpha, mip_gap=mip_gap)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= w <= 1 for w in weights) or not 0 <= a.alpha < 1:
         ap.error("weights must be in [0, 1] and alpha in [0, 1)")
 
-    from optimizer.errors import InputError
-    from optimizer.instance.loading import load_instance
+    from optimizer import InputError
+    from optimizer.instance import load_instance
 
     try:
         inst = load_instance(a.instance)

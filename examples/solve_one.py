@@ -29,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from optimizer.errors import InputError
-    from optimizer.instance.loading import load_instance
-    from optimizer.solve import solve
+    from optimizer import InputError, solve
+    from optimizer.instance import load_instance
 
     try:
         inst = load_instance(a.instance)

@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from optimizer.analysis.sweep import sweep
-    from optimizer.errors import InputError
-    from optimizer.instance.loading import load_instance
+    from optimizer import InputError, sweep
+    from optimizer.instance import load_instance
 
     try:
         inst = load_instance(a.instance)

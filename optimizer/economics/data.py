@@ -12,7 +12,9 @@ from functools import cached_property
 
 import numpy as np
 
-from optimizer.instance.schema import FixedContract, Instance, Lease
+from optimizer.economics.financing import FinancingData, compile_financing
+from optimizer.economics.ledger import ITEM_BY_NAME
+from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
 
@@ -33,7 +35,7 @@ class LeaseData:
 
 @dataclass
 class ContractData:
-    contract: object
+    contract: FixedContract | IndexContract | OwnedGeneration
     active_hours: np.ndarray               # [T] hours of the period inside the delivery term
     price_usd_per_mwh: np.ndarray          # [T] fixed contracts: escalated price (hours-weighted)
     start_period: int
@@ -61,6 +63,7 @@ class Data:
     btc_per_unit: dict[str, np.ndarray]     # model -> [W, T] BTC per operating unit per period (after pool fee)
     contracts: dict[str, ContractData] = field(default_factory=dict)
     leases: dict[str, LeaseData] = field(default_factory=dict)
+    fin: FinancingData | None = None        # the financing section's coefficients (None without one)
 
     @property
     def T(self) -> int:
@@ -77,6 +80,13 @@ class Data:
     @property
     def labels(self) -> list[str]:
         return self.tl.labels
+
+    def item_df(self, item: str) -> np.ndarray:
+        """[T] discount factors of a cash-flow item: ``df`` unless financing.discount_rates gives
+        its rate class another rate (models/economics.md, "Valuation")."""
+        if self.fin is None:
+            return self.df
+        return self.fin.df_class[ITEM_BY_NAME[item].rate_class]
 
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
@@ -230,6 +240,8 @@ def compile_instance(inst: Instance) -> Data:
                                          runs_to_horizon_end=bool(start <= tl.end <= end))
     for l in inst.leases:
         d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
+    if inst.financing is not None:
+        d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years)
     return d
 
 

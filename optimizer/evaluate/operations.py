@@ -39,7 +39,8 @@ with the cheapest supply and stopping where value < cost, or at the grid cap, is
 cannot raise the surplus). The firm HPC load has infinite value and is served first.
 
 Treasury: mined BTC follows ``treasury.mined_btc``. Treasury BTC is sold only when cash is
-modelled and would fall below ``min_cash_usd``, and then just enough (if sales are allowed).
+modelled and would fall below ``min_cash_usd``, or to repay debt due in treasury BTC, and then
+just enough (if sales are allowed).
 If the rule cannot make the plan feasible (HPC load beyond supply or grid) it serves what it
 can and leaves the rest for the evaluator to report.
 """
@@ -85,9 +86,12 @@ def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None)
         operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
         energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
     )
-    if instance.treasury.cash_start_usd is None:
+    repay = _btc_repayments(data)
+    if instance.treasury.cash_start_usd is None and not repay.any():
         return out, None, None
-    sales, margin, btc_left = _treasury_sales(instance, out, data)
+    sales, margin, btc_left = _treasury_sales(instance, out, data, repay)
+    if instance.treasury.cash_start_usd is None:
+        return out.replace(btc_sales=sales), None, None
     return out.replace(btc_sales=sales), margin, btc_left
 
 
@@ -220,34 +224,69 @@ def run_site_period(st: State, w: int, site_id: str, t: int):
 # ---------------------------------------------------------------- treasury
 
 
-def _treasury_sales(instance: Instance, plan: Plan, data: Data):
-    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when sales
-    are allowed and the plan has none of its own); also returns cash - min_cash and the BTC left
-    in the treasury, [W, T] each."""
+def _btc_repayments(data: Data) -> np.ndarray:
+    """[T] USD of corporate debt due in each period that must be repaid by selling treasury BTC."""
+    out = np.zeros(data.T)
+    if data.fin is not None:
+        for cd in data.fin.corporate.values():
+            if cd.debt.repayment_source == "treasury_btc" and cd.maturity_period <= data.T - 1:
+                out[cd.maturity_period] += cd.debt.principal_usd
+    return out
+
+
+def _treasury_sales(instance: Instance, plan: Plan, data: Data, repay: np.ndarray | None = None):
+    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when cash is
+    modelled) and to cover debt due in treasury BTC (when sales are allowed and the plan has none of
+    its own); also returns cash - min_cash and the BTC left in the treasury, [W, T] each.
+
+    With taxes a sale's gain raises the year's tax, paid later: the walk is repeated on the plan
+    with its sales until no period falls short (sales only grow; without taxes the second walk adds
+    nothing)."""
     tr = instance.treasury
-    ev = evaluate_as_given(instance, plan, data)
-    cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
-    net = np.zeros((data.W, data.T))
-    scen = {n: i for i, n in enumerate(data.scenario_names)}
-    if len(cf):
-        np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
-    mined = ev.kpis["btc_mined"].to_numpy(float).reshape(data.W, data.T)
+    repay = np.zeros(data.T) if repay is None else repay
     sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
-    rows = []
-    margin, left = np.zeros((data.W, data.T)), np.zeros((data.W, data.T))
-    for w, name in enumerate(data.scenario_names):
-        cash, btc = float(tr.cash_start_usd), float(tr.btc_held_start)
-        for t in range(data.T):
-            if tr.mined_btc == "hold":
-                btc += mined[w, t]
-            cash += net[w, t]
-            if sell and cash < tr.min_cash_usd and btc > 0:
+    W, T = data.W, data.T
+    sold = np.zeros((W, T))
+    has_cash = tr.cash_start_usd is not None
+    floor = tr.min_cash_usd
+    for _ in range(20):
+        sales = _sales_table(data, sold) if sell else plan.btc_sales
+        ev = evaluate_as_given(instance, plan.replace(btc_sales=sales), data)
+        cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
+        net = np.zeros((W, T))
+        scen = {n: i for i, n in enumerate(data.scenario_names)}
+        if len(cf):
+            np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
+        mined = ev.kpis["btc_mined"].to_numpy(float).reshape(W, T)
+        margin, left = np.zeros((W, T)), np.zeros((W, T))
+        added = False
+        for w in range(W):
+            cash, btc = (float(tr.cash_start_usd) if has_cash else 0.0), float(tr.btc_held_start)
+            for t in range(T):
+                if tr.mined_btc == "hold":
+                    btc += mined[w, t]
+                cash += net[w, t]  # includes this period's sales so far
+                btc -= sold[w, t]
                 P = float(data.btc_price_usd[w, t])
-                x = min((tr.min_cash_usd - cash) / P, btc)
-                btc -= x
-                cash += x * P
-                rows.append((name, data.labels[t], x))
-            margin[w, t] = cash - tr.min_cash_usd
-            left[w, t] = btc
-    sales = pd.DataFrame(rows, columns=["scenario", "month", "btc"]) if sell else plan.btc_sales
-    return sales, margin, left
+                need = 0.0
+                if repay[t] > 0:
+                    need = max(need, (repay[t] - sold[w, t] * P) / P)
+                if has_cash and cash < floor - 1e-6 * max(1.0, abs(floor)):
+                    need = max(need, (floor - cash) / P)
+                if sell and need > 0 and btc > 1e-12:
+                    x = min(need, btc)
+                    sold[w, t] += x
+                    btc -= x
+                    cash += x * P
+                    added = True
+                margin[w, t] = cash - floor
+                left[w, t] = btc
+        if not added or not sell:
+            break
+    return (_sales_table(data, sold) if sell else plan.btc_sales), margin, left
+
+
+def _sales_table(data: Data, sold: np.ndarray) -> pd.DataFrame:
+    rows = [(name, data.labels[t], float(sold[w, t])) for w, name in enumerate(data.scenario_names)
+            for t in range(data.T) if sold[w, t] > 0]
+    return pd.DataFrame(rows, columns=["scenario", "month", "btc"])

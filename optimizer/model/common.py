@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numvalue import NumericValue
 
 from optimizer.economics.ledger import ITEM_BY_NAME
 
@@ -24,25 +25,28 @@ UNITS = 1e3  # ASICs per model fleet unit (thousand units)
 class Term:
     """One registered cash-flow term: ``expr`` is $M (inflow +), linear in the variables.
 
-    ``scenario`` None marks a first-stage term: the same in every scenario.
+    ``scenario`` None marks a first-stage term: the same in every scenario. ``asset`` names the
+    depreciation class of a capex term (``optimizer.instance.financing.ASSET_CLASSES``).
     """
 
     item: str
     site: str
     period: int
     scenario: int | None
-    expr: object
+    expr: NumericValue | float  # a Pyomo expression in $M, linear in the variables (Params as coefficients)
+    asset: str | None = None
 
 
-def register(m, item: str, site: str, period: int, scenario: int | None, expr) -> None:
-    """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped."""
+def register(m, item: str, site: str, period: int, scenario: int | None, expr, asset: str | None = None) -> None:
+    """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped.
+    Capex terms (investment outflows that are depreciated) name their ``asset`` class."""
     if item not in ITEM_BY_NAME:
         raise KeyError(f"unknown cash-flow item {item!r}")
     if isinstance(expr, (int, float)) and expr == 0:
         return
     if isinstance(expr, LinearExpression) and expr.nargs() == 0:
         return
-    m.cashflow_terms.append(Term(item, site, int(period), scenario, expr))
+    m.cashflow_terms.append(Term(item, site, int(period), scenario, expr, asset))
 
 
 def lin(coefs, variables, constant: float = 0.0):

@@ -8,7 +8,7 @@ from pyomo.common.collections import ComponentMap
 
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
-from optimizer.model import power, sites
+from optimizer.model import financing, power, sites
 from optimizer.model.common import MWH, UNITS
 from optimizer.plan import Plan
 
@@ -47,6 +47,7 @@ def extract_plan(m, data: Data) -> Plan:
         u = min(max(_v(power.used_var(m, c, t, w)), 0.0), d)
         energy.append((names[w], c, lab[t], d * MWH, u * MWH, (d - u) * MWH))
     sales = [(names[w], lab[t], max(_v(m.btc_sold[w, t]), 0.0)) for (w, t) in m.btc_sold_index]
+    debt = financing.debt_rows(m, data, TOL)
     df = pd.DataFrame
     return Plan(
         conversions=df(conv, columns=["site", "month", "blocks"]),
@@ -56,6 +57,7 @@ def extract_plan(m, data: Data) -> Plan:
         leases=df(leases, columns=["lease", "site", "month", "share"]),
         contracts=df(contracts, columns=["contract", "signed"]),
         site_events=df(events, columns=["site", "event", "month"]),
+        debt=df(debt, columns=["instrument", "month", "usd"]),
         operations=df(ops, columns=["scenario", "site", "model", "month", "units"]),
         energy=df(energy, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
         btc_sales=df(sales, columns=["scenario", "month", "btc"]),
@@ -97,7 +99,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
     names = {n: i for i, n in enumerate(data.scenario_names)}
-    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq]
+    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue]
     for var in first_stage:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
@@ -121,6 +123,7 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
     for r in plan.site_events.itertuples():
         var = m.sell if r.event == "sale" else m.acq
         _set(var, (r.site, _period(data, r.month, "plan.site_events")), 1.0, "plan.site_events")
+    financing.set_debt(m, data, plan, _period)
     # variables defined by the first stage, in period order
     for (s, t) in m.nb_index:
         m.nb[s, t].set_value(pyo.value(sites.nb(m, s, t - 1)) + (_v(m.conv[s, t]) if (s, t) in m.conv else 0.0), skip_validation=True)
@@ -199,6 +202,8 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
     for k in m.btc_held_index:  # treasury_balance: held - prev + sold - mined == 0, in period order
         m.btc_held[k].set_value(0.0, skip_validation=True)
         m.btc_held[k].set_value(-pyo.value(m.treasury_balance[k].body), skip_validation=True)
+    for v in financing.set_taxes(m, data):  # tax rows read the operations; the cash rows read the taxes
+        out[v] = _v(v)
     if hasattr(m, "cash"):
         for k in m.first_stage_net_index:  # first_stage_net - sum(...) == 0
             m.first_stage_net[k].set_value(0.0, skip_validation=True)

@@ -206,7 +206,7 @@ def _cashflows(m, data: Data) -> None:
         opt = opts[o]
         buy.add((s, t), -opt.usd_per_th * models[opt.model].hashrate_th_s * UNITS / USD, m.buy[o, s, t])
     for (s, t), e in buy.items():
-        register(m, "asic_purchases_usd", s, t, None, e)
+        register(m, "asic_purchases_usd", s, t, None, e, asset="asics")
     salv = Acc()
     for (s, mod, t) in m.ret_index:
         if models[mod].salvage_usd_per_unit > 0:

@@ -272,7 +272,7 @@ def _cashflows(m, data: Data) -> None:
                 a, b = nb(m, s, t), nb(m, s, t - n)
                 coef = mw_per_block / n / USD
                 e = lin([coef], [a]) if is_const(b) else lin([coef, -coef], [a, b])
-                register(m, "capex_usd", s, t, None, -m.capex_per_mw[s] * e)
+                register(m, "capex_usd", s, t, None, -m.capex_per_mw[s] * e, asset="hpc_conversion")
         # grid expansion capex, spread the same way
         for g, lead, ps in si.expansions:
             if not ps:
@@ -286,7 +286,7 @@ def _cashflows(m, data: Data) -> None:
             if (s, t) in m.sell:
                 register(m, "site_sales_usd", s, t, None, lin([si.site.sale.price_usd / USD], [m.sell[s, t]]))
             if (s, t) in m.acq:
-                register(m, "acquisitions_usd", s, t, None, lin([-si.site.acquisition.price_usd / USD], [m.acq[s, t]]))
+                register(m, "acquisitions_usd", s, t, None, lin([-si.site.acquisition.price_usd / USD], [m.acq[s, t]]), asset="sites")
         # fixed opex of HPC capacity owned: USD per MW-month x MW x months
         f = si.site.fixed_opex_hpc_usd_per_mw_month
         if f > 0 and si.Hmax > 0:
@@ -295,4 +295,4 @@ def _cashflows(m, data: Data) -> None:
                 h = hpc_owned(m, s, t)
                 register(m, "opex_usd", s, t, None, k * h)
     for (s, t), e in capex_c.items():
-        register(m, "capex_usd", s, t, None, e)
+        register(m, "capex_usd", s, t, None, e, asset="grid_expansion")

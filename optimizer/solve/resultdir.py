@@ -8,7 +8,8 @@ A result directory is what ``solve --out``, ``evaluate --out``, ``frontier --out
 - tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``,
-  ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
+  with a financing section ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
+  (scenario x tax year), ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``);
 - ``manifest.json``, written last, listing every file above (``optimizer.manifest``).
@@ -40,7 +41,8 @@ from optimizer import manifest
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-RESULT_TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices", "tornado", "frontier")
+RESULT_TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
+                 "debt_schedule", "tax_schedule", "tornado", "frontier")
 STORE_TABLES = ("points",)
 TABLES = RESULT_TABLES + STORE_TABLES
 DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
