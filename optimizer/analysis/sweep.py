@@ -602,7 +602,15 @@ class _Pool:
         self.futures: dict = {}
 
     def submit(self, p: Point) -> None:
-        self.futures[self.ex.submit(_pool_task, p.id, p.overrides)] = p.id
+        # a submit may spawn a worker: it starts with SIGINT ignored (an ignored signal stays
+        # ignored across exec), so a Ctrl-C while it is still importing cannot kill it noisily
+        main = threading.current_thread() is threading.main_thread()
+        prev = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.futures[self.ex.submit(_pool_task, p.id, p.overrides)] = p.id
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, prev)
 
     def finished(self, timeout: float | None) -> list[dict]:
         done, _ = wait_futures(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)

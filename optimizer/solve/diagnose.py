@@ -413,11 +413,18 @@ FAMILIES: dict[str, Family] = {
     "purchase_cap": Family(3, "fleet.purchase_options[].max_units", "ASICs"),
     "lease_once": Family(3, "leases[]", "hand-overs"),
     "operating_le_installed": Family(3, "fleet.installed, purchases, retirements", "ASICs"),
+    "btc_repayment": Family(1, "financing.corporate_debt[].principal_usd (repayment_source treasury_btc)", "USD"),
+    "facility_commitment": Family(3, "financing.facilities[].commitment_usd, lease", "USD"),
+    "facility_loan_to_cost": Family(3, "financing.facilities[].loan_to_cost", "USD"),
+    "facility_dscr": Family(3, "financing.facilities[].min_dscr", "USD"),
+    "issue_cap": Family(3, "financing.new_issues[].max_usd", "USD"),
     # tier 0: definitions (balances, products, valid inequalities, objective auxiliaries)
     **{name: Family(0, "", "") for name in (
         "nb_balance", "expansion_balance", "ownership_balance", "hpc_owned_mccormick", "fleet_balance", "lease_split",
         "hpc_energy", "signed_owned_mccormick", "treasury_balance", "cash_balance", "first_stage_net_def",
-        "lease_conversion_rounding", "cvar_excess_def")},
+        "lease_conversion_rounding", "cvar_excess_def",
+        *(p + name for p in ("", "u_") for name in ("taxable_first_stage_def", "taxable_income", "nol_use_limit",
+                                                    "nol_use_available", "nol_balance")))},
 }
 
 def _thousand(v: float) -> float:
@@ -426,6 +433,19 @@ def _thousand(v: float) -> float:
 
 def _gwh(v: float) -> float:
     return v * MWH
+
+
+def _million(v: float) -> float:
+    return v * USD
+
+
+def _btc_repayment(data: Data, e: dict) -> list[str]:
+    out = []
+    for d_id, rest in _group(e).items():
+        ws = [k[0] for k in rest]
+        out.append(f"corporate debt {d_id}: the treasury BTC that can be sold at its maturity falls short of its principal "
+                   f"by up to {usd(max(rest.values()) * USD)}{_scenarios(data, ws)} (financing.corporate_debt[{d_id}])")
+    return out
 
 
 _PER_ENTITY = {
@@ -443,6 +463,15 @@ _PER_ENTITY = {
                                                         f"in {when} (contracts[{c}])", _gwh),
     "used_le_delivered": _per_entity(lambda c, when, v: f"contract {c} would use up to {_num(v)} MWh more than it delivers "
                                                         f"in {when}", _gwh),
+    "facility_commitment": _per_entity(lambda f, when, v: f"facility {f} would draw {usd(v)} beyond its commitment "
+                                                          f"(financing.facilities[{f}].commitment_usd)", _million),
+    "facility_loan_to_cost": _per_entity(lambda f, when, v: f"facility {f} would draw up to {usd(v)} beyond its loan-to-cost "
+                                                            f"limit in {when} (financing.facilities[{f}].loan_to_cost)", _million),
+    "facility_dscr": _per_entity(lambda f, when, v: f"facility {f}'s lease income misses its debt-service cover by up to "
+                                                    f"{usd(v)} in {when} (financing.facilities[{f}].min_dscr)", _million),
+    "issue_cap": _per_entity(lambda n, when, v: f"new issue {n} would exceed financing.new_issues[{n}].max_usd by {usd(v)}",
+                             _million),
+    "btc_repayment": _btc_repayment,
     "take_or_pay": _per_entity(lambda c, when, v: f"contract {c} misses its take-or-pay minimum by up to {_num(v)} MWh in "
                                                   f"{when} (contracts[{c}].take_or_pay_min_share)", _gwh),
 }
