@@ -333,7 +333,7 @@ def cash_floor_check(backend: HighsBackend, data: Data, time_limit_s: float | No
 class Family:
     """A row family of the MILP (models/formulation.md) as the user sees it: the tier it is
     relaxed in (0: definitional, never), the instance fields it comes from and the business
-    unit its slack is reported in (``SENTENCES`` turns slacks into words)."""
+    unit its slack is reported in (``_sentences`` turns slacks into words)."""
 
     tier: int
     fields: str
