@@ -47,7 +47,7 @@ def plan_service(instance_dict: dict, *, base_dir: str | None = None, mip_gap: f
     except ValueError as e:                       # e.g. a CSV series that cannot be read
         return json.dumps({"ok": False, "error": one_line(str(e))})
     res = solve(inst, mip_gap=mip_gap, time_limit_s=time_limit_s)
-    out: dict = {"ok": res.solved, "summary": res.summary()}
+    out: dict = {"ok": res.solved, "summary": res.summary}
     if not res.solved:
         out["error"] = res.message
         return json.dumps(jsonable(out))

@@ -34,6 +34,7 @@ from optimizer.errors import InputError, one_line
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error
 from optimizer.instance.schema import Instance
+from optimizer.output.fmt import usd
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = (
     ExitCode.OK, ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.INFEASIBLE, ExitCode.NO_SOLUTION)
@@ -44,34 +45,64 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,   # plain click help: flags without a <bool> type, long examples wrapped, not cut
 )
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x / 1e6:,.2f} M$"
+_usd = usd  # $537.20M (optimizer.output.fmt, as in the report)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mining-hpc-optimizer")
+    except PackageNotFoundError:  # run from a source tree without an install
+        from optimizer import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"optimizer {_version()}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Plan how Bitcoin miners split sites, power contracts and racks between mining and AI/HPC leases (max NPV)."""
 
 
 # ---------------------------------------------------------------- progress
 
 
 class TerminalProgress:
-    """A ``Reporter`` (optimizer.constants) for people: a progress bar with an ETA on a terminal;
-    when stderr is not a terminal (a log file, CI), a plain line at the start, at most every
-    ``every_s`` seconds while it runs, and at the end. Notes go to stderr as they come."""
+    """A ``Reporter`` (optimizer.constants) for people. On a terminal: a progress bar with an ETA.
+    Otherwise (a log file, CI): plain lines on stderr, one each ``every_s`` seconds while the work
+    runs (what step it is at, how far, how long so far) and one when it ends, so work shorter than
+    ``every_s`` prints nothing and long work (a breakeven, value-of-information solves, a diagnosis,
+    a sweep) is never silent. ``every_s`` defaults to $OPTIMIZER_PROGRESS_S, else 10 s; 0 prints
+    every step. Notes go to stderr as they come."""
 
-    def __init__(self, every_s: float = 10.0, console: Console | None = None) -> None:
+    def __init__(self, every_s: float | None = None, console: Console | None = None) -> None:
         self.console = console or err
-        self.every_s = every_s
+        if every_s is None:
+            try:
+                every_s = float(os.environ.get("OPTIMIZER_PROGRESS_S", "10"))
+            except ValueError:
+                every_s = 10.0
+        self.every_s = max(every_s, 0.0)
         self._bar = None
         self._task = None
         self._label, self._total, self._done, self._t0, self._last = "", None, 0, 0.0, 0.0
+        self._printed = False
 
     def start(self, label: str, total: int | None = None) -> None:
-        self._label, self._total, self._done = label, total, 0
+        self._label, self._total, self._done, self._printed = label, total, 0, False
         self._t0 = self._last = time.perf_counter()
         if self.console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -80,7 +111,7 @@ class TerminalProgress:
                                  TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
             self._bar.start()
             self._task = self._bar.add_task(label, total=total)
-        else:
+        elif self.every_s == 0:
             self._line(f"{label}: started" + (f" ({total} steps)" if total else ""))
 
     def advance(self, n: int = 1, label: str | None = None) -> None:
@@ -103,44 +134,13 @@ class TerminalProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        else:
+        elif self._printed or time.perf_counter() - self._t0 >= self.every_s:
             of = f"/{self._total}" if self._total else ""
             self._line(f"{self._label}: {self._done}{of} done in {time.perf_counter() - self._t0:.1f} s")
 
     def _line(self, text: str) -> None:
+        self._printed = True
         self.console.print(text, markup=False, soft_wrap=True)
-
-
-class StatusProgress:
-    """The ``Reporter`` ``solve`` hands down (the infeasibility diagnosis reports through it):
-    on a terminal the spinner's text follows the step; otherwise a plain line per step once the
-    work has run ``every_s`` seconds (a quick diagnosis prints nothing extra). Notes always."""
-
-    def __init__(self, status, label: str, every_s: float = 10.0, console: Console | None = None) -> None:
-        self.status, self.base, self.every_s = status, label, every_s
-        self.console = console or err
-        self.t0 = time.perf_counter()
-
-    def start(self, label: str, total: int | None = None) -> None:
-        self._show(label)
-
-    def advance(self, n: int = 1, label: str | None = None) -> None:
-        if label:
-            self._show(label)
-
-    def note(self, message: str) -> None:
-        self.console.print(one_line(message), markup=False, soft_wrap=True)
-
-    def finish(self) -> None:
-        if self.console.is_terminal:
-            self.status.update(self.base)
-
-    def _show(self, label: str) -> None:
-        elapsed = time.perf_counter() - self.t0
-        if self.console.is_terminal:
-            self.status.update(f"{label} ({elapsed:.0f} s)")
-        elif elapsed >= self.every_s:
-            self.console.print(f"{label} ({elapsed:.0f} s)", markup=False, soft_wrap=True)
 
 
 def _progress(enabled: bool) -> TerminalProgress | None:
@@ -276,19 +276,24 @@ def evaluate(
         raise
     except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
         raise InputError(f"plan {plan_name}: {e}") from None
+    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
     broken = summary["violations"]
     if broken:  # the rules come first: the NPV of a plan that breaks them is not attainable as planned
-        out.print(f"This plan breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; "
-                  "the NPV below counts its cash flows as if they were allowed:", style="bold red", markup=False)
+        from optimizer.output.headline import broken_rules_sentence
+
+        out.print(broken_rules_sentence(len(broken)), style="bold red", markup=False, soft_wrap=True)
         _print_violations(broken, header=False)
     _npv_tables(summary)
+    _print_decisions(describe_plan(ev.plan, inst), not_taken(ev.plan, inst))
     if not broken:
         _print_violations(broken)
     if out_dir is not None:
         write_result_dir(out_dir, summary, ev.tables(), ev.plan, kind="evaluate")
-        out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
+        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}")
+        out.print(f"Wrote {out_dir}/summary.json, decisions.md, cashflows.csv and plan/", markup=False)
     if broken:
         err.print(f"error: plan {plan_name} breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; first: {one_line(broken[0])}",
                   markup=False, soft_wrap=True)
@@ -298,61 +303,49 @@ def evaluate(
 # ---------------------------------------------------------------- solve
 
 
-def _solve_table(s: dict) -> Table:
-    t = Table(title="Solve")
+def _print_headline(h) -> None:
+    """The CFO headline: the recommendation, its value, the key figures (output.headline)."""
+    out.print(f"[bold]Recommendation for {h.instance}[/]")
+    if h.broken_rules:
+        out.print(h.broken_rules, style="bold red", markup=False, soft_wrap=True)
+    if h.recommendation:
+        out.print(h.recommendation, markup=False, soft_wrap=True)
+    if h.value_sentence:
+        out.print(h.value_sentence, markup=False, soft_wrap=True)
+    t = Table(title="Key figures", show_header=False)
     t.add_column("")
-    t.add_column("value", justify="right")
-    gap = s.get("mip_gap")
-    no_bound = s.get("best_bound_usd") is None and NO_BOUND_NOTE in str(s.get("message") or "")
-    rows = [
-        ("status", str(s.get("status"))),
-        ("expected NPV (evaluator)", _usd(s.get("npv_usd"))),
-        ("solver objective", _usd(s.get("objective_usd"))),
-        ("best bound", "none yet (see below)" if no_bound else _usd(s.get("best_bound_usd"))),
-        ("MIP gap", "unknown (no bound)" if no_bound else "-" if gap is None else f"{gap:.3%}"),
-        ("build / handoff / solve s", f"{s.get('build_s', 0):.1f} / {s.get('handoff_s', 0):.1f} / {s.get('solve_s', 0):.1f}"),
-    ]
-    for name, v in (s.get("npv_usd_by_scenario") or {}).items():
-        rows.append((f"  NPV {name}", _usd(v)))
-    risk = s.get("risk") or {}
-    if risk:
-        rows.append((f"CVaR{risk['alpha']:g} (weight {risk['weight']:g})", _usd(risk.get("cvar_usd"))))
-        if risk.get("objective_usd") is not None:
-            rows.append(("risk objective (bound and gap refer to it)", _usd(risk["objective_usd"])))
-    if "evpi_usd" in s:
-        voi = s.get("value_of_information") or {}
-        secs = f" ({voi['seconds']:.1f} s)" if voi.get("seconds") is not None else ""
-        rows.append(("EVPI", _usd(s.get("evpi_usd")) + secs))
-        rows.append(("VSS", _usd(s.get("vss_usd"))))
-    for name, v in (s.get("baselines") or {}).items():
-        rows.append((f"  baseline {name}", _usd(v)))
-    if s.get("uplift_over_best_baseline_usd") is not None:
-        rows.append((f"uplift over {s.get('best_baseline')}", _usd(s["uplift_over_best_baseline_usd"])))
-    for k, v in rows:
+    t.add_column("", justify="right")
+    for k, v in h.figures():
         t.add_row(k, v)
-    return t
+    out.print(t)
+    for w in h.warnings:
+        out.print(f"[bold yellow]Note:[/] {w}", soft_wrap=True)
 
 
-def _plan_digest(result) -> None:
-    plan = getattr(result, "plan", None)
-    if plan is None:
+def _print_decisions(decisions, not_done: list[str]) -> None:
+    """Every decision of the plan, one sentence a line (output.decisions)."""
+    from optimizer.output.decisions import CONTINUOUS_NOTE, needs_continuous_note
+
+    out.print(f"[bold]Decisions ({len(decisions)})[/]")
+    if not decisions:
+        out.print("  The plan takes no decision: it keeps every site as it is.")
+    width = len(str(len(decisions)))
+    for i, d in enumerate(decisions, 1):
+        out.print(f"  {i:>{width}}. {d.sentence}" + (f" ({d.terminal_note})" if d.terminal_note else ""), markup=False, soft_wrap=True)
+    for line in not_done:
+        out.print(f"  - {line}", markup=False, soft_wrap=True)
+    if needs_continuous_note(decisions):
+        out.print(f"  {CONTINUOUS_NOTE}", markup=False, soft_wrap=True, style="dim")
+
+
+def _print_baselines(s: dict) -> None:
+    base = s.get("baselines") or {}
+    if not base:
         return
-    if len(plan.leases):
-        t = Table(title="Leases signed")
-        for c in ("lease", "site", "hand-over", "share"):
-            t.add_column(c)
-        for r in plan.leases.itertuples():
-            t.add_row(r.lease, r.site, r.month, f"{r.share:g}")
-        out.print(t)
-    else:
-        out.print("No lease signed.")
-    if len(plan.conversions):
-        t = Table(title="Conversions started")
-        for c in ("site", "month", "blocks"):
-            t.add_column(c)
-        for r in plan.conversions.itertuples():
-            t.add_row(r.site, r.month, f"{r.blocks:g}")
-        out.print(t)
+    text = ", ".join(f"{k} {_usd(v)}" for k, v in base.items())
+    up = s.get("uplift_over_best_baseline_usd")
+    more = f"; this plan adds {_usd(up)} over the best ({s.get('best_baseline')})" if up is not None else ""
+    out.print(f"Baseline plans (evaluated, not optimised): {text}{more}.", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -380,23 +373,27 @@ def solve(
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
     inst = load_instance(file)
+    from optimizer.economics.data import compile_instance
+    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.headline import build_headline, solver_note
     from optimizer.solve import solve as run_solve
 
     started = time.perf_counter()
-    with err.status(f"Solving {inst.name} ...") as status:
-        result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
-                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None,
-                           diagnosis_time_limit_s=diagnosis_time_limit, progress=StatusProgress(status, f"Solving {inst.name} ..."))
+    result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
+                       baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
+                       value_of_information=False if no_voi else None, diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
-    s = result.summary()
-    out.print(_solve_table(s))
-    if result.solved:
-        _plan_digest(result)
+    s = result.summary
+    if result.has_plan:
+        data = compile_instance(inst)
+        write_decisions(out_dir, result.plan, data)
+        _print_headline(build_headline(s, result.evaluation.cashflows, result.plan, data))
+        _print_decisions(describe_plan(result.plan, data), not_taken(result.plan, data))
         _print_violations(list(s.get("violations") or []))
-        if s.get("message"):
-            out.print(str(s["message"]), markup=False, soft_wrap=True)
-    else:  # infeasible, unbounded, or nothing found in time: say why on stderr
+        _print_baselines(s)
+    out.print(solver_note(s), markup=False, soft_wrap=True, style="dim")
+    if not result.solved:  # infeasible, unbounded, or nothing found in time: say why on stderr
         message = one_line(s.get("message") or s.get("status"))
         err.print(f"error: {message}", markup=False)
         for line in s.get("diagnosis") or []:
@@ -410,7 +407,8 @@ def solve(
         from optimizer.output.excel import write_workbook
 
         out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx')}", markup=False)
-    out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
+    written = "summary.json, decisions.md, plan/, plan.csv, allocation.csv, cashflows.csv, ..." if result.has_plan else "summary.json"
+    out.print(f"Wrote {out_dir}/ ({written}) in {time.perf_counter() - started:.1f} s", markup=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -454,11 +452,7 @@ def frontier(
     for c in ("weight", "status", "E[NPV]", "CVaR", "leases signed", "s"):
         t.add_column(c)
 
-    def show(row: dict) -> None:
-        err.print(f"weight {row['weight']:g}: {row['status']}, E[NPV] {_usd(row['expected_npv_usd'])}, "
-                  f"CVaR {_usd(row['cvar_usd'])} ({row['solve_s']:.1f} s)", markup=False)
-
-    df = risk_frontier(inst, ws, alpha, progress=show, mip_gap=gap, time_limit_s=time_limit)
+    df = risk_frontier(inst, ws, alpha, progress=TerminalProgress(), mip_gap=gap, time_limit_s=time_limit)
     from optimizer.solve.resultdir import write_result_dir
 
     write_result_dir(out_dir, None, {"frontier": df}, figures={"frontier.png": lambda p: frontier_chart(df, p)}, kind="frontier")
@@ -495,7 +489,9 @@ _SOLVE_HELP = "relative MIP gap per solve"
 @app.command()
 def sweep(
     file: Path = typer.Argument(..., help="instance file"),
-    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC, e.g. leases[L2].rate_usd_per_kw_month=100:160:7 or horizon.discount_rate=0.08,0.1,0.12; repeat for several"),
+    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC; repeat for several. SPEC: values 0.08,0.1,0.12; a range LO:HI:N; "
+                                    "multipliers x0.8,1,1.2; add:-20,0,20; shift:-2,0,2 (months). Example on the demo: "
+                                    "--param 'leases[L3-ailab].rate_usd_per_kw_month=120:180:7' --param horizon.discount_rate=0.10,0.12"),
     out_dir: Path = typer.Option(..., "--out", help="results store (points.csv); re-running resumes"),
     mode: str = typer.Option("product", "--mode", help="product, zip or lhs"),
     samples: Optional[int] = typer.Option(None, "--samples", help="points for --mode lhs"),
@@ -570,7 +566,6 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     """``optimizer sweep``; returns the exit code (``ExitCode``): 0 all points solved, 2 bad input
     (one line on stderr), 5 finished but some points failed (their errors are in the store),
     7 a worker process died, 130 interrupted (7 and 130: finished points are saved, rerun resumes)."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
@@ -589,9 +584,9 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     except WorkerDied as e:
         print(f"error: {one_line(e)}{f' (store: {out})' if out else ''}", file=sys.stderr)
         return ExitCode.WORKER_DIED
-    show = [c for c in df.columns if c not in ("point_id", "build_s", "wall_s", "error")]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[show].to_string(max_rows=40, index=False))
+    from optimizer.analysis.sweep import params_from
+
+    print(_points_text(df, [p.column for p in params_from(list(params))]))
     n_err = int((df["error"].astype(str) != "").sum())
     where = f" -> {Path(out) / 'points.csv'}" if out else ""
     print(f"{len(df)} points, {n_err} failed{where}")
@@ -601,9 +596,34 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
+def _points_text(df, param_columns: list[str]) -> str:
+    """A sweep's points for people: parameters by name and unit, NPV in M$, gap in %, MW converted,
+    the first-stage decisions; 40 rows at most (the store has them all)."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    show = pd.DataFrame(index=df.index)
+    for c in param_columns:
+        show[param_label(c)] = df[c]
+    show["status"] = df["status"]
+    show["NPV (M$)"] = pd.to_numeric(df["npv_usd"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}")
+    show["gap (%)"] = pd.to_numeric(df["mip_gap"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{100 * v:.3g}")
+    for c in [c for c in df.columns if str(c).startswith("converted_mw_")]:
+        show[f"{c.removeprefix('converted_mw_')} MW converted"] = pd.to_numeric(df[c], errors="coerce").map(
+            lambda v: "-" if pd.isna(v) else f"{v:,.4g}")
+    for c, title in (("leases_signed", "leases"), ("site_events", "site sales/buys"), ("contracts_signed", "contracts")):
+        if c in df.columns and (df[c].astype(str) != "").any():
+            show[title] = df[c].astype(str).replace("", "-")
+    show["solve (s)"] = pd.to_numeric(df["solve_s"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    with pd.option_context("display.width", 240, "display.max_columns", 30, "display.max_colwidth", 40):
+        return show.to_string(max_rows=40, index=False)
+
+
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
-                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+                      out: str | Path | None = None, persistent: bool = True, progress: bool = True,
+                      solve_options: dict | None = None, solver: Any = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
     DIR/breakeven_history.csv when ``out`` is given. Returns the exit code: 0 found, 2 bad input /
     no bracket / failed solve, 5 stopped at max_solves before reaching the tolerance."""
@@ -615,10 +635,12 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
             raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
         inst = load_instance(file)
         res = run_breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
-                        max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
+                            max_solves=max_solves, persistent=persistent, solver=solver, progress=_progress(progress),
+                            **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return ExitCode.INPUT
+    print(res.sentence())
     print(res.summary())
     if out is not None:
         d = Path(out)
@@ -636,7 +658,6 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
     DIR/tornado.png and the point store DIR/tornado_points.csv. Returns the exit code: 0 ok, 2 bad
     input, 5 some solves failed, 7 a worker process died, 130 interrupted."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.tornado import plot_tornado
@@ -655,8 +676,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     except WorkerDied as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return ExitCode.WORKER_DIED
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df.drop(columns="error").to_string(index=False))
+    print(_tornado_text(df))
     if out is not None:
         from optimizer.solve.resultdir import write_result_dir
 
@@ -666,6 +686,26 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     if n_err:
         print(f"{n_err} parameter(s) with failed solves; first: {df.loc[df['error'] != '', 'error'].iloc[0]}", file=sys.stderr)
     return ExitCode.PARTIAL if n_err else ExitCode.OK
+
+
+def _tornado_text(df) -> str:
+    """The tornado ranked, for people: parameter by name and unit, its low/high, NPVs and swing in M$."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    mark = {"value": "", "mul": "x", "add": "+", "shift": "shift "}
+    m = lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}"  # noqa: E731
+    show = pd.DataFrame({
+        "parameter": [param_label(p) for p in df["parameter"]],
+        "low / high": [f"{mark.get(k, '')}{lo:g} / {mark.get(k, '')}{hi:g}" if isinstance(lo, (int, float)) else f"{lo} / {hi}"
+                       for k, lo, hi in zip(df["kind"], df["low"], df["high"])],
+        "NPV low (M$)": df["npv_low_usd"].map(m), "NPV high (M$)": df["npv_high_usd"].map(m), "swing (M$)": df["swing_usd"].map(m),
+    })
+    base = df["base_npv_usd"].dropna()
+    head = f"base NPV {_usd(float(base.iloc[0]))}\n" if len(base) else ""
+    with pd.option_context("display.width", 240, "display.max_columns", 10, "display.max_colwidth", 60):
+        return head + show.to_string(index=False)
 
 
 def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:

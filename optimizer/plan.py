@@ -95,7 +95,7 @@ class Plan:
             for c in COLUMNS[f.name]:
                 if c in _NUMERIC:
                     try:
-                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float) + 0.0  # + 0.0: no -0.0
                     except (ValueError, TypeError) as e:  # name the table and column for the user
                         raise ValueError(f"plan.{f.name}.{c}: must be numbers ({e})") from None
                 elif c == "signed":
@@ -137,7 +137,7 @@ class Plan:
                 if ext == "parquet":
                     df.to_parquet(tmp, index=False)
                 else:
-                    df.to_csv(tmp, index=False)
+                    df.to_csv(tmp, index=False, float_format="%.15g")  # 15 digits: no 0.30000000000000004
         manifest.finish(path, [f"{name}.{ext}" for name in COLUMNS], RESULT_PLAN if in_result else "plan")
         return path
 

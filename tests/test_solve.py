@@ -24,6 +24,7 @@ import optimizer.solve  # noqa: F401, E402  (loads the subpackage)
 solve_mod = sys.modules["optimizer.solve"]  # the subpackage (optimizer.solve, the attribute, is the function)
 from optimizer.cli import main
 from optimizer.constants import NO_BOUND_NOTE
+from optimizer.errors import NoSolutionError
 from optimizer.instance import Instance
 from optimizer.solve import solve
 
@@ -127,7 +128,9 @@ def test_python_dash_m_solve_writes_the_files(tmp_path):
 def test_precheck_names_the_lease_and_the_lead_time(tmp_path, capsys):
     path = TESTS / "infeasible_lease_lead.yaml"
     res = solve(Instance.from_yaml(path))
-    assert res.status == "infeasible" and res.exit_code == 3 and res.plan is None
+    assert res.status == "infeasible" and res.exit_code == 3 and not res.has_plan
+    with pytest.raises(NoSolutionError, match="status infeasible: lease L1 cannot be delivered by 2026-04"):
+        _ = res.plan   # the choice: an infeasible Result's plan access raises, naming the status and diagnosis
     # window ends 2026-04; a block started in 2026-01 (the first month) is ready 6 months later
     expected = "lease L1 cannot be delivered by 2026-04 at any eligible site: s1 conversion lead time 6 months"
     assert res.diagnosis == [expected]
@@ -260,7 +263,9 @@ def test_time_limit_without_any_solution_exit_4(tmp_path, capsys, monkeypatch):
     res = solve(Instance.from_yaml(path), time_limit_s=0.05, mip_gap=0.0, mip_start=False, baselines=False,
                 shadow_prices=False, value_of_information=False)
     assert res.status == "time_limit_no_solution"
-    assert res.exit_code == 4 and res.plan is None and res.npv_usd is None
+    assert res.exit_code == 4 and not res.has_plan and res.npv_usd is None
+    with pytest.raises(NoSolutionError, match="time_limit_no_solution"):
+        _ = res.plan
     with pytest.raises(AssertionError):
         res.verify()
     # the CLI has no switch to drop the MIP start: run it with the solve wrapped to drop it

@@ -18,6 +18,7 @@ from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.evaluate.statistics import Statistics
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
 from optimizer.plan import Plan
@@ -32,10 +33,21 @@ class Evaluation:
       discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
     - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
     - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
-    - ``allocation``: site x month: owned, mining_racks, converting_racks (left mining, not yet
-      HPC), hpc_racks, hpc_racks_leased, racks_<lease>, idle_racks (empty ASIC positions counted
-      in racks + unleased HPC racks), mining_mw (installed ASIC nameplate), hpc_mw (critical IT),
-      hpc_mw_leased, grid_mw, units_<model> (installed).
+    - ``allocation``: site x month (wide, one row per site and period; ``plan.csv``): owned,
+      mining_racks, converting_racks (left mining, not yet HPC), hpc_racks, hpc_racks_leased,
+      racks_<lease>, idle_racks (empty ASIC positions counted in racks + unleased HPC racks),
+      mining_mw (installed ASIC nameplate), hpc_mw (critical IT), hpc_mw_leased, grid_mw,
+      units_<model> (installed).
+    - ``allocation_long``: the same positions tidy (``allocation.csv``): site, month, owned, use,
+      asset, racks, mw, units; one row per non-empty (site, month, use, asset). ``use``:
+      ``mining`` (asset: the ASIC model; racks = units / ASICs per rack, mw = nameplate power),
+      ``mining_empty`` (ASIC positions without ASICs), ``converting`` (racks in works; mw = the
+      critical IT they will give), ``hpc_leased`` (asset: the lease; mw = its critical IT at the
+      site), ``hpc_unleased`` (HPC racks built, not leased). Per site and month, the racks of
+      ``mining`` + ``mining_empty`` are ``mining_racks``, of ``hpc_leased`` + ``hpc_unleased``
+      are ``hpc_racks`` (unleased clipped at 0).
+    - ``energy_use``: scenario, month, site, use (``mining``: operating ASICs; ``hpc``: the
+      leases' firm load), mwh (cooling included, PUE).
     - ``kpis``: scenario x month: hashrate_eh_s (operating), btc_mined, hpc_mw_online (HPC MW
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
@@ -59,10 +71,17 @@ class Evaluation:
     valuation: dict = field(default_factory=dict)
     debt_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
     tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allocation_long: pd.DataFrame = field(default_factory=pd.DataFrame)
+    energy_use: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def statistics(self) -> Statistics:
+        """Money and energy grouped by site, use, item, year (``optimizer.evaluate.statistics``)."""
+        return Statistics(self)
 
     def npv_breakdown(self) -> pd.DataFrame:
         """Expected PV (probability-weighted, USD) of each cash-flow line, in economics.md order.
@@ -104,7 +123,7 @@ class Evaluation:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
-        out = {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
+        out = {"cashflows": self.cashflows, "plan": self.allocation, "allocation": self.allocation_long, "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
         if self.valuation:
             out["debt_schedule"] = self.debt_schedule_by_year()
@@ -471,6 +490,7 @@ class _Evaluator:
             probabilities={n: float(p) for n, p in zip(names, d.prob)},
             valuation=self._valuation(npv_w), debt_schedule=self.fin_report.debt_schedule,
             tax_schedule=self.fin_report.tax_schedule,
+            allocation_long=self._allocation_long(), energy_use=self._energy_use(),
         )
 
     def _valuation(self, equity_w: np.ndarray) -> dict:
@@ -526,6 +546,53 @@ class _Evaluator:
             for m, u in units.items():
                 f[f"units_{m}"] = u
             frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def _allocation_long(self) -> pd.DataFrame:
+        st, d, inst = self.st, self.d, self.inst
+        cols = ["site", "month", "owned", "use", "asset", "racks", "mw", "units"]
+        frames = []
+        labels = np.array(d.labels, dtype=object)
+
+        def rows(sid, owned, use, asset, racks, mw, units=None) -> None:
+            racks, mw = np.asarray(racks, float), np.asarray(mw, float)
+            keep = (np.abs(racks) > 1e-9) | (np.abs(mw) > 1e-9)
+            if keep.any():
+                frames.append(pd.DataFrame({"site": sid, "month": labels[keep], "owned": owned[keep], "use": use, "asset": asset,
+                                            "racks": racks[keep], "mw": mw[keep],
+                                            "units": np.nan if units is None else np.asarray(units, float)[keep]}))
+
+        for site in inst.sites:
+            sid = site.id
+            owned = st.own[sid] > 0.5
+            n_units = np.zeros(self.T)
+            for m in inst.fleet.asic_models:
+                u = np.maximum(st.units[(sid, m.name)], 0.0)
+                n_units += u
+                rows(sid, owned, "mining", m.name, u / site.asics_per_rack, u * m.power_w / 1e6, u)
+            rows(sid, owned, "mining_empty", "", np.maximum(st.mining_racks[sid] - n_units / site.asics_per_rack, 0.0), np.zeros(self.T))
+            rows(sid, owned, "converting", "", st.converting_racks[sid], st.converting_racks[sid] * site.hpc_mw_per_rack)
+            leased_racks, leased_mw = np.zeros(self.T), np.zeros(self.T)
+            for l in inst.leases:
+                runs = [r for r in st.site_leases(sid) if r.lease == l.id]
+                racks = sum((r.racks * r.active for r in runs), np.zeros(self.T))
+                mw = sum((r.it_mw * r.active for r in runs), np.zeros(self.T))
+                leased_racks, leased_mw = leased_racks + racks, leased_mw + mw
+                rows(sid, owned, "hpc_leased", l.id, racks, mw)
+            rows(sid, owned, "hpc_unleased", "", np.maximum(st.hpc_racks[sid] - leased_racks, 0.0),
+                 np.maximum(st.hpc_mw(sid) - leased_mw, 0.0))
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=float if c in ("racks", "mw", "units") else object) for c in cols})
+        return pd.concat(frames, ignore_index=True)[cols]
+
+    def _energy_use(self) -> pd.DataFrame:
+        d = self.d
+        frames = []
+        for i, site in enumerate(self.inst.sites):
+            hpc = self.st.hpc_mwh(site.id)
+            for w, name in enumerate(d.scenario_names):
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "mining", "mwh": self.mining_mwh[i, w]}))
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc}))
         return pd.concat(frames, ignore_index=True)
 
     def _kpis(self) -> pd.DataFrame:

@@ -27,7 +27,8 @@ USD, MW, MWh, racks, ASICs and months (an empty list: nothing found):
    fields it comes from (``FAMILIES``), and its slack is converted to business units.
    The whole diagnosis stops after ``time_limit_s`` (``SolveOptions.diagnosis_time_limit_s``,
    default 60 s) and reports what it has: the MIP's best relaxation found so far, else the
-   LP's (then amounts are lower bounds, said so). Progress goes to ``progress`` (a Reporter).
+   LP's (then amounts are lower bounds, said so). Each step is told to ``progress`` (a Reporter,
+   the solve's own: ``advance(0, label)``, no nested start).
 """
 
 from __future__ import annotations
@@ -527,7 +528,7 @@ def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | N
     limit = DIAGNOSIS_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
     m = backend.model
     fixed = {i: [v for v in vs if v.fixed] for i, vs in getattr(m, "fixed_by_decision", {}).items()}
-    rep.start(f"diagnosing infeasibility (at most {limit:g} s)", None)
+    rep.advance(0, label=f"diagnosing infeasibility (at most {limit:g} s)")
     try:
         sf = _compile_unfixed(m, fixed) if any(fixed.values()) else backend._sf
         col_of = {id(v): j for j, v in enumerate(sf.columns)}
@@ -538,7 +539,7 @@ def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | N
             if left <= 0.05:
                 return [f"the diagnosis stopped at its {limit:g} s limit (SolveOptions.diagnosis_time_limit_s) before "
                         f"relaxing {what}"]
-            rep.advance(1, f"diagnosing: relaxing {what}")
+            rep.advance(0, f"diagnosing: relaxing {what}")
             status, lines, exact = _elastic_tier(sf, m, data, col_of, fixed, relax, left, rep)
             if status == "infeasible":
                 continue
@@ -552,7 +553,7 @@ def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | N
             if relax == frozenset({1, 2}):     # which physical limits the fixed decisions run into
                 left = limit - (time.perf_counter() - t0)
                 if left > 0.05:
-                    rep.advance(1, "diagnosing: the limits the fixed decisions run into")
+                    rep.advance(0, "diagnosing: the limits the fixed decisions run into")
                     st, why, _ = _elastic_tier(sf, m, data, col_of, fixed, frozenset({1, 3}), left, rep)
                     if st in ("found", "lp") and why:
                         lines.insert(len(lines) - 1, "keeping every fixed decision instead: " + "; ".join(why))
@@ -560,7 +561,7 @@ def elastic_diagnosis(backend: HighsBackend, data: Data, time_limit_s: float | N
         return ["no relaxation of the policy limits, fixed decisions or physical limits restores feasibility: the bounds "
                 "of some variable contradict each other"]
     finally:
-        rep.finish()
+        rep.advance(0, label=f"diagnosis done in {time.perf_counter() - t0:.1f} s")
 
 
 def _compile_unfixed(m, fixed: dict):
@@ -652,7 +653,7 @@ def _elastic_tier(sf, m, data: Data, col_of: dict, fixed: dict, relax: frozenset
     if not sf.is_mip and not lp_only:
         status = "found"
     elif left > 0.05 and not lp_only:
-        rep.advance(1, f"diagnosing: elastic MIP (its LP relaxation needs {_total(x_lp[n:]):.4g} model units of slack)")
+        rep.advance(0, f"diagnosing: elastic MIP (its LP relaxation needs {_total(x_lp[n:]):.4g} model units of slack)")
         integ = np.concatenate([sf.integrality, np.zeros(k, dtype=sf.integrality.dtype)]).astype(np.int32)
         x_mip, status_mip = _solve(A2, cost, lower, upper, rl, ru, integ, left)
         if status_mip == "infeasible":

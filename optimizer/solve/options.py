@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from optimizer.constants import Reporter
 from optimizer.instance.schema import Instance
 from optimizer.plan import Plan
 from optimizer.solve.diagnose import DIAGNOSIS_TIME_LIMIT_S
@@ -28,7 +27,6 @@ class SolveOptions:
     highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
     lazy_cash: bool = True  # enforce the cash floor lazily (exact; see HighsBackend._solve_lazy)
     diagnosis_time_limit_s: float = DIAGNOSIS_TIME_LIMIT_S  # an infeasible instance's diagnosis stops after this (diagnose.py)
-    progress: Reporter | None = field(default=None, compare=False, repr=False)  # hears of long steps (the diagnosis)
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not self.time_limit_s > 0:

@@ -5,20 +5,26 @@ A result directory is what ``solve --out``, ``evaluate --out``, ``frontier --out
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
   frontier and tornado outputs have none;
-- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation),
+- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide),
+  ``allocation.csv`` (the same, tidy: site, month, owned, use, asset, racks, mw, units),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``,
   with a financing section ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
   (scenario x tax year), ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``);
-- ``manifest.json``, written last, listing every file above (``optimizer.manifest``).
+- ``manifest.json``, written last, listing every file above (``optimizer.manifest``);
+- ``decisions.md``: every decision in words (written by the CLI after the manifest,
+  ``optimizer.output.decisions``; not needed by any reader).
+Numbers are written with 15 significant digits (``FLOAT_FORMAT``): a double's noise
+(``333.33333333333337``, ``-0.0``) does not reach the files, the value is kept to 1e-15.
 
 Completeness: the writer deletes the manifest first, then the previous result's files it will
-not rewrite (including ``report.html`` and ``results.xlsx``, rendered from that result), writes
-every file whole (temporary name, then rename) and the manifest last. The reader refuses, in
-one line, a directory whose manifest is missing or names a missing file, so a killed run never
-passes for a finished one. One result per directory: writing a result replaces the previous one.
+not rewrite (including ``report.html``, ``results.xlsx`` and ``decisions.md``, rendered from that
+result), writes every file whole (temporary name, then rename) and the manifest last. The reader
+refuses, in one line, a directory whose manifest is missing or names a missing file, so a killed
+run never passes for a finished one. One result per directory: writing a result replaces the
+previous one.
 
 A sweep store (``points.csv`` + ``sweep.json``, appended point by point by
 ``optimizer.analysis.sweep``, resumable) may share the directory; it is complete when
@@ -41,13 +47,16 @@ from optimizer import manifest
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-RESULT_TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
+RESULT_TABLES = ("plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
                  "debt_schedule", "tax_schedule", "tornado", "frontier")
 STORE_TABLES = ("points",)
 TABLES = RESULT_TABLES + STORE_TABLES
-DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
+# decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
+# BTC sales are second-stage (per scenario) but a decision all the same
+DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + ("btc_sales",)
+FLOAT_FORMAT = "%.15g"
 FIGURES = ("frontier.png", "tornado.png")
-RENDERED = ("report.html", "results.xlsx")          # rendered from a result by `optimizer report`
+RENDERED = ("report.html", "results.xlsx", "decisions.md")   # rendered from a result (report, the CLI)
 STORE_META = "sweep.json"                            # a sweep store's metadata (prefix + this name)
 STORE_COMPLETE = "complete"                          # its key: true once every point of the grid is stored
 
@@ -97,7 +106,7 @@ def write_result_dir(out_dir: str | Path, summary: dict | None, tables: dict[str
         for ext in exts:
             with manifest.atomic_file(out / f"{name}.{ext}") as tmp:
                 if ext == "csv":
-                    df.to_csv(tmp, index=False)
+                    df.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
                 else:
                     df.to_parquet(tmp, index=False)
     if plan is not None:
