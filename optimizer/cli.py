@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.constants import NO_BOUND_NOTE, ExitCode
+from optimizer.constants import ExitCode
 from optimizer.errors import InputError, one_line
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error

@@ -129,7 +129,7 @@ def test_precheck_names_the_lease_and_the_lead_time(tmp_path, capsys):
     path = TESTS / "infeasible_lease_lead.yaml"
     res = solve(Instance.from_yaml(path))
     assert res.status == "infeasible" and res.exit_code == 3 and not res.has_plan
-    with pytest.raises(NoSolutionError, match="status infeasible: lease L1 cannot be delivered by 2026-04"):
+    with pytest.raises(NoSolutionError, match="status infeasible: the instance is infeasible: lease L1 cannot be delivered by 2026-04"):
         _ = res.plan   # the choice: an infeasible Result's plan access raises, naming the status and diagnosis
     # window ends 2026-04; a block started in 2026-01 (the first month) is ready 6 months later
     expected = "lease L1 cannot be delivered by 2026-04 at any eligible site: s1 conversion lead time 6 months"
