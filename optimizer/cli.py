@@ -31,6 +31,7 @@ from rich.table import Table
 
 from optimizer.constants import ExitCode
 from optimizer.errors import InputError, one_line
+from optimizer.instance.checks import plain_impossibilities
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error
 from optimizer.instance.schema import Instance
@@ -49,6 +50,14 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+DATA_DIR_HELP = ("folder the instance's CSV series may be read from (default: the instance file's folder); "
+                 "CSV paths stay relative to the instance file and must resolve inside this folder")
+
+
+def _data_dir_option():
+    return typer.Option(None, "--data-dir", help=DATA_DIR_HELP, file_okay=False)
 
 
 _usd = usd  # $537.20M (optimizer.output.fmt, as in the report)
@@ -188,13 +197,17 @@ def describe_instance(inst) -> str:
 
 
 @app.command()
-def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)")) -> None:
-    """Check an instance file and print a one-paragraph summary of it."""
-    inst = load_instance(file)
+def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)"),
+             data_dir: Optional[Path] = _data_dir_option()) -> None:
+    """Check an instance file and print a one-paragraph summary of it; plain impossibilities
+    (a lease no eligible site can host, ...) are printed as "warning:" lines on stderr."""
+    inst = load_instance(file, data_dir)
     try:
         text = describe_instance(inst)
     except ValueError as e:  # compiling the series can still reject values (e.g. a CSV gap)
         raise InputError(f"{file}: {e}") from None
+    for warning in plain_impossibilities(inst):
+        err.print(f"warning: {one_line(warning)}", markup=False, soft_wrap=True)
     out.print("OK " + text, markup=False, soft_wrap=True)
 
 
@@ -247,9 +260,10 @@ def evaluate(
     plan: Optional[Path] = typer.Option(None, "--plan", help="plan directory (one CSV/Parquet per table) or plan JSON file"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="built-in plan: keep-mining, convert-asap or greedy"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write summary.json, cashflows.csv and plan/ here"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Recompute the NPV, cash flows and constraint violations of a plan."""
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
     if (plan is None) == (baseline is None):
         raise InputError("evaluate: give exactly one of --plan PLAN or --baseline NAME")
     from optimizer.evaluate import BASELINES, baseline_plan
@@ -363,6 +377,7 @@ def solve(
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
     diagnosis_time_limit: float = typer.Option(60.0, "--diagnosis-time-limit",
                                                help="seconds the infeasibility diagnosis may take; it reports what it has then"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
@@ -372,7 +387,7 @@ def solve(
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
     from optimizer.economics.data import compile_instance
     from optimizer.output.decisions import describe_plan, not_taken, write_decisions
     from optimizer.output.headline import build_headline, solver_note
@@ -402,11 +417,11 @@ def solve(
     if result.solved and report:
         from optimizer.output.report import render_report
 
-        out.print(f"Report: {render_report(out_dir, instance=file)}", markup=False)
+        out.print(f"Report: {render_report(out_dir, instance=inst)}", markup=False)
     if result.solved and excel:
         from optimizer.output.excel import write_workbook
 
-        out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx')}", markup=False)
+        out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx', instance=inst)}", markup=False)
     written = "summary.json, decisions.md, plan/, plan.csv, allocation.csv, cashflows.csv, ..." if result.has_plan else "summary.json"
     out.print(f"Wrote {out_dir}/ ({written}) in {time.perf_counter() - started:.1f} s", markup=False, soft_wrap=True)
     if result.exit_code:
@@ -431,6 +446,7 @@ def frontier(
     alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level (default: the instance's risk.alpha, else 0.95)"),
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap per solve"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve at each CVaR weight: expected NPV against CVaR, with each plan's first-stage decisions."""
     try:
@@ -444,7 +460,7 @@ def frontier(
     _check_risk(None, alpha)
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
     from optimizer.analysis.risk import frontier_chart, risk_frontier
 
     started = time.perf_counter()
@@ -466,10 +482,11 @@ def frontier(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file")) -> None:
+def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file"),
+       data_dir: Optional[Path] = _data_dir_option()) -> None:
     """Progressive hedging (mpi-sppy); under MPI: mpiexec -n N optimizer ph FILE --out DIR. Options: python -m optimizer.ph --help."""
-    load_instance(file)  # bad input: one line, exit 2, before MPI starts
-    code = ph_main([str(file), *ctx.args])
+    load_instance(file, data_dir)  # bad input: one line, exit 2, before MPI starts
+    code = ph_main([str(file), *([] if data_dir is None else ["--data-dir", str(data_dir)]), *ctx.args])
     if code:
         raise typer.Exit(code)
 
@@ -503,12 +520,13 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="solve again the points whose solve failed"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve the instance at every point of a parameter grid; each point is stored as it finishes."""
     executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
     _exit(sweep_command(file, param, out_dir, mode=mode, n_samples=samples, seed=seed, executor=executor,
                         workers=workers, scheduler=scheduler, persistent=not cold, retry_failed=retry_failed,
-                        solve_options={"time_limit_s": time_limit, "mip_gap": gap}))
+                        solve_options={"time_limit_s": time_limit, "mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -522,10 +540,11 @@ def breakeven(
     max_solves: int = typer.Option(40, "--max-solves"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Find the parameter value at which the NPV crosses a value or a decision flips."""
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
-                            out=out_dir, solve_options={"mip_gap": gap}))
+                            out=out_dir, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -535,10 +554,11 @@ def tornado(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write tornado.csv and tornado.png here"),
     workers: Optional[int] = typer.Option(None, "--workers", help="local processes"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """One-at-a-time low/high sensitivities ranked by NPV swing."""
     _exit(tornado_command(file, param, out_dir, executor="processes" if workers else "inprocess",
-                          workers=workers, solve_options={"mip_gap": gap}))
+                          workers=workers, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -547,9 +567,10 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default RESULT_DIR/report.html)"),
     instance: Optional[Path] = typer.Option(None, "--instance", help="instance file, when the directory does not name it"),
     excel: bool = typer.Option(False, "--excel", help="also write RESULT_DIR/results.xlsx"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Render a self-contained HTML report (and optionally an Excel workbook) of a result directory."""
-    code = report_command(result_dir, out, instance)
+    code = report_command(result_dir, out, instance, data_dir=data_dir)
     if code == 0 and excel:
         code = excel_command(result_dir)
     if code:
@@ -562,7 +583,7 @@ def report(
 def sweep_command(file: str | Path, params: list[str], out: str | Path | None = None, *, mode: str = "product",
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
                   scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
-                  solve_options: dict | None = None, solver: Any = None) -> int:
+                  solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
     """``optimizer sweep``; returns the exit code (``ExitCode``): 0 all points solved, 2 bad input
     (one line on stderr), 5 finished but some points failed (their errors are in the store),
     7 a worker process died, 130 interrupted (7 and 130: finished points are saved, rerun resumes)."""
@@ -570,7 +591,7 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
     try:
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         df = run_sweep(inst, list(params), out_dir=out, mode=mode, n_samples=n_samples, seed=seed,
                        executor=pick_executor(executor, workers, scheduler), workers=workers,
                        scheduler_address=scheduler, persistent=persistent, progress=_progress(progress), solver=solver,
@@ -623,7 +644,7 @@ def _points_text(df, param_columns: list[str]) -> str:
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
                       out: str | Path | None = None, persistent: bool = True, progress: bool = True,
-                      solve_options: dict | None = None, solver: Any = None) -> int:
+                      solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
     DIR/breakeven_history.csv when ``out`` is given. Returns the exit code: 0 found, 2 bad input /
     no bracket / failed solve, 5 stopped at max_solves before reaching the tolerance."""
@@ -633,7 +654,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
         (k_lo, v_lo), (k_hi, v_hi) = _parse_bound(lo), _parse_bound(hi)
         if k_lo != k_hi:
             raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         res = run_breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
                             max_solves=max_solves, persistent=persistent, solver=solver, progress=_progress(progress),
                             **(solve_options or {}))
@@ -654,7 +675,8 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
 
 def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
                     workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
-                    progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+                    progress: bool = True, solve_options: dict | None = None, solver: Any = None,
+                    data_dir: str | Path | None = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
     DIR/tornado.png and the point store DIR/tornado_points.csv. Returns the exit code: 0 ok, 2 bad
     input, 5 some solves failed, 7 a worker process died, 130 interrupted."""
@@ -663,7 +685,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     from optimizer.analysis.tornado import plot_tornado
     from optimizer.analysis.tornado import tornado as run_tornado
     try:
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         df = run_tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
                          workers=workers, scheduler_address=scheduler, persistent=persistent, progress=_progress(progress),
                          solver=solver, **(solve_options or {}))
@@ -708,14 +730,15 @@ def _tornado_text(df) -> str:
         return head + show.to_string(index=False)
 
 
-def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:
+def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None, *,
+                   data_dir: str | Path | None = None) -> int:
     """Render the report (default RESULT_DIR/report.html), print its path; one-line error and
     exit code 2 on bad input. ``instance``: the instance file, when summary.json lacks
     ``instance_path`` (it supplies probabilities, the halving and grid limits)."""
     from optimizer.output.report import render_report
 
     try:
-        path = render_report(result_dir, out, instance=instance)
+        path = render_report(result_dir, out, instance=instance, data_dir=data_dir)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -747,6 +770,7 @@ def ph_main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=1e-4, help="relative MIP gap of each subproblem solve")
     p.add_argument("--extensive-form", action="store_true", help="also solve the extensive form (rank 0) and compare")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     a = p.parse_args(argv)
     from mpisppy import MPI  # optional extra [ph]
 
@@ -754,12 +778,12 @@ def ph_main(argv: list[str] | None = None) -> int:
 
     rank = MPI.COMM_WORLD.rank
     try:
-        inst = load_instance(Path(a.file))
+        inst = load_instance(Path(a.file), a.data_dir)
         res = run_ph(inst, rho=a.rho, max_iterations=a.iterations, conv_threshold=a.conv, mip_gap=a.gap, verbose=a.verbose)
     except Exception as e:  # one line, no traceback, from rank 0; bad input 2, anything else 1
         if rank == 0:
             print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
+        return 2 if isinstance(e, (InputError, ValueError, FileNotFoundError)) else 1
     if rank != 0:
         return 0
     summary = {"instance": inst.name, **res.summary()}

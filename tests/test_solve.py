@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -195,9 +196,9 @@ def big_demo(tmp_path: Path, copies: int = 4) -> Path:
     (leases eligible at every copy of their sites, budget scaled): ~15k columns; with a zero gap
     HiGHS does not finish in a few seconds (measured: 12 % gap after 2 s)."""
     d = yaml.safe_load((ROOT / "instances" / "demo.yaml").read_text())
-    for sc in d["scenarios"]:
+    for sc in d["scenarios"]:  # CSV series must lie in the instance's folder: copy them next to it
         for series in sc["power_price_usd_per_mwh"].values():
-            series["csv"] = str(ROOT / "instances" / series["csv"])
+            shutil.copy(ROOT / "instances" / series["csv"], tmp_path / series["csv"])
     sites, units, contracts, leases = [], [], [], []
     for i in range(copies):
         suf = f"-{i}"

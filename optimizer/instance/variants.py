@@ -12,7 +12,7 @@ from optimizer.kernel.timeline import month_label
 
 def _with_scenarios(instance: Instance, scenarios: list[Scenario]) -> Instance:
     sub = instance.model_copy(update={"scenarios": scenarios, "scenario_generator": None})
-    sub._base_dir = instance._base_dir
+    sub._data_folder = instance.data_folder
     return sub
 
 

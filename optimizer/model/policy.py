@@ -7,6 +7,7 @@ import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
+from optimizer.errors import InputError
 from optimizer.model import sites
 from optimizer.model.common import USD, add_constraints, lin
 
@@ -90,9 +91,11 @@ def _months(data: Data, periods) -> str:
 
 def fix_decisions(m, data: Data) -> None:
     """Pin the decisions of policy.fixed_decisions; a decision the model has no variable for
-    raises ValueError naming it (one line). ``m.fixed_by_decision`` records, per decision index,
-    the variables it fixed, and ``m.fixed_lease_decision`` the decision behind each
-    ``fixed_lease`` row: the infeasibility diagnosis relaxes them one decision at a time."""
+    raises InputError naming it (one line: bad input, exit 2; the instance's checks catch most
+    such decisions before, ``instance.checks.check_fixed_decisions``). ``m.fixed_by_decision``
+    records, per decision index, the variables it fixed, and ``m.fixed_lease_decision`` the
+    decision behind each ``fixed_lease`` row: the infeasibility diagnosis relaxes them one
+    decision at a time."""
     rows = {}
     m.fixed_lease_decision = {}
     already = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
@@ -102,9 +105,9 @@ def fix_decisions(m, data: Data) -> None:
         if d.kind == "conversion":
             if (d.site, t) not in m.conv:
                 allowed = [tt for (s, tt) in m.conv_index if s == d.site]
-                raise ValueError(f"{where}: site {d.site!r} cannot start a conversion in {d.month} (allowed months: {_months(data, allowed)})")
+                raise InputError(f"{where}: site {d.site!r} cannot start a conversion in {d.month} (allowed months: {_months(data, allowed)})")
             if d.blocks > m.conv[d.site, t].ub:
-                raise ValueError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[d.site, t].ub} blocks site {d.site!r} can convert")
+                raise InputError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[d.site, t].ub} blocks site {d.site!r} can convert")
             m.conv[d.site, t].fix(d.blocks)
         elif d.kind == "grid_expansion":
             _fix_event(m.gx, [(s, g, tt) for (s, g, tt) in m.gx_index if s == d.site and g == d.option],
@@ -116,13 +119,13 @@ def fix_decisions(m, data: Data) -> None:
         elif d.kind == "purchase":
             if (d.option, d.site, t) not in m.buy:
                 allowed = [tt for (o, s, tt) in m.buy_index if o == d.option and s == d.site]
-                raise ValueError(f"{where}: purchase option {d.option!r} cannot deliver to site {d.site!r} when ordered in {d.month} (allowed months: {_months(data, allowed)})")
+                raise InputError(f"{where}: purchase option {d.option!r} cannot deliver to site {d.site!r} when ordered in {d.month} (allowed months: {_months(data, allowed)})")
             m.buy[d.option, d.site, t].fix(d.units / 1e3)  # model units are thousands (common.UNITS)
         elif d.kind == "contract":
             if d.contract in m.sign:
                 m.sign[d.contract].fix(1 if d.signed else 0)
             elif not d.signed:
-                raise ValueError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
+                raise InputError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
         elif d.kind == "lease":
             if _fix_lease(m, data, d, t, where, rows):
                 m.fixed_lease_decision[d.lease] = i
@@ -153,10 +156,10 @@ def _decision_vars(m, d, data: Data) -> list:
 
 def _fix_event(var, keys, key, d, where, what, data: Data) -> None:
     if not keys:
-        raise ValueError(f"{where}: the model has no {what} to fix (no such option, or no allowed month in the horizon)")
+        raise InputError(f"{where}: the model has no {what} to fix (no such option, or no allowed month in the horizon)")
     if d.happens:
         if key not in var:
-            raise ValueError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [k[-1] for k in keys])})")
+            raise InputError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [k[-1] for k in keys])})")
         var[key].fix(1)
     else:
         for k in keys:
@@ -177,7 +180,7 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> bool:
     sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or k[2] == t)]
     if not sel:
         what = " ".join(x for x in [f"at site {d.site!r}" if d.site else "", f"handed over in {d.month}" if d.month else ""] if x)
-        raise ValueError(f"{where}: lease {d.lease!r} cannot be delivered {what or 'at all'} (outside its window, site not eligible, or HPC racks cannot be ready)")
+        raise InputError(f"{where}: lease {d.lease!r} cannot be delivered {what or 'at all'} (outside its window, site not eligible, or HPC racks cannot be ready)")
     if d.site is not None and t is not None:
         m.x[d.lease, d.site, t].fix(1)  # splittable: the whole lease at that site
         if lease.splittable:

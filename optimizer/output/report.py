@@ -96,8 +96,9 @@ class _Ctx:
         return x.groupby(by, sort=True)[cols].sum().reset_index()
 
 
-def load_context(result_dir: Path, instance=None) -> _Ctx:
-    """The result directory's summary, tables, plan and (when known) compiled instance."""
+def load_context(result_dir: Path, instance=None, data_dir=None) -> _Ctx:
+    """The result directory's summary, tables, plan and (when known) compiled instance; an
+    instance file is read with the data folder ``data_dir`` (default its own folder)."""
     result_dir = Path(result_dir)
     summary, tables = read_result_dir(result_dir)
     plan, notes = None, []
@@ -106,13 +107,13 @@ def load_context(result_dir: Path, instance=None) -> _Ctx:
             plan = Plan.from_dir(result_dir / "plan")
         except ValueError as e:      # a hand-edited plan/: the decision sentences are left out, said so
             notes.append(f"plan/ not readable ({e}); decisions in words not shown")
-    ctx = make_context(summary, tables, plan, instance, base_dir=result_dir)
+    ctx = make_context(summary, tables, plan, instance, base_dir=result_dir, data_dir=data_dir)
     ctx.notes[:0] = notes
     return ctx
 
 
 def make_context(summary: dict, tables: dict[str, pd.DataFrame], plan: Plan | None = None, instance=None,
-                 base_dir: Path | None = None) -> _Ctx:
+                 base_dir: Path | None = None, data_dir=None) -> _Ctx:
     """A context from tables in memory; ``instance``: an Instance, a path, or None (then
     summary.json's ``instance_path``, relative to ``base_dir``, when it names one)."""
     ctx = _Ctx(summary, tables, plan=plan)
@@ -124,9 +125,9 @@ def make_context(summary: dict, tables: dict[str, pd.DataFrame], plan: Plan | No
         if found is None:
             ctx.notes.append(f"instance file {summary['instance_path']} not found; halving and grid limits not shown")
         else:
-            inst = load_instance(found)
+            inst = load_instance(found, data_dir)
     elif isinstance(inst, (str, Path)):
-        inst = load_instance(inst)
+        inst = load_instance(inst, data_dir)
     if inst is not None:
         ctx.data = compile_instance(inst)
         ctx.probs = dict(zip(ctx.data.scenario_names, map(float, ctx.data.prob)))
@@ -878,11 +879,12 @@ nav a{margin-right:12px;font-size:13px;color:#1f5fa8}
 """
 
 
-def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None) -> Path:
+def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None, data_dir=None) -> Path:
     """Write one self-contained HTML report of ``result_dir``; return its path
-    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one."""
+    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one (read with
+    the data folder ``data_dir``, default its own folder)."""
     result_dir = Path(result_dir)
-    ctx = load_context(result_dir, instance)
+    ctx = load_context(result_dir, instance, data_dir)
     body, missing, nav = [], [], []
     for sid, title, fn in SECTIONS:
         try:
