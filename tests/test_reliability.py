@@ -468,6 +468,53 @@ def test_sigint_stops_a_sweep_at_once_and_stores_no_failed_point(tmp_path, worke
     assert json.loads((out / "sweep.json").read_text())["complete"] is True
 
 
+def test_ctrl_c_while_the_pool_spawns_a_worker_is_not_lost(tiny):
+    """Ctrl-C arriving while the sweep hands a point to its pool (which spawns the worker then):
+    the worker must start deaf to Ctrl-C, but the parent must still hear it. It once ignored
+    SIGINT around the submit, so a Ctrl-C in that window was discarded and the sweep went on
+    (seen as a 30 s hang of the test above on a loaded machine). Here the Ctrl-C is sent from
+    inside the submit, deterministically; the parent must raise KeyboardInterrupt by the time
+    the submit returns (at most a moment later), and the worker it spawned must not have died of it."""
+    import os
+    import signal
+    import time
+
+    from _sweep_standins import standin
+
+    from optimizer.analysis.sweep import Point, _Pool, make_job
+
+    pool = _Pool(make_job(tiny, standin, False, {}), workers=1)
+    real = pool.ex.submit
+
+    def submit_with_ctrl_c(*a, **k):
+        future = real(*a, **k)                  # the worker is spawned here
+        # a terminal's Ctrl-C reaches the whole process group: this process and the starting worker
+        for pid in [os.getpid(), *(p.pid for p in pool.ex._processes.values())]:
+            os.kill(pid, signal.SIGINT)
+        return future
+
+    pool.ex.submit = submit_with_ctrl_c
+    point = Point("p", {RATE: 100.0}, {RATE: 100.0})
+    interrupted = False
+    try:
+        pool.submit(point)
+        for _ in range(50):                     # a signal another thread caught is raised at the next bytecode
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        interrupted = True
+    try:
+        assert interrupted, "the Ctrl-C sent during the submit was lost"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        # the worker ignored it: it solves the point (closed form 12_000 x 100 - 200_000 = 1.0 M$)
+        rows = []
+        while not rows:
+            rows = pool.finished(60)
+        assert rows[0]["status"] == "optimal" and rows[0]["npv_usd"] == pytest.approx(1_000_000.0, rel=1e-12)
+    finally:
+        pool.close(abort=True)
+
+
 def test_killed_sweep_parent_leaves_no_worker_running(tmp_path):
     """kill -9 of the sweep while its two pool workers are inside 60 s HiGHS solves: the workers
     notice their parent is gone and exit (they poll every 0.5 s) instead of solving for nobody."""

@@ -388,7 +388,8 @@ def _pool_init(job: Job, parent_pid: int) -> None:
     and exits by itself when the parent is gone (killed): never an orphan solving for nobody."""
     global _POOL_JOB
     _POOL_JOB = job
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C pending since the spawn is discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _Pool.submit's spawn
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="sweep-parent-watch").start()
 
 
@@ -599,15 +600,18 @@ class _Pool:
         self.futures: dict = {}
 
     def submit(self, p: Point) -> None:
-        # a submit may spawn a worker: it starts with SIGINT ignored (an ignored signal stays
-        # ignored across exec), so a Ctrl-C while it is still importing cannot kill it noisily
-        main = threading.current_thread() is threading.main_thread()
-        prev = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        # A submit may spawn a worker: it must start deaf to Ctrl-C, so that a Ctrl-C while it
+        # is still importing cannot kill it noisily. SIGINT is *blocked* (not ignored) in this
+        # thread meanwhile: the signal mask is inherited across fork and exec, so the worker
+        # starts with SIGINT blocked until _pool_init ignores it; and a Ctrl-C reaching this
+        # process in the window stays pending (or is taken by another thread) and is raised
+        # when the mask is restored, never lost, as it was when SIGINT was ignored here. The
+        # standard library starts its resource tracker the same way (multiprocessing.resource_tracker).
+        prev = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self.futures[self.ex.submit(_pool_task, p.id, p.overrides)] = p.id
         finally:
-            if main:
-                signal.signal(signal.SIGINT, prev)
+            signal.pthread_sigmask(signal.SIG_SETMASK, prev)  # a pending Ctrl-C is raised here
 
     def finished(self, timeout: float | None) -> list[dict]:
         done, _ = wait_futures(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
