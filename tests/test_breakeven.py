@@ -90,9 +90,9 @@ def test_breakeven_command(tmp_path, capsys):
     assert code == 0
     assert "0.6666666" in capsys.readouterr().out                   # m = 2/3 as above
     assert (tmp_path / "breakeven.json").exists() and (tmp_path / "breakeven_history.csv").exists()
-    assert breakeven_command(TINY, RATE, "150", "200", target="npv=1e6", solver=standin) == 1
+    assert breakeven_command(TINY, RATE, "150", "200", target="npv=1e6", solver=standin) == 2
     assert "same sign" in capsys.readouterr().err
-    assert breakeven_command(TINY, RATE, "x0.5", "200", solver=standin) == 1
+    assert breakeven_command(TINY, RATE, "x0.5", "200", solver=standin) == 2
 
 
 # ---------------------------------------------------------------- the real MILP, by hand

@@ -404,9 +404,9 @@ class Result:
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
-        npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
-        ``optimizer.solve.resultdir.write_result_dir``."""
-        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats)
+        npv_breakdown.csv, shadow_prices.csv, plan/ (one file per decision table) and, last,
+        manifest.json: ``optimizer.solve.resultdir.write_result_dir``."""
+        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats, kind="solve")
 
 
 # ``plan`` is a dataclass field (``Result(plan=...)``) read through a property: no plan -> NoSolutionError
