@@ -650,6 +650,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
     no bracket / failed solve, 5 stopped at max_solves before reaching the tolerance."""
     from optimizer.analysis.breakeven import _parse_bound
     from optimizer.analysis.breakeven import breakeven as run_breakeven
+    from optimizer.solve.resultdir import write_breakeven_dir
     try:
         (k_lo, v_lo), (k_hi, v_hi) = _parse_bound(lo), _parse_bound(hi)
         if k_lo != k_hi:
@@ -664,12 +665,9 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
     print(res.sentence())
     print(res.summary())
     if out is not None:
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
-        res.history.to_csv(d / "breakeven_history.csv", index=False)
         meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
                 "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
-        (d / "breakeven.json").write_text(json.dumps(meta, indent=1))
+        write_breakeven_dir(out, meta, res.history)
     return ExitCode.OK if res.converged else ExitCode.PARTIAL
 
 

@@ -1,7 +1,7 @@
 """The result directory: its one writer and its one reader.
 
 A result directory is what ``solve --out``, ``evaluate --out``, ``frontier --out``,
-``tornado --out`` and ``Result.write`` leave:
+``tornado --out``, ``breakeven --out`` and ``Result.write`` leave:
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
   frontier and tornado outputs have none;
@@ -57,6 +57,7 @@ DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + 
 FLOAT_FORMAT = "%.15g"
 FIGURES = ("frontier.png", "tornado.png")
 RENDERED = ("report.html", "results.xlsx", "decisions.md")   # rendered from a result (report, the CLI)
+BREAKEVEN = ("breakeven.json", "breakeven_history.csv")      # a breakeven's result (write_breakeven_dir)
 STORE_META = "sweep.json"                            # a sweep store's metadata (prefix + this name)
 STORE_COMPLETE = "complete"                          # its key: true once every point of the grid is stored
 
@@ -64,7 +65,7 @@ STORE_COMPLETE = "complete"                          # its key: true once every 
 def _owned() -> list[str]:
     """Every name a result writer owns in its directory (a sweep store's files are not among them)."""
     names = ["summary.json", "plan"] + [f"{t}.{ext}" for t in RESULT_TABLES for ext in ("csv", "parquet")]
-    return names + list(FIGURES) + list(RENDERED)
+    return names + list(FIGURES) + list(RENDERED) + list(BREAKEVEN)
 
 
 def jsonable(x: Any) -> Any:
@@ -118,6 +119,19 @@ def write_result_dir(out_dir: str | Path, summary: dict | None, tables: dict[str
     if summary is not None:
         write_json(out / "summary.json", summary)
     manifest.finish(out, files, kind)
+    return out
+
+
+def write_breakeven_dir(out_dir: str | Path, meta: dict, history: pd.DataFrame) -> Path:
+    """A breakeven's result: ``breakeven.json`` (``meta``: path, kind, target, value, bracket,
+    solves, tolerance, converged) and ``breakeven_history.csv`` (one row per solve), each written
+    whole, then ``manifest.json`` (kind ``breakeven``); like every result it replaces the previous
+    result in the directory. Return the directory."""
+    out = manifest.begin(out_dir, stale=[n for n in _owned() if n not in BREAKEVEN])
+    with manifest.atomic_file(out / "breakeven_history.csv") as tmp:
+        history.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
+    write_json(out / "breakeven.json", meta)
+    manifest.finish(out, BREAKEVEN, "breakeven")
     return out
 
 
