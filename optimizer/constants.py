@@ -47,6 +47,12 @@ STATUS_MESSAGES: dict[Status, str] = {
 }
 
 
+# Said whenever a solve stopped by a limit before HiGHS had any dual bound (it was still in presolve
+# or its root LP relaxation): no bound, hence no gap; never a made-up number.
+NO_BOUND_NOTE = ("HiGHS had no bound yet (it stopped before solving its root LP relaxation), so the gap is unknown; "
+                 "allow more time for a bound")
+
+
 def status_message(status: str, time_limit_s: float | None = None) -> str:
     try:
         return STATUS_MESSAGES[Status(status)].format(time_limit_s=time_limit_s)
@@ -61,6 +67,8 @@ class ExitCode(IntEnum):
     INFEASIBLE = 3       # infeasible or unbounded; the diagnosis names what conflicts
     NO_SOLUTION = 4      # no solution within the time limit
     PARTIAL = 5          # sweep/tornado: some points failed; breakeven: stopped before its tolerance
+    RULES_BROKEN = 6     # evaluate: the plan breaks rules (listed before its NPV, which assumes them away)
+    WORKER_DIED = 7      # sweep/tornado: a worker process died (killed, out of memory); finished points are saved
     INTERRUPTED = 130    # Ctrl-C; sweeps resume where they stopped
 
 

@@ -3,11 +3,14 @@ whose breakeven is worked out by hand below."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from _sweep_standins import SIGN_RATE, StandinPersistent, standin
 
+from optimizer import manifest
 from optimizer.analysis.breakeven import BracketError, breakeven
 from optimizer.cli import breakeven_command
 from optimizer.errors import InputError
@@ -95,10 +98,15 @@ def test_breakeven_command(tmp_path, capsys):
                              out=tmp_path, solver=standin)
     assert code == 0
     assert "0.6666666" in capsys.readouterr().out                   # m = 2/3 as above
-    assert (tmp_path / "breakeven.json").exists() and (tmp_path / "breakeven_history.csv").exists()
-    assert breakeven_command(TINY, RATE, "150", "200", target="npv=1e6", solver=standin) == 1
+    # written like every result: each file whole, then a manifest naming both (kind breakeven)
+    assert manifest.check_complete(tmp_path) == ["breakeven.json", "breakeven_history.csv"]
+    assert manifest.kind_of(tmp_path) == "breakeven"
+    meta = json.loads((tmp_path / "breakeven.json").read_text())
+    assert meta["value"] == pytest.approx(2 / 3, rel=1e-6) and meta["converged"] is True
+    assert len(pd.read_csv(tmp_path / "breakeven_history.csv")) == meta["n_solves"]
+    assert breakeven_command(TINY, RATE, "150", "200", target="npv=1e6", solver=standin) == 2
     assert "same sign" in capsys.readouterr().err
-    assert breakeven_command(TINY, RATE, "x0.5", "200", solver=standin) == 1
+    assert breakeven_command(TINY, RATE, "x0.5", "200", solver=standin) == 2
 
 
 # ---------------------------------------------------------------- the real MILP, by hand

@@ -22,8 +22,9 @@ from optimizer.evaluate import evaluate
 from optimizer.instance.variants import without_terminal_values
 from optimizer.plan import Plan
 from optimizer.solve import Result, solve
+from optimizer.solve.result import TERMINAL_CHANGE_COLUMNS
 
-CHANGE_COLUMNS = ["decision", "key", "with_terminal", "without_terminal"]
+CHANGE_COLUMNS = TERMINAL_CHANGE_COLUMNS
 
 
 @dataclass

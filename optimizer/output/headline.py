@@ -72,6 +72,7 @@ class Headline:
     solver_note: str = ""
     recommendation: str = ""
     value_sentence: str = ""
+    broken_rules: str = ""                                # said before anything else when the plan breaks rules
     warnings: list[str] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)   # (label, value) from other features (terminal check, financing)
 
@@ -156,10 +157,16 @@ def build_headline(summary: dict, cashflows: pd.DataFrame | None = None, plan: P
         h.warnings.append(f"Terminal check: {len(check['changes'])} first-stage decision(s) change when every terminal "
                           "value is set to 0: " + "; ".join(f"{c['decision']} {c['key']} ({c['with_terminal']} with, "
                                                             f"{c['without_terminal']} without)" for c in check["changes"]) + ".")
-    n_bad = len(summary.get("violations") or [])
-    if n_bad:
-        h.warnings.append(f"The evaluator found {n_bad} broken rule(s) in this plan (listed below).")
+    h.broken_rules = broken_rules_sentence(len(summary.get("violations") or []))
     return h
+
+
+def broken_rules_sentence(n: int) -> str:
+    """What a reader must see before the NPV of a plan that breaks ``n`` rules ("" if none)."""
+    if not n:
+        return ""
+    return (f"This plan breaks {n} rule{'s' if n != 1 else ''}: the NPV below counts its cash flows as if they were "
+            "allowed (the rules are listed below).")
 
 
 def _probabilities(summary: dict, data: Data | None, cashflows: pd.DataFrame | None) -> dict[str, float]:
