@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.constants import ExitCode
+from optimizer.constants import BREAKEVEN_TARGET_HELP, ExitCode
 from optimizer.errors import InputError, one_line
 from optimizer.instance.checks import plain_impossibilities
 from optimizer.instance.loading import load_instance
@@ -290,7 +290,7 @@ def evaluate(
         raise
     except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
         raise InputError(f"plan {plan_name}: {e}") from None
-    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.decisions import describe_plan, mark_terminal, not_taken, write_decisions
 
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
@@ -301,12 +301,17 @@ def evaluate(
         out.print(broken_rules_sentence(len(broken)), style="bold red", markup=False, soft_wrap=True)
         _print_violations(broken, header=False)
     _npv_tables(summary)
-    _print_decisions(describe_plan(ev.plan, inst), not_taken(ev.plan, inst))
+    term = summary.get("terminal") or {}
+    out.print(f"NPV without terminal values: {_usd(term.get('npv_without_terminal_usd'))} "
+              f"(terminal values {_usd(term.get('terminal_usd'))})", markup=False)
+    _print_decisions(mark_terminal(describe_plan(ev.plan, inst), term.get("flags")), not_taken(ev.plan, inst))
+    _print_terminal(summary)
     if not broken:
         _print_violations(broken)
     if out_dir is not None:
         write_result_dir(out_dir, summary, ev.tables(), ev.plan, kind="evaluate")
-        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}")
+        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}",
+                        terminal_flags=term.get("flags"))
         out.print(f"Wrote {out_dir}/summary.json, decisions.md, cashflows.csv and plan/", markup=False)
     if broken:
         err.print(f"error: plan {plan_name} breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; first: {one_line(broken[0])}",
@@ -334,6 +339,31 @@ def _print_headline(h) -> None:
     out.print(t)
     for w in h.warnings:
         out.print(f"[bold yellow]Note:[/] {w}", soft_wrap=True)
+
+
+def _print_terminal(s: dict) -> None:
+    """Flags of decisions only terminal values pay for, and the terminal check's changes."""
+    flags = (s.get("terminal") or {}).get("flags") or []
+    if flags:
+        out.print(f"[bold yellow]{len(flags)} decision(s) only terminal values pay for:[/]")
+        for f in flags:
+            out.print(f"  - {f['sentence']}", markup=False, soft_wrap=True)
+    tc = s.get("terminal_check")
+    if tc is None:
+        return
+    changes = tc.get("changes") or []
+    alt = tc.get("alternative_npv_without_terminal_usd")
+    out.print(f"Terminal check: re-solved with terminal values off ({tc.get('status')}): "
+              f"{len(changes)} first-stage decision(s) change; NPV without terminal values "
+              f"{_usd(tc.get('npv_without_terminal_usd'))} for this plan, {_usd(alt)} for the plan solved without them.",
+              markup=False, soft_wrap=True)
+    if changes:
+        t = Table(title="First-stage decisions that change without terminal values")
+        for c in ("decision", "key", "with terminal values", "without"):
+            t.add_column(c)
+        for c in changes:
+            t.add_row(c["decision"], c["key"], c["with_terminal"], c["without_terminal"])
+        out.print(t)
 
 
 def _print_decisions(decisions, not_done: list[str]) -> None:
@@ -375,6 +405,7 @@ def solve(
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    terminal_check: bool = typer.Option(False, "--terminal-check", help="re-solve with every terminal value off and list the first-stage decisions that change (summary.json terminal_check, terminal_check.csv)"),
     diagnosis_time_limit: float = typer.Option(60.0, "--diagnosis-time-limit",
                                                help="seconds the infeasibility diagnosis may take; it reports what it has then"),
     data_dir: Optional[Path] = _data_dir_option(),
@@ -389,7 +420,7 @@ def solve(
     _check_risk(risk_weight, risk_alpha)
     inst = load_instance(file, data_dir)
     from optimizer.economics.data import compile_instance
-    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.decisions import describe_plan, mark_terminal, not_taken, write_decisions
     from optimizer.output.headline import build_headline, solver_note
     from optimizer.solve import solve as run_solve
 
@@ -398,13 +429,23 @@ def solve(
                        baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
                        value_of_information=False if no_voi else None, diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())
+    check = None
+    if terminal_check and result.solved:
+        from optimizer.analysis.horizon import terminal_check as run_terminal_check
+
+        err.print("Terminal check: solving again with every terminal value off ...", markup=False)
+        check = run_terminal_check(inst, result, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap,
+                                   threads=threads, baselines=False, cvar_weight=risk_weight, cvar_alpha=risk_alpha)
+        result.terminal_check = check.summary()
     result.write(out_dir)
     s = result.summary
     if result.has_plan:
         data = compile_instance(inst)
-        write_decisions(out_dir, result.plan, data)
+        flags = (s.get("terminal") or {}).get("flags")
+        write_decisions(out_dir, result.plan, data, terminal_flags=flags)
         _print_headline(build_headline(s, result.evaluation.cashflows, result.plan, data))
-        _print_decisions(describe_plan(result.plan, data), not_taken(result.plan, data))
+        _print_decisions(mark_terminal(describe_plan(result.plan, data), flags), not_taken(result.plan, data))
+        _print_terminal(s)
         _print_violations(list(s.get("violations") or []))
         _print_baselines(s)
     out.print(solver_note(s), markup=False, soft_wrap=True, style="dim")
@@ -535,14 +576,14 @@ def breakeven(
     param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
     lo: str = typer.Option(..., "--lo", help="low end of the bracket (a value, xMULT or add:SHIFT)"),
     hi: str = typer.Option(..., "--hi", help="high end of the bracket"),
-    target: str = typer.Option("npv", "--target", help="npv[=VALUE] (NPV crosses VALUE, default 0), convert:SITE or lease:ID"),
+    target: str = typer.Option("npv", "--target", help=BREAKEVEN_TARGET_HELP),
     rel_tol: float = typer.Option(1e-4, "--rel-tol", help="relative tolerance on the parameter"),
     max_solves: int = typer.Option(40, "--max-solves"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
     data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
-    """Find the parameter value at which the NPV crosses a value or a decision flips."""
+    """Find the parameter value at which the NPV crosses a value or a first-stage decision flips (ITP / bisection; reports the bracket)."""
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
                             out=out_dir, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
@@ -665,9 +706,7 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
     print(res.sentence())
     print(res.summary())
     if out is not None:
-        meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
-                "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
-        write_breakeven_dir(out, meta, res.history)
+        write_breakeven_dir(out, res.as_dict(), res.history)
     return ExitCode.OK if res.converged else ExitCode.PARTIAL
 
 

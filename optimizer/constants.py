@@ -3,6 +3,8 @@
 - ``Status``: what a solve (or an evaluation) ended with. A ``str`` enum, so
   ``result.status == "optimal"`` and JSON both see the plain name.
 - ``ExitCode``: the command line's exit codes (README, "Exit codes"); ``exit_code(status)``.
+- ``BREAKEVEN_TARGETS``: the target names of ``breakeven`` (``optimizer.analysis.breakeven``),
+  its CLI help and its errors.
 - ``Reporter``: how long work reports progress and notes without printing. Domain functions
   take ``progress: Reporter | None``; the CLI passes one that draws a bar on a terminal and
   writes plain lines otherwise (``optimizer.cli``). ``None`` means silent.
@@ -24,6 +26,12 @@ class Status(StrEnum):
     ERROR = "error"                                          # the solver failed
     EVALUATED = "evaluated"                                  # an evaluated plan (no solve), in result directories
 
+
+# breakeven --target: the NPV crossing a level, or a first-stage decision flipping
+BREAKEVEN_TARGETS: tuple[str, ...] = ("npv", "npv=VALUE", "converts:SITE", "signed:LEASE", "signed:CONTRACT", "sold:SITE",
+                                      "acquired:SITE", "bought:OPTION", "expands:SITE", "expands:SITE/OPTION", "retires:SITE")
+BREAKEVEN_TARGET_HELP = ("one of " + ", ".join(BREAKEVEN_TARGETS) + " (npv=VALUE: the NPV crosses VALUE, npv: 0; "
+                         "the others: that first-stage decision flips)")
 
 SOLVED: frozenset[Status] = frozenset({Status.OPTIMAL, Status.FEASIBLE_WITHIN_GAP, Status.TIME_LIMIT_WITH_INCUMBENT})
 

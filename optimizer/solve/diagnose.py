@@ -423,7 +423,7 @@ FAMILIES: dict[str, Family] = {
     **{name: Family(0, "", "") for name in (
         "nb_balance", "expansion_balance", "ownership_balance", "hpc_owned_mccormick", "fleet_balance", "lease_split",
         "hpc_energy", "signed_owned_mccormick", "treasury_balance", "cash_balance", "first_stage_net_def",
-        "lease_conversion_rounding", "cvar_excess_def",
+        "lease_conversion_rounding", "cvar_excess_def", "terminal_mining_floor",
         *(p + name for p in ("", "u_") for name in ("taxable_first_stage_def", "taxable_income", "nol_use_limit",
                                                     "nol_use_available", "nol_balance")))},
 }

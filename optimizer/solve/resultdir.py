@@ -10,7 +10,7 @@ A result directory is what ``solve --out``, ``evaluate --out``, ``frontier --out
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``,
   with a financing section ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
-  (scenario x tax year), ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
+  (scenario x tax year), ``terminal_check.csv`` (``solve --terminal-check``), ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``);
 - ``manifest.json``, written last, listing every file above (``optimizer.manifest``);
@@ -48,7 +48,7 @@ from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
 RESULT_TABLES = ("plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-                 "debt_schedule", "tax_schedule", "tornado", "frontier")
+                 "debt_schedule", "tax_schedule", "terminal_check", "tornado", "frontier")
 STORE_TABLES = ("points",)
 TABLES = RESULT_TABLES + STORE_TABLES
 # decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
