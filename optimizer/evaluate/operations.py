@@ -161,7 +161,7 @@ def btc_value_usd(st: State, w: int, model: str, t: int) -> float:
     if inst.treasury.mined_btc == "sell_monthly":
         return btc * float(d.btc_price_usd[w, t])
     if inst.horizon.terminal.treasury_btc:
-        return btc * float(d.btc_price_usd[w, T - 1]) * float(d.df[T - 1] / d.df[t])
+        return btc * float(d.btc_price_usd[w, T - 1]) * float(d.df_end / d.df[t])
     return 0.0
 
 
@@ -174,7 +174,7 @@ def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float
     if t == d.T - 1 and k > 0:
         btc = float(d.btc_per_unit[model][w, t])
         mwh = float(d.mwh_per_unit(site_id, model)[t])
-        value += k * (btc * float(d.btc_price_usd[w, t]) - mwh * float(d.site_power_price(site_id)[w, t]))
+        value += k * (btc * float(d.btc_price_usd[w, t]) - mwh * float(d.terminal_mining_price[site_id][w]))
     return value
 
 
