@@ -51,7 +51,7 @@ class _CpuClock:
     CPU s > wall s and the CPU budget is the stricter one."""
 
     def __init__(self, budget_s: float | None):
-        import optimizer.highs_backend as hb
+        import optimizer.solve.backend as hb
 
         self.budget_s, self.cpu = budget_s, {}
         clock = self
@@ -90,7 +90,7 @@ class _CpuClock:
 
 def _record_lazy_paths() -> list:
     """Which phase of the lazy cash floor answered each HiGHS solve ("relaxation", "repaired", "full model")."""
-    import optimizer.highs_backend as hb
+    import optimizer.solve.backend as hb
 
     paths, solve0 = [], hb.HighsBackend.solve
 
