@@ -51,11 +51,11 @@ class _CpuClock:
     CPU s > wall s and the CPU budget is the stricter one."""
 
     def __init__(self, budget_s: float | None):
-        import optimizer.solve.backend as hb
+        from optimizer.solve.backend import HighsBackend
 
         self.budget_s, self.cpu = budget_s, {}
         clock = self
-        init0, solve0 = hb.HighsBackend.__init__, hb.HighsBackend.solve
+        init0, solve0 = HighsBackend.__init__, HighsBackend.solve
 
         def init(b, model):
             c = time.process_time()
@@ -82,7 +82,7 @@ class _CpuClock:
                         ev.unsubscribe(cb)
                 clock.cpu["solve"] = clock.cpu.get("solve", 0.0) + time.process_time() - c0
 
-        hb.HighsBackend.__init__, hb.HighsBackend.solve = init, solve
+        HighsBackend.__init__, HighsBackend.solve = init, solve
 
     def start(self):
         self.cpu = {"start": time.process_time()}
@@ -90,16 +90,16 @@ class _CpuClock:
 
 def _record_lazy_paths() -> list:
     """Which phase of the lazy cash floor answered each HiGHS solve ("relaxation", "repaired", "full model")."""
-    import optimizer.solve.backend as hb
+    from optimizer.solve.backend import HighsBackend  # not "import optimizer.solve.backend": optimizer.solve is the function
 
-    paths, solve0 = [], hb.HighsBackend.solve
+    paths, solve0 = [], HighsBackend.solve
 
     def solve(b, *args, **kw):
         r = solve0(b, *args, **kw)
         paths.append(r.lazy_path or "-")
         return r
 
-    hb.HighsBackend.solve = solve
+    HighsBackend.solve = solve
     return paths
 
 
