@@ -61,7 +61,9 @@ class BackendResult:
     solve_s: float
     values: np.ndarray | None  # column values in column order; None without a feasible point
     highs_status: str  # HiGHS model status name, for diagnosis
-    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "repaired", "full model" (which phase gave the answer)
+    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "row generation", "repaired" (see _solve_lazy)
+    lazy_rounds: int = 0  # solve(lazy_lower=...): MIP rounds run
+    lazy_rows: int = 0  # solve(lazy_lower=...): lazy bounds enforced in the last round
 
     @property
     def has_solution(self) -> bool:
@@ -201,6 +203,7 @@ class HighsBackend:
         self._col_of = {id(v): i for i, v in enumerate(sf.columns)}
         self._row_of: dict[int, int] | None = None  # built on first row_index() call
         self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
+        self._lazy_active: dict[bytes, np.ndarray] = {}  # lazy columns -> those enforced when the last lazy solve ended
 
     @property
     def columns(self) -> list:
@@ -285,18 +288,22 @@ class HighsBackend:
         highs_options: dict | None = None,
         lazy_lower=None,
         on_log=None,
+        lazy_window: int = 1,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
         completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
         infeasible start is dropped with a warning. Ignored for an LP.
 
-        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`).
+        `lazy_lower`: column indices whose lower bounds are enforced lazily, by row generation (see
+        `_solve_lazy`): a sequence of ints (one chain), or a sequence of chains (e.g. one per scenario,
+        months in order). `lazy_window`: neighbours either side in its chain enforced with a violated one.
         `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
         per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
         callback, which fires whether or not HiGHS prints its log); its errors are ignored."""
         if on_log is None or not self.is_mip:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                        lazy_window)
         last = [time.perf_counter()]
 
         def relay(e) -> None:
@@ -313,14 +320,19 @@ class HighsBackend:
 
         self.highs.cbMipInterrupt.subscribe(relay)
         try:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                        lazy_window)
         finally:
             self.highs.cbMipInterrupt.unsubscribe(relay)
 
-    def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower) -> BackendResult:
-        if lazy_lower is not None and len(lazy_lower) and self.is_mip:
-            return self._solve_lazy(np.asarray(lazy_lower, dtype=np.int32), time_limit_s, mip_gap, threads,
-                                    mip_start, presolve, log, highs_options)
+    def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                        lazy_window=1) -> BackendResult:
+        chains = _chains(lazy_lower)
+        if chains and self.is_mip:
+            if lazy_window < 0:
+                raise ValueError(f"lazy_window: must be >= 0, got {lazy_window}")
+            return self._solve_lazy(chains, int(lazy_window), time_limit_s, mip_gap, threads, mip_start, presolve, log,
+                                    highs_options)
         return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
 
     def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
@@ -368,25 +380,41 @@ class HighsBackend:
         )
         return self.last_result
 
-    def _solve_lazy(self, idx, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
-        """Exact solve with the lower bounds of columns `idx` enforced lazily.
+    def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+        """Exact solve with the lower bounds of the columns in `chains` enforced by row generation.
 
-        Phase 1 solves the MIP without those bounds (a relaxation: its best bound is valid for the
-        full model). If its incumbent satisfies them, it is the answer. Otherwise the best candidate
-        satisfying them is kept: improving solutions of phase 1 that happen to satisfy them, and the
-        incumbent's integers with the continuous part re-optimised by an LP under the full bounds.
-        If that candidate is not within `mip_gap` of the phase-1 bound, phase 2 solves the full
-        model in the remaining time, started from the candidate (or from `mip_start`).
+        Round k solves the MIP with only a subset A_k of those lower bounds enforced (A_0: the set
+        that ended the previous lazy solve of the same columns on this backend, else empty). Each
+        round is a relaxation of the full model, so its best bound is valid for the full model, and
+        the tightest seen is kept. If the round's incumbent satisfies every lazy bound, it is
+        feasible for the full model and within the gap of that bound: the answer. Otherwise the
+        bounds it violates join A, with the `window` columns either side of each in its chain (a
+        cash balance that dips below the floor in month t is usually close to it in t-1 and t+1),
+        and the MIP is solved again; HiGHS keeps the model, only those bounds change. A grows every
+        round and is at most every lazy bound (that round is the full model), so the loop ends.
 
-        Used for the cash floor (model `cash` columns): rows that make HiGHS's LPs and cut rounds
-        several times slower but seldom bind at the optimum when funding is ample.
+        Between rounds the best full-feasible candidate is kept: improving solutions of a round that
+        happen to satisfy every lazy bound, and the incumbent's integers with the continuous part
+        re-optimised by an LP under all bounds (`_repair_lp`). It is the MIP start of the next round
+        (else the caller's `mip_start`), it answers when it is within `mip_gap` of the bound
+        ("repaired"), and when time runs out. A round whose relaxation is unbounded (or fails) is
+        followed by the full model. `lazy_path`: "relaxation" (first round, nothing added),
+        "row generation" (rows added, a round's incumbent satisfied them all), "repaired";
+        `lazy_rounds`, `lazy_rows`: rounds run, lazy bounds enforced at the end.
         """
         h, sf, n = self.highs, self._sf, len(self._sf.columns)
         t0 = time.perf_counter()
+        idx = np.concatenate(chains).astype(np.int32)
+        pos = np.concatenate([np.arange(c.size) for c in chains])
+        first = np.repeat(np.cumsum([0] + [c.size for c in chains[:-1]]), [c.size for c in chains])
+        size = np.repeat([c.size for c in chains], [c.size for c in chains])
         lb, ub = sf.col_lower[idx].copy(), sf.col_upper[idx].copy()
         tol = 1e-6 * np.maximum(1.0, np.abs(lb))
         maximize = sf.sense == -1
-        best: list = []  # [(objective, x)] best solution seen that satisfies the lazy bounds
+        key = idx.tobytes()
+        active = np.isin(idx, self._lazy_active.get(key, np.zeros(0, dtype=np.int32)))
+        best: list = []  # [(objective, x)]: the best solution seen that satisfies every lazy bound
+        bound, rounds, last, path = math.nan, 0, None, "relaxation"
 
         def better(a: float, b: float) -> bool:
             return a > b if maximize else a < b
@@ -400,58 +428,82 @@ class HighsBackend:
             if x.size == n:
                 keep(float(e.data_out.objective_function_value), x)
 
-        h.changeColsBounds(idx.size, idx, np.full(idx.size, -_INF), ub)
-        h.cbMipImprovingSolution.subscribe(on_improving)
+        def left() -> float | None:
+            return None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+
+        def enforce(mask: np.ndarray) -> None:
+            j = np.flatnonzero(mask)
+            h.changeColsBounds(j.size, idx[j], np.where(active[j], lb[j], -_INF), ub[j])
+
+        enforce(np.ones(idx.size, dtype=bool))
         try:
-            r1 = self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+            while True:
+                if rounds and left() is not None and left() < 0.5:
+                    break
+                if best:
+                    self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
+                    start = None
+                else:
+                    start = mip_start
+                h.cbMipImprovingSolution.subscribe(on_improving)
+                try:
+                    r = self._solve_once(left(), mip_gap, threads, start, presolve, log, highs_options)
+                finally:
+                    h.cbMipImprovingSolution.unsubscribe(on_improving)
+                rounds, last = rounds + 1, r
+                if r.status == "infeasible":  # a relaxation is infeasible: so is the model
+                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                if r.status in ("unbounded", "error") and not active.all():
+                    active[:] = True  # the relaxation tells nothing: the full model next
+                    enforce(np.ones(idx.size, dtype=bool))
+                    path = "row generation"
+                    continue
+                if r.status in ("unbounded", "error"):
+                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                if math.isfinite(r.best_bound) and (not math.isfinite(bound) or better(bound, r.best_bound)):
+                    bound = r.best_bound
+                if not r.has_solution:
+                    break
+                violated = (r.values[idx] < lb - tol) & ~active
+                if not violated.any():
+                    keep(r.objective, r.values)  # feasible for the full model
+                    break
+                if left() is None or left() >= 0.5:
+                    h.changeColsBounds(idx.size, idx, lb, ub)  # the repair LP sees every lazy bound
+                    try:
+                        rep = self._repair_lp(r.values, left())
+                    finally:
+                        enforce(np.ones(idx.size, dtype=bool))
+                    if rep is not None:
+                        keep(*rep)
+                if best and _rel_gap(best[0][0], bound) <= mip_gap:
+                    path = "repaired"
+                    break
+                if r.status not in ("optimal", "feasible_within_gap"):
+                    break  # the round stopped on a limit: no time for another
+                grow = np.zeros(idx.size, dtype=bool)
+                for k in np.flatnonzero(violated).tolist():
+                    lo, hi = max(pos[k] - window, 0), min(pos[k] + window, size[k] - 1)
+                    grow[first[k] + lo:first[k] + hi + 1] = True
+                grow &= ~active
+                active |= grow
+                enforce(grow)
+                path = "row generation"
         finally:
-            h.cbMipImprovingSolution.unsubscribe(on_improving)
             h.changeColsBounds(idx.size, idx, lb, ub)
-        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
-        if r1.status == "infeasible":  # the relaxation is infeasible: so is the model
-            return self._finish_lazy(r1, t0, "relaxation")
-        if r1.has_solution:
-            if (r1.values[idx] >= lb - tol).all():
-                return self._finish_lazy(r1, t0, "relaxation")
-            keep(r1.objective, r1.values)
-            rep = self._repair_lp(r1.values, left)
-            if rep is not None:
-                keep(*rep)
-        bound = r1.best_bound if r1.has_solution else math.nan
-        if best and math.isfinite(bound):
-            gap = _rel_gap(best[0][0], bound)
-            if gap <= mip_gap or (left is not None and left < 1.0):
-                status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
-                return self._lazy_result(status, best[0], bound, gap, t0, r1.highs_status, "repaired")
-        if left is not None and left < 1.0:
-            if best:
-                return self._lazy_result("time_limit_with_incumbent", best[0], bound, _INF, t0, r1.highs_status,
-                                         "repaired")
-            return self._finish_lazy(BackendResult("time_limit_no_solution", math.nan, bound, _INF, 0.0, None,
-                                                   r1.highs_status), t0, "relaxation")
-        # phase 2: the full model, from the best candidate (or the caller's start)
-        if best:
-            self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
-            start = None
-        else:
-            start = mip_start
-        r2 = self._solve_once(left, mip_gap, threads, start, presolve, log, highs_options)
-        if r2.status in ("infeasible", "unbounded", "error") or not (r2.has_solution or best):
-            return self._finish_lazy(r2, t0, "full model")
-        if r2.has_solution and (not best or not better(best[0][0], r2.objective)):
-            cand = (r2.objective, r2.values)
-        else:
-            cand = best[0]
-        bounds = [b for b in (r1.best_bound, r2.best_bound) if math.isfinite(b)]
-        bound = (min(bounds) if maximize else max(bounds)) if bounds else math.nan
-        gap = _rel_gap(cand[0], bound) if bounds else _INF
-        status = "optimal" if gap <= mip_gap else ("time_limit_with_incumbent" if r2.status != "optimal" else "optimal")
-        return self._lazy_result(status, cand, bound, gap, t0, r2.highs_status, "full model")
+            self._lazy_active[key] = idx[active]
+        if not best:
+            status = "time_limit_no_solution" if last is None or last.status != "error" else "error"
+            r = BackendResult(status, math.nan, bound, _INF, 0.0, None, last.highs_status if last else "")
+            return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+        gap = _rel_gap(best[0][0], bound)
+        status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
+        return self._lazy_result(status, best[0], bound, gap, t0, last.highs_status, path, rounds, int(active.sum()))
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
         """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
         h, sf, ints = self.highs, self._sf, self._int_idx
-        if time_limit_s is not None and time_limit_s < 1.0:
+        if time_limit_s is not None and time_limit_s < 0.5:
             return None
         self._set_options(time_limit_s, 0.0, None, True, False, self._extra_options)
         fixed = np.round(x[ints])
@@ -465,16 +517,16 @@ class HighsBackend:
             h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
         return out
 
-    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path) -> BackendResult:
+    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path, rounds, rows) -> BackendResult:
         obj, x = cand
         if self._int_idx.size:
             x = x.copy()
             x[self._int_idx] = np.round(x[self._int_idx])
-        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path)
+        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path, rounds, rows)
 
-    def _finish_lazy(self, r: BackendResult, t0: float, path: str) -> BackendResult:
+    def _finish_lazy(self, r: BackendResult, t0: float, path: str, rounds: int, rows: int) -> BackendResult:
         r.solve_s = time.perf_counter() - t0
-        r.lazy_path = path
+        r.lazy_path, r.lazy_rounds, r.lazy_rows = path, rounds, rows
         self._x = r.values
         self.last_result = r
         return r
@@ -618,6 +670,18 @@ class HighsBackend:
             for k in nz_idx.tolist():
                 h.changeCoeff(int(row_of_nz[k]), int(col_of_nz[k]), float(data[k]))
         return UpdateStats(False, int(cost_idx.size), int(col_idx.size), int(row_idx.size), int(nz_idx.size), 0.0)
+
+
+def _chains(lazy_lower) -> list[np.ndarray]:
+    """`lazy_lower` as a list of non-empty int32 arrays: one chain for a flat sequence of ints."""
+    if lazy_lower is None:
+        return []
+    items = list(lazy_lower)
+    if not items:
+        return []
+    if np.ndim(items[0]) == 0:
+        return [np.asarray(items, dtype=np.int32)]
+    return [np.asarray(c, dtype=np.int32) for c in items if len(c)]
 
 
 def _rel_gap(objective: float, bound: float) -> float:

@@ -185,11 +185,17 @@ class _Solver:
             return None
 
     def _lazy_columns(self):
-        """Columns of the cash balances: their floor (min_cash) is enforced lazily when asked."""
+        """Columns of the cash balances, one chain per scenario in month order: their floor
+        (min_cash) is enforced by row generation when asked (HighsBackend._solve_lazy)."""
         m, b = self.model, self.backend
         if not self.opts.lazy_cash or not hasattr(m, "cash"):
             return None
-        return [i for i in (b.column_index(v) for v in m.cash.values()) if i is not None]
+        chains = {}
+        for (w, t), v in m.cash.items():
+            i = b.column_index(v)
+            if i is not None:
+                chains.setdefault(w, []).append((t, i))
+        return [[i for _, i in sorted(c)] for _, c in sorted(chains.items())]
 
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
