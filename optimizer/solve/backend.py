@@ -396,8 +396,10 @@ class HighsBackend:
         Between rounds the best full-feasible candidate is kept: improving solutions of a round that
         happen to satisfy every lazy bound, and the incumbent's integers with the continuous part
         re-optimised by an LP under all bounds (`_repair_lp`). It is the MIP start of the next round
-        (else the caller's `mip_start`), it answers when it is within `mip_gap` of the bound
-        ("repaired"), and when time runs out. A round whose relaxation is unbounded (or fails) is
+        (else the caller's `mip_start`), it answers when it is within `mip_gap` of the tightest
+        bound (a round is interrupted as soon as that holds against its running bound or an
+        earlier round's: HiGHS alone would go on closing the gap of the round's own incumbent, which
+        may break the floor), and when time runs out. A round whose relaxation is unbounded (or fails) is
         followed by the full model. `lazy_path`: "relaxation" (first round, nothing added),
         "row generation" (rows added, a round's incumbent satisfied them all), "repaired";
         `lazy_rounds`, `lazy_rows`: rounds run, lazy bounds enforced at the end.
@@ -413,20 +415,32 @@ class HighsBackend:
         maximize = sf.sense == -1
         key = idx.tobytes()
         active = np.isin(idx, self._lazy_active.get(key, np.zeros(0, dtype=np.int32)))
-        best: list = []  # [(objective, x)]: the best solution seen that satisfies every lazy bound
+        best: list = []  # [(objective, x, source)]: the best solution seen that satisfies every lazy bound
         bound, rounds, last, path = math.nan, 0, None, "relaxation"
 
         def better(a: float, b: float) -> bool:
             return a > b if maximize else a < b
 
-        def keep(obj: float, x: np.ndarray) -> None:
+        def keep(obj: float, x: np.ndarray, source: str = "incumbent") -> None:
             if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
-                best[:] = [(obj, x.copy())]
+                best[:] = [(obj, x.copy(), source)]
+
+        def tighter(a: float, b: float) -> float:
+            """The tighter of two bounds (nan and inf are no bound)."""
+            if not math.isfinite(b):
+                return a
+            return b if not math.isfinite(a) or better(a, b) else a
 
         def on_improving(e) -> None:
             x = np.asarray(e.data_out.mip_solution, dtype=np.float64)
             if x.size == n:
                 keep(float(e.data_out.objective_function_value), x)
+
+        def on_interrupt(e) -> None:
+            # stop the round once a plan keeping every lazy bound is within the gap of a valid bound:
+            # the round's own running bound (a relaxation's) or a previous round's
+            if best and _rel_gap(best[0][0], tighter(bound, float(e.data_out.mip_dual_bound))) <= mip_gap:
+                e.interrupt()
 
         def left() -> float | None:
             return None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
@@ -446,9 +460,11 @@ class HighsBackend:
                 else:
                     start = mip_start
                 h.cbMipImprovingSolution.subscribe(on_improving)
+                h.cbMipInterrupt.subscribe(on_interrupt)
                 try:
                     r = self._solve_once(left(), mip_gap, threads, start, presolve, log, highs_options)
                 finally:
+                    h.cbMipInterrupt.unsubscribe(on_interrupt)
                     h.cbMipImprovingSolution.unsubscribe(on_improving)
                 rounds, last = rounds + 1, r
                 if r.status == "infeasible":  # a relaxation is infeasible: so is the model
@@ -460,8 +476,7 @@ class HighsBackend:
                     continue
                 if r.status in ("unbounded", "error"):
                     return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
-                if math.isfinite(r.best_bound) and (not math.isfinite(bound) or better(bound, r.best_bound)):
-                    bound = r.best_bound
+                bound = tighter(bound, r.best_bound)
                 if not r.has_solution:
                     break
                 violated = (r.values[idx] < lb - tol) & ~active
@@ -475,9 +490,9 @@ class HighsBackend:
                     finally:
                         enforce(np.ones(idx.size, dtype=bool))
                     if rep is not None:
-                        keep(*rep)
+                        keep(*rep, source="repaired")
                 if best and _rel_gap(best[0][0], bound) <= mip_gap:
-                    path = "repaired"
+                    path = "repaired" if best[0][2] == "repaired" else path
                     break
                 if r.status not in ("optimal", "feasible_within_gap"):
                     break  # the round stopped on a limit: no time for another
@@ -518,7 +533,7 @@ class HighsBackend:
         return out
 
     def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path, rounds, rows) -> BackendResult:
-        obj, x = cand
+        obj, x = cand[:2]
         if self._int_idx.size:
             x = x.copy()
             x[self._int_idx] = np.round(x[self._int_idx])
