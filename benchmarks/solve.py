@@ -69,6 +69,7 @@ class _CpuClock:
             if clock.budget_s is not None:
                 def cb(e):
                     if time.process_time() - c0 > clock.budget_s:
+                        b.request_stop()  # a limit, not a Ctrl-C (which raises KeyboardInterrupt)
                         e.interrupt()
                 b.highs.cbMipInterrupt.subscribe(cb)
                 b.highs.cbSimplexInterrupt.subscribe(cb)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from optimizer.economics.data import Data
+from optimizer.economics.data import Data, lease_credit_price
 from optimizer.model import sites
 from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
 
@@ -160,19 +160,23 @@ def lease_needs_ownership(m, data: Data) -> None:
 
 def hpc_energy(m, data: Data) -> None:
     """hpc_gwh[s,t] = HPC load in GWh (firm; first stage), one variable per (s,t) so that the
-    per-scenario energy-balance and grid rows carry one term for it; m.passthrough_gwh[(s,t)]:
-    the pass-through part (an expression, for the pass-through line)."""
-    allg, pt = Acc(), Acc()
+    per-scenario energy-balance and grid rows carry one term for it; m.credit_gwh[(s,t,price,item)]:
+    the HPC GWh credited to the landlord (an expression): pass-through leases (item
+    power_passthrough_usd) and after-power NOI margins (item opex_usd), at the site's energy price
+    (price "site") or the market price ("market") (economics.md, "Leases")."""
+    allg, credit = Acc(), Acc()
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
         lease = ld.lease
         pue = data.inst.site_by_id[s].pue_hpc
         h = ld.active_hours[tau]
+        kind = lease_credit_price(lease)
+        item = "power_passthrough_usd" if lease.power_passthrough else "opex_usd"
         for t in h.nonzero()[0]:
             c = lease.it_mw * pue * float(h[t]) / MWH
             allg.add((s, int(t)), c, m.x[l, s, tau])
-            if lease.power_passthrough:
-                pt.add((s, int(t)), c, m.x[l, s, tau])
+            if kind is not None:
+                credit.add((s, int(t), kind, item), c, m.x[l, s, tau])
     keys = list(allg.rows)
     m.hpc_gwh = add_vars(m, "hpc_gwh", keys, pyo.NonNegativeReals)
     rows = {}
@@ -180,14 +184,14 @@ def hpc_energy(m, data: Data) -> None:
         c, v, _ = allg.rows[k]
         rows[k] = lin(c + [-1.0], v + [m.hpc_gwh[k]]) == 0
     add_constraints(m, "hpc_energy", rows)
-    m.passthrough_gwh = dict(pt.items())
+    m.credit_gwh = dict(credit.items())
 
 
 def _cashflows(m, data: Data) -> None:
     inst, T, W = data.inst, data.T, data.W
     rent: dict[tuple, Acc] = {}  # (s, t) -> per-lease accumulator of rent / rate (rate-proportional)
     opex_fix, pen = Acc(), Acc()
-    tnoi: dict[str, list] = {}
+    tnoi: dict[str, list] = {}  # s -> [(l, tau, x)] of leases running past the horizon
     term = inst.horizon.terminal
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
@@ -218,40 +222,43 @@ def _cashflows(m, data: Data) -> None:
     for (s, t), e in pen.items():
         register(m, "lease_penalty_usd", s, t, None, e)
     for s, items in tnoi.items():
-        register(m, "terminal_lease_noi_usd", s, T - 1, None,
-                 sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
-        # leases without pass-through: power after the horizon at the last period's market price
-        site = inst.site_by_id[s]
-        mwh = [(data.leases[l].lease.it_mw * site.pue_hpc / USD * m.lease_terminal_hours[l, tau], v)
-               for (l, tau, v) in items if not data.leases[l].lease.power_passthrough]
-        if mwh:
-            for w in range(W):
-                p = m.power_price[site.market, w, T - 1]
-                register(m, "terminal_lease_noi_usd", s, T - 1, w, -p * sum(c * v for c, v in mwh))
-    for (s, t), e in m.passthrough_gwh.items():
+        # contracted NOI after the horizon net of the site's fixed HPC opex and of the power the
+        # landlord still bears: one Param per (lease, hand-over, site, scenario), Data.lease_terminal_usd
+        for w in range(W):
+            register(m, "terminal_lease_noi_usd", s, T - 1, w,
+                     lin([m.lease_terminal[l, tau, s, w] / USD for (l, tau, _v) in items], [v for (_l, _t, v) in items]))
+    for (s, t, kind, item), e in m.credit_gwh.items():
         market = inst.site_by_id[s].market
         for w in range(W):
-            register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
+            price = m.site_price[s, w, t] if kind == "site" else m.power_price[market, w, t]
+            register(m, item, s, t, w, (price * (MWH / USD)) * e)
     _terminal_hpc(m, data)
 
 
 def _terminal_hpc(m, data: Data) -> None:
-    """Unleased HPC MW at the end x NOI/MW-year / cap rate x idx[w,T-1]; 'unleased' = owned HPC
-    racks minus racks taken by leases running past the horizon, times kW per rack."""
+    """terminal_hpc_usd[s,w] = hpc_value[s,w] x kW/1000 x (owned HPC racks at T-1 - sum over leases
+    running past the horizon of need x (1 - reversion[l,tau]) x x[l,s,tau]): the unleased racks at
+    the market value, the leased ones at the market value times the reversion factor of the
+    months their lease still runs (economics.md, "Terminal values")."""
     term = data.inst.horizon.terminal
     if term.hpc_unleased_noi_usd_per_mw_year <= 0:
         return
     T = data.T
-    per_mw = term.hpc_unleased_noi_usd_per_mw_year / term.hpc_cap_rate / USD
+    past: dict[str, list] = {}
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        if ld.runs_past_horizon[tau] and ld.active[tau][T - 1]:
+            past.setdefault(s, []).append((m.lease_need[(l, s)], m.lease_reversion[l, tau], m.x[l, s, tau]))
     for si in m.site_info.values():
         if si.Hmax <= 0:
             continue
         s = si.id
         owned = sites.hpc_owned(m, s, T - 1)
-        taken = racks_taken(m, data, s, T - 1, past_horizon_only=True)
-        racks = owned - taken
+        rows = past.get(s, [])
+        kept = lin([-need * (1.0 - rho) for need, rho, _x in rows], [x for _n, _r, x in rows]) if rows else 0.0
+        racks = owned + kept
         if is_const(racks) and racks == 0:
             continue
         mw = si.site.hpc_mw_per_rack * racks
         for w in range(data.W):
-            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_index[w] * per_mw) * mw)
+            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_value[s, w] / USD) * mw)

@@ -18,6 +18,8 @@ Status strings (ours, not HiGHS's), decided in `_map_status`:
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,11 +35,10 @@ from optimizer.constants import Status
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
 _MS = highspy.HighsModelStatus
-_LIMIT_STATUSES = {
+_LIMIT_STATUSES = {  # kInterrupt is not a limit: run_interruptible raises KeyboardInterrupt for it (request_stop: a limit)
     _MS.kTimeLimit,
     _MS.kIterationLimit,
     _MS.kSolutionLimit,
-    _MS.kInterrupt,
     _MS.kObjectiveBound,
     _MS.kObjectiveTarget,
     _MS.kUnknown,
@@ -181,6 +182,7 @@ class HighsBackend:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self._pending_start: tuple[np.ndarray, np.ndarray] | None = None
+        self._stop_requested = False  # request_stop() during the current run
         self._x: np.ndarray | None = None
         self.last_result: BackendResult | None = None
         self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
@@ -236,6 +238,17 @@ class HighsBackend:
         return len(self._sf.rows)
 
     # ---- solving --------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop the running HiGHS call at its next check as a limit, not a user interrupt: a MIP
+        returns its incumbent and bound like a time limit (status feasible_within_gap when within
+        the gap). For HiGHS callbacks: a CPU-time budget, row generation's own stopping rule."""
+        self._stop_requested = True
+
+    def _run(self) -> highspy.HighsStatus:
+        """One HiGHS run: Ctrl-C raises KeyboardInterrupt (`run_interruptible`), `request_stop` does not."""
+        self._stop_requested = False
+        return run_interruptible(self.highs, planned=lambda: self._stop_requested)
+
     def _set_options(self, time_limit_s, mip_gap, threads, presolve, log, highs_options=None) -> None:
         global _scheduler_threads
         h = self.highs
@@ -344,7 +357,7 @@ class HighsBackend:
             idx, vals = start
             h.setSolution(len(idx), idx, vals)  # after all model changes: they discard a stored solution
         t0 = time.perf_counter()
-        run_status = h.run()
+        run_status = self._run()
         solve_s = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()
@@ -359,7 +372,8 @@ class HighsBackend:
             # e.g. run() refused to start: model status and info are then stale from the last run
             status, has_sol, gap, bound = "error", False, _INF, math.nan
         else:
-            status = _map_status(ms, has_sol, gap, mip_gap, self.n_cols)
+            stopped = ms == _MS.kInterrupt and self._stop_requested  # request_stop(): a limit
+            status = _map_status(_MS.kSolutionLimit if stopped else ms, has_sol, gap, mip_gap, self.n_cols)
         if status == "unbounded_or_infeasible":
             status = self._settle_unbounded_or_infeasible()
         if status in ("infeasible", "unbounded"):
@@ -440,6 +454,7 @@ class HighsBackend:
             # stop the round once a plan keeping every lazy bound is within the gap of a valid bound:
             # the round's own running bound (a relaxation's) or a previous round's
             if best and _rel_gap(best[0][0], tighter(bound, float(e.data_out.mip_dual_bound))) <= mip_gap:
+                self.request_stop()
                 e.interrupt()
 
         def left() -> float | None:
@@ -525,7 +540,7 @@ class HighsBackend:
         h.changeColsBounds(ints.size, ints, fixed, fixed)
         h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ok = h.run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            ok = self._run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
             out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
         finally:
             h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
@@ -555,7 +570,7 @@ class HighsBackend:
         all_cols = np.arange(n, dtype=np.int32)
         h.changeColsCost(n, all_cols, np.zeros(n))
         try:
-            h.run()
+            self._run()
             ms = h.getModelStatus()
         finally:
             h.changeColsCost(n, all_cols, self._sf.cost)
@@ -608,7 +623,7 @@ class HighsBackend:
             h.changeColsBounds(ints.size, ints, fixed, fixed)
             h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ms = h.getModelStatus() if h.run() != highspy.HighsStatus.kError else _MS.kSolveError
+            ms = h.getModelStatus() if self._run() != highspy.HighsStatus.kError else _MS.kSolveError
             sol = h.getSolution()
             row_dual = np.asarray(sol.row_dual, dtype=np.float64)
             col_dual = np.asarray(sol.col_dual, dtype=np.float64)
@@ -697,6 +712,52 @@ def _chains(lazy_lower) -> list[np.ndarray]:
     if np.ndim(items[0]) == 0:
         return [np.asarray(items, dtype=np.int32)]
     return [np.asarray(c, dtype=np.int32) for c in items if len(c)]
+
+
+def run_interruptible(h: highspy.Highs, planned=None) -> highspy.HighsStatus:
+    """``h.run()``, stopped cleanly by Ctrl-C, then ``KeyboardInterrupt`` raised.
+
+    HiGHS releases the GIL while it runs, and Python runs signal handlers only between bytecodes
+    of the main thread: a plain KeyboardInterrupt would surface only when HiGHS next calls back
+    into Python (seconds or minutes later, maybe never), from inside its C++ code. Instead, in the
+    main thread, the first SIGINT sets a flag that HiGHS's interrupt callbacks (MIP, simplex,
+    IPM) read: HiGHS stops at its next check with a consistent state, and this function raises
+    KeyboardInterrupt. A solve stopped by a user interrupt is never reported as a status (a
+    sweep would store it as a failed or a time-limited point). A second Ctrl-C restores Python's
+    default at once. Elsewhere (a worker thread, a handler other than Python's default, SIGINT
+    ignored as in sweep pool workers) the signal handling is left alone. `planned`: a callable
+    that is true when the program itself asked HiGHS to stop (`HighsBackend.request_stop`): HiGHS
+    is stopped at its next check and no KeyboardInterrupt is raised for it."""
+    main = threading.current_thread() is threading.main_thread()
+    prev = signal.getsignal(signal.SIGINT) if main else None
+    install = prev is signal.default_int_handler
+    hit = [False]
+
+    def on_sigint(signum, frame):
+        if hit[0]:
+            signal.signal(signal.SIGINT, prev)
+            raise KeyboardInterrupt
+        hit[0] = True
+
+    def on_check(e) -> None:
+        # HiGHS keeps the callback's interrupt flag from one run to the next: clear a stale one
+        e.interrupt(bool(hit[0] or (planned is not None and planned())))
+
+    events = (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt) if install or planned is not None else ()
+    for ev in events:
+        ev.subscribe(on_check)
+    if install:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        status = h.run()
+    finally:
+        if install:
+            signal.signal(signal.SIGINT, prev)
+        for ev in events:
+            ev.unsubscribe(on_check)
+    if hit[0] or (h.getModelStatus() == _MS.kInterrupt and not (planned is not None and planned())):
+        raise KeyboardInterrupt
+    return status
 
 
 def _rel_gap(objective: float, bound: float) -> float:
