@@ -98,7 +98,8 @@ def _record_lazy_paths() -> list:
 
     def solve(b, *args, **kw):
         r = solve0(b, *args, **kw)
-        paths.append(f"{r.lazy_path} ({r.lazy_rounds} rounds, {r.lazy_rows} rows)" if r.lazy_path else "-")
+        rounds = getattr(r, "lazy_rounds", None)  # None before row generation (comparisons with older commits)
+        paths.append((r.lazy_path + (f" ({rounds} rounds, {r.lazy_rows} rows)" if rounds else "")) if r.lazy_path else "-")
         return r
 
     HighsBackend.solve = solve
