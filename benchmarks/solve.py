@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", nargs="+", type=float, default=None,
                     help="seconds, one per size in --sizes order (default: small 10, medium 60, large 300)")
     ap.add_argument("--highs", nargs="*", default=[], metavar="NAME=VALUE", help="raw HiGHS options")
-    ap.add_argument("--mip-start", choices=("auto", "on", "off"), default="auto",
-                    help="the baseline MIP start: auto = only when the baselines are evaluated (--baselines), the solve default")
+    ap.add_argument("--mip-start", choices=("auto", "on", "off"), default="on",
+                    help="the baseline MIP start: on (the solve default), off, auto = only when the baselines are evaluated (--baselines)")
     ap.add_argument("--no-mip-start", action="store_true", help="same as --mip-start off")
     ap.add_argument("--baselines", action="store_true",
                     help="also evaluate and report all baselines (convert-asap can take minutes); default: only the MIP-start candidates")

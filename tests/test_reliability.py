@@ -365,7 +365,7 @@ def test_time_limit_reports_highs_bound(tmp_path, capsys, monkeypatch):
     with_bound = False
     for limit in (0.05, 3, 10, 30):
         seen.clear()
-        # the baseline MIP start (asked for: without the baselines it is off by default) is the incumbent at 0.05 s
+        # the baseline MIP start (computed without the baselines' report too) is the incumbent at 0.05 s
         res = solve(inst, time_limit_s=limit, mip_gap=0.0, baselines=False, mip_start=True, shadow_prices=False,
                     value_of_information=False)
         assert res.status == "time_limit_with_incumbent" and len(seen) == 1
