@@ -98,9 +98,13 @@ def _plan_rows() -> tuple[dict[str, list[dict]], Reference]:
             exported = 1 * solar_hours[t] * pre.own["gamma"][t]   # 1 MW flat out while owned, all sold
             if exported > 0:
                 energy.append({"scenario": w, "contract": "solar", "month": lab, "delivered_mwh": exported, "used_mwh": 0.0, "sold_mwh": exported})
-        # the 40 BTC held at the start and everything mined up to 2027-01 are sold in 2027-01
+        # the 40 BTC held at the start and what is mined up to 2027-01 can be sold in 2027-01
         mined = [sum(x) for x in zip(*(pre.btc_mined(w, s) for s in ("alpha", "beta", "gamma")))]
         sales.append({"scenario": w, "month": "2027-01", "btc": 40 + sum(mined[:5])})
+    # a treasury sale is a commitment, taken before the scenario is known (models/trees.md): both
+    # scenarios sell the same amount, what the scenario with fewer coins holds (bull keeps the rest)
+    least = min(r["btc"] for r in sales)
+    sales = [{**r, "btc": least} for r in sales]
     rows["energy"], rows["btc_sales"] = energy, sales
     return rows, pre
 

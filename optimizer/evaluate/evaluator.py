@@ -17,6 +17,7 @@ import pandas as pd
 from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.evaluate.nonanticipativity import check_nonanticipativity, plan_groups
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
 from optimizer.plan import Plan
@@ -83,13 +84,56 @@ class Evaluation:
 
 def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) -> Evaluation:
     """NPV, cash flows, allocation, KPIs and violations of ``plan`` exactly as given (a plan
-    without operation rows operates nothing; ``optimizer.evaluate.evaluate`` completes it first)."""
+    without operation rows operates nothing; ``optimizer.evaluate.evaluate`` completes it first).
+
+    On a scenario tree, a plan whose commitment rows carry nodes has one first stage per group
+    of scenarios sharing the same rows (``nonanticipativity.plan_groups``): each group is
+    evaluated on its own scenarios and the results are joined (the allocation table then gains a
+    ``scenario`` column). Every plan is checked for non-anticipativity."""
     data = data if data is not None else compile_instance(instance)
-    st = build_state(data, plan)
-    ops = _Ops(st, plan)
-    ev = _Evaluator(st, ops)
-    ev.run()
-    return ev.result(plan)
+    groups, node_violations = plan_groups(data, plan)
+    if len(groups) == 1:
+        st = build_state(data, plan)
+        ops = _Ops(st, plan)
+        ev = _Evaluator(st, ops)
+        ev.run()
+        out = ev.result(plan)
+    else:
+        parts = []
+        for ws, sub in groups:
+            st = build_state(data.restrict(ws), sub)
+            ev = _Evaluator(st, _Ops(st, sub))
+            ev.run()
+            parts.append((ws, ev.result(sub)))
+        out = _join(data, plan, parts)
+    out.violations = _unique(node_violations + out.violations + check_nonanticipativity(data, plan))
+    return out
+
+
+def _unique(sentences: list[str]) -> list[str]:
+    return list(dict.fromkeys(sentences))
+
+
+def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> Evaluation:
+    """One Evaluation from those of groups of scenarios (disjoint, covering all of them)."""
+    names = data.scenario_names
+    order = {n: i for i, n in enumerate(names)}
+    cf = pd.concat([e.cashflows for _, e in parts], ignore_index=True)
+    if len(cf):
+        cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
+                            kind="stable").reset_index(drop=True)
+    by_scenario = {n: v for _, e in parts for n, v in e.npv_usd_by_scenario.items()}
+    alloc = pd.concat([pd.concat([e.allocation.assign(scenario=names[w]) for w in ws]) for ws, e in parts], ignore_index=True)
+    alloc = alloc[["scenario"] + [c for c in alloc.columns if c != "scenario"]]
+    alloc = alloc.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    kpis = pd.concat([e.kpis for _, e in parts], ignore_index=True)
+    kpis = kpis.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    return Evaluation(
+        plan=plan, cashflows=cf, npv_usd=float(sum(e.npv_usd for _, e in parts)),
+        npv_usd_by_scenario={n: float(by_scenario[n]) for n in names},
+        violations=_unique([v for _, e in parts for v in e.violations]), allocation=alloc, kpis=kpis,
+        probabilities={n: float(p) for n, p in zip(names, data.prob)},
+    )
 
 
 # ---------------------------------------------------------------- operations tables -> arrays

@@ -38,8 +38,14 @@ with the cheapest supply and stopping where value < cost, or at the grid cap, is
 (any exchange of a served MWh for an unserved one, or of a used segment for an unused one,
 cannot raise the surplus). The firm HPC load has infinite value and is served first.
 
+Under ``hold`` on a scenario tree the final price is the mean over the scenarios through the
+node running the operations (the scenario's own in the two-stage form), so scenarios that share
+a node run alike.
+
 Treasury: mined BTC follows ``treasury.mined_btc``. Treasury BTC is sold only when cash is
-modelled and would fall below ``min_cash_usd``, and then just enough (if sales are allowed).
+modelled and would fall below ``min_cash_usd``, and then just enough (if sales are allowed); a
+sale is a commitment, the same for every scenario through the node taking the period's
+commitments: the most any of them needs, within the BTC each holds.
 If the rule cannot make the plan feasible (HPC load beyond supply or grid) it serves what it
 can and leaves the rest for the evaluator to report.
 """
@@ -53,6 +59,7 @@ from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import TERMINAL_ITEMS
 from optimizer.evaluate.evaluator import evaluate_as_given
 from optimizer.evaluate.firststage import State, build_state
+from optimizer.evaluate.nonanticipativity import plan_groups
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.plan import Plan
 
@@ -69,12 +76,18 @@ def complete_operations(instance: Instance, plan: Plan, data: Data | None = None
 def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None):
     """``complete_operations`` (for a plan without operations) and, when cash is modelled, the
     resulting cash balance minus ``min_cash_usd`` and the treasury BTC left, per scenario and
-    period ([W, T] each; None, None without cash)."""
+    period ([W, T] each; None, None without cash). On a tree, each scenario runs the first stage
+    of its own path (``nonanticipativity.plan_groups``)."""
     data = data if data is not None else compile_instance(instance)
-    st = build_state(data, plan)
+    groups, _ = plan_groups(data, plan)
+    state_of: dict[int, State] = {}
+    for ws, sub in groups:
+        st = build_state(data, sub)
+        state_of.update({w: st for w in ws})
     op_rows: list[tuple] = []
     en_rows: list[tuple] = []
     for w, scen in enumerate(data.scenario_names):
+        st = state_of[w]
         for site in instance.sites:
             for t in range(data.T):
                 ops, energy = run_site_period(st, w, site.id, t)
@@ -133,6 +146,17 @@ def dispatch(firm_mwh: float, grid_mwh: float, demands: list[tuple[float, float]
     return served, used
 
 
+def expected_final_price(d: Data, w: int, t: int) -> float:
+    """E[P[T-1]] over the scenarios through the node running the operations of (t, w): the value a
+    coin kept from period t can count on without seeing prices the node has not seen (P[w, T-1]
+    itself in the two-stage form, where that node is scenario w's leaf)."""
+    if d.tree is None:
+        return float(d.btc_price_usd[w, d.T - 1])
+    ws = list(d.tree.op_node(t, w).scenarios)
+    p = d.prob[ws]
+    return float(p @ d.btc_price_usd[ws, d.T - 1] / p.sum()) if p.sum() > 0 else float(d.btc_price_usd[w, d.T - 1])
+
+
 def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float:
     """Cash value (USD, at period t) of running one unit of ``model`` for period ``t``."""
     d, inst = st.data, st.data.inst
@@ -142,7 +166,7 @@ def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float
     if inst.treasury.mined_btc == "sell_monthly":
         value = btc * P
     elif inst.horizon.terminal.treasury_btc:
-        value = btc * float(d.btc_price_usd[w, T - 1]) * float(d.df[T - 1] / d.df[t])
+        value = btc * expected_final_price(d, w, t) * float(d.df[T - 1] / d.df[t])
     else:
         value = 0.0
     k = d.terminal_mining_factor
@@ -223,7 +247,9 @@ def run_site_period(st: State, w: int, site_id: str, t: int):
 def _treasury_sales(instance: Instance, plan: Plan, data: Data):
     """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when sales
     are allowed and the plan has none of its own); also returns cash - min_cash and the BTC left
-    in the treasury, [W, T] each."""
+    in the treasury, [W, T] each. A sale is a commitment (models/trees.md): the scenarios through
+    the node taking the commitments of the period sell the same amount, the most any of them
+    needs, within the BTC each of them holds (one schedule for all in the two-stage form)."""
     tr = instance.treasury
     ev = evaluate_as_given(instance, plan, data)
     cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
@@ -235,19 +261,26 @@ def _treasury_sales(instance: Instance, plan: Plan, data: Data):
     sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
     rows = []
     margin, left = np.zeros((data.W, data.T)), np.zeros((data.W, data.T))
-    for w, name in enumerate(data.scenario_names):
-        cash, btc = float(tr.cash_start_usd), float(tr.btc_held_start)
-        for t in range(data.T):
-            if tr.mined_btc == "hold":
-                btc += mined[w, t]
-            cash += net[w, t]
-            if sell and cash < tr.min_cash_usd and btc > 0:
-                P = float(data.btc_price_usd[w, t])
-                x = min((tr.min_cash_usd - cash) / P, btc)
-                btc -= x
-                cash += x * P
-                rows.append((name, data.labels[t], x))
-            margin[w, t] = cash - tr.min_cash_usd
-            left[w, t] = btc
+    cash = np.full(data.W, float(tr.cash_start_usd))
+    btc = np.full(data.W, float(tr.btc_held_start))
+    names, tree = data.scenario_names, data.tree
+    for t in range(data.T):
+        if tr.mined_btc == "hold":
+            btc += mined[:, t]
+        cash += net[:, t]
+        P = data.btc_price_usd[:, t]
+        if sell:
+            for r in tree.inv_reps(t):
+                ws = list(tree.inv_node(t, r).scenarios)
+                need = np.maximum(tr.min_cash_usd - cash[ws], 0.0) / P[ws]
+                x = min(float(need.max()), float(btc[ws].min()))
+                if x > 0:
+                    btc[ws] -= x
+                    cash[ws] += x * P[ws]
+                    rows += [(names[w], data.labels[t], x) for w in ws]
+        margin[:, t] = cash - tr.min_cash_usd
+        left[:, t] = btc
     sales = pd.DataFrame(rows, columns=["scenario", "month", "btc"]) if sell else plan.btc_sales
+    if sell and len(sales):
+        sales = sales.sort_values(["scenario"], key=lambda s: s.map(scen), kind="stable").reset_index(drop=True)
     return sales, margin, left

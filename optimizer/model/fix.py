@@ -3,6 +3,7 @@ stage in ``solve(first_stage=...)``, progressive hedging's nonanticipative varia
 
 from __future__ import annotations
 
+from optimizer.model.common import isplit, rk
 from optimizer.model.extract import mip_start_values
 
 # first-stage decision variables of the MILP: the rest of the first stage
@@ -31,8 +32,10 @@ def fix_first_stage(m, data, plan) -> None:
     # plan whose shares really do not sum to 1 stays infeasible.
     rows = {k: [] for k in getattr(m, "lease_split", {})}
     for k in m.x_index:
-        if (k[0], k[2]) in rows:
-            rows[(k[0], k[2])].append(m.x[k])
+        (l, _s), tau, r = isplit(m, k, 2)
+        key = rk(m, (l, tau), r)
+        if key in rows:
+            rows[key].append(m.x[k])
     for xs in rows.values():
         if xs:
             v = max(xs, key=lambda x: x.value)

@@ -1,7 +1,8 @@
 """The objective, assembled once from the cash-flow registry, and per-line values of the model.
 
-E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = prob[w] for a
-scenario term and 1 (= sum of probabilities) for a first-stage term. With cvar_weight > 0 the
+E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = the probability of
+the term's tree node (the sum over the scenarios through it): prob[w] for a two-stage operation
+term of scenario w, and 1 (= sum of probabilities) for a root term. With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
 """
 
@@ -15,9 +16,13 @@ from optimizer.economics.data import Data
 from optimizer.model.common import USD, add_constraints, add_vars
 
 
+def node_weight(term) -> float:
+    """Probability of a term's node: 1 at the root, the sum over its scenarios elsewhere."""
+    return 1.0 if term.node.depth == 0 else float(term.node.probability)
+
+
 def _weighted(m, data: Data, term):
-    w = 1.0 if term.scenario is None else float(data.prob[term.scenario])
-    return (w * m.df[term.period]) * term.expr
+    return (node_weight(term) * m.df[term.period]) * term.expr
 
 
 def expected_npv(m, data: Data):
@@ -27,7 +32,7 @@ def expected_npv(m, data: Data):
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([m.df[t.period] * t.expr for t in m.cashflow_terms if t.scenario in (None, w)])
+    return SumExpression([m.df[t.period] * t.expr for t in m.cashflow_terms if w in t.node.members])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:
@@ -60,8 +65,7 @@ def model_cashflows(m, data: Data) -> pd.DataFrame:
     rows = []
     for term in m.cashflow_terms:
         v = pyo.value(term.expr) * USD
-        ws = range(data.W) if term.scenario is None else [term.scenario]
-        for w in ws:
+        for w in term.node.scenarios:
             rows.append((names[w], labels[term.period], term.period, term.site, term.item, v))
     df = pd.DataFrame(rows, columns=["scenario", "month", "period", "site", "item", "usd"])
     if len(df):
