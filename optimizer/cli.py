@@ -280,6 +280,14 @@ def _solve_table(s: dict) -> Table:
         secs = f" ({voi['seconds']:.1f} s)" if voi.get("seconds") is not None else ""
         rows.append(("EVPI", _usd(s.get("evpi_usd")) + secs))
         rows.append(("VSS", _usd(s.get("vss_usd"))))
+    tree = s.get("tree") or {}
+    if tree.get("form") == "multistage":
+        rows.append(("scenario tree", f"{tree['stages']} stages (branch {', '.join(tree['branch_months'])}), "
+                                      f"{tree['nodes']} nodes, {tree['leaves']} leaves"))
+        rows.append(("two-stage (now-or-never) NPV", _usd(s.get("two_stage_npv_usd"))))
+        rows.append(("value of flexibility", _usd(s.get("value_of_flexibility_usd"))))
+        if "value_over_mean_value_plan_usd" in s:
+            rows.append(("value over the mean-value plan", _usd(s.get("value_over_mean_value_plan_usd"))))
     for name, v in (s.get("baselines") or {}).items():
         rows.append((f"  baseline {name}", _usd(v)))
     if s.get("uplift_over_best_baseline_usd") is not None:
@@ -287,6 +295,29 @@ def _solve_table(s: dict) -> Table:
     for k, v in rows:
         t.add_row(k, v)
     return t
+
+
+def _tree_digest(s: dict) -> None:
+    """A staged tree: what to decide now and, per node, what to do when it is reached."""
+    if (s.get("tree") or {}).get("form") != "multistage":
+        return
+    out.print("Decide now:", markup=False)
+    for line in s.get("decide_now") or ["nothing"]:
+        out.print(f"  - {line}", markup=False, soft_wrap=True)
+    plan = s.get("contingent_plan") or {}
+    shown = 0
+    for node, v in plan.items():
+        if v.get("decisions") == ["nothing new"]:
+            continue
+        if shown == 12:
+            out.print(f"  ... {len(plan) - shown} more nodes in plan/decisions_by_node.csv", markup=False)
+            break
+        out.print(f"From {v.get('from') or 'then'}, at node {node} (p={v['probability']:.2f}; {v['description']}):", markup=False, soft_wrap=True)
+        for line in v["decisions"][:8]:
+            out.print(f"  - {line}", markup=False, soft_wrap=True)
+        if len(v["decisions"]) > 8:
+            out.print(f"  - ... {len(v['decisions']) - 8} more", markup=False)
+        shown += 1
 
 
 def _plan_digest(result) -> None:
@@ -324,6 +355,7 @@ def solve(
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    no_flexibility: bool = typer.Option(False, "--no-flexibility", help="on a scenario tree: skip the two-stage solve of the same leaves (value of flexibility)"),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
@@ -337,13 +369,17 @@ def solve(
     started = time.perf_counter()
     with err.status(f"Solving {inst.name} ..."):
         result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
-                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None)
+                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None,
+                           value_of_flexibility=False if no_flexibility else None)
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
     s = result.summary()
     out.print(_solve_table(s))
     if result.solved:
-        _plan_digest(result)
+        if (s.get("tree") or {}).get("form") == "multistage":
+            _tree_digest(s)
+        else:
+            _plan_digest(result)
         _print_violations(list(s.get("violations") or []))
         if s.get("message"):
             out.print(str(s["message"]), markup=False, soft_wrap=True)

@@ -19,6 +19,7 @@ import pyomo.environ as pyo
 from optimizer.constants import Status, status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.evaluate import BASELINES, baseline_plan, evaluate
+from optimizer.evaluate.treeplan import contingent_plan, tree_tables
 from optimizer.instance.schema import Instance
 from optimizer.model.build import ModelOptions, build_model
 from optimizer.model.common import MWH, USD
@@ -29,7 +30,7 @@ from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, upd
 from optimizer.solve.backend import HighsBackend
 from optimizer.solve.diagnose import elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
-from optimizer.solve.result import Result
+from optimizer.solve.result import Result, TreeReport
 
 
 def solve_model(instance: Instance, options: SolveOptions) -> Result:
@@ -171,6 +172,7 @@ class _Solver:
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)
         res.evaluation = evaluate(self.inst, res.plan, data=data)
+        res.tree = tree_report(data, res.plan)
         rr.weight, rr.alpha = o.cvar_weight, o.cvar_alpha
         if o.cvar_weight:
             # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
@@ -199,6 +201,19 @@ class _Solver:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def tree_report(data: Data, plan) -> TreeReport:
+    """The tree's shape and, on a staged tree, the plan read per node (``evaluate.treeplan``)."""
+    tree = data.tree
+    d = tree.describe()
+    rep = TreeReport(d["form"], d["branch_months"], d["nodes"], d["leaves"], d["stages"])
+    if tree.two_stage or plan is None:
+        return rep
+    rep.tables = tree_tables(data, plan)
+    rep.decide_now = rep.tables["decide_now"]["words"].tolist()
+    rep.contingent_plan = contingent_plan(data, rep.tables["decisions_by_node"])
+    return rep
 
 
 def _value(e) -> float:

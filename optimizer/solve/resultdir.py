@@ -7,7 +7,9 @@ A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.writ
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``;
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
-  with ``Plan.load`` (``evaluate --plan DIR/plan``).
+  with ``Plan.load`` (``evaluate --plan DIR/plan``); after a solve on a staged scenario tree
+  also ``nodes.csv``, ``decisions_by_node.csv``, ``decisions_by_scenario.csv`` and
+  ``decide_now.csv`` (``optimizer.evaluate.treeplan``; ``Plan.load`` ignores them).
 Sweep, tornado and frontier directories hold ``points.csv``, ``tornado.csv`` or
 ``frontier.csv``; the reader returns those too. The report and the workbook
 (``optimizer.output``) read directories only through ``read_result_dir``.
@@ -50,9 +52,11 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def write_result_dir(out_dir: str | Path, summary: dict, tables: dict[str, pd.DataFrame | None],
-                     plan: Plan | None = None, formats: tuple[str, ...] = ("csv",)) -> Path:
+                     plan: Plan | None = None, formats: tuple[str, ...] = ("csv",),
+                     plan_tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write ``summary.json``, one file per table (empty and None tables skipped only when
-    None) and ``plan/``; return the directory."""
+    None) and ``plan/`` (with ``plan_tables`` beside the decision tables: a tree solve's
+    ``nodes``, ``decisions_by_node``, ``decisions_by_scenario``, ``decide_now``); return the directory."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
@@ -60,6 +64,9 @@ def write_result_dir(out_dir: str | Path, summary: dict, tables: dict[str, pd.Da
     write_json(out / "summary.json", summary)
     if plan is not None:
         plan.to_dir(out / "plan")
+    for name, df in (plan_tables or {}).items():
+        (out / "plan").mkdir(exist_ok=True)
+        df.to_csv(out / "plan" / f"{name}.csv", index=False)
     for name, df in tables.items():
         if df is None:
             continue
