@@ -503,6 +503,26 @@ def sweep(
 
 
 @app.command()
+def simulate(
+    file: Path = typer.Argument(..., help="instance file with a scenario_generator (and usually a tree)"),
+    paths: int = typer.Option(20, "--paths", help="fresh price paths to sample", min=1),
+    out_dir: Path = typer.Option(..., "--out", help="results store (simulation.csv, simulation.png); re-running resumes"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of the fresh paths (default: the generator's seed + 1)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local processes (with --dask: LocalCluster workers)"),
+    dask: bool = typer.Option(False, "--dask", help="run on dask.distributed (a LocalCluster unless --scheduler)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+    gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads per solve"),
+) -> None:
+    """Test the tree policy out of sample: on fresh paths, re-plan at each branch month from the realized
+    state and compare the realized NPV with the static two-stage plan and the baselines."""
+    executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
+    _exit(simulate_command(file, paths, out_dir, seed=seed, executor=executor, workers=workers, scheduler=scheduler,
+                           solve_options={"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}))
+
+
+@app.command()
 def breakeven(
     file: Path = typer.Argument(..., help="instance file"),
     param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
@@ -584,6 +604,40 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     if n_err:
         first = df.loc[df["error"].astype(str) != "", "error"].iloc[0]
         print(f"first error: {first}", file=sys.stderr)
+    return 2 if n_err else 0
+
+
+def simulate_command(file: str | Path, n_paths: int, out: str | Path, *, seed: int | None = None, executor: str = "inprocess",
+                     workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+                     solve_options: dict | None = None) -> int:
+    """``optimizer simulate``: 0 every path simulated, 1 bad input or aborted, 2 some paths had errors,
+    130 interrupted (finished paths are saved)."""
+    import pandas as pd
+
+    from optimizer.analysis.simulate import simulate as run_simulate
+    try:
+        inst = load_instance(file)
+        opts = {k: v for k, v in (solve_options or {}).items() if v is not None}
+        df = run_simulate(inst, n_paths, out_dir=out, seed=seed, executor=executor, workers=workers, scheduler_address=scheduler,
+                          progress=_progress(progress), **opts)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; finished paths are saved in {out}; rerun to resume", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    stats = df.groupby("policy", sort=False)["realized_npv_usd"].agg(["count", "mean", "std", "min", "median", "max"])
+    with pd.option_context("display.width", 200, "display.float_format", lambda x: f"{x / 1e6:,.1f} M$"):
+        print(stats.rename(columns={"count": "paths"}).to_string())
+    n_err = int((df["error"].astype(str) != "").sum())
+    rate = df.attrs.get("paths_simulated", 0) / df.attrs["path_seconds"] * 60 if df.attrs.get("path_seconds") else 0.0
+    print(f"{df['path'].nunique()} paths x {df['policy'].nunique()} policies, {n_err} rows with errors -> {Path(out) / 'simulation.csv'}, "
+          f"{Path(out) / 'simulation.png'} ({rate:.2f} paths per minute)")
+    if n_err:
+        print(f"first error: {df.loc[df['error'].astype(str) != '', 'error'].iloc[0]}", file=sys.stderr)
     return 2 if n_err else 0
 
 

@@ -327,3 +327,67 @@ def test_a_two_stage_plan_is_a_valid_policy_on_the_tree():
     on_tree = evaluate(Instance.from_dict(hand2_tree(), base_dir=HERE / "instances"), two.plan)
     assert on_tree.violations == []
     assert on_tree.npv_usd == pytest.approx(two.npv_usd, rel=1e-12)
+
+
+# ---------------------------------------------------------------- out-of-sample simulation
+
+
+@pytest.mark.parametrize("which", ["option", "hand2", "generated"])
+def test_rolling_policy_on_a_tree_scenario_without_resampling_realizes_the_tree_npv(which):
+    # Re-planning at each branch month on the instance's own sub-tree ("no re-solve noise") and
+    # committing the root's decisions must realize, on each scenario, the NPV the tree solution
+    # gives that scenario (the evaluator's), since the optimal policy is time-consistent.
+    from optimizer.analysis.simulate import simulate
+
+    inst = {"option": lambda: option_instance(tree=True),
+            "hand2": lambda: Instance.from_dict(hand2_tree(), base_dir=HERE / "instances"),
+            "generated": lambda: Instance.from_dict(small_tree((2, 2)), base_dir=HERE / "instances")}[which]()
+    tree = run(inst)
+    names = [s.name for s in inst.scenarios]
+    df = simulate(inst, scenarios=names, resample=False, policies=("rolling",), mip_gap=0.0)
+    got = df.set_index("path")["realized_npv_usd"]
+    for name in names:
+        assert got[name] == pytest.approx(tree.npv_usd_by_scenario[name], rel=1e-7, abs=1.0), name
+
+
+def test_simulation_with_a_fixed_seed_gives_the_same_result_and_resumes(tmp_path):
+    from optimizer.analysis.simulate import POLICIES, simulate
+
+    inst = Instance.from_dict(small_tree((2, 2)), base_dir=HERE / "instances")
+    a = simulate(inst, 2, seed=11, out_dir=tmp_path / "a", mip_gap=1e-6)
+    b = simulate(inst, 2, seed=11, mip_gap=1e-6)
+    cols = [c for c in a.columns if c != "seconds"]
+    pd_testing().assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
+    assert list(a["policy"].unique()) == list(POLICIES) and a["path"].nunique() == 2
+    assert (a["error"].astype(str) == "").all() and a["realized_npv_usd"].notna().all()
+    # another seed, other paths; the same directory resumes: a third path is the only one simulated
+    c = simulate(inst, 2, seed=12, mip_gap=1e-6, policies=("keep-mining",))
+    assert not np.allclose(c["btc_price_end_usd"].to_numpy(float), a.drop_duplicates("path")["btc_price_end_usd"].to_numpy(float))
+    more = simulate(inst, 3, seed=11, out_dir=tmp_path / "a", mip_gap=1e-6)
+    assert more.attrs["paths_simulated"] == 1 and more["path"].nunique() == 3
+    pd_testing().assert_frame_equal(more[cols].iloc[: len(a)].reset_index(drop=True), a[cols].reset_index(drop=True))
+    assert (tmp_path / "a" / "simulation.png").is_file() and (tmp_path / "a" / "simulation_summary.json").is_file()
+    with pytest.raises(Exception, match="other settings"):
+        simulate(inst, 2, seed=99, out_dir=tmp_path / "a", mip_gap=1e-6)
+
+
+def pd_testing():
+    import pandas.testing
+
+    return pandas.testing
+
+
+def test_cli_simulate_writes_simulation_csv(tmp_path):
+    from optimizer.cli import main
+
+    d = small_tree((2, 2))
+    f = tmp_path / "tree.yaml"
+    f.write_text(yaml.safe_dump(d))
+    out = tmp_path / "sim"
+    assert main(["simulate", str(f), "--paths", "1", "--out", str(out), "--gap", "0.001"]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(out / "simulation.csv")
+    assert {"rolling", "two-stage", "keep-mining"} <= set(df["policy"]) and df["realized_npv_usd"].notna().all()
+    assert (out / "simulation.png").is_file()
+    assert main(["simulate", str(HERE / "instances" / "hand2.yaml"), "--paths", "1", "--out", str(tmp_path / "x")]) == 2  # no generator: bad input

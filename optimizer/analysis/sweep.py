@@ -382,8 +382,9 @@ class Store:
     """``DIR/points.csv``: header once, then one fsync'ed line per finished point.
     Without a directory the rows are kept in memory only."""
 
-    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv"):
+    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv", text_columns: set[str] | None = None):
         self.columns = columns
+        self.text = _STR_COLUMNS | set(text_columns or ())  # kept as text when read back
         self.rows: list[dict] = []
         self.path = None if out_dir is None else Path(out_dir) / name
         self.done: set[str] = set()
@@ -434,7 +435,7 @@ class Store:
         else:
             df = pd.read_csv(self.path, dtype=str, keep_default_na=False)
         for c in df.columns:
-            if c not in _STR_COLUMNS:
+            if c not in self.text:
                 df[c] = _to_numeric(df[c])
         return df.drop_duplicates("point_id", keep="last")
 

@@ -90,7 +90,8 @@ class _Solver:
             return res
         self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
         if self.opts.first_stage is not None:
-            fix_first_stage(self.model, data, self.opts.first_stage)
+            until = None if self.opts.first_stage_until is None else data.tl.period_of(self.opts.first_stage_until)
+            fix_first_stage(self.model, data, self.opts.first_stage, until=until, sales=self.opts.first_stage_sales)
         sr.build_s = time.perf_counter() - t0
         self.backend = HighsBackend(self.model)
         sr.handoff_s = self.backend.handoff_s
