@@ -144,6 +144,10 @@ def describe_instance(inst) -> str:
     sites = ", ".join(f"{s.id} ({s.market}, {s.grid_interconnect_mw:g} MW)" for s in inst.sites)
     contracts = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"
     period = "monthly" if tl.period_months == 1 else "quarterly"
+    tree = data.tree
+    if not tree.two_stage:
+        hp = (f"{hp}; scenario tree: {tree.K + 1} stages (branch months {', '.join(tree.describe()['branch_months'])}), "
+              f"{len(tree.nodes)} nodes, {len(tree.leaves)} leaves")
     return (
         f"{inst.name}: {len(inst.sites)} site(s) [{sites}], {grid_mw:,.1f} MW of grid interconnect; "
         f"{mining_racks:,} mining and {hpc_racks:,} HPC rack positions ({hpc_mw:,.1f} MW HPC IT built, "
@@ -762,7 +766,7 @@ def ph_main(argv: list[str] | None = None) -> int:
         from optimizer.solve import solve
 
         t = time.perf_counter()
-        ef = solve(inst, mip_gap=a.gap, baselines=False, shadow_prices=False, value_of_information=False)
+        ef = solve(inst, mip_gap=a.gap, baselines=False, shadow_prices=False, value_of_information=False, value_of_flexibility=False)
         summary["extensive_form"] = {"status": ef.status, "npv_usd": ef.npv_usd, "seconds": time.perf_counter() - t}
         if ef.npv_usd and res.objective_usd is not None:
             summary["ph_vs_extensive_form_rel"] = (res.objective_usd - ef.npv_usd) / abs(ef.npv_usd)

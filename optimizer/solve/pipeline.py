@@ -240,7 +240,8 @@ def _skeleton(x, key: str = ""):
 def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
     """Grid capacity (USD per MW-month) and site power (USD per MWh) shadow prices per site,
     month and scenario, from the LP with integer decisions fixed; undiscounted and per scenario
-    (the dual of E[NPV] divided by probability x discount factor)."""
+    (the dual of E[NPV] divided by probability x discount factor; on a tree, per operations node,
+    named by its representative scenario, and divided by the node's probability)."""
     dr = backend.fix_integers_and_solve_lp()
     if dr.status != "optimal":
         return pd.DataFrame(columns=["site", "month", "scenario", "grid_usd_per_mw_month", "power_usd_per_mwh"])
@@ -254,7 +255,7 @@ def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
             d = dr.row_duals.get(con)
             if d is None:
                 continue
-            weight = float(data.prob[w] * data.df[t])
+            weight = float(data.tree.op_node(t, w).probability * data.df[t])  # p_w in the two-stage form
             if weight <= 0:
                 continue
             per = d * USD / MWH / weight  # USD per MWh of the row's right-hand side
