@@ -15,6 +15,7 @@ Tables and columns (units in the names):
 - ``leases``: lease, site, month, share                       (hand-over month; share of the lease at that site, 1 unless splittable)
 - ``contracts``: contract, signed                             (optional contracts; absent = not signed)
 - ``site_events``: site, event, month                         (event: sale | acquisition)
+- ``debt``: instrument, month, usd                             (project facility drawn / notes issued that month; financing section)
 - ``operations``: scenario, site, model, month, units         (ASIC units operating, average over the period)
 - ``energy``: scenario, contract, month, delivered_mwh, used_mwh, sold_mwh
 - ``btc_sales``: scenario, month, btc                          (treasury BTC sold)
@@ -40,14 +41,15 @@ COLUMNS: dict[str, list[str]] = {
     "leases": ["lease", "site", "month", "share"],
     "contracts": ["contract", "signed"],
     "site_events": ["site", "event", "month"],
+    "debt": ["instrument", "month", "usd"],
     "operations": ["scenario", "site", "model", "month", "units"],
     "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
     "btc_sales": ["scenario", "month", "btc"],
 }
-FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events"]
 NODE = "node"  # optional last column of the FIRST_STAGE tables: the tree node taking the decision
+FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt"]
 OPERATIONS = ["operations", "energy", "btc_sales"]
-_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc"}
+_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd"}
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -67,6 +69,7 @@ class Plan:
     leases: pd.DataFrame = _table("leases")
     contracts: pd.DataFrame = _table("contracts")
     site_events: pd.DataFrame = _table("site_events")
+    debt: pd.DataFrame = _table("debt")
     operations: pd.DataFrame = _table("operations")
     energy: pd.DataFrame = _table("energy")
     btc_sales: pd.DataFrame = _table("btc_sales")

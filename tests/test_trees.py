@@ -391,3 +391,30 @@ def test_cli_simulate_writes_simulation_csv(tmp_path):
     assert {"rolling", "two-stage", "keep-mining"} <= set(df["policy"]) and df["realized_npv_usd"].notna().all()
     assert (out / "simulation.png").is_file()
     assert main(["simulate", str(HERE / "instances" / "hand2.yaml"), "--paths", "1", "--out", str(tmp_path / "x")]) == 2  # no generator: bad input
+
+
+# ---------------------------------------------------------------- financing and taxes on a tree
+
+
+def hand2_financed(rate: float, facility: bool = True) -> Instance:
+    d = hand2_tree()
+    fin = {"taxes": {"rate": rate, "btc_cost_basis_usd": 30_000}}
+    if facility:  # alpha's conversion financed at 80% loan-to-cost, drawn in 2026, amortized over 2 years
+        fin["project_facilities"] = [{"id": "pf", "site": "alpha", "commitment_usd": 8_000_000, "loan_to_cost": 0.8,
+                                      "interest_rate_per_year": 0.08, "draw_first_month": "2026-01", "draw_last_month": "2026-10",
+                                      "amortization_start_month": "2027-01", "tenor_months": 6}]
+        # a conversion at alpha in 2026-04 (decided at the root) for the facility to finance
+        d["policy"] = {**d.get("policy", {}), "fixed_decisions": [{"kind": "conversion", "site": "alpha", "month": "2026-04", "blocks": 2}]}
+    d["financing"] = fin
+    return Instance.from_dict(d, base_dir=HERE / "instances")
+
+
+def test_financing_on_a_tree():
+    # taxes per tax node (the node running the operations of the year's last quarter), draws at the
+    # node taking the commitments of their quarter: solver objective == evaluator NPV, no violation
+    res = run(hand2_financed(0.21))
+    assert any(c.startswith("tax") for c in set(res.cashflows["item"]))
+    # zero tax and no debt: the tree's own NPV (hand2_tree_result's) exactly
+    zero = run(hand2_financed(0.0, facility=False))
+    base = run(Instance.from_dict(hand2_tree(), base_dir=HERE / "instances"))
+    assert zero.npv_usd == pytest.approx(base.npv_usd, rel=1e-9)

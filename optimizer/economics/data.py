@@ -12,6 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
+from optimizer.economics.financing import FinancingData, compile_financing
+from optimizer.economics.ledger import ITEM_BY_NAME
 from optimizer.economics.tree import Tree, build_tree
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
@@ -64,6 +66,7 @@ class Data:
     leases: dict[str, LeaseData] = field(default_factory=dict)
     tree: Tree | None = None               # who decides what at which node (economics/tree.py)
     names: list[str] | None = None         # scenario names when restricted to some scenarios (``restrict``)
+    fin: FinancingData | None = None        # the financing section's coefficients (None without one)
 
     @property
     def T(self) -> int:
@@ -94,6 +97,13 @@ class Data:
     @property
     def labels(self) -> list[str]:
         return self.tl.labels
+
+    def item_df(self, item: str) -> np.ndarray:
+        """[T] discount factors of a cash-flow item: ``df`` unless financing.discount_rates gives
+        its rate class another rate (models/economics.md, "Valuation")."""
+        if self.fin is None:
+            return self.df
+        return self.fin.df_class[ITEM_BY_NAME[item].rate_class]
 
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
@@ -248,6 +258,8 @@ def compile_instance(inst: Instance) -> Data:
     for l in inst.leases:
         d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
     d.tree = instance_tree(inst, tl, d.prob)
+    if inst.financing is not None:
+        d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years)
     return d
 
 

@@ -12,8 +12,17 @@ Classes:
 - ``investment``: capex, purchases, sales of assets, fees;
 - ``treasury``: BTC sold or kept;
 - ``terminal``: value at the horizon's end (discounted with the last period's factor); not
-  cash, so the cash balance leaves them out.
+  cash, so the cash balance leaves them out;
+- ``financing``: debt drawn or issued, fees, interest, principal (instance section ``financing``);
+- ``tax``: corporate income tax.
 ``capex_budget`` marks what the yearly capex budget caps (policy.capex_budget_usd_per_year).
+``levered`` marks the lines of the capital structure (financing lines, and the taxes computed with
+interest deducted): the equity NPV sums every line; the project (unlevered, after-tax) NPV leaves
+the levered lines out and adds the taxes computed without debt (models/economics.md, "Valuation").
+``taxable`` marks the lines that enter taxable income as they stand (capex enters through
+depreciation, interest and fees through the deduction rules; models/economics.md, "Taxes").
+``rate_class`` is the discount-rate class of ``financing.discount_rates`` (contracted lease NOI,
+merchant mining, other).
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from typing import Literal
 
 PORTFOLIO = "portfolio"  # site label of portfolio-level lines (treasury)
 
-ItemClass = Literal["operating", "investment", "treasury", "terminal"]
+ItemClass = Literal["operating", "investment", "treasury", "terminal", "financing", "tax"]
+RateClass = Literal["contracted_lease", "merchant_mining", "other"]
 
 
 @dataclass(frozen=True)
@@ -34,30 +44,40 @@ class Item:
     label: str         # words for tables and charts
     color: str         # one colour per item in every chart
     capex_budget: bool = False
+    taxable: bool = False
+    levered: bool = False
+    rate_class: RateClass = "other"
 
 
 ITEM_TABLE: tuple[Item, ...] = (
-    Item("mining_revenue_usd", +1, "operating", "mining revenue", "#e8930c"),
-    Item("lease_revenue_usd", +1, "operating", "lease revenue", "#1f5fa8"),
-    Item("power_passthrough_usd", +1, "operating", "power pass-through", "#17becf"),
-    Item("power_sold_usd", +1, "operating", "power sold", "#98df8a"),
-    Item("power_cost_usd", -1, "operating", "power cost", "#d62728"),
-    Item("opex_usd", -1, "operating", "opex", "#7f7f7f"),
-    Item("lease_penalty_usd", -1, "operating", "lease penalty", "#ff9896"),
+    Item("mining_revenue_usd", +1, "operating", "mining revenue", "#e8930c", taxable=True, rate_class="merchant_mining"),
+    Item("lease_revenue_usd", +1, "operating", "lease revenue", "#1f5fa8", taxable=True, rate_class="contracted_lease"),
+    Item("power_passthrough_usd", +1, "operating", "power pass-through", "#17becf", taxable=True, rate_class="contracted_lease"),
+    Item("power_sold_usd", +1, "operating", "power sold", "#98df8a", taxable=True),
+    Item("power_cost_usd", -1, "operating", "power cost", "#d62728", taxable=True),
+    Item("opex_usd", -1, "operating", "opex", "#7f7f7f", taxable=True),
+    Item("lease_penalty_usd", -1, "operating", "lease penalty", "#ff9896", taxable=True, rate_class="contracted_lease"),
     Item("capex_usd", -1, "investment", "capex", "#6a3d9a", capex_budget=True),
     Item("asic_purchases_usd", -1, "investment", "ASIC purchases", "#8c564b", capex_budget=True),
-    Item("salvage_usd", +1, "investment", "salvage", "#2ca02c"),
-    Item("site_sales_usd", +1, "investment", "site sales", "#aec7e8"),
+    Item("salvage_usd", +1, "investment", "salvage", "#2ca02c", taxable=True),
+    Item("site_sales_usd", +1, "investment", "site sales", "#aec7e8", taxable=True),
     Item("acquisitions_usd", -1, "investment", "acquisitions", "#c49c94"),
-    Item("contract_fees_usd", -1, "investment", "contract fees", "#f7b6d2"),
-    Item("treasury_sales_usd", +1, "treasury", "treasury BTC sales", "#dbdb8d"),
-    Item("btc_retained_usd", -1, "treasury", "BTC retained", "#bcbd22"),
-    Item("terminal_lease_noi_usd", +1, "terminal", "terminal lease NOI", "#5b8fd1"),
+    Item("contract_fees_usd", -1, "investment", "contract fees", "#f7b6d2", taxable=True),
+    Item("treasury_sales_usd", +1, "treasury", "treasury BTC sales", "#dbdb8d", taxable=True, rate_class="merchant_mining"),
+    Item("btc_retained_usd", -1, "treasury", "BTC retained", "#bcbd22", rate_class="merchant_mining"),
+    Item("debt_draws_usd", +1, "financing", "debt drawn", "#4daf4a", levered=True),
+    Item("debt_fees_usd", -1, "financing", "debt fees", "#a65628", levered=True),
+    Item("interest_usd", -1, "financing", "interest", "#e41a1c", levered=True),
+    Item("principal_usd", -1, "financing", "principal repaid", "#984ea3", levered=True),
+    Item("tax_usd", -1, "tax", "income tax", "#525252", levered=True),
+    Item("terminal_lease_noi_usd", +1, "terminal", "terminal lease NOI", "#5b8fd1", rate_class="contracted_lease"),
     Item("terminal_hpc_usd", +1, "terminal", "terminal HPC", "#9cc3e6"),
-    Item("terminal_mining_usd", 0, "terminal", "terminal mining", "#f5c070"),
+    Item("terminal_mining_usd", 0, "terminal", "terminal mining", "#f5c070", rate_class="merchant_mining"),
     Item("terminal_asic_salvage_usd", +1, "terminal", "terminal ASIC salvage", "#98c379"),
     Item("terminal_generation_usd", +1, "terminal", "terminal generation", "#c5b0d5"),
-    Item("terminal_treasury_usd", +1, "terminal", "terminal treasury", "#e5e58a"),
+    Item("terminal_treasury_usd", +1, "terminal", "terminal treasury", "#e5e58a", rate_class="merchant_mining"),
+    Item("terminal_debt_usd", -1, "terminal", "debt outstanding at the end", "#7a4a8c", levered=True),
+    Item("terminal_tax_usd", -1, "terminal", "tax on terminal values", "#8c8c8c", levered=True),
 )
 
 ITEMS: list[str] = [i.name for i in ITEM_TABLE]  # a list: evaluator tables and tests compare lists
@@ -65,6 +85,8 @@ ITEM_BY_NAME: dict[str, Item] = {i.name: i for i in ITEM_TABLE}
 TERMINAL_ITEMS: frozenset[str] = frozenset(i.name for i in ITEM_TABLE if i.kind == "terminal")
 CAPEX_ITEMS: frozenset[str] = frozenset(i.name for i in ITEM_TABLE if i.capex_budget)
 ITEM_ORDER: dict[str, int] = {name: k for k, name in enumerate(ITEMS)}
+LEVERED_ITEMS: frozenset[str] = frozenset(i.name for i in ITEM_TABLE if i.levered)
+TAXABLE_ITEMS: frozenset[str] = frozenset(i.name for i in ITEM_TABLE if i.taxable)
 
 
 def item_label(name: str) -> str:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from optimizer.economics.data import Data, compile_instance
-from optimizer.economics.ledger import ITEM_ORDER, ITEMS, PORTFOLIO, TERMINAL_ITEMS
+from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOLIO, TERMINAL_ITEMS
+from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
 from optimizer.evaluate.nonanticipativity import check_nonanticipativity, plan_groups
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
@@ -40,6 +41,12 @@ class Evaluation:
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
       hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    - with a financing section: ``valuation`` (project_npv_usd, equity_npv_usd, their values by
+      scenario, equity_irr, project_irr, objective), ``debt_schedule`` (instrument x month: drawn,
+      fees, interest, principal, debt service, balance) and ``tax_schedule`` (scenario x tax year:
+      taxable lines, depreciation, interest deducted, taxable income, losses used and carried, tax;
+      the deemed sale of terminal values as year ``end``; the taxes without debt, for the project
+      NPV, as rows of system ``unlevered``).
     """
 
     plan: Plan
@@ -50,6 +57,9 @@ class Evaluation:
     allocation: pd.DataFrame
     kpis: pd.DataFrame
     probabilities: dict[str, float] = field(default_factory=dict)
+    valuation: dict = field(default_factory=dict)
+    debt_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
@@ -74,12 +84,46 @@ class Evaluation:
             "npv_usd_by_scenario": {str(k): float(v) for k, v in self.npv_usd_by_scenario.items()},
             "npv_breakdown_usd": {str(k): float(v) for k, v in bd.items()},
             "violations": [str(v) for v in self.violations],
+            **self.valuation_summary(),
         }
+
+    @property
+    def objective_npv_usd(self) -> float:
+        """The NPV the optimizer maximises for this instance: the equity NPV (``npv_usd``), or the
+        project NPV when financing.objective is ``project``."""
+        if self.valuation.get("objective") == "project":
+            return float(self.valuation["project_npv_usd"])
+        return float(self.npv_usd)
+
+    def valuation_summary(self) -> dict:
+        """summary.json keys of the valuation (empty without a financing section)."""
+        v = self.valuation
+        if not v:
+            return {}
+        return {k: v[k] for k in ("project_npv_usd", "equity_npv_usd", "equity_irr", "project_irr", "objective",
+                                  "project_npv_usd_by_scenario", "equity_npv_usd_by_scenario")}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
-        return {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
-                "npv_breakdown": self.npv_breakdown().reset_index()}
+        out = {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
+               "npv_breakdown": self.npv_breakdown().reset_index()}
+        if self.valuation:
+            out["debt_schedule"] = self.debt_schedule_by_year()
+            out["tax_schedule"] = self.tax_schedule
+        return out
+
+    def debt_schedule_by_year(self) -> pd.DataFrame:
+        """The debt schedule per instrument and calendar year: sums of drawn, fees, interest,
+        principal and debt service; balance_usd owed at the end of the year's last period."""
+        ds = self.debt_schedule
+        cols = ["instrument", "kind", "year", "drawn_usd", "fees_usd", "interest_usd", "principal_usd", "debt_service_usd", "balance_usd"]
+        if ds.empty:
+            return pd.DataFrame(columns=cols)
+        ds = ds.assign(year=ds["month"].str[:4].astype(int))
+        g = ds.groupby(["instrument", "kind", "year"], sort=False)
+        out = g[["drawn_usd", "fees_usd", "interest_usd", "principal_usd", "debt_service_usd"]].sum()
+        out["balance_usd"] = g["balance_usd"].last()
+        return out.reset_index()[cols]
 
 
 def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) -> Evaluation:
@@ -95,14 +139,14 @@ def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) 
     if len(groups) == 1:
         st = build_state(data, plan)
         ops = _Ops(st, plan)
-        ev = _Evaluator(st, ops)
+        ev = _Evaluator(st, ops, plan)
         ev.run()
         out = ev.result(plan)
     else:
         parts = []
         for ws, sub in groups:
             st = build_state(data.restrict(ws), sub)
-            ev = _Evaluator(st, _Ops(st, sub))
+            ev = _Evaluator(st, _Ops(st, sub), sub)
             ev.run()
             parts.append((ws, ev.result(sub)))
         out = _join(data, plan, parts)
@@ -133,7 +177,24 @@ def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> 
         npv_usd_by_scenario={n: float(by_scenario[n]) for n in names},
         violations=_unique([v for _, e in parts for v in e.violations]), allocation=alloc, kpis=kpis,
         probabilities={n: float(p) for n, p in zip(names, data.prob)},
+        valuation=_join_valuation([e.valuation for _, e in parts]),
+        debt_schedule=pd.concat([pd.concat([e.debt_schedule.assign(scenario=names[w]) for w in ws]) for ws, e in parts
+                                 if len(e.debt_schedule)], ignore_index=True) if any(len(e.debt_schedule) for _, e in parts) else pd.DataFrame(),
+        tax_schedule=pd.concat([e.tax_schedule for _, e in parts], ignore_index=True),
     )
+
+
+def _join_valuation(parts: list[dict]) -> dict:
+    """Project and equity NPVs of groups of scenarios (probability-weighted parts add up); the
+    IRRs of the joined expected flows are not recomputed (None)."""
+    parts = [v for v in parts if v]
+    if not parts:
+        return {}
+    out = {"objective": parts[0]["objective"], "project_npv_usd": sum(v["project_npv_usd"] for v in parts),
+           "equity_npv_usd": sum(v["equity_npv_usd"] for v in parts), "equity_irr": None, "project_irr": None}
+    for k in ("project_npv_usd_by_scenario", "equity_npv_usd_by_scenario"):
+        out[k] = {n: x for v in parts for n, x in v[k].items()}
+    return out
 
 
 # ---------------------------------------------------------------- operations tables -> arrays
@@ -218,8 +279,9 @@ def _pos(ids: list[str]) -> dict[str, int]:
 
 
 class _Evaluator:
-    def __init__(self, st: State, ops: _Ops) -> None:
-        self.st, self.ops, self.d, self.inst = st, ops, st.data, st.data.inst
+    def __init__(self, st: State, ops: _Ops, plan: Plan) -> None:
+        self.st, self.ops, self.d, self.inst, self.plan = st, ops, st.data, st.data.inst, plan
+        self.fin_report = financing.FinancingReport()
         W, T = self.d.W, self.d.T
         self.W, self.T = W, T
         self.lines: dict[tuple[str, str], np.ndarray] = {}
@@ -258,6 +320,7 @@ class _Evaluator:
         self._first_stage_lines()
         self._treasury()
         self._terminal()
+        self._financing()
         self._cash()
 
     # ------------------------------------------------------------ sites: mining, leases, opex
@@ -411,6 +474,21 @@ class _Evaluator:
         if rule.treasury_btc:
             self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
 
+    def _financing(self) -> None:
+        """Debt lines, then taxes (levered, into the lines; unlevered, kept for the project NPV)."""
+        if self.d.fin is None:
+            if len(self.plan.debt):
+                self.st.violations.append(f"plan.debt: {len(self.plan.debt)} row(s) but the instance has no financing section")
+            return
+        self.fin_report = financing.run_debt(self, self.plan)
+        tx = self.d.fin.taxes
+        if tx is not None and tx.rate > 0:
+            lev = financing.run_taxes(self, levered=True)
+            self.fin_report.unlevered = financing.run_taxes(self, levered=False)
+            financing.add_tax_lines(self, lev)
+            self.fin_report.tax_schedule = pd.concat([lev.table.assign(system="levered")[["system", *lev.table.columns]],
+                                                      self.fin_report.unlevered.table], ignore_index=True)
+
     def _cash(self) -> None:
         tr = self.inst.treasury
         if tr.cash_start_usd is None:
@@ -432,16 +510,17 @@ class _Evaluator:
         names = d.scenario_names
         if keys:
             arr = np.stack([self.lines[k] for k in keys])  # [K, W, T]
+            dfs = np.stack([d.item_df(k[1]) for k in keys])  # [K, T]
             k, w, t = np.nonzero(arr)
             usd = arr[k, w, t]
             cf = pd.DataFrame({
                 "scenario": np.array(names, dtype=object)[w], "month": np.array(d.labels, dtype=object)[t], "period": t,
                 "site": np.array([x[0] for x in keys], dtype=object)[k], "item": np.array([x[1] for x in keys], dtype=object)[k],
-                "usd": usd, "discount_factor": d.df[t], "pv_usd": usd * d.df[t],
+                "usd": usd, "discount_factor": dfs[k, t], "pv_usd": usd * dfs[k, t],
             })
             cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
                                 kind="stable").reset_index(drop=True)
-            npv_w = np.einsum("kwt,t->w", arr, d.df)
+            npv_w = np.einsum("kwt,kt->w", arr, dfs)
         else:
             cf = pd.DataFrame({c: pd.Series(dtype=float if c in ("usd", "discount_factor", "pv_usd") else (int if c == "period" else object))
                                for c in ["scenario", "month", "period", "site", "item", "usd", "discount_factor", "pv_usd"]})
@@ -451,7 +530,38 @@ class _Evaluator:
             npv_usd_by_scenario={n: float(v) for n, v in zip(names, npv_w)},
             violations=list(self.st.violations), allocation=self._allocation(), kpis=self._kpis(),
             probabilities={n: float(p) for n, p in zip(names, d.prob)},
+            valuation=self._valuation(npv_w), debt_schedule=self.fin_report.debt_schedule,
+            tax_schedule=self.fin_report.tax_schedule,
         )
+
+    def _valuation(self, equity_w: np.ndarray) -> dict:
+        """Project NPV (unlevered lines + taxes without debt), equity NPV (every line) and IRRs of
+        the expected cash flows (terminal values as a flow of the last period)."""
+        d = self.d
+        if d.fin is None:
+            return {}
+        names, prob = d.scenario_names, d.prob
+        unl = self.fin_report.unlevered
+        other = d.fin.df_class["other"]
+        project_w = np.zeros(self.W)
+        proj_flow, eq_flow = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
+        for (_s, item), arr in self.lines.items():
+            eq_flow += arr
+            if item not in LEVERED_ITEMS:
+                project_w += arr @ d.item_df(item)
+                proj_flow += arr
+        if unl is not None:
+            project_w -= unl.tax @ other + unl.terminal_tax * other[-1]
+            proj_flow -= unl.tax
+            proj_flow[:, -1] -= unl.terminal_tax
+        L = d.tl.period_months
+        return {
+            "objective": d.fin.fin.objective,
+            "project_npv_usd": float(prob @ project_w), "equity_npv_usd": float(prob @ equity_w),
+            "project_npv_usd_by_scenario": {n: float(v) for n, v in zip(names, project_w)},
+            "equity_npv_usd_by_scenario": {n: float(v) for n, v in zip(names, equity_w)},
+            "equity_irr": finance.irr_per_year(prob @ eq_flow, L), "project_irr": finance.irr_per_year(prob @ proj_flow, L),
+        }
 
     def _allocation(self) -> pd.DataFrame:
         st, d, inst = self.st, self.d, self.inst

@@ -76,6 +76,7 @@ class State:
     signed: dict[str, bool] = field(default_factory=dict)                 # contract -> signed
     contract_hours: dict[str, np.ndarray] = field(default_factory=dict)   # [T] hours a contract may deliver
     items: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, item) -> [T] signed USD
+    assets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, asset class) -> [T] capex spent, USD >= 0
     spend_by_year: dict[int, float] = field(default_factory=dict)         # capex + purchases per calendar year
     # aggregated decisions, for fixed_decisions and the baselines
     conv_at: dict[tuple[str, int], float] = field(default_factory=dict)   # (site, t) -> blocks
@@ -91,9 +92,12 @@ class State:
     def label(self, t: int) -> str:
         return self.data.labels[t]
 
-    def add_item(self, site: str, item: str, t: int, usd: float) -> None:
+    def add_item(self, site: str, item: str, t: int, usd: float, asset: str | None = None) -> None:
+        """Add a first-stage cash line; a capex line names its depreciation ``asset`` class."""
         if 0 <= t < self.T and usd != 0.0:
             self.items.setdefault((site, item), np.zeros(self.T))[t] += usd
+            if asset is not None:
+                self.assets.setdefault((site, asset), np.zeros(self.T))[t] -= usd
 
     def hpc_mw(self, site: str) -> np.ndarray:
         return self.hpc_racks[site] * self.data.inst.site_by_id[site].hpc_mw_per_rack
@@ -181,11 +185,11 @@ def _known(st: State, value: str, known, what: str, where: str) -> bool:
     return True
 
 
-def _spread(st: State, site: str, item: str, start: int, lead: int, total_usd: float) -> None:
+def _spread(st: State, site: str, item: str, start: int, lead: int, total_usd: float, asset: str) -> None:
     """Capex spread evenly over max(lead, 1) periods from ``start`` (periods past the horizon dropped)."""
     periods = st.data.capex_periods(start, lead)
     for t in periods:
-        st.add_item(site, item, t, -total_usd / len(periods))
+        st.add_item(site, item, t, -total_usd / len(periods), asset)
         if t < st.T:
             y = int(st.data.period_years[t])
             st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + total_usd / len(periods)
@@ -233,7 +237,7 @@ def _site_events(st: State, plan: Plan) -> None:
             if t not in st.data.acquisition_periods(r.site):
                 st.violations.append(f"site {r.site} {lab}: acquired before it is available ({site.acquisition.available_from})")
             st.own[r.site][t:] = 1.0
-            st.add_item(r.site, "acquisitions_usd", t, -site.acquisition.price_usd)
+            st.add_item(r.site, "acquisitions_usd", t, -site.acquisition.price_usd, "sites")
     for (sid, ev), ts in st.events.items():
         if len(ts) > 1:
             months = ", ".join(st.label(t) for t in sorted(ts))
@@ -272,7 +276,7 @@ def _conversions(st: State, plan: Plan) -> None:
         if st.own[r.site][t] < 0.5:
             st.violations.append(f"site {r.site} {lab}: conversion started while the site is not owned")
         mw = b * site.block_it_mw
-        _spread(st, r.site, "capex_usd", t, lead, mw * site.conversion.capex_usd_per_mw)
+        _spread(st, r.site, "capex_usd", t, lead, mw * site.conversion.capex_usd_per_mw, "hpc_conversion")
     for site in inst.sites:
         b = st.blocks[site.id]
         cum = np.cumsum(b)
@@ -325,7 +329,7 @@ def _grid_expansions(st: State, plan: Plan) -> None:
             st.violations.append(f"grid expansion {r.option} at site {r.site} {lab}: started while the site is not owned")
         if t + lead <= st.T - 1:
             st.grid_mw[r.site][t + lead:] += g.mw
-        _spread(st, r.site, "capex_usd", t, lead, g.capex_usd)
+        _spread(st, r.site, "capex_usd", t, lead, g.capex_usd, "grid_expansion")
     for (sid, oid), ts in st.expansions.items():
         if len(ts) > 1:
             st.violations.append(f"grid expansion {oid} at site {sid}: started {len(ts)} times ({', '.join(st.label(t) for t in sorted(ts))}); it can be built once")
@@ -368,7 +372,7 @@ def _fleet(st: State, plan: Plan) -> None:
         else:
             st.delivered[(r.site, p.model)][t + lead] += u
         usd = u * p.usd_per_th * models[p.model].hashrate_th_s
-        st.add_item(r.site, "asic_purchases_usd", t, -usd)
+        st.add_item(r.site, "asic_purchases_usd", t, -usd, "asics")
         y = int(data.period_years[t])
         st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + usd
     for oid, u in bought.items():
@@ -431,7 +435,7 @@ def _contracts(st: State, plan: Plan) -> None:
             t0 = cd.start_period
             st.add_item(c.site, "contract_fees_usd", t0, -c.signing_fee_usd)
             if isinstance(c, OwnedGeneration) and c.optional:
-                st.add_item(c.site, "acquisitions_usd", t0, -c.acquisition_price_usd)
+                st.add_item(c.site, "acquisitions_usd", t0, -c.acquisition_price_usd, "owned_generation")
 
 
 # ---------------------------------------------------------------- leases

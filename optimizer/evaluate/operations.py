@@ -43,9 +43,9 @@ node running the operations (the scenario's own in the two-stage form), so scena
 a node run alike.
 
 Treasury: mined BTC follows ``treasury.mined_btc``. Treasury BTC is sold only when cash is
-modelled and would fall below ``min_cash_usd``, and then just enough (if sales are allowed); a
-sale is a commitment, the same for every scenario through the node taking the period's
-commitments: the most any of them needs, within the BTC each holds.
+modelled and would fall below ``min_cash_usd``, or to repay debt due in treasury BTC, and then
+just enough (if sales are allowed); a sale is a commitment, the same for every scenario through
+the node taking the period's commitments: the most any of them needs, within the BTC each holds.
 If the rule cannot make the plan feasible (HPC load beyond supply or grid) it serves what it
 can and leaves the rest for the evaluator to report.
 """
@@ -98,9 +98,12 @@ def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None)
         operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
         energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
     )
-    if instance.treasury.cash_start_usd is None:
+    repay = _btc_repayments(data)
+    if instance.treasury.cash_start_usd is None and not repay.any():
         return out, None, None
-    sales, margin, btc_left = _treasury_sales(instance, out, data)
+    sales, margin, btc_left = _treasury_sales(instance, out, data, repay)
+    if instance.treasury.cash_start_usd is None:
+        return out.replace(btc_sales=sales), None, None
     return out.replace(btc_sales=sales), margin, btc_left
 
 
@@ -244,43 +247,77 @@ def run_site_period(st: State, w: int, site_id: str, t: int):
 # ---------------------------------------------------------------- treasury
 
 
-def _treasury_sales(instance: Instance, plan: Plan, data: Data):
-    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when sales
-    are allowed and the plan has none of its own); also returns cash - min_cash and the BTC left
-    in the treasury, [W, T] each. A sale is a commitment (models/trees.md): the scenarios through
-    the node taking the commitments of the period sell the same amount, the most any of them
-    needs, within the BTC each of them holds (one schedule for all in the two-stage form)."""
+def _btc_repayments(data: Data) -> np.ndarray:
+    """[T] USD of corporate debt due in each period that must be repaid by selling treasury BTC."""
+    out = np.zeros(data.T)
+    if data.fin is not None:
+        for cd in data.fin.corporate.values():
+            if cd.debt.repayment_source == "treasury_btc" and cd.maturity_period <= data.T - 1:
+                out[cd.maturity_period] += cd.debt.principal_usd
+    return out
+
+
+def _treasury_sales(instance: Instance, plan: Plan, data: Data, repay: np.ndarray | None = None):
+    """Sell just enough treasury BTC, period by period, to keep cash at the minimum (when cash is
+    modelled) and to cover debt due in treasury BTC (when sales are allowed and the plan has none of
+    its own); also returns cash - min_cash and the BTC left in the treasury, [W, T] each.
+
+    A sale is a commitment (models/trees.md): the scenarios through the node taking the
+    commitments of the period sell the same amount, the most any of them needs, within the BTC
+    each of them holds (one schedule for all in the two-stage form).
+
+    With taxes a sale's gain raises the year's tax, paid later: the walk is repeated on the plan
+    with its sales until no period falls short (sales only grow; without taxes the second walk adds
+    nothing)."""
     tr = instance.treasury
-    ev = evaluate_as_given(instance, plan, data)
-    cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
-    net = np.zeros((data.W, data.T))
-    scen = {n: i for i, n in enumerate(data.scenario_names)}
-    if len(cf):
-        np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
-    mined = ev.kpis["btc_mined"].to_numpy(float).reshape(data.W, data.T)
+    repay = np.zeros(data.T) if repay is None else repay
     sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
-    rows = []
-    margin, left = np.zeros((data.W, data.T)), np.zeros((data.W, data.T))
-    cash = np.full(data.W, float(tr.cash_start_usd))
-    btc = np.full(data.W, float(tr.btc_held_start))
-    names, tree = data.scenario_names, data.tree
-    for t in range(data.T):
-        if tr.mined_btc == "hold":
-            btc += mined[:, t]
-        cash += net[:, t]
-        P = data.btc_price_usd[:, t]
-        if sell:
+    W, T = data.W, data.T
+    tree = data.tree
+    sold = np.zeros((W, T))
+    has_cash = tr.cash_start_usd is not None
+    floor = tr.min_cash_usd
+    scen = {n: i for i, n in enumerate(data.scenario_names)}
+    for _ in range(20):
+        sales = _sales_table(data, sold) if sell else plan.btc_sales
+        ev = evaluate_as_given(instance, plan.replace(btc_sales=sales), data)
+        cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
+        net = np.zeros((W, T))
+        if len(cf):
+            np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
+        mined = ev.kpis["btc_mined"].to_numpy(float).reshape(W, T)
+        margin, left = np.zeros((W, T)), np.zeros((W, T))
+        added = False
+        cash = np.full(W, float(tr.cash_start_usd) if has_cash else 0.0)
+        btc = np.full(W, float(tr.btc_held_start))
+        for t in range(T):
+            if tr.mined_btc == "hold":
+                btc += mined[:, t]
+            cash += net[:, t]  # includes this period's sales so far
+            btc -= sold[:, t]
+            P = data.btc_price_usd[:, t]
             for r in tree.inv_reps(t):
                 ws = list(tree.inv_node(t, r).scenarios)
-                need = np.maximum(tr.min_cash_usd - cash[ws], 0.0) / P[ws]
-                x = min(float(need.max()), float(btc[ws].min()))
-                if x > 0:
+                need = np.zeros(len(ws))
+                if repay[t] > 0:
+                    need = np.maximum(need, (repay[t] - sold[ws, t] * P[ws]) / P[ws])
+                if has_cash:
+                    short = cash[ws] < floor - 1e-6 * max(1.0, abs(floor))
+                    need = np.maximum(need, np.where(short, (floor - cash[ws]) / P[ws], 0.0))
+                if sell and need.max() > 0 and btc[ws].min() > 1e-12:
+                    x = min(float(need.max()), float(btc[ws].min()))
+                    sold[ws, t] += x
                     btc[ws] -= x
                     cash[ws] += x * P[ws]
-                    rows += [(names[w], data.labels[t], x) for w in ws]
-        margin[:, t] = cash - tr.min_cash_usd
-        left[:, t] = btc
-    sales = pd.DataFrame(rows, columns=["scenario", "month", "btc"]) if sell else plan.btc_sales
-    if sell and len(sales):
-        sales = sales.sort_values(["scenario"], key=lambda s: s.map(scen), kind="stable").reset_index(drop=True)
-    return sales, margin, left
+                    added = True
+            margin[:, t] = cash - floor
+            left[:, t] = btc
+        if not added or not sell:
+            break
+    return (_sales_table(data, sold) if sell else plan.btc_sales), margin, left
+
+
+def _sales_table(data: Data, sold: np.ndarray) -> pd.DataFrame:
+    rows = [(name, data.labels[t], float(sold[w, t])) for w, name in enumerate(data.scenario_names)
+            for t in range(data.T) if sold[w, t] > 0]
+    return pd.DataFrame(rows, columns=["scenario", "month", "btc"])

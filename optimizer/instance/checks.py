@@ -251,6 +251,61 @@ def check_tree(inst: Instance) -> list[str]:
     return out
 
 
+def check_financing(inst: Instance) -> list[str]:
+    """``financing``: instrument ids unique across facilities, corporate debt and new issues;
+    ``project_facilities[*]`` name a known site with the projects they finance and a known lease,
+    draw months inside the horizon, tenors in whole periods, a growth rate (or a lease) when
+    sculpted; ``corporate_debt[*].maturity_month`` not before the horizon start and BTC repayment
+    only when treasury BTC may be sold; ``new_issues[*]`` months inside the horizon and whole-period
+    tenors; ``taxes.site_tax_basis_usd`` names known sites."""
+    f = inst.financing
+    if f is None:
+        return []
+    tl = _timeline(inst)
+    L = tl.period_months
+    site_ids = {s.id for s in inst.sites}
+    lease_ids = {l.id for l in inst.leases}
+    out = _duplicates(f.instrument_ids, "financing (project_facilities, corporate_debt, new_issues)")
+    for i, fa in enumerate(f.project_facilities):
+        w = f"financing.project_facilities[{i}]"
+        if fa.site not in site_ids:
+            out.append(f"{w}.site: unknown site {fa.site!r}")
+        else:
+            site = inst.site_by_id[fa.site]
+            if "conversion" in fa.finances and site.conversion is None:
+                out.append(f"{w}.finances: site {fa.site!r} has no conversion option to finance")
+            if "grid_expansion" in fa.finances and not site.grid_expansions:
+                out.append(f"{w}.finances: site {fa.site!r} has no grid expansion to finance")
+        if fa.lease is not None and fa.lease not in lease_ids:
+            out.append(f"{w}.lease: unknown lease {fa.lease!r}")
+        out += _outside(inst, fa.draw_first_month, f"{w}.draw_first_month")
+        out += _outside(inst, fa.draw_last_month, f"{w}.draw_last_month")
+        if fa.tenor_months % L:
+            out.append(f"{w}.tenor_months: {fa.tenor_months} is not a whole number of {L}-month periods")
+        if fa.amortization == "sculpted" and fa.sculpt_growth_per_year is None and fa.lease is None:
+            out.append(f"{w}.sculpt_growth_per_year: required for sculpted amortization without a lease")
+    for i, d in enumerate(f.corporate_debt):
+        w = f"financing.corporate_debt[{i}]"
+        if month_ordinal(d.maturity_month) < tl.start:
+            out.append(f"{w}.maturity_month: {d.maturity_month} is before the horizon start {inst.horizon.start_month}")
+        if d.repayment_source == "treasury_btc":
+            tr = inst.treasury
+            if not tr.allow_treasury_sales or (tr.btc_held_start <= 0 and tr.mined_btc != "hold"):
+                out.append(f"{w}.repayment_source: treasury_btc needs treasury BTC that may be sold "
+                           "(treasury.allow_treasury_sales and btc_held_start > 0 or mined_btc: hold)")
+    for i, n in enumerate(f.new_issues):
+        w = f"financing.new_issues[{i}]"
+        out += _outside(inst, n.first_month, f"{w}.first_month")
+        out += _outside(inst, n.last_month, f"{w}.last_month")
+        if n.tenor_months % L:
+            out.append(f"{w}.tenor_months: {n.tenor_months} is not a whole number of {L}-month periods")
+    if f.taxes is not None:
+        out += [f"financing.taxes.site_tax_basis_usd: unknown site {s!r}" for s in f.taxes.site_tax_basis_usd if s not in site_ids]
+        out += [f"financing.taxes.existing_depreciation_usd_per_year: year {y} is not a calendar year"
+                for y in f.taxes.existing_depreciation_usd_per_year if not (1900 < y < 2300)]
+    return out
+
+
 CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_probabilities,
     check_unique_ids,
@@ -264,6 +319,7 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_budget_years,
     check_fixed_decisions,
     check_tree,
+    check_financing,
 )
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 from optimizer.instance.base import Bitcoin, Horizon, Id, Month, NonNeg, Pos, Share, Strict, TreeSpec
 from optimizer.instance.catalog import load_catalog
 from optimizer.instance.checks import run_checks
+from optimizer.instance.financing import Financing
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios, instance_tree
 from optimizer.instance.series import Series
@@ -365,6 +366,7 @@ class Instance(Strict):
     treasury: Treasury = Treasury()
     policy: Policy = Policy()
     risk: Risk | None = Field(None, description="risk-averse objective; default risk-neutral (maximise E[NPV])")
+    financing: Financing | None = Field(None, description="debt, taxes and valuation (models/economics.md, 'Financing and taxes'); default: pre-tax, unlevered")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
     tree: TreeSpec | None = Field(None, description="sequential decisions on a scenario tree (models/trees.md); default: two-stage (commitments at the root, operations per scenario)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyxirr
 
 # ---------------------------------------------------------------- discounting
 
@@ -84,3 +85,47 @@ def cvar_usd(npv_usd, probabilities, alpha: float) -> float:
     before = np.concatenate([[0.0], np.cumsum(p)[:-1]])  # mass of the worse scenarios
     take = np.clip(beta - before, 0.0, p)                 # mass of each scenario inside the tail
     return float(np.dot(take, v) / beta)
+
+
+# ---------------------------------------------------------------- debt
+
+
+def period_rate(annual_rate: float, period_months: int) -> float:
+    """Interest rate of one period of a loan quoted at a nominal annual rate (the market
+    convention for notes and term loans): annual x months / 12, compounded each period."""
+    return annual_rate * period_months / 12.0
+
+
+def annuity_payment(balance: float, rate: float, n: int) -> float:
+    """Level payment that repays ``balance`` with interest ``rate`` per period in ``n`` payments,
+    each at the end of a period: B i / (1 - (1 + i)^-n) (B / n at i = 0)."""
+    if n <= 0:
+        raise ValueError(f"annuity over n={n} periods")
+    if rate == 0:
+        return balance / n
+    return balance * rate / (1.0 - (1.0 + rate) ** (-n))
+
+
+def annuity_balance_share(rate: float, n: int, k: int) -> float:
+    """Share of the original balance still owed after k of n level payments (closed form):
+    ((1 + i)^n - (1 + i)^k) / ((1 + i)^n - 1); (n - k) / n at i = 0."""
+    if rate == 0:
+        return (n - k) / n
+    g = 1.0 + rate
+    return (g ** n - g ** k) / (g ** n - 1.0)
+
+
+# ---------------------------------------------------------------- returns
+
+
+def irr_per_year(flows, period_months: int) -> float | None:
+    """Internal rate of return of equally spaced end-of-period cash flows, as an effective annual
+    rate ((1 + per-period IRR)^(12/months) - 1), from pyxirr. None when the flows do not change
+    sign (no IRR exists) or pyxirr finds no root."""
+    v = np.asarray(list(flows), dtype=float)
+    if v.size < 2 or not (np.any(v > 0) and np.any(v < 0)):
+        return None
+    r = pyxirr.irr(v.tolist())
+    if r is None or not math.isfinite(r):
+        return None
+    return float((1.0 + r) ** (12.0 / period_months) - 1.0)

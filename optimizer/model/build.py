@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.economics.data import Data
-from optimizer.model import fleet, leases, objective, params, policy, power, sites, treasury
+from optimizer.model import financing, fleet, leases, objective, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,15 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         m = pyo.ConcreteModel(name=data.inst.name)
         m.tree = data.tree  # who decides what at which node (economics/tree.py; common.ik, ok)
         m.cashflow_terms = []
+        m.unlevered_terms = []  # valuation-only terms (financing.objective: project)
         params.build(m, data)
         sites.build(m, data)
         fleet.build(m, data)
         leases.build(m, data)
         power.build(m, data)
         treasury.build(m, data)
+        financing.build_debt(m, data)
+        financing.build_taxes(m, data)  # after every other term: taxable income reads the registry
         treasury.cash_balance(m, data)
         policy.build(m, data)
         objective.build(m, data, options.cvar_weight, options.cvar_alpha)

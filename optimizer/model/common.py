@@ -30,7 +30,8 @@ class Term:
 
     ``scenario`` None marks a term of the root node, the same in every scenario (the first stage
     of the two-stage form); otherwise it is the node's representative scenario (scenario ``w``
-    itself for the operations of scenario ``w`` in the two-stage form).
+    itself for the operations of scenario ``w`` in the two-stage form). ``asset`` names the
+    depreciation class of a capex term (``optimizer.instance.financing.ASSET_CLASSES``).
     """
 
     item: str
@@ -38,30 +39,37 @@ class Term:
     period: int
     scenario: int | None
     expr: NumericValue | float  # a Pyomo expression in $M, linear in the variables (Params as coefficients)
-    node: Node | None = None  # set by register()
+    asset: str | None = None
+    node: Node | None = None  # set by register() / make_term()
 
 
-def register(m, item: str, site: str, period: int, scenario, expr) -> None:
-    """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped.
+def make_term(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> Term:
+    """A Term at its tree node. ``scenario``: a tree ``Node``; an int ``w``: the node running the
+    operations of ``period`` on scenario ``w``'s path (leaf ``w`` in the two-stage form); None: the
+    root (the two-stage first stage)."""
+    tree = m.tree
+    if scenario is None:
+        if not tree.two_stage and tree.inv_depth[period] > 0:
+            raise ValueError(f"term {item} of period {period}: a term of a later stage needs its tree node")
+        node = tree.nodes[0]
+    elif isinstance(scenario, (int, np.integer)):
+        node = tree.op_node(int(period), int(scenario))
+    else:
+        node = scenario
+    return Term(item, site, int(period), None if node.depth == 0 else node.rep, expr, asset, node)
 
-    ``scenario``: a tree ``Node``; an int ``w``: the node running the operations of ``period`` on
-    scenario ``w``'s path (leaf ``w`` in the two-stage form); None: the root (two-stage first stage)."""
+
+def register(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> None:
+    """Add a term to ``m.cashflow_terms`` (at its tree node, see ``make_term``); exact zeros (a 0
+    constant, an empty sum) are skipped. Capex terms (investment outflows that are depreciated)
+    name their ``asset`` class."""
     if item not in ITEM_BY_NAME:
         raise KeyError(f"unknown cash-flow item {item!r}")
     if isinstance(expr, (int, float)) and expr == 0:
         return
     if isinstance(expr, LinearExpression) and expr.nargs() == 0:
         return
-    tree = m.tree
-    if scenario is None:
-        if not tree.two_stage and tree.inv_depth[period] > 0:
-            raise ValueError(f"register({item}): a term of period {period} needs its tree node")
-        node = tree.nodes[0]
-    elif isinstance(scenario, (int, np.integer)):
-        node = tree.op_node(int(period), int(scenario))
-    else:
-        node = scenario
-    m.cashflow_terms.append(Term(item, site, int(period), None if node.depth == 0 else node.rep, expr, node))
+    m.cashflow_terms.append(make_term(m, item, site, period, scenario, expr, asset))
 
 
 # ---------------------------------------------------------------- node-held variables

@@ -8,7 +8,7 @@ from pyomo.common.collections import ComponentMap
 
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
-from optimizer.model import power, sites
+from optimizer.model import financing, power, sites
 from optimizer.model.common import MWH, UNITS, ik, isplit
 from optimizer.plan import Plan
 
@@ -79,6 +79,7 @@ def extract_plan(m, data: Data) -> Plan:
             k = ik(m, (), t, w)
             if k in m.btc_sold:
                 sales.append((names[w], lab[t], max(_v(m.btc_sold[k]), 0.0)))
+    debt = financing.debt_rows(m, data, TOL)
     df = pd.DataFrame
     node = ["node"] if staged else []
     return Plan(
@@ -86,6 +87,7 @@ def extract_plan(m, data: Data) -> Plan:
         leases=df(leases, columns=["lease", "site", "month", "share"] + node),
         contracts=df(contracts, columns=["contract", "signed"] + node),
         site_events=df(events, columns=["site", "event", "month"] + node),
+        debt=df(debt, columns=["instrument", "month", "usd"] + node),
         operations=df(ops, columns=["scenario", "site", "model", "month", "units"]),
         energy=df(energy, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
         btc_sales=df(sales, columns=["scenario", "month", "btc"]),
@@ -140,7 +142,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
     names = {n: i for i, n in enumerate(data.scenario_names)}
-    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq]
+    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue]
     for var in first_stage:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
@@ -180,6 +182,7 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         t = _period(data, r.month, "plan.site_events")
         for w in _reps(m, data, r, t, "plan.site_events"):
             _set(var, ik(m, (r.site,), t, w), 1.0, "plan.site_events")
+    financing.set_debt(m, data, plan, _period, lambda r, t: _reps(m, data, r, t, "plan.debt"))
     # variables defined by the first stage, in period order (keys are built period by period)
     for k in m.nb_index:
         (s,), t, w = isplit(m, k, 1)
@@ -269,6 +272,8 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         m.btc_held[k].set_value(0.0, skip_validation=True)
     for k in sorted(m.btc_held_index, key=lambda k: k[1]):
         m.btc_held[k].set_value(-pyo.value(m.treasury_balance[k].body), skip_validation=True)
+    for v in financing.set_taxes(m, data):  # tax rows read the operations; the cash rows read the taxes
+        out[v] = _v(v)
     if hasattr(m, "cash"):
         for k in m.first_stage_net_index:  # first_stage_net - sum(...) == 0
             m.first_stage_net[k].set_value(0.0, skip_validation=True)

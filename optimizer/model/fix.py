@@ -9,7 +9,7 @@ from optimizer.model.extract import mip_start_values
 
 # first-stage decision variables of the MILP: the rest of the first stage
 # (nb, gcum, own, inst, hpc_gwh, hpc_own, signed_owned, first_stage_net) is defined from them
-FIRST_STAGE_VARS = ("conv", "gx", "buy", "ret", "x", "y", "sign", "sell", "acq")
+FIRST_STAGE_VARS = ("conv", "gx", "buy", "ret", "x", "y", "sign", "sell", "acq", "draw", "issue")
 
 
 def first_stage_vars(m) -> list:
@@ -25,7 +25,7 @@ def decision_period(m, name: str, key) -> int:
     """The period whose commitments hold a first-stage variable (a contract's: its start period)."""
     if name == "sign":
         return m.sign_period[key if isinstance(key, str) else key[0]]
-    nbase = {"conv": 1, "sell": 1, "acq": 1, "y": 1}.get(name, 2)
+    nbase = {"conv": 1, "sell": 1, "acq": 1, "y": 1, "draw": 1, "issue": 1}.get(name, 2)
     return isplit(m, key, nbase)[1]
 
 

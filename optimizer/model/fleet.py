@@ -218,7 +218,7 @@ def _cashflows(m, data: Data) -> None:
         opt = opts[o]
         buy.add((s, t, r), -opt.usd_per_th * models[opt.model].hashrate_th_s * UNITS / USD, m.buy[k])
     for (s, t, r), e in buy.items():
-        register(m, "asic_purchases_usd", s, t, inv_at(m, t, r), e)
+        register(m, "asic_purchases_usd", s, t, inv_at(m, t, r), e, asset="asics")
     salv = Acc()
     for k in m.ret_index:
         (s, mod), t, r = isplit(m, k, 2)

@@ -4,6 +4,11 @@ E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = the p
 the term's tree node (the sum over the scenarios through it): prob[w] for a two-stage operation
 term of scenario w, and 1 (= sum of probabilities) for a root term. With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
+
+With a financing section: df is the discount factor of the term's rate class (df_class) when
+financing.discount_rates is given; the NPV is the equity NPV (every registered term) unless
+financing.objective is ``project``: then the levered lines (debt, taxes with interest deducted)
+are left out and the taxes computed without debt (``m.unlevered_terms``) are added.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
 from optimizer.economics.data import Data
+from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS
 from optimizer.model.common import USD, add_constraints, add_vars
 
 
@@ -21,18 +27,32 @@ def node_weight(term) -> float:
     return 1.0 if term.node.depth == 0 else float(term.node.probability)
 
 
+def _df(m, term):
+    if hasattr(m, "df_class"):
+        return m.df_class[ITEM_BY_NAME[term.item].rate_class, term.period]
+    return m.df[term.period]
+
+
 def _weighted(m, data: Data, term):
-    return (node_weight(term) * m.df[term.period]) * term.expr
+    return (node_weight(term) * _df(m, term)) * term.expr
+
+
+def objective_terms(m, data: Data) -> list:
+    """The terms the objective values: every registered term (equity NPV), or with
+    financing.objective = project the unlevered ones plus the taxes computed without debt."""
+    if data.fin is not None and data.fin.fin.objective == "project":
+        return [t for t in m.cashflow_terms if t.item not in LEVERED_ITEMS] + list(getattr(m, "unlevered_terms", []))
+    return m.cashflow_terms
 
 
 def expected_npv(m, data: Data):
-    """E[NPV] in $M: one summand per registered term."""
-    return SumExpression([_weighted(m, data, term) for term in m.cashflow_terms])
+    """E[NPV] in $M: one summand per valued term."""
+    return SumExpression([_weighted(m, data, term) for term in objective_terms(m, data)])
 
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([m.df[t.period] * t.expr for t in m.cashflow_terms if w in t.node.members])
+    return SumExpression([_df(m, t) * t.expr for t in objective_terms(m, data) if w in t.node.members])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:

@@ -13,6 +13,8 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``lease_terminal_noi[l, tau]``  USD, remaining NOI after the horizon of lease l handed over in tau
 - ``lease_terminal_hours[l, tau]`` hours of the term after the horizon, discounted to the horizon end
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
+- ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
+- ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
 
 ``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
 """
@@ -53,6 +55,11 @@ def _values(data: Data) -> dict[str, dict]:
                                  for tau in ld.terminal_noi_usd if ld.runs_past_horizon[tau]},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
     }
+    fin = data.fin
+    if fin is not None and fin.fin.discount_rates is not None:
+        v["df_class"] = {(c, t): float(a[t]) for c, a in fin.df_class.items() for t in range(T)}
+    if fin is not None and fin.taxes is not None:
+        v["tax_lag_df"] = {0: fin.terminal_tax_df}
     return v
 
 

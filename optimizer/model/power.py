@@ -240,7 +240,8 @@ def _cashflows(m, data: Data) -> None:
             if c.signing_fee_usd > 0:
                 register(m, "contract_fees_usd", s, cd.start_period, inv_at(m, cd.start_period, r), -c.signing_fee_usd / USD * z)
             if isinstance(c, OwnedGeneration) and c.optional and c.acquisition_price_usd > 0:
-                register(m, "acquisitions_usd", s, cd.start_period, inv_at(m, cd.start_period, r), -c.acquisition_price_usd / USD * z)
+                register(m, "acquisitions_usd", s, cd.start_period, inv_at(m, cd.start_period, r), -c.acquisition_price_usd / USD * z,
+                         asset="owned_generation")
         if (isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and cd.runs_to_horizon_end
                 and data.T - 1 in m.contract_periods[c.id]):
             for r in tree.inv_reps(data.T - 1):

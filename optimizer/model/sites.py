@@ -286,7 +286,7 @@ def _cashflows(m, data: Data) -> None:
                     a, b = nb(m, s, t, r), nb(m, s, t - n, r)
                     coef = mw_per_block / n / USD
                     e = lin([coef], [a]) if is_const(b) else lin([coef, -coef], [a, b])
-                    register(m, "capex_usd", s, t, inv_at(m, t, r), -m.capex_per_mw[s] * e)
+                    register(m, "capex_usd", s, t, inv_at(m, t, r), -m.capex_per_mw[s] * e, asset="hpc_conversion")
         # grid expansion capex, spread the same way
         for g, lead, ps in si.expansions:
             if not ps:
@@ -304,7 +304,8 @@ def _cashflows(m, data: Data) -> None:
                 if k in m.sell:
                     register(m, "site_sales_usd", s, t, inv_at(m, t, r), lin([si.site.sale.price_usd / USD], [m.sell[k]]))
                 if k in m.acq:
-                    register(m, "acquisitions_usd", s, t, inv_at(m, t, r), lin([-si.site.acquisition.price_usd / USD], [m.acq[k]]))
+                    register(m, "acquisitions_usd", s, t, inv_at(m, t, r), lin([-si.site.acquisition.price_usd / USD], [m.acq[k]]),
+                             asset="sites")
         # fixed opex of HPC capacity owned: USD per MW-month x MW x months
         f = si.site.fixed_opex_hpc_usd_per_mw_month
         if f > 0 and si.Hmax > 0:
@@ -313,4 +314,4 @@ def _cashflows(m, data: Data) -> None:
                 for r in tree.inv_reps(t):
                     register(m, "opex_usd", s, t, inv_at(m, t, r), c * hpc_owned(m, s, t, r))
     for (s, t, r), e in capex_c.items():
-        register(m, "capex_usd", s, t, inv_at(m, t, r), e)
+        register(m, "capex_usd", s, t, inv_at(m, t, r), e, asset="grid_expansion")

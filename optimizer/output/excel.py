@@ -1,7 +1,8 @@
 """An Excel workbook of a result's tables, for analysts who continue in a spreadsheet.
 
 One sheet per table: ``summary`` (key / value), ``plan``, ``cashflows``, ``kpis``,
-``npv_breakdown``, ``leases``, ``contracts``, ``shadow_prices``, the decision tables of
+``npv_breakdown``, ``leases``, ``contracts``, ``shadow_prices``, ``debt_schedule`` and
+``tax_schedule`` (with a financing section), the decision tables of
 ``plan/`` (``plan_conversions``, ...; left out when empty) and, when present, ``points``, ``tornado``, ``frontier``.
 Bold header, frozen header row, number formats chosen from the column's unit suffix.
 Written with xlsxwriter in constant-memory mode (about 3x faster than openpyxl for large
@@ -21,7 +22,7 @@ from optimizer.errors import InputError
 from optimizer.solve.resultdir import DECISIONS, read_result_dir
 
 SHEETS = ["plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-          *[f"plan_{d}" for d in DECISIONS], "points", "tornado", "frontier"]
+          "debt_schedule", "tax_schedule", *[f"plan_{d}" for d in DECISIONS], "points", "tornado", "frontier"]
 MAX_ROWS = 1_048_575          # Excel's row limit minus the header
 
 FMT_USD = "#,##0;[Red]-#,##0"

@@ -780,6 +780,29 @@ def _frontier(ctx: _Ctx) -> str:
     return _img(fig, "risk frontier") + '<p class="note">w is the weight on CVaR in (1 - w) E[NPV] + w CVaR.</p>'
 
 
+def _financing(ctx: _Ctx) -> str | None:
+    """Valuation (project and equity NPV, IRRs), the debt schedule and the tax schedule per year;
+    None (no section, nothing missing) when the instance has no financing section."""
+    s = ctx.summary
+    if "equity_npv_usd" not in s:
+        return None
+
+    def pct(x):
+        return "n/a (no sign change)" if x is None else f"{100 * x:.2f} %"
+
+    cards = [("Equity NPV (levered, after tax)", _usd(s.get("equity_npv_usd"))),
+             ("Project NPV (unlevered, after tax)", _usd(s.get("project_npv_usd"))),
+             ("Equity IRR", pct(s.get("equity_irr"))), ("Project IRR", pct(s.get("project_irr"))),
+             ("Objective", f"{s.get('objective', 'equity')} NPV")]
+    parts = ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
+                                       for k, v in cards] + ["</div>"]
+    for name, title in (("debt_schedule", "Debt schedule per year"), ("tax_schedule", "Tax schedule per year")):
+        df = ctx.tables.get(name)
+        if df is not None and not df.empty:
+            parts.append(f"<h3>{title}</h3>" + _table_html(df, max_rows=60))
+    return "".join(parts)
+
+
 SECTIONS = [
     ("headline", "Headline", _headline),
     ("decisions", "Key decisions of the plan", _decisions),
@@ -787,6 +810,7 @@ SECTIONS = [
     ("hpc-online", "HPC MW online and lease hand-overs", _hpc_online),
     ("hashprice", "Hashprice, HPC revenue and mining margin", _hashprice),
     ("npv-waterfall", "NPV waterfall", _waterfall),
+    ("financing", "Financing, taxes and valuation", _financing),
     ("cashflow", "Cash flow by period", _cashflow),
     ("scenario-fan", "NPV across scenarios", _scenario_fan),
     ("sweep", "Sweep curves", _sweep),
@@ -824,6 +848,8 @@ def render_report(result_dir: str | Path, out_path: str | Path | None = None, in
             content = fn(ctx)
         except _Missing as e:
             missing.append(f"{title} (needs {e})")
+            continue
+        if content is None:  # a section that does not apply to this result (e.g. financing without debt or taxes)
             continue
         nav.append(f'<a href="#{sid}">{_esc(title)}</a>')
         body.append(f'<section id="{sid}"><h2>{_esc(title)}</h2>{content}</section>')

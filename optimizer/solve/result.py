@@ -272,6 +272,8 @@ class Result:
             return [f"no solution to verify (status {self.status})"]
         problems = []
         obj, npv = self.objective_usd, self.npv_usd
+        if npv is not None and self.evaluation is not None:
+            npv = self.evaluation.objective_npv_usd  # the equity NPV, or the project NPV when that is the objective
         if obj is None or npv is None or not math.isfinite(obj):
             problems.append("objective or evaluator NPV missing")
         elif abs(obj - npv) > max(rtol * max(abs(obj), abs(npv)), 1.0):
@@ -310,6 +312,7 @@ class Result:
             "best_baseline": bb[0] if bb else None,
             "uplift_over_best_baseline_usd": self.uplift_usd,
             "violations": list(self.evaluation.violations) if self.evaluation is not None else [],
+            **(self.evaluation.valuation_summary() if self.evaluation is not None else {}),
             "diagnosis": self.diagnosis,
             **self._risk_summary(),
             **(self.tree.summary(self.npv_usd) if self.tree is not None else {}),
@@ -352,6 +355,9 @@ class Result:
             tables["npv_breakdown"] = self.evaluation.npv_breakdown().reset_index()
             tables["leases"] = self.plan.leases if self.plan is not None else pd.DataFrame()
             tables["contracts"] = self.plan.contracts if self.plan is not None else pd.DataFrame()
+            if self.evaluation.valuation:
+                tables["debt_schedule"] = self.evaluation.debt_schedule_by_year()
+                tables["tax_schedule"] = self.evaluation.tax_schedule
         return tables
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:

@@ -5,7 +5,9 @@ A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.writ
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
 - tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
-  ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``;
+  ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``
+  and, with a financing section, ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
+  (scenario x tax year);
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``); after a solve on a staged scenario tree
   also ``nodes.csv``, ``decisions_by_node.csv``, ``decisions_by_scenario.csv`` and
@@ -28,7 +30,7 @@ from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
 TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-          "points", "tornado", "frontier")
+          "debt_schedule", "tax_schedule", "points", "tornado", "frontier")
 DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
 
 
