@@ -418,3 +418,19 @@ def test_financing_on_a_tree():
     zero = run(hand2_financed(0.0, facility=False))
     base = run(Instance.from_dict(hand2_tree(), base_dir=HERE / "instances"))
     assert zero.npv_usd == pytest.approx(base.npv_usd, rel=1e-9)
+
+
+def test_value_of_information_on_a_tree():
+    # EVPI on the tree (wait-and-see minus the tree optimum) and the tree's value over the
+    # mean-value plan are >= 0 up to the gaps; the tree is worth at least the two-stage plan
+    inst = Instance.from_dict(small_tree((2, 2)), base_dir=HERE / "instances")
+    res = solve(inst, mip_gap=1e-6, shadow_prices=False, baselines=False)
+    res.verify(rtol=1e-9)
+    s = res.summary()
+    tol = 4e-6 * abs(res.npv_usd) + 1.0
+    assert s["evpi_usd"] >= -tol and s["value_over_mean_value_plan_usd"] >= -tol
+    assert s["value_over_mean_value_plan_usd"] == pytest.approx(res.npv_usd - s["mean_value_plan_npv_usd"], abs=1e-3)
+    assert s["value_of_flexibility_usd"] >= -tol
+    v = res.voi
+    assert v.wait_and_see_usd == pytest.approx(sum(sc.probability * v.wait_and_see_by_scenario_usd[sc.name] for sc in inst.scenarios), rel=1e-12)
+    assert s["evpi_usd"] == pytest.approx(v.wait_and_see_usd - res.npv_usd, abs=1e-3)
