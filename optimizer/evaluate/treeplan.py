@@ -130,6 +130,9 @@ def decision_table(data: Data, plan: Plan) -> pd.DataFrame:
     for r in plan.site_events.itertuples():
         add(getattr(r, "node", None), r.event, r.site, r.site, r.month, 1, "event",
             f"{'sell' if r.event == 'sale' else 'acquire'} site {r.site} in {r.month}")
+    for r in plan.debt.itertuples():
+        add(getattr(r, "node", None), "debt", r.instrument, "", r.month, r.usd, "USD",
+            f"draw {fmt(r.usd)} USD on {r.instrument} in {r.month}")
     rows += _sales_rows(data, plan)
     out = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     order = {n.name: n.id for n in data.tree.nodes}
