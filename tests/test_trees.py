@@ -285,6 +285,16 @@ def test_tree_plan_round_trips_through_its_directory(hand2_tree_result, tmp_path
     assert ev.npv_usd == pytest.approx(res.npv_usd, rel=1e-9)
     for name in ("nodes", "decisions_by_node", "decisions_by_scenario", "decide_now"):
         assert (tmp_path / "plan" / f"{name}.csv").is_file()
+    # plan.csv stays site x month (the probability-weighted allocation); per scenario beside it
+    import pandas as pd
+
+    inst = Instance.from_dict(hand2_tree(), base_dir=HERE / "instances")
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    assert len(plan) == len(inst.sites) * inst.horizon.periods and "scenario" not in plan.columns
+    by = pd.read_csv(tmp_path / "plan_by_scenario.csv")
+    assert len(by) == len(inst.sites) * inst.horizon.periods * len(inst.scenarios)
+    p = by["scenario"].map({sc.name: sc.probability for sc in inst.scenarios})
+    assert np.allclose(plan["hpc_racks"], (by["hpc_racks"] * p).groupby([by["site"], by["month"]], sort=False).sum().to_numpy())
 
 
 def test_operations_that_differ_inside_a_node_are_reported(hand2_tree_result):

@@ -33,7 +33,8 @@ class Evaluation:
       discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
     - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
     - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
-    - ``allocation``: site x month: owned, mining_racks, converting_racks (left mining, not yet
+    - ``allocation``: site x month (on a tree plan with one first stage per path: scenario x site x
+      month; ``site_allocation`` gives its expectation): owned, mining_racks, converting_racks (left mining, not yet
       HPC), hpc_racks, hpc_racks_leased, racks_<lease>, idle_racks (empty ASIC positions counted
       in racks + unleased HPC racks), mining_mw (installed ASIC nameplate), hpc_mw (critical IT),
       hpc_mw_leased, grid_mw, units_<model> (installed).
@@ -103,9 +104,28 @@ class Evaluation:
         return {k: v[k] for k in ("project_npv_usd", "equity_npv_usd", "equity_irr", "project_irr", "objective",
                                   "project_npv_usd_by_scenario", "equity_npv_usd_by_scenario")}
 
+    def site_allocation(self) -> pd.DataFrame:
+        """Site x month allocation: ``allocation`` itself, or on a tree plan (whose allocation has a
+        ``scenario`` column) its probability-weighted mean (``owned``: the probability of owning)."""
+        a = self.allocation
+        if "scenario" not in a.columns or not len(a):
+            return a
+        p = a["scenario"].map(self.probabilities).astype(float)
+        cols = [c for c in a.columns if c not in ("scenario", "site", "month")]
+        w = a[cols].astype(float).mul(p, axis=0)
+        out = w.groupby([a["site"], a["month"]], sort=False).sum().reset_index()
+        return out[["site", "month"] + cols]
+
+    def allocation_tables(self) -> dict[str, pd.DataFrame]:
+        """``plan`` (site x month) and, on a tree plan, ``plan_by_scenario`` (per scenario)."""
+        out = {"plan": self.site_allocation()}
+        if "scenario" in self.allocation.columns:
+            out["plan_by_scenario"] = self.allocation
+        return out
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
-        out = {"cashflows": self.cashflows, "plan": self.allocation, "kpis": self.kpis,
+        out = {"cashflows": self.cashflows, **self.allocation_tables(), "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
         if self.valuation:
             out["debt_schedule"] = self.debt_schedule_by_year()

@@ -343,10 +343,11 @@ class Result:
         return out
 
     def tables(self) -> dict[str, pd.DataFrame | None]:
-        """The tables of a result directory: plan (site x month allocation), cashflows, kpis,
-        shadow_prices and, once evaluated, npv_breakdown, leases and contracts."""
+        """The tables of a result directory: plan (site x month allocation; on a tree plan its
+        expectation, and plan_by_scenario), cashflows, kpis, shadow_prices and, once evaluated,
+        npv_breakdown, leases and contracts."""
         tables: dict[str, pd.DataFrame | None] = {
-            "plan": self.allocation,
+            **(self.evaluation.allocation_tables() if self.evaluation is not None else {"plan": self.allocation}),
             "cashflows": self.cashflows,
             "kpis": self.kpis,
             "shadow_prices": self.shadow_prices,

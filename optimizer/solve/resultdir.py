@@ -3,7 +3,8 @@
 A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.write`` leave:
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
-- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation),
+- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation; after a
+  solve on a scenario tree its probability-weighted mean, and ``plan_by_scenario.csv``),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``
   and, with a financing section, ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
@@ -29,7 +30,7 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-TABLES = ("plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
+TABLES = ("plan", "plan_by_scenario", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
           "debt_schedule", "tax_schedule", "points", "tornado", "frontier")
 DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
 
