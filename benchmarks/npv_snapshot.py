@@ -70,7 +70,7 @@ def snapshot_one(path: Path) -> dict:
     res = solve(inst, mip_gap=gap, value_of_information=False, value_of_flexibility=False, shadow_prices=False, time_limit_s=120)
     out = {"status": res.status, "npv_usd": res.npv_usd, "objective_usd": res.objective_usd,
            "solve_wall_s": round(time.perf_counter() - t0, 2)}
-    if res.plan is not None:
+    if res.has_plan:
         out["plan_digest"] = plan_digest(res.plan)
         out["npv_usd_by_scenario"] = res.npv_usd_by_scenario
     base = {}

@@ -2,10 +2,12 @@
 
 ``plan_service(instance_dict)`` validates the dict (the same rules as an instance file), solves
 it and returns a JSON string with the result summary (status, NPV, baselines, gap, timings),
-the NPV breakdown by cash-flow line and every plan table as a list of records. It reads and
-writes no files and keeps no state between calls, so it can sit behind a web handler or a job
-queue as is. Bad input does not raise: the JSON says ``"ok": false`` with a one-line error that
-names the field.
+the NPV breakdown by cash-flow line and every plan table as a list of records. It writes no
+files and keeps no state between calls, so it can sit behind a web handler or a job queue as
+is. It reads no file either, unless the operator gives a data folder (``data_dir``): then CSV
+series named in the dict are read from inside that folder only, and errors name files relative
+to it. Bad input does not raise: the JSON says ``"ok": false`` with a one-line error that names
+the field and quotes no file content and no server path.
 
     python examples/embed_service.py                        # instances/tiny.yaml, then a bad dict
     python examples/embed_service.py instances/case_efficient_miner.yaml --json
@@ -24,30 +26,31 @@ PLAN_TABLES = ("conversions", "grid_expansions", "purchases", "retirements", "le
                "site_events", "operations", "energy", "btc_sales")
 
 
-def plan_service(instance_dict: dict, *, base_dir: str | None = None, mip_gap: float = 0.005,
+def plan_service(instance_dict: dict, *, data_dir: str | None = None, mip_gap: float = 0.005,
                  time_limit_s: float = 60.0, operations: bool = True) -> str:
     """Validate ``instance_dict``, solve it, return the result as a JSON string.
 
-    ``base_dir``: where CSV series named in the dict live (only needed if it names any).
+    ``data_dir``: the server folder CSV series named in the dict are read from (paths relative to
+    it, and they may not leave it); without it the dict may name no CSV file.
     ``operations``: include the per-scenario operation tables (units running, energy, BTC sales),
     which are the bulk of the payload; investment decisions are always included."""
     from pydantic import ValidationError
 
     from optimizer import Instance, solve
-    from optimizer.errors import one_line
+    from optimizer.errors import InputError, one_line
     from optimizer.instance import format_validation_error
     from optimizer.solve.resultdir import jsonable
 
     if not isinstance(instance_dict, dict):
         return json.dumps({"ok": False, "error": f"instance: expected a mapping, got {type(instance_dict).__name__}"})
     try:
-        inst = Instance.from_dict(instance_dict, base_dir=base_dir or ".")
+        inst = Instance.from_dict(instance_dict, data_dir=data_dir)
+        res = solve(inst, mip_gap=mip_gap, time_limit_s=time_limit_s)
     except ValidationError as e:
         return json.dumps({"ok": False, "error": format_validation_error(e, instance_dict, Instance)})
-    except ValueError as e:                       # e.g. a CSV series that cannot be read
+    except (InputError, ValueError) as e:         # e.g. a fixed decision the model cannot honour
         return json.dumps({"ok": False, "error": one_line(str(e))})
-    res = solve(inst, mip_gap=mip_gap, time_limit_s=time_limit_s)
-    out: dict = {"ok": res.solved, "summary": res.summary()}
+    out: dict = {"ok": res.solved, "summary": res.summary}
     if not res.solved:
         out["error"] = res.message
         return json.dumps(jsonable(out))
@@ -64,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the whole JSON answer")
     a = ap.parse_args(argv)
 
-    import yaml
+    from optimizer.instance import read_mapping
 
     path = Path(a.instance)
-    data = yaml.safe_load(path.read_text())      # what a caller would send: a plain dict
-    answer = json.loads(plan_service(data, base_dir=str(path.parent)))
+    data = read_mapping(path)                     # what a caller would send: a plain dict
+    answer = json.loads(plan_service(data, data_dir=str(path.parent)))
     if a.json:
         print(json.dumps(answer, indent=1))
     s = answer["summary"]

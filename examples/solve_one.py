@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         b = b[b["pv_usd"].abs() > 0.5]
         print("\nNPV breakdown (expected PV, M$):")
         print((b["pv_usd"] / 1e6).round(1).to_string())
-        alloc = res.allocation
+        alloc = res.site_allocation
         months = sorted(alloc["month"].unique())
         pick = months[:: max(1, len(months) // 5)]
         print("\nMW by use (mining = installed ASICs, hpc = critical IT built):")

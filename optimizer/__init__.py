@@ -2,14 +2,14 @@
 
 The short imports of the public API::
 
-    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven
+    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven, decisions
 
 ``solve`` and ``evaluate`` are bound here eagerly (each shares its name with its subpackage, and
 an eager binding is the one that cannot be shadowed by the subpackage); the analyses load on
 first use (PEP 562 ``__getattr__``). The package's layers are described in ARCHITECTURE.md.
 """
 
-from optimizer.errors import InputError
+from optimizer.errors import InputError, NoSolutionError
 from optimizer.instance.schema import Instance
 
 __version__ = "0.1.0"
@@ -29,11 +29,13 @@ def __getattr__(name: str):
         from optimizer.analysis.tornado import tornado as value
     elif name == "risk_frontier":
         from optimizer.analysis.risk import risk_frontier as value
+    elif name == "decisions":
+        from optimizer.output.decisions import decisions as value
     else:
         raise AttributeError(f"module 'optimizer' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
-__all__ = ["BASELINES", "Evaluation", "InputError", "Instance", "PersistentSolver", "Plan", "Result", "SolveOptions",
+__all__ = ["BASELINES", "Evaluation", "InputError", "Instance", "NoSolutionError", "decisions", "PersistentSolver", "Plan", "Result", "SolveOptions",
            "__version__", "baseline_plan", "breakeven", "evaluate", "risk_frontier", "solve", "sweep", "tornado"]

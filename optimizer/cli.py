@@ -30,9 +30,11 @@ from rich.table import Table
 
 from optimizer.constants import ExitCode
 from optimizer.errors import InputError, one_line
+from optimizer.instance.checks import plain_impossibilities
 from optimizer.instance.loading import load_instance
 from optimizer.instance.messages import format_validation_error
 from optimizer.instance.schema import Instance
+from optimizer.output.fmt import usd
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = (
     ExitCode.OK, ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.INFEASIBLE, ExitCode.NO_SOLUTION)
@@ -44,34 +46,72 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,   # plain click help: flags without a <bool> type, long examples wrapped, not cut
 )
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x / 1e6:,.2f} M$"
+DATA_DIR_HELP = ("folder the instance's CSV series may be read from (default: the instance file's folder); "
+                 "CSV paths stay relative to the instance file and must resolve inside this folder")
+
+
+def _data_dir_option():
+    return typer.Option(None, "--data-dir", help=DATA_DIR_HELP, file_okay=False)
+
+
+_usd = usd  # $537.20M (optimizer.output.fmt, as in the report)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mining-hpc-optimizer")
+    except PackageNotFoundError:  # run from a source tree without an install
+        from optimizer import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"optimizer {_version()}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Plan how Bitcoin miners split sites, power contracts and racks between mining and AI/HPC leases (max NPV)."""
 
 
 # ---------------------------------------------------------------- progress
 
 
 class TerminalProgress:
-    """A ``Reporter`` (optimizer.constants) for people: a progress bar with an ETA on a terminal;
-    when stderr is not a terminal (a log file, CI), a plain line at the start, at most every
-    ``every_s`` seconds while it runs, and at the end. Notes go to stderr as they come."""
+    """A ``Reporter`` (optimizer.constants) for people. On a terminal: a progress bar with an ETA.
+    Otherwise (a log file, CI): plain lines on stderr, one each ``every_s`` seconds while the work
+    runs (what step it is at, how far, how long so far) and one when it ends, so work shorter than
+    ``every_s`` prints nothing and long work (a breakeven, value-of-information solves, a diagnosis,
+    a sweep) is never silent. ``every_s`` defaults to $OPTIMIZER_PROGRESS_S, else 10 s; 0 prints
+    every step. Notes go to stderr as they come."""
 
-    def __init__(self, every_s: float = 10.0, console: Console | None = None) -> None:
+    def __init__(self, every_s: float | None = None, console: Console | None = None) -> None:
         self.console = console or err
-        self.every_s = every_s
+        if every_s is None:
+            try:
+                every_s = float(os.environ.get("OPTIMIZER_PROGRESS_S", "10"))
+            except ValueError:
+                every_s = 10.0
+        self.every_s = max(every_s, 0.0)
         self._bar = None
         self._task = None
         self._label, self._total, self._done, self._t0, self._last = "", None, 0, 0.0, 0.0
+        self._printed = False
 
     def start(self, label: str, total: int | None = None) -> None:
-        self._label, self._total, self._done = label, total, 0
+        self._label, self._total, self._done, self._printed = label, total, 0, False
         self._t0 = self._last = time.perf_counter()
         if self.console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -80,7 +120,7 @@ class TerminalProgress:
                                  TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
             self._bar.start()
             self._task = self._bar.add_task(label, total=total)
-        else:
+        elif self.every_s == 0:
             self._line(f"{label}: started" + (f" ({total} steps)" if total else ""))
 
     def advance(self, n: int = 1, label: str | None = None) -> None:
@@ -103,11 +143,12 @@ class TerminalProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        else:
+        elif self._printed or time.perf_counter() - self._t0 >= self.every_s:
             of = f"/{self._total}" if self._total else ""
             self._line(f"{self._label}: {self._done}{of} done in {time.perf_counter() - self._t0:.1f} s")
 
     def _line(self, text: str) -> None:
+        self._printed = True
         self.console.print(text, markup=False, soft_wrap=True)
 
 
@@ -160,13 +201,17 @@ def describe_instance(inst) -> str:
 
 
 @app.command()
-def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)")) -> None:
-    """Check an instance file and print a one-paragraph summary of it."""
-    inst = load_instance(file)
+def validate(file: Path = typer.Argument(..., help="instance file (YAML or JSON)"),
+             data_dir: Optional[Path] = _data_dir_option()) -> None:
+    """Check an instance file and print a one-paragraph summary of it; plain impossibilities
+    (a lease no eligible site can host, ...) are printed as "warning:" lines on stderr."""
+    inst = load_instance(file, data_dir)
     try:
         text = describe_instance(inst)
     except ValueError as e:  # compiling the series can still reject values (e.g. a CSV gap)
         raise InputError(f"{file}: {e}") from None
+    for warning in plain_impossibilities(inst):
+        err.print(f"warning: {one_line(warning)}", markup=False, soft_wrap=True)
     out.print("OK " + text, markup=False, soft_wrap=True)
 
 
@@ -218,9 +263,10 @@ def evaluate(
     plan: Optional[Path] = typer.Option(None, "--plan", help="plan directory (one CSV/Parquet per table) or plan JSON file"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="built-in plan: keep-mining, convert-asap or greedy"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write summary.json, cashflows.csv and plan/ here"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Recompute the NPV, cash flows and constraint violations of a plan."""
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
     if (plan is None) == (baseline is None):
         raise InputError("evaluate: give exactly one of --plan PLAN or --baseline NAME")
     from optimizer.evaluate import BASELINES, baseline_plan
@@ -247,58 +293,37 @@ def evaluate(
         raise
     except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
         raise InputError(f"plan {plan_name}: {e}") from None
+    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
     _npv_tables(summary)
+    _print_decisions(describe_plan(ev.plan, inst), not_taken(ev.plan, inst))
     _print_violations(summary["violations"])
     if out_dir is not None:
         write_result_dir(out_dir, summary, ev.tables(), ev.plan)
-        out.print(f"Wrote {out_dir}/summary.json, cashflows.csv and plan/", markup=False)
+        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}")
+        out.print(f"Wrote {out_dir}/summary.json, decisions.md, cashflows.csv and plan/", markup=False)
 
 
 # ---------------------------------------------------------------- solve
 
 
-def _solve_table(s: dict) -> Table:
-    t = Table(title="Solve")
+def _print_headline(h) -> None:
+    """The CFO headline: the recommendation, its value, the key figures (output.headline)."""
+    out.print(f"[bold]Recommendation for {h.instance}[/]")
+    if h.recommendation:
+        out.print(h.recommendation, markup=False, soft_wrap=True)
+    if h.value_sentence:
+        out.print(h.value_sentence, markup=False, soft_wrap=True)
+    t = Table(title="Key figures", show_header=False)
     t.add_column("")
-    t.add_column("value", justify="right")
-    gap = s.get("mip_gap")
-    rows = [
-        ("status", str(s.get("status"))),
-        ("expected NPV (evaluator)", _usd(s.get("npv_usd"))),
-        ("solver objective", _usd(s.get("objective_usd"))),
-        ("best bound", _usd(s.get("best_bound_usd"))),
-        ("MIP gap", "-" if gap is None else f"{gap:.3%}"),
-        ("build / handoff / solve s", f"{s.get('build_s', 0):.1f} / {s.get('handoff_s', 0):.1f} / {s.get('solve_s', 0):.1f}"),
-    ]
-    for name, v in (s.get("npv_usd_by_scenario") or {}).items():
-        rows.append((f"  NPV {name}", _usd(v)))
-    risk = s.get("risk") or {}
-    if risk:
-        rows.append((f"CVaR{risk['alpha']:g} (weight {risk['weight']:g})", _usd(risk.get("cvar_usd"))))
-        if risk.get("objective_usd") is not None:
-            rows.append(("risk objective (bound and gap refer to it)", _usd(risk["objective_usd"])))
-    if "evpi_usd" in s:
-        voi = s.get("value_of_information") or {}
-        secs = f" ({voi['seconds']:.1f} s)" if voi.get("seconds") is not None else ""
-        rows.append(("EVPI", _usd(s.get("evpi_usd")) + secs))
-        rows.append(("VSS", _usd(s.get("vss_usd"))))
-    tree = s.get("tree") or {}
-    if tree.get("form") == "multistage":
-        rows.append(("scenario tree", f"{tree['stages']} stages (branch {', '.join(tree['branch_months'])}), "
-                                      f"{tree['nodes']} nodes, {tree['leaves']} leaves"))
-        rows.append(("two-stage (now-or-never) NPV", _usd(s.get("two_stage_npv_usd"))))
-        rows.append(("value of flexibility", _usd(s.get("value_of_flexibility_usd"))))
-        if "value_over_mean_value_plan_usd" in s:
-            rows.append(("value over the mean-value plan", _usd(s.get("value_over_mean_value_plan_usd"))))
-    for name, v in (s.get("baselines") or {}).items():
-        rows.append((f"  baseline {name}", _usd(v)))
-    if s.get("uplift_over_best_baseline_usd") is not None:
-        rows.append((f"uplift over {s.get('best_baseline')}", _usd(s["uplift_over_best_baseline_usd"])))
-    for k, v in rows:
+    t.add_column("", justify="right")
+    for k, v in h.figures():
         t.add_row(k, v)
-    return t
+    out.print(t)
+    for w in h.warnings:
+        out.print(f"[bold yellow]Note:[/] {w}", soft_wrap=True)
 
 
 def _tree_digest(s: dict) -> None:
@@ -324,26 +349,30 @@ def _tree_digest(s: dict) -> None:
         shown += 1
 
 
-def _plan_digest(result) -> None:
-    plan = getattr(result, "plan", None)
-    if plan is None:
+def _print_decisions(decisions, not_done: list[str]) -> None:
+    """Every decision of the plan, one sentence a line (output.decisions)."""
+    from optimizer.output.decisions import CONTINUOUS_NOTE, needs_continuous_note
+
+    out.print(f"[bold]Decisions ({len(decisions)})[/]")
+    if not decisions:
+        out.print("  The plan takes no decision: it keeps every site as it is.")
+    width = len(str(len(decisions)))
+    for i, d in enumerate(decisions, 1):
+        out.print(f"  {i:>{width}}. {d.sentence}" + (f" ({d.terminal_note})" if d.terminal_note else ""), markup=False, soft_wrap=True)
+    for line in not_done:
+        out.print(f"  - {line}", markup=False, soft_wrap=True)
+    if needs_continuous_note(decisions):
+        out.print(f"  {CONTINUOUS_NOTE}", markup=False, soft_wrap=True, style="dim")
+
+
+def _print_baselines(s: dict) -> None:
+    base = s.get("baselines") or {}
+    if not base:
         return
-    if len(plan.leases):
-        t = Table(title="Leases signed")
-        for c in ("lease", "site", "hand-over", "share"):
-            t.add_column(c)
-        for r in plan.leases.itertuples():
-            t.add_row(r.lease, r.site, r.month, f"{r.share:g}")
-        out.print(t)
-    else:
-        out.print("No lease signed.")
-    if len(plan.conversions):
-        t = Table(title="Conversions started")
-        for c in ("site", "month", "blocks"):
-            t.add_column(c)
-        for r in plan.conversions.itertuples():
-            t.add_row(r.site, r.month, f"{r.blocks:g}")
-        out.print(t)
+    text = ", ".join(f"{k} {_usd(v)}" for k, v in base.items())
+    up = s.get("uplift_over_best_baseline_usd")
+    more = f"; this plan adds {_usd(up)} over the best ({s.get('best_baseline')})" if up is not None else ""
+    out.print(f"Baseline plans (evaluated, not optimised): {text}{more}.", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -360,6 +389,7 @@ def solve(
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
     no_flexibility: bool = typer.Option(False, "--no-flexibility", help="on a scenario tree: skip the two-stage solve of the same leaves (value of flexibility)"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
@@ -367,27 +397,31 @@ def solve(
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
+    from optimizer.economics.data import compile_instance
+    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.headline import build_headline, solver_note
     from optimizer.solve import solve as run_solve
 
     started = time.perf_counter()
-    with err.status(f"Solving {inst.name} ..."):
-        result = run_solve(inst, time_limit_s=time_limit, mip_gap=gap, threads=threads, baselines=not no_baselines,
-                           cvar_weight=risk_weight, cvar_alpha=risk_alpha, value_of_information=False if no_voi else None,
-                           value_of_flexibility=False if no_flexibility else None)
+    result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
+                       baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
+                       value_of_information=False if no_voi else None, value_of_flexibility=False if no_flexibility else None)
     result.instance_path = str(Path(file).resolve())
     result.write(out_dir)
-    s = result.summary()
-    out.print(_solve_table(s))
-    if result.solved:
+    s = result.summary
+    if result.has_plan:
+        data = compile_instance(inst)
+        write_decisions(out_dir, result.plan, data)
+        _print_headline(build_headline(s, result.evaluation.cashflows, result.plan, data))
         if (s.get("tree") or {}).get("form") == "multistage":
-            _tree_digest(s)
+            _tree_digest(s)  # decide now, then per node (decisions.md has every sentence)
         else:
-            _plan_digest(result)
+            _print_decisions(describe_plan(result.plan, data), not_taken(result.plan, data))
         _print_violations(list(s.get("violations") or []))
-        if s.get("message"):
-            out.print(str(s["message"]), markup=False, soft_wrap=True)
-    else:  # infeasible, unbounded, or nothing found in time: say why on stderr
+        _print_baselines(s)
+    out.print(solver_note(s), markup=False, soft_wrap=True, style="dim")
+    if not result.solved:  # infeasible, unbounded, or nothing found in time: say why on stderr
         message = one_line(s.get("message") or s.get("status"))
         err.print(f"error: {message}", markup=False)
         for line in s.get("diagnosis") or []:
@@ -396,12 +430,13 @@ def solve(
     if result.solved and report:
         from optimizer.output.report import render_report
 
-        out.print(f"Report: {render_report(out_dir, instance=file)}", markup=False)
+        out.print(f"Report: {render_report(out_dir, instance=inst)}", markup=False)
     if result.solved and excel:
         from optimizer.output.excel import write_workbook
 
-        out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx')}", markup=False)
-    out.print(f"Wrote {out_dir}/ in {time.perf_counter() - started:.1f} s", markup=False)
+        out.print(f"Workbook: {write_workbook(out_dir, Path(out_dir) / 'results.xlsx', instance=inst)}", markup=False)
+    written = "summary.json, decisions.md, plan/, plan.csv, allocation.csv, cashflows.csv, ..." if result.has_plan else "summary.json"
+    out.print(f"Wrote {out_dir}/ ({written}) in {time.perf_counter() - started:.1f} s", markup=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -424,6 +459,7 @@ def frontier(
     alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level (default: the instance's risk.alpha, else 0.95)"),
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap per solve"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve at each CVaR weight: expected NPV against CVaR, with each plan's first-stage decisions."""
     try:
@@ -437,7 +473,7 @@ def frontier(
     _check_risk(None, alpha)
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
-    inst = load_instance(file)
+    inst = load_instance(file, data_dir)
     from optimizer.analysis.risk import frontier_chart, risk_frontier
 
     started = time.perf_counter()
@@ -445,11 +481,7 @@ def frontier(
     for c in ("weight", "status", "E[NPV]", "CVaR", "leases signed", "s"):
         t.add_column(c)
 
-    def show(row: dict) -> None:
-        err.print(f"weight {row['weight']:g}: {row['status']}, E[NPV] {_usd(row['expected_npv_usd'])}, "
-                  f"CVaR {_usd(row['cvar_usd'])} ({row['solve_s']:.1f} s)", markup=False)
-
-    df = risk_frontier(inst, ws, alpha, progress=show, mip_gap=gap, time_limit_s=time_limit)
+    df = risk_frontier(inst, ws, alpha, progress=TerminalProgress(), mip_gap=gap, time_limit_s=time_limit)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     df.to_csv(Path(out_dir) / "frontier.csv", index=False)
     png = frontier_chart(df, Path(out_dir) / "frontier.png")
@@ -462,10 +494,11 @@ def frontier(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file")) -> None:
+def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic instance file"),
+       data_dir: Optional[Path] = _data_dir_option()) -> None:
     """Progressive hedging (mpi-sppy); under MPI: mpiexec -n N optimizer ph FILE --out DIR. Options: python -m optimizer.ph --help."""
-    load_instance(file)  # bad input: one line, exit 2, before MPI starts
-    code = ph_main([str(file), *ctx.args])
+    load_instance(file, data_dir)  # bad input: one line, exit 2, before MPI starts
+    code = ph_main([str(file), *([] if data_dir is None else ["--data-dir", str(data_dir)]), *ctx.args])
     if code:
         raise typer.Exit(code)
 
@@ -486,7 +519,9 @@ _SOLVE_HELP = "relative MIP gap per solve"
 @app.command()
 def sweep(
     file: Path = typer.Argument(..., help="instance file"),
-    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC, e.g. leases[L2].rate_usd_per_kw_month=100:160:7 or horizon.discount_rate=0.08,0.1,0.12; repeat for several"),
+    param: list[str] = typer.Option(..., "--param", help="PATH=SPEC; repeat for several. SPEC: values 0.08,0.1,0.12; a range LO:HI:N; "
+                                    "multipliers x0.8,1,1.2; add:-20,0,20; shift:-2,0,2 (months). Example on the demo: "
+                                    "--param 'leases[L3-ailab].rate_usd_per_kw_month=120:180:7' --param horizon.discount_rate=0.10,0.12"),
     out_dir: Path = typer.Option(..., "--out", help="results store (points.csv); re-running resumes"),
     mode: str = typer.Option("product", "--mode", help="product, zip or lhs"),
     samples: Optional[int] = typer.Option(None, "--samples", help="points for --mode lhs"),
@@ -498,12 +533,13 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="solve again the points whose solve failed"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve the instance at every point of a parameter grid; each point is stored as it finishes."""
     executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
     _exit(sweep_command(file, param, out_dir, mode=mode, n_samples=samples, seed=seed, executor=executor,
                         workers=workers, scheduler=scheduler, persistent=not cold, retry_failed=retry_failed,
-                        solve_options={"time_limit_s": time_limit, "mip_gap": gap}))
+                        solve_options={"time_limit_s": time_limit, "mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -518,12 +554,13 @@ def simulate(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads per solve"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Test the tree policy out of sample: on fresh paths, re-plan at each branch month from the realized
     state and compare the realized NPV with the static two-stage plan and the baselines."""
     executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
     _exit(simulate_command(file, paths, out_dir, seed=seed, executor=executor, workers=workers, scheduler=scheduler,
-                           solve_options={"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}))
+                           solve_options={"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}, data_dir=data_dir))
 
 
 @app.command()
@@ -537,10 +574,11 @@ def breakeven(
     max_solves: int = typer.Option(40, "--max-solves"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Find the parameter value at which the NPV crosses a value or a decision flips."""
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
-                            out=out_dir, solve_options={"mip_gap": gap}))
+                            out=out_dir, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -550,10 +588,11 @@ def tornado(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write tornado.csv and tornado.png here"),
     workers: Optional[int] = typer.Option(None, "--workers", help="local processes"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """One-at-a-time low/high sensitivities ranked by NPV swing."""
     _exit(tornado_command(file, param, out_dir, executor="processes" if workers else "inprocess",
-                          workers=workers, solve_options={"mip_gap": gap}))
+                          workers=workers, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
 
 @app.command()
@@ -562,9 +601,10 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default RESULT_DIR/report.html)"),
     instance: Optional[Path] = typer.Option(None, "--instance", help="instance file, when the directory does not name it"),
     excel: bool = typer.Option(False, "--excel", help="also write RESULT_DIR/results.xlsx"),
+    data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Render a self-contained HTML report (and optionally an Excel workbook) of a result directory."""
-    code = report_command(result_dir, out, instance)
+    code = report_command(result_dir, out, instance, data_dir=data_dir)
     if code == 0 and excel:
         code = excel_command(result_dir)
     if code:
@@ -577,15 +617,14 @@ def report(
 def sweep_command(file: str | Path, params: list[str], out: str | Path | None = None, *, mode: str = "product",
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
                   scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
-                  solve_options: dict | None = None, solver: Any = None) -> int:
+                  solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
     """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
     2 finished but some points failed (their errors are in the store), 130 interrupted."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
     try:
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         df = run_sweep(inst, list(params), out_dir=out, mode=mode, n_samples=n_samples, seed=seed,
                        executor=pick_executor(executor, workers, scheduler), workers=workers,
                        scheduler_address=scheduler, persistent=persistent, progress=_progress(progress), solver=solver,
@@ -599,9 +638,9 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     except RuntimeError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
-    show = [c for c in df.columns if c not in ("point_id", "build_s", "wall_s", "error")]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[show].to_string(max_rows=40, index=False))
+    from optimizer.analysis.sweep import params_from
+
+    print(_points_text(df, [p.column for p in params_from(list(params))]))
     n_err = int((df["error"].astype(str) != "").sum())
     where = f" -> {Path(out) / 'points.csv'}" if out else ""
     print(f"{len(df)} points, {n_err} failed{where}")
@@ -613,14 +652,14 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
 
 def simulate_command(file: str | Path, n_paths: int, out: str | Path, *, seed: int | None = None, executor: str = "inprocess",
                      workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-                     solve_options: dict | None = None) -> int:
+                     solve_options: dict | None = None, data_dir: str | Path | None = None) -> int:
     """``optimizer simulate``: 0 every path simulated, 1 bad input or aborted, 2 some paths had errors,
     130 interrupted (finished paths are saved)."""
     import pandas as pd
 
     from optimizer.analysis.simulate import simulate as run_simulate
     try:
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         opts = {k: v for k, v in (solve_options or {}).items() if v is not None}
         df = run_simulate(inst, n_paths, out_dir=out, seed=seed, executor=executor, workers=workers, scheduler_address=scheduler,
                           progress=_progress(progress), **opts)
@@ -643,11 +682,34 @@ def simulate_command(file: str | Path, n_paths: int, out: str | Path, *, seed: i
     if n_err:
         print(f"first error: {df.loc[df['error'].astype(str) != '', 'error'].iloc[0]}", file=sys.stderr)
     return 2 if n_err else 0
+def _points_text(df, param_columns: list[str]) -> str:
+    """A sweep's points for people: parameters by name and unit, NPV in M$, gap in %, MW converted,
+    the first-stage decisions; 40 rows at most (the store has them all)."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    show = pd.DataFrame(index=df.index)
+    for c in param_columns:
+        show[param_label(c)] = df[c]
+    show["status"] = df["status"]
+    show["NPV (M$)"] = pd.to_numeric(df["npv_usd"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}")
+    show["gap (%)"] = pd.to_numeric(df["mip_gap"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{100 * v:.3g}")
+    for c in [c for c in df.columns if str(c).startswith("converted_mw_")]:
+        show[f"{c.removeprefix('converted_mw_')} MW converted"] = pd.to_numeric(df[c], errors="coerce").map(
+            lambda v: "-" if pd.isna(v) else f"{v:,.4g}")
+    for c, title in (("leases_signed", "leases"), ("site_events", "site sales/buys"), ("contracts_signed", "contracts")):
+        if c in df.columns and (df[c].astype(str) != "").any():
+            show[title] = df[c].astype(str).replace("", "-")
+    show["solve (s)"] = pd.to_numeric(df["solve_s"], errors="coerce").map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
+    with pd.option_context("display.width", 240, "display.max_columns", 30, "display.max_colwidth", 40):
+        return show.to_string(max_rows=40, index=False)
 
 
 def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | float, *, target: str = "npv",
                       abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40,
-                      out: str | Path | None = None, persistent: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+                      out: str | Path | None = None, persistent: bool = True, progress: bool = True,
+                      solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
     DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
     2 stopped at max_solves before reaching the tolerance."""
@@ -657,12 +719,14 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
         (k_lo, v_lo), (k_hi, v_hi) = _parse_bound(lo), _parse_bound(hi)
         if k_lo != k_hi:
             raise InputError(f"breakeven: lo {lo!r} and hi {hi!r} must be of the same kind (both values, both xMULT or both add:)")
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         res = run_breakeven(inst, param, v_lo, v_hi, target=target, kind=k_lo, abs_tol=abs_tol, rel_tol=rel_tol,
-                        max_solves=max_solves, persistent=persistent, solver=solver, **(solve_options or {}))
+                            max_solves=max_solves, persistent=persistent, solver=solver, progress=_progress(progress),
+                            **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
+    print(res.sentence())
     print(res.summary())
     if out is not None:
         d = Path(out)
@@ -676,16 +740,16 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
 
 def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
                     workers: int | None = None, scheduler: str | None = None, persistent: bool = True,
-                    progress: bool = True, solve_options: dict | None = None, solver: Any = None) -> int:
+                    progress: bool = True, solve_options: dict | None = None, solver: Any = None,
+                    data_dir: str | Path | None = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
     DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
-    import pandas as pd
 
     from optimizer.analysis.sweep import pick_executor
     from optimizer.analysis.tornado import plot_tornado
     from optimizer.analysis.tornado import tornado as run_tornado
     try:
-        inst = load_instance(file)
+        inst = load_instance(file, data_dir)
         df = run_tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
                          workers=workers, scheduler_address=scheduler, persistent=persistent, progress=_progress(progress),
                          solver=solver, **(solve_options or {}))
@@ -695,8 +759,7 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     except KeyboardInterrupt:
         print("interrupted; finished points are saved; rerun to resume", file=sys.stderr)
         return 130
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df.drop(columns="error").to_string(index=False))
+    print(_tornado_text(df))
     if out is not None:
         df.to_csv(Path(out) / "tornado.csv", index=False)
         png = plot_tornado(df, Path(out) / "tornado.png")
@@ -707,14 +770,35 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
     return 2 if n_err else 0
 
 
-def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None) -> int:
+def _tornado_text(df) -> str:
+    """The tornado ranked, for people: parameter by name and unit, its low/high, NPVs and swing in M$."""
+    import pandas as pd
+
+    from optimizer.analysis.digest import param_label
+
+    mark = {"value": "", "mul": "x", "add": "+", "shift": "shift "}
+    m = lambda v: "-" if pd.isna(v) else f"{v / 1e6:,.2f}"  # noqa: E731
+    show = pd.DataFrame({
+        "parameter": [param_label(p) for p in df["parameter"]],
+        "low / high": [f"{mark.get(k, '')}{lo:g} / {mark.get(k, '')}{hi:g}" if isinstance(lo, (int, float)) else f"{lo} / {hi}"
+                       for k, lo, hi in zip(df["kind"], df["low"], df["high"])],
+        "NPV low (M$)": df["npv_low_usd"].map(m), "NPV high (M$)": df["npv_high_usd"].map(m), "swing (M$)": df["swing_usd"].map(m),
+    })
+    base = df["base_npv_usd"].dropna()
+    head = f"base NPV {_usd(float(base.iloc[0]))}\n" if len(base) else ""
+    with pd.option_context("display.width", 240, "display.max_columns", 10, "display.max_colwidth", 60):
+        return head + show.to_string(index=False)
+
+
+def report_command(result_dir: str | Path, out: str | Path | None = None, instance: str | Path | None = None, *,
+                   data_dir: str | Path | None = None) -> int:
     """Render the report (default RESULT_DIR/report.html), print its path; one-line error and
     exit code 2 on bad input. ``instance``: the instance file, when summary.json lacks
     ``instance_path`` (it supplies probabilities, the halving and grid limits)."""
     from optimizer.output.report import render_report
 
     try:
-        path = render_report(result_dir, out, instance=instance)
+        path = render_report(result_dir, out, instance=instance, data_dir=data_dir)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -746,6 +830,7 @@ def ph_main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=1e-4, help="relative MIP gap of each subproblem solve")
     p.add_argument("--extensive-form", action="store_true", help="also solve the extensive form (rank 0) and compare")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     a = p.parse_args(argv)
     from mpisppy import MPI  # optional extra [ph]
 
@@ -753,12 +838,12 @@ def ph_main(argv: list[str] | None = None) -> int:
 
     rank = MPI.COMM_WORLD.rank
     try:
-        inst = load_instance(Path(a.file))
+        inst = load_instance(Path(a.file), a.data_dir)
         res = run_ph(inst, rho=a.rho, max_iterations=a.iterations, conv_threshold=a.conv, mip_gap=a.gap, verbose=a.verbose)
     except Exception as e:  # one line, no traceback, from rank 0; bad input 2, anything else 1
         if rank == 0:
             print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
+        return 2 if isinstance(e, (InputError, ValueError, FileNotFoundError)) else 1
     if rank != 0:
         return 0
     summary = {"instance": inst.name, **res.summary()}

@@ -20,3 +20,15 @@ class InputError(Exception):
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+class NoSolutionError(LookupError):
+    """A result has no plan: the instance is infeasible or unbounded, or no plan was found in the
+    time limit. ``str(e)`` names the status and the diagnosis' first sentence;
+    ``e.status`` and ``e.diagnosis`` hold them."""
+
+    def __init__(self, status: str, message: str = "", diagnosis: list[str] | None = None):
+        self.status, self.diagnosis = str(status), list(diagnosis or [])
+        why = one_line(message or (self.diagnosis[0] if self.diagnosis else ""))
+        super().__init__(f"no plan: the solve ended with status {self.status}" + (f": {why}" if why else "")
+                         + " (see result.status and result.diagnosis)")

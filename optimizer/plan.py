@@ -102,7 +102,7 @@ class Plan:
             for c in cols:
                 if c in _NUMERIC:
                     try:
-                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float) + 0.0  # + 0.0: no -0.0
                     except (ValueError, TypeError) as e:  # name the table and column for the user
                         raise ValueError(f"plan.{f.name}.{c}: must be numbers ({e})") from None
                 elif c == "signed":
@@ -139,7 +139,7 @@ class Plan:
             if fmt == "parquet":
                 df.to_parquet(path / f"{name}.parquet", index=False)
             else:
-                df.to_csv(path / f"{name}.csv", index=False)
+                df.to_csv(path / f"{name}.csv", index=False, float_format="%.15g")  # 15 digits: no 0.30000000000000004
         return path
 
     @classmethod

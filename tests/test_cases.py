@@ -4,6 +4,10 @@ what the economics of the instance says MUST be true, argued by hand in the comm
 Hashprice, revenue per MWh and present values are recomputed here from the instance's own
 figures with plain arithmetic (calendar, 144 blocks a day, halving at 1,050,000, linear
 interpolation of the price points), independently of optimizer.economics / optimizer.data.
+
+The tables are read from ``res.evaluation`` (YYYY-MM month labels, the site x month allocation
+with units_<model> columns): since the analyst-outputs issue, ``res.cashflows``/``res.kpis``
+carry months as pandas.Period and ``res.allocation`` is the tidy table; the figures are the same.
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ def test_reported_hashprice_matches_hand_formula(case, solved):
     144 x (subsidy + fees) x P / H, recomputed here month by month, halving month mixed by blocks."""
     inst, res = solved[case]
     hand = Hand(inst)
-    k = res.kpis.set_index(["scenario", "month"])["hashprice_usd_per_ph_day"]
+    k = res.evaluation.kpis.set_index(["scenario", "month"])["hashprice_usd_per_ph_day"]
     for name, sc in hand.scen.items():
         got = np.array([k[(name, m)] for m in hand.labels])
         np.testing.assert_allclose(got, sc["hp"], rtol=1e-9)
@@ -184,7 +188,7 @@ def test_texas_sells_ppa_power_when_ercot_beats_the_ppa(solved):
     ppa = next(c for c in inst.contracts if c.id == "tx-ppa")
     p = ppa.price_usd_per_mwh * (1 + ppa.escalator_per_year) ** np.array([y - 2026 for y, _ in hand.months])
     en = res.plan.energy[res.plan.energy["contract"] == "tx-ppa"].set_index(["scenario", "month"])
-    cf = res.cashflows
+    cf = res.evaluation.cashflows
     sold_usd = _by(cf[cf["item"] == "power_sold_usd"], ["scenario", "month"], "usd")
     n_above = 0
     for name, sc in hand.scen.items():
@@ -213,7 +217,7 @@ def test_texas_curtails_miners_in_price_spikes(solved):
     hand = Hand(inst)
     p = 35 * 1.02 ** np.array([y - 2026 for y, _ in hand.months])
     ops = _by(res.plan.operations, ["scenario", "model", "month"], "units")
-    alloc = res.allocation.set_index("month")
+    alloc = res.evaluation.allocation.set_index("month")
     off = on = 0
     s21_off_in_august = []
     for name, sc in hand.scen.items():
@@ -296,7 +300,7 @@ def test_colo_lease_signed_because_noi_beats_capex_and_mining(solved):
     # that is the plan priced by hand above: the product's present values of its lines must be
     # the hand figures (capex: 1.6 B$ over 18 months; NOI: 85 % of the rent inside the horizon plus
     # the remaining NOI after it), and those are the figures quoted in the docstring
-    cf = res.cashflows
+    cf = res.evaluation.cashflows
     pv = lambda item: float(cf.loc[cf["item"] == item, "pv_usd"].sum())
     assert -pv("capex_usd") == pytest.approx(capex, rel=1e-9)
     assert 0.85 * pv("lease_revenue_usd") + pv("terminal_lease_noi_usd") == pytest.approx(noi, rel=1e-9)
@@ -338,7 +342,7 @@ def test_colo_lease_not_signed_at_a_low_rate(solved):
 def _cash_paths(inst: Instance, res) -> dict[str, np.ndarray]:
     """Cash at the end of each month per scenario: cash_start + running sum of every non-terminal
     cash-flow line (models/economics.md, Treasury and cash)."""
-    cf = res.cashflows
+    cf = res.evaluation.cashflows
     cf = cf[~cf["item"].str.startswith("terminal_")]
     labels = Hand(inst).labels
     out = {}
@@ -363,14 +367,14 @@ def test_treasury_funds_the_conversion_and_keeps_minimum_cash(solved):
     last_capex = start + 12 - 1
     capex = 2 * 125 * 130 / 1000 * 9.5e6           # = 308.75e6
     # the product's capex line is that amount, spread evenly over the 12 months of the lead
-    cx = res.cashflows[res.cashflows["item"] == "capex_usd"]
+    cx = res.evaluation.cashflows[res.evaluation.cashflows["item"] == "capex_usd"]
     for name in hand.scen:
         by_month = cx[cx["scenario"] == name].groupby("month")["usd"].sum()
         assert list(by_month.index) == hand.labels[start:last_capex + 1], name
         assert list(by_month) == pytest.approx([-308.75e6 / 12] * 12, rel=1e-12), name
     model = inst.model_by_name["Antminer S21 Pro"]
     cash = _cash_paths(inst, res)
-    sales = res.cashflows[res.cashflows["item"] == "treasury_sales_usd"]
+    sales = res.evaluation.cashflows[res.evaluation.cashflows["item"] == "treasury_sales_usd"]
     for name, sc in hand.scen.items():
         assert cash[name].min() >= inst.treasury.min_cash_usd - 1.0, name
         best_hp = sc["hp"].max()
@@ -429,7 +433,7 @@ def test_gas_plant_not_bought_at_long_ridge_price(solved):
     assert hi < 463.5e6 * 0.5
     c = res.plan.contracts.set_index("contract")["signed"]
     assert not bool(c.get("oh-gas-plant", False))
-    assert res.cashflows.query("item == 'acquisitions_usd'")["usd"].abs().sum() == 0
+    assert res.evaluation.cashflows.query("item == 'acquisitions_usd'")["usd"].abs().sum() == 0
 
 
 def test_gas_plant_bought_when_cheap(solved):
@@ -443,7 +447,7 @@ def test_gas_plant_bought_when_cheap(solved):
     res.verify()
     c = res.plan.contracts.set_index("contract")["signed"]
     assert bool(c.get("oh-gas-plant", False))
-    acq = res.cashflows.query("item == 'acquisitions_usd'")
+    acq = res.evaluation.cashflows.query("item == 'acquisitions_usd'")
     assert set(acq["month"]) == {"2026-07"} and acq.groupby("scenario")["usd"].sum().tolist() == [-20e6, -20e6]
     # the premise of the bounds: once bought the plant runs flat out (150 MW x hours) every month
     hand = Hand(inst)
@@ -476,7 +480,7 @@ def test_efficient_miner_runs_every_unit_every_month(solved):
     inst, res = solved["case_efficient_miner"]
     hand = Hand(inst)
     ops = _by(res.plan.operations, ["scenario", "model", "month"], "units")
-    alloc = res.allocation.set_index("month")
+    alloc = res.evaluation.allocation.set_index("month")
     worst = min(float((hand.revenue_per_mwh(n, "Antminer S21 XP", "tx-childress") / 27).min()) for n in hand.scen)
     assert worst > 1.2, worst          # at least 20% above the power price in the worst month (bear, after the halving)
     for name in hand.scen:
@@ -486,14 +490,14 @@ def test_efficient_miner_runs_every_unit_every_month(solved):
             assert ops[(name, "Antminer S21 XP", month)] == pytest.approx(installed, rel=1e-6), (name, month)
     # the hand economics behind `worst` is the product's: its mining revenue is, month by month,
     # (hand revenue per MWh) x (hand MWh per unit) x units running
-    rev = _by(res.cashflows[res.cashflows["item"] == "mining_revenue_usd"], ["scenario", "month"], "usd")
+    rev = _by(res.evaluation.cashflows[res.evaluation.cashflows["item"] == "mining_revenue_usd"], ["scenario", "month"], "usd")
     mwh = hand.unit_mwh("Antminer S21 XP", "tx-childress")
     for name in hand.scen:
         r = hand.revenue_per_mwh(name, "Antminer S21 XP", "tx-childress")
         for t, month in enumerate(hand.labels):
             assert rev[(name, month)] == pytest.approx(r[t] * mwh[t] * ops[(name, "Antminer S21 XP", month)], rel=1e-9), (name, month)
     # the KPIs say the same: operating hashrate = installed units x 270 TH/s, in EH/s
-    k = res.kpis.set_index(["scenario", "month"])["hashrate_eh_s"]
+    k = res.evaluation.kpis.set_index(["scenario", "month"])["hashrate_eh_s"]
     for name in hand.scen:
         for month in hand.labels:
             assert k[(name, month)] == pytest.approx(float(alloc.loc[month, "units_Antminer S21 XP"]) * 270 / 1e6, rel=1e-6)

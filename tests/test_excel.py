@@ -1,5 +1,11 @@
-"""The Excel workbook: one sheet per table whose cells equal the CSV, bold frozen header,
-number formats from the column units. Read back with openpyxl."""
+"""The Excel workbook: the analyst's sheets first (Decisions, Headline, annual views, charts),
+then one sheet per table whose cells equal the CSV (months as Excel dates), bold frozen
+header, autofilter, number formats from the column units. Read back with openpyxl.
+
+Changed by the analyst-workbook issue (months are real Excel dates, a Decisions sheet comes
+first): the sheet order, the month cells (dates, format yyyy-mm, where they were text) and
+which sheets the frozen-header/width check covers (the table sheets; the Headline and Annual
+sheets have their own layout)."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import pytest
 
 from optimizer.cli import excel_command
 from optimizer.errors import InputError
-from optimizer.output.excel import FMT_COUNT, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, number_format, write_workbook
+from optimizer.output.excel import FMT_COUNT, FMT_DATE, FMT_MW, FMT_PCT, FMT_RATE, FMT_USD, number_format, write_workbook
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 CSV_SHEETS = {  # sheet -> CSV file of the result directory
@@ -28,16 +34,28 @@ def book(tmp_path_factory) -> Path:
     return write_workbook(FIX, tmp_path_factory.mktemp("xl") / "result.xlsx")
 
 
+ANALYST = ["Decisions", "Headline", "Annual", "Annual by site", "Cash flow", "MW by use"]
+TABLE_SHEETS = ["summary", "plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts",
+                "shadow_prices", "plan_conversions", "plan_retirements", "points", "tornado", "frontier"]
+
+
+def _dated(df: pd.DataFrame) -> pd.DataFrame:
+    """The CSV's month columns as the first day of the month (what the workbook stores)."""
+    for c in df.columns:
+        if c == "month":
+            df[c] = pd.to_datetime(df[c].astype(str) + "-01")
+    return df
+
+
 def test_sheets_in_order(book):
     wb = openpyxl.load_workbook(book)
-    assert wb.sheetnames == ["summary", "plan", "cashflows", "kpis", "npv_breakdown", "leases", "contracts",
-                             "shadow_prices", "plan_conversions", "plan_retirements", "points", "tornado", "frontier"]
+    assert wb.sheetnames == ANALYST + TABLE_SHEETS
 
 
 @pytest.mark.parametrize("sheet", list(CSV_SHEETS))
 def test_sheet_equals_csv(book, sheet):
-    want = pd.read_csv(FIX / CSV_SHEETS[sheet], dtype={"month": str})
-    got = pd.read_excel(book, sheet_name=sheet, engine="openpyxl", dtype={"month": str})
+    want = _dated(pd.read_csv(FIX / CSV_SHEETS[sheet], dtype={"month": str}))
+    got = pd.read_excel(book, sheet_name=sheet, engine="openpyxl")
     assert list(got.columns) == list(want.columns)
     # xlsxwriter stores numbers with 16 significant digits (Excel itself shows 15), so a value
     # may lose its 17th digit: relative error < 1e-15. Text, booleans and NaN <-> empty cell exact.
@@ -52,13 +70,13 @@ def test_empty_cost_to_mine_cells_stay_empty(book):
     ws = openpyxl.load_workbook(book)["kpis"]
     head = [c.value for c in ws[1]]
     col, sc, mo = head.index("cost_to_mine_usd_per_btc"), head.index("scenario"), head.index("month")
-    got = {(r[sc], r[mo]) for r in ws.iter_rows(min_row=2, values_only=True) if r[col] is None}
+    got = {(r[sc], r[mo].strftime("%Y-%m")) for r in ws.iter_rows(min_row=2, values_only=True) if r[col] is None}
     assert got == blank
 
 
 def test_header_bold_frozen_and_widths(book):
     wb = openpyxl.load_workbook(book)
-    for ws in wb.worksheets:
+    for ws in (wb[n] for n in TABLE_SHEETS):
         assert ws.freeze_panes == "A2", ws.title
         assert all(c.font.b for c in ws[1] if c.value is not None), ws.title
         for letter, dim in ws.column_dimensions.items():
@@ -79,7 +97,8 @@ def test_number_formats(book):
     wb = openpyxl.load_workbook(book)
     cf, plan, kpis = _formats(wb["cashflows"]), _formats(wb["plan"]), _formats(wb["kpis"])
     assert cf["usd"] == cf["pv_usd"] == FMT_USD == "#,##0;[Red]-#,##0"
-    assert cf["month"] == "General" and cf["period"] == FMT_COUNT
+    assert cf["month"] == FMT_DATE == "yyyy-mm" and cf["period"] == FMT_COUNT
+    assert wb["cashflows"]["B2"].is_date and wb["cashflows"]["B2"].value.day == 1   # 2028-01 -> 2028-01-01
     assert plan["mining_mw"] == plan["hpc_mw"] == FMT_MW == "#,##0.0"
     assert plan["mining_racks"] == plan["racks_L1"] == plan["units_s21"] == FMT_COUNT
     assert kpis["hpc_mw_online"] == FMT_MW
@@ -159,5 +178,5 @@ def test_empty_decision_tables_get_no_sheet_and_plan_leases_are_used(tmp_path):
     wb = openpyxl.load_workbook(write_workbook(d, tmp_path / "ev.xlsx"))
     assert "plan_purchases" not in wb.sheetnames
     want = pd.read_csv(d / "plan" / "leases.csv", dtype={"month": str})
-    got = [[c.value for c in r] for r in wb["leases"].iter_rows(min_row=2)]
+    got = [[c.value.strftime("%Y-%m") if c.is_date else c.value for c in r] for r in wb["leases"].iter_rows(min_row=2)]
     assert got == want.values.tolist() and len(got) == 2

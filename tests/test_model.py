@@ -15,10 +15,12 @@ from pathlib import Path
 import pyomo.environ as pyo
 import pytest
 import yaml
+from pydantic import ValidationError
 from pyomo.repn import generate_standard_repn
 
 from optimizer.economics.data import compile_instance
 from optimizer.economics.ledger import ITEMS
+from optimizer.errors import InputError
 from optimizer.instance import Instance
 from optimizer.model import USD, build_model, extract_plan, mip_start_values, model_cashflows, update_params
 from optimizer.plan import Plan
@@ -186,15 +188,17 @@ def test_fixed_lease_fixes_the_binary_and_unsigned_lease_fixes_all():
 
 
 def test_bad_fixed_decision_gives_one_line_error():
+    # bad input (InputError: exit 2 on the command line), not an internal error
     # 2026-06 is period 5: 5 + 2 > 5, the conversion would finish after the horizon
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(InputError) as e:
         build(with_fixed({"kind": "conversion", "site": "s1", "month": "2026-06", "blocks": 1}))
     msg = str(e.value)
     assert "\n" not in msg
     assert msg == "policy.fixed_decisions[0]: site 's1' cannot start a conversion in 2026-06 (allowed months: 2026-01..2026-04)"
-    with pytest.raises(ValueError, match=r"^policy.fixed_decisions\[0\]: lease 'L1' cannot be delivered handed over in 2026-02"):
+    with pytest.raises(InputError, match=r"^policy.fixed_decisions\[0\]: lease 'L1' cannot be delivered handed over in 2026-02"):
         build(with_fixed({"kind": "lease", "lease": "L1", "signed": True, "month": "2026-02"}))
-    with pytest.raises(ValueError, match=r"contract 'idx' is not optional"):
+    # a non-optional contract left unsigned is refused by the instance itself, before any model
+    with pytest.raises(ValidationError, match=r"contract 'idx' is not optional"):
         build(with_fixed({"kind": "contract", "contract": "idx", "signed": False}))
 
 

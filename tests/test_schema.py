@@ -29,3 +29,26 @@ def test_schema_knows_contract_kinds(capsys):
     text = json.dumps(schema["properties"]["contracts"])
     for kind in ("FixedContract", "IndexContract", "OwnedGeneration"):
         assert kind in text
+
+
+def test_every_numeric_field_has_a_finite_range_stated_in_its_description():
+    """Every number of the instance format has a lower and an upper bound in the JSON Schema, and
+    the field's description states it (a value with no bound could make validation or compilation
+    cost grow with the value, or overflow; see optimizer/instance/base.py)."""
+    from optimizer.instance import Instance
+
+    schema = Instance.model_json_schema()
+    unbounded, undescribed = [], []
+    for model, d in [("Instance", schema), *schema["$defs"].items()]:
+        for field, prop in d.get("properties", {}).items():
+            alts = [prop, *prop.get("anyOf", [])]
+            alts += [a[k] for a in list(alts) for k in ("items", "additionalProperties") if isinstance(a.get(k), dict)]
+            numbers = [a for a in alts if a.get("type") in ("number", "integer") and "enum" not in a and "const" not in a]
+            for a in numbers:
+                if not ({"minimum", "exclusiveMinimum"} & set(a) and {"maximum", "exclusiveMaximum"} & set(a)):
+                    unbounded.append(f"{model}.{field}")
+            if numbers and "range " not in prop.get("description", ""):
+                undescribed.append(f"{model}.{field}")
+    assert unbounded == [] and undescribed == []
+    lease = schema["$defs"]["Lease"]["properties"]["term_months"]
+    assert lease["maximum"] == 1200 and lease["description"].endswith("range (0, 1200]")

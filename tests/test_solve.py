@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ import optimizer.solve  # noqa: F401, E402  (loads the subpackage)
 
 solve_mod = sys.modules["optimizer.solve"]  # the subpackage (optimizer.solve, the attribute, is the function)
 from optimizer.cli import main
+from optimizer.errors import NoSolutionError
 from optimizer.instance import Instance
 from optimizer.solve import solve
 
@@ -126,7 +128,9 @@ def test_python_dash_m_solve_writes_the_files(tmp_path):
 def test_precheck_names_the_lease_and_the_lead_time(tmp_path, capsys):
     path = TESTS / "infeasible_lease_lead.yaml"
     res = solve(Instance.from_yaml(path))
-    assert res.status == "infeasible" and res.exit_code == 3 and res.plan is None
+    assert res.status == "infeasible" and res.exit_code == 3 and not res.has_plan
+    with pytest.raises(NoSolutionError, match="status infeasible: lease L1 cannot be delivered by 2026-04"):
+        _ = res.plan   # the issue's choice: an infeasible Result's plan access raises, naming the status and diagnosis
     # window ends 2026-04; a block started in 2026-01 (the first month) is ready 6 months later
     expected = "lease L1 cannot be delivered by 2026-04 at any eligible site: s1 conversion lead time 6 months"
     assert res.diagnosis == [expected]
@@ -184,9 +188,9 @@ def big_demo(tmp_path: Path, copies: int = 4) -> Path:
     (leases eligible at every copy of their sites, budget scaled): ~15k columns; with a zero gap
     HiGHS does not finish in a few seconds (measured: 12 % gap after 2 s)."""
     d = yaml.safe_load((ROOT / "instances" / "demo.yaml").read_text())
-    for sc in d["scenarios"]:
+    for sc in d["scenarios"]:  # CSV series must lie in the instance's folder: copy them next to it
         for series in sc["power_price_usd_per_mwh"].values():
-            series["csv"] = str(ROOT / "instances" / series["csv"])
+            shutil.copy(ROOT / "instances" / series["csv"], tmp_path / series["csv"])
     sites, units, contracts, leases = [], [], [], []
     for i in range(copies):
         suf = f"-{i}"
@@ -252,7 +256,9 @@ def test_time_limit_without_any_solution_exit_4(tmp_path, capsys, monkeypatch):
     res = solve(Instance.from_yaml(path), time_limit_s=0.05, mip_gap=0.0, mip_start=False, baselines=False,
                 shadow_prices=False, value_of_information=False)
     assert res.status == "time_limit_no_solution"
-    assert res.exit_code == 4 and res.plan is None and res.npv_usd is None
+    assert res.exit_code == 4 and not res.has_plan and res.npv_usd is None
+    with pytest.raises(NoSolutionError, match="time_limit_no_solution"):
+        _ = res.plan
     with pytest.raises(AssertionError):
         res.verify()
     # the CLI has no switch to drop the MIP start: run it with the solve wrapped to drop it

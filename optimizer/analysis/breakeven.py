@@ -23,7 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.analysis.digest import param_label
 from optimizer.analysis.sweep import Param, make_job, point_id, run_point
+from optimizer.constants import Reporter, reporter
 from optimizer.errors import InputError
 from optimizer.instance.overrides import apply_overrides
 
@@ -50,8 +52,29 @@ class Breakeven:
                 f"(bracket [{a:.10g}, {b:.10g}], tolerance {self.tolerance:.3g}, {self.n_solves} solves"
                 f"{'' if self.converged else ', NOT converged: max_solves reached'})")
 
+    def sentence(self) -> str:
+        """The breakeven in words: '<label> = <value> is where <target>' (the CLI's first line)."""
+        label = param_label(self.path + ("" if self.kind == "value" else f":{self.kind}"))
+        kind, name, level = _target_words(self.target)
+        what = {"npv": f"the NPV crosses {level / 1e6:,.2f} M$", "converts": f"the plan starts converting at site {name}",
+                "signed": f"the plan signs lease {name}"}[kind]
+        return f"{label} = {self.value:.6g}: {what}" + ("" if self.converged else " (not converged: max_solves reached)")
+
 
 _ALIASES = {"convert": "converts", "lease": "signed", "sign": "signed"}
+
+
+def _target_words(target: str) -> tuple[str, str, float]:
+    """(kind, name, level) of a target string, without an instance (for words only)."""
+    t = str(target).strip()
+    if t.startswith("npv"):
+        _, _, v = t.partition("=")
+        try:
+            return "npv", "", float(v) if v else 0.0
+        except ValueError:
+            return "npv", "", 0.0
+    k, _, name = t.partition(":")
+    return _ALIASES.get(k, k) if _ALIASES.get(k, k) in ("converts", "signed") else "npv", name, 0.0
 
 
 def parse_target(target: str, instance) -> tuple[str, str, float]:
@@ -82,12 +105,13 @@ def parse_target(target: str, instance) -> tuple[str, str, float]:
 
 def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv", kind: str = "value",
               abs_tol: float | None = None, rel_tol: float = 1e-4, max_solves: int = 40, solver: Any = None,
-              persistent: bool = True, **solve_options) -> Breakeven:
+              persistent: bool = True, progress: Reporter | None = None, **solve_options) -> Breakeven:
     """Find the value of ``path`` in [lo, hi] where ``target`` crosses / flips.
 
     ``kind``: ``value`` (lo, hi are values of the field), ``mul`` (multipliers of it) or
     ``add`` (amounts added to it). ``solver`` as in :func:`optimizer.sweep.sweep`.
     Raises :class:`BracketError` (one line) if the target does not change between lo and hi.
+    ``progress`` hears of each solve (at most ``max_solves``) with the value tried.
     """
     if kind not in ("value", "mul", "add"):
         raise InputError(f"breakeven: kind must be value, mul or add, got {kind!r}")
@@ -107,9 +131,13 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
     job = make_job(instance, solver, persistent, solve_options)
     state: dict = {}
     rows: list[dict] = []
+    rep = reporter(progress)
+    rep.start(f"breakeven of {path}", total=max_solves)
 
     def evaluate(x: float) -> float:
+        rep.advance(0, label=f"breakeven of {path}: solve {len(rows) + 1} at {x:.6g}")
         row = run_point(job, state, point_id({param.column: x}), {path: param.override(x)})
+        rep.advance(1)
         npv = row.get("npv_usd")
         if row.get("error") or npv is None or (isinstance(npv, float) and math.isnan(npv)):
             raise RuntimeError(f"breakeven: the solve at {param.column}={x:.10g} failed: "
@@ -123,19 +151,22 @@ def breakeven(instance, path: str, lo: float, hi: float, *, target: str = "npv",
         rows.append({"step": len(rows), param.column: x, "g": g, **{k: v for k, v in row.items() if k != "point_id"}})
         return g
 
-    what = {"npv": f"NPV - {level:,.0f} USD", "converts": f"site {name} converts", "signed": f"lease {name} signed"}[tkind]
-    mark = {"value": "", "mul": "x", "add": "add:"}[kind]
-    g_lo, g_hi = evaluate(lo), evaluate(hi)
-    if tkind == "npv":
-        if g_lo * g_hi > 0:
-            raise BracketError(f"breakeven: {what} has the same sign at both ends of [{mark}{lo:g}, {mark}{hi:g}] "
-                               f"({g_lo:+,.0f} and {g_hi:+,.0f} USD); widen the range of {path}")
-        value, a, b, converged = _illinois(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
-    else:
-        if g_lo == g_hi:
-            raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{mark}{lo:g}, {mark}{hi:g}]; "
-                               f"no flip to find, widen the range of {path}")
-        value, a, b, converged = _bisect(evaluate, lo, hi, g_lo, tol, max_solves)
+    try:
+        what = {"npv": f"NPV - {level:,.0f} USD", "converts": f"site {name} converts", "signed": f"lease {name} signed"}[tkind]
+        mark = {"value": "", "mul": "x", "add": "add:"}[kind]
+        g_lo, g_hi = evaluate(lo), evaluate(hi)
+        if tkind == "npv":
+            if g_lo * g_hi > 0:
+                raise BracketError(f"breakeven: {what} has the same sign at both ends of [{mark}{lo:g}, {mark}{hi:g}] "
+                                   f"({g_lo:+,.0f} and {g_hi:+,.0f} USD); widen the range of {path}")
+            value, a, b, converged = _illinois(evaluate, lo, hi, g_lo, g_hi, tol, max_solves)
+        else:
+            if g_lo == g_hi:
+                raise BracketError(f"breakeven: {what} is {'yes' if g_lo else 'no'} at both ends of [{mark}{lo:g}, {mark}{hi:g}]; "
+                                   f"no flip to find, widen the range of {path}")
+            value, a, b, converged = _bisect(evaluate, lo, hi, g_lo, tol, max_solves)
+    finally:
+        rep.finish()
     hist = pd.DataFrame(rows).rename(columns={"g": "target_value"})
     return Breakeven(path, str(target), value, (a, b), len(rows), tol, converged, kind, hist)
 

@@ -14,42 +14,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.digest import first_stage_summary
+from optimizer.constants import Reporter, reporter
 from optimizer.instance.schema import Instance
 from optimizer.solve import solve
 
-# ---------------------------------------------------------------- first-stage digest
-
-
-def first_stage_summary(instance: Instance, plan) -> dict:
-    """Converted MW of critical IT per site (``converted_mw_<site>``, blocks started over the
-    horizon), leases signed (``lease@site:month``, ``;``-joined), ASICs bought and retired, sites sold/bought."""
-    out: dict = {}
-    for s in instance.sites:
-        mw = 0.0
-        if plan is not None and s.conversion is not None and len(plan.conversions):
-            blocks = plan.conversions.loc[plan.conversions["site"] == s.id, "blocks"].sum()
-            mw = float(blocks) * s.block_it_mw
-        out[f"converted_mw_{s.id}"] = mw
-    if plan is None:
-        return {**out, "leases_signed": "", "asics_bought_units": 0.0, "asics_retired_units": 0.0, "site_events": ""}
-    leases = plan.leases.sort_values(["lease", "site"])
-    out["leases_signed"] = ";".join(f"{r.lease}@{r.site}:{r.month}" + ("" if r.share >= 1 - 1e-9 else f"x{r.share:.3g}")
-                                    for r in leases.itertuples())
-    out["asics_bought_units"] = float(plan.purchases["units"].sum()) if len(plan.purchases) else 0.0
-    out["asics_retired_units"] = float(plan.retirements["units"].sum()) if len(plan.retirements) else 0.0
-    out["site_events"] = ";".join(f"{r.event}:{r.site}:{r.month}" for r in plan.site_events.itertuples())
-    return out
-
+__all__ = ["first_stage_summary", "frontier_chart", "risk_frontier"]
 
 # ---------------------------------------------------------------- the frontier
 
 
 def risk_frontier(instance: Instance, weights=(0.0, 0.25, 0.5, 0.75, 1.0), alpha: float | None = None,
-                  progress=None, **solve_options) -> pd.DataFrame:
+                  progress: Reporter | None = None, **solve_options) -> pd.DataFrame:
     """Solve the instance at each CVaR weight; one row per weight: weight, alpha, status,
     expected_npv_usd and cvar_usd (of the plan, by the evaluator), objective_usd (the weighted
     objective), mip_gap, solve_s and the first-stage digest (``first_stage_summary``).
-    ``alpha`` defaults to the instance's risk.alpha (0.95 without a risk section)."""
+    ``alpha`` defaults to the instance's risk.alpha (0.95 without a risk section). ``progress``
+    hears of each solve and gets a note with each weight's E[NPV] and CVaR as it finishes."""
     if alpha is None:
         alpha = instance.risk.alpha if instance.risk is not None else 0.95
     if not 0 <= alpha < 1:
@@ -60,8 +41,11 @@ def risk_frontier(instance: Instance, weights=(0.0, 0.25, 0.5, 0.75, 1.0), alpha
             raise ValueError(f"weights: each must be in [0, 1], got {w:g}")
     opts = {"baselines": False, "shadow_prices": False, "value_of_information": False, **solve_options}
     rows = []
+    rep = reporter(progress)
+    rep.start(f"risk frontier of {instance.name}", total=len(ws))
     for w in ws:
         t0 = time.perf_counter()
+        rep.advance(0, label=f"risk frontier: solving at CVaR weight {w:g}")
         res = solve(instance, cvar_weight=w, cvar_alpha=alpha, **opts)
         row = {"weight": w, "alpha": alpha, "status": res.status}
         if res.solved:
@@ -71,9 +55,12 @@ def risk_frontier(instance: Instance, weights=(0.0, 0.25, 0.5, 0.75, 1.0), alpha
             row.update(expected_npv_usd=np.nan, cvar_usd=np.nan, objective_usd=np.nan, mip_gap=np.nan)
         row["solve_s"] = time.perf_counter() - t0
         row.update(first_stage_summary(instance, res.plan if res.solved else None))
+        row["leases_signed"] = row["lease_handovers"]   # frontier.csv's format since it existed: lease@site:month
         rows.append(row)
-        if progress is not None:
-            progress(row)
+        rep.advance(1)
+        rep.note(f"weight {w:g}: {row['status']}, E[NPV] {row['expected_npv_usd'] / 1e6:,.2f} M$, "
+                 f"CVaR {row['cvar_usd'] / 1e6:,.2f} M$ ({row['solve_s']:.1f} s)")
+    rep.finish()
     return pd.DataFrame(rows)
 
 

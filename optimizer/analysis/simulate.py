@@ -154,7 +154,7 @@ def _with(instance: Instance, scenarios: list, tree: TreeSpec | None) -> Instanc
     """The instance with these scenarios (dicts or Scenario objects) and tree."""
     scen = [s if isinstance(s, Scenario) else Scenario.model_validate(s) for s in scenarios]
     sub = instance.model_copy(update={"scenarios": scen, "scenario_generator": None, "tree": tree})
-    sub._base_dir = instance._base_dir
+    sub._data_folder = instance.data_folder
     return sub
 
 

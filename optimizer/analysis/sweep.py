@@ -15,7 +15,8 @@ Grids: ``product`` (every combination, first parameter slowest), ``zip`` (the i-
 each parameter; equal lengths) and ``lhs`` (``n_samples`` Latin-hypercube samples over each
 parameter's [min, max], seeded; month shifts are rounded to whole months).
 
-Store: ``DIR/points.csv`` gets one row per finished point, appended and fsync'ed the moment
+Store: ``DIR/points.csv`` gets one row per finished point (its parameters, status, NPV, gap,
+MW converted per site and every other first-stage decision of its plan: ``analysis.digest``), appended and fsync'ed the moment
 the point finishes, keyed by ``point_id`` (a hash of the point's parameter values). Running
 the same sweep again solves only the points not yet in the store (``retry_failed`` also
 re-solves points stored with an error). ``DIR/sweep.json`` records the grid, the instance
@@ -47,6 +48,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.digest import DIGEST_COLUMNS, DIGEST_STR_COLUMNS, first_stage_summary, param_label
 from optimizer.constants import Reporter, reporter
 from optimizer.errors import InputError, one_line
 from optimizer.instance.overrides import apply_overrides
@@ -57,8 +59,10 @@ _SUFFIX = {"value": "", "mul": ":mul", "add": ":add", "shift": ":shift_months"}
 MODES = ("product", "zip", "lhs")
 EXECUTORS = ("inprocess", "processes", "dask")
 RESULT_COLUMNS = ["status", "npv_usd", "mip_gap"]   # then converted_mw_<site>..., then TAIL_COLUMNS
-TAIL_COLUMNS = ["leases_signed", "build_s", "solve_s", "wall_s", "error"]
-_STR_COLUMNS = {"point_id", "status", "leases_signed", "error"}
+# every first-stage decision of the point's plan (analysis.digest), then timings and the error
+TAIL_COLUMNS = [*DIGEST_COLUMNS, "build_s", "solve_s", "wall_s", "error"]
+_STR_COLUMNS = {"point_id", "status", *DIGEST_STR_COLUMNS, "error"}
+__all__ = ["param_label"]  # re-exported: the CLI and the report label parameter columns with it
 
 
 # ---------------------------------------------------------------- parameters and specs
@@ -324,17 +328,10 @@ def summarize(out: Any, instance, sites: list[str]) -> dict:
     row["mip_gap"] = getattr(out, "mip_gap", None)
     row["build_s"] = getattr(out, "build_s", None)
     row["solve_s"] = getattr(out, "solve_s", None)
-    plan = getattr(out, "plan", None)
+    plan = getattr(out, "plan", None) if getattr(out, "has_plan", True) else None  # a Result without a plan raises on .plan
     if plan is not None:
-        row.update({f"converted_mw_{s}": 0.0 for s in sites})
-        conv = plan.conversions
-        if len(conv):
-            for sid, blocks in conv.groupby("site")["blocks"].sum().items():
-                site = instance.site_by_id[sid]
-                row[f"converted_mw_{sid}"] = float(blocks) * site.block_it_mw
-        leases = plan.leases
-        signed = leases.loc[leases["share"] > 0, "lease"] if len(leases) else []
-        row["leases_signed"] = ";".join(sorted(set(map(str, signed))))
+        digest = first_stage_summary(instance, plan)
+        row.update({k: v for k, v in digest.items() if k in TAIL_COLUMNS or k.startswith("converted_mw_")})
     if plan is None:  # infeasible, unbounded, no incumbent, solver error: the point failed
         msg = one_line(getattr(out, "message", "") or "")
         row["error"] = f"no solution (status {row['status']}){': ' + msg if msg else ''}"

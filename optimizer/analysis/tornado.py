@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.analysis.digest import param_label
 from optimizer.analysis.sweep import Param, check_points, make_point, parse_param_spec, run_points
 from optimizer.constants import Reporter
 from optimizer.errors import InputError
@@ -114,8 +115,8 @@ def plot_tornado(df: pd.DataFrame, path_png: str | Path, title: str | None = Non
     d = df.dropna(subset=["npv_low_usd", "npv_high_usd"]).iloc[::-1]
     base = float(df["base_npv_usd"].dropna().iloc[0]) if df["base_npv_usd"].notna().any() else 0.0
     mark = {"value": "", "mul": "x", "add": "+", "shift": "shift "}
-    labels = [f"{r.parameter}\n({mark.get(r.kind, '')}{r.low:g} / {mark.get(r.kind, '')}{r.high:g})"
-              if isinstance(r.low, (int, float)) else f"{r.parameter}\n({r.low} / {r.high})" for r in d.itertuples()]
+    labels = [f"{param_label(r.parameter)}\n({mark.get(r.kind, '')}{r.low:g} / {mark.get(r.kind, '')}{r.high:g})"
+              if isinstance(r.low, (int, float)) else f"{param_label(r.parameter)}\n({r.low} / {r.high})" for r in d.itertuples()]
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.6 * max(len(d), 1)))
     y = range(len(d))
     scale = 1e6

@@ -19,6 +19,7 @@ from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOL
 from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
 from optimizer.evaluate.nonanticipativity import check_nonanticipativity, plan_groups
+from optimizer.evaluate.statistics import Statistics
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
 from optimizer.plan import Plan
@@ -33,11 +34,23 @@ class Evaluation:
       discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
     - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
     - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
-    - ``allocation``: site x month (on a tree plan with one first stage per path: scenario x site x
-      month; ``site_allocation`` gives its expectation): owned, mining_racks, converting_racks (left mining, not yet
-      HPC), hpc_racks, hpc_racks_leased, racks_<lease>, idle_racks (empty ASIC positions counted
-      in racks + unleased HPC racks), mining_mw (installed ASIC nameplate), hpc_mw (critical IT),
-      hpc_mw_leased, grid_mw, units_<model> (installed).
+    - ``allocation``: site x month (wide, one row per site and period; ``plan.csv``; on a tree
+      plan with one first stage per path, the probability-weighted mean, and per scenario in
+      ``allocation_by_scenario``, ``plan_by_scenario.csv``): owned,
+      mining_racks, converting_racks (left mining, not yet HPC), hpc_racks, hpc_racks_leased,
+      racks_<lease>, idle_racks (empty ASIC positions counted in racks + unleased HPC racks),
+      mining_mw (installed ASIC nameplate), hpc_mw (critical IT), hpc_mw_leased, grid_mw,
+      units_<model> (installed).
+    - ``allocation_long``: the same positions tidy (``allocation.csv``): site, month, owned, use,
+      asset, racks, mw, units; one row per non-empty (site, month, use, asset). ``use``:
+      ``mining`` (asset: the ASIC model; racks = units / ASICs per rack, mw = nameplate power),
+      ``mining_empty`` (ASIC positions without ASICs), ``converting`` (racks in works; mw = the
+      critical IT they will give), ``hpc_leased`` (asset: the lease; mw = its critical IT at the
+      site), ``hpc_unleased`` (HPC racks built, not leased). Per site and month, the racks of
+      ``mining`` + ``mining_empty`` are ``mining_racks``, of ``hpc_leased`` + ``hpc_unleased``
+      are ``hpc_racks`` (unleased clipped at 0).
+    - ``energy_use``: scenario, month, site, use (``mining``: operating ASICs; ``hpc``: the
+      leases' firm load), mwh (cooling included, PUE).
     - ``kpis``: scenario x month: hashrate_eh_s (operating), btc_mined, hpc_mw_online (HPC MW
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
@@ -61,10 +74,18 @@ class Evaluation:
     valuation: dict = field(default_factory=dict)
     debt_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
     tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allocation_long: pd.DataFrame = field(default_factory=pd.DataFrame)
+    energy_use: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allocation_by_scenario: pd.DataFrame = field(default_factory=pd.DataFrame)  # tree plans with one first stage per path
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def statistics(self) -> Statistics:
+        """Money and energy grouped by site, use, item, year (``optimizer.evaluate.statistics``)."""
+        return Statistics(self)
 
     def npv_breakdown(self) -> pd.DataFrame:
         """Expected PV (probability-weighted, USD) of each cash-flow line, in economics.md order.
@@ -104,29 +125,12 @@ class Evaluation:
         return {k: v[k] for k in ("project_npv_usd", "equity_npv_usd", "equity_irr", "project_irr", "objective",
                                   "project_npv_usd_by_scenario", "equity_npv_usd_by_scenario")}
 
-    def site_allocation(self) -> pd.DataFrame:
-        """Site x month allocation: ``allocation`` itself, or on a tree plan (whose allocation has a
-        ``scenario`` column) its probability-weighted mean (``owned``: the probability of owning)."""
-        a = self.allocation
-        if "scenario" not in a.columns or not len(a):
-            return a
-        p = a["scenario"].map(self.probabilities).astype(float)
-        cols = [c for c in a.columns if c not in ("scenario", "site", "month")]
-        w = a[cols].astype(float).mul(p, axis=0)
-        out = w.groupby([a["site"], a["month"]], sort=False).sum().reset_index()
-        return out[["site", "month"] + cols]
-
-    def allocation_tables(self) -> dict[str, pd.DataFrame]:
-        """``plan`` (site x month) and, on a tree plan, ``plan_by_scenario`` (per scenario)."""
-        out = {"plan": self.site_allocation()}
-        if "scenario" in self.allocation.columns:
-            out["plan_by_scenario"] = self.allocation
-        return out
-
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
-        out = {"cashflows": self.cashflows, **self.allocation_tables(), "kpis": self.kpis,
+        out = {"cashflows": self.cashflows, "plan": self.allocation, "allocation": self.allocation_long, "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
+        if len(self.allocation_by_scenario):
+            out["plan_by_scenario"] = self.allocation_by_scenario
         if self.valuation:
             out["debt_schedule"] = self.debt_schedule_by_year()
             out["tax_schedule"] = self.tax_schedule
@@ -179,29 +183,55 @@ def _unique(sentences: list[str]) -> list[str]:
 
 
 def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> Evaluation:
-    """One Evaluation from those of groups of scenarios (disjoint, covering all of them)."""
+    """One Evaluation from those of groups of scenarios (disjoint, covering all of them). The
+    site x month allocation becomes the probability-weighted mean of the groups'; per scenario it
+    is ``allocation_by_scenario``, and the tidy ``allocation_long`` gains a ``scenario`` column."""
     names = data.scenario_names
     order = {n: i for i, n in enumerate(names)}
+
+    def by_scenario(frames: list[tuple[list[int], pd.DataFrame]]) -> pd.DataFrame:
+        out = pd.concat([pd.concat([f.assign(scenario=names[w]) for w in ws]) for ws, f in frames if len(f)], ignore_index=True) \
+            if any(len(f) for _, f in frames) else pd.DataFrame()
+        if len(out):
+            out = out[["scenario"] + [c for c in out.columns if c != "scenario"]]
+            out = out.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        return out
+
+    def scenario_sorted(df: pd.DataFrame) -> pd.DataFrame:
+        if not len(df) or "scenario" not in df.columns:
+            return df
+        return df.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
     cf = pd.concat([e.cashflows for _, e in parts], ignore_index=True)
     if len(cf):
         cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
                             kind="stable").reset_index(drop=True)
-    by_scenario = {n: v for _, e in parts for n, v in e.npv_usd_by_scenario.items()}
-    alloc = pd.concat([pd.concat([e.allocation.assign(scenario=names[w]) for w in ws]) for ws, e in parts], ignore_index=True)
-    alloc = alloc[["scenario"] + [c for c in alloc.columns if c != "scenario"]]
-    alloc = alloc.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
-    kpis = pd.concat([e.kpis for _, e in parts], ignore_index=True)
-    kpis = kpis.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    npv_by = {n: v for _, e in parts for n, v in e.npv_usd_by_scenario.items()}
+    alloc_by = by_scenario([(ws, e.allocation) for ws, e in parts])
     return Evaluation(
         plan=plan, cashflows=cf, npv_usd=float(sum(e.npv_usd for _, e in parts)),
-        npv_usd_by_scenario={n: float(by_scenario[n]) for n in names},
-        violations=_unique([v for _, e in parts for v in e.violations]), allocation=alloc, kpis=kpis,
+        npv_usd_by_scenario={n: float(npv_by[n]) for n in names},
+        violations=_unique([v for _, e in parts for v in e.violations]), allocation=_expected_allocation(alloc_by, data),
+        kpis=scenario_sorted(pd.concat([e.kpis for _, e in parts], ignore_index=True)),
         probabilities={n: float(p) for n, p in zip(names, data.prob)},
         valuation=_join_valuation([e.valuation for _, e in parts]),
-        debt_schedule=pd.concat([pd.concat([e.debt_schedule.assign(scenario=names[w]) for w in ws]) for ws, e in parts
-                                 if len(e.debt_schedule)], ignore_index=True) if any(len(e.debt_schedule) for _, e in parts) else pd.DataFrame(),
-        tax_schedule=pd.concat([e.tax_schedule for _, e in parts], ignore_index=True),
+        debt_schedule=by_scenario([(ws, e.debt_schedule) for ws, e in parts]),
+        tax_schedule=scenario_sorted(pd.concat([e.tax_schedule for _, e in parts], ignore_index=True)),
+        allocation_long=by_scenario([(ws, e.allocation_long) for ws, e in parts]),
+        energy_use=scenario_sorted(pd.concat([e.energy_use for _, e in parts], ignore_index=True)),
+        allocation_by_scenario=alloc_by,
     )
+
+
+def _expected_allocation(by: pd.DataFrame, data: Data) -> pd.DataFrame:
+    """Site x month: the probability-weighted mean of a per-scenario allocation (``owned``: the
+    probability of owning the site)."""
+    if not len(by):
+        return by
+    p = by["scenario"].map(dict(zip(data.scenario_names, data.prob))).astype(float)
+    cols = [c for c in by.columns if c not in ("scenario", "site", "month")]
+    out = by[cols].astype(float).mul(p, axis=0).groupby([by["site"], by["month"]], sort=False).sum().reset_index()
+    return out[["site", "month"] + cols]
 
 
 def _join_valuation(parts: list[dict]) -> dict:
@@ -552,6 +582,7 @@ class _Evaluator:
             probabilities={n: float(p) for n, p in zip(names, d.prob)},
             valuation=self._valuation(npv_w), debt_schedule=self.fin_report.debt_schedule,
             tax_schedule=self.fin_report.tax_schedule,
+            allocation_long=self._allocation_long(), energy_use=self._energy_use(),
         )
 
     def _valuation(self, equity_w: np.ndarray) -> dict:
@@ -607,6 +638,53 @@ class _Evaluator:
             for m, u in units.items():
                 f[f"units_{m}"] = u
             frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def _allocation_long(self) -> pd.DataFrame:
+        st, d, inst = self.st, self.d, self.inst
+        cols = ["site", "month", "owned", "use", "asset", "racks", "mw", "units"]
+        frames = []
+        labels = np.array(d.labels, dtype=object)
+
+        def rows(sid, owned, use, asset, racks, mw, units=None) -> None:
+            racks, mw = np.asarray(racks, float), np.asarray(mw, float)
+            keep = (np.abs(racks) > 1e-9) | (np.abs(mw) > 1e-9)
+            if keep.any():
+                frames.append(pd.DataFrame({"site": sid, "month": labels[keep], "owned": owned[keep], "use": use, "asset": asset,
+                                            "racks": racks[keep], "mw": mw[keep],
+                                            "units": np.nan if units is None else np.asarray(units, float)[keep]}))
+
+        for site in inst.sites:
+            sid = site.id
+            owned = st.own[sid] > 0.5
+            n_units = np.zeros(self.T)
+            for m in inst.fleet.asic_models:
+                u = np.maximum(st.units[(sid, m.name)], 0.0)
+                n_units += u
+                rows(sid, owned, "mining", m.name, u / site.asics_per_rack, u * m.power_w / 1e6, u)
+            rows(sid, owned, "mining_empty", "", np.maximum(st.mining_racks[sid] - n_units / site.asics_per_rack, 0.0), np.zeros(self.T))
+            rows(sid, owned, "converting", "", st.converting_racks[sid], st.converting_racks[sid] * site.hpc_mw_per_rack)
+            leased_racks, leased_mw = np.zeros(self.T), np.zeros(self.T)
+            for l in inst.leases:
+                runs = [r for r in st.site_leases(sid) if r.lease == l.id]
+                racks = sum((r.racks * r.active for r in runs), np.zeros(self.T))
+                mw = sum((r.it_mw * r.active for r in runs), np.zeros(self.T))
+                leased_racks, leased_mw = leased_racks + racks, leased_mw + mw
+                rows(sid, owned, "hpc_leased", l.id, racks, mw)
+            rows(sid, owned, "hpc_unleased", "", np.maximum(st.hpc_racks[sid] - leased_racks, 0.0),
+                 np.maximum(st.hpc_mw(sid) - leased_mw, 0.0))
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=float if c in ("racks", "mw", "units") else object) for c in cols})
+        return pd.concat(frames, ignore_index=True)[cols]
+
+    def _energy_use(self) -> pd.DataFrame:
+        d = self.d
+        frames = []
+        for i, site in enumerate(self.inst.sites):
+            hpc = self.st.hpc_mwh(site.id)
+            for w, name in enumerate(d.scenario_names):
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "mining", "mwh": self.mining_mwh[i, w]}))
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc}))
         return pd.concat(frames, ignore_index=True)
 
     def _kpis(self) -> pd.DataFrame:

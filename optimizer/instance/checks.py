@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
+from optimizer.instance.base import SERIES_RANGES, series_range_text
 from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
 
 if TYPE_CHECKING:  # the schema imports this module; the checks only read the instance it passes
@@ -56,27 +59,48 @@ def check_unique_ids(inst: Instance) -> list[str]:
 
 
 def check_market_prices(inst: Instance) -> list[str]:
-    """Every scenario gives ``power_price_usd_per_mwh`` for each market a site is in (``sites[*].market``)."""
+    """Every scenario gives ``power_price_usd_per_mwh`` for each market a site is in
+    (``sites[*].market``), and for no other market (a price for a market no site is in is a
+    misspelt market id or a leftover: it would be ignored without a word). The same holds for
+    ``scenario_generator.power_price_usd_per_mwh``."""
     markets = {s.market for s in inst.sites}
+    known = ", ".join(sorted(markets))
     out = []
+    gen = inst.scenario_generator
+    if gen is not None:
+        out += [f"scenario_generator.power_price_usd_per_mwh.{k}: no site is in market {k!r} (site markets: {known})"
+                for k in gen.power_price_usd_per_mwh if k not in markets]
     for i, sc in enumerate(inst.scenarios):
         missing = sorted(markets - set(sc.power_price_usd_per_mwh))
         if missing:
             out.append(f"scenarios[{i}].power_price_usd_per_mwh: no price for market(s) {', '.join(missing)}")
+        if gen is None:
+            out += [f"scenarios[{i}].power_price_usd_per_mwh.{k}: no site is in market {k!r} (site markets: {known})"
+                    for k in sc.power_price_usd_per_mwh if k not in markets]
     return out
 
 
-def check_series_signs(inst: Instance) -> list[str]:
-    """``scenarios[*].btc_price_usd`` and ``network_hashrate_eh_s`` are > 0 and
-    ``fees_btc_per_block`` >= 0 in every month of the horizon."""
+def check_series_ranges(inst: Instance) -> list[str]:
+    """Every month of every scenario series, once resolved (constant, points, CSV column or
+    generator path, times its scale), is finite and inside its field's range
+    (``base.SERIES_RANGES``: e.g. ``btc_price_usd`` in (0, 1e8] USD, ``fees_btc_per_block`` in
+    [0, 100]). A generator's path is checked too, so a drift that overflows is named with its
+    month. For generated scenarios (``scenario_generator``) the sentence names the generator."""
     tl = _timeline(inst)
+    generated = inst.scenario_generator is not None
     out = []
     for i, sc in enumerate(inst.scenarios):
-        for fname in ("btc_price_usd", "network_hashrate_eh_s"):
-            if getattr(sc, fname).min_value(tl.start, tl.n_months) <= 0:
-                out.append(f"scenarios[{i}].{fname}: must be > 0 in every month")
-        if sc.fees_btc_per_block.min_value(tl.start, tl.n_months) < 0:
-            out.append(f"scenarios[{i}].fees_btc_per_block: must be >= 0 in every month")
+        series = [(f, getattr(sc, f)) for f in SERIES_RANGES if f != "power_price_usd_per_mwh"]
+        series += [(f"power_price_usd_per_mwh.{k}", v) for k, v in sc.power_price_usd_per_mwh.items()]
+        for name, s in series:
+            field = name.split(".")[0]
+            lo, hi, closed, _ = SERIES_RANGES[field]
+            v = s.monthly(tl.start, tl.n_months)
+            bad = ~np.isfinite(v) | (v > hi) | ((v < lo) if closed else (v <= lo))
+            if bad.any():
+                k = int(np.argmax(bad))
+                where = f"scenario_generator: generated scenario {sc.name} {name}" if generated else f"scenarios[{i}].{name}"
+                out.append(f"{where}: must be {series_range_text(field)}, got {v[k]:g} in {month_label(tl.start + k)}")
     return out
 
 
@@ -165,7 +189,10 @@ def check_budget_years(inst: Instance) -> list[str]:
 
 def check_fixed_decisions(inst: Instance) -> list[str]:
     """``policy.fixed_decisions[*]`` name known sites, leases, contracts, purchase options and grid
-    expansions of that site; their months lie inside the horizon; events that happen give a month."""
+    expansions of that site; their months lie inside the horizon; events that happen give a month.
+    What each decision fixes must exist: a ``conversion`` needs the site's conversion option (and
+    no more blocks than the site can convert, no month before its ``earliest_month``), a ``sale``
+    or ``acquisition`` the site's option, a ``contract`` left unsigned must be ``optional``."""
     site_ids = {s.id for s in inst.sites}
     lease_ids = {l.id for l in inst.leases}
     contract_ids = {c.id for c in inst.contracts}
@@ -188,6 +215,57 @@ def check_fixed_decisions(inst: Instance) -> list[str]:
         if d.kind == "grid_expansion" and site in site_ids:
             if d.option not in {g.id for g in inst.site_by_id[site].grid_expansions}:
                 out.append(f"{where}.option: site {site!r} has no grid expansion {d.option!r}")
+        s = inst.site_by_id.get(site) if site is not None else None
+        if d.kind in ("sale", "acquisition") and s is not None and getattr(s, d.kind) is None:
+            out.append(f"{where}: site {site!r} has no {d.kind} option (sites[*].{d.kind}), so there is no {d.kind} to fix")
+        if d.kind == "conversion" and s is not None:
+            conv = s.conversion
+            if conv is None:
+                out.append(f"{where}: site {site!r} has no conversion option (sites[*].conversion), so there is no conversion to fix")
+            elif d.blocks > s.max_conversion_blocks:
+                out.append(f"{where}.blocks: {d.blocks} blocks, but site {site!r} can convert at most {s.max_conversion_blocks}")
+            elif conv.earliest_month is not None and month_ordinal(d.month) < month_ordinal(conv.earliest_month):
+                out.append(f"{where}.month: {d.month} is before the site's conversion earliest_month {conv.earliest_month}")
+        if d.kind == "contract" and not d.signed and d.contract in contract_ids:
+            c = next(c for c in inst.contracts if c.id == d.contract)
+            if not c.optional:
+                out.append(f"{where}.signed: contract {d.contract!r} is not optional (it is always signed), so it cannot be "
+                           "left unsigned; set optional: true on it to let the plan decide")
+    return out
+
+
+def _decision_key(d) -> tuple:
+    """What a fixed decision pins: two decisions with the same key fix the same thing."""
+    if d.kind == "conversion":
+        return (d.kind, d.site, month_ordinal(d.month))
+    if d.kind == "lease":
+        return (d.kind, d.lease)
+    if d.kind == "contract":
+        return (d.kind, d.contract)
+    if d.kind == "purchase":
+        return (d.kind, d.option, d.site, month_ordinal(d.month))
+    if d.kind == "grid_expansion":
+        return (d.kind, d.site, d.option)
+    return (d.kind, d.site)  # sale, acquisition
+
+
+def check_fixed_decisions_once(inst: Instance) -> list[str]:
+    """Each thing is fixed at most once in ``policy.fixed_decisions``: a lease, a contract, a site's
+    sale or acquisition, a grid expansion, a site's conversion in a month, a purchase option's
+    delivery to a site in a month. Two decisions on one thing either repeat each other or
+    contradict each other (signed and unsigned; 1 block and 2 blocks), and the model would keep
+    only one of them without a word."""
+    first: dict[tuple, int] = {}
+    out = []
+    for i, d in enumerate(inst.policy.fixed_decisions):
+        key = _decision_key(d)
+        if key in first:
+            what = " ".join(str(x) for x in (d.kind, *(getattr(d, a) for a in ("lease", "contract", "option", "site", "month")
+                                                        if getattr(d, a, None) is not None)))
+            out.append(f"policy.fixed_decisions[{i}]: fixes {what} again, already fixed by policy.fixed_decisions[{first[key]}]; "
+                       "give each decision once")
+        else:
+            first[key] = i
     return out
 
 
@@ -310,7 +388,7 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_probabilities,
     check_unique_ids,
     check_market_prices,
-    check_series_signs,
+    check_series_ranges,
     check_site_months,
     check_installed_units,
     check_purchase_options,
@@ -319,6 +397,7 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_budget_years,
     check_fixed_decisions,
     check_tree,
+    check_fixed_decisions_once,
     check_financing,
 )
 
@@ -328,4 +407,115 @@ def run_checks(inst: Instance) -> list[str]:
     out: list[str] = []
     for check in CHECKS:
         out += check(inst)
+    return out
+
+
+# ---------------------------------------------------------------- plain impossibilities (warnings)
+# Not errors: the instance is valid and solves, but part of it can never be used. Each warn_*
+# returns sentences starting with the field path; ``plain_impossibilities`` runs them all and
+# ``optimizer validate`` prints them as "warning:" lines. Each is conservative: it counts in
+# months, and a quarterly horizon only rounds lead times up, so a warning is never a false alarm.
+
+
+def _reachable_hpc_mw(site) -> float:
+    """HPC critical-IT MW a site can ever hold: its HPC racks and every block it can convert."""
+    racks = site.hpc_racks + (site.max_conversion_blocks * site.conversion.racks_per_block if site.conversion else 0)
+    return racks * site.hpc_mw_per_rack
+
+
+def _hpc_ready_month(inst: Instance, site, mw: float) -> int | None:
+    """First month ordinal ``mw`` of HPC IT can be in place at ``site`` (None: never)."""
+    tl = _timeline(inst)
+    if site.hpc_racks * site.hpc_mw_per_rack >= mw - 1e-9:
+        return tl.start
+    if site.conversion is None or _reachable_hpc_mw(site) < mw - 1e-9:
+        return None
+    earliest = site.conversion.earliest_month
+    return max(tl.start, month_ordinal(earliest) if earliest else tl.start) + site.conversion.lead_months
+
+
+def warn_lease_capacity(inst: Instance) -> list[str]:
+    """``leases[*].it_mw`` fits an eligible site's reachable HPC capacity (its HPC racks plus every
+    block it can convert, times kW per rack); a splittable lease, all eligible sites together.
+    A handover window that closes before any site able to host the lease can have its HPC racks
+    ready (conversion ``earliest_month`` + ``lead_months``), without ``late_penalty``, is reported too."""
+    out = []
+    for i, l in enumerate(inst.leases):
+        sites = [inst.site_by_id[s] for s in inst.eligible_sites(l) if s in inst.site_by_id]
+        if not sites:
+            continue
+        cap = {s.id: _reachable_hpc_mw(s) for s in sites}
+        best = max(cap, key=cap.get)
+        if l.splittable and l.it_mw > sum(cap.values()) + 1e-9:
+            out.append(f"leases[{i}]: {l.it_mw:g} MW of IT exceeds the {sum(cap.values()):g} MW all eligible sites can reach "
+                       "together (HPC racks plus every convertible block); the lease can never be signed")
+            continue
+        if not l.splittable and l.it_mw > cap[best] + 1e-9:
+            out.append(f"leases[{i}]: {l.it_mw:g} MW of IT cannot fit any eligible site: the most HPC capacity one can reach "
+                       f"is {cap[best]:g} MW ({best}: HPC racks plus every convertible block); the lease can never be signed")
+            continue
+        if l.late_penalty_usd_per_mw_month is None and not l.splittable:
+            ready = [m for m in (_hpc_ready_month(inst, s, l.it_mw) for s in sites) if m is not None]
+            if ready and min(ready) > month_ordinal(l.window_end):
+                out.append(f"leases[{i}].window_end: {l.window_end}, but no eligible site can have {l.it_mw:g} MW of HPC racks "
+                           f"ready before {month_label(min(ready))} (conversion earliest month plus lead time); "
+                           "the lease can never be signed (a late_penalty_usd_per_mw_month would allow a late hand-over)")
+    return out
+
+
+def warn_conversions(inst: Instance) -> list[str]:
+    """A site's ``conversion`` can convert at least one block inside the horizon: ``racks_per_block``
+    does not exceed its mining racks, ``max_blocks`` is not 0, and a block started at the earliest
+    month completes (``lead_months`` later) inside the horizon."""
+    tl = _timeline(inst)
+    out = []
+    for i, s in enumerate(inst.sites):
+        c = s.conversion
+        if c is None:
+            continue
+        if c.racks_per_block > s.mining_racks:
+            out.append(f"sites[{i}].conversion.racks_per_block: {c.racks_per_block} exceeds the site's {s.mining_racks} mining "
+                       "racks; no block can be converted")
+        elif c.max_blocks == 0:
+            out.append(f"sites[{i}].conversion.max_blocks: 0; no block can be converted")
+        else:
+            first = max(tl.start, month_ordinal(c.earliest_month) if c.earliest_month else tl.start)
+            if first + c.lead_months > tl.end:
+                out.append(f"sites[{i}].conversion.lead_months: a block started in {month_label(first)} is ready only in "
+                           f"{month_label(first + c.lead_months)}, after the horizon ends ({month_label(tl.end)}); no block can be converted")
+    return out
+
+
+def warn_late_options(inst: Instance) -> list[str]:
+    """``fleet.purchase_options[*]`` and ``sites[*].grid_expansions[*]`` can deliver inside the
+    horizon: the first order month plus ``lead_months`` is not after the horizon end."""
+    tl = _timeline(inst)
+    out = []
+    for i, p in enumerate(inst.fleet.purchase_options):
+        first = month_ordinal(p.first_month)
+        if first + p.lead_months > tl.end:
+            out.append(f"fleet.purchase_options[{i}].lead_months: units ordered in {p.first_month} arrive in "
+                       f"{month_label(first + p.lead_months)}, after the horizon ends ({month_label(tl.end)}); none can be bought")
+    for i, s in enumerate(inst.sites):
+        for j, g in enumerate(s.grid_expansions):
+            first = max(tl.start, month_ordinal(g.earliest_month) if g.earliest_month else tl.start)
+            if first + g.lead_months > tl.end:
+                out.append(f"sites[{i}].grid_expansions[{j}].lead_months: an expansion started in {month_label(first)} is ready "
+                           f"only in {month_label(first + g.lead_months)}, after the horizon ends ({month_label(tl.end)})")
+    return out
+
+
+WARNINGS: tuple[Callable[[Instance], list[str]], ...] = (
+    warn_lease_capacity,
+    warn_conversions,
+    warn_late_options,
+)
+
+
+def plain_impossibilities(inst: Instance) -> list[str]:
+    """Parts of a valid instance that can never be used (a lease no site can host, an option that
+    cannot deliver inside the horizon), as sentences starting with the field path."""
+    out: list[str] = []
+    for warn in WARNINGS:
+        out += warn(inst)
     return out

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from optimizer.instance.base import Id, Month, NonNeg, Pos, Share, Strict
+from optimizer.instance.base import MAX_TERM_MONTHS, Id, Month, PosUsd, RatePerYear, Share, Strict, Usd
 from optimizer.kernel.tax import MACRS_YEARS
 from optimizer.kernel.timeline import month_ordinal
 
@@ -69,11 +69,11 @@ class Taxes(Strict):
     rate: Share = Field(description="corporate income tax rate (0.21 US federal)")
     depreciation: Depreciation = Depreciation()
     interest_deductible: bool = Field(True, description="interest and debt fees are deducted from taxable income")
-    nol_start_usd: NonNeg = Field(0.0, description="tax-loss carry-forward available at the horizon start")
+    nol_start_usd: Usd = Field(0.0, description="tax-loss carry-forward available at the horizon start")
     nol_limit_share: Share = Field(1.0, description="share of a year's positive taxable income that carried-forward losses may offset (0.8 under US law since 2018)")
-    btc_cost_basis_usd: NonNeg = Field(0.0, description="tax cost basis per BTC of treasury BTC sold (the starting holdings'): the gain taxed is price - basis per BTC sold")
-    site_tax_basis_usd: dict[Id, NonNeg] = Field(default_factory=dict, description="site id -> tax basis deducted from its sale price (default 0: the whole price is a gain)")
-    existing_depreciation_usd_per_year: dict[int, NonNeg] = Field(default_factory=dict, description="calendar year -> depreciation of assets owned before the horizon")
+    btc_cost_basis_usd: float = Field(0.0, ge=0, le=1e8, allow_inf_nan=False, description="tax cost basis per BTC of treasury BTC sold (the starting holdings'): the gain taxed is price - basis per BTC sold")
+    site_tax_basis_usd: dict[Id, Usd] = Field(default_factory=dict, description="site id -> tax basis deducted from its sale price (default 0: the whole price is a gain)")
+    existing_depreciation_usd_per_year: dict[int, Usd] = Field(default_factory=dict, description="calendar year -> depreciation of assets owned before the horizon")
     tax_terminal_values: bool = Field(True, description="terminal values are taxed as a deemed sale at the horizon end: rate x max(0, terminal value - remaining tax basis - losses carried forward), due 12 months later")
 
 
@@ -85,18 +85,18 @@ class ProjectFacility(Strict):
     site: Id = Field(description="the site whose project capex the facility finances")
     finances: list[Literal["conversion", "grid_expansion"]] = Field(default_factory=lambda: ["conversion"], min_length=1)
     lease: Id | None = Field(None, description="if set, the facility can be drawn only when this lease is signed, and its DSCR is tested on this lease's NOI (else on the NOI of every lease at the site)")
-    commitment_usd: Pos = Field(description="facility size: total draws <= this")
+    commitment_usd: PosUsd = Field(description="facility size: total draws <= this")
     loan_to_cost: float = Field(gt=0, le=1, allow_inf_nan=False, description="draws up to this share of the financed capex spent so far (0.80-0.85 in 2025-26 deals); facilities of one site share its capex")
-    interest_rate_per_year: NonNeg = Field(description="nominal annual rate")
+    interest_rate_per_year: RatePerYear = Field(description="nominal annual rate")
     upfront_fee_share: Share = Field(0.0, description="fee paid on each draw, as a share of the amount drawn")
     draw_first_month: Month | None = Field(None, description="first month draws are allowed (default: horizon start)")
     draw_last_month: Month = Field(description="last month draws are allowed (end of the availability period)")
     construction_interest: Literal["paid", "capitalized"] = Field("paid", description="before amortization: interest paid each period (interest-only) or added to the balance")
     amortization_start_month: Month = Field(description="month of the first amortization payment; must come after draw_last_month")
-    tenor_months: int = Field(gt=0, description="months of amortization from amortization_start_month")
+    tenor_months: int = Field(gt=0, le=MAX_TERM_MONTHS, description="months of amortization from amortization_start_month")
     amortization: Literal["annuity", "level_principal", "sculpted"] = Field("annuity", description="level payments; equal principal; or payments that grow with the contracted NOI (sculpt_growth_per_year)")
     sculpt_growth_per_year: float | None = Field(None, ge=-0.5, le=1, allow_inf_nan=False, description="sculpted: yearly growth of debt service (default: the linked lease's escalator)")
-    min_dscr: Pos | None = Field(None, description="NOI >= min_dscr x debt service in every amortization period")
+    min_dscr: float | None = Field(None, gt=0, le=100, allow_inf_nan=False, description="NOI >= min_dscr x debt service in every amortization period")
 
     @model_validator(mode="after")
     def _months(self) -> "ProjectFacility":
@@ -115,10 +115,10 @@ class CorporateDebt(Strict):
 
     id: Id
     kind: DebtKind = "notes"
-    principal_usd: Pos
-    coupon_per_year: NonNeg = Field(description="nominal annual coupon rate (0 for zero-coupon convertibles)")
+    principal_usd: PosUsd
+    coupon_per_year: RatePerYear = Field(description="nominal annual coupon rate (0 for zero-coupon convertibles)")
     maturity_month: Month
-    conversion_price_usd_per_share: Pos | None = Field(None, description="convertibles: for information only (conversion is not modelled: the notes are repaid in cash)")
+    conversion_price_usd_per_share: float | None = Field(None, gt=0, le=1e9, allow_inf_nan=False, description="convertibles: for information only (conversion is not modelled: the notes are repaid in cash)")
     repayment_source: Literal["cash", "treasury_btc"] = Field("cash", description="treasury_btc: treasury BTC sold in the maturity period must cover the principal (as MARA did in Q1 2026)")
 
 
@@ -128,10 +128,10 @@ class NewIssue(Strict):
 
     id: Id
     kind: DebtKind = "notes"
-    max_usd: Pos = Field(description="total issued over the window <= this")
-    coupon_per_year: NonNeg
+    max_usd: PosUsd = Field(description="total issued over the window <= this")
+    coupon_per_year: RatePerYear = Field(description="nominal annual coupon rate")
     fee_share: Share = Field(0.0, description="issuance fee as a share of the amount, paid at issue")
-    tenor_months: int = Field(gt=0)
+    tenor_months: int = Field(gt=0, le=MAX_TERM_MONTHS, description="months from issue to repayment")
     first_month: Month
     last_month: Month | None = Field(None, description="last month an issue is allowed (default: the horizon end)")
 

@@ -27,7 +27,9 @@ def _num(x: Any) -> str:
     if isinstance(x, float):
         return "nan" if math.isnan(x) else f"{x:g}"
     if isinstance(x, int):
-        return str(x)
+        if abs(x) < 10**15:
+            return str(x)
+        return f"{'-' if x < 0 else ''}about 1e+{int((abs(x).bit_length() - 1) * math.log10(2))}"  # str() of a huge int is slow or refused
     return _short(x)
 
 
@@ -38,6 +40,8 @@ def _short(x: Any, limit: int = 60) -> str:
         s = "a list"
     elif isinstance(x, float) and math.isnan(x):
         s = "nan"
+    elif isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 10**15:
+        s = _num(x)
     else:
         s = repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."

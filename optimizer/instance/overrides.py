@@ -9,7 +9,7 @@ Values: an absolute value, or ``{"mul": x}``, ``{"add": x}`` (numbers), ``{"shif
 constant or points series, and a bare number replaces it by a constant.
 
 The instance is dumped with only the fields the user set (derived fields such as an ASIC's
-efficiency are recomputed), edited, and validated again with the same base directory, so
+efficiency are recomputed), edited, and validated again with the same data folder (``series.DataFolder``), so
 the result obeys every rule of the schema. The original instance is never changed.
 """
 
@@ -220,7 +220,7 @@ def _looks_like_series(parent: Any, key: Any) -> bool:
 def apply_overrides(instance, overrides: dict[str, Any]):
     """A validated copy of ``instance`` with each ``{dotted_path: value}`` applied in order."""
     cls = type(instance)
-    base_dir = getattr(instance, "_base_dir", ".")
+    folder = instance.data_folder
     raw = instance.model_dump(mode="python", exclude_unset=True)
     edited: set[tuple[int, Any]] = set()
     for path, spec in overrides.items():
@@ -233,10 +233,10 @@ def apply_overrides(instance, overrides: dict[str, Any]):
             if (id(raw_parent), key) in edited:  # a second override of the same field builds on the first
                 current = raw_parent[key]
                 if isinstance(current, dict) and _looks_like_series(live_parent, key):
-                    current = Series.model_validate(current, context={"base_dir": base_dir})
+                    current = Series.model_validate(current, context={"data_folder": folder})
             raw_parent[key] = _new_value(current, spec, where)
             edited.add((id(raw_parent), key))
     try:
-        return cls.from_dict(raw, base_dir=base_dir)
+        return cls.validate_in_folder(raw, folder)
     except ValidationError as e:
         raise InputError(f"after overrides {', '.join(map(str, overrides))}: {format_validation_error(e, raw, cls)}") from None

@@ -49,7 +49,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from optimizer.instance.base import Bitcoin, Horizon, TreeSpec
+from optimizer.instance.base import SERIES_RANGES, Bitcoin, Horizon, TreeSpec, describe_ranges
 from optimizer.instance.messages import format_validation_error
 from optimizer.kernel import protocol
 from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
@@ -57,6 +57,8 @@ from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
 _TAG_BTC, _TAG_REGIME, _TAG_HASH, _TAG_FEES, _TAG_HPC, _TAG_REDUCE = 1, 2, 3, 4, 5, 6
 MAX_SCENARIOS = 10_000
 MAX_SCENARIOS_TO_REDUCE = 3_000  # reduction holds an N x N distance matrix (72 MB at 3,000)
+MAX_SAMPLED_MONTHS = 2_000_000   # N x months sampled: ~10 arrays of 16 MB
+MAX_KEPT_MONTHS = 200_000        # scenarios kept x months: each becomes 5 points series of the instance
 
 Rate = Annotated[float, Field(ge=-5, le=5, allow_inf_nan=False)]
 Vol = Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)]
@@ -64,12 +66,12 @@ Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=describe_ranges)
 
 
 class GbmPrice(_Spec):
     model: Literal["gbm"]
-    start_usd: float = Field(gt=0, description="BTC price in the first month")
+    start_usd: float = Field(gt=0, le=SERIES_RANGES["btc_price_usd"][1], description="BTC price in the first month")
     annual_drift: Rate = Field(0.0, description="expected growth rate mu per year: E[P(t)] = start x exp(mu t)")
     annual_volatility: Vol = Field(0.0, description="volatility of log price per sqrt(year)")
 
@@ -81,7 +83,7 @@ class Regime(_Spec):
 
 class RegimeSwitchingPrice(_Spec):
     model: Literal["regime_switching"]
-    start_usd: float = Field(gt=0, description="BTC price in the first month")
+    start_usd: float = Field(gt=0, le=SERIES_RANGES["btc_price_usd"][1], description="BTC price in the first month")
     bull: Regime
     bear: Regime
     p_bull_to_bear: Prob = Field(description="monthly probability of switching from bull to bear")
@@ -93,10 +95,10 @@ BtcPriceSpec = Annotated[Union[GbmPrice, RegimeSwitchingPrice], Field(discrimina
 
 
 class HashrateSpec(_Spec):
-    start_eh_s: float = Field(gt=0, description="network hashrate in the first month")
+    start_eh_s: float = Field(gt=0, le=SERIES_RANGES["network_hashrate_eh_s"][1], description="network hashrate in the first month")
     base_annual_growth: float = Field(0.0, ge=-0.99, le=10, allow_inf_nan=False, description="growth per year at breakeven hashprice; monthly rate = this / 12")
     elasticity_per_year: float = Field(0.0, ge=0, le=100, allow_inf_nan=False, description="extra annual growth per unit of relative hashprice excess (hp / breakeven - 1)")
-    breakeven_hashprice_usd_per_ph_day: float = Field(40.0, gt=0, description="hashprice at which the fleet grows at the base rate")
+    breakeven_hashprice_usd_per_ph_day: float = Field(40.0, gt=0, le=1e6, description="hashprice at which the fleet grows at the base rate")
     lag_months: int = Field(3, ge=0, le=36, description="months between a hashprice and the hashrate response to it")
     min_monthly_growth: float = Field(-0.10, gt=-1, le=1, allow_inf_nan=False, description="floor on the monthly growth rate g")
     max_monthly_growth: float = Field(0.10, gt=-1, le=1, allow_inf_nan=False, description="cap on the monthly growth rate g")
@@ -123,10 +125,10 @@ class FeesSpec(_Spec):
 
 
 class PowerPriceSpec(_Spec):
-    base_usd_per_mwh: float = Field(gt=0, description="price in the first month before the seasonal multiplier")
+    base_usd_per_mwh: float = Field(gt=0, le=SERIES_RANGES["power_price_usd_per_mwh"][1], description="price in the first month before the seasonal multiplier")
     annual_drift: Rate = 0.0
     annual_volatility: Vol = 0.0
-    monthly_multipliers: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(None, min_length=12, max_length=12, description="seasonal multiplier per calendar month, January first")
+    monthly_multipliers: list[Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]] | None = Field(None, min_length=12, max_length=12, description="seasonal multiplier per calendar month, January first")
     seasonal_amplitude: float | None = Field(None, ge=0, lt=1, allow_inf_nan=False, description="season = 1 + amplitude x cos(2 pi (month - peak_month) / 12)")
     peak_month: int = Field(8, ge=1, le=12, description="calendar month of the seasonal peak (8 = August, ERCOT-like)")
 
@@ -145,7 +147,7 @@ class PowerPriceSpec(_Spec):
 
 
 class HpcIndexSpec(_Spec):
-    start_index: float = Field(1.0, gt=0)
+    start_index: float = Field(1.0, gt=0, le=SERIES_RANGES["hpc_lease_rate_index"][1])
     annual_drift: Rate = 0.0
     annual_volatility: Vol = 0.0
 
@@ -154,8 +156,8 @@ class ScenarioGenerator(_Spec):
     """Compact spec that expands into ``n_scenarios`` equally likely scenarios (see module doc)."""
 
     n_scenarios: int = Field(gt=0, le=MAX_SCENARIOS, description="paths sampled, each with probability 1/N")
-    seed: int = Field(0, ge=0, description="same seed, same scenarios")
-    reduce_to: int | None = Field(None, gt=0, description="keep this many representative scenarios (K <= N), re-weighted")
+    seed: int = Field(0, ge=0, lt=2**64, description="same seed, same scenarios")
+    reduce_to: int | None = Field(None, gt=0, le=MAX_SCENARIOS, description="keep this many representative scenarios (K <= N), re-weighted")
     reduction_method: Literal["kmedoids", "forward_selection"] = Field("kmedoids", description="how representatives are picked on the hashprice paths")
     btc_price: BtcPriceSpec
     network_hashrate: HashrateSpec
@@ -311,6 +313,11 @@ def _bitcoin(bitcoin: Any) -> Any:
 def paths_from_shocks(spec: ScenarioGenerator, shocks: Shocks, start_month: str, bitcoin: Any) -> Paths:
     """The paths the shocks give (the module doc's recursions); causal month by month."""
     b = _bitcoin(bitcoin)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing path is reported by the instance's range check
+        return _paths_from_shocks(spec, shocks, start_month, b)
+
+
+def _paths_from_shocks(spec: ScenarioGenerator, shocks: Shocks, start_month: str, b: Any) -> Paths:
     n, m = shocks.fees.shape
     start = month_ordinal(start_month)
     tl = Timeline(start, m, 1)
@@ -610,6 +617,14 @@ def _markets_of(data: Mapping) -> list[str]:
     return [m for m in ((s.get("market") if isinstance(s, Mapping) else getattr(s, "market", None)) for s in sites) if isinstance(m, str)]
 
 
+def _nodes_before(children: list[int], d: int) -> int:
+    """Nodes that branch at the d-th branch month: the product of the children before it."""
+    out = 1
+    for k in children[:d]:
+        out *= k
+    return out
+
+
 def branch_offsets(tree: TreeSpec, horizon: Horizon) -> list[int]:
     """Months from the horizon start to each branch month; ValueError (naming the field) when one
     lies outside the horizon or does not start a period."""
@@ -632,9 +647,9 @@ def instance_tree(data: Mapping) -> tuple[list[dict], dict[str, list[str]]] | No
     if data.get("scenarios"):
         raise ValueError("give scenarios or scenario_generator, not both")
     try:
-        spec = ScenarioGenerator.model_validate(data["scenario_generator"])
-    except ValidationError as e:
-        raise ValueError("scenario_generator." + format_validation_error(e, data["scenario_generator"], ScenarioGenerator)) from None
+        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
+    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
+        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
     try:
         tree = TreeSpec.model_validate(data["tree"])
     except ValidationError as e:
@@ -652,9 +667,17 @@ def instance_tree(data: Mapping) -> tuple[list[dict], dict[str, list[str]]] | No
     except ValidationError:
         return None
     offsets = branch_offsets(tree, horizon)
+    months = horizon.periods * horizon.period_months
+    sampled = sum(max(tree.samples_per_node or k, k) * _nodes_before(tree.children_per_stage, d)
+                  for d, k in enumerate(tree.children_per_stage))
+    _check_size(max(sampled, tree.n_leaves), tree.n_leaves, months)
     ts = sample_tree(spec, horizon.start_month, horizon.periods * horizon.period_months, bitcoin, _markets_of(data),
                      offsets, tree.children_per_stage, tree.samples_per_node, tree.reduction_method)
     return ts.scenarios(), ts.labels
+
+
+class _Section(_Spec):
+    scenario_generator: ScenarioGenerator
 
 
 def instance_scenarios(data: Mapping) -> list[dict] | None:
@@ -664,14 +687,23 @@ def instance_scenarios(data: Mapping) -> list[dict] | None:
     validation then names that field). Markets are those of the sites in ``data``.
     """
     if data.get("scenarios"):
-        raise ValueError("give scenarios or scenario_generator, not both")
+        raise ValueError("scenario_generator: give scenarios or scenario_generator, not both")
     try:
-        spec = ScenarioGenerator.model_validate(data["scenario_generator"])
-    except ValidationError as e:
-        raise ValueError("scenario_generator." + format_validation_error(e, data["scenario_generator"], ScenarioGenerator)) from None
+        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
+    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
+        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
     try:
         horizon = Horizon.model_validate(data.get("horizon"))
         bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
     except ValidationError:
         return None
-    return generate(spec, horizon.start_month, horizon.periods * horizon.period_months, bitcoin, _markets_of(data))
+    n, kept, months = spec.n_scenarios, spec.reduce_to or spec.n_scenarios, horizon.periods * horizon.period_months
+    _check_size(n, kept, months)
+    return generate(spec, horizon.start_month, months, bitcoin, _markets_of(data))
+
+
+def _check_size(n: int, kept: int, months: int) -> None:
+    if n * months > MAX_SAMPLED_MONTHS or kept * months > MAX_KEPT_MONTHS:
+        raise ValueError(f"scenario_generator.n_scenarios: {n} paths of {months} months{f' reduced to {kept}' if kept < n else ''} "
+                         f"is too many for an instance: at most {MAX_SAMPLED_MONTHS:,} path-months sampled and "
+                         f"{MAX_KEPT_MONTHS:,} kept (scenarios kept x months)")

@@ -7,36 +7,56 @@ per year (0.03 = 3 %). See ``models/economics.md`` for how each field enters the
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     Field,
     PrivateAttr,
     model_validator,
 )
 
-from optimizer.instance.base import Bitcoin, Horizon, Id, Month, NonNeg, Pos, Share, Strict, TreeSpec
+from optimizer.instance.base import (
+    MAX_RACKS,
+    MAX_USD_PER_MWH,
+    Bitcoin,
+    Escalator,
+    Horizon,
+    Id,
+    LeadMonths,
+    Month,
+    Mw,
+    Racks,
+    Share,
+    SignedUsd,
+    Strict,
+    TermMonths,
+    TreeSpec,
+    Units,
+    Usd,
+    UsdPerMwh,
+    UsdPerMwMonth,
+    series_range_text,
+)
 from optimizer.instance.catalog import load_catalog
 from optimizer.instance.checks import run_checks
 from optimizer.instance.financing import Financing
 from optimizer.instance.overrides import apply_overrides
+from optimizer.instance.parsing import read_mapping
 from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios, instance_tree
-from optimizer.instance.series import Series
+from optimizer.instance.series import DataFolder, Series
 from optimizer.kernel.timeline import Timeline, month_ordinal
 
 
 class Scenario(Strict):
     name: Id
     probability: Share
-    btc_price_usd: Series
-    network_hashrate_eh_s: Series
-    fees_btc_per_block: Series = Series(value=0.0)
-    power_price_usd_per_mwh: dict[str, Series] = Field(default_factory=dict, description="market id -> wholesale price path")
-    hpc_lease_rate_index: Series = Field(Series(value=1.0), description="multiplier on market HPC lease NOI (terminal value of unleased HPC MW)")
+    btc_price_usd: Series = Field(description=f"BTC price; {series_range_text('btc_price_usd')}")
+    network_hashrate_eh_s: Series = Field(description=f"network hashrate; {series_range_text('network_hashrate_eh_s')}")
+    fees_btc_per_block: Series = Field(Series(value=0.0), description=f"transaction fees per block; {series_range_text('fees_btc_per_block')}")
+    power_price_usd_per_mwh: dict[Id, Series] = Field(default_factory=dict, description=f"market id -> wholesale price path, for the markets of the sites; {series_range_text('power_price_usd_per_mwh')}")
+    hpc_lease_rate_index: Series = Field(Series(value=1.0), description=f"multiplier on market HPC lease NOI (terminal value of unleased HPC MW); {series_range_text('hpc_lease_rate_index')}")
 
 
 # ---------------------------------------------------------------- sites
@@ -45,47 +65,47 @@ class Scenario(Strict):
 class Hall(Strict):
     id: Id
     use: Literal["mining", "hpc"]
-    racks: int = Field(ge=0, description="rack positions in the hall")
+    racks: Racks = Field(description="rack positions in the hall")
 
 
 class Conversion(Strict):
     """Turns mining rack positions into HPC rack positions, in blocks of racks."""
 
-    racks_per_block: int = Field(gt=0, description="mining rack positions converted per block (a whole hall: its rack count)")
-    capex_usd_per_mw: NonNeg = Field(description="capex per MW of critical IT created, spread evenly over the lead time")
-    lead_months: int = Field(ge=0, description="months from start of works to HPC capacity available; racks leave mining at the start")
-    max_blocks: int | None = Field(None, ge=0, description="cap on blocks converted over the horizon (default: as many as mining racks allow)")
+    racks_per_block: int = Field(gt=0, le=MAX_RACKS, description="mining rack positions converted per block (a whole hall: its rack count)")
+    capex_usd_per_mw: Usd = Field(description="capex per MW of critical IT created, spread evenly over the lead time")
+    lead_months: LeadMonths = Field(description="months from start of works to HPC capacity available; racks leave mining at the start")
+    max_blocks: Racks | None = Field(None, description="cap on blocks converted over the horizon (default: as many as mining racks allow)")
     earliest_month: Month | None = None
 
 
 class GridExpansion(Strict):
     id: Id
-    mw: Pos
-    capex_usd: NonNeg
-    lead_months: int = Field(0, ge=0)
+    mw: Mw = Field(description="MW added to the grid interconnect")
+    capex_usd: Usd
+    lead_months: LeadMonths = 0
     earliest_month: Month | None = None
 
 
 class SaleOption(Strict):
-    price_usd: NonNeg = Field(description="price for land, power and buildings; ASICs must be retired (and salvaged) by the sale month")
+    price_usd: Usd = Field(description="price for land, power and buildings; ASICs must be retired (and salvaged) by the sale month")
     earliest_month: Month | None = None
 
 
 class AcquisitionOption(Strict):
-    price_usd: NonNeg
+    price_usd: Usd
     available_from: Month
 
 
 class Site(Strict):
     id: Id
     market: Id = Field(description="power market whose wholesale price applies (scenarios[*].power_price_usd_per_mwh key)")
-    grid_interconnect_mw: Pos = Field(description="maximum site load, MW")
+    grid_interconnect_mw: Mw = Field(description="maximum site load, MW")
     pue_mining: float = Field(ge=1, le=3, allow_inf_nan=False)
     pue_hpc: float = Field(ge=1, le=3, allow_inf_nan=False)
-    fixed_opex_mining_usd_per_mw_month: NonNeg = Field(0.0, description="per MW of installed ASIC nameplate power")
-    fixed_opex_hpc_usd_per_mw_month: NonNeg = Field(0.0, description="per MW of HPC critical-IT capacity built")
-    asics_per_rack: int = Field(gt=0, description="ASIC units one mining rack position holds")
-    hpc_kw_per_rack: Pos = Field(description="critical-IT kW of one HPC rack position")
+    fixed_opex_mining_usd_per_mw_month: UsdPerMwMonth = Field(0.0, description="per MW of installed ASIC nameplate power")
+    fixed_opex_hpc_usd_per_mw_month: UsdPerMwMonth = Field(0.0, description="per MW of HPC critical-IT capacity built")
+    asics_per_rack: int = Field(gt=0, le=10_000, description="ASIC units one mining rack position holds")
+    hpc_kw_per_rack: float = Field(gt=0, le=5_000, allow_inf_nan=False, description="critical-IT kW of one HPC rack position (GB200 NVL72: ~130)")
     halls: list[Hall] = Field(min_length=1)
     conversion: Conversion | None = None
     grid_expansions: list[GridExpansion] = Field(default_factory=list)
@@ -142,10 +162,10 @@ class AsicModel(Strict):
 
     name: Id | None = None
     catalog: str | None = None
-    hashrate_th_s: Pos | None = None
-    power_w: Pos | None = None
-    efficiency_j_per_th: Pos | None = None
-    salvage_usd_per_unit: NonNeg = 0.0
+    hashrate_th_s: float | None = Field(None, gt=0, le=100_000, description="TH/s per unit (an S21 XP: 270)")
+    power_w: float | None = Field(None, gt=0, le=100_000, description="W per unit at the wall (an S21 XP: 3,645)")
+    efficiency_j_per_th: float | None = Field(None, gt=0, le=10_000, description="J/TH (an S21 XP: 13.5)")
+    salvage_usd_per_unit: float = Field(0.0, ge=0, le=1e6, description="value of a retired unit")
 
     @model_validator(mode="before")
     @classmethod
@@ -176,6 +196,8 @@ class AsicModel(Strict):
         if self.power_w is not None and self.efficiency_j_per_th is not None:
             if abs(self.power_w - self.efficiency_j_per_th * th) > 1e-6 * self.power_w:
                 raise ValueError(f"model {name!r}: power_w {self.power_w} disagrees with efficiency_j_per_th x hashrate_th_s = {self.efficiency_j_per_th * th}")
+        if not 0 < float(w) <= 100_000:
+            raise ValueError(f"model {name!r}: power_w = efficiency_j_per_th x hashrate_th_s = {float(w):g} W, outside (0, 100000]")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "hashrate_th_s", float(th))
         object.__setattr__(self, "power_w", float(w))
@@ -185,19 +207,19 @@ class AsicModel(Strict):
 
 class Installed(Strict):
     site: Id
-    model: str
-    units: NonNeg
+    model: str = Field(max_length=80)
+    units: Units
 
 
 class PurchaseOption(Strict):
     id: Id
-    model: str
-    usd_per_th: NonNeg
+    model: str = Field(max_length=80)
+    usd_per_th: float = Field(ge=0, le=10_000, allow_inf_nan=False, description="price per TH/s (new ASICs: ~15-20)")
     first_month: Month
     last_month: Month | None = None
-    lead_months: int = Field(0, ge=0, description="months from order (and payment) to units installed")
-    max_units: NonNeg | None = Field(None, description="cap on units bought over the horizon, all sites together")
-    sites: list[Id] | None = Field(None, description="sites that may receive the units (default: all)")
+    lead_months: LeadMonths = Field(0, description="months from order (and payment) to units installed")
+    max_units: Units | None = Field(None, description="cap on units bought over the horizon, all sites together")
+    sites: list[Id] | None = Field(None, min_length=1, description="sites that may receive the units (default: all)")
 
 
 class Fleet(Strict):
@@ -214,34 +236,34 @@ class _ContractBase(Strict):
     id: Id
     site: Id
     start_month: Month | None = Field(None, description="first month of delivery (default: horizon start)")
-    term_months: int | None = Field(None, gt=0, description="months of delivery (default: to the horizon end)")
+    term_months: TermMonths | None = Field(None, description="months of delivery (default: to the horizon end)")
     optional: bool = Field(False, description="if true the plan decides whether to sign it")
-    signing_fee_usd: NonNeg = Field(0.0, description="paid in the start month if signed")
+    signing_fee_usd: Usd = Field(0.0, description="paid in the start month if signed")
 
 
 class FixedContract(_ContractBase):
     kind: Literal["fixed"]
-    price_usd_per_mwh: NonNeg
-    escalator_per_year: float = Field(0.0, ge=-0.5, le=1, allow_inf_nan=False, description="price grows by this fraction each contract year")
-    mw_cap: Pos
+    price_usd_per_mwh: UsdPerMwh
+    escalator_per_year: Escalator = Field(0.0, description="price grows by this fraction each contract year")
+    mw_cap: Mw
     take_or_pay_min_share: Share = Field(0.0, description="share of mw_cap x hours paid for whether taken or not")
     sell_back_allowed: bool = Field(False, description="energy taken but not used may be sold at the market price")
 
 
 class IndexContract(_ContractBase):
     kind: Literal["index"]
-    adder_usd_per_mwh: float = Field(0.0, allow_inf_nan=False)
-    mw_cap: Pos | None = Field(None, description="default: no cap beyond the grid interconnect")
+    adder_usd_per_mwh: float = Field(0.0, ge=-MAX_USD_PER_MWH, le=MAX_USD_PER_MWH, allow_inf_nan=False, description="added to the market price")
+    mw_cap: Mw | None = Field(None, description="default: no cap beyond the grid interconnect")
 
 
 class OwnedGeneration(_ContractBase):
     kind: Literal["owned_generation"]
-    mw: Pos
-    variable_cost_usd_per_mwh: NonNeg
-    fixed_cost_usd_per_month: NonNeg = 0.0
-    acquisition_price_usd: NonNeg = Field(0.0, description="paid in the start month when optional and bought")
+    mw: Mw
+    variable_cost_usd_per_mwh: UsdPerMwh
+    fixed_cost_usd_per_month: Usd = 0.0
+    acquisition_price_usd: Usd = Field(0.0, description="paid in the start month when optional and bought")
     can_export: bool = Field(True, description="generation not used on site may be sold at the market price")
-    residual_value_usd: NonNeg = Field(0.0, description="value of the plant at the horizon end when it is owned then and its term reaches the end (e.g. price x remaining life / life); the terminal_generation_usd line")
+    residual_value_usd: Usd = Field(0.0, description="value of the plant at the horizon end when it is owned then and its term reaches the end (e.g. price x remaining life / life); the terminal_generation_usd line")
 
 
 Contract = Annotated[Union[FixedContract, IndexContract, OwnedGeneration], Field(discriminator="kind")]
@@ -252,18 +274,18 @@ Contract = Annotated[Union[FixedContract, IndexContract, OwnedGeneration], Field
 
 class Lease(Strict):
     id: Id
-    it_mw: Pos = Field(description="critical-IT MW the tenant takes")
-    rate_usd_per_kw_month: Pos
-    escalator_per_year: float = Field(0.0, ge=-0.5, le=1, allow_inf_nan=False, description="rent grows by this fraction each lease year")
-    term_months: int = Field(gt=0)
+    it_mw: Mw = Field(description="critical-IT MW the tenant takes")
+    rate_usd_per_kw_month: float = Field(gt=0, le=10_000, allow_inf_nan=False, description="rent per kW of IT and month (colocation: ~130-200)")
+    escalator_per_year: Escalator = Field(0.0, description="rent grows by this fraction each lease year")
+    term_months: TermMonths = Field(description="months the lease runs from hand-over")
     window_start: Month = Field(description="earliest hand-over month")
     window_end: Month = Field(description="latest hand-over month")
-    eligible_sites: list[Id] | None = Field(None, description="default: every site")
+    eligible_sites: list[Id] | None = Field(None, min_length=1, description="default: every site")
     power_passthrough: bool = Field(False, description="tenant reimburses HPC energy at the site's market price")
     noi_margin: Share | None = Field(None, description="NOI / rent; lease opex = (1 - margin) x rent")
-    opex_usd_per_mw_month: NonNeg | None = Field(None, description="alternative to noi_margin")
+    opex_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="alternative to noi_margin")
     splittable: bool = Field(False, description="may be delivered from several sites")
-    late_penalty_usd_per_mw_month: NonNeg | None = Field(None, description="if set, hand-over may slip past window_end at this cost per MW and month late, paid at hand-over")
+    late_penalty_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="if set, hand-over may slip past window_end at this cost per MW and month late, paid at hand-over")
 
     @model_validator(mode="after")
     def _window(self) -> "Lease":
@@ -278,18 +300,18 @@ class Lease(Strict):
 
 
 class Treasury(Strict):
-    btc_held_start: NonNeg = 0.0
+    btc_held_start: float = Field(0.0, ge=0, le=21e6, allow_inf_nan=False, description="BTC in the treasury at the start (at most the 21 million supply)")
     mined_btc: Literal["sell_monthly", "hold"] = Field("sell_monthly", description="sell mined BTC in the period mined, or add it to the treasury")
     allow_treasury_sales: bool = Field(True, description="treasury BTC may be sold (to fund capex or otherwise)")
-    cash_start_usd: float | None = Field(None, allow_inf_nan=False, description="if set, a cash balance is kept per period and scenario and must stay >= min_cash_usd")
-    min_cash_usd: float = Field(0.0, allow_inf_nan=False)
+    cash_start_usd: SignedUsd | None = Field(None, description="if set, a cash balance is kept per period and scenario and must stay >= min_cash_usd")
+    min_cash_usd: SignedUsd = Field(0.0, description="floor of the cash balance")
 
 
 class FixedConversion(Strict):
     kind: Literal["conversion"]
     site: Id
     month: Month
-    blocks: int = Field(ge=0)
+    blocks: Racks
 
 
 class FixedLease(Strict):
@@ -311,7 +333,7 @@ class FixedPurchase(Strict):
     option: Id
     site: Id
     month: Month
-    units: NonNeg
+    units: Units
 
 
 class FixedSiteEvent(Strict):
@@ -336,7 +358,7 @@ FixedDecision = Annotated[
 
 
 class Policy(Strict):
-    capex_budget_usd_per_year: NonNeg | dict[int, NonNeg] | None = Field(None, description="cap on conversion + grid expansion + ASIC purchase spend per calendar year (one number for every year, or year -> USD)")
+    capex_budget_usd_per_year: Usd | dict[int, Usd] | None = Field(None, description="cap on conversion + grid expansion + ASIC purchase spend per calendar year (one number for every year, or year -> USD)")
     min_mining_share: Share = Field(0.0, description="mining rack positions kept >= this share of all rack positions of initially owned sites")
     max_converted_share: Share = Field(1.0, description="converted rack positions <= this share of initial mining rack positions")
     fixed_decisions: list[FixedDecision] = Field(default_factory=list)
@@ -353,9 +375,9 @@ class Risk(Strict):
 
 
 class Instance(Strict):
-    name: str = "instance"
-    description: str = ""
-    sources: list[str] = Field(default_factory=list, description="citations for the figures used")
+    name: str = Field("instance", max_length=200)
+    description: str = Field("", max_length=100_000)
+    sources: list[Annotated[str, Field(max_length=10_000)]] = Field(default_factory=list, description="citations for the figures used")
     horizon: Horizon
     bitcoin: Bitcoin
     scenarios: list[Scenario] = Field(min_length=1)
@@ -370,7 +392,7 @@ class Instance(Strict):
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
     tree: TreeSpec | None = Field(None, description="sequential decisions on a scenario tree (models/trees.md); default: two-stage (commitments at the root, operations per scenario)")
 
-    _base_dir: str = PrivateAttr(default=".")
+    _data_folder: DataFolder | None = PrivateAttr(default=None)  # where CSV series were read (overrides re-read them)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -398,22 +420,34 @@ class Instance(Strict):
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Instance":
-        """Load YAML or JSON (by extension); CSV paths are relative to the file."""
+    def from_yaml(cls, path: str | Path, data_dir: str | Path | None = None) -> "Instance":
+        """Load YAML or JSON (by extension; ``instance.parsing``: duplicate keys and deep nesting
+        are refused, as InputError). CSV paths are relative to the file and must lie inside the
+        data folder: ``data_dir`` when given, else the file's folder."""
         path = Path(path)
-        text = path.read_text()
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: the instance must be a mapping at the top level")
-        return cls.from_dict(data, base_dir=path.parent)
+        return cls.from_dict(read_mapping(path), base_dir=path.parent, data_dir=data_dir)
 
     from_file = from_yaml
 
     @classmethod
-    def from_dict(cls, data: dict, base_dir: str | Path = ".") -> "Instance":
-        inst = cls.model_validate(data, context={"base_dir": str(base_dir)})
-        inst._base_dir = str(base_dir)  # CSV paths resolve against it when overrides re-validate
+    def from_dict(cls, data: dict, base_dir: str | Path | None = None, *, data_dir: str | Path | None = None) -> "Instance":
+        """Validate a mapping. Files: CSV series are read relative to ``base_dir`` (the folder of
+        the file the mapping came from) and must lie, symlinks resolved, inside the data folder:
+        ``data_dir`` when given, else ``base_dir``. With neither, the instance may read no file
+        (a mapping from a caller, e.g. a web service, names no file on the server)."""
+        return cls.validate_in_folder(data, DataFolder.of(base_dir=base_dir, data_dir=data_dir))
+
+    @classmethod
+    def validate_in_folder(cls, data: dict, folder: DataFolder | None) -> "Instance":
+        """Validate a mapping whose CSV series are read from ``folder`` (None: no file)."""
+        inst = cls.model_validate(data, context={"data_folder": folder})
+        inst._data_folder = folder  # overrides and variants re-validate against the same folder
         return inst
+
+    @property
+    def data_folder(self) -> DataFolder | None:
+        """Where this instance's CSV series may be read from (None: no file)."""
+        return self._data_folder
 
     # ------------------------------------------------------------ derived lookups
 

@@ -13,7 +13,7 @@ from optimizer.kernel.timeline import month_label
 def _with_scenarios(instance: Instance, scenarios: list[Scenario]) -> Instance:
     """The instance with these scenarios, in the two-stage form (no tree, no generator)."""
     sub = instance.model_copy(update={"scenarios": scenarios, "scenario_generator": None, "tree": None})
-    sub._base_dir = instance._base_dir
+    sub._data_folder = instance.data_folder
     return sub
 
 

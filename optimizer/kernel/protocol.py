@@ -26,27 +26,54 @@ def block_heights_at_boundaries(start_height: float, days: np.ndarray, block_int
     return start_height + np.concatenate([[0.0], np.cumsum(blocks)])
 
 
-def halving_heights(start_height: float, end_height: float, interval: int = 210_000, explicit: list[int] | None = None) -> list[int]:
-    """Heights in (0, end_height] at which the subsidy halves."""
+def halvings_up_to(height: float, interval: int = 210_000, explicit: list[int] | None = None) -> int:
+    """Number of halving heights h with 0 < h <= ``height``: floor(height / interval) for the regular
+    schedule (heights interval x k, k >= 1), else the explicit heights at or below it. O(1), or
+    O(len(explicit)): never proportional to the height."""
     if explicit is not None:
-        return [h for h in explicit if h <= end_height]
-    return [interval * k for k in range(1, int(end_height // interval) + 1)]
+        return sum(1 for h in explicit if 0 < h <= height)
+    return max(0, int(height // interval))
+
+
+def _cuts(h0: float, h1: float, interval: int, explicit: list[int] | None, include_end: bool = False):
+    """Halving heights in (h0, h1) (in (h0, h1] with ``include_end``), ascending, one at a time."""
+    def inside(h: float) -> bool:
+        return h0 < h < h1 or (include_end and h == h1)
+
+    if explicit is not None:
+        yield from sorted(h for h in explicit if inside(h))
+        return
+    k = halvings_up_to(h0, interval) + 1
+    while inside(k * interval):
+        yield k * interval
+        k += 1
+
+
+def halving_heights(start_height: float, end_height: float, interval: int = 210_000, explicit: list[int] | None = None) -> list[int]:
+    """Heights in (start_height, end_height] at which the subsidy halves."""
+    return list(_cuts(start_height, end_height, interval, explicit, include_end=True))
 
 
 def subsidy_at_height(height: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
-    """Subsidy in BTC of the block at ``height``."""
-    n = sum(1 for h in halving_heights(0, height, interval, explicit) if h <= height)
-    return initial_subsidy_btc * 0.5**n
+    """Subsidy in BTC of the block at ``height``: initial x 0.5^(halvings at or below it)
+    (underflows to 0.0 after about 1,075 halvings, as the real subsidy reaches 0 after 33)."""
+    return initial_subsidy_btc * 0.5 ** halvings_up_to(height, interval, explicit)
 
 
 def subsidy_btc_between(h0: float, h1: float, initial_subsidy_btc: float = 50.0, interval: int = 210_000, explicit: list[int] | None = None) -> float:
-    """Total subsidy (BTC) of the (fractional, expected) blocks between heights h0 and h1."""
-    cuts = [h for h in halving_heights(0, h1, interval, explicit) if h0 < h < h1]
-    edges = [h0, *cuts, h1]
+    """Total subsidy (BTC) of the (fractional, expected) blocks between heights h0 and h1:
+    sum over the segments between consecutive halvings of length x subsidy. Once the subsidy
+    is 0.0 every later segment adds 0, so the loop stops there: at most ~1,075 segments,
+    whatever the heights and the halving interval."""
     total = 0.0
-    for a, b in zip(edges, edges[1:]):
-        total += (b - a) * subsidy_at_height(a, initial_subsidy_btc, interval, explicit)
-    return total
+    a = h0
+    for cut in _cuts(h0, h1, interval, explicit):
+        subsidy = subsidy_at_height(a, initial_subsidy_btc, interval, explicit)
+        if subsidy == 0.0:
+            return total
+        total += (cut - a) * subsidy
+        a = cut
+    return total + (h1 - a) * subsidy_at_height(a, initial_subsidy_btc, interval, explicit)
 
 
 def period_subsidy_btc_per_block(start_height: float, days: np.ndarray, block_interval_minutes: float = 10.0,

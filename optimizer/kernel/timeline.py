@@ -13,12 +13,13 @@ from functools import cached_property
 
 import numpy as np
 
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only, the whole string: ``\d`` would take full-width digits and ``$`` a trailing newline
+MONTH_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 def month_ordinal(month: str) -> int:
     """``'2026-03'`` -> integer ordinal (year*12 + month-1)."""
-    m = MONTH_RE.match(month)
+    m = MONTH_RE.fullmatch(month) if isinstance(month, str) else None
     if not m:
         raise ValueError(f"must be a month written YYYY-MM, got {month!r}")
     return int(m.group(1)) * 12 + int(m.group(2)) - 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
+from optimizer.errors import InputError
 from optimizer.model import sites
 from optimizer.model.common import USD, add_constraints, ik, isplit, lin, rk
 
@@ -108,7 +109,8 @@ def _keys(m, var, nbase: int, match) -> list:
 
 def fix_decisions(m, data: Data) -> None:
     """Pin the decisions of policy.fixed_decisions (at every tree node that could take them); a
-    decision the model has no variable for raises ValueError naming it (one line)."""
+    decision the model has no variable for raises InputError naming it (one line: bad input, exit
+    2; the instance's checks catch most such decisions before, ``instance.checks.check_fixed_decisions``)."""
     rows = {}
     for i, d in enumerate(data.inst.policy.fixed_decisions):
         where = f"policy.fixed_decisions[{i}]"
@@ -117,9 +119,9 @@ def fix_decisions(m, data: Data) -> None:
             ks = _keys(m, m.conv, 1, lambda b, tt, d=d, t=t: b == (d.site,) and tt == t)
             if not ks:
                 allowed = [tt for tt in {isplit(m, k, 1)[1] for k in _keys(m, m.conv, 1, lambda b, tt, d=d: b == (d.site,))}]
-                raise ValueError(f"{where}: site {d.site!r} cannot start a conversion in {d.month} (allowed months: {_months(data, allowed)})")
+                raise InputError(f"{where}: site {d.site!r} cannot start a conversion in {d.month} (allowed months: {_months(data, allowed)})")
             if d.blocks > m.conv[ks[0]].ub:
-                raise ValueError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[ks[0]].ub} blocks site {d.site!r} can convert")
+                raise InputError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[ks[0]].ub} blocks site {d.site!r} can convert")
             for k in ks:
                 m.conv[k].fix(d.blocks)
         elif d.kind == "grid_expansion":
@@ -131,7 +133,7 @@ def fix_decisions(m, data: Data) -> None:
             ks = _keys(m, m.buy, 2, lambda b, tt, d=d, t=t: b == (d.option, d.site) and tt == t)
             if not ks:
                 allowed = sorted({isplit(m, k, 2)[1] for k in _keys(m, m.buy, 2, lambda b, tt, d=d: b == (d.option, d.site))})
-                raise ValueError(f"{where}: purchase option {d.option!r} cannot deliver to site {d.site!r} when ordered in {d.month} (allowed months: {_months(data, allowed)})")
+                raise InputError(f"{where}: purchase option {d.option!r} cannot deliver to site {d.site!r} when ordered in {d.month} (allowed months: {_months(data, allowed)})")
             for k in ks:
                 m.buy[k].fix(d.units / 1e3)  # model units are thousands (common.UNITS)
         elif d.kind == "contract":
@@ -140,7 +142,7 @@ def fix_decisions(m, data: Data) -> None:
                 for k in ks:
                     m.sign[k].fix(1 if d.signed else 0)
             elif not d.signed:
-                raise ValueError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
+                raise InputError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
         elif d.kind == "lease":
             _fix_lease(m, data, d, t, where, rows)
     add_constraints(m, "fixed_lease", rows)
@@ -149,11 +151,11 @@ def fix_decisions(m, data: Data) -> None:
 def _fix_event(m, var, nbase: int, base: tuple, t, d, where, what, data: Data) -> None:
     keys = _keys(m, var, nbase, lambda b, tt: b == base)
     if not keys:
-        raise ValueError(f"{where}: the model has no {what} to fix (no such option, or no allowed month in the horizon)")
+        raise InputError(f"{where}: the model has no {what} to fix (no such option, or no allowed month in the horizon)")
     at_t = [k for k in keys if isplit(m, k, nbase)[1] == t]
     if d.happens:
         if not at_t:
-            raise ValueError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [isplit(m, k, nbase)[1] for k in keys])})")
+            raise InputError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [isplit(m, k, nbase)[1] for k in keys])})")
         for k in at_t:
             var[k].fix(1)
     else:
@@ -175,7 +177,7 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> None:
     sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or isplit(m, k, 2)[1] == t)]
     if not sel:
         what = " ".join(x for x in [f"at site {d.site!r}" if d.site else "", f"handed over in {d.month}" if d.month else ""] if x)
-        raise ValueError(f"{where}: lease {d.lease!r} cannot be delivered {what or 'at all'} (outside its window, site not eligible, or HPC racks cannot be ready)")
+        raise InputError(f"{where}: lease {d.lease!r} cannot be delivered {what or 'at all'} (outside its window, site not eligible, or HPC racks cannot be ready)")
     if d.site is not None and t is not None:
         for k in sel:  # splittable: the whole lease at that site
             m.x[k].fix(1)

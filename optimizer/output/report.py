@@ -7,6 +7,12 @@ when present, ``points.csv`` (sweep), ``tornado.csv`` and ``frontier.csv`` (risk
 When ``summary.json`` names ``instance_path`` (or an instance is passed), scenario
 probabilities, the halving and the grid limits come from the compiled instance.
 
+The headline is the CFO's (``optimizer.output.headline``): the recommendation and its value,
+the key figures (NPV and its range, uplift over keeping mining, MW converted, leases, capex,
+peak funding need, BTC sold, terminal share), the uplift over each baseline, and how the plan
+was obtained (solver status, gap, bound, times) as a footnote. The decision section lists
+every decision in words (``optimizer.output.decisions``), then the decision tables.
+
 Charts are matplotlib (Agg) PNGs embedded as base64, CSS is inline: the file opens offline.
 A section whose data is absent is left out and listed under "Not available".
 """
@@ -23,10 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.digest import param_label
 from optimizer.constants import SOLVED, Status
 from optimizer.economics.data import Data, compile_instance
 from optimizer.instance.loading import load_instance
 from optimizer.kernel import protocol
+from optimizer.output.decisions import CONTINUOUS_NOTE, describe_plan, needs_continuous_note, not_taken
+from optimizer.output.fmt import usd
+from optimizer.output.headline import build_headline, solver_note
+from optimizer.plan import Plan
 from optimizer.solve.resultdir import read_result_dir
 
 TERMINAL_PREFIX = "terminal_"
@@ -63,6 +74,7 @@ class _Ctx:
     probs_known: bool = False
     period_months: int = 1
     notes: list[str] = field(default_factory=list)
+    plan: Plan | None = None                    # the decision tables of plan/, when present
 
     def table(self, name: str, *cols: str) -> pd.DataFrame:
         df = self.tables.get(name)
@@ -84,20 +96,38 @@ class _Ctx:
         return x.groupby(by, sort=True)[cols].sum().reset_index()
 
 
-def _load_context(result_dir: Path, instance) -> _Ctx:
+def load_context(result_dir: Path, instance=None, data_dir=None) -> _Ctx:
+    """The result directory's summary, tables, plan and (when known) compiled instance; an
+    instance file is read with the data folder ``data_dir`` (default its own folder)."""
+    result_dir = Path(result_dir)
     summary, tables = read_result_dir(result_dir)
-    ctx = _Ctx(summary, tables)
+    plan, notes = None, []
+    if (result_dir / "plan").is_dir():
+        try:
+            plan = Plan.from_dir(result_dir / "plan")
+        except ValueError as e:      # a hand-edited plan/: the decision sentences are left out, said so
+            notes.append(f"plan/ not readable ({e}); decisions in words not shown")
+    ctx = make_context(summary, tables, plan, instance, base_dir=result_dir, data_dir=data_dir)
+    ctx.notes[:0] = notes
+    return ctx
+
+
+def make_context(summary: dict, tables: dict[str, pd.DataFrame], plan: Plan | None = None, instance=None,
+                 base_dir: Path | None = None, data_dir=None) -> _Ctx:
+    """A context from tables in memory; ``instance``: an Instance, a path, or None (then
+    summary.json's ``instance_path``, relative to ``base_dir``, when it names one)."""
+    ctx = _Ctx(summary, tables, plan=plan)
     inst = instance
     if inst is None and summary.get("instance_path"):
         p = Path(summary["instance_path"])
-        cand = [p] if p.is_absolute() else [result_dir / p, p]
+        cand = [p] if p.is_absolute() or base_dir is None else [base_dir / p, p]
         found = next((c for c in cand if c.is_file()), None)
         if found is None:
             ctx.notes.append(f"instance file {summary['instance_path']} not found; halving and grid limits not shown")
         else:
-            inst = load_instance(found)
+            inst = load_instance(found, data_dir)
     elif isinstance(inst, (str, Path)):
-        inst = load_instance(inst)
+        inst = load_instance(inst, data_dir)
     if inst is not None:
         ctx.data = compile_instance(inst)
         ctx.probs = dict(zip(ctx.data.scenario_names, map(float, ctx.data.prob)))
@@ -157,19 +187,13 @@ def _step(ax, ctx, months, y, **kw):
     return ax.step(_xext(months, ctx.period_months), _yext(y), where="post", **kw)
 
 
+_load_context = load_context  # the tests' older name
+
+
 # ---------------------------------------------------------------- formatting
 
 
-def _usd(x) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    a = abs(x)
-    sign = "-" if x < 0 else ""
-    if a >= 1e9:
-        return f"{sign}${a / 1e9:,.2f}B"
-    if a >= 1e6:
-        return f"{sign}${a / 1e6:,.2f}M"
-    return f"{sign}${a:,.0f}"
+_usd = usd   # $537.20M (optimizer.output.fmt: the console and the workbook read the same)
 
 
 def _label(item: str) -> str:
@@ -234,32 +258,27 @@ def _table_html(df: pd.DataFrame, max_rows: int = 40) -> str:
 
 
 def _headline(ctx: _Ctx) -> str:
+    """The CFO headline (output.headline): recommendation, value, key figures, uplift per
+    baseline; how the plan was obtained (solver status, gap, bound, times) in a footnote."""
     s = ctx.summary
     if not s:
         raise _Missing("summary.json")
     npv = s.get("npv_usd", s.get("evaluator_npv_usd"))
-    gap = s.get("mip_gap")
-    status = s.get("status") or (f"evaluated plan {s['plan']}" if s.get("plan") else "n/a")
-    cards = [("Expected NPV", _usd(npv)), ("Status", status)]
-    if "mip_gap" in s:
-        cards.append(("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %"))
-    if s.get("best_baseline") and s.get("uplift_over_best_baseline_usd") is not None:
-        cards.append((f"Uplift over best baseline ({s['best_baseline']})", _usd(s["uplift_over_best_baseline_usd"])))
-    parts = ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
-                                       for k, v in cards] + ["</div>"]
-    rows = []
-    if "objective_usd" in s:           # a solve (an evaluation directory has no solver figures)
-        rows = [("Solver objective", _usd(s.get("objective_usd"))), ("Evaluator NPV of the plan", _usd(s.get("evaluator_npv_usd"))),
-                ("Best bound", _usd(s.get("best_bound_usd"))),
-                ("Build / hand-off / solve time", " / ".join(f"{s.get(k) or 0:.2f} s" for k in ("build_s", "handoff_s", "solve_s"))),
-                ("Model size", f"{s.get('n_variables') or 0:,} variables ({s.get('n_integer') or 0:,} integer), "
-                               f"{s.get('n_constraints') or 0:,} constraints")]
+    h = build_headline(s, ctx.tables.get("cashflows"), ctx.plan, ctx.data)
+    parts = []
+    if h.recommendation:
+        parts.append(f'<p class="reco"><b>Recommendation.</b> {_esc(h.recommendation)}</p>')
+    if h.value_sentence:
+        parts.append(f'<p class="value">{_esc(h.value_sentence)}</p>')
+    for w in h.warnings:
+        parts.append(f'<p class="warn">{_esc(w)}</p>')
+    cards = h.figures() if npv is not None else []
     if s.get("plan"):
-        rows.append(("Plan", s["plan"]))
-    if s.get("message"):
-        rows.append(("Message", s["message"]))
-    if rows:
-        parts.append('<table class="kv">' + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows) + "</table>")
+        cards.append(("Plan", f"evaluated plan {s['plan']}"))
+    elif npv is None:
+        cards.append(("Status", str(s.get("status") or "n/a")))
+    parts += ['<div class="cards">'] + [f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'
+                                        for k, v in cards] + ["</div>"]
     base = s.get("baselines") or {}
     if base and npv is not None:
         parts.append('<h3>Uplift over each baseline plan</h3><table class="data"><tr><th>baseline</th><th>baseline NPV</th>'
@@ -272,20 +291,39 @@ def _headline(ctx: _Ctx) -> str:
     for key, title in (("violations", "Evaluator violations"), ("diagnosis", "Diagnosis")):
         if s.get(key):
             parts.append(f"<h3>{title}</h3><ul>" + "".join(f"<li>{_esc(x)}</li>" for x in s[key]) + "</ul>")
+    note = solver_note(s)
+    if note:
+        parts.append(f'<p class="note footnote">{_esc(note)}</p>')
     return "".join(parts)
 
 
 def _decisions(ctx: _Ctx) -> str:
+    """Every decision in words (output.decisions), then the decision tables themselves."""
     parts = []
+    if ctx.plan is not None:
+        decisions = describe_plan(ctx.plan, ctx.data)
+        items = "".join(f"<li>{_esc(d.sentence)}</li>" for d in decisions)
+        parts.append(f'<ol class="decisions">{items}</ol>' if decisions else "<p>The plan takes no decision.</p>")
+        missed = not_taken(ctx.plan, ctx.data)
+        if missed:
+            parts.append("<ul>" + "".join(f"<li>{_esc(x)}</li>" for x in missed) + "</ul>")
+        if needs_continuous_note(decisions):
+            parts.append(f'<p class="note">{_esc(CONTINUOUS_NOTE)}</p>')
+        if ctx.data is None:
+            parts.append('<p class="note">No instance available: sentences without MW, lead times and amounts.</p>')
     titles = {"plan_conversions": "Conversions started (blocks of racks)", "leases": "Leases signed (hand-over month)",
               "contracts": "Optional power contracts", "plan_purchases": "ASIC purchases",
               "plan_retirements": "ASIC retirements", "plan_grid_expansions": "Grid expansions",
-              "plan_site_events": "Site sales and acquisitions"}
+              "plan_site_events": "Site sales and acquisitions", "plan_btc_sales": "Treasury BTC sales (per scenario)"}
     for name, title in titles.items():
         df = ctx.tables.get(name)
         if df is None or df.empty:
             continue
         df = df.copy()
+        if name == "plan_btc_sales":
+            df = df[pd.to_numeric(df["btc"], errors="coerce") > 1e-9]
+            if df.empty:
+                continue
         if name == "leases" and ctx.data is not None:
             leases = ctx.data.inst.leases
             df["it_mw"] = df["lease"].map({l.id: l.it_mw for l in leases})
@@ -684,14 +722,14 @@ def _sweep(ctx: _Ctx) -> str:
         ax = axes[0, k]
         for v, sub in series:
             sub = sub.sort_values("_x")
-            ax.plot(sub["_x"], sub["npv_usd"], marker="o", lw=1.8, label="NPV of the optimal plan" if v is None else f"{g[1]} = {v}")
+            ax.plot(sub["_x"], sub["npv_usd"], marker="o", lw=1.8, label="NPV of the optimal plan" if v is None else f"{param_label(g[1])} = {v}")
         bad = p[~ok]
         if len(bad):
             ax.plot(bad["_x"], np.zeros(len(bad)), "x", color=C_NEG, ms=9, label="no solution (see status)")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_ylabel("NPV, USD million")
         _musd_axis(ax)
-        ax.set_title(f"NPV against {xcol}")
+        ax.set_title(f"NPV against {param_label(xcol)}", fontsize=11)
         ax.legend(loc="best", fontsize=8.5)
         if conv:
             ax2 = axes[1, k]
@@ -701,13 +739,13 @@ def _sweep(ctx: _Ctx) -> str:
                 for i, c in enumerate(conv):
                     ax2.plot(sub["_x"], pd.to_numeric(sub[c], errors="coerce"), marker="o", ms=4, ls=styles[j % 4],
                              color=SCENARIO_COLORS[i % len(SCENARIO_COLORS)],
-                             label=c.removeprefix("converted_mw_") + ("" if v is None else f", {g[1]} = {v}"))
+                             label=c.removeprefix("converted_mw_") + ("" if v is None else f", {param_label(g[1])} = {v}"))
             ax2.set_ylabel("MW converted to HPC (critical IT)")
-            ax2.set_title(f"Conversion decision against {xcol}, per site")
+            ax2.set_title(f"MW converted against {param_label(xcol)}, per site", fontsize=11)
             ax2.set_ylim(bottom=0)
             ax2.legend(loc="best", fontsize=8)
         for ax_ in axes[:, k]:
-            ax_.set_xlabel(xcol)
+            ax_.set_xlabel(param_label(xcol))
             if cats is not None:
                 ax_.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
     fig.tight_layout()
@@ -736,8 +774,8 @@ def _tornado(ctx: _Ctx) -> str:
     ax.barh(y, t["npv_low_usd"] - base, left=base, color="#d98c2b", label="parameter at its low value")
     ax.barh(y, t["npv_high_usd"] - base, left=base, color="#3a78b5", label="parameter at its high value", alpha=0.85)
     has_range = {"low", "high"} <= set(t.columns)
-    lab = [f"{p}  ({lo:g} / {hi:g})" if has_range and _isnum(lo) and _isnum(hi) else
-           (f"{p}  ({lo} / {hi})" if has_range else str(p))
+    lab = [f"{param_label(p)}  ({lo:g} / {hi:g})" if has_range and _isnum(lo) and _isnum(hi) else
+           (f"{param_label(p)}  ({lo} / {hi})" if has_range else param_label(p))
            for p, lo, hi in zip(t[name], t.get("low", t[name]), t.get("high", t[name]))]
     ax.set_yticks(y, lab)
     ax.axvline(base, color="k", lw=1.2, label=f"base NPV {_usd(base)}")
@@ -828,7 +866,9 @@ section{background:#fff;border-radius:8px;padding:16px 20px;margin:16px 0;box-sh
 img.chart{max-width:100%;height:auto;display:block;margin:6px auto}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:12px}
 .card{flex:1 1 200px;background:#eef3fa;border-radius:6px;padding:10px 14px}
-.card .k{font-size:12px;color:#555}.card .v{font-size:22px;font-weight:600;color:#1f5fa8}
+.card .k{font-size:12px;color:#555}.card .v{font-size:20px;font-weight:600;color:#1f5fa8}
+p.reco{font-size:15px;line-height:1.45}p.value{font-size:14px}p.warn{background:#fff4e5;border-left:4px solid #e8930c;padding:6px 10px}
+p.footnote{border-top:1px solid #ddd;padding-top:6px;margin-top:14px}ol.decisions li{margin:2px 0}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 8px}
 th,td{padding:4px 10px;border-bottom:1px solid #e3e3e3;text-align:left}
 table.data th{background:#f0f2f5}table.kv th{font-weight:600;color:#444;width:260px}
@@ -837,11 +877,12 @@ nav a{margin-right:12px;font-size:13px;color:#1f5fa8}
 """
 
 
-def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None) -> Path:
+def render_report(result_dir: str | Path, out_path: str | Path | None = None, instance=None, data_dir=None) -> Path:
     """Write one self-contained HTML report of ``result_dir``; return its path
-    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one."""
+    (default ``result_dir/report.html``). ``instance``: an Instance or a path to one (read with
+    the data folder ``data_dir``, default its own folder)."""
     result_dir = Path(result_dir)
-    ctx = _load_context(result_dir, instance)
+    ctx = load_context(result_dir, instance, data_dir)
     body, missing, nav = [], [], []
     for sid, title, fn in SECTIONS:
         try:

@@ -45,6 +45,7 @@ _LIMIT_STATUSES = {
 _SOLUTION_FEASIBLE = 2  # HiGHS kSolutionStatusFeasible
 _COLWISE = int(highspy.MatrixFormat.kColwise)
 _INF = math.inf
+LOG_EVERY_S = 2.0  # seconds between two MIP progress reports (HighsBackend.solve's on_log)
 
 # HiGHS runs on one process-wide scheduler sized by the first run's "threads" option; a later run
 # asking for another size fails unless the scheduler is reset. Not safe while another thread solves.
@@ -283,13 +284,40 @@ class HighsBackend:
         log: bool = False,
         highs_options: dict | None = None,
         lazy_lower=None,
+        on_log=None,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
         completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
         infeasible start is dropped with a warning. Ignored for an LP.
 
-        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`)."""
+        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`).
+        `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
+        per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
+        callback, which fires whether or not HiGHS prints its log); its errors are ignored."""
+        if on_log is None or not self.is_mip:
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+        last = [time.perf_counter()]
+
+        def relay(e) -> None:
+            now = time.perf_counter()
+            if now - last[0] < LOG_EVERY_S:
+                return
+            last[0] = now
+            try:
+                d = e.data_out
+                on_log({"seconds": float(d.running_time), "incumbent": float(d.mip_primal_bound),
+                        "bound": float(d.mip_dual_bound), "gap": float(d.mip_gap), "nodes": int(d.mip_node_count)})
+            except Exception:  # noqa: BLE001 - a progress display must never stop a solve
+                pass
+
+        self.highs.cbMipInterrupt.subscribe(relay)
+        try:
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+        finally:
+            self.highs.cbMipInterrupt.unsubscribe(relay)
+
+    def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower) -> BackendResult:
         if lazy_lower is not None and len(lazy_lower) and self.is_mip:
             return self._solve_lazy(np.asarray(lazy_lower, dtype=np.int32), time_limit_s, mip_gap, threads,
                                     mip_start, presolve, log, highs_options)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimizer.constants import Status, status_message
+from optimizer.constants import Reporter, Status, reporter, status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.evaluate import BASELINES, baseline_plan, evaluate
 from optimizer.evaluate.treeplan import contingent_plan, tree_tables
@@ -32,10 +32,15 @@ from optimizer.solve.diagnose import elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
 from optimizer.solve.result import Result, TreeReport
 
+PHASES = ("compile and pre-check", "build the model", "hand the model to HiGHS", "baselines and MIP start", "MIP solve",
+          "evaluate the plan", "shadow prices")
 
-def solve_model(instance: Instance, options: SolveOptions) -> Result:
-    """One solve of ``instance`` (no value-of-information solves: ``optimizer.solve.solve`` adds them)."""
-    return _Solver(instance, options).run()
+
+def solve_model(instance: Instance, options: SolveOptions, progress: Reporter | None = None) -> Result:
+    """One solve of ``instance`` (no value-of-information solves: ``optimizer.solve.solve`` adds them).
+    ``progress`` hears of each phase (``PHASES``) and, during the MIP solve, of the incumbent,
+    bound and gap each time HiGHS logs a line."""
+    return _Solver(instance, options, progress).run()
 
 
 class PersistentSolver:
@@ -63,9 +68,26 @@ class PersistentSolver:
 
 
 class _Solver:
-    def __init__(self, instance: Instance, opts: SolveOptions) -> None:
+    def __init__(self, instance: Instance, opts: SolveOptions, progress: Reporter | None = None) -> None:
         self.inst, self.opts = instance, with_risk(opts, instance)
         self.model = self.backend = self.data = None
+        self.rep = reporter(progress)
+        self._label = f"solve {instance.name}"
+
+    def _phase(self, k: int) -> None:
+        """Report that phase ``k`` of PHASES starts (the phases before it are done)."""
+        self.rep.advance(1 if k else 0, label=f"{self._label}: {PHASES[k]}")
+
+    def _mip_log(self, info: dict) -> None:
+        inc, bound, gap = info.get("incumbent"), info.get("bound"), info.get("gap")
+        text = f"{self._label}: MIP solve {info.get('seconds', 0.0):.0f} s"
+        if inc is not None and math.isfinite(inc):
+            text += f", best plan {inc * USD / 1e6:,.2f} M$"
+        if bound is not None and math.isfinite(bound):
+            text += f", bound {bound * USD / 1e6:,.2f} M$"
+        if gap is not None and math.isfinite(gap) and gap < 1e6:
+            text += f", gap {100 * gap:.3g} %"
+        self.rep.advance(0, label=text)
 
     # ------------------------------------------------------------ structure test for re-use
 
@@ -79,7 +101,17 @@ class _Solver:
     # ------------------------------------------------------------ the pipeline
 
     def run(self) -> Result:
+        self.rep.start(self._label, total=len(PHASES))
+        try:
+            res = self._run()
+            self.rep.advance(1 if res.has_plan else 0, label=f"{self._label}: {res.status}")
+            return res
+        finally:
+            self.rep.finish()
+
+    def _run(self) -> Result:
         t0 = time.perf_counter()
+        self._phase(0)
         self.data = data = compile_instance(self.inst)
         res = Result(instance_name=self.inst.name)
         sr = res.solver
@@ -88,17 +120,27 @@ class _Solver:
             sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
             sr.build_s = time.perf_counter() - t0
             return res
+        self._phase(1)
         self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
         if self.opts.first_stage is not None:
             until = None if self.opts.first_stage_until is None else data.tl.period_of(self.opts.first_stage_until)
             fix_first_stage(self.model, data, self.opts.first_stage, until=until, sales=self.opts.first_stage_sales)
         sr.build_s = time.perf_counter() - t0
+        self._phase(2)
         self.backend = HighsBackend(self.model)
         sr.handoff_s = self.backend.handoff_s
+        self._phase(3)
         start = self._baselines(res) if self.opts.first_stage is None else None
         return self._solve_and_finish(res, start)
 
     def rerun(self, instance: Instance) -> Result:
+        self.rep.start(self._label, total=len(PHASES))
+        try:
+            return self._rerun(instance)
+        finally:
+            self.rep.finish()
+
+    def _rerun(self, instance: Instance) -> Result:
         t0 = time.perf_counter()
         self.inst = instance
         self.data = data = compile_instance(instance)
@@ -153,8 +195,9 @@ class _Solver:
 
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
+        self._phase(4)
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
-                     highs_options=o.highs_options, lazy_lower=self._lazy_columns())
+                     highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
@@ -162,6 +205,7 @@ class _Solver:
         if not br.has_solution:
             sr.message = status_message(br.status, o.time_limit_s)
             if br.status == Status.INFEASIBLE:
+                self.rep.advance(0, label=f"{self._label}: infeasible, diagnosing (elastic re-solve)")
                 sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
                 if sr.diagnosis:
                     sr.message += ": " + sr.diagnosis[0]
@@ -170,6 +214,7 @@ class _Solver:
         sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) else None
         sr.mip_gap = br.gap if math.isfinite(br.gap) else None
         b.load_solution()
+        self._phase(5)
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)
         res.evaluation = evaluate(self.inst, res.plan, data=data)
@@ -186,6 +231,7 @@ class _Solver:
             if o.cvar_weight >= 1 and data.W > 1 and o.first_stage is None:
                 self._polish(res)
         if o.shadow_prices:
+            self._phase(6)
             res.shadow_prices = shadow_prices(b, self.model, data)
         sr.message = status_message(br.status, o.time_limit_s)
         return res

@@ -1,6 +1,14 @@
 """The Result of a solve: small typed reports (solver, risk, value of information), the plan and
 its independent evaluation, the baselines, shadow prices. Money in USD (the model's $M scale is
-undone here). ``Result.write`` hands its summary and tables to ``solve.resultdir``."""
+undone here). ``Result.write`` hands its summary and tables to ``solve.resultdir``.
+
+The API's frames (``cashflows``, ``kpis``, ``allocation``, ``site_allocation``, ``energy``,
+``npv_breakdown`` and what ``statistics`` returns) are tidy and carry months as monthly
+``pandas.Period`` (``shadow_prices`` keeps the labels of shadow_prices.csv); the Plan's decision tables keep ``YYYY-MM`` labels (its file format, read
+back by ``Plan.load``). A Result without a solution (infeasible, unbounded, no plan within the
+time limit) has ``solved`` False, its ``status``, ``message`` and ``diagnosis`` say why, and
+reading ``plan`` raises :class:`optimizer.errors.NoSolutionError` (``has_plan`` tests first).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from optimizer.constants import SOLVED, Status, exit_code
+from optimizer.economics.ledger import ITEM_TABLE
+from optimizer.errors import NoSolutionError
 from optimizer.evaluate import Evaluation
+from optimizer.evaluate.statistics import Statistics, to_periods, to_xarray
 from optimizer.kernel.finance import cvar_usd
 from optimizer.plan import Plan
 from optimizer.solve.resultdir import write_result_dir
@@ -70,6 +81,26 @@ class ValueOfInformation:
         return asdict(self)
 
 
+def _get_plan(self: "Result") -> Plan:
+    """The plan found; raises NoSolutionError when there is none (status and diagnosis say why)."""
+    plan = self.__dict__.get("_plan")
+    if plan is None:
+        raise NoSolutionError(self.status, self.message, self.diagnosis)
+    return plan
+
+
+def _set_plan(self: "Result", value: Plan | None) -> None:
+    self.__dict__["_plan"] = value
+
+
+class Summary(dict):
+    """``Result.summary``: the summary.json dict. Calling it (``result.summary()``, the older
+    spelling) returns the same dict."""
+
+    def __call__(self) -> "Summary":
+        return self
+
+
 @dataclass
 class TreeReport:
     """The scenario tree of a solve (models/trees.md): its shape, the value of deciding on it
@@ -105,10 +136,10 @@ class TreeReport:
 
 @dataclass
 class Result:
-    """What ``solve`` returns."""
+    """What ``solve`` returns (see the module docstring)."""
 
     solver: SolverReport = field(default_factory=SolverReport)
-    plan: Plan | None = None
+    plan: Plan | None = field(default=None, repr=False, compare=False)   # a property below: raises when there is none
     evaluation: Evaluation | None = None       # the evaluator's NPV, cash flows and violations of ``plan``
     baselines: dict[str, float] = field(default_factory=dict)          # baseline name -> evaluator NPV (USD)
     baseline_violations: dict[str, int] = field(default_factory=dict)  # baseline name -> rules it breaks
@@ -193,8 +224,17 @@ class Result:
     # ------------------------------------------------------------ accessors
 
     @property
+    def has_plan(self) -> bool:
+        return self.plan_or_none is not None
+
+    @property
+    def plan_or_none(self) -> Plan | None:
+        """The plan, or None without a solution (for code that handles both without an exception)."""
+        return self.__dict__.get("_plan")
+
+    @property
     def solved(self) -> bool:
-        return self.status in SOLVED and self.plan is not None
+        return self.status in SOLVED and self.plan_or_none is not None
 
     @property
     def exit_code(self) -> int:
@@ -209,17 +249,60 @@ class Result:
     def npv_usd_by_scenario(self) -> dict[str, float]:
         return {} if self.evaluation is None else dict(self.evaluation.npv_usd_by_scenario)
 
+    def _frame(self, name: str) -> pd.DataFrame:
+        return pd.DataFrame() if self.evaluation is None else to_periods(getattr(self.evaluation, name))
+
     @property
     def cashflows(self) -> pd.DataFrame:
-        return pd.DataFrame() if self.evaluation is None else self.evaluation.cashflows
+        """scenario, month (Period), period, site, item, usd, discount_factor, pv_usd: every cash-flow line."""
+        return self._frame("cashflows")
 
     @property
     def kpis(self) -> pd.DataFrame:
-        return pd.DataFrame() if self.evaluation is None else self.evaluation.kpis
+        """scenario, month (Period), hashrate, BTC mined, HPC MW, cost to mine, prices, treasury."""
+        return self._frame("kpis")
 
     @property
     def allocation(self) -> pd.DataFrame:
-        return pd.DataFrame() if self.evaluation is None else self.evaluation.allocation
+        """Tidy: site, month (Period), owned, use, asset (ASIC model or lease), racks, mw, units
+        (``Evaluation.allocation_long``; ``allocation.csv``)."""
+        return self._frame("allocation_long")
+
+    @property
+    def site_allocation(self) -> pd.DataFrame:
+        """Wide, one row per site and month (Period): racks and MW by use, units per model (``plan.csv``)."""
+        return self._frame("allocation")
+
+    @property
+    def energy(self) -> pd.DataFrame:
+        """scenario, month (Period), site, use (mining | hpc), mwh (PUE included)."""
+        return self._frame("energy_use")
+
+    @property
+    def npv_breakdown(self) -> pd.DataFrame:
+        """Expected PV (USD) of each cash-flow line: columns item, label, kind, pv_usd, in the
+        ledger's order; pv_usd sums to ``npv_usd``."""
+        if self.evaluation is None:
+            return pd.DataFrame(columns=["item", "label", "kind", "pv_usd"])
+        bd = self.evaluation.npv_breakdown().reset_index()
+        from_ledger = {i.name: (i.label, i.kind) for i in ITEM_TABLE}
+        bd.insert(1, "label", bd["item"].map(lambda i: from_ledger[i][0]))
+        bd.insert(2, "kind", bd["item"].map(lambda i: from_ledger[i][1]))
+        return bd
+
+    @property
+    def statistics(self) -> Statistics:
+        """Money and energy grouped by site, use, item, year: ``result.statistics.capex(by="year")``
+        (``optimizer.evaluate.statistics``). Raises NoSolutionError without a plan."""
+        if self.evaluation is None:
+            raise NoSolutionError(self.status, self.message, self.diagnosis)
+        return self.evaluation.statistics
+
+    def to_xarray(self):
+        """Cash flows, KPIs, energy and allocation as one ``xarray.Dataset`` (needs xarray)."""
+        if self.evaluation is None:
+            raise NoSolutionError(self.status, self.message, self.diagnosis)
+        return to_xarray(self.evaluation)
 
     def cvar_at(self, alpha: float) -> float | None:
         """CVaR_alpha of the plan's NPV (lower tail), from the evaluator's per-scenario NPVs."""
@@ -294,9 +377,11 @@ class Result:
 
     # ------------------------------------------------------------ output
 
-    def summary(self) -> dict:
+    @property
+    def summary(self) -> Summary:
+        """summary.json as a dict (``result.summary["npv_usd"]``; ``result.summary()`` works too)."""
         bb = self.best_baseline
-        return {
+        return Summary({
             "instance": self.instance_name,
             "instance_path": self.instance_path,
             "scenario_probabilities": dict(getattr(self.evaluation, "probabilities", {}) or {}),
@@ -322,7 +407,7 @@ class Result:
             "n_variables": self.n_variables,
             "n_constraints": self.n_constraints,
             "n_integer": self.n_integer,
-        }
+        })
 
     def _risk_summary(self) -> dict:
         """``risk`` {weight, alpha, cvar_usd}, ``evpi_usd``, ``vss_usd`` (and ``value_of_information``
@@ -343,22 +428,27 @@ class Result:
         return out
 
     def tables(self) -> dict[str, pd.DataFrame | None]:
-        """The tables of a result directory: plan (site x month allocation; on a tree plan its
-        expectation, and plan_by_scenario), cashflows, kpis, shadow_prices and, once evaluated,
-        npv_breakdown, leases and contracts."""
+        """The tables of a result directory: plan (site x month allocation; on a tree plan with one
+        first stage per path its expectation, and plan_by_scenario), cashflows, kpis, shadow_prices
+        and, once evaluated, npv_breakdown, leases and contracts."""
+        ev = self.evaluation
         tables: dict[str, pd.DataFrame | None] = {
-            **(self.evaluation.allocation_tables() if self.evaluation is not None else {"plan": self.allocation}),
-            "cashflows": self.cashflows,
-            "kpis": self.kpis,
+            "plan": ev.allocation if ev is not None else pd.DataFrame(),
+            "allocation": ev.allocation_long if ev is not None else None,
+            "cashflows": ev.cashflows if ev is not None else pd.DataFrame(),
+            "kpis": ev.kpis if ev is not None else pd.DataFrame(),
             "shadow_prices": self.shadow_prices,
         }
-        if self.evaluation is not None:
-            tables["npv_breakdown"] = self.evaluation.npv_breakdown().reset_index()
-            tables["leases"] = self.plan.leases if self.plan is not None else pd.DataFrame()
-            tables["contracts"] = self.plan.contracts if self.plan is not None else pd.DataFrame()
-            if self.evaluation.valuation:
-                tables["debt_schedule"] = self.evaluation.debt_schedule_by_year()
-                tables["tax_schedule"] = self.evaluation.tax_schedule
+        if ev is not None:
+            tables["npv_breakdown"] = ev.npv_breakdown().reset_index()
+            if len(ev.allocation_by_scenario):
+                tables["plan_by_scenario"] = ev.allocation_by_scenario
+            plan = self.plan_or_none
+            tables["leases"] = plan.leases if plan is not None else pd.DataFrame()
+            tables["contracts"] = plan.contracts if plan is not None else pd.DataFrame()
+            if ev.valuation:
+                tables["debt_schedule"] = ev.debt_schedule_by_year()
+                tables["tax_schedule"] = ev.tax_schedule
         return tables
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
@@ -366,4 +456,8 @@ class Result:
         npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
         ``optimizer.solve.resultdir.write_result_dir``."""
         extra = self.tree.tables if self.tree is not None and self.tree.staged else None
-        return write_result_dir(out_dir, self.summary(), self.tables(), self.plan, formats, plan_tables=extra)
+        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats, plan_tables=extra)
+
+
+# ``plan`` is a dataclass field (``Result(plan=...)``) read through a property: no plan -> NoSolutionError
+Result.plan = property(_get_plan, _set_plan, doc=_get_plan.__doc__)

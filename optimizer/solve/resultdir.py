@@ -3,8 +3,10 @@
 A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.write`` leave:
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
-- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation; after a
-  solve on a scenario tree its probability-weighted mean, and ``plan_by_scenario.csv``),
+- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide;
+  after a solve on a scenario tree with one first stage per path its probability-weighted mean,
+  and ``plan_by_scenario.csv``), ``allocation.csv`` (the same, tidy: site, month, owned, use,
+  asset, racks, mw, units; with a ``scenario`` column on such a tree),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``
   and, with a financing section, ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
@@ -12,7 +14,11 @@ A result directory is what ``solve --out``, ``evaluate --out`` and ``Result.writ
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
   with ``Plan.load`` (``evaluate --plan DIR/plan``); after a solve on a staged scenario tree
   also ``nodes.csv``, ``decisions_by_node.csv``, ``decisions_by_scenario.csv`` and
-  ``decide_now.csv`` (``optimizer.evaluate.treeplan``; ``Plan.load`` ignores them).
+  ``decide_now.csv`` (``optimizer.evaluate.treeplan``; ``Plan.load`` ignores them);
+- ``decisions.md``: every decision in words (written by the CLI, ``optimizer.output.decisions``).
+Numbers are written with 15 significant digits (``FLOAT_FORMAT``): a double's noise
+(``333.33333333333337``, ``-0.0``) does not reach the files, the value is kept to 1e-15.
+Directories written before ``allocation.csv`` existed read as before (the table is absent).
 Sweep, tornado and frontier directories hold ``points.csv``, ``tornado.csv`` or
 ``frontier.csv``; the reader returns those too. The report and the workbook
 (``optimizer.output``) read directories only through ``read_result_dir``.
@@ -30,9 +36,12 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-TABLES = ("plan", "plan_by_scenario", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
+TABLES = ("plan", "plan_by_scenario", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
           "debt_schedule", "tax_schedule", "points", "tornado", "frontier")
-DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts"))
+# decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
+# BTC sales are a commitment too (listed per scenario, equal within a tree node)
+DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + ("btc_sales",)
+FLOAT_FORMAT = "%.15g"
 
 
 def jsonable(x: Any) -> Any:
@@ -69,12 +78,12 @@ def write_result_dir(out_dir: str | Path, summary: dict, tables: dict[str, pd.Da
         plan.to_dir(out / "plan")
     for name, df in (plan_tables or {}).items():
         (out / "plan").mkdir(exist_ok=True)
-        df.to_csv(out / "plan" / f"{name}.csv", index=False)
+        df.to_csv(out / "plan" / f"{name}.csv", index=False, float_format=FLOAT_FORMAT)
     for name, df in tables.items():
         if df is None:
             continue
         if "csv" in formats:
-            df.to_csv(out / f"{name}.csv", index=False)
+            df.to_csv(out / f"{name}.csv", index=False, float_format=FLOAT_FORMAT)
         if "parquet" in formats:
             df.to_parquet(out / f"{name}.parquet", index=False)
     return out
