@@ -223,6 +223,23 @@ def test_real_option_now_or_never_vs_wait_and_decide(p_up):
     # the tree converts only on the up branch, decided there (from March)
     conv = tree.plan.conversions
     assert conv[["site", "blocks", "node"]].values.tolist() == [["a", 1.0, "up"]] and conv["month"].iloc[0] >= "2026-03"
+    # the outputs say so: nothing to decide now, convert on the up branch, nothing on the down one
+    assert two.summary()["tree"]["form"] == "two-stage" and "value_of_flexibility_usd" not in two.summary()
+    s = tree.summary()
+    assert s["tree"] == {"form": "multistage", "branch_months": ["2026-01", "2026-03"], "nodes": 5, "leaves": 2, "stages": 3}
+    assert s["decide_now"] == [] and len(tree.tree.tables["decide_now"]) == 0
+    up, down = s["contingent_plan"]["up"], s["contingent_plan"]["down"]
+    assert (up["from"], up["probability"], down["probability"]) == ("2026-03", pytest.approx(p_up), pytest.approx(1 - p_up))
+    # (March or April: without discounting and lead time both months earn the same terminal value)
+    month = conv["month"].iloc[0]
+    assert up["decisions"] == [f"start 1 conversion block at a in {month} (1 MW IT)"] and down["decisions"] == ["nothing new"]
+    # what each branch has seen by February: BTC 110,000 / 80,000, flat since January; hashprice:
+    # 1 PH/s of a 900 EH/s network earns 1/900,000 of 144 blocks x 3.125 BTC = 0.0005 BTC a day
+    # (no fees), x 110,000 = 55.0 $/PH/day, x 80,000 = 40.0 $/PH/day
+    assert up["description"] == "BTC 110,000 at 2026-02 (+0% since 2026-01), hashprice 55.0 $/PH/day, highest of 2 branches"
+    assert down["description"] == "BTC 80,000 at 2026-02 (+0% since 2026-01), hashprice 40.0 $/PH/day, lowest of 2 branches"
+    by_node = tree.tree.tables["decisions_by_node"]
+    assert by_node[["node", "decision", "site", "month", "amount"]].values.tolist() == [["up", "conversion", "a", month, 1.0]]
 
 
 def treasury_instance() -> Instance:

@@ -86,7 +86,7 @@ def describe_node(data: Data, node: Node) -> str:
     else:
         where = ("lowest" if below == 0 else "highest" if above == 0 else "middle") + f" of {len(ends)} branches"
     change = end / start - 1.0 if start > 0 else 0.0
-    return (f"BTC {fmt(round(end, -2))} at {data.labels[ops[-1]]} ({change:+.0%} since {data.labels[ops[0]]}), hashprice "
+    return (f"BTC {round(end, -2):,.0f} at {data.labels[ops[-1]]} ({change:+.0%} since {data.labels[ops[0]]}), hashprice "
             f"{hp:.1f} $/PH/day, {where}")
 
 
