@@ -382,7 +382,8 @@ def test_simulation_with_a_fixed_seed_gives_the_same_result_and_resumes(tmp_path
 
     inst = Instance.from_dict(small_tree((2, 2)), base_dir=HERE / "instances")
     a = simulate(inst, 2, seed=11, out_dir=tmp_path / "a", mip_gap=1e-6)
-    b = simulate(inst, 2, seed=11, mip_gap=1e-6)
+    # the same seed in a spawned pool of 2 processes (parallel over paths): the same rows
+    b = simulate(inst, 2, seed=11, mip_gap=1e-6, executor="processes", workers=2)
     cols = [c for c in a.columns if c != "seconds"]
     pd_testing().assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
     assert list(a["policy"].unique()) == list(POLICIES) and a["path"].nunique() == 2
@@ -390,8 +391,25 @@ def test_simulation_with_a_fixed_seed_gives_the_same_result_and_resumes(tmp_path
     # another seed, other paths; the same directory resumes: a third path is the only one simulated
     c = simulate(inst, 2, seed=12, mip_gap=1e-6, policies=("keep-mining",))
     assert not np.allclose(c["btc_price_end_usd"].to_numpy(float), a.drop_duplicates("path")["btc_price_end_usd"].to_numpy(float))
-    more = simulate(inst, 3, seed=11, out_dir=tmp_path / "a", mip_gap=1e-6)
+    heard = []
+
+    class Recorder:  # the progress bar's events
+        def start(self, label, total=None):
+            heard.append(("start", label, total))
+
+        def advance(self, n=1, label=None):
+            heard.append(("advance", n))
+
+        def note(self, message):
+            heard.append(("note", message.split(":")[0]))
+
+        def finish(self):
+            heard.append(("finish",))
+
+    more = simulate(inst, 3, seed=11, out_dir=tmp_path / "a", mip_gap=1e-6, progress=Recorder())
     assert more.attrs["paths_simulated"] == 1 and more["path"].nunique() == 3
+    assert [e for e in heard if e[0] != "note" or e[1] == "simulate"][-4:] == [
+        ("note", "simulate"), ("start", "simulate", 1), ("advance", 1), ("finish",)]  # 2 of 3 paths resumed, 1 to play
     pd_testing().assert_frame_equal(more[cols].iloc[: len(a)].reset_index(drop=True), a[cols].reset_index(drop=True))
     assert (tmp_path / "a" / "simulation.png").is_file() and (tmp_path / "a" / "simulation_summary.json").is_file()
     with pytest.raises(Exception, match="other settings"):
