@@ -238,6 +238,12 @@ def test_real_option_now_or_never_vs_wait_and_decide(p_up):
     # (no fees), x 110,000 = 55.0 $/PH/day, x 80,000 = 40.0 $/PH/day
     assert up["description"] == "BTC 110,000 at 2026-02 (+0% since 2026-01), hashprice 55.0 $/PH/day, highest of 2 branches"
     assert down["description"] == "BTC 80,000 at 2026-02 (+0% since 2026-01), hashprice 40.0 $/PH/day, lowest of 2 branches"
+    # a leaf's change runs from the last month its parent saw: 150,000 / 110,000 - 1 = +36% since 2026-02
+    from optimizer.evaluate.treeplan import describe_node
+
+    data = compile_instance(option_instance(tree=True, p_up=p_up))
+    assert describe_node(data, data.tree.by_name["up/up"]) == \
+        "BTC 150,000 at 2026-04 (+36% since 2026-02), hashprice 75.0 $/PH/day, one branch"
     by_node = tree.tree.tables["decisions_by_node"]
     assert by_node[["node", "decision", "site", "month", "amount"]].values.tolist() == [["up", "conversion", "a", month, 1.0]]
 

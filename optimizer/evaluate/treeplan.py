@@ -65,7 +65,9 @@ def _mean_price(data: Data, node: Node, t: int) -> float:
 
 
 def describe_node(data: Data, node: Node) -> str:
-    """A node in words: the prices it has seen (e.g. 'BTC 62,000 at 2026-12 (-29% since 2026-01), lowest of 3 branches')."""
+    """A node in words: the prices it has seen (e.g. 'BTC 62,000 at 2026-12 (-29% since 2026-01), lowest of 3 branches'):
+    the change runs from the last month its parent saw (the horizon's first month for the root's
+    children) to the last month it saw."""
     if node.depth == 0:
         return "today"
     tree = data.tree
@@ -86,7 +88,7 @@ def describe_node(data: Data, node: Node) -> str:
     else:
         where = ("lowest" if below == 0 else "highest" if above == 0 else "middle") + f" of {len(ends)} branches"
     change = end / start - 1.0 if start > 0 else 0.0
-    return (f"BTC {round(end, -2):,.0f} at {data.labels[ops[-1]]} ({change:+.0%} since {data.labels[ops[0]]}), hashprice "
+    return (f"BTC {round(end, -2):,.0f} at {data.labels[ops[-1]]} ({change:+.0%} since {data.labels[max(ops[0] - 1, 0)]}), hashprice "
             f"{hp:.1f} $/PH/day, {where}")
 
 
