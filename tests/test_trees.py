@@ -13,6 +13,7 @@ import yaml
 from optimizer import Instance
 from optimizer.economics.data import compile_instance
 from optimizer.evaluate import evaluate
+from optimizer.evaluate.treeplan import describe_node
 from optimizer.plan import Plan
 from optimizer.solve import solve
 
@@ -239,8 +240,6 @@ def test_real_option_now_or_never_vs_wait_and_decide(p_up):
     assert up["description"] == "BTC 110,000 at 2026-02 (+0% since 2026-01), hashprice 55.0 $/PH/day, highest of 2 branches"
     assert down["description"] == "BTC 80,000 at 2026-02 (+0% since 2026-01), hashprice 40.0 $/PH/day, lowest of 2 branches"
     # a leaf's change runs from the last month its parent saw: 150,000 / 110,000 - 1 = +36% since 2026-02
-    from optimizer.evaluate.treeplan import describe_node
-
     data = compile_instance(option_instance(tree=True, p_up=p_up))
     assert describe_node(data, data.tree.by_name["up/up"]) == \
         "BTC 150,000 at 2026-04 (+36% since 2026-02), hashprice 75.0 $/PH/day, one branch"
