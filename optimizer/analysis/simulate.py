@@ -368,7 +368,7 @@ def _meta(job: SimJob, n_paths: int, scenarios: list[str] | None) -> dict:
 def _store(out_dir, meta: dict) -> Store:
     """The sweep's append-only, fsync'ed store as ``DIR/simulation.csv`` (settings in ``simulation.json``)."""
     if out_dir is None:
-        return Store(None, COLUMNS, "simulation.csv", _STR)
+        return Store(None, COLUMNS, "simulation.csv", text_columns=_STR)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
@@ -383,7 +383,7 @@ def _store(out_dir, meta: dict) -> Store:
         if any(prev.get(k) != meta[k] for k in keys if k in prev):
             raise InputError(f"{out}: holds a simulation with other settings (instance, seed, policies or solve options); "
                              "use another output directory or delete it")
-    store = Store(out, COLUMNS, "simulation.csv", _STR)
+    store = Store(out, COLUMNS, "simulation.csv", text_columns=_STR)
     tmp = out / "simulation.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1, default=repr))
     os.replace(tmp, out / "simulation.json")

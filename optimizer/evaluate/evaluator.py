@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.data import Data, compile_instance, lease_credit_price
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.evaluate.horizon import TerminalFlag, terminal_flags, terminal_summary
 from optimizer.evaluate.nonanticipativity import check_nonanticipativity, plan_groups
 from optimizer.evaluate.statistics import Statistics
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
@@ -55,6 +56,8 @@ class Evaluation:
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
       hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    - ``terminal_flags``: first-stage decisions only terminal values pay for
+      (``optimizer.evaluate.horizon``); ``terminal()`` the NPV with and without terminal values.
     - with a financing section: ``valuation`` (project_npv_usd, equity_npv_usd, their values by
       scenario, equity_irr, project_irr, objective), ``debt_schedule`` (instrument x month: drawn,
       fees, interest, principal, debt service, balance) and ``tax_schedule`` (scenario x tax year:
@@ -71,6 +74,7 @@ class Evaluation:
     allocation: pd.DataFrame
     kpis: pd.DataFrame
     probabilities: dict[str, float] = field(default_factory=dict)
+    terminal_flags: list[TerminalFlag] = field(default_factory=list)
     valuation: dict = field(default_factory=dict)
     debt_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
     tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -96,6 +100,13 @@ class Evaluation:
         out = pd.DataFrame({"pv_usd": [float(pv.get(i, 0.0)) for i in ITEMS]}, index=pd.Index(ITEMS, name="item"))
         return out
 
+    def terminal(self) -> dict:
+        """The NPV with and without terminal values, each terminal line's expected PV and the flags
+        (models/economics.md, "Decisions that lean on the horizon"): summary.json's ``terminal``."""
+        out = terminal_summary(self.npv_usd, self.npv_breakdown()["pv_usd"])
+        out["flags"] = [f.as_dict() for f in self.terminal_flags]
+        return out
+
     def summary(self, instance_name: str, plan_name: str) -> dict:
         """The headline of an evaluation directory's summary.json."""
         bd = self.npv_breakdown()["pv_usd"]
@@ -105,6 +116,7 @@ class Evaluation:
             "npv_usd": float(self.npv_usd),
             "npv_usd_by_scenario": {str(k): float(v) for k, v in self.npv_usd_by_scenario.items()},
             "npv_breakdown_usd": {str(k): float(v) for k, v in bd.items()},
+            "terminal": self.terminal(),
             "violations": [str(v) for v in self.violations],
             **self.valuation_summary(),
         }
@@ -403,11 +415,24 @@ class _Evaluator:
         self.add(sid, "mining_revenue_usd", P * btc)
         runs = st.site_leases(sid)
         self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), np.zeros(self.T)))
-        pt_mwh = sum((r.it_mw * site.pue_hpc * r.active_hours for r in runs if r.passthrough), np.zeros(self.T))
-        self.add(sid, "power_passthrough_usd", pt_mwh[None, :] * pi)
+        # the lease's HPC energy credited to the landlord: the tenant's reimbursement (pass-through,
+        # at the site's energy price or the market price) or, for an after-power NOI margin, the
+        # power the margin's opex already holds, credited back at the site's energy price
+        passthrough, credit = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
+        for r in runs:
+            lease = d.leases[r.lease].lease
+            kind = lease_credit_price(lease)
+            if kind is None:
+                continue
+            usd = (r.it_mw * site.pue_hpc * r.active_hours)[None, :] * (d.site_energy_price[sid] if kind == "site" else pi)
+            if lease.power_passthrough:
+                passthrough += usd
+            else:
+                credit += usd
+        self.add(sid, "power_passthrough_usd", passthrough)
         opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
         lease_opex = sum((r.opex_usd for r in runs), np.zeros(self.T))
-        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + lease_opex))
+        self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + lease_opex)[None, :])
 
     # ------------------------------------------------------------ power contracts
 
@@ -488,31 +513,42 @@ class _Evaluator:
         self.report(tre < -1e-6 * np.maximum(1.0, tr.btc_held_start), lambda w, t: f"{self.where('treasury', w, t)}: BTC balance {fmt(tre[w, t])} BTC is negative")
 
     def _terminal(self) -> None:
+        """The terminal lines of models/economics.md ("Terminal values"), in the last period's rows
+        (discounted with the horizon-end factor ``Data.df_end``)."""
         st, d, rule = self.st, self.d, self.inst.horizon.terminal
         T = self.T
         last = np.zeros(T)
         last[-1] = 1.0
+        end = lambda v: np.asarray(v, dtype=float).reshape(-1, 1) * last[None, :]  # noqa: E731  [W] -> [W, T]
         for i, site in enumerate(self.inst.sites):
             sid = site.id
-            runs = st.site_leases(sid)
-            self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
-            # without pass-through the landlord keeps paying the lease's power after the horizon,
-            # priced at the last period's market price
-            own_power = sum(r.it_mw * r.terminal_hours_disc for r in runs if not r.passthrough)
-            if own_power:
-                pi_end = d.site_power_price(sid)[:, -1]
-                self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
+            mw_rack = site.hpc_mw_per_rack
+            past = [r for r in st.site_leases(sid) if r.runs_past_horizon]
+            if rule.lease_remaining_noi and past:
+                # contracted NOI after the horizon - the site's fixed HPC opex on the lease's racks over
+                # those months - the power the landlord still bears (net of what the tenant reimburses)
+                value = np.zeros(self.W)
+                for r in past:
+                    lease = d.leases[r.lease].lease
+                    fixed = site.fixed_opex_hpc_usd_per_mw_month * r.racks * mw_rack * d.annuity_after(r.months_after)
+                    value += r.terminal_noi_usd - fixed - r.it_mw * d.lease_power_net_after(lease, sid, r.months_after)
+                self.add(sid, "terminal_lease_noi_usd", end(value))
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
-                # unleased = owned HPC racks minus racks taken by leases running past the horizon
-                taken = sum(r.racks for r in runs if r.runs_past_horizon)
-                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_mw_per_rack
-                value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
-                self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
+                # HPC MW not under lease at the end are worth the market value V; MW under a lease running
+                # past the horizon revert to V when it ends (reversion factor of its months after the end)
+                taken = sum(r.racks for r in past)
+                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * mw_rack
+                back_mw = sum(r.racks * mw_rack * d.reversion_factor(r.months_after) for r in past)
+                self.add(sid, "terminal_hpc_usd", end((free_mw + back_mw) * d.hpc_value_usd_per_mw[sid]))
             if rule.mining_margin_multiple > 0:
-                pi = d.site_power_price(sid)[:, -1]
-                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1] - self.mining_mwh[i][:, -1] * pi
-                          - self.mining_opex[i][-1])
-                self.add(sid, "terminal_mining_usd", (d.terminal_mining_factor * margin)[:, None] * last[None, :])
+                # keep mining (multiple x annualised margin of the last period at the site's energy price
+                # after the horizon) or retire (salvage, counted in terminal_asic_salvage_usd): the line is
+                # what keeping adds, max(0, k x margin - salvage)
+                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1]
+                          - self.mining_mwh[i][:, -1] * d.terminal_mining_price[sid] - self.mining_opex[i][-1])
+                retire = sum(max(st.units[(sid, m.name)][-1], 0.0) * d.mining_salvage_usd_per_unit(m.name)
+                             for m in self.inst.fleet.asic_models)
+                self.add(sid, "terminal_mining_usd", end(np.maximum(d.terminal_mining_factor * margin - retire, 0.0)))
             if rule.asic_salvage:
                 units = sum(max(st.units[(sid, m.name)][-1], 0.0) * m.salvage_usd_per_unit for m in self.inst.fleet.asic_models)
                 self.add(sid, "terminal_asic_salvage_usd", units * last)
@@ -522,7 +558,7 @@ class _Evaluator:
                 owned_end = st.own[c.site][-1] * float(st.signed[c.id])
                 self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
         if rule.treasury_btc:
-            self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
+            self.add(PORTFOLIO, "terminal_treasury_usd", end(d.btc_price_usd[:, -1] * self.treasury_btc[:, -1]))
 
     def _financing(self) -> None:
         """Debt lines, then taxes (levered, into the lines; unlevered, kept for the project NPV)."""
@@ -560,6 +596,7 @@ class _Evaluator:
         names = d.scenario_names
         if keys:
             arr = np.stack([self.lines[k] for k in keys])  # [K, W, T]
+            # terminal lines sit in the last period's rows but take the horizon-end factor (Data.item_df)
             dfs = np.stack([d.item_df(k[1]) for k in keys])  # [K, T]
             k, w, t = np.nonzero(arr)
             usd = arr[k, w, t]
@@ -579,7 +616,7 @@ class _Evaluator:
             plan=plan, cashflows=cf, npv_usd=float(d.prob @ npv_w),
             npv_usd_by_scenario={n: float(v) for n, v in zip(names, npv_w)},
             violations=list(self.st.violations), allocation=self._allocation(), kpis=self._kpis(),
-            probabilities={n: float(p) for n, p in zip(names, d.prob)},
+            probabilities={n: float(p) for n, p in zip(names, d.prob)}, terminal_flags=terminal_flags(self.st),
             valuation=self._valuation(npv_w), debt_schedule=self.fin_report.debt_schedule,
             tax_schedule=self.fin_report.tax_schedule,
             allocation_long=self._allocation_long(), energy_use=self._energy_use(),
@@ -602,7 +639,7 @@ class _Evaluator:
                 project_w += arr @ d.item_df(item)
                 proj_flow += arr
         if unl is not None:
-            project_w -= unl.tax @ other + unl.terminal_tax * other[-1]
+            project_w -= unl.tax @ other + unl.terminal_tax * d.item_df("terminal_tax_usd")[-1]
             proj_flow -= unl.tax
             proj_flow[:, -1] -= unl.terminal_tax
         L = d.tl.period_months

@@ -53,8 +53,8 @@ class LeaseRun:
     rent_usd: np.ndarray           # [T] rent of this share
     opex_usd: np.ndarray           # [T] lease opex of this share
     penalty_usd: float             # late hand-over penalty of this share, paid in tau
-    terminal_noi_usd: float        # remaining NOI after the horizon of this share
-    terminal_hours_disc: float     # discounted hours of the term after the horizon (0 if not counted)
+    terminal_noi_usd: float        # remaining contracted NOI after the horizon of this share (0 if not counted)
+    months_after: int              # months of the term after the horizon end
     runs_past_horizon: bool
     passthrough: bool
 
@@ -499,7 +499,7 @@ def _leases(st: State, plan: Plan) -> None:
                 rent_usd=src.rent_usd[key] * sh, opex_usd=src.opex_usd[key] * sh,
                 penalty_usd=(l.late_penalty_usd_per_mw_month or 0.0) * l.it_mw * ld.months_late.get(t, 0) * sh,
                 terminal_noi_usd=src.terminal_noi_usd[key] * sh if inst.horizon.terminal.lease_remaining_noi else 0.0,
-                terminal_hours_disc=src.terminal_hours_disc[key] if inst.horizon.terminal.lease_remaining_noi else 0.0,
+                months_after=src.months_after[key],
                 runs_past_horizon=src.runs_past_horizon[key], passthrough=l.power_passthrough,
             )
             st.leases.append(run)

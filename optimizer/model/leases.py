@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from optimizer.economics.data import Data
+from optimizer.economics.data import Data, lease_credit_price
 from optimizer.model import sites
 from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, ik, inv_at, is_const, isplit, lin, register, rk
 
@@ -177,12 +177,17 @@ def lease_needs_ownership(m, data: Data) -> None:
 def hpc_energy(m, data: Data) -> None:
     """hpc_gwh[s,t] = HPC load in GWh (firm; a commitment-node variable), one variable per
     (s,t) and node so that the per-scenario energy-balance and grid rows carry one term for it;
-    m.passthrough_gwh[key]: the pass-through part (an expression, for the pass-through line)."""
-    allg, pt = Acc(), Acc()
+    m.credit_gwh[(key, price, item)]: the HPC GWh credited to the landlord (an expression, keyed
+    by the hpc_gwh key): pass-through leases (item power_passthrough_usd) and after-power NOI
+    margins (item opex_usd), at the site's energy price (price "site") or the market price
+    ("market") (economics.md, "Leases")."""
+    allg, credit = Acc(), Acc()
     for (l, s), taus in m.lease_taus.items():
         ld = data.leases[l]
         lease = ld.lease
         pue = data.inst.site_by_id[s].pue_hpc
+        kind = lease_credit_price(lease)
+        item = "power_passthrough_usd" if lease.power_passthrough else "opex_usd"
         for tau in taus:
             h = ld.active_hours[tau]
             for t in h.nonzero()[0]:
@@ -191,8 +196,8 @@ def hpc_energy(m, data: Data) -> None:
                 for r in m.tree.inv_reps(t):
                     k, v = ik(m, (s,), t, r), xvar(m, l, s, tau, r)
                     allg.add(k, c, v)
-                    if lease.power_passthrough:
-                        pt.add(k, c, v)
+                    if kind is not None:
+                        credit.add((k, kind, item), c, v)
     keys = list(allg.rows)
     m.hpc_gwh = add_vars(m, "hpc_gwh", keys, pyo.NonNegativeReals)
     rows = {}
@@ -200,14 +205,14 @@ def hpc_energy(m, data: Data) -> None:
         c, v, _ = allg.rows[k]
         rows[k] = lin(c + [-1.0], v + [m.hpc_gwh[k]]) == 0
     add_constraints(m, "hpc_energy", rows)
-    m.passthrough_gwh = dict(pt.items())
+    m.credit_gwh = dict(credit.items())
 
 
 def _cashflows(m, data: Data) -> None:
     inst, T, tree = data.inst, data.T, m.tree
     rent: dict[tuple, Acc] = {}  # (s, t, r) -> per-lease accumulator of rent / rate (rate-proportional)
     opex_fix, pen = Acc(), Acc()
-    tnoi: dict[tuple, list] = {}  # (s, r at T-1) -> [(lease, tau, x)]
+    tnoi: dict[tuple, list] = {}  # (s, r at T-1) -> [(lease, tau, x)] of leases running past the horizon
     term = inst.horizon.terminal
     for (l, s), taus in m.lease_taus.items():
         ld = data.leases[l]
@@ -243,45 +248,50 @@ def _cashflows(m, data: Data) -> None:
     for (s, t, r), e in pen.items():
         register(m, "lease_penalty_usd", s, t, inv_at(m, t, r), e)
     for (s, r), items in tnoi.items():
-        register(m, "terminal_lease_noi_usd", s, T - 1, inv_at(m, T - 1, r),
-                 sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
-        # leases without pass-through: power after the horizon at the last period's market price
-        site = inst.site_by_id[s]
-        own_power = [(l, tau) for (l, tau, _) in items if not data.leases[l].lease.power_passthrough]
-        if own_power:
-            for w in tree.op_reps(T - 1):
-                if tree.inv(T - 1, w) != r:
-                    continue
-                mwh = [(data.leases[l].lease.it_mw * site.pue_hpc / USD * m.lease_terminal_hours[l, tau], xvar(m, l, s, tau, w))
-                       for (l, tau) in own_power]
-                p = m.power_price[site.market, w, T - 1]
-                register(m, "terminal_lease_noi_usd", s, T - 1, w, -p * sum(c * v for c, v in mwh))
-    for k, e in m.passthrough_gwh.items():
+        # contracted NOI after the horizon net of the site's fixed HPC opex and of the power the
+        # landlord still bears: one Param per (lease, hand-over, site, scenario), Data.lease_terminal_usd;
+        # it reads the scenario's prices, so it sits at each leaf below the node r holding the leases
+        for w in tree.op_reps(T - 1):
+            if tree.inv(T - 1, w) != r:
+                continue
+            register(m, "terminal_lease_noi_usd", s, T - 1, w,
+                     lin([m.lease_terminal[l, tau, s, w] / USD for (l, tau, _v) in items], [v for (_l, _t, v) in items]))
+    for (k, kind, item), e in m.credit_gwh.items():
         (s,), t, r = isplit(m, k, 1)
         market = inst.site_by_id[s].market
         for w in tree.op_reps(t):
             if tree.inv(t, w) == r:
-                register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
+                price = m.site_price[s, w, t] if kind == "site" else m.power_price[market, w, t]
+                register(m, item, s, t, w, (price * (MWH / USD)) * e)
     _terminal_hpc(m, data)
 
 
 def _terminal_hpc(m, data: Data) -> None:
-    """Unleased HPC MW at the end x NOI/MW-year / cap rate x idx[w,T-1]; 'unleased' = owned HPC
-    racks minus racks taken by leases running past the horizon, times kW per rack."""
+    """terminal_hpc_usd[s,w] = hpc_value[s,w] x kW/1000 x (owned HPC racks at T-1 - sum over leases
+    running past the horizon of need x (1 - reversion[l,tau]) x x[l,s,tau]): the unleased racks at
+    the market value, the leased ones at the market value times the reversion factor of the
+    months their lease still runs (economics.md, "Terminal values")."""
     term = data.inst.horizon.terminal
     if term.hpc_unleased_noi_usd_per_mw_year <= 0:
         return
     T = data.T
-    per_mw = term.hpc_unleased_noi_usd_per_mw_year / term.hpc_cap_rate / USD
+    past: dict[str, list] = {}  # s -> [(need, reversion, lease, tau)]; x on each leaf's path below
+    for (l, s), taus in m.lease_taus.items():
+        ld = data.leases[l]
+        for tau in taus:
+            if ld.runs_past_horizon[tau] and ld.active[tau][T - 1]:
+                past.setdefault(s, []).append((m.lease_need[(l, s)], m.lease_reversion[l, tau], l, tau))
     for si in m.site_info.values():
         if si.Hmax <= 0:
             continue
         s = si.id
         for w in m.tree.op_reps(T - 1):
             owned = sites.hpc_owned(m, s, T - 1, w)
-            taken = racks_taken(m, data, s, T - 1, w, past_horizon_only=True)
-            racks = owned - taken
+            rows = [(need, rho, xvar(m, l, s, tau, w)) for need, rho, l, tau in past.get(s, [])]
+            rows = [(need, rho, x) for need, rho, x in rows if x is not None]
+            kept = lin([-need * (1.0 - rho) for need, rho, _x in rows], [x for _n, _r, x in rows]) if rows else 0.0
+            racks = owned + kept
             if is_const(racks) and racks == 0:
                 continue
             mw = si.site.hpc_mw_per_rack * racks
-            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_index[w] * per_mw) * mw)
+            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_value[s, w] / USD) * mw)

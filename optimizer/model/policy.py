@@ -4,6 +4,8 @@ decision is pinned at every node that could take it."""
 
 from __future__ import annotations
 
+import pyomo.environ as pyo
+
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
 from optimizer.errors import InputError
@@ -110,8 +112,13 @@ def _keys(m, var, nbase: int, match) -> list:
 def fix_decisions(m, data: Data) -> None:
     """Pin the decisions of policy.fixed_decisions (at every tree node that could take them); a
     decision the model has no variable for raises InputError naming it (one line: bad input, exit
-    2; the instance's checks catch most such decisions before, ``instance.checks.check_fixed_decisions``)."""
+    2; the instance's checks catch most such decisions before, ``instance.checks.check_fixed_decisions``).
+    ``m.fixed_by_decision`` records, per decision index, the variables it fixed, and
+    ``m.fixed_lease_decision`` the decision behind each ``fixed_lease`` row (one per path on a
+    staged tree): the infeasibility diagnosis relaxes them one decision at a time."""
     rows = {}
+    m.fixed_lease_decision = {}
+    already = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
     for i, d in enumerate(data.inst.policy.fixed_decisions):
         where = f"policy.fixed_decisions[{i}]"
         t = data.tl.period_of(d.month) if getattr(d, "month", None) is not None else None
@@ -144,8 +151,31 @@ def fix_decisions(m, data: Data) -> None:
             elif not d.signed:
                 raise InputError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
         elif d.kind == "lease":
-            _fix_lease(m, data, d, t, where, rows)
+            for key in _fix_lease(m, data, d, t, where, rows):
+                m.fixed_lease_decision[key] = i
     add_constraints(m, "fixed_lease", rows)
+    m.fixed_by_decision = {}
+    for i, d in enumerate(data.inst.policy.fixed_decisions):
+        for v in _decision_vars(m, d, data):
+            if v.fixed and id(v) not in already:
+                m.fixed_by_decision.setdefault(i, []).append(v)
+                already.add(id(v))
+
+
+def _decision_vars(m, d, data: Data) -> list:
+    """The variables a fixed decision may have fixed (those it did are fixed now)."""
+    if d.kind == "conversion":
+        return [m.conv[k] for k in m.conv_index if k[0] == d.site]
+    if d.kind == "grid_expansion":
+        return [m.gx[k] for k in m.gx_index if k[0] == d.site and k[1] == d.option]
+    if d.kind in ("sale", "acquisition"):
+        var = m.sell if d.kind == "sale" else m.acq
+        return [var[k] for k in var.index_set() if k[0] == d.site]
+    if d.kind == "purchase":
+        return [m.buy[k] for k in m.buy_index if k[0] == d.option and k[1] == d.site]
+    if d.kind == "contract":  # sign[c], or sign[c, node] on a staged tree
+        return [m.sign[k] for k in m.sign.index_set() if (k if isinstance(k, str) else k[0]) == d.contract]
+    return [m.x[k] for k in m.x_index if k[0] == d.lease] + [m.y[k] for k in m.y_index if (k if isinstance(k, str) else k[0]) == d.lease]
 
 
 def _fix_event(m, var, nbase: int, base: tuple, t, d, where, what, data: Data) -> None:
@@ -164,7 +194,8 @@ def _fix_event(m, var, nbase: int, base: tuple, t, d, where, what, data: Data) -
                 var[k].fix(0)
 
 
-def _fix_lease(m, data: Data, d, t, where, rows) -> None:
+def _fix_lease(m, data: Data, d, t, where, rows) -> list:
+    """Fix a lease decision; returns the keys of the ``fixed_lease`` rows it added."""
     ks = [k for k in m.x_index if k[0] == d.lease]
     lease = data.leases[d.lease].lease
     if not d.signed:
@@ -173,7 +204,7 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> None:
         for k in m.y_index:
             if (k if isinstance(k, str) else k[0]) == d.lease:
                 m.y[k].fix(0)
-        return
+        return []
     sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or isplit(m, k, 2)[1] == t)]
     if not sel:
         what = " ".join(x for x in [f"at site {d.site!r}" if d.site else "", f"handed over in {d.month}" if d.month else ""] if x)
@@ -183,8 +214,11 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> None:
             m.x[k].fix(1)
             if lease.splittable:
                 m.y[ik(m, (d.lease,), t, isplit(m, k, 2)[2])].fix(1)
-    else:
-        periods = sorted({isplit(m, k, 2)[1] for k in sel})
-        for w in m.tree.path_reps(periods):
-            on_path = [k for k in sel if isplit(m, k, 2)[2] == m.tree.inv(isplit(m, k, 2)[1], w)]
-            rows[rk(m, d.lease, w)] = lin([1.0] * len(on_path), [m.x[k] for k in on_path]) == 1
+        return []
+    added = []
+    periods = sorted({isplit(m, k, 2)[1] for k in sel})
+    for w in m.tree.path_reps(periods):
+        on_path = [k for k in sel if isplit(m, k, 2)[2] == m.tree.inv(isplit(m, k, 2)[1], w)]
+        rows[rk(m, d.lease, w)] = lin([1.0] * len(on_path), [m.x[k] for k in on_path]) == 1
+        added.append(rk(m, d.lease, w))
+    return added
