@@ -122,11 +122,14 @@ def test_infeasible_floor_stays_infeasible():
 
 
 def test_lazy_cash_equals_direct_cash_on_a_case_where_cash_binds():
-    # case_treasury_gas: 20 M$ of cash above the minimum and ~309 M$ of conversion capex, so the
-    # floor binds (capex can only be paid by selling treasury BTC). Same optimum either way.
+    # case_treasury_gas with 1,000 BTC in treasury instead of 5,000: 20 M$ of cash above the
+    # minimum and ~309 M$ of conversion capex, so the floor binds (capex can only be paid by
+    # selling treasury BTC, and 1,000 BTC are not enough). Same optimum either way. (With 5,000 BTC
+    # the optimum now sells them all in 2026-04, a sale that cannot depend on the scenario, and
+    # cash never nears the floor.)
     from optimizer.solve import backend as hb
 
-    inst = Instance.from_yaml("instances/case_treasury_gas.yaml")
+    inst = Instance.from_yaml("instances/case_treasury_gas.yaml").with_overrides({"treasury.btc_held_start": 1000})
     opts = dict(mip_gap=1e-6, threads=1, baselines=False, shadow_prices=False, value_of_information=False)
     paths, solve0 = [], hb.HighsBackend.solve
 

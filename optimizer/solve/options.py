@@ -25,7 +25,10 @@ class SolveOptions:
     cvar_weight: float | None = None  # None: the instance's risk.weight (0 without a risk section)
     cvar_alpha: float | None = None   # None: the instance's risk.alpha (0.95)
     value_of_information: bool | None = None  # EVPI and VSS (extra solves); None: on when >1 scenario
+    value_of_flexibility: bool | None = None  # a staged tree: also solve its two-stage form (one extra solve); None: on
     first_stage: Plan | None = None  # a Plan: fix its first-stage decisions, optimise operations only
+    first_stage_until: str | None = None  # with first_stage: fix only the decisions of months before this YYYY-MM
+    first_stage_sales: bool = False  # with first_stage: fix its treasury BTC sales too (btc_sales, per month)
     log: bool = False
     highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
     lazy_cash: bool = True  # enforce the cash floor by row generation (exact; see HighsBackend._solve_lazy)
