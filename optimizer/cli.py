@@ -427,6 +427,8 @@ def solve(
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap to stop at"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
+    mip_start: bool = typer.Option(True, "--mip-start/--no-mip-start",
+                                   help="start HiGHS from the best feasible baseline plan (computing it takes a few seconds on large instances)"),
     report: bool = typer.Option(False, "--report", help="also write DIR/report.html (self-contained)"),
     excel: bool = typer.Option(False, "--excel", help="also write DIR/results.xlsx"),
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
@@ -454,7 +456,7 @@ def solve(
 
     started = time.perf_counter()
     result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
-                       baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
+                       baselines=not no_baselines, mip_start=mip_start, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
                        value_of_information=False if no_voi else None, value_of_flexibility=False if no_flexibility else None,
                        diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())

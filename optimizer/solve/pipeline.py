@@ -177,7 +177,8 @@ class _Solver:
 
     def _baselines(self, res: Result, want_start: bool = True):
         """Evaluate the baselines; return the MIP start from the best one without violations."""
-        if not (self.opts.baselines or (self.opts.mip_start and want_start)):
+        want_start = want_start and bool(self.opts.mip_start or (self.opts.mip_start is None and self.opts.baselines))
+        if not (self.opts.baselines or want_start):
             return None
         best = None
         # without the baseline report, only the rules that make good starts: convert-asap is never
@@ -195,7 +196,7 @@ class _Solver:
                 res.baseline_violations[name] = len(ev.violations)
             if not ev.violations and (best is None or ev.npv_usd > best[1]):
                 best = (plan, ev.npv_usd)
-        if not (self.opts.mip_start and want_start) or best is None:
+        if not want_start or best is None:
             return None
         try:
             return mip_start_values(self.model, self.data, best[0])
@@ -203,17 +204,24 @@ class _Solver:
             return None
 
     def _lazy_columns(self):
-        """Columns of the cash balances: their floor (min_cash) is enforced lazily when asked."""
+        """Columns of the cash balances, one chain per scenario in month order: their floor
+        (min_cash) is enforced by row generation when asked (HighsBackend._solve_lazy)."""
         m, b = self.model, self.backend
         if not self.opts.lazy_cash or not hasattr(m, "cash"):
             return None
-        return [i for i in (b.column_index(v) for v in m.cash.values()) if i is not None]
+        chains = {}
+        for (w, t), v in m.cash.items():
+            i = b.column_index(v)
+            if i is not None:
+                chains.setdefault(w, []).append((t, i))
+        return [[i for _, i in sorted(c)] for _, c in sorted(chains.items())]
 
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
         self._phase(4)
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
-                     highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log)
+                     highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
+                     lazy_window=o.lazy_cash_window)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
