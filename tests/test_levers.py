@@ -571,3 +571,32 @@ def test_fuel_price_is_updated_in_place():
     warm.verify(1e-9)
     assert warm.objective_usd == pytest.approx(cold.objective_usd, abs=1e-3)
     assert "fuel_cost_usd" not in set(warm.evaluation.cashflows["item"])
+
+
+# ---------------------------------------------------------------- 6. scenario trees
+
+
+def _staged_tree(raw):
+    """Two scenarios with the same history under a tree branching in 2026-04 and 2026-05 (two stages
+    of commitments: a staged tree, not the two-stage form)."""
+    sc = raw["scenarios"][0]
+    raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+    raw["tree"] = {"branch_months": ["2026-04", "2026-05"], "paths": {"a": ["1", "1"], "b": ["1", "2"]}}
+
+
+def test_levers_refused_on_a_staged_tree():
+    make(_staged_tree)  # the same instance without a lever loads: the refusal is the levers', not the tree's
+
+    def edit(raw):
+        _staged_tree(raw)
+        raw["hedges"] = {"forwards": [{"id": "f1", "price_usd_per_ph_day": 33, "first_month": "2026-05", "last_month": "2026-06",
+                                       "max_share_of_expected_hashrate": 0.5, "collateral_share": 0.1}]}
+        raw["sites"][0]["ownership_share"] = 0.5
+    with pytest.raises((InputError, ValueError), match=r"hedges: not supported on multistage trees yet") as e:
+        make(edit)
+    assert "sites[0].ownership_share: not supported on multistage trees yet" in str(e.value)
+
+    def two_stage(raw):  # one branch month at the horizon start is the two-stage form: levers allowed
+        edit(raw)
+        raw["tree"] = {"branch_months": ["2026-04"], "paths": {"a": ["1"], "b": ["2"]}}
+    assert make(two_stage).hedges is not None

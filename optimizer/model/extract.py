@@ -9,7 +9,7 @@ from pyomo.common.collections import ComponentMap
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
 from optimizer.model import financing, overhead, power, sites
-from optimizer.model.common import MWH, PHS, UNITS
+from optimizer.model.common import MWH, PHS, UNITS, ik, isplit
 from optimizer.plan import Plan
 
 TOL = 1e-9  # model-unit values below this are read as 0
@@ -23,30 +23,58 @@ def _v(var) -> float:
 def extract_plan(m, data: Data) -> Plan:
     """The Plan of the model's current variable values (after a solve): integers and binaries
     rounded, first-stage continuous values below 1e-9 model units read as 0, operations,
-    energy and BTC sales as solved (negative noise clipped to 0) for every scenario."""
-    lab, names = data.labels, data.scenario_names
-    conv = [(s, lab[t], float(round(_v(m.conv[s, t])))) for (s, t) in m.conv_index if round(_v(m.conv[s, t])) > 0]
-    gx = [(s, g, lab[t]) for (s, g, t) in m.gx_index if _v(m.gx[s, g, t]) > 0.5]
-    buy = [(o, s, lab[t], _v(m.buy[o, s, t]) * UNITS) for (o, s, t) in m.buy_index if _v(m.buy[o, s, t]) > TOL]
-    ret = [(s, mod, lab[t], _v(m.ret[s, mod, t]) * UNITS) for (s, mod, t) in m.ret_index if _v(m.ret[s, mod, t]) > TOL]
+    energy and BTC sales as solved (negative noise clipped to 0) for every scenario.
+
+    On a staged tree every commitment row carries the ``node`` that takes it; the operation
+    tables (and the treasury sales) hold one row per scenario, equal across the scenarios of a node."""
+    lab, names, tree = data.labels, data.scenario_names, m.tree
+    staged = not tree.two_stage
+
+    def fs(var, nbase: int, keep, value, cols: list[str]) -> pd.DataFrame:
+        """Rows (base..., month[, value][, node]) of the variable's indices whose value ``keep``s."""
+        rows = []
+        for k in var.index_set():
+            base, t, r = isplit(m, k, nbase)
+            if keep(var[k]):
+                rows.append((*base, lab[t]) + ((value(var[k]),) if value else ()) + ((tree.inv_node(t, r).name,) if staged else ()))
+        return pd.DataFrame(rows, columns=cols + (["node"] if staged else []))
+
+    conv = fs(m.conv, 1, lambda x: round(_v(x)) > 0, lambda x: float(round(_v(x))), ["site", "month", "blocks"])
+    gx = fs(m.gx, 2, lambda x: _v(x) > 0.5, None, ["site", "option", "month"])
+    buy = fs(m.buy, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["option", "site", "month", "units"])
+    ret = fs(m.ret, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["site", "model", "month", "units"])
     split = {l.id: l.splittable for l in data.inst.leases}
     leases = []
-    for (l, s, tau) in m.x_index:
-        x = _v(m.x[l, s, tau])
+    for k in m.x_index:
+        (l, s), tau, r = isplit(m, k, 2)
+        x = _v(m.x[k])
+        node = (tree.inv_node(tau, r).name,) if staged else ()
         if split[l] and x > TOL:
-            leases.append((l, s, lab[tau], min(x, 1.0)))
+            leases.append((l, s, lab[tau], min(x, 1.0)) + node)
         elif not split[l] and x > 0.5:
-            leases.append((l, s, lab[tau], 1.0))
-    contracts = [(c, _v(m.sign[c]) > 0.5) for c in m.sign_index]
-    events = [(s, "sale", lab[t]) for (s, t) in m.sell_index if _v(m.sell[s, t]) > 0.5]
-    events += [(s, "acquisition", lab[t]) for (s, t) in m.acq_index if _v(m.acq[s, t]) > 0.5]
-    ops = [(names[w], s, mod, lab[t], max(_v(m.op[s, mod, t, w]), 0.0) * UNITS) for (s, mod, t, w) in m.op_index]
+            leases.append((l, s, lab[tau], 1.0) + node)
+    contracts = []
+    for k in m.sign_index:
+        cid = k if isinstance(k, str) else k[0]
+        node = (tree.inv_node(m.sign_period[cid], k[1]).name,) if staged else ()
+        contracts.append((cid, _v(m.sign[k]) > 0.5) + node)
+    events = []
+    for var, what in ((m.sell, "sale"), (m.acq, "acquisition")):
+        for k in var.index_set():
+            (s,), t, r = isplit(m, k, 1)
+            if _v(var[k]) > 0.5:
+                events.append((s, what, lab[t]) + ((tree.inv_node(t, r).name,) if staged else ()))
+    ops = []
+    for (s, mod, t, w) in m.op_index:
+        u = max(_v(m.op[s, mod, t, w]), 0.0) * UNITS
+        ops += [(names[x], s, mod, lab[t], u) for x in tree.op_node(t, w).scenarios]
     energy = []
     for (c, t, w) in m.deliv_index:
         d = max(_v(m.deliv[c, t, w]), 0.0)
         u = min(max(_v(power.used_var(m, c, t, w)), 0.0), d)
         fed = sum(max(_v(v), 0.0) for v in m.feeds_of.get((c, t, w), []))
-        energy.append((names[w], c, lab[t], d * MWH, u * MWH, max(d - u - fed, 0.0) * MWH))
+        energy += [(names[x], c, lab[t], d * MWH, u * MWH, max(d - u - fed, 0.0) * MWH) for x in tree.op_node(t, w).scenarios]
+    # the levers' tables (two-stage only, instance.checks: operation keys are scenario indices)
     feeds = [(names[w], c, s, lab[t], max(_v(m.feed[c, s, t, w]), 0.0) * MWH) for (c, s, t, w) in m.feed_index
              if _v(m.feed[c, s, t, w]) > TOL]
     curt: dict = {}
@@ -59,23 +87,26 @@ def extract_plan(m, data: Data) -> Plan:
     exits = []
     for s in dict.fromkeys(s for (s, _t) in m.mine_on_index):
         for t in range(data.T):
-            if _v(overhead.mine_on(m, s, t)) < 0.5 and pyo.value(sites.own(m, s, t)) > 0.5:
+            if _v(overhead.mine_on(m, s, t)) < 0.5 and pyo.value(sites.own(m, s, t, 0)) > 0.5:
                 exits.append((s, lab[t]))
                 break
     cuts = [(r, lab[t]) for (r, t) in m.cut_index if _v(m.cut[r, t]) > 0.5]
     hedges = [(f, lab[t], _v(m.hv[f, t]) * PHS) for (f, t) in m.hv_index if _v(m.hv[f, t]) > TOL]
-    sales = [(names[w], lab[t], max(_v(m.btc_sold[w, t]), 0.0)) for (w, t) in m.btc_sold_index]
+    sales = []
+    for w in range(data.W):  # the sale of the node taking the commitments of t, in every scenario through it
+        for t in range(data.T):
+            k = ik(m, (), t, w)
+            if k in m.btc_sold:
+                sales.append((names[w], lab[t], max(_v(m.btc_sold[k]), 0.0)))
     debt = financing.debt_rows(m, data, TOL)
     df = pd.DataFrame
+    node = ["node"] if staged else []
     return Plan(
-        conversions=df(conv, columns=["site", "month", "blocks"]),
-        grid_expansions=df(gx, columns=["site", "option", "month"]),
-        purchases=df(buy, columns=["option", "site", "month", "units"]),
-        retirements=df(ret, columns=["site", "model", "month", "units"]),
-        leases=df(leases, columns=["lease", "site", "month", "share"]),
-        contracts=df(contracts, columns=["contract", "signed"]),
-        site_events=df(events, columns=["site", "event", "month"]),
-        debt=df(debt, columns=["instrument", "month", "usd"]),
+        conversions=conv, grid_expansions=gx, purchases=buy, retirements=ret,
+        leases=df(leases, columns=["lease", "site", "month", "share"] + node),
+        contracts=df(contracts, columns=["contract", "signed"] + node),
+        site_events=df(events, columns=["site", "event", "month"] + node),
+        debt=df(debt, columns=["instrument", "month", "usd"] + node),
         mining_exits=df(exits, columns=["site", "month"]),
         overhead_cuts=df(cuts, columns=["reduction", "month"]),
         hedges=df(hedges, columns=["forward", "month", "ph_s"]),
@@ -106,6 +137,19 @@ def _set(var, key, value: float, where: str) -> None:
     var[key].set_value(value, skip_validation=True)
 
 
+def _reps(m, data: Data, r, t: int, where: str) -> list[int]:
+    """Representatives of the commitment nodes of period ``t`` a plan row applies to: all of them
+    for a row without node (the same decision in every scenario), else those below its node."""
+    reps = m.tree.inv_reps(t)
+    node = getattr(r, "node", None)
+    if node is None or (isinstance(node, float) and node != node) or str(node) in ("", "root"):
+        return reps
+    n = m.tree.by_name.get(str(node))
+    if n is None:
+        raise ValueError(f"{where}: unknown tree node {node!r}")
+    return [w for w in reps if w in n.members]
+
+
 def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
     """Variable values (ComponentMap VarData -> value, model units) that reproduce ``plan``:
     every first-stage variable, the variables they define (cumulative blocks and expansions,
@@ -127,43 +171,63 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
     for r in plan.conversions.itertuples():
-        _set(m.conv, (r.site, _period(data, r.month, "plan.conversions")), float(r.blocks), "plan.conversions")
+        t = _period(data, r.month, "plan.conversions")
+        for w in _reps(m, data, r, t, "plan.conversions"):
+            _set(m.conv, ik(m, (r.site,), t, w), float(r.blocks), "plan.conversions")
     for r in plan.grid_expansions.itertuples():
-        _set(m.gx, (r.site, r.option, _period(data, r.month, "plan.grid_expansions")), 1.0, "plan.grid_expansions")
+        t = _period(data, r.month, "plan.grid_expansions")
+        for w in _reps(m, data, r, t, "plan.grid_expansions"):
+            _set(m.gx, ik(m, (r.site, r.option), t, w), 1.0, "plan.grid_expansions")
     for r in plan.purchases.itertuples():
-        k = (r.option, r.site, _period(data, r.month, "plan.purchases"))
-        _set(m.buy, k, _v(m.buy[k]) + r.units / UNITS if k in m.buy else r.units / UNITS, "plan.purchases")
+        t = _period(data, r.month, "plan.purchases")
+        for w in _reps(m, data, r, t, "plan.purchases"):
+            k = ik(m, (r.option, r.site), t, w)
+            _set(m.buy, k, _v(m.buy[k]) + r.units / UNITS if k in m.buy else r.units / UNITS, "plan.purchases")
     for r in plan.retirements.itertuples():
-        k = (r.site, r.model, _period(data, r.month, "plan.retirements"))
-        _set(m.ret, k, _v(m.ret[k]) + r.units / UNITS if k in m.ret else r.units / UNITS, "plan.retirements")
+        t = _period(data, r.month, "plan.retirements")
+        for w in _reps(m, data, r, t, "plan.retirements"):
+            k = ik(m, (r.site, r.model), t, w)
+            _set(m.ret, k, _v(m.ret[k]) + r.units / UNITS if k in m.ret else r.units / UNITS, "plan.retirements")
     for r in plan.leases.itertuples():
         t = _period(data, r.month, "plan.leases")
-        _set(m.x, (r.lease, r.site, t), float(r.share), "plan.leases")
-        if (r.lease, t) in m.y:
-            m.y[r.lease, t].set_value(1.0, skip_validation=True)
+        for w in _reps(m, data, r, t, "plan.leases"):
+            _set(m.x, ik(m, (r.lease, r.site), t, w), float(r.share), "plan.leases")
+            ky = ik(m, (r.lease,), t, w)
+            if ky in m.y:
+                m.y[ky].set_value(1.0, skip_validation=True)
     for r in plan.contracts.itertuples():
-        _set(m.sign, r.contract, 1.0 if r.signed else 0.0, "plan.contracts")
+        if r.contract not in m.sign_period:
+            _set(m.sign, r.contract, 1.0 if r.signed else 0.0, "plan.contracts")
+            continue
+        for w in _reps(m, data, r, m.sign_period[r.contract], "plan.contracts"):
+            _set(m.sign, power.sign_key(m, r.contract, w), 1.0 if r.signed else 0.0, "plan.contracts")
     for r in plan.site_events.itertuples():
         var = m.sell if r.event == "sale" else m.acq
-        _set(var, (r.site, _period(data, r.month, "plan.site_events")), 1.0, "plan.site_events")
-    financing.set_debt(m, data, plan, _period)
-    for r in plan.overhead_cuts.itertuples():
+        t = _period(data, r.month, "plan.site_events")
+        for w in _reps(m, data, r, t, "plan.site_events"):
+            _set(var, ik(m, (r.site,), t, w), 1.0, "plan.site_events")
+    financing.set_debt(m, data, plan, _period, lambda r, t: _reps(m, data, r, t, "plan.debt"))
+    for r in plan.overhead_cuts.itertuples():  # the levers: two-stage only (instance.checks)
         _set(m.cut, (r.reduction, _period(data, r.month, "plan.overhead_cuts")), 1.0, "plan.overhead_cuts")
     for r in plan.hedges.itertuples():
         k = (r.forward, _period(data, r.month, "plan.hedges"))
         _set(m.hv, k, (_v(m.hv[k]) if k in m.hv else 0.0) + r.ph_s / PHS, "plan.hedges")
-    # variables defined by the first stage, in period order
-    for (s, t) in m.nb_index:
-        m.nb[s, t].set_value(pyo.value(sites.nb(m, s, t - 1)) + (_v(m.conv[s, t]) if (s, t) in m.conv else 0.0), skip_validation=True)
-    for (s, g, t) in m.gcum_index:
-        prev = _v(m.gcum[s, g, t - 1]) if (s, g, t - 1) in m.gcum else 0.0
-        m.gcum[s, g, t].set_value(prev + (_v(m.gx[s, g, t]) if (s, g, t) in m.gx else 0.0), skip_validation=True)
-    for (s, t) in m.own_index:
-        prev = pyo.value(sites.own(m, s, t - 1))
-        d = -_v(m.sell[s, t]) if (s, t) in m.sell else (_v(m.acq[s, t]) if (s, t) in m.acq else 0.0)
-        m.own[s, t].set_value(prev + d, skip_validation=True)
-    for (s, mod, t) in m.inst_index:
-        m.inst[s, mod, t].set_value(0.0, skip_validation=True)
+    # variables defined by the first stage, in period order (keys are built period by period)
+    for k in m.nb_index:
+        (s,), t, w = isplit(m, k, 1)
+        m.nb[k].set_value(pyo.value(sites.nb(m, s, t - 1, w)) + (_v(m.conv[k]) if k in m.conv else 0.0), skip_validation=True)
+    for k in m.gcum_index:
+        (s, g), t, w = isplit(m, k, 2)
+        pk = ik(m, (s, g), t - 1, w) if t > 0 else None
+        prev = _v(m.gcum[pk]) if pk is not None and pk in m.gcum else 0.0
+        m.gcum[k].set_value(prev + (_v(m.gx[k]) if k in m.gx else 0.0), skip_validation=True)
+    for k in m.own_index:
+        (s,), t, w = isplit(m, k, 1)
+        prev = pyo.value(sites.own(m, s, t - 1, w))
+        d = -_v(m.sell[k]) if k in m.sell else (_v(m.acq[k]) if k in m.acq else 0.0)
+        m.own[k].set_value(prev + d, skip_validation=True)
+    for k in m.inst_index:
+        m.inst[k].set_value(0.0, skip_validation=True)
     for k in m.inst_index:  # fleet_balance rows: inst = prev + deliveries - retirements (in period order)
         con = m.fleet_balance[k]
         body = pyo.value(con.body) - _v(m.inst[k])  # body with inst[k] = 0 ... lin == prev
@@ -171,14 +235,16 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
     for k in m.hpc_gwh_index:  # hpc_energy rows: sum(...) - hpc_gwh == 0
         m.hpc_gwh[k].set_value(0.0, skip_validation=True)
         m.hpc_gwh[k].set_value(pyo.value(m.hpc_energy[k].body), skip_validation=True)
-    for (s, t) in m.hpc_own_index:
-        m.hpc_own[s, t].set_value(pyo.value(sites.hpc_racks(m, s, t)) * _v(m.own[s, t]), skip_validation=True)
-    for (c, t) in m.signed_owned_index:
-        site = data.inst.contracts[[x.id for x in data.inst.contracts].index(c)].site
-        m.signed_owned[c, t].set_value(_v(m.sign[c]) * pyo.value(sites.own(m, site, t)), skip_validation=True)
+    for k in m.hpc_own_index:
+        (s,), t, w = isplit(m, k, 1)
+        m.hpc_own[k].set_value(pyo.value(sites.hpc_racks(m, s, t, w)) * _v(m.own[k]), skip_validation=True)
+    cons = {c.id: c for c in data.inst.contracts}
+    for k in m.signed_owned_index:
+        (c,), t, w = isplit(m, k, 1)
+        m.signed_owned[k].set_value(_v(power.sign_var(m, c, w)) * pyo.value(sites.own(m, cons[c].site, t, w)), skip_validation=True)
     exit_at = {r.site: _period(data, r.month, "plan.mining_exits") for r in plan.mining_exits.itertuples()}
     for (s, t) in m.mine_on_index:  # mining runs while owned, until the exit month
-        on = pyo.value(sites.own(m, s, t)) if t < exit_at.get(s, data.T) else 0.0
+        on = pyo.value(sites.own(m, s, t, 0)) if t < exit_at.get(s, data.T) else 0.0
         m.mine_on[s, t].set_value(on, skip_validation=True)
     for (s, t) in m.mine_exit_index:  # mining_exit rows: exit = max(0, on(t-1) - on(t) - sell(t))
         sell = _v(m.sell[s, t]) if (s, t) in m.sell else 0.0
@@ -195,15 +261,17 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
 
 
 def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> None:
+    tree = m.tree
     for v in m.op.values():
         v.set_value(0.0, skip_validation=True)
     for r in plan.operations.itertuples():
         if r.scenario in names:
-            _set(m.op, (r.site, r.model, _period(data, r.month, "plan.operations"), names[r.scenario]), r.units / UNITS, "plan.operations")
+            t = _period(data, r.month, "plan.operations")
+            _set(m.op, (r.site, r.model, t, tree.op(t, names[r.scenario])), r.units / UNITS, "plan.operations")
     for var in (m.dr, m.pk):
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
-    for r in plan.curtailment.itertuples():
+    for r in plan.curtailment.itertuples():  # the levers: two-stage only (instance.checks)
         if r.scenario in names:
             k = (r.site, r.model, _period(data, r.month, "plan.curtailment"), names[r.scenario])
             _set(m.dr, k, r.dr_units / UNITS, "plan.curtailment")
@@ -227,7 +295,8 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
     for r in plan.energy.itertuples():
         if r.scenario not in names:
             continue
-        k = (r.contract, _period(data, r.month, "plan.energy"), names[r.scenario])
+        t = _period(data, r.month, "plan.energy")
+        k = (r.contract, t, tree.op(t, names[r.scenario]))
         _set(m.deliv, k, r.delivered_mwh / MWH, "plan.energy")
         if k in m.used:
             m.used[k].set_value(r.used_mwh / MWH, skip_validation=True)
@@ -238,7 +307,7 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         for (cid, t, w) in m.deliv_index:
             if cid != c.id:
                 continue
-            q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t))
+            q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t, w))
             d = m.deliv[cid, t, w]
             if lift:  # the model takes at least the minimum and sells the rest back (never worse)
                 d.set_value(max(_v(d), q), skip_validation=True)
@@ -251,9 +320,11 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         v.set_value(0.0, skip_validation=True)
     for r in plan.btc_sales.itertuples():
         if r.scenario in names:
-            _set(m.btc_sold, (names[r.scenario], _period(data, r.month, "plan.btc_sales")), float(r.btc), "plan.btc_sales")
+            t = _period(data, r.month, "plan.btc_sales")
+            _set(m.btc_sold, ik(m, (), t, names[r.scenario]), float(r.btc), "plan.btc_sales")
     for k in m.btc_held_index:  # treasury_balance: held - prev + sold - mined == 0, in period order
         m.btc_held[k].set_value(0.0, skip_validation=True)
+    for k in sorted(m.btc_held_index, key=lambda k: k[1]):
         m.btc_held[k].set_value(-pyo.value(m.treasury_balance[k].body), skip_validation=True)
     for v in financing.set_taxes(m, data):  # tax rows read the operations; the cash rows read the taxes
         out[v] = _v(v)
@@ -264,7 +335,11 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
             out[m.first_stage_net[k]] = _v(m.first_stage_net[k])
         for k in m.cash_index:
             m.cash[k].set_value(0.0, skip_validation=True)
+        for k in sorted(m.cash_index, key=lambda k: k[1]):
             m.cash[k].set_value(-pyo.value(m.cash_balance[k].body), skip_validation=True)
     for var in [m.btc_sold, m.btc_held] + ([m.cash] if hasattr(m, "cash") else []):
         for v in var.values():
             out[v] = _v(v)
+
+
+__all__ = ["extract_plan", "mip_start_values"]

@@ -14,7 +14,7 @@ balance (``m.ph_op``, ``m.curtailed_gwh``). This part registers:
 from __future__ import annotations
 
 from optimizer.economics.data import Data
-from optimizer.model.common import MWH, UNITS, USD, Acc, register
+from optimizer.model.common import MWH, UNITS, USD, Acc, inv_at, isplit, register
 
 
 def build(m, data: Data) -> None:
@@ -33,8 +33,9 @@ def build(m, data: Data) -> None:
         register(m, "demand_response_usd", s, t, w, e)
     for (s, t, w), e in peak.items():
         register(m, "peak_charge_usd", s, t, w, e)
-    for (s, t) in m.hpc_gwh_index:
+    for k in m.hpc_gwh_index:  # (s, t) in the two-stage form the levers are built in (instance.checks)
+        (s,), t, r = isplit(m, k, 1)
         fx = data.flex(s)
         if fx is not None and fx.peak_usd_per_mw[t] > 0:
-            register(m, "peak_charge_usd", s, t, None,
-                     (-float(fx.peak_usd_per_mw[t]) * MWH / float(data.hours[t]) / USD) * m.hpc_gwh[s, t])
+            register(m, "peak_charge_usd", s, t, inv_at(m, t, r),
+                     (-float(fx.peak_usd_per_mw[t]) * MWH / float(data.hours[t]) / USD) * m.hpc_gwh[k])

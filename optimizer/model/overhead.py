@@ -87,7 +87,7 @@ def _site_exits(m, data: Data) -> None:
         if site.mining_overhead is None:
             continue
         for t in range(T):
-            o = sites.own(m, site.id, t)
+            o = sites.own(m, site.id, t, 0)
             if is_const(o) and o == 0:
                 continue
             on_keys.append((site.id, t))
@@ -115,7 +115,7 @@ def mining_on_rows(m, data: Data) -> None:
         acq = m.acq[s, t] if (s, t) in m.acq else None
         if acq is not None or not is_const(prev) or prev == 0:
             mono[(s, t)] = (x <= prev + acq) if acq is not None else (x <= prev)
-        o = sites.own(m, s, t)
+        o = sites.own(m, s, t, 0)
         if not is_const(o):
             owned[(s, t)] = x <= o
         if (s, t) in m.mine_exit:
