@@ -13,24 +13,12 @@ from functools import cached_property
 import numpy as np
 
 from optimizer.economics.financing import FinancingData, compile_financing
+from optimizer.economics.hpc import BuildData, GpuData, compile_builds, compile_gpus
+from optimizer.economics.leases import LeaseData, LeaseSchedule, compile_lease
 from optimizer.economics.ledger import ITEM_BY_NAME
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
-from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
-
-
-@dataclass
-class LeaseData:
-    lease: Lease
-    handover_periods: list[int]           # allowed hand-over periods tau
-    months_late: dict[int, int]           # tau -> months past window_end (0 inside the window)
-    rent_usd: dict[int, np.ndarray]       # tau -> [T] rent in each period for the full it_mw
-    opex_usd: dict[int, np.ndarray]       # tau -> [T] lease opex in each period
-    active_hours: dict[int, np.ndarray]   # tau -> [T] hours of the period the lease is running
-    active: dict[int, np.ndarray]         # tau -> [T] bool, running at any time in the period
-    runs_past_horizon: dict[int, bool]
-    terminal_noi_usd: dict[int, float]    # tau -> remaining NOI after the horizon, valued at horizon end
-    terminal_hours_disc: dict[int, float] = field(default_factory=dict)  # tau -> sum over months after the horizon of hours x (1+r)^(-k/12)
+from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
 
 
 @dataclass
@@ -64,6 +52,11 @@ class Data:
     contracts: dict[str, ContractData] = field(default_factory=dict)
     leases: dict[str, LeaseData] = field(default_factory=dict)
     fin: FinancingData | None = None        # the financing section's coefficients (None without one)
+    delays: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [W] handover_delay_months
+    gpu_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))     # [W, T] gpu_price_index
+    hpc_index_monthly: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [W, months] (holder renewals)
+    builds: dict[tuple[str, str], BuildData] = field(default_factory=dict)      # (site, new-build option) -> data
+    gpus: dict[str, GpuData] = field(default_factory=dict)                      # GPU option -> data
 
     @property
     def T(self) -> int:
@@ -171,15 +164,56 @@ class Data:
     def period_years(self) -> np.ndarray:
         return np.array([self.tl.year_of_period(t) for t in range(self.T)])
 
+    def tranche_racks(self, lease: Lease, site_id: str) -> np.ndarray:
+        """[K] HPC rack positions each tranche of ``lease`` takes at the site: whole racks per tranche
+        (unsplittable), MW / kW per rack (splittable, for the whole lease); 0 for a GPU cloud contract,
+        whose racks are its GPUs'."""
+        kw = self.inst.site_by_id[site_id].hpc_kw_per_rack
+        if lease.gpu_option is not None:
+            return np.zeros(len(lease.tranche_list))
+        return np.array([mw * 1000.0 / kw if lease.splittable else float(finance.ceil_racks(mw, kw)) for mw, _ in lease.tranche_list])
+
+    def lease_rack_need(self, lease_id: str, site_id: str, tau: int) -> np.ndarray:
+        """[T] rack positions the whole lease (share 1) holds at the site per period when handed over in tau."""
+        ld = self.leases[lease_id]
+        return self.tranche_racks(ld.lease, site_id) @ ld.reserved[tau]
+
     @cached_property
     def lease_racks_needed(self) -> dict[tuple[str, str], float]:
-        """(lease, site) -> HPC rack positions the whole lease takes at that site
-        (whole racks for unsplittable leases; MW / kW-per-rack for splittable ones)."""
+        """(lease, site) -> HPC rack positions the whole lease takes at that site once every tranche
+        runs (whole racks per tranche for unsplittable leases; MW / kW-per-rack for splittable ones)."""
         out = {}
         for l in self.inst.leases:
             for sid in self.inst.eligible_sites(l):
-                kw = self.inst.site_by_id[sid].hpc_kw_per_rack
-                out[(l.id, sid)] = l.it_mw * 1000.0 / kw if l.splittable else float(finance.ceil_racks(l.it_mw, kw))
+                out[(l.id, sid)] = float(self.tranche_racks(l, sid).sum())
+        return out
+
+    def first_tranche_racks(self, lease_id: str, site_id: str) -> float:
+        return float(self.tranche_racks(self.leases[lease_id].lease, site_id)[0])
+
+    def site_builds(self, site_id: str, use: str | None = None) -> list[BuildData]:
+        return [b for (s, _), b in self.builds.items() if s == site_id and (use is None or b.use == use)]
+
+    def tenant_capex(self, lease: Lease, site_id: str):
+        """What a tenant funding ``tenant_capex_share`` of its MW pays at a site: (capex per MW, lead
+        periods, asset class, new-build option id or None). The site's conversion capex per MW, else
+        its first HPC new-build option's; None at a site with neither (its HPC racks exist)."""
+        s = self.inst.site_by_id[site_id]
+        if s.conversion is not None:
+            return s.conversion.capex_usd_per_mw, self.lead_periods(s.conversion.lead_months), "hpc_conversion", None
+        hb = self.site_builds(site_id, "hpc")
+        if hb:
+            return hb[0].option.capex_usd_per_mw, hb[0].lead, "new_build", hb[0].option.id
+        return None
+
+    def tenant_capex_fractions(self, tau: int, lead: int) -> np.ndarray:
+        """[T] share of the tenant's capex funding paid per period: evenly over the ``lead`` periods
+        before the hand-over ``tau`` (in tau when lead is 0); parts before the horizon fall in period 0."""
+        out = np.zeros(self.T)
+        n = max(lead, 1)
+        for j in range(n):
+            t = tau - lead + j if lead > 0 else tau
+            out[min(max(t, 0), self.T - 1)] += 1.0 / n
         return out
 
 
@@ -204,6 +238,9 @@ def compile_instance(inst: Instance) -> Data:
     hashrate = series(lambda sc: sc.network_hashrate_eh_s)
     fees = series(lambda sc: sc.fees_btc_per_block)
     idx = series(lambda sc: sc.hpc_lease_rate_index)
+    gpu_idx = series(lambda sc: sc.gpu_price_index)
+    idx_monthly = np.array([sc.hpc_lease_rate_index.monthly(tl.start, n_m) for sc in inst.scenarios]).reshape(W, n_m)
+    delays = np.array([sc.handover_delay_months for sc in inst.scenarios], dtype=int)
     markets = sorted({s.market for s in inst.sites})
     power = {k: series(lambda sc, k=k: sc.power_price_usd_per_mwh[k]) for k in markets}
 
@@ -222,6 +259,8 @@ def compile_instance(inst: Instance) -> Data:
         btc_price_usd=price, hashrate_eh_s=hashrate, fees_btc_per_block=fees,
         hashprice_btc_per_ph_day=hp_btc, hashprice_usd_per_ph_day=hp_btc * price,
         power_price=power, hpc_index=idx, btc_per_unit=btc_per_unit,
+        delays=delays, gpu_index=gpu_idx, hpc_index_monthly=idx_monthly,
+        builds=compile_builds(inst, tl), gpus=compile_gpus(inst, tl, gpu_idx),
     )
     month_hours = 24.0 * tl.month_days
     months = tl.month_ordinals
@@ -239,55 +278,20 @@ def compile_instance(inst: Instance) -> Data:
         d.contracts[c.id] = ContractData(c, act_h, p, tl.period_of_month(start), _period_sum(inside.astype(float), tl),
                                          runs_to_horizon_end=bool(start <= tl.end <= end))
     for l in inst.leases:
-        d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
+        d.leases[l.id] = compile_lease(l, tl, month_hours, h.discount_rate, delays, idx_monthly)
     if inst.financing is not None:
         d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years)
     return d
 
 
-def _lease_data(l: Lease, inst: Instance, tl: Timeline, month_hours: np.ndarray) -> LeaseData:
-    months = tl.month_ordinals
-    ws, we = month_ordinal(l.window_start), month_ordinal(l.window_end)
-    last_allowed = tl.end if l.late_penalty_usd_per_mw_month is not None else we
-    taus = [t for t in range(tl.n_periods) if ws <= tl.period_start_months[t] <= last_allowed]
-    if not taus:  # quarterly periods whose starts skip the window: the period holding window_start
-        taus = [max(tl.period_of_month(ws), 0)]
-    r = inst.horizon.discount_rate
-    out = LeaseData(l, taus, {}, {}, {}, {}, {}, {}, {})
-    for tau in taus:
-        h0 = int(tl.period_start_months[tau])
-        since = months - h0
-        running = (since >= 0) & (since < l.term_months)
-        rent_m = finance.lease_rent_usd_month(l.it_mw, l.rate_usd_per_kw_month, l.escalator_per_year, since) * running
-        opex_m = _lease_opex(l, rent_m, running)
-        out.months_late[tau] = max(0, h0 - we)
-        out.rent_usd[tau] = _period_sum(rent_m, tl)
-        out.opex_usd[tau] = _period_sum(opex_m, tl)
-        out.active_hours[tau] = _period_sum(month_hours * running, tl)
-        out.active[tau] = _period_sum(running.astype(float), tl) > 0
-        # months of the term after the horizon end, discounted to the horizon end (end of month)
-        after = np.arange(tl.end + 1 - h0, l.term_months)
-        out.runs_past_horizon[tau] = len(after) > 0
-        if len(after):
-            rent_a = finance.lease_rent_usd_month(l.it_mw, l.rate_usd_per_kw_month, l.escalator_per_year, after)
-            noi_a = rent_a - _lease_opex(l, rent_a, np.ones_like(after, dtype=bool))
-            k = np.arange(1, len(after) + 1)
-            df_after = finance.discount_factors(r, k)  # months after the horizon end, end of month
-            out.terminal_noi_usd[tau] = float(np.sum(noi_a * df_after))
-            hours_a = np.array([24.0 * days_in_month(tl.end + int(j)) for j in k])
-            out.terminal_hours_disc[tau] = float(np.sum(hours_a * df_after))
-        else:
-            out.terminal_noi_usd[tau] = 0.0
-            out.terminal_hours_disc[tau] = 0.0
-    return out
+def lease_at(data: Data, lease_id: str, tau: int) -> LeaseData:
+    """The LeaseData of a lease handed over in ``tau``, also outside its window (the evaluator's
+    view of a plan that breaks the window: its cash flows as if the window allowed tau)."""
+    ld = data.leases[lease_id]
+    if tau in ld.reserved:
+        return ld
+    return compile_lease(ld.lease, data.tl, 24.0 * data.tl.month_days, data.inst.horizon.discount_rate, data.delays,
+                         data.hpc_index_monthly, taus=[tau])
 
 
-def _lease_opex(l: Lease, rent: np.ndarray, running: np.ndarray) -> np.ndarray:
-    if l.noi_margin is not None:
-        return (1.0 - l.noi_margin) * rent
-    if l.opex_usd_per_mw_month is not None:
-        return l.opex_usd_per_mw_month * l.it_mw * running
-    return np.zeros_like(rent)
-
-
-__all__ = ["Data", "LeaseData", "ContractData", "compile_instance", "month_label"]
+__all__ = ["BuildData", "ContractData", "Data", "GpuData", "LeaseData", "LeaseSchedule", "compile_instance", "lease_at", "month_label"]

@@ -247,7 +247,7 @@ class _Builder:
                 supply = supply + np.where(h > 0, np.inf, 0.0)
             else:
                 supply = supply + (c.mw_cap if isinstance(c, (FixedContract, IndexContract)) else c.mw) * h
-        return np.minimum(st.grid_mw[sid] * d.hours, supply) - st.hpc_mwh(sid)
+        return np.minimum(st.grid_mw[sid] * d.hours, supply) - st.hpc_mwh(sid).max(axis=0)
 
     def lease_fits(self, st: State, lid: str, sid: str, tau: int, extra_racks: np.ndarray | None = None) -> bool:
         d = self.d
@@ -258,7 +258,7 @@ class _Builder:
         act = ld.active[tau].astype(bool)
         if not act.any() or np.any(st.own[sid][act] < 0.5):
             return False
-        free = st.hpc_racks[sid] - st.leased_racks(sid)
+        free = st.hpc_racks[sid] - st.used_racks(sid)
         if extra_racks is not None:
             free = free + extra_racks
         need = d.lease_racks_needed[(lid, sid)]
@@ -489,7 +489,7 @@ class _Builder:
             return None
         ld = d.leases[lid]
         act = ld.active[tau].astype(bool)
-        free = st.hpc_racks[sid] - st.leased_racks(sid)
+        free = st.hpc_racks[sid] - st.used_racks(sid)
         short = float(np.max(d.lease_racks_needed[(lid, sid)] - free[act])) if act.any() else 0.0
         k = max(1, math.ceil(short / conv.racks_per_block - 1e-9))
         lead = d.lead_periods(conv.lead_months)

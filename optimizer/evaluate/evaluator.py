@@ -302,7 +302,7 @@ class _Evaluator:
             self.report(over, lambda w, t, op=op, u=inst_units, m=m: (
                 f"{self.where('site ' + sid, w, t)}: {fmt(op[w, t])} operating units of model {m} exceed {fmt(max(u[t], 0))} installed"))
         hpc_mwh = st.hpc_mwh(sid)
-        load = mining_mwh + hpc_mwh[None, :]
+        load = mining_mwh + hpc_mwh
         self.mining_mwh[i], self.load_mwh[i], self.btc_by_site[i], self.mining_opex[i] = mining_mwh, load, btc, opex_mining
         cap_mwh = st.grid_mw[sid] * d.hours
         self.report(load > cap_mwh[None, :] + 1e-6 * np.maximum(1.0, cap_mwh)[None, :], lambda w, t: (
@@ -310,12 +310,25 @@ class _Evaluator:
             f"({fmt(load[w, t])} MWh > {fmt(cap_mwh[t])} MWh)"))
         self.add(sid, "mining_revenue_usd", P * btc)
         runs = st.site_leases(sid)
-        self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), np.zeros(self.T)))
-        pt_mwh = sum((r.it_mw * site.pue_hpc * r.active_hours for r in runs if r.passthrough), np.zeros(self.T))
-        self.add(sid, "power_passthrough_usd", pt_mwh[None, :] * pi)
+        zero = np.zeros((self.W, self.T))
+        self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), zero))
+        self.add(sid, "lease_prepayment_usd", sum((r.prepayment_usd for r in runs), zero))
+        self.add(sid, "tenant_credit_loss_usd", -sum((r.credit_loss_usd for r in runs), zero))
+        self.add(sid, "lease_delay_damages_usd", -sum((r.damages_usd for r in runs), zero))
+        pt_mwh = sum((site.pue_hpc * r.it_mwh for r in runs if r.passthrough), zero)
+        self.add(sid, "power_passthrough_usd", pt_mwh * pi)
         opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
-        lease_opex = sum((r.opex_usd for r in runs), np.zeros(self.T))
-        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + lease_opex))
+        lease_opex = sum((r.opex_usd for r in runs), zero)
+        gpu_opex, gpu_rev = np.zeros(self.T), zero
+        for (oid, s2), g in st.gpus.items():
+            if s2 != sid:
+                continue
+            gd = d.gpus[oid]
+            gpu_opex = gpu_opex + gd.opex_usd_per_mw * g.online_mw
+            merchant = g.online_mw - st.gpu_held.get((oid, sid), np.zeros(self.T))
+            gpu_rev = gpu_rev + gd.merchant_usd_per_mw * merchant[None, :]
+        self.add(sid, "gpu_cloud_revenue_usd", gpu_rev)
+        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + gpu_opex)[None, :] - lease_opex)
 
     # ------------------------------------------------------------ power contracts
 
@@ -403,16 +416,17 @@ class _Evaluator:
         for i, site in enumerate(self.inst.sites):
             sid = site.id
             runs = st.site_leases(sid)
-            self.add(sid, "terminal_lease_noi_usd", sum(r.terminal_noi_usd for r in runs) * last)
+            self.add(sid, "terminal_lease_noi_usd", sum((r.terminal_noi_usd for r in runs), np.zeros(self.W))[:, None] * last[None, :])
             # without pass-through the landlord keeps paying the lease's power after the horizon,
-            # priced at the last period's market price
-            own_power = sum(r.it_mw * r.terminal_hours_disc for r in runs if not r.passthrough)
-            if own_power:
+            # priced at the last period's market price (a GPU cloud contract's power is its GPUs')
+            own_power = sum((r.terminal_it_mwh_disc for r in runs if not r.passthrough and r.gpu_option is None), np.zeros(self.W))
+            if np.any(own_power):
                 pi_end = d.site_power_price(sid)[:, -1]
                 self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
                 # unleased = owned HPC racks minus racks taken by leases running past the horizon
-                taken = sum(r.racks for r in runs if r.runs_past_horizon)
+                # and by GPUs in service at the end
+                taken = sum(r.racks[-1] for r in runs if r.runs_past_horizon) + st.gpu_racks(sid)[-1]
                 free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_mw_per_rack
                 value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
                 self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
@@ -536,12 +550,16 @@ class _Evaluator:
                 "hpc_racks": st.hpc_racks[sid], "hpc_racks_leased": leased,
             })
             for l in inst.leases:
-                f[f"racks_{l.id}"] = sum((r.racks * r.active for r in st.site_leases(sid) if r.lease == l.id), np.zeros(self.T))
+                f[f"racks_{l.id}"] = sum((r.racks for r in st.site_leases(sid) if r.lease == l.id), np.zeros(self.T))
+            if inst.gpu_cloud is not None:
+                f["hpc_racks_gpu"] = st.gpu_racks(sid)
             f["idle_racks"] = (np.maximum(st.mining_racks[sid] - n_units / site.asics_per_rack, 0.0)
-                               + np.maximum(st.hpc_racks[sid] - leased, 0.0))
+                               + np.maximum(st.hpc_racks[sid] - st.used_racks(sid), 0.0))
             f["mining_mw"] = sum(units[m.name] * m.power_w / 1e6 for m in inst.fleet.asic_models)
             f["hpc_mw"] = st.hpc_mw(sid)
-            f["hpc_mw_leased"] = sum((r.it_mw * r.active for r in st.site_leases(sid)), np.zeros(self.T))
+            f["hpc_mw_leased"] = sum((r.held_mw for r in st.site_leases(sid) if r.gpu_option is None), np.zeros(self.T))
+            if inst.gpu_cloud is not None:
+                f["gpu_mw"] = st.gpu_mw(sid)
             f["grid_mw"] = st.grid_mw[sid]
             for m, u in units.items():
                 f[f"units_{m}"] = u
@@ -575,10 +593,15 @@ class _Evaluator:
             leased_racks, leased_mw = np.zeros(self.T), np.zeros(self.T)
             for l in inst.leases:
                 runs = [r for r in st.site_leases(sid) if r.lease == l.id]
-                racks = sum((r.racks * r.active for r in runs), np.zeros(self.T))
-                mw = sum((r.it_mw * r.active for r in runs), np.zeros(self.T))
+                racks = sum((r.racks for r in runs), np.zeros(self.T))
+                mw = sum((r.held_mw for r in runs if r.gpu_option is None), np.zeros(self.T))
                 leased_racks, leased_mw = leased_racks + racks, leased_mw + mw
                 rows(sid, owned, "hpc_leased", l.id, racks, mw)
+            for (oid, s2), g in st.gpus.items():
+                if s2 == sid:
+                    racks = g.online_mw * 1000.0 / site.hpc_kw_per_rack
+                    leased_racks, leased_mw = leased_racks + racks, leased_mw + g.online_mw
+                    rows(sid, owned, "gpu_cloud", oid, racks, g.online_mw)
             rows(sid, owned, "hpc_unleased", "", np.maximum(st.hpc_racks[sid] - leased_racks, 0.0),
                  np.maximum(st.hpc_mw(sid) - leased_mw, 0.0))
         if not frames:
@@ -592,7 +615,7 @@ class _Evaluator:
             hpc = self.st.hpc_mwh(site.id)
             for w, name in enumerate(d.scenario_names):
                 frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "mining", "mwh": self.mining_mwh[i, w]}))
-                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc}))
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc[w]}))
         return pd.concat(frames, ignore_index=True)
 
     def _kpis(self) -> pd.DataFrame:
@@ -607,7 +630,7 @@ class _Evaluator:
             share = np.divide(self.mining_mwh[i], self.load_mwh[i], out=np.zeros((self.W, self.T)), where=self.load_mwh[i] > 0)
             cost += net * share + self.mining_opex[i][None, :]
         hpc_online = sum(st.hpc_mw(s.id) * st.own[s.id] for s in inst.sites)
-        hpc_leased = sum((r.it_mw * r.active for r in st.leases), np.zeros(self.T))
+        hpc_leased = sum((r.held_mw for r in st.leases if r.gpu_option is None), np.zeros(self.T))
         rows = []
         for w, name in enumerate(d.scenario_names):
             rows.append(pd.DataFrame({

@@ -27,6 +27,8 @@ def extract_plan(m, data: Data) -> Plan:
     lab, names = data.labels, data.scenario_names
     conv = [(s, lab[t], float(round(_v(m.conv[s, t])))) for (s, t) in m.conv_index if round(_v(m.conv[s, t])) > 0]
     gx = [(s, g, lab[t]) for (s, g, t) in m.gx_index if _v(m.gx[s, g, t]) > 0.5]
+    builds = [(s, b, lab[t], float(round(_v(m.nbuild[s, b, t])))) for (s, b, t) in m.nbuild_index if round(_v(m.nbuild[s, b, t])) > 0]
+    gpus = [(o, s, lab[t], _v(m.gbuy[o, s, t])) for (o, s, t) in m.gbuy_index if _v(m.gbuy[o, s, t]) > TOL]
     buy = [(o, s, lab[t], _v(m.buy[o, s, t]) * UNITS) for (o, s, t) in m.buy_index if _v(m.buy[o, s, t]) > TOL]
     ret = [(s, mod, lab[t], _v(m.ret[s, mod, t]) * UNITS) for (s, mod, t) in m.ret_index if _v(m.ret[s, mod, t]) > TOL]
     split = {l.id: l.splittable for l in data.inst.leases}
@@ -52,6 +54,8 @@ def extract_plan(m, data: Data) -> Plan:
     return Plan(
         conversions=df(conv, columns=["site", "month", "blocks"]),
         grid_expansions=df(gx, columns=["site", "option", "month"]),
+        new_builds=df(builds, columns=["site", "option", "month", "blocks"]),
+        gpu_purchases=df(gpus, columns=["option", "site", "month", "mw"]),
         purchases=df(buy, columns=["option", "site", "month", "units"]),
         retirements=df(ret, columns=["site", "model", "month", "units"]),
         leases=df(leases, columns=["lease", "site", "month", "share"]),
@@ -99,7 +103,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
     names = {n: i for i, n in enumerate(data.scenario_names)}
-    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue]
+    first_stage = [m.conv, m.gx, m.nbuild, m.gbuy, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue]
     for var in first_stage:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
@@ -107,6 +111,12 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         _set(m.conv, (r.site, _period(data, r.month, "plan.conversions")), float(r.blocks), "plan.conversions")
     for r in plan.grid_expansions.itertuples():
         _set(m.gx, (r.site, r.option, _period(data, r.month, "plan.grid_expansions")), 1.0, "plan.grid_expansions")
+    for r in plan.new_builds.itertuples():
+        k = (r.site, r.option, _period(data, r.month, "plan.new_builds"))
+        _set(m.nbuild, k, _v(m.nbuild[k]) + float(r.blocks) if k in m.nbuild else float(r.blocks), "plan.new_builds")
+    for r in plan.gpu_purchases.itertuples():
+        k = (r.option, r.site, _period(data, r.month, "plan.gpu_purchases"))
+        _set(m.gbuy, k, _v(m.gbuy[k]) + float(r.mw) if k in m.gbuy else float(r.mw), "plan.gpu_purchases")
     for r in plan.purchases.itertuples():
         k = (r.option, r.site, _period(data, r.month, "plan.purchases"))
         _set(m.buy, k, _v(m.buy[k]) + r.units / UNITS if k in m.buy else r.units / UNITS, "plan.purchases")
@@ -130,6 +140,9 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
     for (s, g, t) in m.gcum_index:
         prev = _v(m.gcum[s, g, t - 1]) if (s, g, t - 1) in m.gcum else 0.0
         m.gcum[s, g, t].set_value(prev + (_v(m.gx[s, g, t]) if (s, g, t) in m.gx else 0.0), skip_validation=True)
+    for (s, b, t) in m.nbcum_index:
+        prev = _v(m.nbcum[s, b, t - 1]) if (s, b, t - 1) in m.nbcum else 0.0
+        m.nbcum[s, b, t].set_value(prev + (_v(m.nbuild[s, b, t]) if (s, b, t) in m.nbuild else 0.0), skip_validation=True)
     for (s, t) in m.own_index:
         prev = pyo.value(sites.own(m, s, t - 1))
         d = -_v(m.sell[s, t]) if (s, t) in m.sell else (_v(m.acq[s, t]) if (s, t) in m.acq else 0.0)
@@ -149,7 +162,7 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         site = data.inst.contracts[[x.id for x in data.inst.contracts].index(c)].site
         m.signed_owned[c, t].set_value(_v(m.sign[c]) * pyo.value(sites.own(m, site, t)), skip_validation=True)
     out = ComponentMap()
-    defined = [m.nb, m.gcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned]
+    defined = [m.nb, m.gcum, m.nbcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned]
     for var in first_stage + defined:
         for v in var.values():
             out[v] = _v(v)

@@ -27,6 +27,7 @@ import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS, LEVERED_ITEMS, PORTFOLIO, TAXABLE_ITEMS, TERMINAL_ITEMS
+from optimizer.instance.financing import FINANCED_CLASS
 from optimizer.model.common import USD, Term, add_constraints, add_vars, is_const, lin, register
 
 
@@ -109,8 +110,7 @@ def facility_commitment(m, data: Data) -> None:
 
 def financed_capex_terms(m, fa) -> list[Term]:
     """The first-stage capex terms a facility finances: its site's conversion and/or grid expansion capex."""
-    classes = {"conversion": "hpc_conversion", "grid_expansion": "grid_expansion"}
-    want = {classes[k] for k in fa.facility.finances}
+    want = {FINANCED_CLASS[k] for k in fa.facility.finances}
     return [tm for tm in m.cashflow_terms
             if tm.item in CAPEX_ITEMS and tm.scenario is None and tm.site == fa.facility.site and tm.asset in want]
 
@@ -146,42 +146,52 @@ def facility_loan_to_cost(m, data: Data) -> None:
     add_constraints(m, "facility_loan_to_cost", rows)
 
 
-def lease_noi(m, data: Data, keep) -> dict[int, object]:
-    """t -> NOI ($M) of the lease rows (l, s, tau) for which keep(l, s) holds: rent minus lease opex
-    (NOI-margin leases: margin x rent), linear in x; the same arithmetic as the lease lines."""
+def lease_noi(m, data: Data, keep, w: int | None = None) -> dict[int, object]:
+    """t -> NOI ($M) of the lease rows (l, s, tau) for which keep(l, s) holds: rent received minus
+    lease opex (NOI-margin leases without a prepayment: margin x rent), linear in x; the same
+    arithmetic as the lease lines (scenario w's schedule when the lease's differs by scenario)."""
     out: dict[int, list] = {}
     for (l, s, tau) in m.x_index:
         if not keep(l, s):
             continue
         ld = data.leases[l]
         lease = ld.lease
-        rent, opex = ld.rent_usd[tau], ld.opex_usd[tau]
+        sc = ld.sched[(tau, 0)] if w is None else ld.schedule(tau, w)
+        rent = sc.rent_usd
         k = 1.0 / lease.rate_usd_per_kw_month / USD
         for t in rent.nonzero()[0]:
-            share = 1.0 if lease.noi_margin is None else lease.noi_margin
-            e = (m.lease_rate[l] * (share * float(rent[t]) * k)) * m.x[l, s, tau]
-            if lease.noi_margin is None and opex[t] != 0:
-                e = e - (float(opex[t]) / USD) * m.x[l, s, tau]
+            if lease.noi_margin is not None and lease.prepayment_share == 0:
+                e = (m.lease_rate[l] * (lease.noi_margin * float(rent[t]) * k)) * m.x[l, s, tau]
+            elif lease.noi_margin is not None:
+                e = (m.lease_rate[l] * ((float(rent[t]) - float(sc.opex_rate_usd[t])) * k)) * m.x[l, s, tau]
+            else:
+                e = (m.lease_rate[l] * (float(rent[t]) * k)) * m.x[l, s, tau]
+                if sc.opex_usd[t] != 0:
+                    e = e - (float(sc.opex_usd[t]) / USD) * m.x[l, s, tau]
             out.setdefault(int(t), []).append(e)
     return {t: sum(es) for t, es in out.items()}
 
 
 def facility_dscr(m, data: Data) -> None:
     """NOI_f[t] >= min_dscr_f x (interest + principal of f in t), for every amortization period t
-    inside the horizon; NOI_f = NOI of f's lease (or of every lease at f's site)."""
+    inside the horizon; NOI_f = NOI of f's lease (or of every lease at f's site); in every scenario
+    when a lease's schedule differs by scenario (rows keyed (f, t, w))."""
     rows = {}
     for f, fa in data.fin.facilities.items():
         fac = fa.facility
         if fac.min_dscr is None or not fa.draw_periods:
             continue
         if fac.lease is not None:
-            noi = lease_noi(m, data, lambda l, s, lease=fac.lease: l == lease)
+            keep = lambda l, s, lease=fac.lease: l == lease  # noqa: E731
         else:
-            noi = lease_noi(m, data, lambda l, s, site=fac.site: s == site)
-        for t in fa.dscr_periods:
-            cs = [fac.min_dscr * float(fa.units[u].interest[t] + fa.units[u].principal[t]) for u in fa.draw_periods]
-            service = lin(cs, [m.draw[f, u] for u in fa.draw_periods])
-            rows[(f, t)] = service - noi.get(t, 0.0) <= 0
+            keep = lambda l, s, site=fac.site: s == site  # noqa: E731
+        varies = any(keep(l, s) and data.leases[l].varies(tau) for (l, s, tau) in m.x_index)
+        for w in (range(data.W) if varies else [None]):
+            noi = lease_noi(m, data, keep, w)
+            for t in fa.dscr_periods:
+                cs = [fac.min_dscr * float(fa.units[u].interest[t] + fa.units[u].principal[t]) for u in fa.draw_periods]
+                service = lin(cs, [m.draw[f, u] for u in fa.draw_periods])
+                rows[(f, t) if w is None else (f, t, w)] = service - noi.get(t, 0.0) <= 0
     add_constraints(m, "facility_dscr", rows)
 
 

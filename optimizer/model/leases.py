@@ -3,11 +3,20 @@
 Variables (first stage): x[l,s,tau] share of lease l handed over in period tau at site s
 (binary for unsplittable leases; in [0, 1] for splittable ones, with y[l,tau] binary choosing
 the hand-over period). Combinations that can never be delivered (site too small even fully
-converted, or HPC racks not online by tau at the earliest) get no variable.
+converted and built, HPC racks (or a GPU cloud contract's GPUs) not in service by tau at the
+earliest) get no variable.
+
+A lease's schedule (``economics.leases``) may differ by scenario (construction delays, holder-mode
+renewals): its cash flows and its tenant's load are then registered per scenario, still linear in
+the first-stage x; rack positions (and a GPU contract's GPUs) are reserved first stage for every
+scenario's schedule.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
@@ -15,9 +24,17 @@ from optimizer.model import sites
 from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
 
 
-def _earliest(si, need: float, splittable: bool) -> int | None:
+def _ready(si) -> int | None:
+    """First period new HPC racks can be in service at site si (conversion or new build; None: never)."""
+    cands = [] if si.first_conv is None else [si.first_conv + si.lead]
+    cands += [ps[0] + b.lead for b in si.builds if b.use == "hpc" for ps in [si.build_periods.get(b.option.id)] if ps]
+    return min(cands) if cands else None
+
+
+def _earliest(si, need: float, first: float, splittable: bool) -> int | None:
     """First hand-over period at which site si could have the racks (None: never).
-    A splittable lease needs only some HPC racks at a site; an unsplittable one all of ``need``."""
+    A splittable lease needs only some HPC racks at a site; an unsplittable one all of ``need``
+    (``first``: the racks of its first tranche, needed at the hand-over)."""
     if splittable:
         if si.Hmax <= 0:
             return None
@@ -25,11 +42,23 @@ def _earliest(si, need: float, splittable: bool) -> int | None:
     else:
         if need > si.Hmax + 1e-9:
             return None
-        ready_now = need <= si.H0 + 1e-9
-    e = 0 if ready_now else (None if si.first_conv is None else si.first_conv + si.lead)
+        ready_now = first <= si.H0 + 1e-9
+    e = 0 if ready_now else _ready(si)
     if e is not None and not si.owned0:
         e = None if si.own_first is None else max(e, si.own_first)
     return e
+
+
+def _earliest_gpu(m, data: Data, l, s: str) -> int | None:
+    """First hand-over period a GPU cloud contract could be covered at s (GPUs of its option in
+    service there); None when the site cannot host its MW of GPUs or buy them."""
+    si = m.site_info[s]
+    if l.it_mw > si.Hmax * si.kw / 1000.0 + 1e-9:
+        return None
+    us = [u for (o, ss, u) in m.gbuy_index if o == l.gpu_option and ss == s]
+    if not us:
+        return None
+    return min(us) + data.gpus[l.gpu_option].lead
 
 
 def build(m, data: Data) -> None:
@@ -39,11 +68,14 @@ def build(m, data: Data) -> None:
     for l in inst.leases:
         ld = data.leases[l.id]
         for s in inst.eligible_sites(l):
-            need = data.lease_racks_needed[(l.id, s)]
-            e = _earliest(m.site_info[s], need, l.splittable)
+            if l.gpu_option is not None:
+                e = _earliest_gpu(m, data, l, s)
+            else:
+                need = data.lease_racks_needed[(l.id, s)]
+                e = _earliest(m.site_info[s], need, data.first_tranche_racks(l.id, s), l.splittable)
             if e is None:
                 continue
-            m.lease_need[(l.id, s)] = need
+            m.lease_need[(l.id, s)] = data.lease_racks_needed[(l.id, s)]
             keys += [(l.id, s, tau) for tau in ld.handover_periods if tau >= e]
         if l.splittable:
             taus = {k[2] for k in keys if k[0] == l.id}
@@ -55,6 +87,7 @@ def build(m, data: Data) -> None:
     lease_racks(m, data)
     lease_conversion_rounding(m, data)
     lease_needs_ownership(m, data)
+    tenant_limits(m, data)
     hpc_energy(m, data)
     _cashflows(m, data)
 
@@ -84,12 +117,13 @@ def lease_once(m, data: Data) -> None:
 
 
 def _running(m, data: Data) -> dict:
-    """(s, t) -> [(racks taken, x var, runs past the horizon)] of the leases that may run there."""
+    """(s, t) -> [(racks held, x var, runs past the horizon)] of the leases that may hold racks there."""
     out: dict = {}
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
-        for t in ld.active[tau].nonzero()[0]:
-            out.setdefault((s, int(t)), []).append((m.lease_need[(l, s)], m.x[l, s, tau], ld.runs_past_horizon[tau]))
+        need = data.lease_rack_need(l, s, tau)
+        for t in need.nonzero()[0]:
+            out.setdefault((s, int(t)), []).append((float(need[t]), m.x[l, s, tau], ld.runs_past_horizon[tau]))
     return out
 
 
@@ -100,13 +134,19 @@ def racks_taken(m, data: Data, s: str, t: int, past_horizon_only: bool = False):
 
 
 def lease_racks(m, data: Data) -> None:
-    """Racks taken by running leases <= hpc_racks[s,t]; <= Hmax x own[s,t] where the site
-    may be sold or bought (an unowned site runs no lease)."""
+    """Racks held by leases + racks of GPUs in service <= hpc_racks[s,t]; <= Hmax x own[s,t] where
+    the site may be sold or bought (an unowned site runs no lease and holds no GPU)."""
     m.lease_running = _running(m, data)
+    gpu = getattr(m, "gpu_racks", Acc())
     rows = {}
-    for (s, t) in sorted(m.lease_running, key=lambda k: (list(m.site_info).index(k[0]), k[1])):
+    keys = set(m.lease_running) | set(gpu.rows)
+    order = list(m.site_info)
+    for (s, t) in sorted(keys, key=lambda k: (order.index(k[0]), k[1])):
         si = m.site_info[s]
         used = racks_taken(m, data, s, t)
+        g = gpu.expr((s, t))
+        if not is_const(g):
+            used = g if is_const(used) else used + g
         rows[(s, t, "racks")] = used <= sites.hpc_racks(m, s, t)
         o = sites.own(m, s, t)
         if not (is_const(o) and o == 1):
@@ -116,22 +156,23 @@ def lease_racks(m, data: Data) -> None:
 
 def lease_conversion_rounding(m, data: Data) -> None:
     """Valid inequality tightening the LP: an unsplittable lease l handed over at s by t needs at
-    least k = ceil((need - H0) / rpb) blocks started by t - lead (blocks only accumulate):
-    k x sum_{tau <= t} x[l,s,tau] <= nb[s, t - lead], for t in l's hand-over window (later t
-    are implied). Without it the LP converts need/rpb of a block for x = 1 and less for x < 1."""
-    import math
-
+    least k = ceil((need_1 - H0) / rpb) blocks started by t - lead (blocks only accumulate;
+    need_1 = the racks of its first tranche): k x sum_{tau <= t} x[l,s,tau] <= nb[s, t - lead], for
+    t in l's hand-over window (later t are implied). Without it the LP converts need/rpb of a block
+    for x = 1 and less for x < 1. Only at sites whose HPC racks come from conversions alone (a
+    new-build option could supply the racks instead)."""
     by_ls: dict = {}
     for (l, s, tau) in m.x_index:
         by_ls.setdefault((l, s), []).append(tau)
-    split = {l.id: l.splittable for l in data.inst.leases}
+    leases = {l.id: l for l in data.inst.leases}
     rows = {}
     for (l, s), taus in by_ls.items():
         si = m.site_info[s]
-        need = m.lease_need[(l, s)]
-        if split[l] or need <= si.H0 + 1e-9:
+        lease = leases[l]
+        first = data.first_tranche_racks(l, s)
+        if lease.splittable or lease.gpu_option is not None or first <= si.H0 + 1e-9 or si.has_hpc_builds or si.rpb == 0:
             continue
-        k = math.ceil((need - si.H0) / si.rpb - 1e-9)
+        k = math.ceil((first - si.H0) / si.rpb - 1e-9)
         taus = sorted(taus)
         for t in taus:
             b = sites.nb(m, s, t - si.lead)
@@ -142,14 +183,14 @@ def lease_conversion_rounding(m, data: Data) -> None:
 
 def lease_needs_ownership(m, data: Data) -> None:
     """Valid inequality, per lease, at sites that may be sold or bought: the share of lease l
-    running at s in t <= own(s,t). Implied at integer points by the aggregated
+    holding capacity at s in t <= own(s,t). Implied at integer points by the aggregated
     `lease_racks[s,t,"owned"]` row but much tighter in the LP (Hmax x own vs need x own)."""
     rows = {}
     for (l, s, tau) in m.x_index:
         si = m.site_info[s]
         if si.own_first is None:
             continue
-        for t in data.leases[l].active[tau].nonzero()[0]:
+        for t in data.leases[l].reserved_any(tau).nonzero()[0]:
             rows.setdefault((l, s, int(t)), []).append(m.x[l, s, tau])
     out = {}
     for (l, s, t), xs in rows.items():
@@ -158,21 +199,77 @@ def lease_needs_ownership(m, data: Data) -> None:
     add_constraints(m, "lease_needs_ownership", out)
 
 
+def tenant_limits(m, data: Data) -> None:
+    """policy.tenant_limits: sum over the tenant's leases of it_mw x signed share <= max_it_mw;
+    sum over its leases of R[l,tau] x <= max_rent_share x sum over every lease of R[l,tau] x, with
+    R the probability-weighted rent (incl. prepayment, less expected default loss) inside the horizon."""
+    lims = data.inst.policy.tenant_limits
+    if not lims:
+        return
+    leases = {l.id: l for l in data.inst.leases}
+    rent = {}
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        rent[(l, s, tau)] = float(np.sum(ld.expected(tau, data.prob).rate_usd)) / USD
+    rows = {}
+    for lim in lims:
+        ks = [k for k in m.x_index if leases[k[0]].tenant_id == lim.tenant]
+        if not ks:
+            continue
+        if lim.max_it_mw is not None:
+            rows[(lim.tenant, "mw")] = lin([leases[k[0]].it_mw for k in ks], [m.x[k] for k in ks]) <= lim.max_it_mw
+        if lim.max_rent_share is not None:
+            mine = set(ks)
+            coefs = [rent[k] * ((1.0 if k in mine else 0.0) - lim.max_rent_share) for k in m.x_index]
+            rows[(lim.tenant, "rent")] = lin(coefs, [m.x[k] for k in m.x_index]) <= 0
+    add_constraints(m, "tenant_limits", rows)
+
+
+def _tenant_gwh(data: Data, l: str, s: str, tau: int, w: int | None):
+    """[T] GWh coefficient of x[l,s,tau]: the tenant's IT load x PUE (scenario w's schedule, or the
+    lease's one schedule for w None)."""
+    ld = data.leases[l]
+    sc = ld.sched[(tau, 0)] if w is None else ld.schedule(tau, w)
+    pue = data.inst.site_by_id[s].pue_hpc
+    out = np.zeros(data.T)
+    for k, mw in enumerate(ld.tranche_mw):
+        h = sc.hours[k]
+        for t in h.nonzero()[0]:
+            out[t] += float(mw) * pue * float(h[t]) / MWH
+    return out
+
+
 def hpc_energy(m, data: Data) -> None:
-    """hpc_gwh[s,t] = HPC load in GWh (firm; first stage), one variable per (s,t) so that the
-    per-scenario energy-balance and grid rows carry one term for it; m.passthrough_gwh[(s,t)]:
-    the pass-through part (an expression, for the pass-through line)."""
-    allg, pt = Acc(), Acc()
+    """hpc_gwh[s,t] = first-stage HPC load in GWh (leases with one schedule, GPUs in service), one
+    variable per (s,t) so that the per-scenario energy-balance and grid rows carry one term for it;
+    m.hpc_gwh_w[(s,t,w)]: the load of leases whose schedule differs by scenario (expressions);
+    m.passthrough_gwh[(s,t,w)]: the pass-through part (for the pass-through line). A GPU cloud
+    contract's load is its GPUs' (counted with them)."""
+    allg, pt, perw = Acc(), Acc(), Acc()
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
         lease = ld.lease
-        pue = data.inst.site_by_id[s].pue_hpc
-        h = ld.active_hours[tau]
-        for t in h.nonzero()[0]:
-            c = lease.it_mw * pue * float(h[t]) / MWH
-            allg.add((s, int(t)), c, m.x[l, s, tau])
-            if lease.power_passthrough:
-                pt.add((s, int(t)), c, m.x[l, s, tau])
+        x = m.x[l, s, tau]
+        if not ld.varies(tau):
+            c = _tenant_gwh(data, l, s, tau, None)
+            for t in c.nonzero()[0]:
+                if lease.gpu_option is None:
+                    allg.add((s, int(t)), float(c[t]), x)
+                if lease.power_passthrough:
+                    for w in range(data.W):
+                        pt.add((s, int(t), w), float(c[t]), x)
+            continue
+        for w in range(data.W):
+            c = _tenant_gwh(data, l, s, tau, w)
+            for t in c.nonzero()[0]:
+                if lease.gpu_option is None:
+                    perw.add((s, int(t), w), float(c[t]), x)
+                if lease.power_passthrough:
+                    pt.add((s, int(t), w), float(c[t]), x)
+    gpu = getattr(m, "gpu_gwh", Acc())
+    for k, (c, v, _) in gpu.rows.items():
+        for a, var in zip(c, v):
+            allg.add(k, a, var)
     keys = list(allg.rows)
     m.hpc_gwh = add_vars(m, "hpc_gwh", keys, pyo.NonNegativeReals)
     rows = {}
@@ -180,69 +277,111 @@ def hpc_energy(m, data: Data) -> None:
         c, v, _ = allg.rows[k]
         rows[k] = lin(c + [-1.0], v + [m.hpc_gwh[k]]) == 0
     add_constraints(m, "hpc_energy", rows)
+    m.hpc_gwh_w = perw
     m.passthrough_gwh = dict(pt.items())
+
+
+def _scenario_groups(data: Data, ld, tau: int):
+    """[(scenario or None, schedule)]: one first-stage schedule, or one per scenario."""
+    if not ld.varies(tau):
+        return [(None, ld.sched[(tau, 0)])]
+    return [(w, ld.schedule(tau, w)) for w in range(data.W)]
 
 
 def _cashflows(m, data: Data) -> None:
     inst, T, W = data.inst, data.T, data.W
-    rent: dict[tuple, Acc] = {}  # (s, t) -> per-lease accumulator of rent / rate (rate-proportional)
-    opex_fix, pen = Acc(), Acc()
-    tnoi: dict[str, list] = {}
+    rent: dict[tuple, Acc] = {}  # (s, t, w) -> per-lease accumulator of rent / rate (rate-proportional)
+    prepay: dict[tuple, Acc] = {}
+    loss: dict[tuple, Acc] = {}
+    opex_rate: dict[tuple, Acc] = {}
+    opex_fix, pen, dmg, fund = Acc(), Acc(), Acc(), {}
+    tnoi: dict[tuple, list] = {}
     term = inst.horizon.terminal
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
         lease = ld.lease
         v = m.x[l, s, tau]
-        r, ox = ld.rent_usd[tau], ld.opex_usd[tau]
         k = 1.0 / lease.rate_usd_per_kw_month / USD
-        for t in r.nonzero()[0]:
-            rent.setdefault((s, int(t)), Acc()).add(l, float(r[t]) * k, v)
-        if lease.noi_margin is None:
-            for t in ox.nonzero()[0]:
-                opex_fix.add((s, int(t)), -float(ox[t]) / USD, v)
+        for w, sc in _scenario_groups(data, ld, tau):
+            for arr, target in ((sc.rent_usd, rent), (sc.prepayment_usd, prepay), (sc.credit_loss_usd, loss)):
+                for t in arr.nonzero()[0]:
+                    target.setdefault((s, int(t), w), Acc()).add(l, float(arr[t]) * k, v)
+            if lease.noi_margin is not None and lease.prepayment_share > 0:
+                for t in sc.opex_rate_usd.nonzero()[0]:
+                    opex_rate.setdefault((s, int(t), w), Acc()).add(l, float(sc.opex_rate_usd[t]) * k, v)
+            if lease.noi_margin is None:
+                for t in sc.opex_usd.nonzero()[0]:
+                    opex_fix.add((s, int(t), w), -float(sc.opex_usd[t]) / USD, v)
+            for t in sc.damages_usd.nonzero()[0]:
+                dmg.add((s, int(t), w), -float(sc.damages_usd[t]) / USD, v)
+            if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
+                tnoi.setdefault((s, w), []).append((l, tau, int(ld.variant_of[tau][0 if w is None else w]), v))
         late = ld.months_late[tau]
         if late > 0:
             pen.add((s, tau), -lease.late_penalty_usd_per_mw_month * lease.it_mw * late / USD, v)
-        if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
-            tnoi.setdefault(s, []).append((l, tau, v))
+        if lease.tenant_capex_share > 0:
+            src = data.tenant_capex(lease, s)
+            if src is not None:
+                _, lead, asset, bid = src
+                f = data.tenant_capex_fractions(tau, lead)
+                for t in f.nonzero()[0]:
+                    fund.setdefault((s, int(t), asset, bid), []).append((lease.tenant_capex_share * lease.it_mw * float(f[t]) / USD, v))
     margin = {l.id: l.noi_margin for l in inst.leases}
-    for (s, t), acc in rent.items():
+    prepaid = {l.id: l.prepayment_share > 0 for l in inst.leases}
+    for (s, t, w), acc in rent.items():
         per_lease = [(l, m.lease_rate[l] * e) for l, e in acc.items()]
-        register(m, "lease_revenue_usd", s, t, None, sum(e for _, e in per_lease))
-        # NOI-margin leases: opex = (1 - margin) x rent, the same expression scaled
-        opex = [-(1.0 - margin[l]) * e for l, e in per_lease if margin[l] is not None and margin[l] < 1]
+        register(m, "lease_revenue_usd", s, t, w, sum(e for _, e in per_lease))
+        # NOI-margin leases without a prepayment: opex = (1 - margin) x rent, the same expression scaled
+        opex = [-(1.0 - margin[l]) * e for l, e in per_lease if margin[l] is not None and margin[l] < 1 and not prepaid[l]]
         if opex:
-            register(m, "opex_usd", s, t, None, sum(opex))
-    for (s, t), e in opex_fix.items():
-        register(m, "opex_usd", s, t, None, e)
+            register(m, "opex_usd", s, t, w, sum(opex))
+    for (s, t, w), acc in opex_rate.items():
+        register(m, "opex_usd", s, t, w, sum(-m.lease_rate[l] * e for l, e in acc.items()))
+    for (s, t, w), acc in prepay.items():
+        register(m, "lease_prepayment_usd", s, t, w, sum(m.lease_rate[l] * e for l, e in acc.items()))
+    for (s, t, w), acc in loss.items():
+        register(m, "tenant_credit_loss_usd", s, t, w, sum(-m.lease_rate[l] * e for l, e in acc.items()))
+    for (s, t, w), e in opex_fix.items():
+        register(m, "opex_usd", s, t, w, e)
+    for (s, t, w), e in dmg.items():
+        register(m, "lease_delay_damages_usd", s, t, w, e)
     for (s, t), e in pen.items():
         register(m, "lease_penalty_usd", s, t, None, e)
-    for s, items in tnoi.items():
-        register(m, "terminal_lease_noi_usd", s, T - 1, None,
-                 sum((m.lease_terminal_noi[l, tau] / USD) * v for (l, tau, v) in items))
+    for (s, t, asset, bid), pairs in fund.items():
+        price = m.capex_per_mw[s] if bid is None else m.build_capex_per_mw[s, bid]
+        register(m, "tenant_capex_funding_usd", s, t, None, price * lin([c for c, _ in pairs], [v for _, v in pairs]), asset=asset)
+    for (s, w), items in tnoi.items():
+        register(m, "terminal_lease_noi_usd", s, T - 1, w,
+                 sum((m.lease_terminal_noi[l, tau, vi] / USD) * v for (l, tau, vi, v) in items))
         # leases without pass-through: power after the horizon at the last period's market price
         site = inst.site_by_id[s]
-        mwh = [(data.leases[l].lease.it_mw * site.pue_hpc / USD * m.lease_terminal_hours[l, tau], v)
-               for (l, tau, v) in items if not data.leases[l].lease.power_passthrough]
+        mwh = []
+        for (l, tau, vi, v) in items:
+            ld = data.leases[l]
+            if ld.lease.power_passthrough or ld.lease.gpu_option is not None:
+                continue
+            for kk, mw in enumerate(ld.tranche_mw):
+                mwh.append((float(mw) * site.pue_hpc / USD * m.lease_terminal_hours[l, tau, vi, kk], v))
         if mwh:
-            for w in range(W):
-                p = m.power_price[site.market, w, T - 1]
-                register(m, "terminal_lease_noi_usd", s, T - 1, w, -p * sum(c * v for c, v in mwh))
-    for (s, t), e in m.passthrough_gwh.items():
+            for ww in (range(W) if w is None else [w]):
+                p = m.power_price[site.market, ww, T - 1]
+                register(m, "terminal_lease_noi_usd", s, T - 1, ww, -p * sum(c * v for c, v in mwh))
+    for (s, t, w), e in m.passthrough_gwh.items():
         market = inst.site_by_id[s].market
-        for w in range(W):
-            register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
+        register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
     _terminal_hpc(m, data)
 
 
 def _terminal_hpc(m, data: Data) -> None:
     """Unleased HPC MW at the end x NOI/MW-year / cap rate x idx[w,T-1]; 'unleased' = owned HPC
-    racks minus racks taken by leases running past the horizon, times kW per rack."""
+    racks minus racks taken by leases running past the horizon and racks of GPUs in service at
+    the end, times kW per rack."""
     term = data.inst.horizon.terminal
     if term.hpc_unleased_noi_usd_per_mw_year <= 0:
         return
     T = data.T
     per_mw = term.hpc_unleased_noi_usd_per_mw_year / term.hpc_cap_rate / USD
+    gpu = getattr(m, "gpu_racks", Acc())
     for si in m.site_info.values():
         if si.Hmax <= 0:
             continue
@@ -250,6 +389,9 @@ def _terminal_hpc(m, data: Data) -> None:
         owned = sites.hpc_owned(m, s, T - 1)
         taken = racks_taken(m, data, s, T - 1, past_horizon_only=True)
         racks = owned - taken
+        g = gpu.expr((s, T - 1))
+        if not is_const(g):
+            racks = racks - g
         if is_const(racks) and racks == 0:
             continue
         mw = si.site.hpc_mw_per_rack * racks

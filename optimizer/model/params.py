@@ -10,9 +10,11 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``power_price[k, w, t]`` USD/MWh of market k
 - ``hpc_index[w]``         HPC lease-rate index of the last period (terminal HPC value)
 - ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
-- ``lease_terminal_noi[l, tau]``  USD, remaining NOI after the horizon of lease l handed over in tau
-- ``lease_terminal_hours[l, tau]`` hours of the term after the horizon, discounted to the horizon end
+- ``lease_terminal_noi[l, tau, v]``  USD, remaining NOI after the horizon of lease l handed over in tau
+                           (scenario variant v: delay and renewals; 0 when the lease has one)
+- ``lease_terminal_hours[l, tau, v, k]`` hours of tranche k after the horizon, discounted to the horizon end
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
+- ``build_capex_per_mw[s, b]``  capex USD per MW of new-build option b at site s
 - ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
 - ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
 
@@ -49,11 +51,13 @@ def _values(data: Data) -> dict[str, dict]:
         "power_price": {(k, w, t): float(a[w, t]) for k, a in data.power_price.items() for w in range(W) for t in range(T)},
         "hpc_index": {w: float(data.hpc_index[w, T - 1]) for w in range(W)},
         "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
-        "lease_terminal_noi": {(lid, tau): float(v) for lid, ld in data.leases.items()
-                               for tau, v in ld.terminal_noi_usd.items() if ld.runs_past_horizon[tau]},
-        "lease_terminal_hours": {(lid, tau): float(ld.terminal_hours_disc[tau]) for lid, ld in data.leases.items()
-                                 for tau in ld.terminal_noi_usd if ld.runs_past_horizon[tau]},
+        "lease_terminal_noi": {(lid, tau, v): float(sc.terminal_noi_usd) for lid, ld in data.leases.items()
+                               for (tau, v), sc in ld.sched.items() if ld.runs_past_horizon[tau]},
+        "lease_terminal_hours": {(lid, tau, v, k): float(h) for lid, ld in data.leases.items()
+                                 for (tau, v), sc in ld.sched.items() if ld.runs_past_horizon[tau]
+                                 for k, h in enumerate(sc.terminal_hours_disc)},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
+        "build_capex_per_mw": {k: float(b.option.capex_usd_per_mw) for k, b in data.builds.items()},
     }
     fin = data.fin
     if fin is not None and fin.fin.discount_rates is not None:
@@ -63,17 +67,31 @@ def _values(data: Data) -> dict[str, dict]:
     return v
 
 
+class StructureChanged(ValueError):
+    """The new data needs another model (raised by ``update_params``; rebuild instead)."""
+
+
+def _structure(data: Data) -> tuple:
+    """What the Params cannot carry: which scenarios share a lease schedule (delays and holder-mode
+    renewals, which the HPC lease-rate index decides)."""
+    return tuple((lid, tau, tuple(int(v) for v in vo)) for lid, ld in data.leases.items() for tau, vo in ld.variant_of.items())
+
+
 def build(m, data: Data) -> None:
     for name, vals in _values(data).items():
         setattr(m, name, pyo.Param(list(vals), initialize=vals, mutable=True, within=pyo.Reals))
+    m.param_structure = _structure(data)
 
 
 def update_params(m, data: Data) -> None:
     """Set every mutable Param from ``data``; the instance must have the model's structure
-    (same periods, scenarios, markets, leases and hand-over windows, sites with conversions)."""
+    (same periods, scenarios, markets, leases and hand-over windows, sites with conversions, the
+    same scenarios sharing each lease schedule), else ``StructureChanged``."""
+    if getattr(m, "param_structure", None) != _structure(data):
+        raise StructureChanged("update_params: the scenarios sharing a lease schedule differ from the built model's; rebuild the model")
     for name, vals in _values(data).items():
         p = getattr(m, name)
         if set(vals) != set(p.keys()):
-            raise ValueError(f"update_params: {name} has a different index than the built model; rebuild the model")
+            raise StructureChanged(f"update_params: {name} has a different index than the built model; rebuild the model")
         for k, x in vals.items():
             p[k].set_value(x)

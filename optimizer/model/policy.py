@@ -3,11 +3,13 @@ and user-fixed decisions."""
 
 from __future__ import annotations
 
+from pyomo.repn import generate_standard_repn
+
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
 from optimizer.errors import InputError
 from optimizer.model import sites
-from optimizer.model.common import USD, add_constraints, lin
+from optimizer.model.common import USD, Acc, add_constraints, is_const, lin
 
 
 def build(m, data: Data) -> None:
@@ -38,25 +40,38 @@ def _own0_sites(m):
 
 
 def min_mining_share(m, data: Data) -> None:
-    """sum over initially owned sites of mining racks >= share x their racks (mining + HPC).
-    Mining racks never grow, so the last period is the binding one: one row."""
+    """sum over initially owned sites of mining racks >= share x their racks (mining + HPC) at the
+    start. Mining racks never grow without mining new-build options, so the last period is the
+    binding one: one row; with them, one row per period."""
     share = data.inst.policy.min_mining_share
     if share <= 0:
         return
     T = data.T
-    coefs, vs, const = [], [], 0
-    for si in _own0_sites(m):
-        const += si.R0
-        b = sites.nb(m, si.id, T - 1)
-        if not isinstance(b, (int, float)):
-            coefs.append(-si.rpb)
-            vs.append(b)
-    total = sum(si.R0 + si.H0 for si in _own0_sites(m))
+    own0 = _own0_sites(m)
+    total = sum(si.R0 + si.H0 for si in own0)
+    const = sum(si.R0 for si in own0)
     if const < share * total - 1e-9:
         raise ValueError(f"policy.min_mining_share: {share:g} x {total} rack positions of the initially owned sites must stay "
                          f"mining, but they have only {const} mining racks")
-    if vs:
-        add_constraints(m, "min_mining_share", {0: lin(coefs, vs, const) >= share * total})
+    grows = any(b.use == "mining" and si.build_periods.get(b.option.id) for si in own0 for b in si.builds)
+    rows = {}
+    for t in (range(T) if grows else [T - 1]):
+        acc = Acc()
+        for si in own0:
+            r = sites.mining_racks(m, si.id, t)
+            acc.add(0, 1.0, r) if is_const(r) else _add_expr(acc, r)
+        lhs = acc.expr(0)
+        if not is_const(lhs):
+            rows[t if grows else 0] = lhs >= share * total
+    add_constraints(m, "min_mining_share", rows)
+
+
+def _add_expr(acc: Acc, e) -> None:
+    """Add a linear expression (sum of coefficient x variable plus a constant) to ``acc`` key 0."""
+    repn = generate_standard_repn(e, compute_values=False)
+    acc.add_const(0, float(repn.constant))
+    for c, v in zip(repn.linear_coefs, repn.linear_vars):
+        acc.add(0, float(c), v)
 
 
 def max_converted_share(m, data: Data) -> None:
