@@ -8,6 +8,8 @@ product's output; solved cases also check the MILP's lines against the evaluator
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -458,3 +460,56 @@ def test_no_false_warning_for_a_greenfield_lease():
     from optimizer.instance.checks import plain_impossibilities
     assert plain_impossibilities(Instance.from_dict(_greenfield())) == []
 
+
+# ---------------------------------------------------------------- the campus case
+
+
+CAMPUS = Path(__file__).parents[1] / "instances" / "case_campus_growth.yaml"
+
+
+@pytest.fixture(scope="module")
+def campus():
+    inst = Instance.from_yaml(CAMPUS)
+    return inst, solve(inst, mip_gap=1e-4, value_of_information=False)
+
+
+def test_campus_case_solves_and_verifies(campus, tmp_path):
+    inst, res = campus
+    res.verify()
+    # the 150 MW lease needs 150 MW / (400 racks x 125 kW = 50 MW per hall) = 3 halls; its first
+    # tranche (75 MW = 600 racks) needs 2 halls in service at the hand-over, the second 3 halls three
+    # months later; each hall takes 15 months (5 quarters) from the start of works
+    lease = res.plan.leases.set_index("lease")
+    assert "neocloud-colo" in lease.index
+    h = pd.Period(lease.loc["neocloud-colo", "month"], "M")
+    nb = res.plan.new_builds
+    assert nb["blocks"].sum() >= 3
+    started = sorted((pd.Period(m, "M"), b) for m, b in zip(nb["month"], nb["blocks"]))
+    assert sum(b for m, b in started if (h - m).n >= 15) >= 2
+    assert sum(b for m, b in started if (h + 3 - m).n >= 15) >= 3
+    # the evaluator reports the new lines of the levers the case uses
+    items = set(res.evaluation.cashflows["item"])
+    assert {"new_build_capex_usd", "tenant_credit_loss_usd", "lease_delay_damages_usd"} <= items
+    out = res.write(tmp_path / "campus")
+    assert (out / "plan" / "new_builds.csv").exists() and (out / "plan" / "gpu_purchases.csv").exists()
+
+
+def test_campus_gpu_contract_at_the_microsoft_rate_is_rejected_for_a_reason(campus):
+    """The optimizer leaves the 808 $/kW-month GPU contract unsigned; the alternative plan that signs it
+    (two more halls, 100 MW of GPUs) is feasible and evaluates lower: the GPUs cost 2.9 B$ against
+    5 years of rent on a greenfield hall at a 9 % rate."""
+    inst, res = campus
+    assert "ms-gpu-cloud" not in set(res.plan.leases["lease"])
+    p = res.plan
+    nb = pd.concat([p.new_builds, pd.DataFrame({"site": ["oh-campus"], "option": ["ai-hall"], "month": ["2026-07"], "blocks": [2.0]})])
+    alt = Plan(new_builds=nb, retirements=p.retirements, purchases=p.purchases, contracts=p.contracts,
+               leases=pd.concat([p.leases, pd.DataFrame({"lease": ["ms-gpu-cloud"], "site": ["oh-campus"], "month": ["2027-10"], "share": [1.0]})]),
+               gpu_purchases=pd.DataFrame({"option": ["gb300"], "site": ["oh-campus"], "month": ["2027-07"], "mw": [100.0]}))
+    ev = evaluate(inst, alt)
+    assert ev.violations == []
+    assert {"gpu_purchases_usd", "terminal_gpu_usd", "lease_prepayment_usd"} <= set(ev.cashflows["item"])
+    # against the optimizer's first stage under the same operating rule (neither plan carries operations)
+    same = evaluate(inst, Plan(new_builds=p.new_builds, retirements=p.retirements, purchases=p.purchases,
+                               contracts=p.contracts, leases=p.leases))
+    assert same.violations == []
+    assert ev.npv_usd < same.npv_usd
