@@ -355,6 +355,21 @@ def test_probability_weighted_renewals_by_hand():
     assert _line(ev, "terminal_lease_noi_usd")[-1] == pytest.approx(3 * 30_250)
 
 
+def test_holder_renewal_follows_the_market_rent():
+    d = _option_instance(renewals={"count": 1, "term_months": 3, "mode": "holder", "rent_step_share": 0.1})
+    d["scenarios"] = [{**d["scenarios"][0], "name": "hot", "probability": 0.5, "hpc_lease_rate_index": 1.2},
+                      {**d["scenarios"][0], "name": "cold", "probability": 0.5, "hpc_lease_rate_index": 1.0}]
+    ev = evaluate(Instance.from_dict(d), OPTION_PLAN)
+    assert ev.violations == []
+    # the renewal (2026-10..12) costs the tenant 1.1 x the base rent: it renews where the market is at
+    # 1.2 x (rent 110,000 a month) and not where it is at 1.0
+    base = [0, 0, 0] + [100_000] * 6
+    assert _padded(_line(ev, "lease_revenue_usd", "hot"), 12) == pytest.approx(base + [110_000] * 3)
+    assert _padded(_line(ev, "lease_revenue_usd", "cold"), 12) == pytest.approx(base + [0] * 3)
+    res = solve(Instance.from_dict(d), mip_gap=1e-9, value_of_information=False)
+    res.verify()
+
+
 def test_lease_options_solved_match_the_evaluator():
     d = _option_instance(prepayment_share=0.2, tenant_capex_share=0.5,
                          renewals={"count": 1, "term_months": 6, "mode": "holder", "rent_step_share": 0.0},

@@ -8,7 +8,8 @@ Common to all three:
   A lease fixed as signed without a site or month gets the earliest feasible hand-over at an
   eligible site (or, failing that, its first eligible site and first hand-over period).
 - Optional contracts are not signed, no ASICs are bought, no grid is expanded, no site is sold
-  or acquired, beyond what fixed decisions pin.
+  or acquired, no new-build hall is started and no GPU bought (GPU cloud contracts are never
+  signed), beyond what fixed decisions pin.
 - A lease pinned as signed that no free HPC racks can host gets conversion blocks started just in
   time for its earliest hand-over (the greedy's costing below, value ignored).
 - With cash modelled (``treasury.cash_start_usd``), a conversion, lease or greedy option is kept
@@ -112,7 +113,8 @@ class _Builder:
         self.retirements: list[tuple[str, str, int, float]] = []
         self.pinned_conv: set[tuple[str, int]] = set()
         self.lease_must_sign: list[str] = []
-        self.lease_never: set[str] = set()
+        # GPU cloud contracts need GPUs, which no baseline buys (nor new-build halls)
+        self.lease_never: set[str] = {l.id for l in inst.leases if l.gpu_option is not None}
 
     # ------------------------------------------------------------ plan tables
 
