@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 DEMO := instances/demo.yaml
 BASELINES := keep-mining convert-asap greedy
 
-.PHONY: demo baselines test lint chromium doctor clean
+.PHONY: demo baselines test lint chromium doctor clean mutation
 
 demo: $(STAMP)
 	$(BIN)/optimizer validate $(DEMO)
@@ -70,4 +70,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out .pytest_cache mutants
+
+# Mutation testing (benchmarks/MUTATION.md): mutmut over the economics, data, evaluator and model
+# modules against the fast test subset ([tool.mutmut] in pyproject.toml). State in mutants/: a
+# second run re-tests only changed functions; `rm -rf mutants` for a run from scratch.
+MUTATION_JOBS ?= 2
+MUTATION_STAMP := $(VENV)/.installed-mutation
+$(MUTATION_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	touch $@ $(TEST_STAMP) $(STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python benchmarks/mutation_report.py --run --jobs $(MUTATION_JOBS)

@@ -129,3 +129,63 @@ def test_timeline_quarters_and_days():
     assert tl.labels == ["2026-01", "2026-04", "2026-07", "2026-10"]
     assert tl.lead_periods(4) == 2 and tl.lead_periods(3) == 1 and tl.lead_periods(0) == 0
     assert math.isclose(tl.months_elapsed_at_end[-1], 12)
+
+
+def test_hashprice_with_a_shorter_block_interval():
+    # 5-minute blocks: 1440 / 5 = 288 blocks a day. (3.125 + 0.125) BTC x 288 / (450 EH/s x 1000)
+    # = 936 / 450,000 = 0.00208 BTC per PH/s per day; at 100,000 USD: 208 USD.
+    assert protocol.blocks_per_day(5.0) == 288.0
+    assert protocol.hashprice_btc_per_ph_day(3.125, 0.125, 450.0, 5.0) == pytest.approx(0.00208, rel=1e-12)
+    assert protocol.hashprice_usd_per_ph_day(100_000, 3.125, 0.125, 450.0, 5.0) == pytest.approx(208.0, rel=1e-12)
+    # block heights advance 288 a day: 10 + 31 days x 288 = 8938 after January
+    assert protocol.block_heights_at_boundaries(10, np.array([31.0]), 5.0).tolist() == [10.0, 8938.0]
+
+
+def test_annuity_payment_and_balance_share():
+    # one payment repays the balance with one period's interest: 100 x 1.01 = 101
+    assert finance.annuity_payment(100.0, 0.01, 1) == pytest.approx(101.0, rel=1e-12)
+    # zero rate: the balance in equal parts, 120 / 12 = 10; after 3 of 12 payments 9/12 is still owed
+    assert finance.annuity_payment(120.0, 0.0, 12) == 10.0
+    assert finance.annuity_balance_share(0.0, 12, 3) == 0.75
+    # 2 payments at 10 %: P = 100 x 0.1 / (1 - 1.1^-2) = 10 / (0.21 / 1.21) = 57.619...; after one
+    # payment the balance is 100 x 1.1 - 57.619 = 52.381 = (1.21 - 1.1) / (1.21 - 1) of 100
+    assert finance.annuity_payment(100.0, 0.1, 2) == pytest.approx(10 * 1.21 / 0.21, rel=1e-12)
+    assert finance.annuity_balance_share(0.1, 2, 1) == pytest.approx(0.11 / 0.21, rel=1e-12)
+    with pytest.raises(ValueError, match=r"^annuity over n=0 periods$"):
+        finance.annuity_payment(100.0, 0.01, 0)
+
+
+def test_period_rate_and_irr_per_year():
+    # a 12 % nominal annual rate: 1 % a month, 3 % a quarter
+    assert finance.period_rate(0.12, 1) == pytest.approx(0.01, rel=1e-12)
+    assert finance.period_rate(0.12, 3) == pytest.approx(0.03, rel=1e-12)
+    # -100 now (end of period 0) and +121 two quarters later: 10 % a quarter, 1.1^4 - 1 a year
+    assert finance.irr_per_year([-100.0, 0.0, 121.0], 3) == pytest.approx(1.1 ** 4 - 1, rel=1e-9)
+    # -100 then +110 a year later: 10 %
+    assert finance.irr_per_year([-100.0, 110.0], 12) == pytest.approx(0.10, rel=1e-9)
+    # no sign change (zeros do not count as a sign), or a single flow: no IRR
+    assert finance.irr_per_year([100.0, 110.0], 12) is None
+    assert finance.irr_per_year([-100.0, 0.0], 12) is None
+    assert finance.irr_per_year([100.0, 0.0], 12) is None
+    assert finance.irr_per_year([100.0, 0.5], 12) is None
+    # small flows: -0.5 then +0.55 a year later is 10 % too
+    assert finance.irr_per_year([-0.5, 0.55], 12) == pytest.approx(0.10, rel=1e-9)
+    assert finance.irr_per_year([-100.0], 12) is None
+
+
+def test_cvar_normalises_the_weights():
+    # weights 1 and 3 are probabilities 0.25 and 0.75: alpha 0 gives the mean (10 + 3 x 30) / 4 = 25;
+    # alpha 0.5 keeps the worst half: 0.25 at 10 and 0.25 of the 30, (2.5 + 7.5) / 0.5 = 20
+    assert finance.cvar_usd([10.0, 30.0], [1.0, 3.0], 0.0) == pytest.approx(25.0, rel=1e-12)
+    assert finance.cvar_usd([30.0, 10.0], [3.0, 1.0], 0.5) == pytest.approx(20.0, rel=1e-12)
+
+
+def test_cvar_rejects_mismatched_or_empty_inputs():
+    # one probability per NPV, at least one of each: otherwise a one-line ValueError
+    msg = r"^cvar_usd: give one probability per NPV \(at least one\)$"
+    with pytest.raises(ValueError, match=msg):
+        finance.cvar_usd([1.0, 2.0], [1.0], 0.5)
+    with pytest.raises(ValueError, match=msg):
+        finance.cvar_usd([], [], 0.5)
+    with pytest.raises(ValueError, match=r"^alpha: must be in \[0, 1\), got -0.1$"):
+        finance.cvar_usd([1.0], [1.0], -0.1)

@@ -119,6 +119,20 @@ def test_hand_instance_line_by_line():
     assert list(bd.index) == ITEMS
     assert bd["pv_usd"].sum() == pytest.approx(npv, rel=1e-12)
     assert bd.loc["capex_usd", "pv_usd"] == pytest.approx(-500_000 * (dfs["2026-04"] + dfs["2026-05"]), rel=1e-12)
+    # the headline of summary.json and the tables of an evaluation directory carry the same numbers
+    assert ev.ok
+    summ = ev.summary("hand", "p")
+    assert (summ["instance"], summ["plan"], summ["violations"]) == ("hand", "p", [])
+    assert summ["npv_usd"] == pytest.approx(npv, rel=1e-12)
+    assert summ["npv_usd_by_scenario"] == {"base": pytest.approx(npv, rel=1e-12)}
+    assert list(summ["npv_breakdown_usd"]) == ITEMS
+    assert summ["npv_breakdown_usd"]["capex_usd"] == pytest.approx(-500_000 * (dfs["2026-04"] + dfs["2026-05"]), rel=1e-12)
+    tables = ev.tables()
+    assert list(tables) == ["cashflows", "plan", "allocation", "kpis", "npv_breakdown"]
+    assert tables["cashflows"] is ev.cashflows and tables["plan"] is ev.allocation and tables["kpis"] is ev.kpis
+    assert tables["allocation"] is ev.allocation_long
+    assert tables["npv_breakdown"]["item"].tolist() == ITEMS
+    assert tables["npv_breakdown"]["pv_usd"].sum() == pytest.approx(npv, rel=1e-12)
 
 
 def test_hand_instance_tables():
@@ -242,6 +256,7 @@ PUR = ["option", "site", "month", "units"]
 RET = ["site", "model", "month", "units"]
 GX = ["site", "option", "month"]
 EV = ["site", "event", "month"]
+CON = ["contract", "signed"]
 
 
 def _set(path: str, value):
@@ -406,6 +421,43 @@ CASES = [
      ["plan.leases row 0", "month 'Jan' is not a month written YYYY-MM"]),
     ("negative units", None, _ops(-5), ["plan.operations row 0", "units -5 is negative"]),
     ("unknown event", None, {"site_events": df([("s1", "merger", "2026-02")], EV)}, ["unknown event 'merger'"]),
+    ("blocks not a number", None, {"conversions": df([("s1", "2026-02", float("nan"))], CONV)},
+     ["plan.conversions row 0", "blocks is not a number"]),
+    ("blocks negative", None, {"conversions": df([("s1", "2026-02", -1)], CONV)}, ["plan.conversions row 0", "blocks -1 is negative"]),
+    ("acquired without option", None, {"site_events": df([("s1", "acquisition", "2026-02")], EV)},
+     ["site s1 2026-02", "acquired but the site has no acquisition option"]),
+    ("sold without option", None, {"site_events": df([("s2", "acquisition", "2026-03"), ("s2", "sale", "2026-04")], EV)},
+     ["site s2 2026-04", "sold but the site has no sale option"]),
+    # s1 sold in 2026-03 (its sale option's earliest month), a conversion started there in 2026-04
+    ("conversion not owned", None, {"site_events": df([("s1", "sale", "2026-03")], EV), "conversions": df([("s1", "2026-04", 1)], CONV)},
+     ["site s1 2026-04", "conversion started while the site is not owned"]),
+    ("event unknown site", None, {"site_events": df([("zz", "sale", "2026-03")], EV)}, ["plan.site_events row 0", "unknown site 'zz'"]),
+    ("event month outside", None, {"site_events": df([("s1", "sale", "2031-01")], EV)},
+     ["plan.site_events row 0", "month 2031-01 is outside the horizon 2026-01..2026-06"]),
+    ("conversion unknown site", None, {"conversions": df([("zz", "2026-02", 1)], CONV)}, ["plan.conversions row 0", "unknown site 'zz'"]),
+    ("expansion unknown site", None, {"grid_expansions": df([("zz", "g1", "2026-02")], GX)},
+     ["plan.grid_expansions row 0", "unknown site 'zz'"]),
+    ("expansion month malformed", None, {"grid_expansions": df([("s1", "g1", "2026-13")], GX)},
+     ["plan.grid_expansions row 0", "month '2026-13' is not a month written YYYY-MM"]),
+    ("purchase unknown option", None, {"purchases": df([("p9", "s1", "2026-03", 10)], PUR)},
+     ["plan.purchases row 0", "unknown purchase option 'p9'"]),
+    ("purchase units negative", None, {"purchases": df([("p1", "s1", "2026-03", -10)], PUR)},
+     ["plan.purchases row 0", "units -10 is negative"]),
+    ("retirement unknown model", None, {"retirements": df([("s1", "z9", "2026-03", 10)], RET)},
+     ["plan.retirements row 0", "unknown ASIC model 'z9'"]),
+    ("contract signed twice differently", None, {"contracts": df([("opt", True), ("opt", False)], CON)},
+     ["contract opt", "listed 2 times with different signed values"]),
+    ("fixed lease unsigned but signed", _set("policy", {"fixed_decisions": [{"kind": "lease", "lease": "L1", "signed": False}]}),
+     {"leases": df([("L1", "s1", "2026-02", 1.0)], LEASE)}, ["fixed decision 0 (lease)", "lease L1 must not be signed, the plan signs it"]),
+    ("fixed lease at another site", _set("policy", {"fixed_decisions": [{"kind": "lease", "lease": "L2", "signed": True, "site": "s2"}]}),
+     {"leases": df([("L2", "s1", "2026-02", 1.0)], LEASE)},
+     ["fixed decision 0 (lease)", "lease L2 must be hosted at site s2, the plan uses s1"]),
+    ("fixed sale in another month", _set("policy", {"fixed_decisions": [{"kind": "sale", "site": "s1", "month": "2026-04"}]}),
+     {"site_events": df([("s1", "sale", "2026-03")], EV)},
+     ["fixed decision 0 (sale)", "site s1 sale must happen in 2026-04, the plan has it in 2026-03"]),
+    ("fixed expansion not built", _set("policy", {"fixed_decisions": [{"kind": "grid_expansion", "site": "s1", "option": "g1", "happens": False}]}),
+     {"grid_expansions": df([("s1", "g1", "2026-02")], GX)},
+     ["fixed decision 0 (grid_expansion)", "grid expansion g1 at site s1 must not be built, the plan starts it in 2026-02"]),
 ]
 
 
@@ -428,6 +480,28 @@ def test_cash_below_minimum():
 
     ev = evaluate(load("rules", edit), Plan(site_events=df([("s2", "acquisition", "2026-03")], EV)))
     assert any("cash 2026-03: balance -400,000 USD is below the minimum 0 USD" in v for v in ev.violations), ev.violations
+
+
+def test_breakdown_and_summary_weigh_scenarios_by_probability():
+    # rules.yaml without ASICs and without the take-or-pay contract fx, two scenarios of probability
+    # 0.25 and 0.75: the only cash flow is the acquisition of s2 (500,000 USD) in 2026-03, in both.
+    # Expected PV = (0.25 + 0.75) x -500,000 x 1.1^(-3/12). An unknown site in a second event row
+    # adds one violation sentence.
+    def edit(raw):
+        raw["fleet"]["installed"] = []
+        raw["contracts"] = [c for c in raw["contracts"] if c["id"] != "fx"]
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="lo", probability=0.25), dict(sc, name="hi", probability=0.75)]
+
+    ev = evaluate(load("rules", edit), Plan(site_events=df([("s2", "acquisition", "2026-03"), ("zz", "sale", "2026-04")], EV)))
+    pv = -500_000 * 1.1 ** (-3 / 12)
+    assert ev.npv_breakdown().loc["acquisitions_usd", "pv_usd"] == pytest.approx(pv, rel=1e-12)
+    summ = ev.summary("rules", "p")
+    assert summ["npv_usd"] == pytest.approx(pv, rel=1e-12)
+    assert summ["npv_usd_by_scenario"] == {"lo": pytest.approx(pv, rel=1e-12), "hi": pytest.approx(pv, rel=1e-12)}
+    assert summ["npv_breakdown_usd"]["acquisitions_usd"] == pytest.approx(pv, rel=1e-12)
+    assert summ["violations"] == ["plan.site_events row 1: unknown site 'zz'"]
+    assert not ev.ok
 
 
 def test_feasible_plans_have_no_violations_and_milp_noise_is_tolerated():

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyomo.environ as pyo
 import pytest
 
+from optimizer.economics.data import compile_instance
 from optimizer.instance import Instance
+from optimizer.model import USD, build_model, mip_start_values
 from optimizer.solve import solve
 
 HERE = Path(__file__).parent / "instances"
@@ -221,3 +224,134 @@ def test_asics_bought_in_the_only_month_they_pay_back():
     assert_lines(res, exp)
     # 1000 x 4 x 181 + 500 x 4 x 150 - 500,000 + 750,000
     assert res.npv_usd == pytest.approx(1_274_000, rel=1e-12)
+
+
+# ---------------------------------------------------------------- (g) policy limits and the cash floor
+# forced_lease again (see (a)): signing L1 in 2026-04 needs one 10-rack block converted in Feb-Mar
+# (capex 1 M$ in each month, 2 M$ in 2026). Each limit below is set once just at the block (the lease
+# is signed as in (a)) and once just under it (nothing converts: NPV = mining alone).
+
+LEASE_NET = [124_000, 112_000 - 1_000_000, 124_000 - 1_000_000, 390_000, 394_000, 390_000]
+LEASE_TERMINAL = sum(270_000 * 1.01 ** -k for k in range(1, 22))   # 21 months after the horizon
+LEASE_NPV = sum(x * 1.01 ** -(t + 1) for t, x in enumerate(LEASE_NET)) + LEASE_TERMINAL * 1.01 ** -6
+MINING_NPV = sum(4.0 * 1000 * d * 1.01 ** -(t + 1) for t, d in enumerate(DAYS))
+
+
+def assert_lease_in_april(res) -> None:
+    assert res.plan.leases[["lease", "site", "month"]].values.tolist() == [["L1", "s1", "2026-04"]]
+    assert res.plan.conversions[res.plan.conversions["blocks"] > 0][["month", "blocks"]].values.tolist() == [["2026-02", 1.0]]
+    assert res.npv_usd == pytest.approx(LEASE_NPV, rel=1e-9)
+    assert res.objective_usd == pytest.approx(LEASE_NPV, rel=1e-9)
+
+
+def assert_mining_only(res) -> None:
+    assert len(res.plan.leases) == 0
+    assert float(res.plan.conversions["blocks"].sum()) == 0
+    assert res.npv_usd == pytest.approx(MINING_NPV, rel=1e-9)
+    assert res.objective_usd == pytest.approx(MINING_NPV, rel=1e-9)
+
+
+@pytest.mark.parametrize("budget, signed", [(2_000_000, True), (1_990_000, False)])
+def test_capex_budget_decides_whether_the_block_is_built(budget, signed):
+    # the block's capex, 1 MW x 2 M$/MW = 2 M$, all falls in 2026 (Feb + Mar)
+    res = run(load("forced_lease", **{"policy.capex_budget_usd_per_year": budget}))
+    (assert_lease_in_april if signed else assert_mining_only)(res)
+
+
+def test_capex_budget_of_another_year_does_not_bind_2026():
+    # a budget given for 2027 only: 2026 has no limit, the block is built as in (a)
+    res = run(load("forced_lease", **{"policy.capex_budget_usd_per_year": {2027: 0}}))
+    assert_lease_in_april(res)
+
+
+@pytest.mark.parametrize("share, signed", [(0.5, True), (0.55, False)])
+def test_min_mining_share_decides_whether_the_block_is_built(share, signed):
+    # s1 owned from the start with 20 mining racks and no HPC rack: converting the 10-rack block
+    # leaves 10 mining racks; 0.5 x 20 = 10 allows it, 0.55 x 20 = 11 does not
+    res = run(load("forced_lease", **{"policy.min_mining_share": share}))
+    (assert_lease_in_april if signed else assert_mining_only)(res)
+
+
+@pytest.mark.parametrize("share, signed", [(0.5, True), (0.45, False)])
+def test_max_converted_share_decides_whether_the_block_is_built(share, signed):
+    # 10 racks converted of 20 mining racks at the start: 0.5 x 20 = 10 allows it, 0.45 x 20 = 9 not
+    res = run(load("forced_lease", **{"policy.max_converted_share": share}))
+    (assert_lease_in_april if signed else assert_mining_only)(res)
+
+
+def _two_equal_scenarios(inst: Instance) -> Instance:
+    # the same scenario twice at probability 0.5: the model keeps one cash row per scenario and
+    # shares each month's first-stage cash flow between them (first_stage_net); NPVs are unchanged
+    raw = inst.model_dump(mode="json", exclude_none=True)
+    sc = raw["scenarios"][0]
+    raw["scenarios"] = [{**sc, "name": "a", "probability": 0.5}, {**sc, "name": "b", "probability": 0.5}]
+    return Instance.from_dict(raw)
+
+
+# Hand-over in May (conversion Mar + Apr): 2 months of NOI inside the horizon, 22 after it
+MAY_NET = [124_000, 112_000, 124_000 - 1_000_000, 120_000 - 1_000_000, 394_000, 390_000]
+MAY_NPV = (sum(x * 1.01 ** -(t + 1) for t, x in enumerate(MAY_NET))
+           + sum(270_000 * 1.01 ** -k for k in range(1, 23)) * 1.01 ** -6)
+
+
+def cash_instance(cash: float, scenarios: int) -> Instance:
+    i = load("forced_lease", **{"treasury.cash_start_usd": cash, "treasury.min_cash_usd": 100_000})
+    return _two_equal_scenarios(i) if scenarios == 2 else i
+
+
+def test_cash_floor_delays_the_lease_until_the_capex_can_be_paid():
+    # Cash starts at C, floor 100,000. Hand-over in April (capex Feb + Mar): cumulative net cash
+    # 124,000, -764,000, -1,640,000 (Jan..Mar) needs C >= 1,740,000. Hand-over in May (capex Mar +
+    # Apr): 124,000, 236,000, -640,000, -1,520,000 (Jan..Apr) needs C >= 1,620,000. May beats no
+    # lease by far (NOI 270,000 a month), and beats June (a month more of NOI).
+    # (the two-scenario cash rows are checked by the MIP start of (h))
+    assert_lease_in_april(run(cash_instance(1_741_000, 1)))
+    res = run(cash_instance(1_739_000, 1))
+    assert res.plan.leases[["lease", "site", "month"]].values.tolist() == [["L1", "s1", "2026-05"]]
+    assert res.plan.conversions[res.plan.conversions["blocks"] > 0][["month", "blocks"]].values.tolist() == [["2026-03", 1.0]]
+    assert res.npv_usd == pytest.approx(MAY_NPV, rel=1e-9)
+    assert res.objective_usd == pytest.approx(MAY_NPV, rel=1e-9)
+
+
+# ---------------------------------------------------------------- (h) the optimum as a MIP start
+# optimizer.model.mip_start_values turns a plan (first stage, operations, energy, BTC sales) back
+# into model values: the optimum's own plan must give the hand NPV and satisfy every row.
+
+
+@pytest.mark.parametrize("case", ["take_or_pay", "treasury", "cash"])
+def test_mip_start_of_a_forced_optimum_reproduces_its_hand_npv(case):
+    inst, npv = {
+        "take_or_pay": (load("forced_take_or_pay", **{"contracts[0].take_or_pay_min_share": 0.5}), 225_000 - 324_000),  # see (d)
+        "treasury": (load("forced_treasury"), 1_026_000),                                                                 # see (e)
+        "cash": (cash_instance(1_739_000, 2), MAY_NPV),                                                                  # see (g)
+    }[case]
+    res = run(inst)
+    data = compile_instance(inst)
+    m = build_model(data)
+    start = mip_start_values(m, data, res.plan)
+    for v, x in start.items():
+        v.set_value(x)
+    assert pyo.value(m.objective) * USD == pytest.approx(npv, rel=1e-9)
+    for c in m.component_data_objects(pyo.Constraint, active=True):
+        body, tol = pyo.value(c.body), 1e-7 * max(1.0, abs(pyo.value(c.body)))
+        assert (c.lower is None or body >= pyo.value(c.lower) - tol) and (c.upper is None or body <= pyo.value(c.upper) + tol), c.name
+
+
+# ---------------------------------------------------------------- (i) a site never bought
+
+
+def test_site_never_acquired_pays_no_hpc_opex():
+    # forced_lease at 30 USD/kW-month (the lease is not worth its block, see (a)) plus s2: 10 HPC
+    # racks with HPC fixed opex 10,000 USD per MW-month, for sale from 2026-04 at 50 M$, worth
+    # nothing to this company (no lease pays for it). It is never bought, so its HPC opex is never
+    # paid, before the option opens nor after: NPV = mining at s1 alone.
+    inst = load("forced_lease", **{"leases[0].rate_usd_per_kw_month": 30})
+    raw = inst.model_dump(mode="json", exclude_none=True)
+    s2 = {**raw["sites"][0], "id": "s2", "halls": [{"id": "h2", "use": "hpc", "racks": 10}],
+          "fixed_opex_hpc_usd_per_mw_month": 10_000, "acquisition": {"price_usd": 50_000_000, "available_from": "2026-04"}}
+    s2.pop("conversion")
+    raw["sites"].append(s2)
+    res = run(Instance.from_dict(raw))
+    assert len(res.plan.site_events) == 0
+    assert res.npv_usd == pytest.approx(MINING_NPV, rel=1e-9)
+    assert res.objective_usd == pytest.approx(MINING_NPV, rel=1e-9)

@@ -200,6 +200,13 @@ def test_bad_fixed_decision_gives_one_line_error():
     # a non-optional contract left unsigned is refused by the instance itself, before any model
     with pytest.raises(ValidationError, match=r"contract 'idx' is not optional"):
         build(with_fixed({"kind": "contract", "contract": "idx", "signed": False}))
+    # conversions allowed from earliest_month to 2026-04 (lead 2): one month names it alone, two a range
+    for earliest, allowed in (("2026-04", "2026-04"), ("2026-03", "2026-03..2026-04")):
+        d = with_fixed({"kind": "conversion", "site": "s1", "month": "2026-06", "blocks": 1})
+        d["sites"][0]["conversion"]["earliest_month"] = earliest
+        with pytest.raises(InputError) as e:
+            build(d)
+        assert str(e.value) == f"policy.fixed_decisions[0]: site 's1' cannot start a conversion in 2026-06 (allowed months: {allowed})"
 
 
 # ---------------------------------------------------------------- registry and objective
@@ -296,3 +303,33 @@ def test_model_lines_equal_the_evaluators_lines_on_a_forced_tiny_plan():
     joined = mine.to_frame("model").join(theirs.to_frame("eval"), how="outer").fillna(0.0)
     assert {"capex_usd", "lease_revenue_usd", "salvage_usd", "terminal_lease_noi_usd"} <= set(joined.index.get_level_values("item"))
     assert joined["model"].to_numpy() == pytest.approx(joined["eval"].to_numpy(), rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"cvar_weight": 1.5}, "cvar_weight: must be in [0, 1], got 1.5"),
+    ({"cvar_weight": -0.5}, "cvar_weight: must be in [0, 1], got -0.5"),
+    ({"cvar_weight": 0.5, "cvar_alpha": 1.0}, "cvar_alpha: must be in [0, 1), got 1.0"),
+    ({"cvar_weight": 0.5, "cvar_alpha": -0.1}, "cvar_alpha: must be in [0, 1), got -0.1"),
+])
+def test_risk_options_out_of_range_are_one_line_errors(options, message):
+    _, data, _ = build()
+    with pytest.raises(ValueError) as e:
+        build_model(data, options)
+    assert str(e.value) == message
+
+
+def test_weight_one_cvar_of_one_scenario_is_its_npv():
+    # one scenario: CVaR_alpha = eta - E[max(eta - NPV, 0)] / (1 - alpha) is maximised at eta = NPV,
+    # so at the keep-mining plan the objective with weight 1 is that plan's NPV (hand value above)
+    _, data, _ = build()
+    m = build_model(data, {"cvar_weight": 1.0, "cvar_alpha": 0.5})
+    for v, x in mip_start_values(m, data, keep_mining_plan(data)).items():
+        v.set_value(x)
+    npv = keep_mining_npv_by_hand() / USD
+    m.cvar_eta.set_value(npv)
+    m.cvar_excess[0].set_value(0.0)
+    assert pyo.value(m.objective) * USD == pytest.approx(keep_mining_npv_by_hand(), rel=1e-12)
+    # eta 1 (M$) above the NPV: excess 1, objective eta - 1 / 0.5 = NPV - 1 M$
+    m.cvar_eta.set_value(npv + 1.0)
+    m.cvar_excess[0].set_value(1.0)
+    assert pyo.value(m.objective) * USD == pytest.approx(keep_mining_npv_by_hand() - 1e6, rel=1e-12)

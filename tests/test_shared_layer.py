@@ -17,6 +17,8 @@ Two small instances, built inline:
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from optimizer.economics.data import compile_instance
@@ -380,6 +382,20 @@ def test_conversion_purchase_expansion_sale_acquisition_periods(q):
     assert q.acquisition_periods("s2") == [1, 2, 3, 4, 5] and q.acquisition_periods("s1") == []
     assert q.owned_at_start("s1") is True and q.owned_at_start("s2") is False
     assert q.period("2026-08") == 2 and q.period("2027-06") == 5 and q.period(None, default=4) == 4
+
+
+def test_purchase_and_sale_periods_at_the_horizon_edges(q):
+    po = q.inst.fleet.purchase_options[0]
+    # no lead, last month May 2026 (period 1): orders in periods 0 and 1 only
+    assert q.purchase_periods(po.model_copy(update={"lead_months": 0, "last_month": "2026-05"})) == [0, 1]
+    # lead 1 month = 1 quarter, last month Jul 2026 (period 2): 0..2, every delivery inside the horizon
+    assert q.purchase_periods(po.model_copy(update={"lead_months": 1, "last_month": "2026-07"})) == [0, 1, 2]
+    # no lead, last month in the last period (Jun 2027, period 5): every period 0..5
+    assert q.purchase_periods(po.model_copy(update={"lead_months": 0, "last_month": "2027-06"})) == [0, 1, 2, 3, 4, 5]
+    # a sale allowed from the first month: every period, the first included
+    raw = copy.deepcopy(QUARTERLY)
+    raw["sites"][0]["sale"]["earliest_month"] = "2026-01"
+    assert compile_instance(Instance.from_dict(raw)).sale_periods("s1") == [0, 1, 2, 3, 4, 5]
 
 
 def test_initial_units_and_capex_budget(q, m):
