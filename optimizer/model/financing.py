@@ -95,15 +95,20 @@ def _unit_terms(m, site: str, pairs: list, T: int) -> None:
 def facility_commitment(m, data: Data) -> None:
     """sum_u draw[f,u] <= commitment_f x signed(lease_f) for a facility tied to a lease, where
     signed(l) = sum over sites and hand-over periods of x[l,s,tau] (0 or 1): an unsigned lease
-    makes the facility unavailable. (Facilities without a lease: the variables' upper bounds.)"""
+    makes the facility unavailable. A facility without a lease: sum_u draw[f,u] <= commitment_f
+    (one draw period: the variable's upper bound)."""
     rows = {}
     for f, fa in data.fin.facilities.items():
         lease = fa.facility.lease
-        if lease is None or not fa.draw_periods:
+        if not fa.draw_periods:
             continue
-        xs = [m.x[k] for k in m.x_index if k[0] == lease]
         draws = [m.draw[f, u] for u in fa.draw_periods]
         cap = fa.facility.commitment_usd / USD
+        if lease is None:
+            if len(draws) > 1:
+                rows[f] = lin([1.0] * len(draws), draws) <= cap
+            continue
+        xs = [m.x[k] for k in m.x_index if k[0] == lease]
         rows[f] = lin([1.0] * len(draws) + [-cap] * len(xs), draws + xs) <= 0
     add_constraints(m, "facility_commitment", rows)
 
