@@ -416,6 +416,24 @@ def test_tenant_mw_limit():
     assert res.plan.leases.empty
 
 
+
+def test_tenant_rent_share_limit_by_hand():
+    d = _tranche_instance(tranches=None, tenant="a", delay_exposed=False, window_start="2026-01", window_end="2026-01")
+    d["sites"][0]["halls"][0]["racks"] = 20
+    d["leases"].append({**d["leases"][0], "id": "U", "it_mw": 0.5, "tenant": "b"})
+    # both leases run 2026-01..12 at 100 USD/kW-month: rent 1,200,000 (T, tenant a) and 600,000 (U):
+    # tenant a's share = 1.2 / 1.8 = 2/3
+    both = Plan(leases=pd.DataFrame({"lease": ["T", "U"], "site": ["h", "h"], "month": ["2026-01"] * 2, "share": [1.0, 1.0]}))
+    d["policy"] = {"tenant_limits": [{"tenant": "a", "max_rent_share": 0.7}]}
+    assert evaluate(Instance.from_dict(d), both).violations == []
+    d["policy"] = {"tenant_limits": [{"tenant": "a", "max_rent_share": 0.6}]}
+    v = evaluate(Instance.from_dict(d), both).violations
+    assert any("tenant a: rent 1,200,000 USD is more than max_rent_share 0.6" in s for s in v), v
+    # the optimizer can sign U alone (tenant a's share 0) but not T, alone (share 1) or with U (2/3)
+    res = solve(Instance.from_dict(d), mip_gap=1e-9, value_of_information=False)
+    res.verify()
+    assert list(res.plan.leases["lease"]) == ["U"]
+
 # ---------------------------------------------------------------- new-build links and mining racks
 
 
