@@ -190,6 +190,22 @@ def test_gpu_lines_by_hand():
     assert any("need 20 HPC racks but only 10 are online" in s for s in v), v
 
 
+def test_gpu_hour_pricing_by_hand():
+    d = _gpu_vs_colo(0.0)
+    o = d["gpu_cloud"]["options"][0]
+    del o["usd_per_mw"], o["price_usd_per_mw_month"]
+    # 2 kW per GPU = 500 GPUs per MW; 30,000 USD per GPU = 15,000,000 USD per MW
+    o.update(usd_per_gpu=30_000, price_usd_per_gpu_hour=3.0, utilization=0.8)
+    d["scenarios"][0]["gpu_price_index"] = {"points": {"2026-01": 1.0, "2026-12": 0.45}}
+    ev = evaluate(Instance.from_dict(d), Plan(gpu_purchases=pd.DataFrame({"option": ["gb"], "site": ["h"], "month": ["2026-01"], "mw": [0.2]})))
+    assert ev.violations == []
+    assert _padded(_line(ev, "gpu_purchases_usd"), 12)[0] == pytest.approx(-0.2 * 15_000_000)
+    # January: 0.2 MW x 500 GPUs x 0.8 x 3 USD x 744 h x index 1.0 = 178,560; December also has
+    # 744 h, at the last point's index 0.45: 178,560 x 0.45 = 80,352
+    rev = _line(ev, "gpu_cloud_revenue_usd")
+    assert rev[0] == pytest.approx(178_560.0)
+    assert rev[11] == pytest.approx(178_560.0 * 0.45)
+
 def test_gpu_salvage_and_book_value_by_hand():
     d = _gpu_vs_colo(300_000)
     # life 6 months, salvage 25 %: GPUs bought in 2026-01 serve 2026-01..06, retire at the end of June and
