@@ -524,6 +524,9 @@ def campus():
 
 def test_campus_case_solves_and_verifies(campus, tmp_path):
     inst, res = campus
+    text = CAMPUS.read_text()
+    assert "FACTS §8" in text and "FACTS §9" in text and "FACTS §10" in text and "estimate" in text
+    assert any("FACTS" in s for s in inst.sources)
     res.verify()
     # the 150 MW lease needs 150 MW / (400 racks x 125 kW = 50 MW per hall) = 3 halls; its first
     # tranche (75 MW = 600 racks) needs 2 halls in service at the hand-over, the second 3 halls three
