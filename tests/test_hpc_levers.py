@@ -590,3 +590,13 @@ def test_new_build_and_gpus_financed_and_taxed_solve_equal_the_evaluator():
     assert res.plan.debt["usd"].sum() == pytest.approx(2_000_000, rel=1e-9)
     items = set(res.evaluation.cashflows["item"])
     assert {"new_build_capex_usd", "tax_usd"} <= items
+
+
+def test_sweep_digest_names_new_builds_and_gpu_purchases():
+    from optimizer.analysis.digest import first_stage_summary
+    inst = Instance.from_dict(_gpu_vs_colo(300_000))
+    plan = Plan(gpu_purchases=pd.DataFrame({"option": ["gb"], "site": ["h"], "month": ["2026-01"], "mw": [0.5]}))
+    assert first_stage_summary(inst, plan)["gpu_purchases"] == "gb@h:2026-01x0.5"
+    g = Instance.from_dict(_greenfield())
+    nb = Plan(new_builds=pd.DataFrame({"site": ["g"], "option": ["hall"], "month": ["2026-01"], "blocks": [2.0]}))
+    assert first_stage_summary(g, nb)["new_builds"] == "g:hall:2026-01x2"
