@@ -4,8 +4,8 @@ Bisects a parameter of the instance between two values until the plan's decision
 "site SITE converts any blocks"), re-using one persistent model across the solves. By default,
 on the 200 MW colocation case: the rate (USD per kW-month) of lease L-colo-200 at which
 tx-denton converts. A rough hand estimate: the lease's NOI is worth ~1.81 B$ at 121 $/kW-month
-(so ~15 M$ per $/kW-month), against ~1.5 B$ of capex, ~22 M$ of power adder and some mining
-given up: the flip should sit a little above 100 $/kW-month.
+(so ~15 M$ per $/kW-month), against ~1.5 B$ of capex and some mining given up (the tenant repays
+its power at the campus's price): the flip should sit between 100 and 104 $/kW-month.
 
     python examples/find_breakeven.py
     python examples/find_breakeven.py --lo 60 --hi 160 --tol 0.5

@@ -2,7 +2,7 @@
 
 The short imports of the public API::
 
-    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven, decisions
+    from optimizer import Instance, solve, evaluate, Plan, baseline_plan, sweep, breakeven, decisions, terminal_check
 
 ``solve`` and ``evaluate`` are bound here eagerly (each shares its name with its subpackage, and
 an eager binding is the one that cannot be shadowed by the subpackage); the analyses load on
@@ -29,6 +29,8 @@ def __getattr__(name: str):
         from optimizer.analysis.tornado import tornado as value
     elif name == "risk_frontier":
         from optimizer.analysis.risk import risk_frontier as value
+    elif name == "terminal_check":
+        from optimizer.analysis.horizon import terminal_check as value
     elif name == "decisions":
         from optimizer.output.decisions import decisions as value
     else:
@@ -38,4 +40,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["BASELINES", "Evaluation", "InputError", "Instance", "NoSolutionError", "decisions", "PersistentSolver", "Plan", "Result", "SolveOptions",
-           "__version__", "baseline_plan", "breakeven", "evaluate", "risk_frontier", "solve", "sweep", "tornado"]
+           "__version__", "baseline_plan", "breakeven", "evaluate", "risk_frontier", "solve", "sweep", "terminal_check",
+           "tornado"]

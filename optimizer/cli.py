@@ -4,7 +4,8 @@ Commands: validate, schema, evaluate, solve, frontier, ph, sweep, breakeven, tor
 doctor. Exit codes are ``optimizer.constants.ExitCode`` (README, "Exit codes"): 0 ok;
 1 internal error; 2 bad input (one line on stderr, never a traceback); 3 infeasible (or
 unbounded); 4 no solution within the time limit; 5 partial (some sweep points failed);
-130 interrupted. Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
+6 the evaluated plan breaks rules; 7 a sweep's worker process died; 130 interrupted.
+Set ``OPTIMIZER_DEBUG=1`` to see the traceback of an internal error.
 
 The domain modules it drives return values and take a ``progress`` Reporter
 (``optimizer.constants``); ``TerminalProgress`` here draws a bar on a terminal and writes
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.constants import ExitCode
+from optimizer.constants import BREAKEVEN_TARGET_HELP, ExitCode
 from optimizer.errors import InputError, one_line
 from optimizer.instance.checks import plain_impossibilities
 from optimizer.instance.loading import load_instance
@@ -38,7 +39,6 @@ from optimizer.output.fmt import usd
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = (
     ExitCode.OK, ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.INFEASIBLE, ExitCode.NO_SOLUTION)
-EXIT_SOME_FAILED = ExitCode.PARTIAL  # a sweep/tornado finished but some points failed (their errors are stored)
 
 app = typer.Typer(
     name="optimizer",
@@ -245,11 +245,12 @@ def _npv_tables(summary: dict) -> None:
         out.print(b)
 
 
-def _print_violations(violations: list[str], limit: int = 10) -> None:
+def _print_violations(violations: list[str], limit: int = 10, header: bool = True) -> None:
     if not violations:
         out.print("No constraint violations.")
         return
-    out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
+    if header:
+        out.print(f"[bold red]{len(violations)} constraint violation(s):[/]")
     for v in violations[:limit]:
         out.print(f"  - {v}", markup=False, soft_wrap=True)
     if len(violations) > limit:
@@ -292,17 +293,33 @@ def evaluate(
         raise
     except (ValueError, KeyError) as e:  # a plan naming unknown sites, months outside the horizon, ...
         raise InputError(f"plan {plan_name}: {e}") from None
-    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.decisions import describe_plan, mark_terminal, not_taken, write_decisions
 
     summary = ev.summary(inst.name, plan_name)
     out.print(f"Plan [bold]{plan_name}[/] on instance [bold]{inst.name}[/]")
+    broken = summary["violations"]
+    if broken:  # the rules come first: the NPV of a plan that breaks them is not attainable as planned
+        from optimizer.output.headline import broken_rules_sentence
+
+        out.print(broken_rules_sentence(len(broken)), style="bold red", markup=False, soft_wrap=True)
+        _print_violations(broken, header=False)
     _npv_tables(summary)
-    _print_decisions(describe_plan(ev.plan, inst), not_taken(ev.plan, inst))
-    _print_violations(summary["violations"])
+    term = summary.get("terminal") or {}
+    out.print(f"NPV without terminal values: {_usd(term.get('npv_without_terminal_usd'))} "
+              f"(terminal values {_usd(term.get('terminal_usd'))})", markup=False)
+    _print_decisions(mark_terminal(describe_plan(ev.plan, inst), term.get("flags")), not_taken(ev.plan, inst))
+    _print_terminal(summary)
+    if not broken:
+        _print_violations(broken)
     if out_dir is not None:
-        write_result_dir(out_dir, summary, ev.tables(), ev.plan)
-        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}")
+        write_result_dir(out_dir, summary, ev.tables(), ev.plan, kind="evaluate")
+        write_decisions(out_dir, ev.plan, inst, title=f"Decisions of plan {plan_name} for {inst.name}",
+                        terminal_flags=term.get("flags"))
         out.print(f"Wrote {out_dir}/summary.json, decisions.md, cashflows.csv and plan/", markup=False)
+    if broken:
+        err.print(f"error: plan {plan_name} breaks {len(broken)} rule{'s' if len(broken) != 1 else ''}; first: {one_line(broken[0])}",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.RULES_BROKEN)
 
 
 # ---------------------------------------------------------------- solve
@@ -311,6 +328,8 @@ def evaluate(
 def _print_headline(h) -> None:
     """The CFO headline: the recommendation, its value, the key figures (output.headline)."""
     out.print(f"[bold]Recommendation for {h.instance}[/]")
+    if h.broken_rules:
+        out.print(h.broken_rules, style="bold red", markup=False, soft_wrap=True)
     if h.recommendation:
         out.print(h.recommendation, markup=False, soft_wrap=True)
     if h.value_sentence:
@@ -323,6 +342,31 @@ def _print_headline(h) -> None:
     out.print(t)
     for w in h.warnings:
         out.print(f"[bold yellow]Note:[/] {w}", soft_wrap=True)
+
+
+def _print_terminal(s: dict) -> None:
+    """Flags of decisions only terminal values pay for, and the terminal check's changes."""
+    flags = (s.get("terminal") or {}).get("flags") or []
+    if flags:
+        out.print(f"[bold yellow]{len(flags)} decision(s) only terminal values pay for:[/]")
+        for f in flags:
+            out.print(f"  - {f['sentence']}", markup=False, soft_wrap=True)
+    tc = s.get("terminal_check")
+    if tc is None:
+        return
+    changes = tc.get("changes") or []
+    alt = tc.get("alternative_npv_without_terminal_usd")
+    out.print(f"Terminal check: re-solved with terminal values off ({tc.get('status')}): "
+              f"{len(changes)} first-stage decision(s) change; NPV without terminal values "
+              f"{_usd(tc.get('npv_without_terminal_usd'))} for this plan, {_usd(alt)} for the plan solved without them.",
+              markup=False, soft_wrap=True)
+    if changes:
+        t = Table(title="First-stage decisions that change without terminal values")
+        for c in ("decision", "key", "with terminal values", "without"):
+            t.add_column(c)
+        for c in changes:
+            t.add_row(c["decision"], c["key"], c["with_terminal"], c["without_terminal"])
+        out.print(t)
 
 
 def _print_decisions(decisions, not_done: list[str]) -> None:
@@ -364,32 +408,47 @@ def solve(
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    terminal_check: bool = typer.Option(False, "--terminal-check", help="re-solve with every terminal value off and list the first-stage decisions that change (summary.json terminal_check, terminal_check.csv)"),
+    diagnosis_time_limit: float = typer.Option(60.0, "--diagnosis-time-limit",
+                                               help="seconds the infeasibility diagnosis may take; it reports what it has then"),
     data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
     """Solve the planning MILP (expected NPV over the scenarios, or with a CVaR weight) and write the plan and cash flows."""
     if time_limit is not None and time_limit <= 0:
         raise InputError(f"--time-limit: must be > 0 seconds, got {time_limit:g}")
+    if not diagnosis_time_limit > 0:
+        raise InputError(f"--diagnosis-time-limit: must be > 0 seconds, got {diagnosis_time_limit:g}")
     if not 0 <= gap < 1:
         raise InputError(f"--gap: must be a fraction in [0, 1), got {gap:g}")
     _check_risk(risk_weight, risk_alpha)
     inst = load_instance(file, data_dir)
     from optimizer.economics.data import compile_instance
-    from optimizer.output.decisions import describe_plan, not_taken, write_decisions
+    from optimizer.output.decisions import describe_plan, mark_terminal, not_taken, write_decisions
     from optimizer.output.headline import build_headline, solver_note
     from optimizer.solve import solve as run_solve
 
     started = time.perf_counter()
     result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
                        baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
-                       value_of_information=False if no_voi else None)
+                       value_of_information=False if no_voi else None, diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())
+    check = None
+    if terminal_check and result.solved:
+        from optimizer.analysis.horizon import terminal_check as run_terminal_check
+
+        err.print("Terminal check: solving again with every terminal value off ...", markup=False)
+        check = run_terminal_check(inst, result, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap,
+                                   threads=threads, baselines=False, cvar_weight=risk_weight, cvar_alpha=risk_alpha)
+        result.terminal_check = check.summary()
     result.write(out_dir)
     s = result.summary
     if result.has_plan:
         data = compile_instance(inst)
-        write_decisions(out_dir, result.plan, data)
+        flags = (s.get("terminal") or {}).get("flags")
+        write_decisions(out_dir, result.plan, data, terminal_flags=flags)
         _print_headline(build_headline(s, result.evaluation.cashflows, result.plan, data))
-        _print_decisions(describe_plan(result.plan, data), not_taken(result.plan, data))
+        _print_decisions(mark_terminal(describe_plan(result.plan, data), flags), not_taken(result.plan, data))
+        _print_terminal(s)
         _print_violations(list(s.get("violations") or []))
         _print_baselines(s)
     out.print(solver_note(s), markup=False, soft_wrap=True, style="dim")
@@ -454,9 +513,10 @@ def frontier(
         t.add_column(c)
 
     df = risk_frontier(inst, ws, alpha, progress=TerminalProgress(), mip_gap=gap, time_limit_s=time_limit)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    df.to_csv(Path(out_dir) / "frontier.csv", index=False)
-    png = frontier_chart(df, Path(out_dir) / "frontier.png")
+    from optimizer.solve.resultdir import write_result_dir
+
+    write_result_dir(out_dir, None, {"frontier": df}, figures={"frontier.png": lambda p: frontier_chart(df, p)}, kind="frontier")
+    png = Path(out_dir) / "frontier.png"
     for r in df.itertuples(index=False):
         t.add_row(f"{r.weight:g}", r.status, _usd(r.expected_npv_usd), _usd(r.cvar_usd), r.leases_signed or "-", f"{r.solve_s:.1f}")
     out.print(t)
@@ -479,10 +539,9 @@ def ph(ctx: typer.Context, file: Path = typer.Argument(..., help="stochastic ins
 
 
 def _exit(code: int) -> None:
-    """Map the *_command helpers' codes (1 bad input, 2 some points failed / breakeven not
-    converged, 130 interrupted) onto the CLI's (2 bad input, 5 partial)."""
+    """End a command with the exit code its *_command helper returned (``ExitCode``)."""
     if code:
-        raise typer.Exit({1: EXIT_INPUT, 2: EXIT_SOME_FAILED}.get(code, code))
+        raise typer.Exit(int(code))
 
 
 _SOLVE_HELP = "relative MIP gap per solve"
@@ -520,14 +579,14 @@ def breakeven(
     param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
     lo: str = typer.Option(..., "--lo", help="low end of the bracket (a value, xMULT or add:SHIFT)"),
     hi: str = typer.Option(..., "--hi", help="high end of the bracket"),
-    target: str = typer.Option("npv", "--target", help="npv[=VALUE] (NPV crosses VALUE, default 0), convert:SITE or lease:ID"),
+    target: str = typer.Option("npv", "--target", help=BREAKEVEN_TARGET_HELP),
     rel_tol: float = typer.Option(1e-4, "--rel-tol", help="relative tolerance on the parameter"),
     max_solves: int = typer.Option(40, "--max-solves"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="write breakeven.json and the history here"),
     gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
     data_dir: Optional[Path] = _data_dir_option(),
 ) -> None:
-    """Find the parameter value at which the NPV crosses a value or a decision flips."""
+    """Find the parameter value at which the NPV crosses a value or a first-stage decision flips (ITP / bisection; reports the bracket)."""
     _exit(breakeven_command(file, param, lo, hi, target=target, rel_tol=rel_tol, max_solves=max_solves,
                             out=out_dir, solve_options={"mip_gap": gap}, data_dir=data_dir))
 
@@ -569,10 +628,11 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
                   n_samples: int | None = None, seed: int = 0, executor: str | None = None, workers: int | None = None,
                   scheduler: str | None = None, persistent: bool = True, progress: bool = True, retry_failed: bool = False,
                   solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
-    """``optimizer sweep``: 0 all points solved, 1 bad input or aborted (one line on stderr),
-    2 finished but some points failed (their errors are in the store), 130 interrupted."""
+    """``optimizer sweep``; returns the exit code (``ExitCode``): 0 all points solved, 2 bad input
+    (one line on stderr), 5 finished but some points failed (their errors are in the store),
+    7 a worker process died, 130 interrupted (7 and 130: finished points are saved, rerun resumes)."""
 
-    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.sweep import sweep as run_sweep
     try:
         inst = load_instance(file, data_dir)
@@ -582,13 +642,13 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
                        retry_failed=retry_failed, **(solve_options or {}))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     except KeyboardInterrupt:
         print(f"interrupted; finished points are saved{f' in {out}' if out else ''}; rerun to resume", file=sys.stderr)
-        return 130
-    except RuntimeError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INTERRUPTED
+    except WorkerDied as e:
+        print(f"error: {one_line(e)}{f' (store: {out})' if out else ''}", file=sys.stderr)
+        return ExitCode.WORKER_DIED
     from optimizer.analysis.sweep import params_from
 
     print(_points_text(df, [p.column for p in params_from(list(params))]))
@@ -598,7 +658,7 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     if n_err:
         first = df.loc[df["error"].astype(str) != "", "error"].iloc[0]
         print(f"first error: {first}", file=sys.stderr)
-    return 2 if n_err else 0
+    return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
 def _points_text(df, param_columns: list[str]) -> str:
@@ -630,10 +690,11 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
                       out: str | Path | None = None, persistent: bool = True, progress: bool = True,
                       solve_options: dict | None = None, solver: Any = None, data_dir: str | Path | None = None) -> int:
     """``optimizer breakeven``: prints the breakeven; writes DIR/breakeven.json and
-    DIR/breakeven_history.csv when ``out`` is given. 0 found, 1 bad input / no bracket / failed solve,
-    2 stopped at max_solves before reaching the tolerance."""
+    DIR/breakeven_history.csv when ``out`` is given. Returns the exit code: 0 found, 2 bad input /
+    no bracket / failed solve, 5 stopped at max_solves before reaching the tolerance."""
     from optimizer.analysis.breakeven import _parse_bound
     from optimizer.analysis.breakeven import breakeven as run_breakeven
+    from optimizer.solve.resultdir import write_breakeven_dir
     try:
         (k_lo, v_lo), (k_hi, v_hi) = _parse_bound(lo), _parse_bound(hi)
         if k_lo != k_hi:
@@ -644,17 +705,12 @@ def breakeven_command(file: str | Path, param: str, lo: str | float, hi: str | f
                             **(solve_options or {}))
     except (InputError, RuntimeError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     print(res.sentence())
     print(res.summary())
     if out is not None:
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
-        res.history.to_csv(d / "breakeven_history.csv", index=False)
-        meta = {"path": res.path, "kind": res.kind, "target": res.target, "value": res.value, "bracket": list(res.bracket),
-                "n_solves": res.n_solves, "tolerance": res.tolerance, "converged": res.converged}
-        (d / "breakeven.json").write_text(json.dumps(meta, indent=1))
-    return 0 if res.converged else 2
+        write_breakeven_dir(out, res.as_dict(), res.history)
+    return ExitCode.OK if res.converged else ExitCode.PARTIAL
 
 
 def tornado_command(file: str | Path, params: list[str], out: str | Path | None = None, *, executor: str | None = None,
@@ -662,9 +718,10 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
                     progress: bool = True, solve_options: dict | None = None, solver: Any = None,
                     data_dir: str | Path | None = None) -> int:
     """``optimizer tornado``: prints the ranked table; with ``out`` writes DIR/tornado.csv,
-    DIR/tornado.png and the point store DIR/tornado_points.csv. 0 ok, 1 bad input, 2 some solves failed."""
+    DIR/tornado.png and the point store DIR/tornado_points.csv. Returns the exit code: 0 ok, 2 bad
+    input, 5 some solves failed, 7 a worker process died, 130 interrupted."""
 
-    from optimizer.analysis.sweep import pick_executor
+    from optimizer.analysis.sweep import WorkerDied, pick_executor
     from optimizer.analysis.tornado import plot_tornado
     from optimizer.analysis.tornado import tornado as run_tornado
     try:
@@ -672,21 +729,25 @@ def tornado_command(file: str | Path, params: list[str], out: str | Path | None 
         df = run_tornado(inst, list(params), out_dir=out, executor=pick_executor(executor, workers, scheduler),
                          workers=workers, scheduler_address=scheduler, persistent=persistent, progress=_progress(progress),
                          solver=solver, **(solve_options or {}))
-    except (InputError, RuntimeError) as e:
+    except InputError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+        return ExitCode.INPUT
     except KeyboardInterrupt:
         print("interrupted; finished points are saved; rerun to resume", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
+    except WorkerDied as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return ExitCode.WORKER_DIED
     print(_tornado_text(df))
     if out is not None:
-        df.to_csv(Path(out) / "tornado.csv", index=False)
-        png = plot_tornado(df, Path(out) / "tornado.png")
-        print(f"-> {Path(out) / 'tornado.csv'}, {png}")
+        from optimizer.solve.resultdir import write_result_dir
+
+        write_result_dir(out, None, {"tornado": df}, figures={"tornado.png": lambda p: plot_tornado(df, p)}, kind="tornado")
+        print(f"-> {Path(out) / 'tornado.csv'}, {Path(out) / 'tornado.png'}")
     n_err = int((df["error"] != "").sum())
     if n_err:
         print(f"{n_err} parameter(s) with failed solves; first: {df.loc[df['error'] != '', 'error'].iloc[0]}", file=sys.stderr)
-    return 2 if n_err else 0
+    return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
 def _tornado_text(df) -> str:
@@ -776,11 +837,15 @@ def ph_main(argv: list[str] | None = None) -> int:
             summary["ph_vs_extensive_form_rel"] = (res.objective_usd - ef.npv_usd) / abs(ef.npv_usd)
     print(json.dumps(summary, indent=2, default=str))
     if a.out:
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ph_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        from optimizer import manifest
+
+        out = manifest.begin(Path(a.out), stale=["ph_summary.json", "plan"])
+        files = ["ph_summary.json"]
         if res.plan is not None:
             res.plan.to_dir(out / "plan")
+            files += [f"plan/{p.name}" for p in sorted((out / "plan").iterdir()) if p.is_file()]
+        manifest.write_text(out / "ph_summary.json", json.dumps(summary, indent=2, default=str))
+        manifest.finish(out, files, "ph")
     return 0 if res.objective_usd is not None and not res.violations else 1
 
 

@@ -3,6 +3,8 @@
 - ``Status``: what a solve (or an evaluation) ended with. A ``str`` enum, so
   ``result.status == "optimal"`` and JSON both see the plain name.
 - ``ExitCode``: the command line's exit codes (README, "Exit codes"); ``exit_code(status)``.
+- ``BREAKEVEN_TARGETS``: the target names of ``breakeven`` (``optimizer.analysis.breakeven``),
+  its CLI help and its errors.
 - ``Reporter``: how long work reports progress and notes without printing. Domain functions
   take ``progress: Reporter | None``; the CLI passes one that draws a bar on a terminal and
   writes plain lines otherwise (``optimizer.cli``). ``None`` means silent.
@@ -25,6 +27,12 @@ class Status(StrEnum):
     EVALUATED = "evaluated"                                  # an evaluated plan (no solve), in result directories
 
 
+# breakeven --target: the NPV crossing a level, or a first-stage decision flipping
+BREAKEVEN_TARGETS: tuple[str, ...] = ("npv", "npv=VALUE", "converts:SITE", "signed:LEASE", "signed:CONTRACT", "sold:SITE",
+                                      "acquired:SITE", "bought:OPTION", "expands:SITE", "expands:SITE/OPTION", "retires:SITE")
+BREAKEVEN_TARGET_HELP = ("one of " + ", ".join(BREAKEVEN_TARGETS) + " (npv=VALUE: the NPV crosses VALUE, npv: 0; "
+                         "the others: that first-stage decision flips)")
+
 SOLVED: frozenset[Status] = frozenset({Status.OPTIMAL, Status.FEASIBLE_WITHIN_GAP, Status.TIME_LIMIT_WITH_INCUMBENT})
 
 STATUS_MESSAGES: dict[Status, str] = {
@@ -37,6 +45,12 @@ STATUS_MESSAGES: dict[Status, str] = {
     Status.ERROR: "the solver failed",
     Status.EVALUATED: "plan evaluated",
 }
+
+
+# Said whenever a solve stopped by a limit before HiGHS had any dual bound (it was still in presolve
+# or its root LP relaxation): no bound, hence no gap; never a made-up number.
+NO_BOUND_NOTE = ("HiGHS had no bound yet (it stopped before solving its root LP relaxation), so the gap is unknown; "
+                 "allow more time for a bound")
 
 
 def status_message(status: str, time_limit_s: float | None = None) -> str:
@@ -53,6 +67,8 @@ class ExitCode(IntEnum):
     INFEASIBLE = 3       # infeasible or unbounded; the diagnosis names what conflicts
     NO_SOLUTION = 4      # no solution within the time limit
     PARTIAL = 5          # sweep/tornado: some points failed; breakeven: stopped before its tolerance
+    RULES_BROKEN = 6     # evaluate: the plan breaks rules (listed before its NPV, which assumes them away)
+    WORKER_DIED = 7      # sweep/tornado: a worker process died (killed, out of memory); finished points are saved
     INTERRUPTED = 130    # Ctrl-C; sweeps resume where they stopped
 
 

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from optimizer import manifest
+from optimizer.errors import InputError
+
 COLUMNS: dict[str, list[str]] = {
     "conversions": ["site", "month", "blocks"],
     "grid_expansions": ["site", "option", "month"],
@@ -46,6 +49,7 @@ COLUMNS: dict[str, list[str]] = {
     "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
     "btc_sales": ["scenario", "month", "btc"],
 }
+RESULT_PLAN = "result-plan"  # manifest kind of the plan/ folder of a result directory
 FIRST_STAGE = ["conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
                "site_events", "debt"]
 OPERATIONS = ["operations", "energy", "btc_sales"]
@@ -127,22 +131,41 @@ class Plan:
 
     # ------------------------------------------------------------ I/O
 
-    def to_dir(self, path: str | Path, fmt: str = "csv") -> Path:
-        """Write one file per table (``csv`` or ``parquet``)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+    def to_dir(self, path: str | Path, fmt: str = "csv", in_result: bool = False) -> Path:
+        """Write one file per table (``csv`` or ``parquet``), each whole, then ``manifest.json``
+        listing them (``optimizer.manifest``): a folder cut short by a kill has no manifest.
+        ``in_result``: the folder is the ``plan/`` of a result directory (its manifest says so,
+        and ``from_dir`` then reads it only while that result is complete)."""
+        ext = "parquet" if fmt == "parquet" else "csv"
+        other = "csv" if ext == "parquet" else "parquet"
+        path = manifest.begin(path, stale=[f"{name}.{other}" for name in COLUMNS])  # from_dir prefers parquet
         for name, df in self.tables().items():
-            if fmt == "parquet":
-                df.to_parquet(path / f"{name}.parquet", index=False)
-            else:
-                df.to_csv(path / f"{name}.csv", index=False, float_format="%.15g")  # 15 digits: no 0.30000000000000004
+            with manifest.atomic_file(path / f"{name}.{ext}") as tmp:
+                if ext == "parquet":
+                    df.to_parquet(tmp, index=False)
+                else:
+                    df.to_csv(tmp, index=False, float_format="%.15g")  # 15 digits: no 0.30000000000000004
+        manifest.finish(path, [f"{name}.{ext}" for name in COLUMNS], RESULT_PLAN if in_result else "plan")
         return path
 
     @classmethod
     def from_dir(cls, path: str | Path) -> "Plan":
+        """Read a plan folder. One the optimizer wrote carries ``manifest.json`` and must be
+        complete, and if it is the ``plan/`` of a result directory, that whole result must be
+        complete too (a plan cut from an interrupted solve is refused). A folder without a
+        manifest is taken as made by hand, unless it sits in a result directory."""
         path = Path(path)
         if not path.is_dir():
             raise ValueError(f"plan directory not found: {path}")
+        parent = path.parent
+        if manifest.has_manifest(path):
+            manifest.check_complete(path, "plan directory")
+            if manifest.kind_of(path) == RESULT_PLAN or manifest.has_manifest(parent):
+                manifest.check_complete(parent)
+        elif manifest.being_written(path) or manifest.being_written(parent) or any(
+                (parent / f).is_file() for f in (manifest.MANIFEST, "summary.json", "ph_summary.json")):
+            raise InputError(f"{path}: incomplete plan directory: no {manifest.MANIFEST} (the run writing it was interrupted); "
+                             "re-run the command that wrote it")
         tables = {}
         for name in COLUMNS:
             csv, pq = path / f"{name}.csv", path / f"{name}.parquet"

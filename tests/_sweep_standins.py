@@ -16,6 +16,7 @@ The lease is signed (and it_mw converted at the first site) iff rate >= SIGN_RAT
 from __future__ import annotations
 
 import os
+import time
 
 SIGN_RATE = 125.0
 
@@ -27,9 +28,17 @@ def standin_npv(inst) -> float:
 
 
 def standin(inst, **opts) -> dict:
-    """Deterministic dict row; ``fail_above_rate`` raises for rates above it (a failing point)."""
+    """Deterministic dict row; ``fail_above_rate`` raises for rates above it (a failing point).
+    $STANDIN_SLEEP_S: sleep that long first (a solve that takes time); $STANDIN_SLOW_ABOVE: for
+    rates above it, first run a real HiGHS solve that cannot finish (``hard_highs_solve``)."""
     lease = inst.leases[0]
     _log(inst)
+    if os.environ.get("STANDIN_SLEEP_S"):
+        time.sleep(float(os.environ["STANDIN_SLEEP_S"]))
+    slow = os.environ.get("STANDIN_SLOW_ABOVE")
+    if slow and lease.rate_usd_per_kw_month > float(slow):
+        _log_line(f"{os.getpid()} slow")
+        hard_highs_solve(60.0)
     if "fail_above_rate" in opts and lease.rate_usd_per_kw_month > opts["fail_above_rate"]:
         raise ValueError(f"stand-in refuses rate {lease.rate_usd_per_kw_month}")
     signed = lease.rate_usd_per_kw_month >= SIGN_RATE
@@ -42,6 +51,33 @@ def standin(inst, **opts) -> dict:
         "build_s": 0.0,
         "solve_s": 0.0,
     }
+
+
+def hard_highs_solve(time_limit_s: float):
+    """A market-split MILP (Cornuejols-Dawande: 4 equality rows, 30 binaries, seed 7) through the
+    product's HiGHS backend: HiGHS finds no solution and keeps branching until the time limit
+    (measured: no solution after 20 s, dual bound 193). A solve that is surely running when a
+    test sends a signal."""
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from optimizer.solve.backend import HighsBackend
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 100, size=(4, 30))
+    b, c = a.sum(axis=1) // 2, rng.integers(1, 20, size=30)
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(30), domain=pyo.Binary)
+    m.rows = pyo.Constraint(range(4), rule=lambda m, i: sum(int(a[i, j]) * m.x[j] for j in range(30)) == int(b[i]))
+    m.obj = pyo.Objective(expr=sum(int(c[j]) * m.x[j] for j in range(30)), sense=pyo.maximize)
+    return HighsBackend(m).solve(time_limit_s=time_limit_s, mip_gap=0.0, threads=1)
+
+
+def _log_line(text: str) -> None:
+    path = os.environ.get("STANDIN_CALL_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(text + "\n")
 
 
 def _log(inst) -> None:

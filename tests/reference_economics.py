@@ -87,8 +87,11 @@ class Reference:
         self.period_months = [self.months[t * self.L:(t + 1) * self.L] for t in range(self.T)]
         self.days = [sum(days_in(mo) for mo in ms) for ms in self.period_months]
         self.hours = [24.0 * d for d in self.days]
-        # end of period discounting: e_t = L (t + 1) months
-        self.df = [(1 + self.r) ** (-self.L * (t + 1) / 12) for t in range(self.T)]
+        # monthly discounting: a period's flows in L equal monthly shares, each at its month's end;
+        # terminal lines at the horizon's end
+        self.df = [sum((1 + self.r) ** (-(self.L * t + j) / 12) for j in range(1, self.L + 1)) / self.L
+                   for t in range(self.T)]
+        self.df_end = (1 + self.r) ** (-self.L * self.T / 12)
         self.sites = {s["id"]: s for s in raw["sites"]}
         self.models = {m["name"]: m for m in raw["fleet"]["asic_models"]}
         self.contracts = {c["id"]: c for c in raw.get("contracts", [])}
@@ -101,11 +104,15 @@ class Reference:
         self._first_stage()
         self._operations()
         self._price_everything()
-        self.npv_by_scenario = {w: sum(self.df[t] * v for (ww, t, _s, _i), v in self.lines.items() if ww == w)
+        self.npv_by_scenario = {w: sum(self.disc(t, i) * v for (ww, t, _s, i), v in self.lines.items() if ww == w)
                                 for w in self.scen}
         self.npv = sum(self.prob[w] * self.npv_by_scenario[w] for w in self.scen)
 
     # ------------------------------------------------------------ helpers
+
+    def disc(self, t: int, item: str) -> float:
+        """DF_end for terminal lines, DF_t otherwise."""
+        return self.df_end if item.startswith("terminal_") else self.df[t]
 
     def period_of(self, label: str) -> int:
         return (month_number(label) - self.start) // self.L
@@ -147,7 +154,11 @@ class Reference:
         h0 = float(b["start_height"])
         blocks = [d * per_day for d in self.days]
         top = h0 + sum(blocks)
-        cuts = b.get("halving_heights") or [step * k for k in range(1, int(top // step) + 2)]
+        # heights at or below the start height follow the interval schedule; halving_heights lists
+        # the halvings after it (default: the schedule's)
+        past = [step * k for k in range(1, int(h0 // step) + 1)]
+        later = b.get("halving_heights") or [step * k for k in range(len(past) + 1, int(top // step) + 2)]
+        cuts = past + [c for c in later if c > h0]
 
         def subsidy(height: float) -> float:      # n(h) = number of halving heights <= h
             return initial * 0.5 ** sum(1 for c in cuts if c <= height)
@@ -331,6 +342,41 @@ class Reference:
             out.append(usd / hrs if hrs else 0.0)
         return out
 
+    # ------------------------------------------------------------ site energy price
+
+    def site_price_month(self, w: str, sid: str, mo: int) -> float:
+        """What the site pays for a MWh in month mo: the mw-weighted mean price of its mandatory
+        fixed contracts (escalated) and owned generation (variable cost) delivering in mo; else the
+        market price plus the lowest adder of its mandatory index contracts delivering in mo; else the
+        market price. Market price: the period's; after the horizon, the last period's."""
+        t = min((mo - self.start) // self.L, self.T - 1)
+        pi = self.pi[w][self.sites[sid]["market"]][t]
+        num = den = 0.0
+        adders = []
+        for c in self.contracts.values():
+            if c["site"] != sid or c.get("optional", False):
+                continue
+            first = month_number(c["start_month"]) if c.get("start_month") else self.start
+            last = first + int(c["term_months"]) - 1 if c.get("term_months") else self.end
+            if not first <= mo <= last:
+                continue
+            if c["kind"] == "fixed":
+                num += c["mw_cap"] * c["price_usd_per_mwh"] * (1 + c.get("escalator_per_year", 0.0)) ** ((mo - first) // 12)
+                den += c["mw_cap"]
+            elif c["kind"] == "owned_generation":
+                num += c["mw"] * c["variable_cost_usd_per_mwh"]
+                den += c["mw"]
+            else:
+                adders.append(c.get("adder_usd_per_mwh", 0.0))
+        if den > 0:
+            return num / den
+        return pi + (min(adders) if adders else 0.0)
+
+    def site_price(self, w: str, sid: str, t: int) -> float:
+        """Hours-weighted mean of the period's months."""
+        ms = self.period_months[t]
+        return sum(24.0 * days_in(mo) * self.site_price_month(w, sid, mo) for mo in ms) / sum(24.0 * days_in(mo) for mo in ms)
+
     # ------------------------------------------------------------ the lines
 
     def _price_everything(self) -> None:
@@ -353,32 +399,68 @@ class Reference:
                 for t in range(T):
                     self.add(w, t, sid, "mining_revenue_usd", P[t] * btc[t])
                     self.add(w, t, sid, "lease_revenue_usd", sum(r["rent"][t] for r in runs))
+                    # pass-through: reimbursed at what the site pays (or the market price when the lease says so)
                     pt = sum(r["lease"]["it_mw"] * r["share"] * s["pue_hpc"] * r["hours"][t]
+                             * (pi[t] if r["lease"].get("passthrough_price", "site") == "market" else self.site_price(w, sid, t))
                              for r in runs if r["lease"].get("power_passthrough", False))
-                    self.add(w, t, sid, "power_passthrough_usd", pt * pi[t])
+                    self.add(w, t, sid, "power_passthrough_usd", pt)
+                    # an after-power NOI margin holds the lease's energy: credited back at the site's price
+                    credit = sum(r["lease"]["it_mw"] * r["share"] * s["pue_hpc"] * r["hours"][t] * self.site_price(w, sid, t)
+                                 for r in runs if r["lease"].get("noi_margin_basis", "before_power") == "after_power")
                     hpc_opex = s.get("fixed_opex_hpc_usd_per_mw_month", 0.0) * hpc_mw[t] * self.own[sid][t] * L
-                    self.add(w, t, sid, "opex_usd", -(mining_opex[t] + hpc_opex + sum(r["opex"][t] for r in runs)))
-                # terminal lines of the site, in the last period
+                    self.add(w, t, sid, "opex_usd", credit - (mining_opex[t] + hpc_opex + sum(r["opex"][t] for r in runs)))
+                # terminal lines of the site, in the last period (discounted with DF_end)
+                f = s.get("fixed_opex_hpc_usd_per_mw_month", 0.0)
+                mw_rack = s["hpc_kw_per_rack"] / 1000.0
+                past = [r for r in runs if r["last"] > self.end]
+                n_after = lambda run: run["last"] - self.end                              # noqa: E731
+                dfk = lambda k: (1 + self.r) ** (-k / 12)                                  # noqa: E731
                 if self.term["lease_remaining_noi"]:
                     value = 0.0
-                    for r in runs:
+                    for r in past:
+                        lease = r["lease"]
                         for mo in months_after(r):
                             k = mo - self.end
-                            disc = (1 + self.r) ** (-k / 12)
-                            value += (r["rent_m"][mo] - r["opex_m"][mo]) * disc
-                            if not r["lease"].get("power_passthrough", False):
-                                value -= (r["lease"]["it_mw"] * r["share"] * s["pue_hpc"] * pi[last]
-                                          * 24.0 * days_in(mo) * disc)
+                            # contracted NOI, minus the site's fixed HPC opex on the lease's racks
+                            value += (r["rent_m"][mo] - r["opex_m"][mo] - f * r["racks"] * mw_rack) * dfk(k)
+                            # power the landlord bears after the horizon, net of what credits it
+                            p = self.site_price_month(w, sid, mo)
+                            if lease.get("power_passthrough", False):
+                                credit = pi[last] if lease.get("passthrough_price", "site") == "market" else p
+                            elif lease.get("noi_margin_basis", "before_power") == "after_power":
+                                credit = p
+                            else:
+                                credit = 0.0
+                            value -= lease["it_mw"] * r["share"] * s["pue_hpc"] * 24.0 * days_in(mo) * dfk(k) * (p - credit)
                     self.add(w, last, sid, "terminal_lease_noi_usd", value)
                 noi = float(self.term["hpc_unleased_noi_usd_per_mw_year"])
                 if noi > 0:
-                    taken = sum(r["racks"] for r in runs if r["last"] > self.end)
-                    free_mw = (self.hpc_racks[sid][last] * self.own[sid][last] - taken) * s["hpc_kw_per_rack"] / 1000.0
-                    self.add(w, last, sid, "terminal_hpc_usd", free_mw * noi / float(self.term["hpc_cap_rate"]) * self.idx[w][last])
+                    cap = float(self.term["hpc_cap_rate"])
+                    V = max(0.0, noi * self.idx[w][last] - 12 * f) / cap       # market value of one MW
+                    taken = sum(r["racks"] for r in past)
+                    free_mw = (self.hpc_racks[sid][last] * self.own[sid][last] - taken) * mw_rack
+
+                    def rho(n: int) -> float:                                 # reversion factor
+                        return max(dfk(n), 1 - cap / 12 * sum(dfk(k) for k in range(1, n + 1)))
+
+                    back_mw = sum(r["racks"] * mw_rack * rho(n_after(r)) for r in past)
+                    self.add(w, last, sid, "terminal_hpc_usd", (free_mw + back_mw) * V)
                 mult = float(self.term["mining_margin_multiple"])
                 if mult > 0:
-                    margin = P[last] * btc[last] - mwh[last] * pi[last] - mining_opex[last]
-                    self.add(w, last, sid, "terminal_mining_usd", mult * 12 / L * margin)
+                    # power of the margin: hours-weighted mean of the site's price over the 12 x multiple
+                    # months after the end (the last by its fraction)
+                    num = den = 0.0
+                    k = 1
+                    while k - 1 < 12 * mult:
+                        weight = min(1.0, 12 * mult - (k - 1)) * 24.0 * days_in(self.end + k)
+                        num += weight * self.site_price_month(w, sid, self.end + k)
+                        den += weight
+                        k += 1
+                    margin = P[last] * btc[last] - mwh[last] * (num / den) - mining_opex[last]
+                    salvage = (sum(max(self.units[(sid, m)][last], 0.0) * self.models[m].get("salvage_usd_per_unit", 0.0)
+                                   for m in self.models) if self.term["asic_salvage"] else 0.0)
+                    # keep mining (mult x 12 / L x margin) or retire (salvage, in terminal_asic_salvage_usd)
+                    self.add(w, last, sid, "terminal_mining_usd", max(0.0, mult * 12 / L * margin - salvage))
                 if self.term["asic_salvage"]:
                     self.add(w, last, sid, "terminal_asic_salvage_usd",
                              sum(max(self.units[(sid, m)][last], 0.0) * self.models[m].get("salvage_usd_per_unit", 0.0)

@@ -126,11 +126,15 @@ def test_greedy_converts_just_in_time_when_the_lease_pays():
 def test_greedy_signs_a_lease_on_existing_hpc_racks_when_it_adds_value():
     # hand.yaml has a built 10-rack HPC hall: L1 (1 MW, 24 months) fits without conversion. Its
     # NOI (80,000 a month, 84,000 from month 13) exceeds its energy (1.5 MW x 720 h x 40 =
-    # 43,200 a month) -> signed. Hand-over 2026-06 rather than 2026-04: two in-horizon months
-    # netting 80,000 - 43,200 = 36,800 each are traded for months 23-24 after the horizon at
-    # 84,000 NOI each, discounted ~2 years at 12 % (x ~0.8): ~134,000 > ~73,600.
+    # 43,200 a month) -> signed. Hand-over 2026-04 rather than 2026-06: handing over in June gives
+    # up April and May in the horizon, netting (80,000 - 1.5 x 720 x 40) x 1.12^(-1/12)
+    # + (80,000 - 1.5 x 744 x 40) x 1.12^(-2/12) = 36,455 + 34,699 = ~71,150, for Apr and May 2028
+    # after the horizon (k = 22, 23), netting 84,000 NOI - the landlord's power at 40 USD/MWh
+    # (43,200 and 44,640) - the fixed HPC opex on its 1 MW (5,000) each, x 1.12^(-22/12) and
+    # x 1.12^(-23/12): 29,070 + 27,660 = ~56,730. (Before the power and the fixed HPC opex after the
+    # horizon counted, the later hand-over looked better.)
     p = baseline_plan(load("hand"), "greedy")
-    assert rows(p.leases) == [("L1", "s1", "2026-06", 1.0)]
+    assert rows(p.leases) == [("L1", "s1", "2026-04", 1.0)]
     assert len(p.conversions) == 0
 
 

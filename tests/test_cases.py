@@ -246,16 +246,18 @@ def test_texas_curtails_miners_in_price_spikes(solved):
 
 def _colo_lease_value_usd(inst: Instance, rate_usd_per_kw_month: float) -> tuple[float, float, float]:
     """Hand PV at the horizon start of the lease handed over in 2027-07 (month 18) with its 8
-    blocks started in 2026-01: (PV of NOI over the 144-month term, PV of the power adder the
-    campus pays on pass-through HPC energy inside the horizon, PV of the capex)."""
+    blocks started in 2026-01: (PV of NOI over the 144-month term, PV of the power cost the campus
+    bears on the tenant's pass-through energy, PV of the capex)."""
     r = inst.horizon.discount_rate
     hand = Hand(inst)
     tau, term = 18, 144
     # NOI = 200,000 kW x rate x 1.025^(lease year) x 0.85, month k of the term paid at the end of month tau + k
     noi = sum(200_000 * rate_usd_per_kw_month * 1.025 ** (k // 12) * 0.85 * (1 + r) ** (-(tau + k + 1) / 12)
               for k in range(term))
-    # pass-through: the tenant repays the ERCOT price, the campus pays ERCOT + 4 $/MWh on 200 MW x PUE 1.2
-    adder = float(sum(200 * 1.2 * hand.hours[t] * 4 * hand.df[t] for t in range(tau, 60)))
+    # pass-through at what the site pays (economics.md, "Leases"): the campus buys at ERCOT + 4 $/MWh
+    # (its index contract) and the tenant repays ERCOT + 4 on its 200 MW x PUE 1.2: the campus bears
+    # nothing (before, the tenant repaid ERCOT only and the campus bore 4 $/MWh, ~22 M$)
+    adder = 0.0
     # capex: 8 blocks x 200 racks x 125 kW = 200 MW x 8 M$ = 1.6 B$, spread evenly over the 18-month lead
     capex = float(sum(1.6e9 / 18 * hand.df[t] for t in range(18)))
     return noi, adder, capex
@@ -282,7 +284,7 @@ def _colo_forgone_mining_max_usd(inst: Instance) -> float:
 def test_colo_lease_signed_because_noi_beats_capex_and_mining(solved):
     """121 $/kW-month on 200 MW is 290.4 M$/yr of rent (FACTS §4a: ~290 M$/yr); at 85% NOI,
     +2.5%/yr, 9% discount, its 12-year NOI is worth ~1.81 B$ today, the 1.6 B$ of conversion
-    capex ~1.50 B$, the power adder on pass-through energy ~22 M$: the lease adds ~294 M$
+    capex ~1.50 B$, the tenant repays its power at the campus's price: the lease adds ~316 M$
     before mining given up. Mining given up is at most ~55 M$ (bound above). So the lease must be
     signed, as early as possible (every month earlier scales a positive value by 1.09^(1/12)):
     hand-over in 2027-07 with the 8 blocks started in 2026-01."""
@@ -309,7 +311,7 @@ def test_colo_lease_signed_because_noi_beats_capex_and_mining(solved):
 
 def test_colo_npv_gain_matches_hand_lease_value(solved):
     """Same instance with the lease pinned unsigned: the NPV difference is the lease's value
-    (NOI - adder - capex, ~294 M$) minus the mining the converted racks give up (between 0 and
+    (NOI - capex, ~316 M$) minus the mining the converted racks give up (between 0 and
     the ~55 M$ bound) plus what retiring their units early earns (at most their salvage,
     15,000 S21 x 1,000 USD)."""
     inst, res = solved["case_colo_200mw"]
@@ -477,7 +479,12 @@ def test_efficient_miner_runs_every_unit_every_month(solved):
     """An S21 XP (270 TH/s, 3,645 W, PUE 1.08) earns more per MWh than the 27 $/MWh it pays in
     every month and scenario, even after the halving in the bear path (hand-computed below), and
     the contract has no take-or-pay or resale: every installed unit must run every month."""
-    inst, res = solved["case_efficient_miner"]
+    inst, _ = solved["case_efficient_miner"]
+    # Retiring the whole fleet in its last month costs only that month's margin, a fraction of a
+    # percent of the NPV (the fleet's terminal value is its salvage either way: a year's margin is
+    # below it): inside the 0.5 % gap of the shared fixture, so this is checked on a tight solve
+    res = solve(inst, mip_gap=1e-6, time_limit_s=120, value_of_information=False)
+    res.verify()
     hand = Hand(inst)
     ops = _by(res.plan.operations, ["scenario", "model", "month"], "units")
     alloc = res.evaluation.allocation.set_index("month")

@@ -58,6 +58,12 @@ HAND_PLAN = Plan(
 )
 
 
+# a(21) = sum_{k=1..21} 1.12^(-k/12); rho(21) = max(1.12^(-21/12), 1 - 0.1/12 x a(21)): cap 10 % is
+# below 12 x (1.12^(1/12) - 1) = 11.39 %, so the second term (economics.md, "Terminal values")
+A21 = sum(1.12 ** (-k / 12) for k in range(1, 22))
+RHO21 = 1 - 0.1 / 12 * A21
+
+
 def test_hand_instance_line_by_line():
     inst = load("hand")
     ev = evaluate(inst, HAND_PLAN)
@@ -98,11 +104,19 @@ def test_hand_instance_line_by_line():
         # minus the lease's own power after the horizon (no pass-through): 1 MW x PUE 1.5 x hours of
         # Jul 2026 .. Mar 2028 x 40 USD/MWh (June's market price), discounted the same way
         - sum(1 * 1.5 * 24 * days * 40 * 1.12 ** (-k / 12) for k, days in enumerate(
-            [31, 31, 30, 31, 30, 31, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 29, 31], start=1)),
-        # 20 HPC racks, 10 taken by L1 running past the horizon: 1 MW x 120,000 / 0.1
-        ("terminal_hpc_usd", "2026-06"): 1 * 120_000 / 0.1,
-        # 1 x 12 x (June revenue 135,000 - 1440 MWh x 40 - mining fixed opex 2,000)
-        ("terminal_mining_usd", "2026-06"): 12 * (135_000 - 1440 * 40 - 2_000),
+            [31, 31, 30, 31, 30, 31, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 29, 31], start=1))
+        # (fx has no term: it runs to the horizon end only, and ix is optional: after the horizon the
+        # site pays the market price, 40) minus the site's fixed HPC opex on L1's 10 racks x 0.1 MW
+        # after the horizon: 5,000 USD a month for 21 months
+        - 5_000 * A21,
+        # HPC MW at the end are worth V = (120,000 - 12 x 5,000 fixed HPC opex) / 0.1 = 600,000 each:
+        # 20 racks, 10 taken by L1 running past the horizon: 1 MW free, and L1's 1 MW reverts to V
+        # when L1 ends 21 months after the horizon: x rho(21)
+        ("terminal_hpc_usd", "2026-06"): (1 + RHO21) * 600_000,
+        # keep mining: 1 x 12 x (June revenue 135,000 - 1440 MWh x 40 - mining fixed opex 2,000)
+        # = 904,800, or retire: salvage 1000 x 50 = 50,000 (in terminal_asic_salvage_usd); the line
+        # is what keeping adds
+        ("terminal_mining_usd", "2026-06"): 12 * (135_000 - 1440 * 40 - 2_000) - 1000 * 50,
         ("terminal_asic_salvage_usd", "2026-06"): 1000 * 50,
         ("terminal_treasury_usd", "2026-06"): (10 - 2) * 100_000,
     }
@@ -231,8 +245,11 @@ def test_take_or_pay_charges_the_minimum_below_it():
     assert line(evaluate(load("dispatch", edit), plan2), "power_cost_usd") == pytest.approx(-86_400, rel=1e-12)
 
 
-def test_quarterly_periods_discount_at_period_end():
-    # the annuity site with quarterly periods: -30,000 USD a quarter, discounted (1.1)^(-3(t+1)/12)
+def test_quarterly_periods_discount_each_month():
+    # the annuity site with quarterly periods: -30,000 USD a quarter, spread as -10,000 in each of its
+    # months and discounted at each month's end: sum over the 12 months of -10,000 x 1.1^(-k/12)
+    # (not a whole quarter at its end, 30,000 x sum_t 1.1^(-3(t+1)/12): the two differ by the factor
+    # (1 + 1.1^(1/12) + 1.1^(2/12)) / 3 = 1.0080 for equal quarters)
     def edit(raw):
         raw["horizon"] = {"start_month": "2026-01", "periods": 4, "period_months": 3, "discount_rate": 0.10}
         raw["fleet"]["installed"] = []
@@ -243,7 +260,9 @@ def test_quarterly_periods_discount_at_period_end():
         raw["sites"], raw["contracts"], raw["leases"] = [s], [], []
 
     ev = evaluate(load("rules", edit), Plan())
-    assert ev.npv_usd == pytest.approx(sum(-30_000 * 1.1 ** (-3 * (t + 1) / 12) for t in range(4)), rel=1e-12)
+    assert ev.npv_usd == pytest.approx(sum(-10_000 * 1.1 ** (-k / 12) for k in range(1, 13)), rel=1e-12)
+    at_quarter_end = sum(-30_000 * 1.1 ** (-3 * (t + 1) / 12) for t in range(4))
+    assert ev.npv_usd / at_quarter_end == pytest.approx((1 + 1.1 ** (1 / 12) + 1.1 ** (2 / 12)) / 3, rel=1e-12)
 
 
 # ---------------------------------------------------------------- violations, one per kind

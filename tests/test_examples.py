@@ -69,10 +69,10 @@ def test_find_breakeven():
     hi, lo = float(m.group(1)), float(m.group(2))
     assert 0 < hi - lo <= 4
     # Hand bound (tests/test_cases.py, colocation case): the lease's NOI is worth 1,812.1 M$ at
-    # 121 $/kW-month, i.e. 14.98 M$ per $/kW-month; capex 1,495.5 M$ + power adder 22.3 M$ need
-    # 101.3 $/kW-month, and mining given up (0 to 55 M$) up to 105.0 more: the flip lies in
-    # [101.3, 105.0], so the final bracket must overlap it.
-    assert lo <= 105.1 and hi >= 101.2, (lo, hi)
+    # 121 $/kW-month, i.e. 14.98 M$ per $/kW-month; capex 1,495.5 M$ needs 99.8 $/kW-month (the
+    # tenant repays its power at the campus's price, adder included), and mining given up (0 to
+    # 55 M$) up to 103.5: the flip lies in [99.8, 103.5], so the final bracket must overlap it.
+    assert lo <= 103.6 and hi >= 99.7, (lo, hi)
 
 
 def test_embed_service_prints_and_refuses_bad_input(tmp_path):

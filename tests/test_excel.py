@@ -15,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from fixtures.make_report_dir import seal
 
 from optimizer.cli import excel_command
 from optimizer.errors import InputError
@@ -175,6 +176,7 @@ def test_empty_decision_tables_get_no_sheet_and_plan_leases_are_used(tmp_path):
     shutil.copytree(FIX, d)
     (d / "leases.csv").unlink()                       # an evaluation directory keeps leases under plan/ only
     pd.DataFrame(columns=["option", "site", "month", "units"]).to_csv(d / "plan" / "purchases.csv", index=False)
+    seal(d)
     wb = openpyxl.load_workbook(write_workbook(d, tmp_path / "ev.xlsx"))
     assert "plan_purchases" not in wb.sheetnames
     want = pd.read_csv(d / "plan" / "leases.csv", dtype={"month": str})

@@ -20,8 +20,12 @@ Why the plan's operations are optimal (both scenarios, every quarter):
   which the plant's energy sells: the contract covers the load (2.1 MW, above its 1.5 MW minimum),
   the plant (5 USD/MWh) exports everything, until the sale.
 - Treasury (mined BTC held): P x DF rises every quarter up to 2027-01 and falls in 2027-04, so
-  every coin held by 2027-01 is best sold then; coins mined in 2027-04 are worth P x DF of that
-  quarter whether sold or held to the end (terminal value): they are held.
+  every coin held by 2027-01 is best sold then. Coins mined in 2027-04 are worth P x DF_5 sold in
+  that quarter and P x DF_end held to the end (terminal value, same price): a quarter's flows are
+  discounted month by month (DF_5 = mean of 1.12^(-16/12), 1.12^(-17/12), 1.12^(-18/12)), so
+  DF_5 > DF_end = 1.12^(-18/12) and selling them is optimal. The evaluated plan holds them
+  (allowed, one quarter's discounting worse) so that terminal_treasury_usd is priced too; the
+  solver test fixes the first stage of the plan that sells them (OPTIMAL_ROWS).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ def _plan_rows() -> tuple[dict[str, list[dict]], Reference]:
     fx_hours = pre.contract_hours(fx)
     gen_hours = pre.contract_hours(next(c for c in RAW["contracts"] if c["id"] == "gen"))
     solar_hours = pre.contract_hours(next(c for c in RAW["contracts"] if c["id"] == "solar"))
-    energy, sales = [], []
+    energy, sales, last_sales = [], [], []
     for w in ("bull", "bear"):
         alpha, beta, gamma = pre.site_load_mwh(w, "alpha"), pre.site_load_mwh(w, "beta"), pre.site_load_mwh(w, "gamma")
         for t, lab in enumerate(LABELS):
@@ -101,11 +105,18 @@ def _plan_rows() -> tuple[dict[str, list[dict]], Reference]:
         # the 40 BTC held at the start and everything mined up to 2027-01 are sold in 2027-01
         mined = [sum(x) for x in zip(*(pre.btc_mined(w, s) for s in ("alpha", "beta", "gamma")))]
         sales.append({"scenario": w, "month": "2027-01", "btc": 40 + sum(mined[:5])})
+        last_sales.append({"scenario": w, "month": "2027-04", "btc": mined[5]})
     rows["energy"], rows["btc_sales"] = energy, sales
-    return rows, pre
+    optimal = {**rows, "btc_sales": sales + last_sales}
+    return rows, optimal, pre
 
 
-PLAN_ROWS, PRE = _plan_rows()
+PLAN_ROWS, OPTIMAL_ROWS, PRE = _plan_rows()
+# a(15) = sum_{k=1..15} 1.12^(-k/12); reversion factor rho(15) = max(1.12^(-15/12), 1 - 0.08/12 x a(15)):
+# the cap rate 8 % is below 12 x (1.12^(1/12) - 1) = 11.39 %, so the second term is the larger
+A15 = sum(1.12 ** (-k / 12) for k in range(1, 16))
+RHO15 = 1 - 0.08 / 12 * A15
+assert RHO15 > 1.12 ** (-15 / 12)
 
 
 def as_plan(rows: dict[str, list[dict]]) -> Plan:
@@ -200,18 +211,52 @@ def test_reference_against_hand_arithmetic(ref):
         assert line(5, "beta", "terminal_generation_usd") == pytest.approx(1_800_000)
         assert line(5, "gamma", "terminal_generation_usd") == 0.0
         # LB at beta after the horizon (Jul 2027 .. Sep 2028, k = 1..15): rent 231,000 to Mar 2028
-        # (k 1..9), 242,550 from Apr 2028 (k 10..15), minus opex 9,000 x 2 MW, x 0.75; pass-through:
-        # no power deducted
+        # (k 1..9), 242,550 from Apr 2028 (k 10..15), minus opex 9,000 x 2 MW, x 0.75; minus beta's
+        # fixed HPC opex on LB's racks after the horizon: 3,000 x 7.5 racks x 0.2 MW = 4,500 a month;
+        # pass-through at the site's energy price: the landlord bears no power (net 0)
         noi = sum((231_000 - 18_000) * 1.12 ** (-k / 12) for k in range(1, 10)) \
             + sum((242_550 - 18_000) * 1.12 ** (-k / 12) for k in range(10, 16))
-        assert line(5, "beta", "terminal_lease_noi_usd") == pytest.approx(0.75 * noi)
-    # unleased HPC at the end, x 150,000 / 0.08 x the index of the last quarter (bull: 1 + 0.12 x k / 17
-    # for months k = 15, 16, 17: 1 + 0.12 x 16 / 17; bear 0.95):
-    #   beta: 12 racks - LB 0.75 x 2,000 / 200 = 7.5 racks (LC ended in 2026-12) -> 4.5 x 0.2 MW = 0.9 MW
-    #   alpha: 40 racks - LA 27 - LB 0.25 x 2,000 / 130 -> x 0.13 MW; gamma: sold -> nothing
+        assert line(5, "beta", "terminal_lease_noi_usd") == pytest.approx(0.75 * noi - 4_500 * A15)
+        # alpha after the horizon, k = 1..15 (Jul 2027 .. Sep 2028), each month x 1.12^(-k/12):
+        #   LA (handed over 2026-10): rent 3.4 MW x 130,000 = 442,000 in lease year 0 (k 1..3), x 1.04
+        #   = 459,680 from Oct 2027 (k 4..15); NOI 85 %; fixed HPC opex 4,000 x 27 racks x 0.13 MW =
+        #   14,040; power borne by the landlord 3.4 MW x PUE 1.3 x hours at what alpha pays after the
+        #   horizon: fx ended in 2027-06 and ix is optional, so the last quarter's north price
+        #   LB (0.25): 0.25 x (rent - 18,000), fixed opex 4,000 x 500/130 racks x 0.13 MW = 2,000, no power
+        north_end = {"bull": 42 + 16 * 16 / 17, "bear": 48 + 4 * 16 / 17}[w]
+        days = [31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30, 31, 31, 30]
+        la = [442_000] * 3 + [459_680] * 12
+        lb = [231_000] * 9 + [242_550] * 6
+        alpha = sum(1.12 ** (-k / 12) * (0.85 * la[k - 1] - 14_040 - 2_000 + 0.25 * (lb[k - 1] - 18_000)
+                                         - 3.4 * 1.3 * 24 * days[k - 1] * north_end) for k in range(1, 16))
+        assert line(5, "alpha", "terminal_lease_noi_usd") == pytest.approx(alpha)
+        # pass-through of LB's quarter at alpha: reimbursed at what alpha pays: fx (45 USD/MWh) from
+        # May 2026; April at the quarter's north price (months 3, 4, 5: 42 + 16 x 4 / 17 bull, 48 + 4 x 4 / 17 bear)
+        april = {"bull": 42 + 16 * 4 / 17, "bear": 48 + 4 * 4 / 17}[w]
+        assert line(2, "alpha", "power_passthrough_usd") == pytest.approx(0.25 * 2 * 1.3 * 2208 * 45)
+        assert line(1, "alpha", "power_passthrough_usd") == pytest.approx(0.25 * 2 * 1.3 * (720 * april + 1464 * 45))
+        # terminal mining at alpha: keep (k = 0.5 x 12 / 3 = 2 quarters of margin) or retire for the
+        # salvage S = 6,500 x 120 + 500 x 900 = 1,230,000; margin = revenue of the last quarter
+        # - (6,500 x 2 kW + 500 x 3.5 kW) x 1.1 x 2,184 h at the north price after the horizon
+        # (6 months, all at north_end) - opex 14.75 MW x 800 x 3
+        margin = line(5, "alpha", "mining_revenue_usd") - 14.75 * 1.1 * 2184 * north_end - 14.75 * 800 * 3
+        assert line(5, "alpha", "terminal_mining_usd") == pytest.approx(max(0.0, 2 * margin - 1_230_000))
+        assert line(5, "gamma", "terminal_mining_usd") == 0.0     # sold: nothing installed, nothing mined
+    # discounting: quarters as three monthly shares, each at its month's end; terminal lines at the end
+    assert ref.df[0] == pytest.approx((1.12 ** (-1 / 12) + 1.12 ** (-2 / 12) + 1.12 ** (-3 / 12)) / 3)
+    assert ref.df[5] == pytest.approx((1.12 ** (-16 / 12) + 1.12 ** (-17 / 12) + 1.12 ** (-18 / 12)) / 3)
+    assert ref.df_end == pytest.approx(1.12 ** -1.5)
+    # HPC capacity at the end, worth V = (150,000 x idx - 12 x fixed HPC opex) / 0.08 a MW (index of the
+    # last quarter: bull 1 + 0.12 x 16 / 17, bear 0.95):
+    #   beta: 12 racks - LB's 7.5 (LC ended in 2026-12) -> 4.5 x 0.2 MW = 0.9 MW free, and LB's 1.5 MW
+    #   revert to V when LB ends 15 months after the horizon: x rho(15)
+    #   alpha: 40 racks - LA 27 - LB 500/130 free, x 0.13 MW; LA's and LB's racks revert (15 months);
+    #   gamma: sold -> nothing
     for w, idx in (("bull", 1 + 0.12 * 16 / 17), ("bear", 0.95)):
-        assert ref.lines[(w, 5, "beta", "terminal_hpc_usd")] == pytest.approx(0.9 * 150_000 / 0.08 * idx)
-        assert ref.lines[(w, 5, "alpha", "terminal_hpc_usd")] == pytest.approx((40 - 27 - 500 / 130) * 0.13 * 150_000 / 0.08 * idx)
+        v_beta, v_alpha = (150_000 * idx - 36_000) / 0.08, (150_000 * idx - 48_000) / 0.08
+        assert ref.lines[(w, 5, "beta", "terminal_hpc_usd")] == pytest.approx((0.9 + 1.5 * RHO15) * v_beta)
+        racks = 27 + 500 / 130
+        assert ref.lines[(w, 5, "alpha", "terminal_hpc_usd")] == pytest.approx(((40 - racks) + racks * RHO15) * 0.13 * v_alpha)
         assert (w, 5, "gamma", "terminal_hpc_usd") not in ref.lines
     # take-or-pay shortfall in 2026-07 at alpha: load 6,500 x 2.2 kW + 500 x 3.85 kW + LB 0.25 x 2 x 1.3
     # = 14.3 + 1.925 + 0.65 = 16.875 MW < 0.9 x 20 = 18 MW: pays 45 x 18 MW x 2,208 h
@@ -252,13 +297,16 @@ def test_npv(ref, ev):
     assert ev.npv_usd == pytest.approx(0.55 * ref.npv_by_scenario["bull"] + 0.45 * ref.npv_by_scenario["bear"], rel=REL)
 
 
-def test_solver_with_the_first_stage_fixed_reaches_the_reference_npv(inst, ref):
+def test_solver_with_the_first_stage_fixed_reaches_the_reference_npv(inst):
     from optimizer.solve import solve
 
-    res = solve(inst, first_stage=as_plan(PLAN_ROWS), mip_gap=0.0, baselines=False, shadow_prices=False,
+    best = Reference(RAW, OPTIMAL_ROWS)
+    # selling the last quarter's coins beats holding them by P5 x (DF_5 - DF_end) a coin
+    assert best.npv > Reference(RAW, PLAN_ROWS).npv
+    res = solve(inst, first_stage=as_plan(OPTIMAL_ROWS), mip_gap=0.0, baselines=False, shadow_prices=False,
                 value_of_information=False)
     assert res.status == "optimal", res.message
-    assert res.objective_usd == pytest.approx(ref.npv, rel=REL)
+    assert res.objective_usd == pytest.approx(best.npv, rel=REL)
 
 
 # ---------------------------------------------------------------- terminal_generation_usd: "term reaches the horizon end"

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.make_report_dir import seal
 
 from optimizer.cli import report_command
 from optimizer.errors import InputError
 from optimizer.output.report import _halvings, _load_context, render_report
+from optimizer.solve.resultdir import write_result_dir
 
 FIX = Path(__file__).parent / "fixtures" / "report_dir"
 ALL_SECTIONS = ["headline", "decisions", "allocation", "hpc-online", "hashprice", "npv-waterfall", "cashflow",
@@ -107,6 +109,7 @@ def _copy_fixture(tmp_path: Path, drop=(), instance=True) -> Path:
         s = json.loads((d / "summary.json").read_text())
         s.pop("instance_path")
         (d / "summary.json").write_text(json.dumps(s))
+    seal(d)                                        # the copy, as edited, is a complete directory
     return d
 
 
@@ -155,10 +158,8 @@ def test_many_scenarios_drawn_as_bands(tmp_path):
 
 
 def test_infeasible_result_renders_headline_only(tmp_path):
-    d = tmp_path / "res"
-    d.mkdir()
-    (d / "summary.json").write_text(json.dumps({"instance": "x", "status": "infeasible", "npv_usd": None,
-                                                "diagnosis": ["site s1: HPC racks needed 40 > available 30"]}))
+    d = write_result_dir(tmp_path / "res", {"instance": "x", "status": "infeasible", "npv_usd": None,
+                                            "diagnosis": ["site s1: HPC racks needed 40 > available 30"]}, {})
     html = render_report(d).read_text()
     assert _sections(html) == ["headline", "not-available"]
     assert "site s1: HPC racks needed 40 &gt; available 30" in html

@@ -11,8 +11,10 @@ Two small instances, built inline:
   period 2, a 2 % pool fee, price / hashrate / fee / power / HPC-index points, two scenarios,
   contracts starting mid-quarter after the horizon start, leases with late hand-overs, both opex
   kinds, multi-MW and splittable leases, purchase options, conversion and grid-expansion leads.
-- ``MONTHLY``: 6 monthly periods, 12-minute blocks, explicit halving heights with a non-default
-  initial subsidy (two halvings inside the horizon), a 1.5 % pool fee.
+- ``MONTHLY``: 6 monthly periods, 12-minute blocks, explicit halving heights after the start
+  height with a non-default initial subsidy (two halvings inside the horizon), a 1.5 % pool fee.
+- ``terminal_variant()``: QUARTERLY with terminal values on, fixed HPC opex at s1 and the fixed
+  contract F running two months past the horizon (the horizon's-end coefficients).
 """
 
 from __future__ import annotations
@@ -103,9 +105,10 @@ M_DAYS = [31, 28, 31, 30, 31, 30]
 MONTHLY = {
     "name": "shared-monthly",
     "horizon": {"start_month": "2026-01", "periods": 6, "discount_rate": 0.08},
-    # 12-minute blocks: 1440 / 12 = 120 blocks a day. Subsidy 6.25 below 500,000, 3.125 from it,
-    # 1.5625 from 520,000.
-    "bitcoin": {"start_height": 499_000, "block_interval_minutes": 12, "initial_subsidy_btc": 6.25,
+    # 12-minute blocks: 1440 / 12 = 120 blocks a day. At 499,000 the interval schedule has halved
+    # twice (210,000, 420,000): 25 / 4 = 6.25; the listed halvings after the start: 3.125 from
+    # 500,000, 1.5625 from 520,000.
+    "bitcoin": {"start_height": 499_000, "block_interval_minutes": 12, "initial_subsidy_btc": 25,
                 "halving_heights": [500_000, 520_000], "pool_fee": 0.015},
     "scenarios": [{"name": "only", "probability": 1.0,
                    "btc_price_usd": {"points": {"2026-02": 50_000, "2026-05": 80_000}},
@@ -136,9 +139,11 @@ def test_quarterly_calendar_and_discount_factors(q):
     assert q.labels == ["2026-01", "2026-04", "2026-07", "2026-10", "2027-01", "2027-04"]
     assert list(q.days) == [90, 91, 92, 92, 90, 91]
     assert list(q.hours) == [2160, 2184, 2208, 2208, 2160, 2184]
-    # end of period t is 3 (t + 1) months from the start: DF = 1.1^(-3 (t + 1) / 12)
-    assert list(q.df) == [approx(1.1 ** -0.25), approx(1.1 ** -0.5), approx(1.1 ** -0.75),
-                          approx(1.1 ** -1.0), approx(1.1 ** -1.25), approx(1.1 ** -1.5)]
+    # a quarter's flows in three monthly thirds, each discounted at its month's end:
+    # DF_t = (1.1^(-(3t+1)/12) + 1.1^(-(3t+2)/12) + 1.1^(-(3t+3)/12)) / 3
+    assert list(q.df) == [approx(sum(1.1 ** (-(3 * t + j) / 12) for j in (1, 2, 3)) / 3) for t in range(6)]
+    # terminal values at the horizon's end, 18 months: 1.1^(-1.5)
+    assert q.df_end == approx(1.1 ** -1.5)
     assert list(q.prob) == [0.6, 0.4] and q.scenario_names == ["up", "down"]
     assert list(q.period_years) == [2026, 2026, 2026, 2026, 2027, 2027]
 
@@ -448,3 +453,132 @@ def test_take_or_pay_minimum_and_plant_fixed_cost_follow_term_and_ownership():
     assert ev.violations == []
     got = _power_cost(ev)
     assert {t for (w, s, t) in got if s == "s1"} == {1, 2}
+
+
+# ---------------------------------------------------------------- the horizon's end (models/economics.md, "Terminal values")
+
+
+def terminal_variant(**terminal) -> dict:
+    import copy
+
+    raw = copy.deepcopy(QUARTERLY)
+    raw["horizon"]["terminal"] = {"hpc_unleased_noi_usd_per_mw_year": 300_000, "hpc_cap_rate": 0.09,
+                                  "mining_margin_multiple": 0.5, **terminal}
+    raw["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 2_000
+    raw["contracts"][0]["term_months"] = 16          # F: May 2026 .. Aug 2027, two months past the end
+    return raw
+
+
+@pytest.fixture(scope="module")
+def qt():
+    return compile_instance(Instance.from_dict(terminal_variant()))
+
+
+def test_site_energy_price_in_the_horizon(q):
+    # s1: F (fixed 50 from May 2026, 6 % from May 2027), I (index +3, Feb .. May 2026), X (index +0, no term)
+    #   Q0: no fixed supply; index contracts run (X: +0 is the lowest adder): the quarter's north price
+    #   Q1: Apr at the quarter's north price (48 up: (46 + 48 + 50) / 3; 30 down), May and Jun at 50
+    #   Q2..Q4: 50; Q5: Apr 2027 at 50, May and Jun at 53
+    north_up = [42, 48, 54, 60, 62, 62]
+    for w, north in ((0, north_up), (1, [30] * 6)):
+        want = [north[0], (720 * north[1] + 1464 * 50) / 2184, 50, 50, 50, (720 * 50 + 1464 * 53) / 2184]
+        assert list(q.site_energy_price["s1"][w]) == [approx(x) for x in want]
+    # s2: G (owned generation, 20 USD/MWh variable cost, Sep 2026 .. Mar 2027), south 35 otherwise:
+    # Q2 = Jul 744 h and Aug 744 h at 35, Sep 720 h at 20
+    want = [35, 35, (1488 * 35 + 720 * 20) / 2208, 20, 20, 35]
+    for w in (0, 1):
+        assert list(q.site_energy_price["s2"][w]) == [approx(x) for x in want]
+
+
+def test_site_energy_price_after_the_horizon(qt):
+    # F now runs to Aug 2027: months 1, 2 after the end at 53; then the last quarter's north price
+    # (62 up, 30 down), no adder (X has no term: it ends with the horizon)
+    for w, north in ((0, 62), (1, 30)):
+        assert list(qt.site_energy_price_after["s1"][w][:4]) == [approx(53), approx(53), approx(north), approx(north)]
+    # the terminal mining price: 0.5 x 12 = 6 months, Jul 744 h, Aug 744 h at 53, Sep 720, Oct 744,
+    # Nov 720, Dec 744 h at the north price
+    for w, north in ((0, 62), (1, 30)):
+        want = (1488 * 53 + (720 + 744 + 720 + 744) * north) / (1488 + 720 + 744 + 720 + 744)
+        assert qt.terminal_mining_price["s1"][w] == approx(want)
+
+
+def test_hpc_market_value_and_reversion_factor(qt):
+    # V = max(0, 300,000 x idx of the last quarter - 12 x 2,000) / 0.09; idx up 1.16 (Apr .. Jun 2027
+    # = months 15..17 of 1 + 0.01 k), down 1.0; s2 has no fixed HPC opex
+    assert list(qt.hpc_value_usd_per_mw["s1"]) == [approx((348_000 - 24_000) / 0.09), approx((300_000 - 24_000) / 0.09)]
+    assert list(qt.hpc_value_usd_per_mw["s2"]) == [approx(348_000 / 0.09), approx(300_000 / 0.09)]
+    # rho(n) = max(1.1^(-n/12), 1 - 0.09/12 x a(n)): 9 % < 12 x (1.1^(1/12) - 1) = 9.57 %, the second term
+    a6 = sum(1.1 ** (-k / 12) for k in range(1, 7))
+    assert qt.annuity_after(6) == approx(a6)
+    assert qt.reversion_factor(6) == approx(1 - 0.09 / 12 * a6)
+    assert qt.reversion_factor(6) > 1.1 ** -0.5
+    assert qt.reversion_factor(0) == 1.0
+    # a cap rate above the discount rate: the market value discounted from the lease's end
+    hi = compile_instance(Instance.from_dict(terminal_variant(hpc_cap_rate=0.12)))
+    assert hi.reversion_factor(6) == approx(1.1 ** -0.5)
+    # a market NOI below the fixed HPC opex: worth 0, not negative
+    low = compile_instance(Instance.from_dict(terminal_variant(hpc_unleased_noi_usd_per_mw_year=20_000)))
+    assert list(low.hpc_value_usd_per_mw["s1"]) == [0.0, 0.0]
+
+
+def test_lease_terminal_value_net_of_fixed_opex_and_power(qt):
+    d = lambda k: 1.1 ** (-k / 12)  # noqa: E731
+    # LA from Oct 2026 (tau 3) at s1: 6 months after the end (Jul .. Dec 2027); NOI as in
+    # test_terminal_lease_noi_and_discounted_hours; fixed HPC opex 2,000 x 20 racks (2.5 MW / 0.13,
+    # rounded up) x 0.13 MW = 5,200 a month; power: 2.5 MW x PUE 1.25 x hours x what s1 pays
+    # (53 in Jul and Aug 2027 under F, then the north price)
+    noi = sum(240_000 * d(k) for k in (1, 2, 3)) + sum(252_000 * d(k) for k in (4, 5, 6))
+    hours = [744, 744, 720, 744, 720, 744]
+    for w, north in ((0, 62), (1, 30)):
+        price = [53, 53, north, north, north, north]
+        power = sum(2.5 * 1.25 * h * p * d(k) for k, (h, p) in enumerate(zip(hours, price), start=1))
+        want = noi - 5_200 * sum(d(k) for k in range(1, 7)) - power
+        assert qt.lease_terminal_usd("LA", 3, "s1")[w] == approx(want)
+    assert qt.leases["LA"].months_after[3] == 6
+    # a term that ends inside the horizon: nothing
+    assert list(qt.lease_terminal_usd("LA", 1, "s1")) == [0.0, 0.0]
+
+
+def test_lease_terminal_power_follows_who_pays_it():
+    d = lambda k: 1.1 ** (-k / 12)  # noqa: E731
+    hours = [744, 744, 720, 744, 720, 744]
+    raw = terminal_variant()
+    la = raw["leases"][0]
+    # pass-through at the site's price: the tenant pays what s1 pays, the landlord bears nothing
+    la.update(power_passthrough=True)
+    d1 = compile_instance(Instance.from_dict(raw))
+    assert list(d1.lease_power_net_after(d1.leases["LA"].lease, "s1", 6)) == [0.0, 0.0]
+    assert list(d1.lease_credit_price("LA", "s1")[0]) == list(d1.site_energy_price["s1"][0])
+    # pass-through at market: the landlord pays 53 in Jul and Aug under F and gets the north price
+    la.update(passthrough_price="market")
+    d2 = compile_instance(Instance.from_dict(raw))
+    for w, north in ((0, 62), (1, 30)):
+        want = 1.25 * sum(h * (53 - north) * d(k) for k, h in ((1, 744), (2, 744)))
+        assert d2.lease_power_net_after(d2.leases["LA"].lease, "s1", 6)[w] == approx(want)
+    assert list(d2.lease_credit_price("LA", "s1")[1]) == list(d2.power_price["north"][1])
+    # an after-power NOI margin (no pass-through): the power is inside the margin, credited back
+    la.pop("passthrough_price")
+    la.update(power_passthrough=False, noi_margin_basis="after_power")
+    d3 = compile_instance(Instance.from_dict(raw))
+    assert list(d3.lease_power_net_after(d3.leases["LA"].lease, "s1", 6)) == [0.0, 0.0]
+    assert list(d3.lease_credit_price("LA", "s1")[0]) == list(d3.site_energy_price["s1"][0])
+    # the landlord bears it: no credit in the horizon
+    la.pop("noi_margin_basis")
+    d4 = compile_instance(Instance.from_dict(raw))
+    assert d4.lease_credit_price("LA", "s1") is None
+    assert sum(hours) > 0
+
+
+def test_terminal_mining_bounds(qt):
+    # k = 0.5 x 12 / 3 = 2 quarters; per unit of each model: k x (P x BTC - MWh x price) of Q5;
+    # cap = 80 ASICs a rack x 50 mining racks = 4,000 units; the bounds take the best and the worst model
+    k = 2.0
+    for w in (0, 1):
+        p = qt.terminal_mining_price["s1"][w]
+        g = {m: k * (qt.btc_price_usd[w, 5] * qt.btc_per_unit[m][w, 5] - qt.mwh_per_unit("s1", m)[5] * p)
+             for m in ("m200", "m100")}
+        up, lo = qt.terminal_mining_bounds("s1")
+        assert up[w] == approx(4_000 * max(0.0, *g.values()))
+        # no fixed mining opex; salvage 300 (m200) or 0 (m100)
+        worst = max(max(0.0, -g["m200"]) + 300, max(0.0, -g["m100"]) + 0)
+        assert lo[w] == approx(-4_000 * worst)

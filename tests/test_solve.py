@@ -24,6 +24,7 @@ import optimizer.solve  # noqa: F401, E402  (loads the subpackage)
 
 solve_mod = sys.modules["optimizer.solve"]  # the subpackage (optimizer.solve, the attribute, is the function)
 from optimizer.cli import main
+from optimizer.constants import NO_BOUND_NOTE
 from optimizer.errors import NoSolutionError
 from optimizer.instance import Instance
 from optimizer.solve import solve
@@ -129,7 +130,7 @@ def test_precheck_names_the_lease_and_the_lead_time(tmp_path, capsys):
     path = TESTS / "infeasible_lease_lead.yaml"
     res = solve(Instance.from_yaml(path))
     assert res.status == "infeasible" and res.exit_code == 3 and not res.has_plan
-    with pytest.raises(NoSolutionError, match="status infeasible: lease L1 cannot be delivered by 2026-04"):
+    with pytest.raises(NoSolutionError, match="status infeasible: the instance is infeasible: lease L1 cannot be delivered by 2026-04"):
         _ = res.plan   # the issue's choice: an infeasible Result's plan access raises, naming the status and diagnosis
     # window ends 2026-04; a block started in 2026-01 (the first month) is ready 6 months later
     expected = "lease L1 cannot be delivered by 2026-04 at any eligible site: s1 conversion lead time 6 months"
@@ -137,36 +138,43 @@ def test_precheck_names_the_lease_and_the_lead_time(tmp_path, capsys):
     assert res.n_variables == 0  # caught before the model was built
     code, _, err = cli(capsys, "solve", path, "--out", tmp_path)
     assert code == 3
-    assert error_line(err) == f"error: {expected}"
+    assert error_line(err) == f"error: the instance is infeasible: {expected}"
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "infeasible"
 
 
-def test_elastic_resolve_names_the_cash_row(tmp_path, capsys):
-    """infeasible_cash.yaml: 0.5 M$ of fixed capex against 0.4 M$ of cash in 2026-01; the pre-check
-    passes, HiGHS proves infeasibility, the elastic re-solve relaxes the 2026-01 cash row by 0.1 M$."""
+def test_cash_floor_check_names_the_shortfall_in_usd(tmp_path, capsys):
+    """infeasible_cash.yaml: 0.5 M$ of fixed capex against 0.4 M$ of cash in 2026-01 and nothing
+    that earns money; the instance pre-check passes, the model is built, and the cash-floor check
+    (the LP with only the floor elastic, before the MIP) finds the 0.5 - 0.4 = 0.1 M$ shortfall."""
     path = TESTS / "infeasible_cash.yaml"
     res = solve(Instance.from_yaml(path))
     assert res.status == "infeasible" and res.exit_code == 3
-    assert res.n_variables > 0  # the pre-check did not catch it: the model was built and solved
-    assert res.diagnosis, res.message
-    m = re.fullmatch(r"constraint cash_balance\[2026-01, base\] must be relaxed by ([0-9.eE+-]+) \(model units\)", res.diagnosis[0])
-    assert m, res.diagnosis
-    assert float(m.group(1)) == pytest.approx(0.1, rel=1e-6)  # 0.5 - 0.4 M$
+    assert res.n_variables > 0  # the model was built
+    assert res.diagnosis[0].startswith("cash falls below treasury.min_cash_usd ($0) from 2026-01 by at least $100k, "
+                                       "whatever the plan"), res.diagnosis
     code, _, err = cli(capsys, "solve", path, "--out", tmp_path)
     assert code == 3
-    line = error_line(err)
-    assert line.startswith("error: the instance is infeasible: constraint cash_balance[2026-01, base]")
+    assert error_line(err).startswith("error: the instance is infeasible: cash falls below treasury.min_cash_usd ($0) "
+                                      "from 2026-01 by at least $100k")
 
 
-def test_elastic_resolve_names_a_fixed_lease(tmp_path, capsys):
+def test_elastic_diagnosis_names_a_fixed_lease_and_the_racks(tmp_path, capsys):
     """infeasible_two_leases.yaml: two leases fixed as signed, each fits the 10 HPC racks alone, not
-    both. Relaxing one of the two 'signed' rows by 1 is the least slack."""
+    both. Relaxing the policy limits cannot help; dropping one of the two fixed leases can; and
+    keeping both, s1 lacks 10 racks (1 MW / 100 kW per rack) while both run."""
     path = TESTS / "infeasible_two_leases.yaml"
     res = solve(Instance.from_yaml(path))
     assert res.status == "infeasible" and res.n_variables > 0
-    assert re.fullmatch(r"constraint fixed_lease\[L[12]\] must be relaxed by 1 \(model units\)", res.diagnosis[0]), res.diagnosis
+    assert re.fullmatch(r"policy\.fixed_decisions\[[01]\] \(lease L[12] signed\) cannot hold together with the other rules",
+                        res.diagnosis[0]), res.diagnosis
+    assert res.diagnosis[1] == ("keeping every fixed decision instead: site s1 lacks 10 HPC racks in 2026-03..2026-04 for the "
+                                "leases handed over there (sites[s1] halls and conversion)"), res.diagnosis
+    assert res.diagnosis[2].startswith("found by relaxing the policy limits and the fixed decisions (physical limits kept)")
     code, _, err = cli(capsys, "solve", path, "--out", tmp_path)
-    assert code == 3 and "fixed_lease[L" in error_line(err)
+    lines = err.strip().splitlines()
+    assert code == 3 and "Traceback" not in err
+    assert lines[0].startswith("error: the instance is infeasible: policy.fixed_decisions[")
+    assert lines[1] == f"diagnosis: {res.diagnosis[1]}"
 
 
 def test_each_fixed_lease_alone_is_feasible():
@@ -266,7 +274,8 @@ def test_time_limit_without_any_solution_exit_4(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(solve_mod, "solve", lambda inst, **kw: real(inst, **{**kw, "mip_start": False, "baselines": False}))
     code, _, err = cli(capsys, "solve", path, "--out", tmp_path / "out", "--time-limit", "0.05", "--gap", "0")
     assert code == 4
-    assert error_line(err) == "error: time limit 0.05 s reached before any feasible plan was found"
+    # presolve was still running after 0.05 s: no bound either, and the line says so
+    assert error_line(err) == f"error: time limit 0.05 s reached before any feasible plan was found; {NO_BOUND_NOTE}"
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["status"] == "time_limit_no_solution" and s["npv_usd"] is None
     assert s["mip_gap"] is None or not math.isfinite(s["mip_gap"])

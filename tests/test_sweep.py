@@ -268,12 +268,12 @@ def test_sweep_command_exit_codes(tmp_path, capsys):
     assert sweep_command(TINY, [f"{RATE}=100,110"], tmp_path / "ok", solver=standin, progress=False) == 0
     out = capsys.readouterr().out
     assert "2 points, 0 failed" in out
-    assert sweep_command(TINY, ["leases[nope].rate_usd_per_kw_month=1"], tmp_path / "bad", solver=standin, progress=False) == 1
+    assert sweep_command(TINY, ["leases[nope].rate_usd_per_kw_month=1"], tmp_path / "bad", solver=standin, progress=False) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "nope" in err
     assert sweep_command(TINY, [f"{RATE}=100,200"], tmp_path / "f", solver=standin, progress=False,
-                         solve_options={"fail_above_rate": 150}) == 2
-    assert sweep_command(tmp_path / "missing.yaml", [f"{RATE}=1"], None, solver=standin, progress=False) == 1
+                         solve_options={"fail_above_rate": 150}) == 5
+    assert sweep_command(tmp_path / "missing.yaml", [f"{RATE}=1"], None, solver=standin, progress=False) == 2
 
 
 # ---------------------------------------------------------------- the real MILP

@@ -67,7 +67,7 @@ def test_failed_solve_ranks_last(tiny):
 def test_tornado_command(tmp_path, capsys):
     assert tornado_command(TINY, [f"{RATE}=x0.8,1.2"], tmp_path, solver=standin, progress=False) == 0
     assert (tmp_path / "tornado.csv").exists() and (tmp_path / "tornado.png").exists()
-    assert tornado_command(TINY, ["nope.field=1,2"], None, solver=standin, progress=False) == 1
+    assert tornado_command(TINY, ["nope.field=1,2"], None, solver=standin, progress=False) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
 

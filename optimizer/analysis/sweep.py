@@ -21,11 +21,26 @@ the point finishes, keyed by ``point_id`` (a hash of the point's parameter value
 the same sweep again solves only the points not yet in the store (``retry_failed`` also
 re-solves points stored with an error). ``DIR/sweep.json`` records the grid, the instance
 fingerprint and the solve options; resuming a different instance into the same DIR is
-refused, different solve options only warn.
+refused, different solve options only warn. It says ``complete: true`` (and ``n_stored``)
+once every point of the grid is stored; readers (``optimizer.solve.resultdir``) refuse the
+store until then.
+
+Several sweeps on one store (two terminals, two cluster jobs): appends and reads of the file
+go under ``DIR/.points.csv.lock`` and each point is solved under an exclusive per-point claim
+(``DIR/.claims/``), both OS file locks (``filelock``) that die with their process; a sweep
+leaves a point another one holds to it and skips points stored meanwhile, so every point is
+solved and stored once, and the runs share the work.
+
+Stopping: Ctrl-C stops at once (a HiGHS solve in progress is interrupted through its callbacks,
+``optimizer.solve.backend.run_interruptible``); the points in flight are abandoned, never stored
+as failed, and the sweep raises KeyboardInterrupt (exit 130). Pool workers ignore Ctrl-C (the
+parent ends them) and exit by themselves when their parent dies. A worker that dies raises
+:class:`WorkerDied` (exit 7); the points finished before are stored and a rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import inspect
@@ -36,23 +51,28 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
+from optimizer import manifest
 from optimizer.analysis.digest import DIGEST_COLUMNS, DIGEST_STR_COLUMNS, first_stage_summary, param_label
 from optimizer.constants import Reporter, reporter
 from optimizer.errors import InputError, one_line
 from optimizer.instance.overrides import apply_overrides
 from optimizer.solve import PersistentSolver, solve
+from optimizer.solve.resultdir import STORE_COMPLETE, STORE_META, read_store_meta
 
 KINDS = ("value", "mul", "add", "shift")
 _SUFFIX = {"value": "", "mul": ":mul", "add": ":add", "shift": ":shift_months"}
@@ -363,9 +383,21 @@ def worker_task(job: Job, pid: str, overrides: dict) -> dict:
     return run_point(job, _STATES.setdefault(key, {}), pid, overrides)
 
 
-def _pool_init(job: Job) -> None:
+def _pool_init(job: Job, parent_pid: int) -> None:
+    """A pool worker: leaves Ctrl-C to the parent (which stops the sweep and ends its workers)
+    and exits by itself when the parent is gone (killed): never an orphan solving for nobody."""
     global _POOL_JOB
     _POOL_JOB = job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C pending since the spawn is discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _Pool.submit's spawn
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="sweep-parent-watch").start()
+
+
+def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    while True:  # HiGHS releases the GIL while it solves, so this thread runs during a solve too
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(every_s)
 
 
 def _pool_task(pid: str, overrides: dict) -> dict:
@@ -377,29 +409,40 @@ def _pool_task(pid: str, overrides: dict) -> dict:
 
 class Store:
     """``DIR/points.csv``: header once, then one fsync'ed line per finished point.
-    Without a directory the rows are kept in memory only."""
+    Without a directory the rows are kept in memory only.
 
-    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv"):
+    Several sweeps may share a store (two terminals, two cluster jobs on one --out): every
+    read-modify-write of the file (header, repair, append, reading the lines others appended)
+    happens under ``DIR/.points.csv.lock`` (``filelock``), and each point is solved under its
+    claim (:class:`Claims`), so every point is solved and stored once."""
+
+    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv", lock: FileLock | None = None):
         self.columns = columns
         self.rows: list[dict] = []
         self.path = None if out_dir is None else Path(out_dir) / name
         self.done: set[str] = set()
         self.failed: set[str] = set()       # stored with an error
+        self.added: set[str] = set()        # stored since this Store was opened (by anyone)
+        self._offset = 0
+        self.lock = None
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._repair()
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path, newline="") as f:
-                header = next(csv.reader(f), [])
-            if header != columns:
-                raise InputError(f"{self.path}: written by a sweep with other columns ({', '.join(header)}); use another output directory")
-            stored = self.read()
-            self.done = set(stored["point_id"])
-            self.failed = set(stored.loc[stored["error"] != "", "point_id"])
-        else:
-            self._write(columns)
+        self.lock = lock if lock is not None else FileLock(self.path.with_name(f".{name}.lock"))
+        with self.lock:
+            if self.path.exists():
+                self._repair()
+            if self.path.exists() and self.path.stat().st_size > 0:
+                with open(self.path, newline="") as f:
+                    header = next(csv.reader(f), [])
+                if header != columns:
+                    raise InputError(f"{self.path}: written by a sweep with other columns ({', '.join(header)}); use another output directory")
+                stored = self.read()
+                self.done = set(stored["point_id"])
+                self.failed = set(stored.loc[stored["error"] != "", "point_id"])
+            else:
+                self._write(columns)
+            self._offset = self.path.stat().st_size
 
     def _repair(self) -> None:
         """Drop a partial last line (the process was killed mid-write)."""
@@ -417,13 +460,36 @@ class Store:
             f.flush()
             os.fsync(f.fileno())
 
+    def _tail(self) -> None:
+        """Take in the lines appended since the last look (under the lock: whole lines only)."""
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        for rec in csv.reader(io.StringIO(data[:end].decode())):
+            if rec and rec[0] not in ("", "point_id"):
+                self.done.add(rec[0])
+                self.added.add(rec[0])
+        self._offset += end
+
+    def refresh(self) -> None:
+        """Learn the points other sweeps stored since the last look."""
+        if self.path is not None:
+            with self.lock:
+                self._tail()
+
     def append(self, row: dict) -> None:
         values = ["" if _missing(row.get(c)) else row.get(c) for c in self.columns]
         if self.path is None:
             self.rows.append(dict(zip(self.columns, values)))
         else:
-            self._write(values)
+            with self.lock:
+                self._repair()      # a sweep killed mid-line must not glue its fragment to this row
+                self._tail()
+                self._write(values)
+                self._offset = self.path.stat().st_size
         self.done.add(row["point_id"])
+        self.added.add(row["point_id"])
 
     def read(self) -> pd.DataFrame:
         if self.path is None:
@@ -442,6 +508,48 @@ class Store:
         return order.merge(df, on="point_id", how="inner")[self.columns].reset_index(drop=True)
 
 
+class Claims:
+    """Which sweep solves which point, when several share a store: an exclusive lock per point
+    (``DIR/.claims/<store>-<point_id>.lock``, ``filelock``) held while the point is solved and
+    until its row is stored. An OS file lock dies with its process, so a killed sweep leaves
+    no claim behind; a claim file is deleted once its row is stored (a sweep that takes a
+    deleted claim's place then finds the point stored and skips it)."""
+
+    def __init__(self, store: Store):
+        self.dir = None if store.path is None else store.path.parent / ".claims"
+        self.stem = "" if store.path is None else store.path.stem
+        self.held: dict[str, FileLock] = {}
+
+    def _path(self, pid: str) -> Path:
+        return self.dir / f"{self.stem}-{pid}.lock"
+
+    def take(self, pid: str) -> bool:
+        """Claim ``pid`` now if no other sweep holds it."""
+        if self.dir is None:
+            return True
+        self.dir.mkdir(exist_ok=True)
+        lock = FileLock(self._path(pid), blocking=False)
+        try:
+            lock.acquire()
+        except Timeout:
+            return False
+        self.held[pid] = lock
+        return True
+
+    def release(self, pid: str, stored: bool) -> None:
+        lock = self.held.pop(pid, None)
+        if lock is None:
+            return
+        if stored:
+            with contextlib.suppress(OSError):
+                self._path(pid).unlink()
+        lock.release()
+
+    def release_all(self) -> None:
+        for pid in list(self.held):
+            self.release(pid, stored=False)
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -455,55 +563,135 @@ def _to_numeric(s: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------- execution
 
 
-def _inprocess(job: Job, todo: list[Point], **_) -> Iterator[dict]:
-    state: dict = {}
-    for p in todo:
-        yield run_point(job, state, p.id, p.overrides)
+class WorkerDied(RuntimeError):
+    """A worker process died while solving (killed, out of memory): the points finished before
+    are stored and the point it was solving is not; rerunning the sweep resumes."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what}; finished points are saved, rerun to resume")
 
 
-def _processes(job: Job, todo: list[Point], workers: int | None = None, **_) -> Iterator[dict]:
-    ex = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_pool_init, initargs=(job,))
-    try:
-        futures = [ex.submit(_pool_task, p.id, p.overrides) for p in todo]
-        for f in as_completed(futures):
+class _InProcess:
+    """Points solved one after the other in this process (one persistent model)."""
+
+    def __init__(self, job: Job, workers: int | None = None, scheduler_address: str | None = None):
+        self.job, self.state, self.pending = job, {}, []
+        self.capacity = 1
+
+    def submit(self, p: Point) -> None:
+        self.pending.append(p)
+
+    def finished(self, timeout: float | None) -> list[dict]:
+        p = self.pending.pop(0)
+        return [run_point(self.job, self.state, p.id, p.overrides)]
+
+    def close(self, abort: bool) -> None:
+        self.pending.clear()
+
+
+class _Pool:
+    """A spawned process pool; at most ``workers`` points in flight, so an interrupted sweep
+    has little to cancel. Workers ignore Ctrl-C and exit with their parent (``_pool_init``)."""
+
+    def __init__(self, job: Job, workers: int | None = None, scheduler_address: str | None = None):
+        self.capacity = workers or os.cpu_count() or 1
+        self.ex = ProcessPoolExecutor(max_workers=self.capacity, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_pool_init, initargs=(job, os.getpid()))
+        self.futures: dict = {}
+
+    def submit(self, p: Point) -> None:
+        # A submit may spawn a worker: it must start deaf to Ctrl-C, so that a Ctrl-C while it
+        # is still importing cannot kill it noisily. SIGINT is *blocked* (not ignored) in this
+        # thread meanwhile: the signal mask is inherited across fork and exec, so the worker
+        # starts with SIGINT blocked until _pool_init ignores it; and a Ctrl-C reaching this
+        # process in the window stays pending (or is taken by another thread) and is raised
+        # when the mask is restored, never lost, as it was when SIGINT was ignored here. The
+        # standard library starts its resource tracker the same way (multiprocessing.resource_tracker).
+        prev = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.futures[self.ex.submit(_pool_task, p.id, p.overrides)] = p.id
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, prev)  # a pending Ctrl-C is raised here
+
+    def finished(self, timeout: float | None) -> list[dict]:
+        done, _ = wait_futures(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        rows = []
+        for f in done:
+            self.futures.pop(f)
             try:
-                yield f.result()
+                rows.append(f.result())
             except BrokenProcessPool as e:
-                raise RuntimeError(f"a worker process died ({one_line(e) or 'BrokenProcessPool'}); finished points are saved, rerun to resume") from None
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+                raise WorkerDied(f"a worker process died ({one_line(e) or 'BrokenProcessPool'})") from None
+        return rows
+
+    def close(self, abort: bool) -> None:
+        if not abort:
+            self.ex.shutdown(wait=True)
+            return
+        for f in self.futures:
+            f.cancel()
+        # the points in flight are not stored: end their solves now rather than after minutes
+        # (ProcessPoolExecutor has no public kill before Python 3.14)
+        for proc in list((getattr(self.ex, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+        self.ex.shutdown(wait=False, cancel_futures=True)
 
 
-def _dask(job: Job, todo: list[Point], workers: int | None = None, scheduler_address: str | None = None, **_) -> Iterator[dict]:
-    import logging
+class _Dask:
+    """dask.distributed: a scheduler address, or a LocalCluster of ``workers`` (default 2).
+    A task dask gave up on after killing its workers (KilledWorker) is stored as a failed point
+    (it is the point's doing); any other lost task (cancelled, connection lost) stops the sweep."""
 
-    from distributed import Client, LocalCluster
-    from distributed import as_completed as dask_completed
+    def __init__(self, job: Job, workers: int | None = None, scheduler_address: str | None = None):
+        import logging
 
-    cluster = None
-    if scheduler_address:
-        client = Client(scheduler_address)
-    else:
-        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
-        client = Client(cluster)
-    try:
-        job_f = client.scatter(job, broadcast=True)
-        futures = {client.submit(worker_task, job_f, p.id, p.overrides, pure=False, key=f"sweep-point-{job.token}-{p.id}"): p.id
-                   for p in todo}
-        for f in dask_completed(futures):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler_address:
+            self.client = Client(scheduler_address)
+        else:
+            self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self.job, self.job_f = job, self.client.scatter(job, broadcast=True)
+        self.capacity = max(1, sum(self.client.nthreads().values()))
+        self.futures: dict = {}
+
+    def submit(self, p: Point) -> None:
+        f = self.client.submit(worker_task, self.job_f, p.id, p.overrides, pure=False, key=f"sweep-point-{self.job.token}-{p.id}")
+        self.futures[f] = p.id
+
+    def finished(self, timeout: float | None) -> list[dict]:
+        from distributed import KilledWorker
+        from distributed import wait as dask_wait
+
+        try:
+            done = dask_wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            return []
+        rows = []
+        for f in done:
+            pid = self.futures.pop(f)
             try:
-                yield f.result()
-            except Exception as e:  # noqa: BLE001 - a task that kills its workers (KilledWorker): record and go on
-                yield {"point_id": futures[f], "status": "error", "error": one_line(f"{type(e).__name__}: {e}")}
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+                rows.append(f.result())
+            except KilledWorker as e:
+                rows.append({"point_id": pid, "status": "error", "error": one_line(f"KilledWorker: {e}")})
+            except Exception as e:  # noqa: BLE001 - lost, not failed: the point is not stored
+                raise WorkerDied(f"a dask task was lost ({one_line(f'{type(e).__name__}: {e}')})") from None
+        return rows
+
+    def close(self, abort: bool) -> None:
+        if abort:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.futures))
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
-_EXECUTE = {"inprocess": _inprocess, "processes": _processes, "dask": _dask}
+_RUNNERS = {"inprocess": _InProcess, "processes": _Pool, "dask": _Dask}
 
 
 def check_executor(executor: str, workers: int | None) -> None:
@@ -514,21 +702,75 @@ def check_executor(executor: str, workers: int | None) -> None:
 
 
 def execute(job: Job, todo: list[Point], store: Store, *, executor: str = "inprocess", workers: int | None = None,
-            scheduler_address: str | None = None, progress: Reporter | None = None, label: str = "sweep") -> None:
-    """Solve ``todo`` and append each row to ``store`` as it finishes; ``progress`` hears of each point."""
+            scheduler_address: str | None = None, progress: Reporter | None = None, label: str = "sweep",
+            poll_s: float = 0.5) -> None:
+    """Solve ``todo`` and append each row to ``store`` as it finishes; ``progress`` hears of each point.
+
+    Each point is solved under its claim (:class:`Claims`); a point another sweep on the same
+    store holds is left to it (and taken over if that sweep dies without storing it); a point
+    another sweep stored meanwhile is skipped. Ctrl-C (KeyboardInterrupt) stops at once: points
+    in flight are abandoned, never stored as failed; a dead worker raises :class:`WorkerDied`."""
     check_executor(executor, workers)
     if not todo:
         return
     rep = reporter(progress)
-    n_err = 0
+    claims = Claims(store)
     by_id = {p.id: p for p in todo}
+    queue, waiting, in_flight = list(todo), [], set()
+    n_err, told = 0, False
     rep.start(label, len(todo))
+    runner, finished = None, False
+
+    def stored_elsewhere(p: Point) -> bool:
+        return p.id in store.added and p.id not in in_flight
+
+    def next_point() -> Point | None:
+        while queue:
+            p = queue.pop(0)
+            if not claims.take(p.id):
+                waiting.append(p)
+                continue
+            store.refresh()
+            if stored_elsewhere(p):          # stored by another sweep just before our claim
+                claims.release(p.id, stored=True)
+                rep.advance(1)
+                continue
+            return p
+        for p in list(waiting):              # a sweep that held it has stored it, or died
+            if claims.take(p.id):
+                waiting.remove(p)
+                store.refresh()
+                if stored_elsewhere(p):
+                    claims.release(p.id, stored=True)
+                    rep.advance(1)
+                    continue
+                return p
+        return None
+
     try:
-        for row in _EXECUTE[executor](job, todo, workers=workers, scheduler_address=scheduler_address):
-            store.append({**by_id[row["point_id"]].values, **row})
-            n_err += bool(row.get("error"))
-            rep.advance(1, f"{label} ({n_err} failed)" if n_err else label)
+        runner = _RUNNERS[executor](job, workers, scheduler_address)
+        while queue or waiting or in_flight:
+            while len(in_flight) < runner.capacity and (p := next_point()) is not None:
+                runner.submit(p)
+                in_flight.add(p.id)
+            if not in_flight:
+                if not told:
+                    rep.note(f"{label}: {len(waiting)} point(s) are being solved by another sweep on {store.path.parent}; waiting for them")
+                    told = True
+                time.sleep(poll_s)
+                continue
+            for row in runner.finished(poll_s if waiting else None):
+                pid = row["point_id"]
+                store.append({**by_id[pid].values, **row})
+                claims.release(pid, stored=True)
+                in_flight.discard(pid)
+                n_err += bool(row.get("error"))
+                rep.advance(1, f"{label} ({n_err} failed)" if n_err else label)
+        finished = True
     finally:
+        claims.release_all()
+        if runner is not None:
+            runner.close(abort=not finished)
         rep.finish()
 
 
@@ -562,28 +804,40 @@ def result_columns(sites: list[str]) -> list[str]:
 
 def open_store(out_dir: str | Path | None, columns: list[str], meta: dict, prefix: str = "",
                progress: Reporter | None = None) -> Store:
-    """Check ``{prefix}sweep.json`` against ``meta`` (same instance), write it, open ``{prefix}points.csv``."""
-    if out_dir is not None:
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: exists and is not a directory")
-        old_path = out / f"{prefix}sweep.json"
-        if old_path.exists():
-            try:
-                old = json.loads(old_path.read_text())
-            except json.JSONDecodeError:
-                old = {}
-            if "instance_fingerprint" in old and old["instance_fingerprint"] != meta["instance_fingerprint"]:
-                raise InputError(f"{out}: holds a sweep of a different instance; use another output directory or delete it")
-            if "solve_options" in old and old["solve_options"] != meta["solve_options"]:
-                reporter(progress).note(f"warning: {out} holds points solved with other solve options ({old['solve_options']}); "
-                                        "they are kept (retry_failed re-solves failed ones)")
-    store = Store(out_dir, columns, f"{prefix}points.csv")
-    if out_dir is not None:
-        tmp = Path(out_dir) / f"{prefix}sweep.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1, default=repr))
-        os.replace(tmp, Path(out_dir) / f"{prefix}sweep.json")
+    """Check ``{prefix}sweep.json`` against ``meta`` (same instance), open ``{prefix}points.csv``
+    and write ``meta`` marked incomplete, all under the store's lock."""
+    if out_dir is None:
+        return Store(None, columns, f"{prefix}points.csv")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / f".{prefix}points.csv.lock")
+    with lock:
+        old = read_store_meta(out, prefix) or {}
+        if "instance_fingerprint" in old and old["instance_fingerprint"] != meta["instance_fingerprint"]:
+            raise InputError(f"{out}: holds a sweep of a different instance; use another output directory or delete it")
+        if "solve_options" in old and old["solve_options"] != meta["solve_options"]:
+            reporter(progress).note(f"warning: {out} holds points solved with other solve options ({old['solve_options']}); "
+                                    "they are kept (retry_failed re-solves failed ones)")
+        store = Store(out_dir, columns, f"{prefix}points.csv", lock=lock)
+        _write_meta(out, prefix, {**meta, STORE_COMPLETE: False})
     return store
+
+
+def _write_meta(out: Path, prefix: str, meta: dict) -> None:
+    manifest.write_text(out / f"{prefix}{STORE_META}", json.dumps(meta, indent=1, default=repr))
+
+
+def close_store(store: Store, points: list[Point], meta: dict, prefix: str = "") -> None:
+    """Record in ``{prefix}sweep.json`` how many of the grid's points are stored, and whether
+    all are (then ``STORE_COMPLETE`` is true and readers accept the store)."""
+    if store.path is None:
+        return
+    with store.lock:
+        store.refresh()
+        n = sum(p.id in store.done for p in points)
+        _write_meta(store.path.parent, prefix, {**meta, "n_stored": n, STORE_COMPLETE: n == len(points)})
 
 
 def run_points(instance, points: list[Point], param_columns: list[str], meta: dict, *, solver: Any = None,
@@ -601,8 +855,11 @@ def run_points(instance, points: list[Point], param_columns: list[str], meta: di
     todo = [p for p in points if p.id not in store.done or (retry_failed and p.id in store.failed)]
     if len(todo) < len(points):
         reporter(progress).note(f"{label}: {len(points) - len(todo)} of {len(points)} points already in {store.path}")
-    execute(job, todo, store, executor=executor, workers=workers, scheduler_address=scheduler_address,
-            progress=progress, label=label)
+    try:
+        execute(job, todo, store, executor=executor, workers=workers, scheduler_address=scheduler_address,
+                progress=progress, label=label)
+    finally:  # also when interrupted: sweep.json then tells how many points are stored
+        close_store(store, points, meta, store_prefix)
     return store.frame(points)
 
 

@@ -2,7 +2,22 @@
 
 Both the plan evaluator and the MILP read these arrays; every formula here is a call to
 the economics kernel, so the two share inputs but not arithmetic on decisions.
-Shapes: ``[W, T]`` for scenario x period arrays.
+Shapes: ``[W, T]`` for scenario x period arrays; ``[W]`` for values at the horizon's end.
+
+Derived coefficients of the horizon's end (models/economics.md, "Terminal values"), each
+computed here once:
+- ``df`` / ``df_end``: period discount factors (each month's share of a period discounted at
+  the month's end) and the horizon-end factor the terminal lines take;
+- ``site_energy_price`` / ``site_energy_price_after``: what a site pays for a MWh, in each
+  period and in each month after the horizon (its mandatory fixed-price supply while it runs,
+  else the market price plus its index adder): the pass-through reimbursement and the price
+  of every MWh a terminal value deducts;
+- ``hpc_value_usd_per_mw``: market value of one unleased HPC MW at the end, net of the site's
+  fixed HPC opex; ``reversion_factor(n)``: what that value is worth today when a lease hands
+  the MW back n months after the horizon;
+- ``lease_terminal_usd``: contracted NOI after the horizon net of the site's fixed HPC opex and
+  of the power the landlord still bears;
+- ``terminal_mining_price``: the power price of the terminal mining margin.
 """
 
 from __future__ import annotations
@@ -15,10 +30,10 @@ import numpy as np
 from optimizer.economics.financing import FinancingData, compile_financing
 from optimizer.economics.hpc import BuildData, GpuData, compile_builds, compile_gpus
 from optimizer.economics.leases import LeaseData, LeaseSchedule, compile_lease
-from optimizer.economics.ledger import ITEM_BY_NAME
+from optimizer.economics.ledger import ITEM_BY_NAME, TERMINAL_ITEMS
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
-from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
+from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
 
 
 @dataclass
@@ -36,7 +51,7 @@ class Data:
     inst: Instance
     tl: Timeline
     prob: np.ndarray
-    df: np.ndarray                          # [T] end-of-period discount factors
+    df: np.ndarray                          # [T] period discount factors (each month's share at its end)
     days: np.ndarray
     hours: np.ndarray
     subsidy_btc_per_block: np.ndarray       # [T]
@@ -51,6 +66,11 @@ class Data:
     btc_per_unit: dict[str, np.ndarray]     # model -> [W, T] BTC per operating unit per period (after pool fee)
     contracts: dict[str, ContractData] = field(default_factory=dict)
     leases: dict[str, LeaseData] = field(default_factory=dict)
+    df_end: float = 1.0                     # (1 + r)^(-L T / 12): terminal values, at the horizon's end
+    site_energy_price: dict[str, np.ndarray] = field(default_factory=dict)        # site -> [W, T] USD/MWh
+    site_energy_price_after: dict[str, np.ndarray] = field(default_factory=dict)  # site -> [W, K] months 1..K after the end
+    df_after: np.ndarray = field(default_factory=lambda: np.zeros(0))             # [K] (1 + r)^(-k/12), k = 1..K
+    hours_after: np.ndarray = field(default_factory=lambda: np.zeros(0))          # [K] hours of month k after the end
     fin: FinancingData | None = None        # the financing section's coefficients (None without one)
     delays: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [W] handover_delay_months
     gpu_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))     # [W, T] gpu_price_index
@@ -76,10 +96,13 @@ class Data:
 
     def item_df(self, item: str) -> np.ndarray:
         """[T] discount factors of a cash-flow item: ``df`` unless financing.discount_rates gives
-        its rate class another rate (models/economics.md, "Valuation")."""
+        its rate class another rate (models/economics.md, "Valuation"); a terminal line takes the
+        horizon-end factor of its class (``df_end``; it only appears in the last period's rows)."""
+        terminal = item in TERMINAL_ITEMS
         if self.fin is None:
-            return self.df
-        return self.fin.df_class[ITEM_BY_NAME[item].rate_class]
+            return np.full(self.T, self.df_end) if terminal else self.df
+        c = ITEM_BY_NAME[item].rate_class
+        return np.full(self.T, self.fin.df_end_class[c]) if terminal else self.fin.df_class[c]
 
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
@@ -87,7 +110,154 @@ class Data:
         return finance.asic_energy_mwh(1.0, self.inst.model_by_name[model].power_w, s.pue_mining, self.hours)
 
     def site_power_price(self, site_id: str) -> np.ndarray:
+        """[W, T] market (wholesale) price of the site's market, USD/MWh."""
         return self.power_price[self.inst.site_by_id[site_id].market]
+
+    # ------------------------------------------------------------ the horizon's end
+
+    def annuity_after(self, n: int) -> float:
+        """sum_{k=1..n} (1 + r)^(-k/12): a monthly USD 1 paid for n months after the horizon, at its end."""
+        return float(self.df_after[:n].sum())
+
+    def reversion_factor(self, n: int) -> float:
+        """Value at the horizon end of USD 1 of market value of HPC capacity handed back by a lease
+        n months after the end: max((1 + r)^(-n/12), 1 - cap/12 x annuity_after(n)).
+        The first term discounts the market value from the lease's end; the second is the market
+        value less the market NOI the capacity forgoes while leased (V x cap/12 a month), which is
+        the larger when the cap rate is below the discount rate. With it a leased MW is worth at
+        least an empty one whenever its contracted NOI is at least the market NOI
+        (models/economics.md, "Terminal values")."""
+        if n <= 0:
+            return 1.0
+        cap = self.inst.horizon.terminal.hpc_cap_rate
+        return max(float(self.df_after[n - 1]), 1.0 - cap / 12.0 * self.annuity_after(n))
+
+    @cached_property
+    def hpc_value_usd_per_mw(self) -> dict[str, np.ndarray]:
+        """site -> [W] market value of one HPC MW not under lease at the horizon end:
+        max(0, hpc_unleased_noi x idx[w, T-1] - 12 x fixed_opex_hpc) / hpc_cap_rate."""
+        rule = self.inst.horizon.terminal
+        out = {}
+        for s in self.inst.sites:
+            noi = rule.hpc_unleased_noi_usd_per_mw_year * self.hpc_index[:, -1] - 12.0 * s.fixed_opex_hpc_usd_per_mw_month
+            out[s.id] = np.maximum(noi, 0.0) / rule.hpc_cap_rate
+        return out
+
+    def energy_cost_after(self, site_id: str, n: int) -> np.ndarray:
+        """[W] sum_{k=1..n} hours_k x (1 + r)^(-k/12) x site_energy_price_after[k]: USD a constant
+        MW drawn for n months after the horizon costs the site, at the horizon end."""
+        c = self._energy_cost_after_cum[site_id]
+        return c[:, min(n, c.shape[1] - 1)]
+
+    def market_cost_after(self, site_id: str, n: int) -> np.ndarray:
+        """[W] the same at the last period's market price (no adder)."""
+        return self.site_power_price(site_id)[:, -1] * float(np.dot(self.hours_after[:n], self.df_after[:n]))
+
+    @cached_property
+    def _energy_cost_after_cum(self) -> dict[str, np.ndarray]:
+        w = self.hours_after * self.df_after
+        return {s: np.concatenate([np.zeros((self.W, 1)), np.cumsum(p * w[None, :], axis=1)], axis=1)
+                for s, p in self.site_energy_price_after.items()}
+
+    def lease_terminal_usd(self, lease_id: str, tau: int, site_id: str) -> np.ndarray:
+        """[W] the ``terminal_lease_noi_usd`` of a whole lease (share 1) handed over in tau at a
+        site: remaining contracted NOI - the site's fixed HPC opex on its racks - the power the
+        landlord bears after the horizon, all valued at the horizon end; 0 when
+        ``lease_remaining_noi`` is off or the term ends by the horizon end."""
+        key = (lease_id, tau, site_id)
+        if key not in self._lease_terminal_cache:
+            self._lease_terminal_cache[key] = self._lease_terminal(lease_id, tau, site_id)
+        return self._lease_terminal_cache[key]
+
+    @cached_property
+    def _lease_terminal_cache(self) -> dict:
+        return {}
+
+    def _lease_terminal(self, lease_id: str, tau: int, site_id: str) -> np.ndarray:
+        """Per scenario: the schedule's NOI after the horizon (rent - expected credit loss - lease
+        opex, tranches, delays and renewal weights included; a GPU cloud contract: minus its deferred
+        prepaid rent) - the site's fixed HPC opex on each tranche's racks over the months it runs
+        after the horizon - the power the landlord bears then (each month weighted like its rent).
+        A lease of one tranche running every month of its term (no renewals) takes exactly the
+        closed forms annuity_after(n) and lease_power_net_after(n)."""
+        W = self.W
+        if not self.inst.horizon.terminal.lease_remaining_noi:
+            return np.zeros(W)
+        ld = lease_at(self, lease_id, tau)
+        if not ld.runs_past_horizon[tau]:
+            return np.zeros(W)
+        l = ld.lease
+        site = self.inst.site_by_id[site_id]
+        rack_mw = self.tranche_racks(l, site_id) * site.hpc_mw_per_rack          # [K]
+        kind = lease_credit_price(l)
+        out = np.zeros(W)
+        for w in range(W):
+            sc = ld.schedule(tau, w)
+            wgt = sc.after_weight
+            A = wgt.shape[1]
+            n = int(wgt[0].sum()) if len(wgt) == 1 else -1
+            if n >= 0 and np.array_equal(wgt[0], (np.arange(A) < n).astype(float)):
+                if n == 0:
+                    continue
+                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw.sum()) * self.annuity_after(n)
+                power = 0.0 if l.gpu_option is not None else l.it_mw * float(self.lease_power_net_after(l, site_id, n)[w])
+            else:
+                df, hours = self.df_after[:A], self.hours_after[:A]
+                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw @ (wgt @ df))
+                power = 0.0
+                if l.gpu_option is None and kind != "site":
+                    price = self.site_energy_price_after[site_id][w, :A]
+                    if kind == "market":
+                        price = price - self.site_power_price(site_id)[w, -1]
+                    power = site.pue_hpc * float(ld.tranche_mw @ (wgt @ (hours * df * price)))
+            out[w] = sc.terminal_noi_usd - fixed - power
+        return out
+
+    def lease_power_net_after(self, l: Lease, site_id: str, n: int) -> np.ndarray:
+        """[W] USD per MW of the lease's IT: power the landlord pays after the horizon minus what
+        the tenant reimburses (or what the lease's after-power NOI margin already holds), at the
+        horizon end: PUE x (energy_cost_after - reimbursement)."""
+        pue = self.inst.site_by_id[site_id].pue_hpc
+        cost = self.energy_cost_after(site_id, n)
+        price = lease_credit_price(l)
+        if price == "site":
+            return np.zeros(self.W)
+        if price == "market":
+            return pue * (cost - self.market_cost_after(site_id, n))
+        return pue * cost
+
+    def lease_rack_mw(self, lease_id: str, site_id: str) -> float:
+        """Critical-IT MW of the rack positions a whole lease takes at a site."""
+        return self.lease_racks_needed[(lease_id, site_id)] * self.inst.site_by_id[site_id].hpc_mw_per_rack
+
+    def lease_months_after(self, lease_id: str, tau: int) -> int:
+        """Months of the lease's term after the horizon end when handed over in tau."""
+        l = self.inst_lease(lease_id)
+        return max(0, int(self.tl.period_start_months[tau]) + l.term_months - 1 - self.tl.end)
+
+    def inst_lease(self, lease_id: str) -> Lease:
+        return self.leases[lease_id].lease
+
+    def lease_credit_price(self, lease_id: str, site_id: str) -> np.ndarray | None:
+        """[W, T] USD/MWh at which the lease's HPC energy is credited to the landlord in the horizon
+        (pass-through reimbursement, or the power inside an after-power NOI margin), None if never."""
+        price = lease_credit_price(self.inst_lease(lease_id))
+        if price is None:
+            return None
+        return self.site_power_price(site_id) if price == "market" else self.site_energy_price[site_id]
+
+    @cached_property
+    def terminal_mining_price(self) -> dict[str, np.ndarray]:
+        """site -> [W] USD/MWh of the terminal mining margin: the hours-weighted mean of
+        site_energy_price_after over the first 12 x mining_margin_multiple months after the end
+        (the years that value counts; the last month counted by its fraction)."""
+        years = self.inst.horizon.terminal.mining_margin_multiple
+        K = len(self.hours_after)
+        months = 12.0 * years
+        wgt = np.clip(months - np.arange(K), 0.0, 1.0) * self.hours_after
+        if wgt.sum() <= 0:
+            return {s: p[:, 0] for s, p in self.site_energy_price_after.items()}
+        return {s: (p * wgt[None, :]).sum(axis=1) / wgt.sum() for s, p in self.site_energy_price_after.items()}
 
     def lead_periods(self, lead_months: int) -> int:
         return self.tl.lead_periods(lead_months)
@@ -155,6 +325,36 @@ class Data:
         ``mining_margin_multiple`` years x 12 / months per period (models/economics.md, "Terminal values")."""
         return self.inst.horizon.terminal.mining_margin_multiple * 12.0 / self.tl.period_months
 
+    def mining_salvage_usd_per_unit(self, model: str) -> float:
+        """What retiring one unit of ``model`` at the end gives: its salvage value when
+        ``terminal.asic_salvage`` is on, else 0 (the floor of the terminal mining value)."""
+        return self.inst.model_by_name[model].salvage_usd_per_unit if self.inst.horizon.terminal.asic_salvage else 0.0
+
+    def terminal_mining_margin_per_unit(self, site_id: str, model: str) -> np.ndarray:
+        """[W] k x (revenue - energy at terminal_mining_price) of one unit of ``model`` running in
+        the last period, USD (k = terminal_mining_factor; fixed opex not included)."""
+        rev = self.btc_price_usd[:, -1] * self.btc_per_unit[model][:, -1]
+        mwh = float(self.mwh_per_unit(site_id, model)[-1])
+        return self.terminal_mining_factor * (rev - mwh * self.terminal_mining_price[site_id])
+
+    def terminal_mining_bounds(self, site_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """([W] upper, [W] lower) natural bounds, USD, of k x margin - salvage of the site's fleet in
+        the last period (the terminal mining floor, models/formulation.md): at most apr x R0 units
+        run, each earning at most k x max(0, unit margin); at worst every unit loses
+        k x (max(0, -unit margin) + fixed opex) and forgoes its salvage. Over every ASIC model (a
+        superset of those the site can hold), so valid whatever the fleet."""
+        site = self.inst.site_by_id[site_id]
+        cap = float(site.asics_per_rack * site.mining_racks)
+        k = self.terminal_mining_factor
+        gain = np.zeros(self.W)
+        loss = np.zeros(self.W)
+        for mod in self.inst.fleet.asic_models:
+            g = self.terminal_mining_margin_per_unit(site_id, mod.name)
+            gain = np.maximum(gain, np.maximum(g, 0.0))
+            loss = np.maximum(loss, np.maximum(-g, 0.0) + k * self.mining_opex_usd_per_unit(site_id, mod.name)
+                              + self.mining_salvage_usd_per_unit(mod.name))
+        return cap * gain, -cap * loss
+
     def mining_opex_usd_per_unit(self, site_id: str, model: str) -> float:
         """Fixed mining opex of one installed ASIC for one period: USD per MW-month x nameplate MW x months."""
         site = self.inst.site_by_id[site_id]
@@ -218,7 +418,7 @@ class Data:
 
 
 def _period_sum(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
-    return monthly.reshape(tl.n_periods, tl.period_months).sum(axis=1)
+    return monthly.reshape(monthly.shape[:-1] + (tl.n_periods, tl.period_months)).sum(axis=-1)
 
 
 def _period_mean(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
@@ -254,7 +454,7 @@ def compile_instance(inst: Instance) -> Data:
     }
     d = Data(
         inst=inst, tl=tl, prob=np.array([s.probability for s in inst.scenarios]),
-        df=finance.discount_factors(h.discount_rate, tl.months_elapsed_at_end),
+        df=finance.period_discount_factors(h.discount_rate, tl.n_periods, tl.period_months),
         days=tl.days, hours=tl.hours, subsidy_btc_per_block=subsidy, blocks=blocks,
         btc_price_usd=price, hashrate_eh_s=hashrate, fees_btc_per_block=fees,
         hashprice_btc_per_ph_day=hp_btc, hashprice_usd_per_ph_day=hp_btc * price,
@@ -279,8 +479,19 @@ def compile_instance(inst: Instance) -> Data:
                                          runs_to_horizon_end=bool(start <= tl.end <= end))
     for l in inst.leases:
         d.leases[l.id] = compile_lease(l, tl, month_hours, h.discount_rate, delays, idx_monthly)
+    d.df_end = float(finance.discount_factors(h.discount_rate, [tl.n_months])[0])
+    # months after the horizon any lease can still run (tranche offsets, delays, renewals included)
+    lease_after = max([ld.months_after_max for ld in d.leases.values()], default=0)
+    K = max(max([l.term_months for l in inst.leases], default=0), lease_after) + int(np.ceil(12 * h.terminal.mining_margin_multiple)) + 1
+    after = tl.end + 1 + np.arange(K)
+    d.df_after = finance.discount_factors(h.discount_rate, np.arange(1, K + 1))
+    d.hours_after = np.array([24.0 * days_in_month(int(mo)) for mo in after])
+    in_months = _site_energy_prices(inst, tl, power, months, (months - tl.start) // tl.period_months)
+    for sid, p_m in in_months.items():
+        d.site_energy_price[sid] = _period_sum(p_m * month_hours[None, :], tl) / _period_sum(month_hours, tl)[None, :]
+    d.site_energy_price_after = _site_energy_prices(inst, tl, power, after, np.full(len(after), tl.n_periods - 1))
     if inst.financing is not None:
-        d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years)
+        d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years, d.df_end)
     return d
 
 
@@ -294,4 +505,50 @@ def lease_at(data: Data, lease_id: str, tau: int) -> LeaseData:
                          data.hpc_index_monthly, taus=[tau])
 
 
-__all__ = ["BuildData", "ContractData", "Data", "GpuData", "LeaseData", "LeaseSchedule", "compile_instance", "lease_at", "month_label"]
+def _site_energy_prices(inst: Instance, tl: Timeline, power: dict, months: np.ndarray, periods: np.ndarray) -> dict[str, np.ndarray]:
+    """site -> [W, len(months)] USD/MWh the site pays in each month (models/economics.md, "Site
+    energy price"): the mw-weighted mean price of its mandatory fixed-price supply delivering in
+    the month (fixed contracts at their escalated price, owned generation at its variable cost);
+    else the market price plus the lowest adder of its mandatory index contracts delivering then;
+    else the market price. Months after the horizon take the last period's market price;
+    contracts without a term run to the horizon end only."""
+    out = {}
+    for site in inst.sites:
+        pi = power[site.market][:, periods]                      # [W, M]
+        num, den = np.zeros(len(months)), np.zeros(len(months))
+        adder = np.full(len(months), np.inf)
+        for c in inst.contracts:
+            if c.site != site.id or c.optional:
+                continue
+            start = month_ordinal(c.start_month) if c.start_month else tl.start
+            end = start + c.term_months - 1 if c.term_months else tl.end
+            on = (months >= start) & (months <= end)
+            if isinstance(c, FixedContract):
+                p = finance.escalated(c.price_usd_per_mwh, c.escalator_per_year, months - start)
+                num += on * c.mw_cap * p
+                den += on * c.mw_cap
+            elif isinstance(c, OwnedGeneration):
+                num += on * c.mw * c.variable_cost_usd_per_mwh
+                den += on * c.mw
+            elif isinstance(c, IndexContract):
+                adder = np.where(on, np.minimum(adder, c.adder_usd_per_mwh), adder)
+        market = pi + np.where(np.isfinite(adder), adder, 0.0)[None, :]
+        fixed = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        out[site.id] = np.where((den > 0)[None, :], fixed[None, :], market)
+    return out
+
+
+def lease_credit_price(l: Lease) -> str | None:
+    """How a lease's HPC energy is credited to the landlord (models/economics.md, "Leases"):
+    ``site`` (pass-through at the site's energy price, or power inside an after-power NOI
+    margin), ``market`` (pass-through at the market price) or None (the landlord bears it)."""
+    if l.power_passthrough:
+        return "market" if l.passthrough_price == "market" else "site"
+    if l.noi_margin is not None and l.noi_margin_basis == "after_power":
+        return "site"
+    return None
+
+
+
+__all__ = ["BuildData", "ContractData", "Data", "GpuData", "LeaseData", "LeaseSchedule", "compile_instance", "lease_at",
+           "lease_credit_price", "month_label"]

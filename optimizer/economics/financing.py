@@ -86,9 +86,10 @@ class FinancingData:
     dep_fraction: dict[str, np.ndarray]      # asset class -> share of cost deducted k years after the year spent
     dep_matrix: dict[str, np.ndarray]        # asset class -> [T, Y]: deduction in tax year j of 1 USD spent in t
     dep_remaining: dict[str, np.ndarray]     # asset class -> [T]: tax basis of 1 USD spent in t left after the last tax year
-    df_class: dict[str, np.ndarray]          # rate class -> [T] end-of-period discount factors
+    df_class: dict[str, np.ndarray]          # rate class -> [T] period discount factors (each month's share at its end)
     terminal_tax_df: float                   # discount of the terminal tax, due 12 months after the horizon end
     facilities: dict[str, FacilityData] = field(default_factory=dict)
+    df_end_class: dict[str, float] = field(default_factory=dict)  # rate class -> discount factor of the horizon's end
     issues: dict[str, IssueData] = field(default_factory=dict)
     corporate: dict[str, CorporateDebtData] = field(default_factory=dict)
 
@@ -158,7 +159,8 @@ def bullet_unit(rate: float, u: int, m: int, T: int) -> LoanUnit:
     return LoanUnit(interest, principal, 1.0)
 
 
-def compile_financing(fin: Financing, inst, tl: Timeline, df: np.ndarray, period_years: np.ndarray) -> FinancingData:
+def compile_financing(fin: Financing, inst, tl: Timeline, df: np.ndarray, period_years: np.ndarray,
+                      df_end: float | None = None) -> FinancingData:
     T, L = tl.n_periods, tl.period_months
     years = sorted({int(y) for y in period_years})
     yidx = {y: j for j, y in enumerate(years)}
@@ -180,13 +182,19 @@ def compile_financing(fin: Financing, inst, tl: Timeline, df: np.ndarray, period
             dep_remaining[k] = (1.0 if len(f) else 0.0) - M.sum(axis=1)
     r = inst.horizon.discount_rate
     rates = fin.discount_rates
-    df_class = {}
+    df_class, df_end_class = {}, {}
+    if df_end is None:
+        df_end = float(finance.discount_factors(r, [tl.n_months])[0])
     for c in ("contracted_lease", "merchant_mining", "other"):
         rc = None if rates is None else getattr(rates, c)
-        df_class[c] = df if rc is None or rc == r else finance.discount_factors(rc, tl.months_elapsed_at_end)
+        same = rc is None or rc == r
+        # each month's share of a period discounted at the month's end; terminal lines at the horizon's end
+        df_class[c] = df if same else finance.period_discount_factors(rc, T, L)
+        df_end_class[c] = df_end if same else float(finance.discount_factors(rc, [tl.n_months])[0])
     r_other = r if rates is None or rates.other is None else rates.other
     out = FinancingData(fin, T, L, years, year_of_period, pay, dep_fraction, dep_matrix, dep_remaining, df_class,
-                        terminal_tax_df=float(finance.discount_factors(r_other, np.array([12.0]))[0]))
+                        terminal_tax_df=float(finance.discount_factors(r_other, np.array([12.0]))[0]),
+                        df_end_class=df_end_class)
     leases = {l.id: l for l in inst.leases}
     for f in fin.project_facilities:
         i = finance.period_rate(f.interest_rate_per_year, L)

@@ -61,6 +61,7 @@ class LeaseSchedule:
     active: np.ndarray              # [T] bool: some tranche runs at some time in the period
     terminal_noi_usd: float         # after the horizon, discounted to its end
     terminal_hours_disc: np.ndarray  # [K] hours after the horizon x discount factor (x renewal weight)
+    after_weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  # [K, A] weight tranche k runs in month j+1 after the horizon
 
     @property
     def rate_usd(self) -> np.ndarray:
@@ -78,6 +79,13 @@ class LeaseData:
     sched: dict[tuple[int, int], LeaseSchedule] = field(default_factory=dict)  # (tau, variant) -> schedule
     reserved: dict[int, np.ndarray] = field(default_factory=dict)             # tau -> [K, T] bool, first stage
     runs_past_horizon: dict[int, bool] = field(default_factory=dict)          # tau -> reserved after the horizon end
+    tranche_months_after: dict[int, np.ndarray] = field(default_factory=dict)  # tau -> [K] months each tranche is reserved after the horizon end
+    months_after_max: int = 0                  # bound on the months after the horizon end any schedule runs
+
+    @property
+    def months_after(self) -> dict[int, int]:
+        """tau -> months the lease holds capacity after the horizon end (its longest tranche)."""
+        return {tau: int(v.max()) if len(v) else 0 for tau, v in self.tranche_months_after.items()}
 
     def n_variants(self, tau: int) -> int:
         return int(self.variant_of[tau].max()) + 1
@@ -207,7 +215,9 @@ def compile_lease(l, tl: Timeline, month_hours: np.ndarray, discount_rate: float
         for v, (d, ex) in enumerate(uniq):
             out.sched[(tau, v)] = _schedule(l, tl, month_hours, discount_rate, h0, d, ex, mw, offs)
         dmax = int(d_w.max()) if W else 0
-        out.reserved[tau], out.runs_past_horizon[tau] = _reserved(l, tl, h0, dmax, offs)
+        out.reserved[tau], out.runs_past_horizon[tau], out.tranche_months_after[tau] = _reserved(l, tl, h0, dmax, offs)
+    extra = 0 if ren is None else ren.count * ren.term_months
+    out.months_after_max = max(offs) + (int(d_w.max()) if W else 0) + l.term_months + extra
     return out
 
 
@@ -218,18 +228,19 @@ def _months_needed(l, tl: Timeline, h0: int, d: int, offs: list[int]) -> int:
 
 
 def _reserved(l, tl: Timeline, h0: int, dmax: int, offs: list[int]):
-    """[K, T] bool reservation and whether it runs past the horizon end."""
+    """[K, T] bool reservation, whether it runs past the horizon end, and [K] months each tranche is
+    reserved after the horizon end."""
     months = tl.month_ordinals
     ren = l.renewals
     extra = 0 if ren is None else ren.count * ren.term_months
     out = np.zeros((len(offs), tl.n_periods), dtype=bool)
-    past = False
+    after = np.zeros(len(offs), dtype=int)
     for k, o in enumerate(offs):
         a, b = h0 + o, h0 + o + dmax + l.term_months + extra  # [a, b)
         inside = (months >= a) & (months < b)
         out[k] = _period_sum(inside.astype(float), tl) > 0
-        past = past or b - 1 > tl.end
-    return out, past
+        after[k] = max(0, b - 1 - tl.end)
+    return out, bool(after.max() > 0), after
 
 
 def _schedule(l, tl: Timeline, month_hours: np.ndarray, r: float, h0: int, d: int, exercised: tuple,
@@ -253,6 +264,7 @@ def _schedule(l, tl: Timeline, month_hours: np.ndarray, r: float, h0: int, d: in
     deferred_m = np.zeros(n_ext)
     hours_k = np.zeros((K, T))
     term_hours = np.zeros(K)
+    after_w = np.zeros((K, n_ext - n))
     active = np.zeros(T, dtype=bool)
     prepay_total = 0.0
     survival = None
@@ -290,6 +302,7 @@ def _schedule(l, tl: Timeline, month_hours: np.ndarray, r: float, h0: int, d: in
         if d > 0 and l.delay_damages_usd_per_mw_month is not None:
             late = (months >= h0 + o) & (months < s_k)
             dmg_m += l.delay_damages_usd_per_mw_month * float(mw[k]) * late
+        after_w[k] = (weight if ren is not None else running.astype(float))[n:]
         hw = hours_m * weight if ren is not None else hours_m * running
         hours_k[k] = _period_sum(hw[:n], tl)
         term_hours[k] = float(np.sum((hw * df_after)[n:]))
@@ -309,5 +322,5 @@ def _schedule(l, tl: Timeline, month_hours: np.ndarray, r: float, h0: int, d: in
         rent_usd=_period_sum(rent_m[:n], tl), prepayment_usd=prepay, credit_loss_usd=_period_sum(loss_m[:n], tl),
         opex_usd=_period_sum(opex_m[:n], tl), opex_rate_usd=_period_sum(opex_rate_m[:n], tl),
         damages_usd=_period_sum(dmg_m[:n], tl), hours=hours_k, active=active,
-        terminal_noi_usd=terminal, terminal_hours_disc=term_hours,
+        terminal_noi_usd=terminal, terminal_hours_disc=term_hours, after_weight=after_w,
     )

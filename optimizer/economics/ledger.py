@@ -11,8 +11,8 @@ Classes:
 - ``operating``: recurring revenue and cost of running the sites;
 - ``investment``: capex, purchases, sales of assets, fees;
 - ``treasury``: BTC sold or kept;
-- ``terminal``: value at the horizon's end (discounted with the last period's factor); not
-  cash, so the cash balance leaves them out;
+- ``terminal``: value at the horizon's end (in the last period's rows, discounted with the
+  horizon-end factor ``Data.df_end``); not cash, so the cash balance leaves them out;
 - ``financing``: debt drawn or issued, fees, interest, principal (instance section ``financing``);
 - ``tax``: corporate income tax.
 ``capex_budget`` marks what the yearly capex budget caps (policy.capex_budget_usd_per_year): the
@@ -81,7 +81,7 @@ ITEM_TABLE: tuple[Item, ...] = (
     Item("tax_usd", -1, "tax", "income tax", "#525252", levered=True),
     Item("terminal_lease_noi_usd", +1, "terminal", "terminal lease NOI", "#5b8fd1", rate_class="contracted_lease"),
     Item("terminal_hpc_usd", +1, "terminal", "terminal HPC", "#9cc3e6"),
-    Item("terminal_mining_usd", 0, "terminal", "terminal mining", "#f5c070", rate_class="merchant_mining"),
+    Item("terminal_mining_usd", +1, "terminal", "terminal mining", "#f5c070", rate_class="merchant_mining"),
     Item("terminal_asic_salvage_usd", +1, "terminal", "terminal ASIC salvage", "#98c379"),
     Item("terminal_generation_usd", +1, "terminal", "terminal generation", "#c5b0d5"),
     Item("terminal_gpu_usd", +1, "terminal", "terminal GPU value", "#8dd3c7"),

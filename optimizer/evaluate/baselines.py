@@ -58,7 +58,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.data import Data, compile_instance, lease_credit_price
 from optimizer.evaluate.evaluator import Evaluation, evaluate_as_given
 from optimizer.evaluate.firststage import State, build_state, policy_limits, tol
 from optimizer.evaluate.operations import complete_operations, complete_with_cash
@@ -419,10 +419,10 @@ class _Builder:
         ld = d.leases[lid]
         l = ld.lease
         v = float(d.df @ (ld.rent_usd[tau] - ld.opex_usd[tau]))
-        if self.inst.horizon.terminal.lease_remaining_noi:
-            v += float(d.df[-1] * ld.terminal_noi_usd[tau])
+        if ld.runs_past_horizon[tau]:   # NOI after the horizon net of fixed HPC opex and power (0 when not counted)
+            v += float(d.df_end * (d.prob @ d.lease_terminal_usd(lid, tau, sid)))
         v -= float(ld.months_late[tau] * (l.late_penalty_usd_per_mw_month or 0.0) * l.it_mw * d.df[tau])
-        if not l.power_passthrough:
+        if lease_credit_price(l) is None:   # the landlord bears the lease's power (no pass-through, margin before power)
             mwh = l.it_mw * self.inst.site_by_id[sid].pue_hpc * ld.active_hours[tau]
             v -= float(d.df @ (mwh * self.e_pi[sid]))
         return v
@@ -448,7 +448,7 @@ class _Builder:
         cost += float(d.df @ (window * displaced * margin))
         mult = self.inst.horizon.terminal.mining_margin_multiple
         if mult > 0 and ld.runs_past_horizon[tau]:
-            cost += float(d.df[-1] * d.terminal_mining_factor * displaced[-1] * max(margin[-1], 0.0))
+            cost += float(d.df_end * d.terminal_mining_factor * displaced[-1] * max(margin[-1], 0.0))
         return cost
 
     def greedy(self) -> None:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.economics.data import Data, compile_instance
+from optimizer.economics.data import Data, compile_instance, lease_credit_price
 from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOLIO, TERMINAL_ITEMS
 from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
+from optimizer.evaluate.horizon import TerminalFlag, terminal_flags, terminal_summary
 from optimizer.evaluate.statistics import Statistics
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
@@ -52,6 +53,8 @@ class Evaluation:
       built at owned sites), hpc_mw_leased, cost_to_mine_usd_per_btc (mining's MWh share of each
       site's power cost net of energy sold, plus mining fixed opex, per BTC mined),
       hashprice_usd_per_ph_day, btc_price_usd, treasury_btc (end of period).
+    - ``terminal_flags``: first-stage decisions only terminal values pay for
+      (``optimizer.evaluate.horizon``); ``terminal()`` the NPV with and without terminal values.
     - with a financing section: ``valuation`` (project_npv_usd, equity_npv_usd, their values by
       scenario, equity_irr, project_irr, objective), ``debt_schedule`` (instrument x month: drawn,
       fees, interest, principal, debt service, balance) and ``tax_schedule`` (scenario x tax year:
@@ -68,6 +71,7 @@ class Evaluation:
     allocation: pd.DataFrame
     kpis: pd.DataFrame
     probabilities: dict[str, float] = field(default_factory=dict)
+    terminal_flags: list[TerminalFlag] = field(default_factory=list)
     valuation: dict = field(default_factory=dict)
     debt_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
     tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -92,6 +96,13 @@ class Evaluation:
         out = pd.DataFrame({"pv_usd": [float(pv.get(i, 0.0)) for i in ITEMS]}, index=pd.Index(ITEMS, name="item"))
         return out
 
+    def terminal(self) -> dict:
+        """The NPV with and without terminal values, each terminal line's expected PV and the flags
+        (models/economics.md, "Decisions that lean on the horizon"): summary.json's ``terminal``."""
+        out = terminal_summary(self.npv_usd, self.npv_breakdown()["pv_usd"])
+        out["flags"] = [f.as_dict() for f in self.terminal_flags]
+        return out
+
     def summary(self, instance_name: str, plan_name: str) -> dict:
         """The headline of an evaluation directory's summary.json."""
         bd = self.npv_breakdown()["pv_usd"]
@@ -101,6 +112,7 @@ class Evaluation:
             "npv_usd": float(self.npv_usd),
             "npv_usd_by_scenario": {str(k): float(v) for k, v in self.npv_usd_by_scenario.items()},
             "npv_breakdown_usd": {str(k): float(v) for k, v in bd.items()},
+            "terminal": self.terminal(),
             "violations": [str(v) for v in self.violations],
             **self.valuation_summary(),
         }
@@ -315,8 +327,21 @@ class _Evaluator:
         self.add(sid, "lease_prepayment_usd", sum((r.prepayment_usd for r in runs), zero))
         self.add(sid, "tenant_credit_loss_usd", -sum((r.credit_loss_usd for r in runs), zero))
         self.add(sid, "lease_delay_damages_usd", -sum((r.damages_usd for r in runs), zero))
-        pt_mwh = sum((site.pue_hpc * r.it_mwh for r in runs if r.passthrough), zero)
-        self.add(sid, "power_passthrough_usd", pt_mwh * pi)
+        # the lease's HPC energy credited to the landlord: the tenant's reimbursement (pass-through,
+        # at the site's energy price or the market price) or, for an after-power NOI margin, the
+        # power the margin's opex already holds, credited back at the site's energy price
+        passthrough, credit = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
+        for r in runs:
+            lease = d.leases[r.lease].lease
+            kind = lease_credit_price(lease)
+            if kind is None:
+                continue
+            usd = site.pue_hpc * r.it_mwh * (d.site_energy_price[sid] if kind == "site" else pi)
+            if lease.power_passthrough:
+                passthrough += usd
+            else:
+                credit += usd
+        self.add(sid, "power_passthrough_usd", passthrough)
         opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
         lease_opex = sum((r.opex_usd for r in runs), zero)
         gpu_opex, gpu_rev = np.zeros(self.T), zero
@@ -328,7 +353,7 @@ class _Evaluator:
             merchant = g.online_mw - st.gpu_held.get((oid, sid), np.zeros(self.T))
             gpu_rev = gpu_rev + gd.merchant_usd_per_mw * merchant[None, :]
         self.add(sid, "gpu_cloud_revenue_usd", gpu_rev)
-        self.add(sid, "opex_usd", -(opex_mining + opex_hpc + gpu_opex)[None, :] - lease_opex)
+        self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + gpu_opex)[None, :] - lease_opex)
 
     # ------------------------------------------------------------ power contracts
 
@@ -409,32 +434,39 @@ class _Evaluator:
         self.report(tre < -1e-6 * np.maximum(1.0, tr.btc_held_start), lambda w, t: f"{self.where('treasury', w, t)}: BTC balance {fmt(tre[w, t])} BTC is negative")
 
     def _terminal(self) -> None:
+        """The terminal lines of models/economics.md ("Terminal values"), in the last period's rows
+        (discounted with the horizon-end factor ``Data.df_end``)."""
         st, d, rule = self.st, self.d, self.inst.horizon.terminal
         T = self.T
         last = np.zeros(T)
         last[-1] = 1.0
+        end = lambda v: np.asarray(v, dtype=float).reshape(-1, 1) * last[None, :]  # noqa: E731  [W] -> [W, T]
         for i, site in enumerate(self.inst.sites):
             sid = site.id
-            runs = st.site_leases(sid)
-            self.add(sid, "terminal_lease_noi_usd", sum((r.terminal_noi_usd for r in runs), np.zeros(self.W))[:, None] * last[None, :])
-            # without pass-through the landlord keeps paying the lease's power after the horizon,
-            # priced at the last period's market price (a GPU cloud contract's power is its GPUs')
-            own_power = sum((r.terminal_it_mwh_disc for r in runs if not r.passthrough and r.gpu_option is None), np.zeros(self.W))
-            if np.any(own_power):
-                pi_end = d.site_power_price(sid)[:, -1]
-                self.add(sid, "terminal_lease_noi_usd", -(own_power * site.pue_hpc * pi_end)[:, None] * last[None, :])
+            mw_rack = site.hpc_mw_per_rack
+            past = [r for r in st.site_leases(sid) if r.runs_past_horizon]
+            if rule.lease_remaining_noi and past:
+                # NOI after the horizon - the site's fixed HPC opex on the lease's racks over those
+                # months - the power the landlord still bears (net of what the tenant reimburses):
+                # Data.lease_terminal_usd (tranches, delays, renewals and credit included)
+                self.add(sid, "terminal_lease_noi_usd", end(sum((r.terminal_usd for r in past), np.zeros(self.W))))
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
-                # unleased = owned HPC racks minus racks taken by leases running past the horizon
-                # and by GPUs in service at the end
-                taken = sum(r.racks[-1] for r in runs if r.runs_past_horizon) + st.gpu_racks(sid)[-1]
-                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * site.hpc_mw_per_rack
-                value = free_mw * rule.hpc_unleased_noi_usd_per_mw_year / rule.hpc_cap_rate * d.hpc_index[:, -1]
-                self.add(sid, "terminal_hpc_usd", value[:, None] * last[None, :])
+                # HPC MW not under lease at the end are worth the market value V; MW under a lease running
+                # past the horizon revert to V when it ends (reversion factor of each tranche's months
+                # after the end); GPUs in service at the end hold their racks (valued at book value)
+                taken = sum(r.end_racks for r in past) + st.gpu_racks(sid)[-1]
+                free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * mw_rack
+                back_mw = sum(r.end_racks_back * mw_rack for r in past)
+                self.add(sid, "terminal_hpc_usd", end((free_mw + back_mw) * d.hpc_value_usd_per_mw[sid]))
             if rule.mining_margin_multiple > 0:
-                pi = d.site_power_price(sid)[:, -1]
-                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1] - self.mining_mwh[i][:, -1] * pi
-                          - self.mining_opex[i][-1])
-                self.add(sid, "terminal_mining_usd", (d.terminal_mining_factor * margin)[:, None] * last[None, :])
+                # keep mining (multiple x annualised margin of the last period at the site's energy price
+                # after the horizon) or retire (salvage, counted in terminal_asic_salvage_usd): the line is
+                # what keeping adds, max(0, k x margin - salvage)
+                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1]
+                          - self.mining_mwh[i][:, -1] * d.terminal_mining_price[sid] - self.mining_opex[i][-1])
+                retire = sum(max(st.units[(sid, m.name)][-1], 0.0) * d.mining_salvage_usd_per_unit(m.name)
+                             for m in self.inst.fleet.asic_models)
+                self.add(sid, "terminal_mining_usd", end(np.maximum(d.terminal_mining_factor * margin - retire, 0.0)))
             if rule.asic_salvage:
                 units = sum(max(st.units[(sid, m.name)][-1], 0.0) * m.salvage_usd_per_unit for m in self.inst.fleet.asic_models)
                 self.add(sid, "terminal_asic_salvage_usd", units * last)
@@ -444,7 +476,7 @@ class _Evaluator:
                 owned_end = st.own[c.site][-1] * float(st.signed[c.id])
                 self.add(c.site, "terminal_generation_usd", c.residual_value_usd * owned_end * last)
         if rule.treasury_btc:
-            self.add(PORTFOLIO, "terminal_treasury_usd", (d.btc_price_usd[:, -1] * self.treasury_btc[:, -1])[:, None] * last[None, :])
+            self.add(PORTFOLIO, "terminal_treasury_usd", end(d.btc_price_usd[:, -1] * self.treasury_btc[:, -1]))
 
     def _financing(self) -> None:
         """Debt lines, then taxes (levered, into the lines; unlevered, kept for the project NPV)."""
@@ -482,6 +514,7 @@ class _Evaluator:
         names = d.scenario_names
         if keys:
             arr = np.stack([self.lines[k] for k in keys])  # [K, W, T]
+            # terminal lines sit in the last period's rows but take the horizon-end factor (Data.item_df)
             dfs = np.stack([d.item_df(k[1]) for k in keys])  # [K, T]
             k, w, t = np.nonzero(arr)
             usd = arr[k, w, t]
@@ -501,7 +534,7 @@ class _Evaluator:
             plan=plan, cashflows=cf, npv_usd=float(d.prob @ npv_w),
             npv_usd_by_scenario={n: float(v) for n, v in zip(names, npv_w)},
             violations=list(self.st.violations), allocation=self._allocation(), kpis=self._kpis(),
-            probabilities={n: float(p) for n, p in zip(names, d.prob)},
+            probabilities={n: float(p) for n, p in zip(names, d.prob)}, terminal_flags=terminal_flags(self.st),
             valuation=self._valuation(npv_w), debt_schedule=self.fin_report.debt_schedule,
             tax_schedule=self.fin_report.tax_schedule,
             allocation_long=self._allocation_long(), energy_use=self._energy_use(),
@@ -524,7 +557,7 @@ class _Evaluator:
                 project_w += arr @ d.item_df(item)
                 proj_flow += arr
         if unl is not None:
-            project_w -= unl.tax @ other + unl.terminal_tax * other[-1]
+            project_w -= unl.tax @ other + unl.terminal_tax * d.item_df("terminal_tax_usd")[-1]
             proj_flow -= unl.tax
             proj_flow[:, -1] -= unl.terminal_tax
         L = d.tl.period_months

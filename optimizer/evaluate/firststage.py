@@ -57,8 +57,10 @@ class LeaseRun:
     opex_usd: np.ndarray           # [W, T] lease opex of this share
     damages_usd: np.ndarray        # [W, T] delay damages paid (>= 0)
     penalty_usd: float             # late hand-over penalty of this share, paid in tau
-    terminal_noi_usd: np.ndarray   # [W] remaining NOI after the horizon of this share (0 if not counted)
-    terminal_it_mwh_disc: np.ndarray  # [W] critical-IT MWh after the horizon x discount (0 if not counted)
+    terminal_usd: np.ndarray       # [W] terminal_lease_noi of this share (Data.lease_terminal_usd x share; 0 if not counted)
+    months_after: int              # months the lease holds capacity after the horizon end (its longest tranche)
+    end_racks: float               # HPC racks held at the end by tranches reserved past the horizon
+    end_racks_back: float          # those racks x the reversion factor of each tranche's months after the end
     runs_past_horizon: bool
     passthrough: bool
     gpu_option: str | None         # a GPU cloud contract: the GPUs of this option it holds
@@ -603,15 +605,18 @@ def _lease_run(st: State, lid: str, sid: str, t: int, sh: float) -> LeaseRun:
 
     mw = ld.tranche_mw
     it_mwh = np.stack([mw @ sc.hours for sc in scheds]) * sh
-    term_mwh = np.array([float(mw @ sc.terminal_hours_disc) for sc in scheds]) * sh
+    racks_k = data.tranche_racks(l, sid) * sh
+    at_end = ld.reserved[t][:, -1] & (ld.tranche_months_after[t] > 0)
+    end_racks = float(racks_k[at_end].sum())
+    end_back = float(sum(racks_k[k] * data.reversion_factor(int(ld.tranche_months_after[t][k])) for k in np.nonzero(at_end)[0]))
     return LeaseRun(
         lease=lid, site=sid, tau=t, share=sh, it_mw=l.it_mw * sh,
         racks=data.tranche_racks(l, sid) @ ld.reserved[t] * sh, active=ld.reserved_any(t).astype(bool),
         it_mwh=it_mwh, rent_usd=stack("rent_usd"), prepayment_usd=stack("prepayment_usd"),
         credit_loss_usd=stack("credit_loss_usd"), opex_usd=stack("opex_usd"), damages_usd=stack("damages_usd"),
         penalty_usd=(l.late_penalty_usd_per_mw_month or 0.0) * l.it_mw * data.leases[lid].months_late.get(t, 0) * sh,
-        terminal_noi_usd=np.array([sc.terminal_noi_usd for sc in scheds]) * sh if keep_terminal else np.zeros(W),
-        terminal_it_mwh_disc=term_mwh if keep_terminal else np.zeros(W),
+        terminal_usd=data.lease_terminal_usd(lid, t, sid) * sh if keep_terminal else np.zeros(W),
+        months_after=ld.months_after[t], end_racks=end_racks, end_racks_back=end_back,
         runs_past_horizon=ld.runs_past_horizon[t], passthrough=l.power_passthrough, gpu_option=l.gpu_option, held_mw=(mw @ ld.reserved[t]) * sh,
     )
 

@@ -146,13 +146,13 @@ def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float
     if inst.treasury.mined_btc == "sell_monthly":
         value = btc * P
     elif inst.horizon.terminal.treasury_btc:
-        value = btc * float(d.btc_price_usd[w, T - 1]) * float(d.df[T - 1] / d.df[t])
+        value = btc * float(d.btc_price_usd[w, T - 1]) * float(d.df_end / d.df[t])
     else:
         value = 0.0
     k = d.terminal_mining_factor
     if t == T - 1 and k > 0:
         mwh = float(d.mwh_per_unit(site_id, model)[t])
-        value += k * (btc * P - mwh * float(d.site_power_price(site_id)[w, t]))
+        value += k * (btc * P - mwh * float(d.terminal_mining_price[site_id][w]))
     return value
 
 

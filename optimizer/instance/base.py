@@ -103,12 +103,13 @@ class Strict(BaseModel):
 
 
 class TerminalRule(Strict):
-    """Value added at the end of the horizon, discounted with the last period's factor."""
+    """Value added at the end of the horizon (models/economics.md, "Terminal values"), discounted
+    from the horizon's end. ``optimizer solve --terminal-check`` shows which decisions lean on it."""
 
-    lease_remaining_noi: bool = Field(True, description="leases running past the horizon add their remaining contracted NOI, discounted monthly")
-    hpc_unleased_noi_usd_per_mw_year: NonNeg = Field(0.0, le=12 * MAX_USD_PER_MW_MONTH, description="market NOI of HPC critical-IT MW not under lease at the end (times the scenario's HPC lease-rate index)")
+    lease_remaining_noi: bool = Field(True, description="leases running past the horizon add their remaining contracted NOI, net of the site's fixed HPC opex and of the power the landlord still bears, discounted monthly")
+    hpc_unleased_noi_usd_per_mw_year: NonNeg = Field(0.0, le=12 * MAX_USD_PER_MW_MONTH, description="market NOI of one HPC critical-IT MW (rent - lease opex, before power, as a pass-through lease's) times the scenario's HPC lease-rate index; value of an unleased MW at the end = (NOI - 12 x the site's fixed HPC opex) / hpc_cap_rate, floored at 0, and leased MW revert to it when their lease ends. Default 0 (conservative): capacity nobody has leased is worth nothing after the horizon, so no build-out is justified by a value the plan never earns; set it from a market figure and check the plan with --terminal-check")
     hpc_cap_rate: float = Field(0.07, ge=0.01, le=1, allow_inf_nan=False, description="cap rate turning that NOI into a value: value = NOI / cap rate (data centers trade at 5-8%)")
-    mining_margin_multiple: NonNeg = Field(0.0, le=100, description="mining value = multiple x annualised mining margin of the last period (0: mining worth nothing after the horizon)")
+    mining_margin_multiple: NonNeg = Field(0.0, le=100, description="mining value per site = max(what retiring gives (salvage), multiple x annualised mining margin of the last period at the site's energy price after the horizon) (0: mining worth its salvage only)")
     asic_salvage: bool = Field(True, description="ASICs installed at the end are valued at their salvage value")
     treasury_btc: bool = Field(True, description="BTC held at the end is valued at the last period's BTC price")
 
@@ -127,11 +128,19 @@ class Bitcoin(Strict):
     pool_fee: Share = Field(0.0, description="share of mining revenue kept by the pool")
     halving_interval_blocks: int = Field(210_000, ge=10_000, le=10_000_000, description="blocks between halvings (210,000 in Bitcoin)")
     initial_subsidy_btc: Pos = Field(50.0, le=1000, description="subsidy of block 0; halves every halving_interval_blocks")
-    halving_heights: list[Annotated[int, Field(ge=1, le=100_000_000)]] | None = Field(None, max_length=64, description="override: the heights at which the subsidy halves (ascending); the subsidy at start_height still follows from initial_subsidy_btc and the halvings below it")
+    halving_heights: list[Annotated[int, Field(ge=1, le=100_000_000)]] | None = Field(None, max_length=64, description="override: the halvings AFTER start_height (ascending, each > start_height), e.g. [1050000] to move the next one; the subsidy at start_height always follows from initial_subsidy_btc halved every halving_interval_blocks up to start_height")
 
     @model_validator(mode="after")
     def _ascending(self) -> "Bitcoin":
         h = self.halving_heights
         if h is not None and any(b <= a for a, b in zip(h, h[1:])):
             raise ValueError(f"halving_heights must be strictly ascending, got {h}")
+        past = [x for x in (h or []) if x <= self.start_height]
+        if past:
+            era = self.start_height // self.halving_interval_blocks
+            raise ValueError(
+                f"halving_heights: list only the halvings after start_height {self.start_height:,} "
+                f"(got {', '.join(f'{x:,}' for x in past)}); the subsidy at start_height follows from "
+                f"initial_subsidy_btc {self.initial_subsidy_btc:g} halved {era} times "
+                f"(every {self.halving_interval_blocks:,} blocks) = {self.initial_subsidy_btc * 0.5 ** era:g} BTC")
         return self

@@ -292,9 +292,11 @@ class Lease(Strict):
     window_start: Month = Field(description="earliest hand-over month")
     window_end: Month = Field(description="latest hand-over month")
     eligible_sites: list[Id] | None = Field(None, min_length=1, description="default: every site")
-    power_passthrough: bool = Field(False, description="tenant reimburses HPC energy at the site's market price")
-    noi_margin: Share | None = Field(None, description="NOI / rent; lease opex = (1 - margin) x rent")
-    opex_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="alternative to noi_margin")
+    power_passthrough: bool = Field(False, description="tenant reimburses the lease's HPC energy (cooling included); at what price: passthrough_price")
+    passthrough_price: Literal["site", "market"] = Field("site", description="with power_passthrough: 'site' (default) reimburses at what the site pays for energy (its mandatory fixed-price supply while it runs, else market price + index adder; models/economics.md 'Site energy price'), 'market' at the wholesale market price (the landlord keeps the spread)")
+    noi_margin: Share | None = Field(None, description="NOI / rent before power: lease opex = (1 - margin) x rent covers the lease's running costs except its energy, which is accounted separately (reimbursed under power_passthrough, else paid through the site's contracts); a margin already net of power needs noi_margin_basis: after_power")
+    noi_margin_basis: Literal["before_power", "after_power"] = Field("before_power", description="before_power (default): noi_margin excludes the lease's energy; after_power: the margin is net of the landlord paying the lease's energy (a gross lease), so the model credits that energy back at the site's energy price instead of counting it twice; not allowed with power_passthrough (the tenant pays the power, a margin net of it would count it twice)")
+    opex_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="alternative to noi_margin: lease opex per MW of IT and month, excluding energy")
     splittable: bool = Field(False, description="may be delivered from several sites")
     late_penalty_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="if set, hand-over may slip past window_end at this cost per MW and month late, paid at hand-over")
     tranches: list[Tranche] | None = Field(None, min_length=1, description="phased hand-over: MW handed over at offsets from the hand-over month (sum = it_mw, first offset 0); each tranche runs term_months from its own hand-over")
@@ -321,6 +323,15 @@ class Lease(Strict):
             offs = [k.offset_months for k in self.tranches]
             if offs[0] != 0 or any(b <= a for a, b in zip(offs, offs[1:])):
                 raise ValueError(f"tranches: offset_months must start at 0 and increase, got {offs}")
+        if self.noi_margin_basis == "after_power":
+            if self.noi_margin is None:
+                raise ValueError("noi_margin_basis: after_power describes noi_margin; give noi_margin (or leave the basis before_power)")
+            if self.power_passthrough:
+                raise ValueError("noi_margin_basis: after_power with power_passthrough counts the lease's power twice "
+                                 "(the tenant reimburses it and the margin already deducts it); give the margin before power "
+                                 "(noi_margin_basis: before_power) or drop power_passthrough")
+        if "passthrough_price" in self.model_fields_set and not self.power_passthrough:
+            raise ValueError("passthrough_price: applies only with power_passthrough: true")
         return self
 
     @property

@@ -1,11 +1,12 @@
 """Derived instances: one scenario alone, the mean-value instance (value of information,
-progressive hedging)."""
+progressive hedging), the instance without terminal values (terminal check)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from optimizer.instance.schema import Instance, Scenario
+from optimizer.instance.base import TerminalRule
+from optimizer.instance.schema import Instance, OwnedGeneration, Scenario
 from optimizer.instance.series import Series
 from optimizer.kernel.timeline import month_label
 
@@ -46,3 +47,15 @@ def mean_value_instance(instance: Instance) -> Instance:
     return _with_scenarios(instance, [sc])
 
 
+def without_terminal_values(instance: Instance) -> Instance:
+    """The instance with every terminal value off (models/economics.md, "Terminal values"): no
+    lease NOI after the horizon, no value for HPC capacity, mining, ASICs or BTC held at the end,
+    owned generation without residual value. Everything inside the horizon is unchanged."""
+    rule = TerminalRule(lease_remaining_noi=False, hpc_unleased_noi_usd_per_mw_year=0.0, mining_margin_multiple=0.0,
+                        asic_salvage=False, treasury_btc=False, hpc_cap_rate=instance.horizon.terminal.hpc_cap_rate)
+    contracts = [c.model_copy(update={"residual_value_usd": 0.0}) if isinstance(c, OwnedGeneration) else c
+                 for c in instance.contracts]
+    out = instance.model_copy(update={"horizon": instance.horizon.model_copy(update={"terminal": rule}),
+                                      "contracts": contracts})
+    out._data_folder = instance.data_folder
+    return out

@@ -1,8 +1,10 @@
 """Finance arithmetic: discounting, annuities, escalators, rents, take-or-pay, CVaR. Pure numpy.
 
-Conventions (models/economics.md): a period's cash flows occur at the END of the period and are
-discounted with (1 + r)^(-months/12), months counted from the horizon start to the end of the
-period; escalators step once per contract (or lease) year, counted from its own start month.
+Conventions (models/economics.md, "Time"): NPV is discounted monthly. A period of L months
+spreads its cash flows evenly over its months, each month's share discounted at the month's end:
+DF_t = (1/L) sum_{j=1..L} (1 + r)^(-(L t + j)/12) (for monthly periods the end-of-month factor);
+terminal values sit at the horizon's end, (1 + r)^(-L T/12). Escalators step once per contract
+(or lease) year, counted from its own start month.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ def monthly_rate(annual_rate: float) -> float:
 def discount_factors(annual_rate: float, months_elapsed_at_end: np.ndarray) -> np.ndarray:
     """End-of-period discount factors (1 + r)^(-months/12)."""
     return (1.0 + annual_rate) ** (-np.asarray(months_elapsed_at_end, dtype=float) / 12.0)
+
+
+def period_discount_factors(annual_rate: float, n_periods: int, period_months: int = 1) -> np.ndarray:
+    """[n_periods] discount factors of periods of ``period_months`` months whose cash flows are
+    spread evenly over their months, each month's share discounted at the month's end:
+    DF_t = mean over j = 1..L of (1 + r)^(-(L t + j)/12). Monthly periods: (1 + r)^(-(t+1)/12)."""
+    L = int(period_months)
+    months = np.arange(1, n_periods * L + 1, dtype=float)
+    return discount_factors(annual_rate, months).reshape(n_periods, L).mean(axis=1)
 
 
 def annuity_pv(payment: float, annual_rate: float, n_months: int) -> float:

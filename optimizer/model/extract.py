@@ -179,6 +179,11 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
             _set(m.op, (r.site, r.model, _period(data, r.month, "plan.operations"), names[r.scenario]), r.units / UNITS, "plan.operations")
     for v in m.op.values():
         out[v] = _v(v)
+    for (s, w), e in getattr(m, "tmine_margin", {}).items():  # terminal mining floor: keep iff the margin pays
+        val = pyo.value(e)
+        m.tkeep[s, w].set_value(1.0 if val > 0 else 0.0, skip_validation=True)
+        m.tmine[s, w].set_value(max(val, 0.0), skip_validation=True)
+        out[m.tkeep[s, w]], out[m.tmine[s, w]] = _v(m.tkeep[s, w]), _v(m.tmine[s, w])
     if not len(plan.energy):
         return
     for var in (m.deliv, m.used, m.shortfall):

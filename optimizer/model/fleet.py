@@ -2,7 +2,9 @@
 
 Variables (units in thousands, see common.UNITS): buy[o,s,t] ordered (first stage),
 ret[s,m,t] retired (first stage), inst[s,m,t] installed (first stage, defined by a balance),
-op[s,m,t,w] operating (second stage). Racks are pooled per site (economics.md), so there
+op[s,m,t,w] operating (second stage); with a terminal mining multiple, tmine[s,w] >= 0 (the
+terminal mining line) and tkeep[s,w] binary (keep mining after the horizon, else retire), which
+make tmine = max(0, k x margin - salvage) exactly (``terminal_mining_floor``). Racks are pooled per site (economics.md), so there
 are no identical halls and no hall symmetry to break.
 """
 
@@ -228,13 +230,41 @@ def _cashflows(m, data: Data) -> None:
         for s, e in acc.items():
             register(m, "terminal_asic_salvage_usd", s, T - 1, None, e)
     if term.mining_margin_multiple > 0:
-        k = data.terminal_mining_factor
-        t = T - 1
-        for s in sites_with_fleet:
-            market = inst.site_by_id[s].market
-            register(m, "terminal_mining_usd", s, t, None, _mining_fixed_opex(m, data, s, t, -k))
-            for w in range(W):
-                rev = mining_revenue(m, s, t, w)
-                g = m.mining_gwh.expr((s, t, w))
-                energy = 0.0 if is_const(g) else (m.power_price[market, w, t] * (MWH / USD)) * g
-                register(m, "terminal_mining_usd", s, t, w, k * (rev - energy))
+        keys = [(s, w) for s in sites_with_fleet for w in range(W)]
+        m.tmine = add_vars(m, "tmine", keys, pyo.NonNegativeReals)
+        m.tkeep = add_vars(m, "tkeep", keys, pyo.Binary)
+        terminal_mining_floor(m, data, keys)
+        for (s, w) in keys:
+            register(m, "terminal_mining_usd", s, T - 1, w, lin([1.0], [m.tmine[s, w]]))
+
+
+def terminal_margin(m, data: Data, s: str, w: int):
+    """$M: k x (mining revenue - mining GWh x mining_price[s,w] - fixed mining opex) of the last
+    period - the salvage of the units installed then (what retiring them gives)."""
+    T, k = data.T, data.terminal_mining_factor
+    t = T - 1
+    rev = mining_revenue(m, s, t, w)
+    g = m.mining_gwh.expr((s, t, w))
+    energy = 0.0 if is_const(g) else (m.mining_price[s, w] * (MWH / USD)) * g
+    salvage = Acc()
+    for (ss, mod) in m.fleet_pairs:
+        if ss == s:
+            salvage.add(0, data.mining_salvage_usd_per_unit(mod) * UNITS / USD, installed(m, s, mod, t))
+    return k * (rev - energy) + _mining_fixed_opex(m, data, s, t, -k) - salvage.expr(0)
+
+
+def terminal_mining_floor(m, data: Data, keys) -> None:
+    """tmine[s,w] = max(0, terminal_margin[s,w]) exactly, with tkeep[s,w] binary and the natural
+    bounds tmine_lb <= terminal_margin <= tmine_ub (Data.terminal_mining_bounds, Params):
+    tmine <= tmine_ub x tkeep and tmine <= terminal_margin - tmine_lb x (1 - tkeep). Keeping
+    (tkeep = 1) requires a margin >= 0 (tmine >= 0) and gives tmine = margin at the optimum;
+    retiring gives tmine = 0; the objective picks the larger."""
+    rows = {}
+    m.tmine_margin = {}
+    for (s, w) in keys:
+        v, z = m.tmine[s, w], m.tkeep[s, w]
+        e = terminal_margin(m, data, s, w)
+        m.tmine_margin[(s, w)] = e
+        rows[(s, w, "keep")] = v - m.tmine_ub[s, w] * z <= 0
+        rows[(s, w, "margin")] = v - e - m.tmine_lb[s, w] * z <= -m.tmine_lb[s, w]
+    add_constraints(m, "terminal_mining_floor", rows)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 
-from optimizer.economics.data import Data
+from optimizer.economics.data import Data, lease_credit_price
 from optimizer.model import sites
 from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, is_const, lin, register
 
@@ -243,29 +243,33 @@ def hpc_energy(m, data: Data) -> None:
     """hpc_gwh[s,t] = first-stage HPC load in GWh (leases with one schedule, GPUs in service), one
     variable per (s,t) so that the per-scenario energy-balance and grid rows carry one term for it;
     m.hpc_gwh_w[(s,t,w)]: the load of leases whose schedule differs by scenario (expressions);
-    m.passthrough_gwh[(s,t,w)]: the pass-through part (for the pass-through line). A GPU cloud
-    contract's load is its GPUs' (counted with them)."""
-    allg, pt, perw = Acc(), Acc(), Acc()
+    m.credit_gwh[(s,t,w,price,item)]: the HPC GWh credited to the landlord (an expression):
+    pass-through leases (item power_passthrough_usd) and after-power NOI margins (item opex_usd), at
+    the site's energy price (price "site") or the market price ("market") (economics.md, "Leases").
+    A GPU cloud contract's load is its GPUs' (counted with them)."""
+    allg, credit, perw = Acc(), Acc(), Acc()
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
         lease = ld.lease
         x = m.x[l, s, tau]
+        kind = lease_credit_price(lease)
+        item = "power_passthrough_usd" if lease.power_passthrough else "opex_usd"
         if not ld.varies(tau):
             c = _tenant_gwh(data, l, s, tau, None)
             for t in c.nonzero()[0]:
                 if lease.gpu_option is None:
                     allg.add((s, int(t)), float(c[t]), x)
-                if lease.power_passthrough:
+                if kind is not None:
                     for w in range(data.W):
-                        pt.add((s, int(t), w), float(c[t]), x)
+                        credit.add((s, int(t), w, kind, item), float(c[t]), x)
             continue
         for w in range(data.W):
             c = _tenant_gwh(data, l, s, tau, w)
             for t in c.nonzero()[0]:
                 if lease.gpu_option is None:
                     perw.add((s, int(t), w), float(c[t]), x)
-                if lease.power_passthrough:
-                    pt.add((s, int(t), w), float(c[t]), x)
+                if kind is not None:
+                    credit.add((s, int(t), w, kind, item), float(c[t]), x)
     gpu = getattr(m, "gpu_gwh", Acc())
     for k, (c, v, _) in gpu.rows.items():
         for a, var in zip(c, v):
@@ -278,7 +282,7 @@ def hpc_energy(m, data: Data) -> None:
         rows[k] = lin(c + [-1.0], v + [m.hpc_gwh[k]]) == 0
     add_constraints(m, "hpc_energy", rows)
     m.hpc_gwh_w = perw
-    m.passthrough_gwh = dict(pt.items())
+    m.credit_gwh = dict(credit.items())
 
 
 def _scenario_groups(data: Data, ld, tau: int):
@@ -295,7 +299,7 @@ def _cashflows(m, data: Data) -> None:
     loss: dict[tuple, Acc] = {}
     opex_rate: dict[tuple, Acc] = {}
     opex_fix, pen, dmg, fund = Acc(), Acc(), Acc(), {}
-    tnoi: dict[tuple, list] = {}
+    tnoi: dict[str, list] = {}  # s -> [(l, tau, x)] of leases holding capacity past the horizon
     term = inst.horizon.terminal
     for (l, s, tau) in m.x_index:
         ld = data.leases[l]
@@ -314,8 +318,8 @@ def _cashflows(m, data: Data) -> None:
                     opex_fix.add((s, int(t), w), -float(sc.opex_usd[t]) / USD, v)
             for t in sc.damages_usd.nonzero()[0]:
                 dmg.add((s, int(t), w), -float(sc.damages_usd[t]) / USD, v)
-            if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
-                tnoi.setdefault((s, w), []).append((l, tau, int(ld.variant_of[tau][0 if w is None else w]), v))
+        if term.lease_remaining_noi and ld.runs_past_horizon[tau]:
+            tnoi.setdefault(s, []).append((l, tau, v))
         late = ld.months_late[tau]
         if late > 0:
             pen.add((s, tau), -lease.late_penalty_usd_per_mw_month * lease.it_mw * late / USD, v)
@@ -350,45 +354,47 @@ def _cashflows(m, data: Data) -> None:
     for (s, t, asset, bid), pairs in fund.items():
         price = m.capex_per_mw[s] if bid is None else m.build_capex_per_mw[s, bid]
         register(m, "tenant_capex_funding_usd", s, t, None, price * lin([c for c, _ in pairs], [v for _, v in pairs]), asset=asset)
-    for (s, w), items in tnoi.items():
-        register(m, "terminal_lease_noi_usd", s, T - 1, w,
-                 sum((m.lease_terminal_noi[l, tau, vi] / USD) * v for (l, tau, vi, v) in items))
-        # leases without pass-through: power after the horizon at the last period's market price
-        site = inst.site_by_id[s]
-        mwh = []
-        for (l, tau, vi, v) in items:
-            ld = data.leases[l]
-            if ld.lease.power_passthrough or ld.lease.gpu_option is not None:
-                continue
-            for kk, mw in enumerate(ld.tranche_mw):
-                mwh.append((float(mw) * site.pue_hpc / USD * m.lease_terminal_hours[l, tau, vi, kk], v))
-        if mwh:
-            for ww in (range(W) if w is None else [w]):
-                p = m.power_price[site.market, ww, T - 1]
-                register(m, "terminal_lease_noi_usd", s, T - 1, ww, -p * sum(c * v for c, v in mwh))
-    for (s, t, w), e in m.passthrough_gwh.items():
+    for s, items in tnoi.items():
+        # NOI after the horizon net of the site's fixed HPC opex and of the power the landlord still
+        # bears: one Param per (lease, hand-over, site, scenario), Data.lease_terminal_usd
+        for w in range(W):
+            register(m, "terminal_lease_noi_usd", s, T - 1, w,
+                     lin([m.lease_terminal[l, tau, s, w] / USD for (l, tau, _v) in items], [v for (_l, _t, v) in items]))
+    for (s, t, w, kind, item), e in m.credit_gwh.items():
         market = inst.site_by_id[s].market
-        register(m, "power_passthrough_usd", s, t, w, (m.power_price[market, w, t] * (MWH / USD)) * e)
+        price = m.site_price[s, w, t] if kind == "site" else m.power_price[market, w, t]
+        register(m, item, s, t, w, (price * (MWH / USD)) * e)
     _terminal_hpc(m, data)
 
 
 def _terminal_hpc(m, data: Data) -> None:
-    """Unleased HPC MW at the end x NOI/MW-year / cap rate x idx[w,T-1]; 'unleased' = owned HPC
-    racks minus racks taken by leases running past the horizon and racks of GPUs in service at
-    the end, times kW per rack."""
+    """terminal_hpc_usd[s,w] = hpc_value[s,w] x kW/1000 x (owned HPC racks at T-1 - sum over the
+    tranches of leases holding racks past the horizon of need_k x (1 - reversion[l,tau,k]) x
+    x[l,s,tau] - racks of GPUs in service at the end): the unleased racks at the market value, the
+    leased ones at the market value times the reversion factor of the months their tranche is
+    still reserved (economics.md, "Terminal values"); GPUs in service are valued by their book value."""
     term = data.inst.horizon.terminal
     if term.hpc_unleased_noi_usd_per_mw_year <= 0:
         return
     T = data.T
-    per_mw = term.hpc_unleased_noi_usd_per_mw_year / term.hpc_cap_rate / USD
     gpu = getattr(m, "gpu_racks", Acc())
+    past: dict[str, list] = {}
+    for (l, s, tau) in m.x_index:
+        ld = data.leases[l]
+        if not ld.runs_past_horizon[tau]:
+            continue
+        need = data.tranche_racks(ld.lease, s)
+        for k in range(len(need)):
+            if ld.reserved[tau][k, T - 1] and need[k] > 0:
+                past.setdefault(s, []).append((float(need[k]), m.lease_reversion[l, tau, k], m.x[l, s, tau]))
     for si in m.site_info.values():
         if si.Hmax <= 0:
             continue
         s = si.id
         owned = sites.hpc_owned(m, s, T - 1)
-        taken = racks_taken(m, data, s, T - 1, past_horizon_only=True)
-        racks = owned - taken
+        rows = past.get(s, [])
+        kept = lin([-need * (1.0 - rho) for need, rho, _x in rows], [x for _n, _r, x in rows]) if rows else 0.0
+        racks = owned + kept
         g = gpu.expr((s, T - 1))
         if not is_const(g):
             racks = racks - g
@@ -396,4 +402,4 @@ def _terminal_hpc(m, data: Data) -> None:
             continue
         mw = si.site.hpc_mw_per_rack * racks
         for w in range(data.W):
-            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_index[w] * per_mw) * mw)
+            register(m, "terminal_hpc_usd", s, T - 1, w, (m.hpc_value[s, w] / USD) * mw)

@@ -1,7 +1,8 @@
 """The objective, assembled once from the cash-flow registry, and per-line values of the model.
 
-E[NPV] ($M) = sum over registered terms of weight x df[t] x expr, weight = prob[w] for a
-scenario term and 1 (= sum of probabilities) for a first-stage term. With cvar_weight > 0 the
+E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = prob[w] for a
+scenario term and 1 (= sum of probabilities) for a first-stage term; df = df[t] (each month's
+share of the period discounted at the month's end), df_end for terminal lines (the horizon's end). With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
 
 With a financing section: df is the discount factor of the term's rate class (df_class) when
@@ -17,19 +18,24 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import SumExpression
 
 from optimizer.economics.data import Data
-from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS
+from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS, TERMINAL_ITEMS
 from optimizer.model.common import USD, add_constraints, add_vars
 
 
-def _df(m, term):
+def term_df(m, term):
+    """The discount factor Param of a registered term: of its rate class when
+    financing.discount_rates is given (df_class / df_end_class), else df; terminal lines take
+    the horizon-end factor (df_end), the others their period's (df[t])."""
+    terminal = term.item in TERMINAL_ITEMS
     if hasattr(m, "df_class"):
-        return m.df_class[ITEM_BY_NAME[term.item].rate_class, term.period]
-    return m.df[term.period]
+        c = ITEM_BY_NAME[term.item].rate_class
+        return m.df_end_class[c] if terminal else m.df_class[c, term.period]
+    return m.df_end[0] if terminal else m.df[term.period]
 
 
 def _weighted(m, data: Data, term):
     w = 1.0 if term.scenario is None else float(data.prob[term.scenario])
-    return (w * _df(m, term)) * term.expr
+    return (w * term_df(m, term)) * term.expr
 
 
 def objective_terms(m, data: Data) -> list:
@@ -47,7 +53,7 @@ def expected_npv(m, data: Data):
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([_df(m, t) * t.expr for t in objective_terms(m, data) if t.scenario in (None, w)])
+    return SumExpression([term_df(m, t) * t.expr for t in objective_terms(m, data) if t.scenario in (None, w)])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:

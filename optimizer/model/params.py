@@ -3,19 +3,27 @@
 Each Param is a factor that multiplies a float-coefficient linear expression, so there are few
 of them (per period and scenario, per lease, per site) and building stays fast:
 
-- ``df[t]``                discount factor of period t
+- ``df[t]``                discount factor of period t (each month's share at its end)
+- ``df_end[0]``            discount factor of the horizon's end (terminal lines)
 - ``btc_price[w, t]``      USD per BTC
 - ``btc_per_ph[w, t]``     BTC one PH/s of operating hashrate earns in period t, after the pool
                            fee (hashprice in BTC/PH/day x days x (1 - pool fee))
 - ``power_price[k, w, t]`` USD/MWh of market k
-- ``hpc_index[w]``         HPC lease-rate index of the last period (terminal HPC value)
+- ``site_price[s, w, t]``  USD/MWh the site pays for energy (``Data.site_energy_price``): pass-through
+                           reimbursement and after-power NOI margins
+- ``hpc_value[s, w]``      USD per unleased HPC MW at the end (``Data.hpc_value_usd_per_mw``)
+- ``mining_price[s, w]``   USD/MWh of the terminal mining margin (``Data.terminal_mining_price``)
+- ``lease_reversion[l, tau, k]`` reversion factor of the months tranche k of lease l handed over in tau
+                           is reserved past the end
+- ``tmine_ub[s, w]``, ``tmine_lb[s, w]`` natural bounds ($M) of k x margin - salvage of the site's
+                           fleet in the last period (``Data.terminal_mining_bounds``; the floor's rows)
 - ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
-- ``lease_terminal_noi[l, tau, v]``  USD, remaining NOI after the horizon of lease l handed over in tau
-                           (scenario variant v: delay and renewals; 0 when the lease has one)
-- ``lease_terminal_hours[l, tau, v, k]`` hours of tranche k after the horizon, discounted to the horizon end
+- ``lease_terminal[l, tau, s, w]`` USD, the terminal_lease_noi of lease l handed over in tau at s
+                           (``Data.lease_terminal_usd``: contracted NOI net of fixed HPC opex and power)
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
 - ``build_capex_per_mw[s, b]``  capex USD per MW of new-build option b at site s
 - ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
+- ``df_end_class[c]``      horizon-end discount factor of rate class c (terminal lines; only when given)
 - ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
 
 ``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
@@ -49,19 +57,26 @@ def _values(data: Data) -> dict[str, dict]:
         "btc_price": {(w, t): float(data.btc_price_usd[w, t]) for w in range(W) for t in range(T)},
         "btc_per_ph": {(w, t): float(pp[w, t]) for w in range(W) for t in range(T)},
         "power_price": {(k, w, t): float(a[w, t]) for k, a in data.power_price.items() for w in range(W) for t in range(T)},
-        "hpc_index": {w: float(data.hpc_index[w, T - 1]) for w in range(W)},
+        "df_end": {0: float(data.df_end)},
+        "site_price": {(s, w, t): float(a[w, t]) for s, a in data.site_energy_price.items() for w in range(W) for t in range(T)},
+        "hpc_value": {(s, w): float(a[w]) for s, a in data.hpc_value_usd_per_mw.items() for w in range(W)},
+        "mining_price": {(s, w): float(a[w]) for s, a in data.terminal_mining_price.items() for w in range(W)},
         "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
-        "lease_terminal_noi": {(lid, tau, v): float(sc.terminal_noi_usd) for lid, ld in data.leases.items()
-                               for (tau, v), sc in ld.sched.items() if ld.runs_past_horizon[tau]},
-        "lease_terminal_hours": {(lid, tau, v, k): float(h) for lid, ld in data.leases.items()
-                                 for (tau, v), sc in ld.sched.items() if ld.runs_past_horizon[tau]
-                                 for k, h in enumerate(sc.terminal_hours_disc)},
+        "tmine_ub": {(s.id, w): float(data.terminal_mining_bounds(s.id)[0][w]) / 1e6 for s in data.inst.sites for w in range(W)},
+        "tmine_lb": {(s.id, w): float(data.terminal_mining_bounds(s.id)[1][w]) / 1e6 for s in data.inst.sites for w in range(W)},
+        "lease_reversion": {(lid, tau, k): data.reversion_factor(int(n))
+                            for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]
+                            for k, n in enumerate(ld.tranche_months_after[tau])},
+        "lease_terminal": {(lid, tau, s, w): float(data.lease_terminal_usd(lid, tau, s)[w])
+                           for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]
+                           for s in data.inst.eligible_sites(ld.lease) for w in range(W)},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
         "build_capex_per_mw": {k: float(b.option.capex_usd_per_mw) for k, b in data.builds.items()},
     }
     fin = data.fin
     if fin is not None and fin.fin.discount_rates is not None:
         v["df_class"] = {(c, t): float(a[t]) for c, a in fin.df_class.items() for t in range(T)}
+        v["df_end_class"] = {c: float(x) for c, x in fin.df_end_class.items()}
     if fin is not None and fin.taxes is not None:
         v["tax_lag_df"] = {0: fin.terminal_tax_df}
     return v

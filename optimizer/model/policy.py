@@ -3,6 +3,7 @@ and user-fixed decisions."""
 
 from __future__ import annotations
 
+import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
 from optimizer.economics.data import Data
@@ -105,8 +106,13 @@ def _months(data: Data, periods) -> str:
 def fix_decisions(m, data: Data) -> None:
     """Pin the decisions of policy.fixed_decisions; a decision the model has no variable for
     raises InputError naming it (one line: bad input, exit 2; the instance's checks catch most
-    such decisions before, ``instance.checks.check_fixed_decisions``)."""
+    such decisions before, ``instance.checks.check_fixed_decisions``). ``m.fixed_by_decision``
+    records, per decision index, the variables it fixed, and ``m.fixed_lease_decision`` the
+    decision behind each ``fixed_lease`` row: the infeasibility diagnosis relaxes them one
+    decision at a time."""
     rows = {}
+    m.fixed_lease_decision = {}
+    already = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
     for i, d in enumerate(data.inst.policy.fixed_decisions):
         where = f"policy.fixed_decisions[{i}]"
         t = data.tl.period_of(d.month) if getattr(d, "month", None) is not None else None
@@ -135,8 +141,31 @@ def fix_decisions(m, data: Data) -> None:
             elif not d.signed:
                 raise InputError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
         elif d.kind == "lease":
-            _fix_lease(m, data, d, t, where, rows)
+            if _fix_lease(m, data, d, t, where, rows):
+                m.fixed_lease_decision[d.lease] = i
     add_constraints(m, "fixed_lease", rows)
+    m.fixed_by_decision = {}
+    for i, d in enumerate(data.inst.policy.fixed_decisions):
+        for v in _decision_vars(m, d, data):
+            if v.fixed and id(v) not in already:
+                m.fixed_by_decision.setdefault(i, []).append(v)
+                already.add(id(v))
+
+
+def _decision_vars(m, d, data: Data) -> list:
+    """The variables a fixed decision may have fixed (those it did are fixed now)."""
+    if d.kind == "conversion":
+        return [m.conv[k] for k in m.conv_index if k[0] == d.site]
+    if d.kind == "grid_expansion":
+        return [m.gx[k] for k in m.gx_index if k[0] == d.site and k[1] == d.option]
+    if d.kind in ("sale", "acquisition"):
+        var = m.sell if d.kind == "sale" else m.acq
+        return [var[k] for k in var.index_set() if k[0] == d.site]
+    if d.kind == "purchase":
+        return [m.buy[k] for k in m.buy_index if k[0] == d.option and k[1] == d.site]
+    if d.kind == "contract":
+        return [m.sign[d.contract]] if d.contract in m.sign else []
+    return [m.x[k] for k in m.x_index if k[0] == d.lease] + [m.y[k] for k in m.y_index if k[0] == d.lease]
 
 
 def _fix_event(var, keys, key, d, where, what, data: Data) -> None:
@@ -152,7 +181,7 @@ def _fix_event(var, keys, key, d, where, what, data: Data) -> None:
                 var[k].fix(0)
 
 
-def _fix_lease(m, data: Data, d, t, where, rows) -> None:
+def _fix_lease(m, data: Data, d, t, where, rows) -> bool:
     ks = [k for k in m.x_index if k[0] == d.lease]
     lease = data.leases[d.lease].lease
     if not d.signed:
@@ -161,7 +190,7 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> None:
         for k in m.y_index:
             if k[0] == d.lease:
                 m.y[k].fix(0)
-        return
+        return False
     sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or k[2] == t)]
     if not sel:
         what = " ".join(x for x in [f"at site {d.site!r}" if d.site else "", f"handed over in {d.month}" if d.month else ""] if x)
@@ -170,5 +199,6 @@ def _fix_lease(m, data: Data, d, t, where, rows) -> None:
         m.x[d.lease, d.site, t].fix(1)  # splittable: the whole lease at that site
         if lease.splittable:
             m.y[d.lease, t].fix(1)
-    else:
-        rows[d.lease] = lin([1.0] * len(sel), [m.x[k] for k in sel]) == 1
+        return False
+    rows[d.lease] = lin([1.0] * len(sel), [m.x[k] for k in sel]) == 1
+    return True

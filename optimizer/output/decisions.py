@@ -38,7 +38,7 @@ workbook's Decisions sheet all print these same sentences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -442,10 +442,23 @@ def decisions_markdown(decisions: list[Decision], title: str = "Decisions", not_
     return "\n".join(lines) + "\n"
 
 
-def write_decisions(out_dir: str | Path, plan: Plan, instance: Instance | Data | None, title: str | None = None) -> Path:
-    """Write ``out_dir/decisions.md``; return its path."""
+TERMINAL_NOTE = "only terminal values pay for it: see the terminal flags"
+
+
+def mark_terminal(decisions: list[Decision], flags: list[dict] | None) -> list[Decision]:
+    """The decisions with ``terminal_note`` set on those the evaluator flags as paid for only by
+    terminal values (``summary.json`` ``terminal.flags``: kind, site, month; models/economics.md,
+    "Decisions that lean on the horizon")."""
+    keys = {(f.get("kind"), f.get("site"), f.get("month")) for f in flags or []}
+    return [replace(d, terminal_note=TERMINAL_NOTE) if (d.kind, d.site, d.month) in keys else d for d in decisions]
+
+
+def write_decisions(out_dir: str | Path, plan: Plan, instance: Instance | Data | None, title: str | None = None,
+                    terminal_flags: list[dict] | None = None) -> Path:
+    """Write ``out_dir/decisions.md``; return its path. ``terminal_flags``: the evaluation's
+    terminal flags (``mark_terminal``)."""
     data = instance if isinstance(instance, Data) or instance is None else compile_instance(instance)
-    decisions = describe_plan(plan, data)
+    decisions = mark_terminal(describe_plan(plan, data), terminal_flags)
     name = title or (f"Decisions of the plan for {data.inst.name}" if data is not None else "Decisions of the plan")
     path = Path(out_dir) / "decisions.md"
     path.write_text(decisions_markdown(decisions, name, not_taken(plan, data)), encoding="utf-8")

@@ -282,7 +282,7 @@ def _headline_sheet(book: _Book, ctx) -> None:
     ws.set_column(1, 1, 60)
     ws.write_string(0, 0, f"Recommendation for {h.instance}", book.title)
     r = 2
-    for text in (h.recommendation, h.value_sentence, *h.warnings):
+    for text in (h.broken_rules, h.recommendation, h.value_sentence, *h.warnings):
         if text:
             ws.write_string(r, 0, text, book.wrap)
             r += 1

@@ -10,6 +10,8 @@ the same objects in memory) and returns a :class:`Headline`:
 - money: capex (undiscounted, the ledger's capex-budget items: conversion and grid capex, ASIC
   purchases), site acquisitions, and the peak funding need;
 - the share of the NPV that is terminal value (value after the horizon), a warning sign when large;
+  the NPV without terminal values and each terminal line, the decisions only terminal values pay
+  for and, when run, the terminal check's changed decisions (``summary["terminal"]``);
 - the solver's status, gap and bound, as a footnote.
 
 Peak funding need: per scenario, the cumulative undiscounted cash flow of every non-terminal
@@ -70,6 +72,7 @@ class Headline:
     solver_note: str = ""
     recommendation: str = ""
     value_sentence: str = ""
+    broken_rules: str = ""                                # said before anything else when the plan breaks rules
     warnings: list[str] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)   # (label, value) from other features (terminal check, financing)
 
@@ -135,6 +138,7 @@ def build_headline(summary: dict, cashflows: pd.DataFrame | None = None, plan: P
         _decisions(h, plan, data, probs)
     if cashflows is not None and len(cashflows) and {"scenario", "month", "item", "usd"} <= set(cashflows.columns):
         _money(h, cashflows, probs)
+    h.extra += _terminal(summary)
     h.extra += _valuation(summary)
     h.solver_note = solver_note(summary)
     h.recommendation = _recommendation(h)
@@ -143,10 +147,26 @@ def build_headline(summary: dict, cashflows: pd.DataFrame | None = None, plan: P
     if share is not None and share > TERMINAL_SHARE_WARNING:
         h.warnings.append(f"{share:.0%} of the expected NPV is terminal value (value after the horizon's last month): "
                           "the recommendation rests on how the horizon's end is valued.")
-    n_bad = len(summary.get("violations") or [])
-    if n_bad:
-        h.warnings.append(f"The evaluator found {n_bad} broken rule(s) in this plan (listed below).")
+    term = summary.get("terminal") or {}
+    flags = term.get("flags") or []
+    if flags:
+        h.warnings.append(f"{len(flags)} decision(s) are paid for only by terminal values (value after the horizon): "
+                          + " ".join(f.get("sentence", "") for f in flags))
+    check = summary.get("terminal_check") or {}
+    if check.get("changes"):
+        h.warnings.append(f"Terminal check: {len(check['changes'])} first-stage decision(s) change when every terminal "
+                          "value is set to 0: " + "; ".join(f"{c['decision']} {c['key']} ({c['with_terminal']} with, "
+                                                            f"{c['without_terminal']} without)" for c in check["changes"]) + ".")
+    h.broken_rules = broken_rules_sentence(len(summary.get("violations") or []))
     return h
+
+
+def broken_rules_sentence(n: int) -> str:
+    """What a reader must see before the NPV of a plan that breaks ``n`` rules ("" if none)."""
+    if not n:
+        return ""
+    return (f"This plan breaks {n} rule{'s' if n != 1 else ''}: the NPV below counts its cash flows as if they were "
+            "allowed (the rules are listed below).")
 
 
 def _probabilities(summary: dict, data: Data | None, cashflows: pd.DataFrame | None) -> dict[str, float]:
@@ -210,6 +230,18 @@ def _money(h: Headline, cf: pd.DataFrame, probs: dict[str, float]) -> None:
     if h.peak_funding_usd > 0:
         h.peak_funding_scenario = worst
         h.peak_funding_month = str(cum.loc[worst].idxmin())
+
+
+def _terminal(summary: dict) -> list[tuple[str, str]]:
+    """NPV without terminal values and each terminal line's expected PV (``summary["terminal"]``,
+    models/economics.md "Decisions that lean on the horizon")."""
+    term = summary.get("terminal") or {}
+    if not term:
+        return []
+    rows = [("NPV without terminal values", usd(term.get("npv_without_terminal_usd")))]
+    rows += [(f"Terminal value: {ITEM_BY_NAME[k].label if k in ITEM_BY_NAME else k}", usd(v))
+             for k, v in (term.get("lines_usd") or {}).items() if v is not None and abs(v) >= 0.5]
+    return rows
 
 
 def _valuation(summary: dict) -> list[tuple[str, str]]:

@@ -266,6 +266,8 @@ def _headline(ctx: _Ctx) -> str:
     npv = s.get("npv_usd", s.get("evaluator_npv_usd"))
     h = build_headline(s, ctx.tables.get("cashflows"), ctx.plan, ctx.data)
     parts = []
+    if h.broken_rules:          # before the NPV: a plan that breaks rules does not earn it
+        parts.append(f'<p class="warn"><b>{_esc(h.broken_rules)}</b></p>')
     if h.recommendation:
         parts.append(f'<p class="reco"><b>Recommendation.</b> {_esc(h.recommendation)}</p>')
     if h.value_sentence:

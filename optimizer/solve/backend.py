@@ -18,6 +18,8 @@ Status strings (ours, not HiGHS's), decided in `_map_status`:
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,11 +35,10 @@ from optimizer.constants import Status
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
 _MS = highspy.HighsModelStatus
-_LIMIT_STATUSES = {
+_LIMIT_STATUSES = {  # kInterrupt is not a limit: run_interruptible raises KeyboardInterrupt for it
     _MS.kTimeLimit,
     _MS.kIterationLimit,
     _MS.kSolutionLimit,
-    _MS.kInterrupt,
     _MS.kObjectiveBound,
     _MS.kObjectiveTarget,
     _MS.kUnknown,
@@ -332,7 +333,7 @@ class HighsBackend:
             idx, vals = start
             h.setSolution(len(idx), idx, vals)  # after all model changes: they discard a stored solution
         t0 = time.perf_counter()
-        run_status = h.run()
+        run_status = run_interruptible(h)
         solve_s = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()
@@ -417,7 +418,7 @@ class HighsBackend:
             rep = self._repair_lp(r1.values, left)
             if rep is not None:
                 keep(*rep)
-        bound = r1.best_bound if r1.has_solution else math.nan
+        bound = r1.best_bound  # the relaxation's bound holds for the full model, with or without a solution
         if best and math.isfinite(bound):
             gap = _rel_gap(best[0][0], bound)
             if gap <= mip_gap or (left is not None and left < 1.0):
@@ -458,7 +459,7 @@ class HighsBackend:
         h.changeColsBounds(ints.size, ints, fixed, fixed)
         h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ok = h.run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            ok = run_interruptible(h) != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
             out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
         finally:
             h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
@@ -488,7 +489,7 @@ class HighsBackend:
         all_cols = np.arange(n, dtype=np.int32)
         h.changeColsCost(n, all_cols, np.zeros(n))
         try:
-            h.run()
+            run_interruptible(h)
             ms = h.getModelStatus()
         finally:
             h.changeColsCost(n, all_cols, self._sf.cost)
@@ -541,7 +542,7 @@ class HighsBackend:
             h.changeColsBounds(ints.size, ints, fixed, fixed)
             h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ms = h.getModelStatus() if h.run() != highspy.HighsStatus.kError else _MS.kSolveError
+            ms = h.getModelStatus() if run_interruptible(h) != highspy.HighsStatus.kError else _MS.kSolveError
             sol = h.getSolution()
             row_dual = np.asarray(sol.row_dual, dtype=np.float64)
             col_dual = np.asarray(sol.col_dual, dtype=np.float64)
@@ -618,6 +619,50 @@ class HighsBackend:
             for k in nz_idx.tolist():
                 h.changeCoeff(int(row_of_nz[k]), int(col_of_nz[k]), float(data[k]))
         return UpdateStats(False, int(cost_idx.size), int(col_idx.size), int(row_idx.size), int(nz_idx.size), 0.0)
+
+
+def run_interruptible(h: highspy.Highs) -> highspy.HighsStatus:
+    """``h.run()``, stopped cleanly by Ctrl-C, then ``KeyboardInterrupt`` raised.
+
+    HiGHS releases the GIL while it runs, and Python runs signal handlers only between bytecodes
+    of the main thread: a plain KeyboardInterrupt would surface only when HiGHS next calls back
+    into Python (seconds or minutes later, maybe never), from inside its C++ code. Instead, in the
+    main thread, the first SIGINT sets a flag that HiGHS's interrupt callbacks (MIP, simplex,
+    IPM) read: HiGHS stops at its next check with a consistent state, and this function raises
+    KeyboardInterrupt. A solve stopped by a user interrupt is never reported as a status (a
+    sweep would store it as a failed or a time-limited point). A second Ctrl-C restores Python's
+    default at once. Elsewhere (a worker thread, a handler other than Python's default, SIGINT
+    ignored as in sweep pool workers) the signal handling is left alone."""
+    main = threading.current_thread() is threading.main_thread()
+    prev = signal.getsignal(signal.SIGINT) if main else None
+    install = prev is signal.default_int_handler
+    hit = [False]
+
+    def on_sigint(signum, frame):
+        if hit[0]:
+            signal.signal(signal.SIGINT, prev)
+            raise KeyboardInterrupt
+        hit[0] = True
+
+    def on_check(e) -> None:
+        if hit[0]:
+            e.interrupt()
+
+    events = (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt) if install else ()
+    for ev in events:
+        ev.subscribe(on_check)
+    if install:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        status = h.run()
+    finally:
+        if install:
+            signal.signal(signal.SIGINT, prev)
+        for ev in events:
+            ev.unsubscribe(on_check)
+    if hit[0] or h.getModelStatus() == _MS.kInterrupt:
+        raise KeyboardInterrupt
+    return status
 
 
 def _rel_gap(objective: float, bound: float) -> float:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from optimizer.instance.schema import Instance
 from optimizer.plan import Plan
+from optimizer.solve.diagnose import DIAGNOSIS_TIME_LIMIT_S
 
 START_BASELINES = ("greedy", "keep-mining")  # MIP-start candidates when baselines are not reported
 
@@ -25,6 +26,7 @@ class SolveOptions:
     log: bool = False
     highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
     lazy_cash: bool = True  # enforce the cash floor lazily (exact; see HighsBackend._solve_lazy)
+    diagnosis_time_limit_s: float = DIAGNOSIS_TIME_LIMIT_S  # an infeasible instance's diagnosis stops after this (diagnose.py)
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not self.time_limit_s > 0:
@@ -37,6 +39,8 @@ class SolveOptions:
             raise ValueError(f"cvar_weight: must be in [0, 1], got {self.cvar_weight}")
         if self.cvar_alpha is not None and not 0 <= self.cvar_alpha < 1:
             raise ValueError(f"cvar_alpha: must be in [0, 1), got {self.cvar_alpha}")
+        if not self.diagnosis_time_limit_s > 0:
+            raise ValueError(f"diagnosis_time_limit_s: must be > 0, got {self.diagnosis_time_limit_s}")
 
 
 def with_risk(opts: SolveOptions, instance: Instance) -> SolveOptions:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimizer.constants import Reporter, Status, reporter, status_message
+from optimizer.constants import NO_BOUND_NOTE, Reporter, Status, reporter, status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.evaluate import BASELINES, baseline_plan, evaluate
 from optimizer.instance.schema import Instance
@@ -27,7 +27,7 @@ from optimizer.model.fix import fix_first_stage
 from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, StructureChanged, update_params
 from optimizer.solve.backend import HighsBackend
-from optimizer.solve.diagnose import elastic_diagnosis, precheck
+from optimizer.solve.diagnose import cash_floor_check, elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
 from optimizer.solve.result import Result
 
@@ -120,7 +120,7 @@ class _Solver:
         sr = res.solver
         diag = precheck(self.inst, data)
         if diag:
-            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
             sr.build_s = time.perf_counter() - t0
             return res
         self._phase(1)
@@ -131,9 +131,23 @@ class _Solver:
         self._phase(2)
         self.backend = HighsBackend(self.model)
         sr.handoff_s = self.backend.handoff_s
+        if self._cash_floor(res):
+            return res
         self._phase(3)
         start = self._baselines(res) if self.opts.first_stage is None else None
         return self._solve_and_finish(res, start)
+
+    def _cash_floor(self, res: Result) -> bool:
+        """The cash-floor check on the built model before the MIP (diagnose.cash_floor_check):
+        True if it proves the instance infeasible (then ``res`` says why and no MIP runs)."""
+        o = self.opts
+        limit = o.diagnosis_time_limit_s if o.time_limit_s is None else min(o.time_limit_s, o.diagnosis_time_limit_s)
+        diag = cash_floor_check(self.backend, self.data, limit)
+        if diag:
+            sr = res.solver
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
+            sr.n_variables, sr.n_constraints = self.backend.n_cols, self.backend.n_rows
+        return bool(diag)
 
     def rerun(self, instance: Instance) -> Result:
         self.rep.start(self._label, total=len(PHASES))
@@ -150,13 +164,15 @@ class _Solver:
         sr = res.solver
         diag = precheck(instance, data)
         if diag:
-            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, diag[0]
+            sr.status, sr.diagnosis, sr.message = Status.INFEASIBLE, diag, f"{status_message(Status.INFEASIBLE)}: {diag[0]}"
             return res
         update_params(self.model, data)
         sr.build_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         self.backend.update()
         sr.handoff_s = time.perf_counter() - t1
+        if self._cash_floor(res):
+            return res
         if self.opts.baselines:
             self._baselines(res, want_start=False)
         return self._solve_and_finish(res, None)
@@ -204,17 +220,19 @@ class _Solver:
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
         sr.status = Status(br.status)
+        proven = br.status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.ERROR)
+        # HiGHS's dual bound, whenever it has one: also when a limit stopped it before any plan was found
+        sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) and not proven else None
         if not br.has_solution:
-            sr.message = status_message(br.status, o.time_limit_s)
+            sr.message = self._message(br)
             if br.status == Status.INFEASIBLE:
                 self.rep.advance(0, label=f"{self._label}: infeasible, diagnosing (elastic re-solve)")
-                sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.time_limit_s)
+                sr.diagnosis += elastic_diagnosis(b, data, time_limit_s=o.diagnosis_time_limit_s, progress=self.rep)
                 if sr.diagnosis:
                     sr.message += ": " + sr.diagnosis[0]
             return res
         sr.objective_usd = br.objective * USD
-        sr.best_bound_usd = br.best_bound * USD if math.isfinite(br.best_bound) else None
-        sr.mip_gap = br.gap if math.isfinite(br.gap) else None
+        sr.mip_gap = br.gap if math.isfinite(br.gap) and sr.best_bound_usd is not None else None
         b.load_solution()
         self._phase(5)
         res.plan = extract_plan(self.model, data)
@@ -234,8 +252,16 @@ class _Solver:
         if o.shadow_prices:
             self._phase(6)
             res.shadow_prices = shadow_prices(b, self.model, data)
-        sr.message = status_message(br.status, o.time_limit_s)
+        sr.message = self._message(br)
         return res
+
+    def _message(self, br) -> str:
+        """The status sentence; a solve stopped by a limit without any HiGHS bound says so."""
+        msg = status_message(br.status, self.opts.time_limit_s)
+        limited = br.status in (Status.TIME_LIMIT_WITH_INCUMBENT, Status.TIME_LIMIT_NO_SOLUTION, Status.FEASIBLE_WITHIN_GAP)
+        if limited and self.backend.is_mip and not math.isfinite(br.best_bound):
+            msg += f"; {NO_BOUND_NOTE}"
+        return msg
 
     def _polish(self, res: Result) -> None:
         """Weight 1: the objective ignores the operations of scenarios outside the CVaR tail;

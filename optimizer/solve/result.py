@@ -32,6 +32,9 @@ class VerificationError(AssertionError):
     pass
 
 
+# one row per first-stage decision that changes when every terminal value is 0 (analysis.horizon.terminal_check)
+TERMINAL_CHANGE_COLUMNS = ["decision", "key", "with_terminal", "without_terminal"]
+
 @dataclass
 class SolverReport:
     """How the solve went: status and message, objective and bound, sizes and timings (seconds)."""
@@ -116,6 +119,7 @@ class Result:
     model_cashflows: pd.DataFrame = field(default_factory=pd.DataFrame)
     instance_name: str = ""
     instance_path: str | None = None           # set by the CLI: lets the report re-read the instance
+    terminal_check: dict | None = None         # optimizer.analysis.horizon.terminal_check(...).summary(), when run
 
     # ------------------------------------------------------------ the solver report, flat
 
@@ -354,6 +358,8 @@ class Result:
             "baselines": self.baselines,
             "best_baseline": bb[0] if bb else None,
             "uplift_over_best_baseline_usd": self.uplift_usd,
+            "terminal": self.evaluation.terminal() if self.evaluation is not None else None,
+            **({"terminal_check": self.terminal_check} if self.terminal_check is not None else {}),
             "violations": list(self.evaluation.violations) if self.evaluation is not None else [],
             **(self.evaluation.valuation_summary() if self.evaluation is not None else {}),
             "diagnosis": self.diagnosis,
@@ -400,13 +406,16 @@ class Result:
             if ev.valuation:
                 tables["debt_schedule"] = ev.debt_schedule_by_year()
                 tables["tax_schedule"] = ev.tax_schedule
+        if self.terminal_check is not None:   # solve --terminal-check: the first-stage decisions that change
+            tables["terminal_check"] = pd.DataFrame.from_records(self.terminal_check.get("changes") or [],
+                                                                 columns=TERMINAL_CHANGE_COLUMNS)
         return tables
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
-        npv_breakdown.csv, shadow_prices.csv and plan/ (one file per decision table):
-        ``optimizer.solve.resultdir.write_result_dir``."""
-        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats)
+        npv_breakdown.csv, shadow_prices.csv, plan/ (one file per decision table) and, last,
+        manifest.json: ``optimizer.solve.resultdir.write_result_dir``."""
+        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats, kind="solve")
 
 
 # ``plan`` is a dataclass field (``Result(plan=...)``) read through a property: no plan -> NoSolutionError
