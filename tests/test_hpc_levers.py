@@ -371,6 +371,21 @@ def test_probability_weighted_renewals_by_hand():
     assert _line(ev, "terminal_lease_noi_usd")[-1] == pytest.approx(3 * 30_250)
 
 
+@pytest.mark.parametrize("passthrough, power_usd", [(True, 0.0), (False, 1.2 * 1.0 * 0.25 * 24 * (31 + 28 + 31) * 40)])
+def test_terminal_value_of_a_probable_renewal_by_hand(passthrough, power_usd):
+    d = _option_instance(renewals={"count": 2, "term_months": 3, "probability": 0.5, "rent_step_share": 0.1},
+                         power_passthrough=passthrough)
+    d["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 10_000
+    ev = evaluate(Instance.from_dict(d), OPTION_PLAN)
+    assert ev.violations == []
+    # renewal 2 runs 2027-01..03, after the horizon, with weight 0.5^2 = 0.25 (zero discounting):
+    # NOI 3 x 100,000 x 1.1^2 x 0.25 = 90,750; the site's fixed HPC opex on the lease's 10 racks
+    # (1 MW) those months, weighted alike: 10,000 x 1 x 3 x 0.25 = 7,500; without pass-through the
+    # landlord also pays 1.2 PUE x 1 MW x 0.25 x 2,160 h x 40 USD/MWh = 25,920
+    assert _line(ev, "terminal_lease_noi_usd")[-1] == pytest.approx(90_750 - 7_500 - power_usd)
+    res = solve(Instance.from_dict(d), mip_gap=1e-9, value_of_information=False)
+    res.verify()
+
 def test_holder_renewal_follows_the_market_rent():
     d = _option_instance(renewals={"count": 1, "term_months": 3, "mode": "holder", "rent_step_share": 0.1})
     d["scenarios"] = [{**d["scenarios"][0], "name": "hot", "probability": 0.5, "hpc_lease_rate_index": 1.2},
