@@ -495,7 +495,7 @@ def _hashprice(ctx: _Ctx) -> str:
     series = []
     if cf is not None and k is not None and {"item", "usd", "month", "scenario"} <= set(cf.columns) \
             and {"scenario", "month"} <= set(k.columns):
-        rev = cf.pivot_table(index=["scenario", "month"], columns="item", values="usd", aggfunc="sum", fill_value=0.0)
+        rev = cf.astype({"usd": float}).pivot_table(index=["scenario", "month"], columns="item", values="usd", aggfunc="sum", fill_value=0.0)
         kk = k.set_index(["scenario", "month"])
         mwc = "hpc_mw_leased" if "hpc_mw_leased" in kk.columns else "hpc_mw_online"
         if "lease_revenue_usd" in rev.columns and mwc in kk.columns:
