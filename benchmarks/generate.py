@@ -220,7 +220,8 @@ def generate_dict(size: str, seed: int = 0, cash: str = "funded") -> dict:
 
     leases = _leases(rng, sites, n_leases, n_months)
 
-    gen = _scenario_generator(rng, n_scen, markets, seed)
+    used = {s["market"] for s in sites}  # the schema refuses a generator path for a market no site is in
+    gen = _scenario_generator(rng, n_scen, [k for k in markets if k in used], seed)
     inst = {
         "name": f"bench-{size}-s{seed}" + ("-tight" if cash == "tight" else ""),
         "description": f"benchmarks/generate.py {size} seed {seed}: {n_sites} sites, {n_months} months, "

@@ -64,7 +64,12 @@ def plan_digest(plan) -> str:
 def snapshot_one(path: Path) -> dict:
     inst = Instance.from_yaml(path)
     t0 = time.perf_counter()
-    res = solve(inst, mip_gap=1e-6, value_of_information=False, shadow_prices=False, time_limit_s=120)
+    # a scenario tree (tree_demo's 27 leaves) proves 1e-3, not 1e-6, in minutes (under the horizon-end
+    # rules 1e-4 was no longer reached within 120 s; 1e-3 took 198 s on a busy machine); the record is
+    # reproducible only if the gap, not the time limit, stops the solve, hence the longer limit; its
+    # two-stage comparison solve is not recorded
+    gap, limit = (1e-3, 900) if inst.tree is not None else (1e-6, 120)
+    res = solve(inst, mip_gap=gap, value_of_information=False, value_of_flexibility=False, shadow_prices=False, time_limit_s=limit)
     out = {"status": res.status, "npv_usd": res.npv_usd, "objective_usd": res.objective_usd,
            "solve_wall_s": round(time.perf_counter() - t0, 2)}
     if res.has_plan:

@@ -51,11 +51,11 @@ class _CpuClock:
     CPU s > wall s and the CPU budget is the stricter one."""
 
     def __init__(self, budget_s: float | None):
-        import optimizer.highs_backend as hb
+        from optimizer.solve.backend import HighsBackend
 
         self.budget_s, self.cpu = budget_s, {}
         clock = self
-        init0, solve0 = hb.HighsBackend.__init__, hb.HighsBackend.solve
+        init0, solve0 = HighsBackend.__init__, HighsBackend.solve
 
         def init(b, model):
             c = time.process_time()
@@ -69,6 +69,7 @@ class _CpuClock:
             if clock.budget_s is not None:
                 def cb(e):
                     if time.process_time() - c0 > clock.budget_s:
+                        b.request_stop()  # a limit, not a Ctrl-C (which raises KeyboardInterrupt)
                         e.interrupt()
                 b.highs.cbMipInterrupt.subscribe(cb)
                 b.highs.cbSimplexInterrupt.subscribe(cb)
@@ -82,24 +83,26 @@ class _CpuClock:
                         ev.unsubscribe(cb)
                 clock.cpu["solve"] = clock.cpu.get("solve", 0.0) + time.process_time() - c0
 
-        hb.HighsBackend.__init__, hb.HighsBackend.solve = init, solve
+        HighsBackend.__init__, HighsBackend.solve = init, solve
 
     def start(self):
         self.cpu = {"start": time.process_time()}
 
 
 def _record_lazy_paths() -> list:
-    """Which phase of the lazy cash floor answered each HiGHS solve ("relaxation", "repaired", "full model")."""
-    import optimizer.highs_backend as hb
+    """How the cash floor's row generation answered each HiGHS solve: "relaxation", "row generation" or
+    "repaired" (HighsBackend._solve_lazy), with its MIP rounds and the floors enforced at the end."""
+    from optimizer.solve.backend import HighsBackend  # not "import optimizer.solve.backend": optimizer.solve is the function
 
-    paths, solve0 = [], hb.HighsBackend.solve
+    paths, solve0 = [], HighsBackend.solve
 
     def solve(b, *args, **kw):
         r = solve0(b, *args, **kw)
-        paths.append(r.lazy_path or "-")
+        rounds = getattr(r, "lazy_rounds", None)  # None before row generation (comparisons with older commits)
+        paths.append((r.lazy_path + (f" ({rounds} rounds, {r.lazy_rows} rows)" if rounds else "")) if r.lazy_path else "-")
         return r
 
-    hb.HighsBackend.solve = solve
+    HighsBackend.solve = solve
     return paths
 
 
@@ -171,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", nargs="+", type=float, default=None,
                     help="seconds, one per size in --sizes order (default: small 10, medium 60, large 300)")
     ap.add_argument("--highs", nargs="*", default=[], metavar="NAME=VALUE", help="raw HiGHS options")
-    ap.add_argument("--no-mip-start", action="store_true")
+    ap.add_argument("--mip-start", choices=("auto", "on", "off"), default="on",
+                    help="the baseline MIP start: on (the solve default), off, auto = only when the baselines are evaluated (--baselines)")
+    ap.add_argument("--no-mip-start", action="store_true", help="same as --mip-start off")
     ap.add_argument("--baselines", action="store_true",
                     help="also evaluate and report all baselines (convert-asap can take minutes); default: only the MIP-start candidates")
     ap.add_argument("--cash", choices=("funded", "tight"), default="funded", help="generator treasury variant")
@@ -189,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     seeds = a.seeds if a.seeds is not None else list(range(a.runs))
+    mip_start = {"auto": None, "on": True, "off": False}["off" if a.no_mip_start else a.mip_start]
     limits = dict(TIME_LIMIT_S)
     if a.time_limit:
         if len(a.time_limit) != len(a.sizes):
@@ -199,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         k, _, v = kv.partition("=")
         highs[k] = _parse_value(v)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} cores={os.cpu_count()} threads={a.threads} gap={a.gap} "
-          f"seeds={seeds} highs={highs or 'defaults'} mip_start={not a.no_mip_start} clock={a.clock} "
+          f"seeds={seeds} highs={highs or 'defaults'} mip_start={a.mip_start if not a.no_mip_start else 'off'} clock={a.clock} "
           f"cash={a.cash} baselines={a.baselines} solve_options={a.solve_option or 'defaults'} "
           f"load={os.getloadavg()[0]:.2f}", flush=True)
     summary = []
     for size in a.sizes:
         opts = {"time_limit_s": limits[size], "mip_gap": a.gap, "threads": a.threads,
-                "mip_start": not a.no_mip_start, "baselines": a.baselines, "cash": a.cash}
+                "mip_start": mip_start, "baselines": a.baselines, "cash": a.cash}
         if highs:
             opts["highs_options"] = highs
         for kv in a.solve_option:

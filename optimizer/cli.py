@@ -187,6 +187,10 @@ def describe_instance(inst) -> str:
     sites = ", ".join(f"{s.id} ({s.market}, {s.grid_interconnect_mw:g} MW)" for s in inst.sites)
     contracts = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"
     period = "monthly" if tl.period_months == 1 else "quarterly"
+    tree = data.tree
+    if not tree.two_stage:
+        hp = (f"{hp}; scenario tree: {tree.K + 1} stages (branch months {', '.join(tree.describe()['branch_months'])}), "
+              f"{len(tree.nodes)} nodes, {len(tree.leaves)} leaves")
     return (
         f"{inst.name}: {len(inst.sites)} site(s) [{sites}], {grid_mw:,.1f} MW of grid interconnect; "
         f"{mining_racks:,} mining and {hpc_racks:,} HPC rack positions ({hpc_mw:,.1f} MW HPC IT built, "
@@ -344,6 +348,29 @@ def _print_headline(h) -> None:
         out.print(f"[bold yellow]Note:[/] {w}", soft_wrap=True)
 
 
+def _tree_digest(s: dict) -> None:
+    """A staged tree: what to decide now and, per node, what to do when it is reached."""
+    if (s.get("tree") or {}).get("form") != "multistage":
+        return
+    out.print("Decide now:", markup=False)
+    for line in s.get("decide_now") or ["nothing"]:
+        out.print(f"  - {line}", markup=False, soft_wrap=True)
+    plan = s.get("contingent_plan") or {}
+    shown = 0
+    for node, v in plan.items():
+        if v.get("decisions") == ["nothing new"]:
+            continue
+        if shown == 12:
+            out.print(f"  ... {len(plan) - shown} more nodes in plan/decisions_by_node.csv", markup=False)
+            break
+        out.print(f"From {v.get('from') or 'then'}, at node {node} (p={v['probability']:.2f}; {v['description']}):", markup=False, soft_wrap=True)
+        for line in v["decisions"][:8]:
+            out.print(f"  - {line}", markup=False, soft_wrap=True)
+        if len(v["decisions"]) > 8:
+            out.print(f"  - ... {len(v['decisions']) - 8} more", markup=False)
+        shown += 1
+
+
 def _print_terminal(s: dict) -> None:
     """Flags of decisions only terminal values pay for, and the terminal check's changes."""
     flags = (s.get("terminal") or {}).get("flags") or []
@@ -403,11 +430,14 @@ def solve(
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap to stop at"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
+    mip_start: bool = typer.Option(True, "--mip-start/--no-mip-start",
+                                   help="start HiGHS from the best feasible baseline plan (computing it takes a few seconds on large instances)"),
     report: bool = typer.Option(False, "--report", help="also write DIR/report.html (self-contained)"),
     excel: bool = typer.Option(False, "--excel", help="also write DIR/results.xlsx"),
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
     risk_alpha: Optional[float] = typer.Option(None, "--risk-alpha", help="CVaR level alpha in [0, 1) (default: the instance's risk.alpha, else 0.95)"),
     no_voi: bool = typer.Option(False, "--no-voi", help="skip EVPI and VSS (extra solves) on stochastic instances"),
+    no_flexibility: bool = typer.Option(False, "--no-flexibility", help="on a scenario tree: skip the two-stage solve of the same leaves (value of flexibility)"),
     terminal_check: bool = typer.Option(False, "--terminal-check", help="re-solve with every terminal value off and list the first-stage decisions that change (summary.json terminal_check, terminal_check.csv)"),
     diagnosis_time_limit: float = typer.Option(60.0, "--diagnosis-time-limit",
                                                help="seconds the infeasibility diagnosis may take; it reports what it has then"),
@@ -429,8 +459,9 @@ def solve(
 
     started = time.perf_counter()
     result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
-                       baselines=not no_baselines, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
-                       value_of_information=False if no_voi else None, diagnosis_time_limit_s=diagnosis_time_limit)
+                       baselines=not no_baselines, mip_start=mip_start, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
+                       value_of_information=False if no_voi else None, value_of_flexibility=False if no_flexibility else None,
+                       diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())
     check = None
     if terminal_check and result.solved:
@@ -447,7 +478,10 @@ def solve(
         flags = (s.get("terminal") or {}).get("flags")
         write_decisions(out_dir, result.plan, data, terminal_flags=flags)
         _print_headline(build_headline(s, result.evaluation.cashflows, result.plan, data))
-        _print_decisions(mark_terminal(describe_plan(result.plan, data), flags), not_taken(result.plan, data))
+        if (s.get("tree") or {}).get("form") == "multistage":
+            _tree_digest(s)  # decide now, then per node (decisions.md has every sentence)
+        else:
+            _print_decisions(mark_terminal(describe_plan(result.plan, data), flags), not_taken(result.plan, data))
         _print_terminal(s)
         _print_violations(list(s.get("violations") or []))
         _print_baselines(s)
@@ -574,6 +608,27 @@ def sweep(
 
 
 @app.command()
+def simulate(
+    file: Path = typer.Argument(..., help="instance file with a scenario_generator (and usually a tree)"),
+    paths: int = typer.Option(20, "--paths", help="fresh price paths to sample", min=1),
+    out_dir: Path = typer.Option(..., "--out", help="results store (simulation.csv, simulation.png); re-running resumes"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of the fresh paths (default: the generator's seed + 1)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local processes (with --dask: LocalCluster workers)"),
+    dask: bool = typer.Option(False, "--dask", help="run on dask.distributed (a LocalCluster unless --scheduler)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per solve"),
+    gap: float = typer.Option(0.005, "--gap", help=_SOLVE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads per solve"),
+    data_dir: Optional[Path] = _data_dir_option(),
+) -> None:
+    """Test the tree policy out of sample: on fresh paths, re-plan at each branch month from the realized
+    state and compare the realized NPV with the static two-stage plan and the baselines."""
+    executor = "dask" if (dask or scheduler) else ("processes" if workers else "inprocess")
+    _exit(simulate_command(file, paths, out_dir, seed=seed, executor=executor, workers=workers, scheduler=scheduler,
+                           solve_options={"time_limit_s": time_limit, "mip_gap": gap, "threads": threads}, data_dir=data_dir))
+
+
+@app.command()
 def breakeven(
     file: Path = typer.Argument(..., help="instance file"),
     param: str = typer.Option(..., "--param", help="dotted path of the parameter to move"),
@@ -658,6 +713,40 @@ def sweep_command(file: str | Path, params: list[str], out: str | Path | None = 
     if n_err:
         first = df.loc[df["error"].astype(str) != "", "error"].iloc[0]
         print(f"first error: {first}", file=sys.stderr)
+    return ExitCode.PARTIAL if n_err else ExitCode.OK
+
+
+def simulate_command(file: str | Path, n_paths: int, out: str | Path, *, seed: int | None = None, executor: str = "inprocess",
+                     workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+                     solve_options: dict | None = None, data_dir: str | Path | None = None) -> int:
+    """``optimizer simulate``; returns the exit code (``ExitCode``): 0 every path simulated, 2 bad
+    input, 1 aborted, 5 some paths had errors, 130 interrupted (finished paths are saved)."""
+    import pandas as pd
+
+    from optimizer.analysis.simulate import simulate as run_simulate
+    try:
+        inst = load_instance(file, data_dir)
+        opts = {k: v for k, v in (solve_options or {}).items() if v is not None}
+        df = run_simulate(inst, n_paths, out_dir=out, seed=seed, executor=executor, workers=workers, scheduler_address=scheduler,
+                          progress=_progress(progress), **opts)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return ExitCode.INPUT
+    except KeyboardInterrupt:
+        print(f"interrupted; finished paths are saved in {out}; rerun to resume", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except RuntimeError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return ExitCode.INTERNAL
+    stats = df.groupby("policy", sort=False)["realized_npv_usd"].agg(["count", "mean", "std", "min", "median", "max"])
+    with pd.option_context("display.width", 200, "display.float_format", lambda x: f"{x / 1e6:,.1f} M$"):
+        print(stats.rename(columns={"count": "paths"}).to_string())
+    n_err = int((df["error"].astype(str) != "").sum())
+    rate = df.attrs.get("paths_simulated", 0) / df.attrs["path_seconds"] * 60 if df.attrs.get("path_seconds") else 0.0
+    print(f"{df['path'].nunique()} paths x {df['policy'].nunique()} policies, {n_err} rows with errors -> {Path(out) / 'simulation.csv'}, "
+          f"{Path(out) / 'simulation.png'} ({rate:.2f} paths per minute)")
+    if n_err:
+        print(f"first error: {df.loc[df['error'].astype(str) != '', 'error'].iloc[0]}", file=sys.stderr)
     return ExitCode.PARTIAL if n_err else ExitCode.OK
 
 
@@ -831,7 +920,7 @@ def ph_main(argv: list[str] | None = None) -> int:
         from optimizer.solve import solve
 
         t = time.perf_counter()
-        ef = solve(inst, mip_gap=a.gap, baselines=False, shadow_prices=False, value_of_information=False)
+        ef = solve(inst, mip_gap=a.gap, baselines=False, shadow_prices=False, value_of_information=False, value_of_flexibility=False)
         summary["extensive_form"] = {"status": ef.status, "npv_usd": ef.npv_usd, "seconds": time.perf_counter() - t}
         if ef.npv_usd and res.objective_usd is not None:
             summary["ph_vs_extensive_form_rel"] = (res.objective_usd - ef.npv_usd) / abs(ef.npv_usd)

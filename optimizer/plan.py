@@ -21,6 +21,10 @@ Tables and columns (units in the names):
 - ``operations``: scenario, site, model, month, units         (ASIC units operating, average over the period)
 - ``energy``: scenario, contract, month, delivered_mwh, used_mwh, sold_mwh
 - ``btc_sales``: scenario, month, btc                          (treasury BTC sold)
+
+On a staged scenario tree (``instance.tree``, models/trees.md) the investment tables carry an
+optional ``node`` column: the tree node taking the decision (blank or absent = the root, i.e.
+the same decision in every scenario). Plans without it read and evaluate as before.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ COLUMNS: dict[str, list[str]] = {
     "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
     "btc_sales": ["scenario", "month", "btc"],
 }
+NODE = "node"  # optional last column of the FIRST_STAGE tables: the tree node taking the decision
 RESULT_PLAN = "result-plan"  # manifest kind of the plan/ folder of a result directory
 FIRST_STAGE = ["conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
                "site_events", "debt"]
@@ -93,13 +98,19 @@ class Plan:
             missing = [c for c in COLUMNS[f.name] if c not in df.columns]
             if missing and len(df):
                 raise ValueError(f"plan.{f.name}: missing column(s) {', '.join(missing)}")
+            cols = COLUMNS[f.name] + ([NODE] if f.name in FIRST_STAGE and NODE in df.columns else [])
             if missing:
-                df = _empty(f.name)
-            extra = [c for c in df.columns if c not in COLUMNS[f.name]]
+                df, cols = _empty(f.name), COLUMNS[f.name]
+            extra = [c for c in df.columns if c not in cols]
             if extra:
                 raise ValueError(f"plan.{f.name}: unknown column(s) {', '.join(map(str, extra))}")
-            df = df[COLUMNS[f.name]].reset_index(drop=True)
-            for c in COLUMNS[f.name]:
+            if NODE in df.columns and not missing:
+                df[NODE] = df[NODE].where(df[NODE].notna(), "root").astype(str).replace({"": "root", "nan": "root"})
+                if (df[NODE] == "root").all():
+                    df = df.drop(columns=NODE)  # every row at the root: the two-stage table
+                    cols = COLUMNS[f.name]
+            df = df[cols].reset_index(drop=True)
+            for c in cols:
                 if c in _NUMERIC:
                     try:
                         df[c] = pd.to_numeric(df[c], errors="raise").astype(float) + 0.0  # + 0.0: no -0.0
@@ -172,7 +183,7 @@ class Plan:
             if pq.exists():
                 tables[name] = pd.read_parquet(pq)
             elif csv.exists():
-                tables[name] = pd.read_csv(csv, dtype={"month": str})
+                tables[name] = pd.read_csv(csv, dtype={"month": str, NODE: str})
         return cls(**tables, name=path.name)
 
     def to_json(self) -> str:

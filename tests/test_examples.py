@@ -25,7 +25,7 @@ def run(script: str, *args: str, cwd: Path | None = None, timeout: float = 600) 
 
 def test_every_example_is_tested_and_documented():
     scripts = sorted(p.name for p in EX.glob("*.py"))
-    assert scripts == ["embed_service.py", "find_breakeven.py", "risk_frontier.py", "solve_one.py", "sweep_btc_price.py"]
+    assert scripts == ["embed_service.py", "find_breakeven.py", "risk_frontier.py", "solve_one.py", "sweep_btc_price.py", "tree_policy.py"]
     for name in scripts:
         text = (EX / name).read_text()
         assert text.startswith('"""'), name                       # a docstring saying what it does and how to run it
@@ -118,3 +118,14 @@ def test_risk_frontier():
     assert e[0] >= e[1] - 0.006 * abs(e[0])
     assert c[1] >= c[0] - 0.006 * abs(e[0])
     assert all(ci <= ei + 0.01 for ci, ei in zip(c, e))     # a tail mean never exceeds the mean
+
+
+def test_tree_policy():
+    out = run("tree_policy.py", "--small", "--paths", "1")
+    assert re.search(r"multistage tree with 7 nodes and 4 leaves", out)
+    flex = float(re.search(r"^value of flexibility: ([-\d,.]+) M\$", out, flags=re.M).group(1).replace(",", ""))
+    assert flex >= -0.01 * abs(float(re.search(r"^tree E\[NPV\]: ([-\d,.]+) M\$", out, flags=re.M).group(1).replace(",", "")))
+    assert "decide now:" in out
+    for policy in ("rolling", "two-stage", "keep-mining"):
+        assert re.search(rf"^  {policy}\s+[-\d,.]+$", out, flags=re.M), policy
+

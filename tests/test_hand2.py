@@ -23,7 +23,8 @@ Why the plan's operations are optimal (both scenarios, every quarter):
   every coin held by 2027-01 is best sold then. Coins mined in 2027-04 are worth P x DF_5 sold in
   that quarter and P x DF_end held to the end (terminal value, same price): a quarter's flows are
   discounted month by month (DF_5 = mean of 1.12^(-16/12), 1.12^(-17/12), 1.12^(-18/12)), so
-  DF_5 > DF_end = 1.12^(-18/12) and selling them is optimal. The evaluated plan holds them
+  DF_5 > DF_end = 1.12^(-18/12) and selling them is optimal. A sale is one schedule for both
+  scenarios (models/trees.md): each quarter sells the most both scenarios hold. The evaluated plan holds them
   (allowed, one quarter's discounting worse) so that terminal_treasury_usd is priced too; the
   solver test fixes the first stage of the plan that sells them (OPTIMAL_ROWS).
 """
@@ -102,10 +103,19 @@ def _plan_rows() -> tuple[dict[str, list[dict]], Reference]:
             exported = 1 * solar_hours[t] * pre.own["gamma"][t]   # 1 MW flat out while owned, all sold
             if exported > 0:
                 energy.append({"scenario": w, "contract": "solar", "month": lab, "delivered_mwh": exported, "used_mwh": 0.0, "sold_mwh": exported})
-        # the 40 BTC held at the start and everything mined up to 2027-01 are sold in 2027-01
+        # the 40 BTC held at the start and what is mined up to 2027-01 can be sold in 2027-01
         mined = [sum(x) for x in zip(*(pre.btc_mined(w, s) for s in ("alpha", "beta", "gamma")))]
         sales.append({"scenario": w, "month": "2027-01", "btc": 40 + sum(mined[:5])})
         last_sales.append({"scenario": w, "month": "2027-04", "btc": mined[5]})
+    # a treasury sale is a commitment, taken before the scenario is known (models/trees.md): both
+    # scenarios sell the same amount, what the scenario with fewer coins holds (bull keeps the rest).
+    # P x DF peaks in 2027-01 in each scenario, hence in expectation: the most both hold then is sold
+    # then; in 2027-04 selling beats holding (DF_5 > DF_end) by E[P5] x (DF_5 - DF_end) a coin, so
+    # the most both still hold is sold then
+    least = min(r["btc"] for r in sales)
+    held = [r["btc"] - least + last["btc"] for r, last in zip(sales, last_sales)]
+    sales = [{**r, "btc": least} for r in sales]
+    last_sales = [{**r, "btc": min(held)} for r in last_sales]
     rows["energy"], rows["btc_sales"] = energy, sales
     optimal = {**rows, "btc_sales": sales + last_sales}
     return rows, optimal, pre

@@ -188,6 +188,32 @@ def hard_knapsack(n=60, k=5, seed=7):
     return m, w, v
 
 
+def test_request_stop_ends_a_run_as_a_limit_not_as_ctrl_c():
+    # a HiGHS callback asks the backend to stop once an incumbent exists (as a CPU-time budget or
+    # row generation's stopping rule do): the run returns its incumbent and bound like a time
+    # limit (proving the optimum takes ~4 s, see below), no KeyboardInterrupt (that is for Ctrl-C)
+    m, w, v = hard_knapsack()
+    b = HighsBackend(m)
+
+    def stop(e) -> None:
+        if e.data_out.mip_primal_bound > 0:
+            b.request_stop()
+            e.interrupt()
+
+    b.highs.cbMipInterrupt.subscribe(stop)
+    try:
+        r = b.solve(mip_gap=0.0, threads=1)
+    finally:
+        b.highs.cbMipInterrupt.unsubscribe(stop)
+    assert r.status == "time_limit_with_incumbent" and r.highs_status == "kInterrupt"
+    assert r.has_solution and r.best_bound > r.objective > 0
+    x = [round(t) for t in r.values]
+    assert all(sum(w[k][i] * x[i] for i in range(60)) <= sum(w[k]) // 2 for k in range(5))
+    assert r.objective == pytest.approx(sum(v[i] * x[i] for i in range(60)))
+    # the next run starts afresh: no stop left over
+    assert b.solve(mip_gap=0.05, threads=1).status == "optimal"
+
+
 def test_time_limit_returns_incumbent_with_gap():
     # Run by hand: 0.2 s stops at 2006 vs bound 2027; proving 2019 optimal takes ~4 s on 1 thread.
     m, w, v = hard_knapsack()

@@ -615,3 +615,23 @@ def test_sweep_digest_names_new_builds_and_gpu_purchases():
     g = Instance.from_dict(_greenfield())
     nb = Plan(new_builds=pd.DataFrame({"site": ["g"], "option": ["hall"], "month": ["2026-01"], "blocks": [2.0]}))
     assert first_stage_summary(g, nb)["new_builds"] == "g:hall:2026-01x2"
+
+
+def test_levers_are_refused_on_a_multistage_tree_and_accepted_two_stage():
+    """The levers are built two-stage only: with two branch months (a staged tree) every lever field
+    in use is one error naming it; with one branch month (the two-stage form) the instance loads."""
+    d = _tranche_instance()
+    d["tree"] = {"branch_months": ["2026-01", "2026-03"], "paths": {"on_time": ["a", "a2"], "late": ["b", "b2"]}}
+    with pytest.raises(ValueError) as err:
+        Instance.from_dict(d)
+    msg = str(err.value)
+    for field in ("leases[0].tranches", "leases[0].delay_damages_usd_per_mw_month", "scenarios[1].handover_delay_months"):
+        assert f"{field}: not supported on multistage trees yet" in msg
+    assert "scenarios[0].handover_delay_months" not in msg  # on_time has no delay: not in use
+    d["tree"] = {"branch_months": ["2026-01"], "paths": {"on_time": ["a"], "late": ["b"]}}
+    assert Instance.from_dict(d).tree is not None
+    g = _greenfield()
+    g["scenarios"] = [{**g["scenarios"][0], "name": "base"}]
+    g["tree"] = {"branch_months": ["2026-01", "2026-03"], "paths": {"base": ["a", "b"]}}
+    with pytest.raises(ValueError, match=r"sites\[0\]\.new_builds: not supported on multistage trees yet"):
+        Instance.from_dict(g)

@@ -1,7 +1,8 @@
 """Lazily enforced lower bounds (HighsBackend.solve(lazy_lower=...)) and the lazy cash floor of solve().
 
 The lazy solve must give the same optimum as the direct one: it only changes how the bounds are
-handed to HiGHS (relaxation first, then repair or the full model), never the model.
+handed to HiGHS (relaxation first, then the violated bounds added round by round, or a repaired
+plan), never the model.
 """
 
 from __future__ import annotations
@@ -40,11 +41,67 @@ def test_binding_floor_gives_the_full_optimum():
     r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m))
     assert r.status == "optimal"
     assert r.objective == pytest.approx(9.0)
-    assert r.lazy_path == "full model"  # the relaxation took all three; fixing them is infeasible
+    # round 1 (no floor) took all three: cash2 = -2 < 0, and fixing a = b = c = 1 cannot be repaired;
+    # cash2 joins with its neighbour cash1 (window 1): round 2 is the full model
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("row generation", 2, 2)
     b.load_solution()
     assert (pyo.value(m.a), pyo.value(m.b), pyo.value(m.c)) == (1, 1, 0)
     assert pyo.value(m.cash2) == pytest.approx(3.0)
     assert r.best_bound >= 9.0 - 1e-9  # a valid bound for the full model
+
+
+def test_only_the_violated_bound_is_added_without_neighbours():
+    # window 0: round 2 enforces cash2 >= 0 alone, i.e. 6a + 4b + 5c <= 13 (cash1 free):
+    # {a,b} 10 -> 9, {a,c} 11 -> 8, {b,c} 9 -> 7: {a, b} again, and its cash1 = 0 satisfies the
+    # floor never added, so the loop ends with one bound of two enforced
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), lazy_window=0)
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(9.0)
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("row generation", 2, 1)
+
+
+def test_a_second_solve_starts_from_the_bounds_the_first_one_needed():
+    # the backend remembers which lazy bounds ended the last solve of the same columns: the
+    # re-solve enforces them from the start, so its first round is already the answer
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    assert b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m)).lazy_rounds == 2
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m))
+    assert (r.status, r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("optimal", "relaxation", 1, 2)
+    assert r.objective == pytest.approx(9.0)
+
+
+def test_chains_take_neighbours_within_their_own_chain_only():
+    # chains [cash1] and [cash2]: a violated cash2 brings no neighbour (cash1 is another chain)
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=[[b.column_index(m.cash1)], [b.column_index(m.cash2)]], lazy_window=1)
+    assert (r.objective, r.lazy_rounds, r.lazy_rows) == (pytest.approx(9.0), 2, 1)
+
+
+def test_an_unbounded_relaxation_is_followed_by_the_full_model():
+    # max x + y, cash = 10 - x >= 0 (lazy), y binary: without the floor x grows without limit;
+    # with it x = 10, y = 1: 11
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, None))
+    m.y = pyo.Var(domain=pyo.Binary)
+    m.cash = pyo.Var(bounds=(0, None))
+    m.bal = pyo.Constraint(expr=m.cash == 10 - m.x)
+    m.obj = pyo.Objective(expr=m.x + m.y, sense=pyo.maximize)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=[b.column_index(m.cash)])
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(11.0)
+    assert (r.lazy_rounds, r.lazy_rows) == (2, 1)
+
+
+def test_negative_window_is_refused():
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    with pytest.raises(ValueError, match="lazy_window"):
+        b.solve(lazy_lower=_lazy(b, m), lazy_window=-1)
 
 
 def test_floor_not_binding_is_solved_once():
@@ -54,7 +111,7 @@ def test_floor_not_binding_is_solved_once():
     r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m))
     assert r.status == "optimal"
     assert r.objective == pytest.approx(12.0)
-    assert r.lazy_path == "relaxation"
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("relaxation", 1, 0)
 
 
 def test_infeasible_floor_stays_infeasible():
@@ -65,11 +122,14 @@ def test_infeasible_floor_stays_infeasible():
 
 
 def test_lazy_cash_equals_direct_cash_on_a_case_where_cash_binds():
-    # case_treasury_gas: 20 M$ of cash above the minimum and ~309 M$ of conversion capex, so the
-    # floor binds (capex can only be paid by selling treasury BTC). Same optimum either way.
+    # case_treasury_gas with 1,000 BTC in treasury instead of 5,000: 20 M$ of cash above the
+    # minimum and ~309 M$ of conversion capex, so the floor binds (capex can only be paid by
+    # selling treasury BTC, and 1,000 BTC are not enough). Same optimum either way. (With 5,000 BTC
+    # the optimum now sells them all in 2026-04, a sale that cannot depend on the scenario, and
+    # cash never nears the floor.)
     from optimizer.solve import backend as hb
 
-    inst = Instance.from_yaml("instances/case_treasury_gas.yaml")
+    inst = Instance.from_yaml("instances/case_treasury_gas.yaml").with_overrides({"treasury.btc_held_start": 1000})
     opts = dict(mip_gap=1e-6, threads=1, baselines=False, shadow_prices=False, value_of_information=False)
     paths, solve0 = [], hb.HighsBackend.solve
 
@@ -83,8 +143,91 @@ def test_lazy_cash_equals_direct_cash_on_a_case_where_cash_binds():
         lazy = solve(inst, lazy_cash=True, **opts)
     finally:
         hb.HighsBackend.solve = solve0
-    assert paths == ["full model"]  # the floor binds: the relaxation's plan breaks it
+    assert paths in (["row generation"], ["repaired"])  # the floor binds: the relaxation's plan breaks it
     direct = solve(inst, lazy_cash=False, **opts)
     assert lazy.status == direct.status == "optimal"
     assert lazy.objective_usd == pytest.approx(direct.objective_usd, rel=2e-6)
     lazy.verify()
+
+
+# ---------------------------------------------------------------- the cash floor of a forced instance
+# tests/instances/forced_lease.yaml (see tests/test_forced.py (a) and (g)): one 10-rack block (capex
+# 1 M$ in each of its 2 lead months) lets L1 (NOI 270,000 a month for 24 months) start in its
+# window Apr-Jun 2026. Mining nets 4 USD x 1000 units a day: 124,000 / 112,000 / 124,000 / 120,000 /
+# 124,000 / 120,000 (Jan..Jun). With cash start C and floor 100,000 the cumulative net cash must stay
+# >= 100,000 - C. April hand-over (capex Feb + Mar): lowest point Mar 124,000 + 112,000 - 1 M$ +
+# 124,000 - 1 M$ = -1,640,000, needs C >= 1,740,000. May (capex Mar + Apr): lowest -1,520,000 in Apr,
+# needs C >= 1,620,000. June (capex Apr + May): 360,000 - 880,000 - 876,000 = -1,396,000 in May,
+# needs C >= 1,496,000. Without the floor April wins (test_forced (a)); the floor is what moves it.
+
+DAYS = [31, 28, 31, 30, 31, 30]
+DF = [1.01 ** -(t + 1) for t in range(6)]  # forced_lease's discount rate is 1.01^12 - 1
+MINING = [4.0 * 1000 * d for d in DAYS]
+MAY_NPV = (sum(x * f for x, f in zip([124_000, 112_000, 124_000 - 1_000_000, 120_000 - 1_000_000, 394_000, 390_000], DF))
+           + sum(270_000 * 1.01 ** -k for k in range(1, 23)) * DF[5])  # NOI 2 months inside, 22 after
+MINING_NPV = sum(x * f for x, f in zip(MINING, DF))
+
+
+def _forced_cash(cash_start: float, scenarios: int = 1) -> Instance:
+    inst = Instance.from_yaml("tests/instances/forced_lease.yaml").with_overrides(
+        {"treasury.cash_start_usd": cash_start, "treasury.min_cash_usd": 100_000})
+    if scenarios == 1:
+        return inst
+    raw = inst.model_dump(mode="json", exclude_none=True)  # the same scenario twice, probability 0.5 each
+    sc = raw["scenarios"][0]
+    raw["scenarios"] = [{**sc, "name": f"s{k}", "probability": 1 / scenarios} for k in range(scenarios)]
+    return Instance.from_dict(raw)
+
+
+def _solve_both(inst: Instance):
+    from optimizer.solve import backend as hb
+
+    opts = dict(mip_gap=0.0, threads=1, baselines=False, mip_start=False, shadow_prices=False, value_of_information=False)
+    seen, solve0 = [], hb.HighsBackend.solve
+
+    def spy(b, *a, **k):
+        r = solve0(b, *a, **k)
+        seen.append(r)
+        return r
+
+    hb.HighsBackend.solve = spy
+    try:
+        rowgen = solve(inst, lazy_cash=True, **opts)
+        allrows = solve(inst, lazy_cash=False, **opts)
+    finally:
+        hb.HighsBackend.solve = solve0
+    return rowgen, allrows, seen[0]
+
+
+@pytest.mark.parametrize("scenarios", [1, 2])
+def test_row_generation_equals_all_rows_where_the_floor_delays_the_lease(scenarios):
+    # C = 1,739,000: April is 1,000 short, May fits: NPV MAY_NPV (hand value above), both ways
+    # Round 1 (no floor) hands over in April: cash in March 1,739,000 - 1,640,000 = 99,000 < 100,000,
+    # every other month above (Feb 975,000, Apr 489,000); its integers cannot be repaired (less
+    # mining only lowers cash). March joins with Feb and Apr (window 1) in each scenario: 3 rows a
+    # scenario. Round 2 hands over in May, whose cash never dips below 100,000 (Apr 219,000): done.
+    rowgen, allrows, r = _solve_both(_forced_cash(1_739_000, scenarios))
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("row generation", 2, 3 * scenarios)
+    for res in (rowgen, allrows):
+        assert res.status == "optimal"
+        assert res.plan.leases[["lease", "month"]].values.tolist() == [["L1", "2026-05"]]
+        assert res.npv_usd == pytest.approx(MAY_NPV, rel=1e-9)
+        assert res.objective_usd == pytest.approx(MAY_NPV, rel=1e-9)
+        res.verify()
+
+
+def test_row_generation_equals_all_rows_where_the_floor_forbids_the_conversion():
+    # C = 1,450,000 < 1,496,000: no hand-over month fits the floor, nothing is converted; NPV is
+    # mining alone, discounted: sum 4 x 1000 x days_t x 1.01^-(t+1)
+    # Round 1: April, March at 1,450,000 - 1,640,000 = -190,000: Feb, Mar, Apr added. Round 2: April
+    # is out (March), May too (April at 1,450,000 - 1,520,000 = -70,000), June's May dips to
+    # 1,450,000 + 360,000 - 880,000 + 124,000 - 1,000,000 = 54,000 < 100,000: May and Jun added (Apr
+    # already), 5 rows. Round 3: no hand-over month is left; mining alone satisfies every row.
+    rowgen, allrows, r = _solve_both(_forced_cash(1_450_000))
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("row generation", 3, 5)
+    for res in (rowgen, allrows):
+        assert res.status == "optimal"
+        assert len(res.plan.leases) == 0
+        assert float(res.plan.conversions["blocks"].sum()) == 0
+        assert res.npv_usd == pytest.approx(MINING_NPV, rel=1e-9)
+        res.verify()

@@ -41,7 +41,10 @@ BUST_NPV = bust_npv_by_hand()
 def _stochastic_instances() -> list[Path]:
     out = []
     for f in sorted((ROOT / "instances").glob("*.yaml")):
-        if len(Instance.from_yaml(f).scenarios) > 1:
+        inst = Instance.from_yaml(f)
+        # (a scenario tree's 27 leaves do not prove the 1e-6 gap in reasonable time: tree EVPI and
+        # VSS are checked on a small tree in tests/test_trees.py)
+        if len(inst.scenarios) > 1 and inst.tree is None:
             out.append(f)
     return out
 

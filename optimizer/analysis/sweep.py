@@ -416,8 +416,10 @@ class Store:
     happens under ``DIR/.points.csv.lock`` (``filelock``), and each point is solved under its
     claim (:class:`Claims`), so every point is solved and stored once."""
 
-    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv", lock: FileLock | None = None):
+    def __init__(self, out_dir: str | Path | None, columns: list[str], name: str = "points.csv", lock: FileLock | None = None,
+                 text_columns: set[str] | None = None):
         self.columns = columns
+        self.text = _STR_COLUMNS | set(text_columns or ())  # kept as text when read back
         self.rows: list[dict] = []
         self.path = None if out_dir is None else Path(out_dir) / name
         self.done: set[str] = set()
@@ -497,7 +499,7 @@ class Store:
         else:
             df = pd.read_csv(self.path, dtype=str, keep_default_na=False)
         for c in df.columns:
-            if c not in _STR_COLUMNS:
+            if c not in self.text:
                 df[c] = _to_numeric(df[c])
         return df.drop_duplicates("point_id", keep="last")
 

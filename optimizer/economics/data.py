@@ -22,7 +22,7 @@ computed here once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -31,6 +31,7 @@ from optimizer.economics.financing import FinancingData, compile_financing
 from optimizer.economics.hpc import BuildData, GpuData, compile_builds, compile_gpus
 from optimizer.economics.leases import LeaseData, LeaseSchedule, compile_lease
 from optimizer.economics.ledger import ITEM_BY_NAME, TERMINAL_ITEMS
+from optimizer.economics.tree import Tree, build_tree
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
@@ -66,6 +67,8 @@ class Data:
     btc_per_unit: dict[str, np.ndarray]     # model -> [W, T] BTC per operating unit per period (after pool fee)
     contracts: dict[str, ContractData] = field(default_factory=dict)
     leases: dict[str, LeaseData] = field(default_factory=dict)
+    tree: Tree | None = None               # who decides what at which node (economics/tree.py)
+    names: list[str] | None = None         # scenario names when restricted to some scenarios (``restrict``)
     df_end: float = 1.0                     # (1 + r)^(-L T / 12): terminal values, at the horizon's end
     site_energy_price: dict[str, np.ndarray] = field(default_factory=dict)        # site -> [W, T] USD/MWh
     site_energy_price_after: dict[str, np.ndarray] = field(default_factory=dict)  # site -> [W, K] months 1..K after the end
@@ -88,7 +91,23 @@ class Data:
 
     @property
     def scenario_names(self) -> list[str]:
-        return [s.name for s in self.inst.scenarios]
+        return list(self.names) if self.names is not None else [s.name for s in self.inst.scenarios]
+
+    def restrict(self, scenarios: list[int]) -> "Data":
+        """The same data for a subset of the scenarios (their arrays and probabilities, not
+        renormalised; the tree is kept whole). The evaluator uses it for the scenarios that
+        share one first stage on a tree."""
+        ws = list(scenarios)
+        names = self.scenario_names
+        return replace(
+            self, prob=self.prob[ws], btc_price_usd=self.btc_price_usd[ws], hashrate_eh_s=self.hashrate_eh_s[ws],
+            fees_btc_per_block=self.fees_btc_per_block[ws], hashprice_btc_per_ph_day=self.hashprice_btc_per_ph_day[ws],
+            hashprice_usd_per_ph_day=self.hashprice_usd_per_ph_day[ws],
+            power_price={k: v[ws] for k, v in self.power_price.items()}, hpc_index=self.hpc_index[ws],
+            btc_per_unit={k: v[ws] for k, v in self.btc_per_unit.items()}, names=[names[w] for w in ws],
+            site_energy_price={k: v[ws] for k, v in self.site_energy_price.items()},
+            site_energy_price_after={k: v[ws] for k, v in self.site_energy_price_after.items()},
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -490,6 +509,7 @@ def compile_instance(inst: Instance) -> Data:
     for sid, p_m in in_months.items():
         d.site_energy_price[sid] = _period_sum(p_m * month_hours[None, :], tl) / _period_sum(month_hours, tl)[None, :]
     d.site_energy_price_after = _site_energy_prices(inst, tl, power, after, np.full(len(after), tl.n_periods - 1))
+    d.tree = instance_tree(inst, tl, d.prob)
     if inst.financing is not None:
         d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years, d.df_end)
     return d
@@ -503,6 +523,13 @@ def lease_at(data: Data, lease_id: str, tau: int) -> LeaseData:
         return ld
     return compile_lease(ld.lease, data.tl, 24.0 * data.tl.month_days, data.inst.horizon.discount_rate, data.delays,
                          data.hpc_index_monthly, taus=[tau])
+def instance_tree(inst: Instance, tl: Timeline, prob: np.ndarray) -> Tree:
+    """The instance's scenario tree (its ``tree`` section), or the two-stage form."""
+    names = [s.name for s in inst.scenarios]
+    if inst.tree is None:
+        return build_tree(tl.n_periods, prob, names, tl.labels)
+    periods = [tl.period_of(m) for m in inst.tree.branch_months]
+    return build_tree(tl.n_periods, prob, names, tl.labels, periods, inst.tree.paths)
 
 
 def _site_energy_prices(inst: Instance, tl: Timeline, power: dict, months: np.ndarray, periods: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from optimizer.economics.ledger import ITEM_ORDER, ITEMS, LEVERED_ITEMS, PORTFOL
 from optimizer.evaluate import financing
 from optimizer.evaluate.firststage import State, build_state, fmt, period_of, tol
 from optimizer.evaluate.horizon import TerminalFlag, terminal_flags, terminal_summary
+from optimizer.evaluate.nonanticipativity import check_nonanticipativity, plan_groups
 from optimizer.evaluate.statistics import Statistics
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.kernel import finance
@@ -34,7 +35,9 @@ class Evaluation:
       discount_factor, pv_usd; zero rows dropped; terminal items sit in the last period.
     - ``npv_usd`` (probability-weighted), ``npv_usd_by_scenario``.
     - ``violations``: one sentence per broken rule (first offending period, with a count of the rest).
-    - ``allocation``: site x month (wide, one row per site and period; ``plan.csv``): owned,
+    - ``allocation``: site x month (wide, one row per site and period; ``plan.csv``; on a tree
+      plan with one first stage per path, the probability-weighted mean, and per scenario in
+      ``allocation_by_scenario``, ``plan_by_scenario.csv``): owned,
       mining_racks, converting_racks (left mining, not yet HPC), hpc_racks, hpc_racks_leased,
       racks_<lease>, idle_racks (empty ASIC positions counted in racks + unleased HPC racks),
       mining_mw (installed ASIC nameplate), hpc_mw (critical IT), hpc_mw_leased, grid_mw,
@@ -77,6 +80,7 @@ class Evaluation:
     tax_schedule: pd.DataFrame = field(default_factory=pd.DataFrame)
     allocation_long: pd.DataFrame = field(default_factory=pd.DataFrame)
     energy_use: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allocation_by_scenario: pd.DataFrame = field(default_factory=pd.DataFrame)  # tree plans with one first stage per path
 
     @property
     def ok(self) -> bool:
@@ -137,6 +141,8 @@ class Evaluation:
         """The tables of an evaluation directory (``optimizer.solve.resultdir``)."""
         out = {"cashflows": self.cashflows, "plan": self.allocation, "allocation": self.allocation_long, "kpis": self.kpis,
                "npv_breakdown": self.npv_breakdown().reset_index()}
+        if len(self.allocation_by_scenario):
+            out["plan_by_scenario"] = self.allocation_by_scenario
         if self.valuation:
             out["debt_schedule"] = self.debt_schedule_by_year()
             out["tax_schedule"] = self.tax_schedule
@@ -158,13 +164,99 @@ class Evaluation:
 
 def evaluate_as_given(instance: Instance, plan: Plan, data: Data | None = None) -> Evaluation:
     """NPV, cash flows, allocation, KPIs and violations of ``plan`` exactly as given (a plan
-    without operation rows operates nothing; ``optimizer.evaluate.evaluate`` completes it first)."""
+    without operation rows operates nothing; ``optimizer.evaluate.evaluate`` completes it first).
+
+    On a scenario tree, a plan whose commitment rows carry nodes has one first stage per group
+    of scenarios sharing the same rows (``nonanticipativity.plan_groups``): each group is
+    evaluated on its own scenarios and the results are joined (the allocation table then gains a
+    ``scenario`` column). Every plan is checked for non-anticipativity."""
     data = data if data is not None else compile_instance(instance)
-    st = build_state(data, plan)
-    ops = _Ops(st, plan)
-    ev = _Evaluator(st, ops, plan)
-    ev.run()
-    return ev.result(plan)
+    groups, node_violations = plan_groups(data, plan)
+    if len(groups) == 1:
+        st = build_state(data, plan)
+        ops = _Ops(st, plan)
+        ev = _Evaluator(st, ops, plan)
+        ev.run()
+        out = ev.result(plan)
+    else:
+        parts = []
+        for ws, sub in groups:
+            st = build_state(data.restrict(ws), sub)
+            ev = _Evaluator(st, _Ops(st, sub), sub)
+            ev.run()
+            parts.append((ws, ev.result(sub)))
+        out = _join(data, plan, parts)
+    out.violations = _unique(node_violations + out.violations + check_nonanticipativity(data, plan))
+    return out
+
+
+def _unique(sentences: list[str]) -> list[str]:
+    return list(dict.fromkeys(sentences))
+
+
+def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> Evaluation:
+    """One Evaluation from those of groups of scenarios (disjoint, covering all of them). The
+    site x month allocation becomes the probability-weighted mean of the groups'; per scenario it
+    is ``allocation_by_scenario``, and the tidy ``allocation_long`` gains a ``scenario`` column."""
+    names = data.scenario_names
+    order = {n: i for i, n in enumerate(names)}
+
+    def by_scenario(frames: list[tuple[list[int], pd.DataFrame]]) -> pd.DataFrame:
+        out = pd.concat([pd.concat([f.assign(scenario=names[w]) for w in ws]) for ws, f in frames if len(f)], ignore_index=True) \
+            if any(len(f) for _, f in frames) else pd.DataFrame()
+        if len(out):
+            out = out[["scenario"] + [c for c in out.columns if c != "scenario"]]
+            out = out.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        return out
+
+    def scenario_sorted(df: pd.DataFrame) -> pd.DataFrame:
+        if not len(df) or "scenario" not in df.columns:
+            return df
+        return df.sort_values(["scenario"], key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+    cf = pd.concat([e.cashflows for _, e in parts], ignore_index=True)
+    if len(cf):
+        cf = cf.sort_values(["scenario", "period", "site", "item"], key=lambda s: s.map(ITEMS.index) if s.name == "item" else s,
+                            kind="stable").reset_index(drop=True)
+    npv_by = {n: v for _, e in parts for n, v in e.npv_usd_by_scenario.items()}
+    alloc_by = by_scenario([(ws, e.allocation) for ws, e in parts])
+    return Evaluation(
+        plan=plan, cashflows=cf, npv_usd=float(sum(e.npv_usd for _, e in parts)),
+        npv_usd_by_scenario={n: float(npv_by[n]) for n in names},
+        violations=_unique([v for _, e in parts for v in e.violations]), allocation=_expected_allocation(alloc_by, data),
+        kpis=scenario_sorted(pd.concat([e.kpis for _, e in parts], ignore_index=True)),
+        probabilities={n: float(p) for n, p in zip(names, data.prob)},
+        valuation=_join_valuation([e.valuation for _, e in parts]),
+        debt_schedule=by_scenario([(ws, e.debt_schedule) for ws, e in parts]),
+        tax_schedule=scenario_sorted(pd.concat([e.tax_schedule for _, e in parts], ignore_index=True)),
+        allocation_long=by_scenario([(ws, e.allocation_long) for ws, e in parts]),
+        energy_use=scenario_sorted(pd.concat([e.energy_use for _, e in parts], ignore_index=True)),
+        allocation_by_scenario=alloc_by,
+    )
+
+
+def _expected_allocation(by: pd.DataFrame, data: Data) -> pd.DataFrame:
+    """Site x month: the probability-weighted mean of a per-scenario allocation (``owned``: the
+    probability of owning the site)."""
+    if not len(by):
+        return by
+    p = by["scenario"].map(dict(zip(data.scenario_names, data.prob))).astype(float)
+    cols = [c for c in by.columns if c not in ("scenario", "site", "month")]
+    out = by[cols].astype(float).mul(p, axis=0).groupby([by["site"], by["month"]], sort=False).sum().reset_index()
+    return out[["site", "month"] + cols]
+
+
+def _join_valuation(parts: list[dict]) -> dict:
+    """Project and equity NPVs of groups of scenarios (probability-weighted parts add up); the
+    IRRs of the joined expected flows are not recomputed (None)."""
+    parts = [v for v in parts if v]
+    if not parts:
+        return {}
+    out = {"objective": parts[0]["objective"], "project_npv_usd": sum(v["project_npv_usd"] for v in parts),
+           "equity_npv_usd": sum(v["equity_npv_usd"] for v in parts), "equity_irr": None, "project_irr": None}
+    for k in ("project_npv_usd_by_scenario", "equity_npv_usd_by_scenario"):
+        out[k] = {n: x for v in parts for n, x in v[k].items()}
+    return out
 
 
 # ---------------------------------------------------------------- operations tables -> arrays

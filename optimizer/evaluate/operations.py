@@ -38,9 +38,14 @@ with the cheapest supply and stopping where value < cost, or at the grid cap, is
 (any exchange of a served MWh for an unserved one, or of a used segment for an unused one,
 cannot raise the surplus). The firm HPC load has infinite value and is served first.
 
+Under ``hold`` on a scenario tree the final price is the mean over the scenarios through the
+node running the operations (the scenario's own in the two-stage form), so scenarios that share
+a node run alike.
+
 Treasury: mined BTC follows ``treasury.mined_btc``. Treasury BTC is sold only when cash is
 modelled and would fall below ``min_cash_usd``, or to repay debt due in treasury BTC, and then
-just enough (if sales are allowed).
+just enough (if sales are allowed); a sale is a commitment, the same for every scenario through
+the node taking the period's commitments: the most any of them needs, within the BTC each holds.
 If the rule cannot make the plan feasible (HPC load beyond supply or grid) it serves what it
 can and leaves the rest for the evaluator to report.
 """
@@ -54,6 +59,7 @@ from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import TERMINAL_ITEMS
 from optimizer.evaluate.evaluator import evaluate_as_given
 from optimizer.evaluate.firststage import State, build_state
+from optimizer.evaluate.nonanticipativity import plan_groups
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.plan import Plan
 
@@ -70,12 +76,18 @@ def complete_operations(instance: Instance, plan: Plan, data: Data | None = None
 def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None):
     """``complete_operations`` (for a plan without operations) and, when cash is modelled, the
     resulting cash balance minus ``min_cash_usd`` and the treasury BTC left, per scenario and
-    period ([W, T] each; None, None without cash)."""
+    period ([W, T] each; None, None without cash). On a tree, each scenario runs the first stage
+    of its own path (``nonanticipativity.plan_groups``)."""
     data = data if data is not None else compile_instance(instance)
-    st = build_state(data, plan)
+    groups, _ = plan_groups(data, plan)
+    state_of: dict[int, State] = {}
+    for ws, sub in groups:
+        st = build_state(data, sub)
+        state_of.update({w: st for w in ws})
     op_rows: list[tuple] = []
     en_rows: list[tuple] = []
     for w, scen in enumerate(data.scenario_names):
+        st = state_of[w]
         for site in instance.sites:
             for t in range(data.T):
                 ops, energy = run_site_period(st, w, site.id, t)
@@ -137,6 +149,17 @@ def dispatch(firm_mwh: float, grid_mwh: float, demands: list[tuple[float, float]
     return served, used
 
 
+def expected_final_price(d: Data, w: int, t: int) -> float:
+    """E[P[T-1]] over the scenarios through the node running the operations of (t, w): the value a
+    coin kept from period t can count on without seeing prices the node has not seen (P[w, T-1]
+    itself in the two-stage form, where that node is scenario w's leaf)."""
+    if d.tree is None:
+        return float(d.btc_price_usd[w, d.T - 1])
+    ws = list(d.tree.op_node(t, w).scenarios)
+    p = d.prob[ws]
+    return float(p @ d.btc_price_usd[ws, d.T - 1] / p.sum()) if p.sum() > 0 else float(d.btc_price_usd[w, d.T - 1])
+
+
 def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float:
     """Cash value (USD, at period t) of running one unit of ``model`` for period ``t``."""
     d, inst = st.data, st.data.inst
@@ -146,7 +169,7 @@ def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float
     if inst.treasury.mined_btc == "sell_monthly":
         value = btc * P
     elif inst.horizon.terminal.treasury_btc:
-        value = btc * float(d.btc_price_usd[w, T - 1]) * float(d.df_end / d.df[t])
+        value = btc * expected_final_price(d, w, t) * float(d.df_end / d.df[t])
     else:
         value = 0.0
     k = d.terminal_mining_factor
@@ -239,6 +262,10 @@ def _treasury_sales(instance: Instance, plan: Plan, data: Data, repay: np.ndarra
     modelled) and to cover debt due in treasury BTC (when sales are allowed and the plan has none of
     its own); also returns cash - min_cash and the BTC left in the treasury, [W, T] each.
 
+    A sale is a commitment (models/trees.md): the scenarios through the node taking the
+    commitments of the period sell the same amount, the most any of them needs, within the BTC
+    each of them holds (one schedule for all in the two-stage form).
+
     With taxes a sale's gain raises the year's tax, paid later: the walk is repeated on the plan
     with its sales until no period falls short (sales only grow; without taxes the second walk adds
     nothing)."""
@@ -246,41 +273,45 @@ def _treasury_sales(instance: Instance, plan: Plan, data: Data, repay: np.ndarra
     repay = np.zeros(data.T) if repay is None else repay
     sell = tr.allow_treasury_sales and len(plan.btc_sales) == 0
     W, T = data.W, data.T
+    tree = data.tree
     sold = np.zeros((W, T))
     has_cash = tr.cash_start_usd is not None
     floor = tr.min_cash_usd
+    scen = {n: i for i, n in enumerate(data.scenario_names)}
     for _ in range(20):
         sales = _sales_table(data, sold) if sell else plan.btc_sales
         ev = evaluate_as_given(instance, plan.replace(btc_sales=sales), data)
         cf = ev.cashflows[~ev.cashflows["item"].isin(TERMINAL_ITEMS)]
         net = np.zeros((W, T))
-        scen = {n: i for i, n in enumerate(data.scenario_names)}
         if len(cf):
             np.add.at(net, (cf["scenario"].map(scen).to_numpy(int), cf["period"].to_numpy(int)), cf["usd"].to_numpy(float))
         mined = ev.kpis["btc_mined"].to_numpy(float).reshape(W, T)
         margin, left = np.zeros((W, T)), np.zeros((W, T))
         added = False
-        for w in range(W):
-            cash, btc = (float(tr.cash_start_usd) if has_cash else 0.0), float(tr.btc_held_start)
-            for t in range(T):
-                if tr.mined_btc == "hold":
-                    btc += mined[w, t]
-                cash += net[w, t]  # includes this period's sales so far
-                btc -= sold[w, t]
-                P = float(data.btc_price_usd[w, t])
-                need = 0.0
+        cash = np.full(W, float(tr.cash_start_usd) if has_cash else 0.0)
+        btc = np.full(W, float(tr.btc_held_start))
+        for t in range(T):
+            if tr.mined_btc == "hold":
+                btc += mined[:, t]
+            cash += net[:, t]  # includes this period's sales so far
+            btc -= sold[:, t]
+            P = data.btc_price_usd[:, t]
+            for r in tree.inv_reps(t):
+                ws = list(tree.inv_node(t, r).scenarios)
+                need = np.zeros(len(ws))
                 if repay[t] > 0:
-                    need = max(need, (repay[t] - sold[w, t] * P) / P)
-                if has_cash and cash < floor - 1e-6 * max(1.0, abs(floor)):
-                    need = max(need, (floor - cash) / P)
-                if sell and need > 0 and btc > 1e-12:
-                    x = min(need, btc)
-                    sold[w, t] += x
-                    btc -= x
-                    cash += x * P
+                    need = np.maximum(need, (repay[t] - sold[ws, t] * P[ws]) / P[ws])
+                if has_cash:
+                    short = cash[ws] < floor - 1e-6 * max(1.0, abs(floor))
+                    need = np.maximum(need, np.where(short, (floor - cash[ws]) / P[ws], 0.0))
+                if sell and need.max() > 0 and btc[ws].min() > 1e-12:
+                    x = min(float(need.max()), float(btc[ws].min()))
+                    sold[ws, t] += x
+                    btc[ws] -= x
+                    cash[ws] += x * P[ws]
                     added = True
-                margin[w, t] = cash - floor
-                left[w, t] = btc
+            margin[:, t] = cash - floor
+            left[:, t] = btc
         if not added or not sell:
             break
     return (_sales_table(data, sold) if sell else plan.btc_sales), margin, left

@@ -144,3 +144,60 @@ class Bitcoin(Strict):
                 f"initial_subsidy_btc {self.initial_subsidy_btc:g} halved {era} times "
                 f"(every {self.halving_interval_blocks:,} blocks) = {self.initial_subsidy_btc * 0.5 ** era:g} BTC")
         return self
+
+
+# ---------------------------------------------------------------- scenario tree
+
+
+class TreeSpec(Strict):
+    """A scenario tree (models/trees.md). Stages begin at ``branch_months``: at each, every node
+    branches into children that reveal the prices of the stage that starts there.
+
+    Who decides what: operations of a month (units running, energy) sit at the node whose prices
+    hold that month; every commitment of a month (conversions, grid expansions, ASIC purchases and
+    retirements, lease hand-overs, contract signings, site sales and acquisitions, treasury BTC
+    sales) is taken at the start of its stage, before the stage's prices are seen: at the parent
+    of that node (the root for the stage before the first branch). One branch month at the horizon
+    start with one child per scenario is the two-stage form (every commitment at the root).
+    """
+
+    branch_months: list[Month] = Field(min_length=1, max_length=12, description="months at which the tree branches (ascending; the first may be the horizon start)")
+    children: Annotated[int, Field(gt=0, le=50)] | list[Annotated[int, Field(gt=0, le=50)]] | None = Field(
+        None, description="generated tree: children per node at each branch month (one number for all), sampled from scenario_generator")
+    samples_per_node: int | None = Field(None, gt=0, le=2000, description="generated tree: continuations sampled per node, reduced to its children (default: as many as children, no reduction)")
+    reduction_method: Literal["kmedoids", "forward_selection"] = Field("kmedoids", description="generated tree: how a node's children are picked from its samples (on hashprice paths)")
+    paths: dict[str, list[Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")]]] | None = Field(
+        None, description="given scenarios: scenario name -> its node label at each branch month (scenarios sharing a label prefix share that node)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TreeSpec":
+        b = [month_ordinal(m) for m in self.branch_months]
+        if any(y <= x for x, y in zip(b, b[1:])):
+            raise ValueError(f"branch_months: must be strictly ascending, got {self.branch_months}")
+        if isinstance(self.children, int) and not 0 < self.children <= 50:
+            raise ValueError(f"children: must be between 1 and 50, got {self.children}")
+        if isinstance(self.children, list) and len(self.children) != len(self.branch_months):
+            raise ValueError(f"children: one number per branch month ({len(self.branch_months)}), got {len(self.children)}")
+        if self.children is None and self.samples_per_node is not None:
+            raise ValueError("samples_per_node: only for a generated tree (give children)")
+        if self.samples_per_node is not None and self.samples_per_node < max(self.children_per_stage):
+            raise ValueError(f"samples_per_node: must be >= children ({max(self.children_per_stage)}), got {self.samples_per_node}")
+        if self.paths is not None:
+            for name, labels in self.paths.items():
+                if len(labels) != len(self.branch_months):
+                    raise ValueError(f"paths.{name}: one node label per branch month ({len(self.branch_months)}), got {len(labels)}")
+        return self
+
+    @property
+    def children_per_stage(self) -> list[int]:
+        """Children per node at each branch month (generated trees; [] otherwise)."""
+        if self.children is None:
+            return []
+        return [self.children] * len(self.branch_months) if isinstance(self.children, int) else list(self.children)
+
+    @property
+    def n_leaves(self) -> int:
+        out = 1
+        for k in self.children_per_stage:
+            out *= k
+        return out

@@ -269,6 +269,66 @@ def check_fixed_decisions_once(inst: Instance) -> list[str]:
     return out
 
 
+def _history(sc, start: int, n: int) -> list[tuple[str, object]]:
+    """A scenario's monthly series over ``n`` months from ``start``, named for messages."""
+    out = [("btc_price_usd", sc.btc_price_usd.monthly(start, n)), ("network_hashrate_eh_s", sc.network_hashrate_eh_s.monthly(start, n)),
+           ("fees_btc_per_block", sc.fees_btc_per_block.monthly(start, n)), ("hpc_lease_rate_index", sc.hpc_lease_rate_index.monthly(start, n))]
+    return out + [(f"power_price_usd_per_mwh.{k}", v.monthly(start, n)) for k, v in sorted(sc.power_price_usd_per_mwh.items())]
+
+
+def check_tree(inst: Instance) -> list[str]:
+    """``tree``: ``branch_months`` start periods inside the horizon; ``paths`` names every scenario
+    once (required with more than one listed scenario); scenarios that share a node share its
+    history exactly: at depth d (the root 0) every series of theirs is equal over the months from
+    the horizon start to the month before the next branch month (the prices that node has seen).
+    Probabilities multiply down the tree by construction (a node carries the sum of its
+    scenarios'), and ``check_probabilities`` makes them sum to 1."""
+    tree = inst.tree
+    if tree is None:
+        return []
+    tl = _timeline(inst)
+    out = []
+    for i, bm in enumerate(tree.branch_months):
+        k = month_ordinal(bm) - tl.start
+        if not 0 <= k < tl.n_months:
+            out.append(f"tree.branch_months[{i}]: month {bm} is outside the horizon {inst.horizon.start_month}..{month_label(tl.end)}")
+        elif k % tl.period_months:
+            out.append(f"tree.branch_months[{i}]: month {bm} does not start a period ({tl.period_months}-month periods)")
+    if out:
+        return out
+    names = [s.name for s in inst.scenarios]
+    if tree.paths is None:
+        return [] if len(names) == 1 else [
+            "tree.paths: required with listed scenarios (scenario name -> node label at each branch month), or give tree.children with a scenario_generator"]
+    out += [f"tree.paths: unknown scenario {n!r}" for n in tree.paths if n not in names]
+    out += [f"tree.paths: scenario {n!r} has no path" for n in names if n not in tree.paths]
+    if out:
+        return out
+    ends = [month_ordinal(b) for b in tree.branch_months[1:]] + [tl.end + 1]
+    hist = {sc.name: _history(sc, tl.start, tl.n_months) for sc in inst.scenarios}
+    bounds = [month_ordinal(b) for b in tree.branch_months]
+    for d in range(len(tree.branch_months) + 1):
+        end = bounds[0] if d == 0 else ends[d - 1]  # a depth-d node has seen the months before `end`
+        n = end - tl.start
+        if n <= 0:
+            continue
+        first: dict[tuple, str] = {}
+        for name in names:
+            key = tuple(tree.paths[name][:d])
+            ref = first.setdefault(key, name)
+            if ref == name:
+                continue
+            for (what, a), (_, b) in zip(hist[ref], hist[name]):
+                diff = [j for j in range(n) if not abs(a[j] - b[j]) <= 1e-12 * max(1.0, abs(a[j]))]
+                if diff:
+                    node = "root" if d == 0 else "/".join(key)
+                    out.append(f"tree.paths: scenarios {ref!r} and {name!r} share node {node!r} but their {what} differs in "
+                               f"{month_label(tl.start + diff[0])} (the node has seen {inst.horizon.start_month}..{month_label(end - 1)}); "
+                               "scenarios that share a node must share its history exactly")
+                    break
+    return out
+
+
 def check_financing(inst: Instance) -> list[str]:
     """``financing``: instrument ids unique across facilities, corporate debt and new issues;
     ``project_facilities[*]`` name a known site with the projects they finance and a known lease,
@@ -365,6 +425,31 @@ def check_hpc_levers(inst: Instance) -> list[str]:
     return out
 
 
+def check_levers_two_stage(inst: Instance) -> list[str]:
+    """The HPC growth levers are built in the two-stage form only (their variables and schedules
+    carry no tree node): on a staged tree (more than one branch month, ``economics.tree``) every
+    lever field in use is refused, one sentence per field (models/trees.md, "Known gaps")."""
+    if inst.tree is None or len(inst.tree.branch_months) <= 1:
+        return []
+    why = "not supported on multistage trees yet (tree.branch_months has more than one month)"
+    out = [f"sites[{i}].new_builds: {why}" for i, s in enumerate(inst.sites) if s.new_builds]
+    if inst.gpu_cloud is not None:
+        out.append(f"gpu_cloud: {why}")
+    lever_fields = (("tranches", lambda l: l.tranches is not None),
+                    ("delay_damages_usd_per_mw_month", lambda l: l.delay_damages_usd_per_mw_month is not None),
+                    ("credit", lambda l: l.credit is not None),
+                    ("renewals", lambda l: l.renewals is not None),
+                    ("prepayment_share", lambda l: l.prepayment_share > 0),
+                    ("tenant_capex_share", lambda l: l.tenant_capex_share > 0),
+                    ("gpu_option", lambda l: l.gpu_option is not None))
+    for i, l in enumerate(inst.leases):
+        out += [f"leases[{i}].{name}: {why}" for name, used in lever_fields if used(l)]
+    out += [f"scenarios[{i}].handover_delay_months: {why}" for i, sc in enumerate(inst.scenarios) if sc.handover_delay_months > 0]
+    if inst.policy.tenant_limits:
+        out.append(f"policy.tenant_limits: {why}")
+    return out
+
+
 CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_probabilities,
     check_unique_ids,
@@ -377,9 +462,11 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_leases,
     check_budget_years,
     check_fixed_decisions,
+    check_tree,
     check_fixed_decisions_once,
     check_financing,
     check_hpc_levers,
+    check_levers_two_stage,
 )
 
 

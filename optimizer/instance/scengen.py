@@ -49,7 +49,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from optimizer.instance.base import SERIES_RANGES, Bitcoin, Horizon, describe_ranges
+from optimizer.instance.base import SERIES_RANGES, Bitcoin, Horizon, TreeSpec, describe_ranges
 from optimizer.instance.messages import format_validation_error
 from optimizer.kernel import protocol
 from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
@@ -196,23 +196,102 @@ def _rng(seed: int, tag: int) -> np.random.Generator:
     return np.random.default_rng([seed, tag])
 
 
-def _gbm_factor(rng: np.random.Generator, n: int, m: int, drift: float, vol: float) -> np.ndarray:
-    """[n, m] GBM factor starting at 1 (monthly steps)."""
-    z = rng.standard_normal((n, m - 1))
+@dataclass
+class Shocks:
+    """The random draws behind N paths of M months; the paths are a causal function of them.
+
+    Step columns (``[N, M-1]``, column ``t`` drives the step from month ``t`` to ``t+1``): BTC
+    log-price normals ``btc``, regime-switch uniforms ``regime`` (regime switching only),
+    hashrate-shock normals ``hashrate``, power-price factor normals per market ``power``, HPC
+    index normals ``hpc``. Month columns (``[N, M]``): fee normals ``fees``. Month ``t`` of a path
+    depends on step columns ``< t`` and month column ``t`` only, so paths whose shocks agree up
+    to a column agree up to that month: scenario trees share a node's history by sharing its
+    shocks (``sample_tree``).
+    """
+
+    btc: np.ndarray
+    regime: np.ndarray | None
+    fees: np.ndarray
+    hashrate: np.ndarray
+    power: dict[str, np.ndarray]
+    hpc: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.fees.shape[0]
+
+    def until(self, months: int) -> "Shocks":
+        """The shocks of months ``[0, months)`` only (step columns ``< months - 1``)."""
+        k = max(months - 1, 0)
+        return Shocks(self.btc[:, :k], None if self.regime is None else self.regime[:, :k], self.fees[:, :months],
+                      self.hashrate[:, :k], {key: v[:, :k] for key, v in self.power.items()}, self.hpc[:, :k])
+
+    def fill(self, seg: "Shocks", a: int, b: int) -> None:
+        """Write a segment's shocks (months ``[a, b)``: step columns ``max(a-1, 0) .. b-2`` and
+        month columns ``a .. b-1``) into these full-width shocks, in place."""
+        sc, mc = slice(max(a - 1, 0), b - 1), slice(a, b)
+        self.btc[:, sc], self.fees[:, mc], self.hashrate[:, sc], self.hpc[:, sc] = seg.btc, seg.fees, seg.hashrate, seg.hpc
+        if self.regime is not None:
+            self.regime[:, sc] = seg.regime
+        for key, v in seg.power.items():
+            self.power[key][:, sc] = v
+
+    def rows(self, idx) -> "Shocks":
+        """The shocks of the paths ``idx`` (an index array or slice)."""
+        return Shocks(self.btc[idx], None if self.regime is None else self.regime[idx], self.fees[idx],
+                      self.hashrate[idx], {k: v[idx] for k, v in self.power.items()}, self.hpc[idx])
+
+    @staticmethod
+    def stack(parts: list["Shocks"]) -> "Shocks":
+        cat = np.concatenate
+        return Shocks(cat([x.btc for x in parts]), None if parts[0].regime is None else cat([x.regime for x in parts]),
+                      cat([x.fees for x in parts]), cat([x.hashrate for x in parts]),
+                      {k: cat([x.power[k] for x in parts]) for k in parts[0].power}, cat([x.hpc for x in parts]))
+
+
+def _markets(spec: ScenarioGenerator, markets: list[str]) -> list[str]:
+    markets = sorted(set(markets))
+    missing = [k for k in markets if k not in spec.power_price_usd_per_mwh]
+    if missing:
+        raise ValueError(f"scenario_generator.power_price_usd_per_mwh: no price model for market(s) {', '.join(missing)}")
+    return markets
+
+
+def _draw(spec: ScenarioGenerator, rng, n: int, steps: int, months: int, markets: list[str]) -> Shocks:
+    """Shocks of ``n`` paths: ``steps`` step columns and ``months`` month columns; ``rng(tag)``
+    gives each component its own generator (so one component's draws never shift another's)."""
+    regime = rng(_TAG_REGIME).random((n, steps)) if isinstance(spec.btc_price, RegimeSwitchingPrice) else None
+    return Shocks(
+        btc=rng(_TAG_BTC).standard_normal((n, steps)), regime=regime,
+        fees=rng(_TAG_FEES).standard_normal((n, months)),
+        hashrate=rng(_TAG_HASH).standard_normal((n, steps)),
+        power={k: rng(1000 + zlib.crc32(k.encode())).standard_normal((n, steps)) for k in markets},
+        hpc=rng(_TAG_HPC).standard_normal((n, steps)),
+    )
+
+
+def draw_shocks(spec: ScenarioGenerator, n: int, n_months: int, markets: list[str], seed: int | None = None) -> Shocks:
+    """The shocks of ``n`` paths of ``n_months`` months from ``numpy.random.default_rng([seed,
+    tag])`` per component (``seed`` defaults to ``spec.seed``)."""
+    s = spec.seed if seed is None else seed
+    return _draw(spec, lambda tag: _rng(s, tag), n, n_months - 1, n_months, _markets(spec, markets))
+
+
+def _gbm_factor(z: np.ndarray, drift: float, vol: float) -> np.ndarray:
+    """[n, m] GBM factor starting at 1 from the step normals z [n, m-1] (monthly steps)."""
     steps = (drift - 0.5 * vol**2) / 12.0 + vol * math.sqrt(1.0 / 12.0) * z
-    return np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1))
+    return np.exp(np.concatenate([np.zeros((len(z), 1)), np.cumsum(steps, axis=1)], axis=1))
 
 
-def _btc(spec: ScenarioGenerator, n: int, m: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Prices [n, m], bull flags [n, m] or None, and the standard-normal shocks z [n, m-1]."""
+def _btc(spec: ScenarioGenerator, z: np.ndarray, u: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Prices [n, m] and bull flags [n, m] (or None) from the step normals z and regime uniforms u [n, m-1]."""
     p = spec.btc_price
-    z = _rng(spec.seed, _TAG_BTC).standard_normal((n, m - 1))
+    n, m = z.shape[0], z.shape[1] + 1
     if isinstance(p, GbmPrice):
         bull = None
         mu = np.full((n, m - 1), p.annual_drift)
         sd = np.full((n, m - 1), p.annual_volatility)
     else:
-        u = _rng(spec.seed, _TAG_REGIME).random((n, m - 1))
         bull = np.empty((n, m), dtype=bool)
         bull[:, 0] = p.start_regime == "bull"
         for t in range(1, m):
@@ -222,7 +301,7 @@ def _btc(spec: ScenarioGenerator, n: int, m: int) -> tuple[np.ndarray, np.ndarra
         sd = np.where(bull[:, :-1], p.bull.annual_volatility, p.bear.annual_volatility)
     steps = (mu - 0.5 * sd**2) / 12.0 + sd * math.sqrt(1.0 / 12.0) * z
     price = p.start_usd * np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1))
-    return price, bull, z
+    return price, bull
 
 
 def _bitcoin(bitcoin: Any) -> Any:
@@ -231,36 +310,29 @@ def _bitcoin(bitcoin: Any) -> Any:
     return bitcoin
 
 
-def sample_paths(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: Any, markets: list[str]) -> Paths:
-    """All N sampled paths (no reduction). ``bitcoin`` is an ``instance.Bitcoin`` (or its dict)."""
-    if n_months < 1:
-        raise ValueError(f"n_months: must be >= 1, got {n_months}")
+def paths_from_shocks(spec: ScenarioGenerator, shocks: Shocks, start_month: str, bitcoin: Any) -> Paths:
+    """The paths the shocks give (the module doc's recursions); causal month by month."""
     b = _bitcoin(bitcoin)
-    markets = sorted(set(markets))
-    missing = [k for k in markets if k not in spec.power_price_usd_per_mwh]
-    if missing:
-        raise ValueError(f"scenario_generator.power_price_usd_per_mwh: no price model for market(s) {', '.join(missing)}")
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing path is reported by the instance's range check
-        return _sample_paths(spec, start_month, n_months, b, markets)
+        return _paths_from_shocks(spec, shocks, start_month, b)
 
 
-def _sample_paths(spec: ScenarioGenerator, start_month: str, n_months: int, b: Any, markets: list[str]) -> Paths:
-    n, m = spec.n_scenarios, n_months
+def _paths_from_shocks(spec: ScenarioGenerator, shocks: Shocks, start_month: str, b: Any) -> Paths:
+    n, m = shocks.fees.shape
     start = month_ordinal(start_month)
     tl = Timeline(start, m, 1)
     subsidy = protocol.period_subsidy_btc_per_block(b.start_height, tl.month_days, b.block_interval_minutes,
                                               b.initial_subsidy_btc, b.halving_interval_blocks, b.halving_heights)
 
-    price, bull, z_btc = _btc(spec, n, m)
+    z_btc = shocks.btc
+    price, bull = _btc(spec, z_btc, shocks.regime)
 
     f = spec.fees_btc_per_block
-    z_fee = _rng(spec.seed, _TAG_FEES).standard_normal((n, m))
-    fees = f.mean_btc_per_block * np.exp(f.monthly_log_sd * z_fee - 0.5 * f.monthly_log_sd**2)
+    fees = f.mean_btc_per_block * np.exp(f.monthly_log_sd * shocks.fees - 0.5 * f.monthly_log_sd**2)
 
     h = spec.network_hashrate
     rho, s_h = h.shock_correlation_with_btc, h.shock_annual_volatility
-    z_ind = _rng(spec.seed, _TAG_HASH).standard_normal((n, m - 1))
-    shock = np.exp(s_h * math.sqrt(1.0 / 12.0) * (rho * z_btc + math.sqrt(1.0 - rho**2) * z_ind) - s_h**2 / 24.0)
+    shock = np.exp(s_h * math.sqrt(1.0 / 12.0) * (rho * z_btc + math.sqrt(1.0 - rho**2) * shocks.hashrate) - s_h**2 / 24.0)
     hashrate = np.empty((n, m))
     hp = np.empty((n, m))
     hashrate[:, 0] = h.start_eh_s
@@ -275,15 +347,24 @@ def _sample_paths(spec: ScenarioGenerator, start_month: str, n_months: int, b: A
 
     calendar = (start + np.arange(m)) % 12
     power = {}
-    for k in markets:
+    for k, z in sorted(shocks.power.items()):
         ps = spec.power_price_usd_per_mwh[k]
-        x = _gbm_factor(_rng(spec.seed, 1000 + zlib.crc32(k.encode())), n, m, ps.annual_drift, ps.annual_volatility)
-        power[k] = ps.base_usd_per_mwh * x * ps.season(calendar)[None, :]
+        power[k] = ps.base_usd_per_mwh * _gbm_factor(z, ps.annual_drift, ps.annual_volatility) * ps.season(calendar)[None, :]
 
     hs = spec.hpc_lease_rate_index or HpcIndexSpec()
-    hpc = hs.start_index * _gbm_factor(_rng(spec.seed, _TAG_HPC), n, m, hs.annual_drift, hs.annual_volatility)
+    hpc = hs.start_index * _gbm_factor(shocks.hpc, hs.annual_drift, hs.annual_volatility)
 
     return Paths([month_label(start + i) for i in range(m)], price, bull, hashrate, fees, hp, power, hpc)
+
+
+def sample_paths(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: Any, markets: list[str],
+                 n: int | None = None, seed: int | None = None) -> Paths:
+    """N sampled paths (no reduction; ``n`` defaults to ``spec.n_scenarios``, ``seed`` to
+    ``spec.seed``). ``bitcoin`` is an ``instance.Bitcoin`` (or its dict)."""
+    if n_months < 1:
+        raise ValueError(f"n_months: must be >= 1, got {n_months}")
+    shocks = draw_shocks(spec, spec.n_scenarios if n is None else n, n_months, markets, seed)
+    return paths_from_shocks(spec, shocks, start_month, bitcoin)
 
 
 # ---------------------------------------------------------------- reduction
@@ -432,6 +513,169 @@ def generate(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: 
     ]
 
 
+def scenario_dicts(paths: Paths, names: list[str], probabilities: list[float], rows=None) -> list[dict]:
+    """Scenario dicts (the ``instance.Scenario`` schema, one ``points`` series per month) of the
+    paths ``rows`` (default: all), named and weighted as given."""
+    m = paths.months
+    rows = range(len(names)) if rows is None else rows
+    return [
+        {
+            "name": name,
+            "probability": pr,
+            "btc_price_usd": _points(m, paths.btc_price_usd[i]),
+            "network_hashrate_eh_s": _points(m, paths.network_hashrate_eh_s[i]),
+            "fees_btc_per_block": _points(m, paths.fees_btc_per_block[i]),
+            "power_price_usd_per_mwh": {k: _points(m, v[i]) for k, v in sorted(paths.power_price_usd_per_mwh.items())},
+            "hpc_lease_rate_index": _points(m, paths.hpc_lease_rate_index[i]),
+        }
+        for name, pr, i in zip(names, probabilities, rows)
+    ]
+
+
+_TREE_STREAM = 7  # extra seed word of tree-node draws: disjoint from the plain sampler's streams
+
+
+def _blank(spec: ScenarioGenerator, n: int, m: int, markets: list[str]) -> Shocks:
+    z = lambda k: np.zeros((n, k))  # noqa: E731
+    return Shocks(z(m - 1), z(m - 1) if isinstance(spec.btc_price, RegimeSwitchingPrice) else None, z(m), z(m - 1),
+                  {k: z(m - 1) for k in markets}, z(m - 1))
+
+
+def _segment(spec: ScenarioGenerator, seed: int, key: tuple[int, ...], n: int, a: int, b: int, markets: list[str]) -> Shocks:
+    """``n`` draws of the shocks of months ``[a, b)`` for the node with label path ``key``
+    (its own generator per component: ``default_rng([seed, tag, 7, depth, *key])``)."""
+    rng = lambda tag: np.random.default_rng([seed, tag, _TREE_STREAM, len(key), *key])  # noqa: E731
+    return _draw(spec, rng, n, b - 1 - max(a - 1, 0), b - a, markets)
+
+
+@dataclass(frozen=True)
+class TreeSample:
+    """A sampled scenario tree: its leaves (the scenarios), their node labels per branch month,
+    probabilities (products of the conditional ones down the tree), shocks and paths."""
+
+    names: list[str]
+    labels: dict[str, list[str]]
+    probabilities: list[float]
+    shocks: Shocks
+    paths: Paths
+
+    def scenarios(self) -> list[dict]:
+        return scenario_dicts(self.paths, self.names, self.probabilities)
+
+
+def sample_tree(spec: ScenarioGenerator, start_month: str, n_months: int, bitcoin: Any, markets: list[str],
+                branch_offsets: list[int], children: list[int], samples_per_node: int | None = None,
+                method: Literal["kmedoids", "forward_selection"] = "kmedoids", seed: int | None = None,
+                prefix: Shocks | None = None) -> TreeSample:
+    """A scenario tree from the generator: the root's months ``[0, branch_offsets[0])`` come from
+    ``prefix`` (one path's shocks, e.g. a realized history) or one draw; then at each branch
+    offset every node draws ``samples_per_node`` continuations of the stage's months (default
+    ``children``: no reduction), keeps ``children`` of them (``reduce_scenarios`` on the stage's
+    hashprice when more were drawn, each kept child carrying the mass of the samples nearest to
+    it; else each with probability 1/children), and labels them 1, 2, ... in increasing BTC
+    price at the stage's last month. Paths through one node share its shocks, hence (the
+    recursions being causal) its whole history. Same seed, same tree."""
+    s = spec.seed if seed is None else seed
+    markets = _markets(spec, markets)
+    m = n_months
+    bounds = list(branch_offsets) + [m]
+    if any(not 0 <= x < y for x, y in zip(bounds, bounds[1:])):
+        raise ValueError(f"branch offsets must be ascending months inside the horizon (0..{m - 1}), got {list(branch_offsets)}")
+    if len(children) != len(branch_offsets) or min(children, default=1) < 1:
+        raise ValueError(f"children: one positive number per branch month, got {children}")
+    root = _blank(spec, 1, m, markets)
+    if bounds[0] > 0:
+        root.fill(prefix.until(bounds[0]) if prefix is not None else _segment(spec, s, (), 1, 0, bounds[0], markets), 0, bounds[0])
+    nodes: list[tuple[tuple[int, ...], float, Shocks]] = [((), 1.0, root)]
+    for d, k in enumerate(children):
+        a, b = bounds[d], bounds[d + 1]
+        n = max(samples_per_node or k, k)
+        grown = []
+        for key, p, sh in nodes:
+            cand = sh.rows(np.zeros(n, dtype=int))
+            cand.fill(_segment(spec, s, key, n, a, b, markets), a, b)
+            seen = paths_from_shocks(spec, cand.until(b), start_month, bitcoin)
+            if n > k:
+                kept, q = reduce_scenarios(seen.hashprice_usd_per_ph_day[:, a:b], np.full(n, 1.0 / n), k, method, s)
+            else:
+                kept, q = np.arange(k), np.full(k, 1.0 / k)
+            order = sorted(range(k), key=lambda j: (seen.btc_price_usd[kept[j], b - 1], j))
+            for label, j in enumerate(order, 1):
+                grown.append((key + (label,), p * float(q[j]), cand.rows([int(kept[j])])))
+        nodes = grown
+    names = ["s" + "-".join(str(x) for x in key) for key, _, _ in nodes]
+    probs = [p for _, p, _ in nodes]
+    probs[-1] = max(0.0, 1.0 - math.fsum(probs[:-1]))
+    shocks = Shocks.stack([sh for _, _, sh in nodes])
+    paths = paths_from_shocks(spec, shocks, start_month, bitcoin)
+    labels = {name: [str(x) for x in key] for name, (key, _, _) in zip(names, nodes)}
+    return TreeSample(names, labels, probs, shocks, paths)
+
+
+def _markets_of(data: Mapping) -> list[str]:
+    sites = data.get("sites") if isinstance(data.get("sites"), list) else []
+    return [m for m in ((s.get("market") if isinstance(s, Mapping) else getattr(s, "market", None)) for s in sites) if isinstance(m, str)]
+
+
+def _nodes_before(children: list[int], d: int) -> int:
+    """Nodes that branch at the d-th branch month: the product of the children before it."""
+    out = 1
+    for k in children[:d]:
+        out *= k
+    return out
+
+
+def branch_offsets(tree: TreeSpec, horizon: Horizon) -> list[int]:
+    """Months from the horizon start to each branch month; ValueError (naming the field) when one
+    lies outside the horizon or does not start a period."""
+    start = month_ordinal(horizon.start_month)
+    n = horizon.periods * horizon.period_months
+    out = []
+    for i, bm in enumerate(tree.branch_months):
+        k = month_ordinal(bm) - start
+        if not 0 <= k < n:
+            raise ValueError(f"tree.branch_months[{i}]: month {bm} is outside the horizon {horizon.start_month}..{month_label(start + n - 1)}")
+        if k % horizon.period_months:
+            raise ValueError(f"tree.branch_months[{i}]: month {bm} does not start a period ({horizon.period_months}-month periods from {horizon.start_month})")
+        out.append(k)
+    return out
+
+
+def instance_tree(data: Mapping) -> tuple[list[dict], dict[str, list[str]]] | None:
+    """Scenarios and node labels of a generated tree (``tree.children`` with ``scenario_generator``)
+    for a raw instance mapping; None when the horizon or bitcoin section is itself invalid."""
+    if data.get("scenarios"):
+        raise ValueError("give scenarios or scenario_generator, not both")
+    try:
+        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
+    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
+        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
+    try:
+        tree = TreeSpec.model_validate(data["tree"])
+    except ValidationError as e:
+        raise ValueError("tree." + format_validation_error(e, data["tree"], TreeSpec)) from None
+    if tree.paths is not None:
+        raise ValueError("tree.paths: give paths (for listed scenarios) or children (a generated tree), not both")
+    if spec.reduce_to is not None:
+        raise ValueError("scenario_generator.reduce_to: a generated tree reduces per node (tree.samples_per_node), not the whole set")
+    if spec.n_scenarios != tree.n_leaves:
+        raise ValueError(f"scenario_generator.n_scenarios: must equal the tree's leaves ({' x '.join(map(str, tree.children_per_stage))} "
+                         f"= {tree.n_leaves}), got {spec.n_scenarios}")
+    try:
+        horizon = Horizon.model_validate(data.get("horizon"))
+        bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
+    except ValidationError:
+        return None
+    offsets = branch_offsets(tree, horizon)
+    months = horizon.periods * horizon.period_months
+    sampled = sum(max(tree.samples_per_node or k, k) * _nodes_before(tree.children_per_stage, d)
+                  for d, k in enumerate(tree.children_per_stage))
+    _check_size(max(sampled, tree.n_leaves), tree.n_leaves, months)
+    ts = sample_tree(spec, horizon.start_month, horizon.periods * horizon.period_months, bitcoin, _markets_of(data),
+                     offsets, tree.children_per_stage, tree.samples_per_node, tree.reduction_method)
+    return ts.scenarios(), ts.labels
+
+
 class _Section(_Spec):
     scenario_generator: ScenarioGenerator
 
@@ -454,10 +698,12 @@ def instance_scenarios(data: Mapping) -> list[dict] | None:
     except ValidationError:
         return None
     n, kept, months = spec.n_scenarios, spec.reduce_to or spec.n_scenarios, horizon.periods * horizon.period_months
+    _check_size(n, kept, months)
+    return generate(spec, horizon.start_month, months, bitcoin, _markets_of(data))
+
+
+def _check_size(n: int, kept: int, months: int) -> None:
     if n * months > MAX_SAMPLED_MONTHS or kept * months > MAX_KEPT_MONTHS:
         raise ValueError(f"scenario_generator.n_scenarios: {n} paths of {months} months{f' reduced to {kept}' if kept < n else ''} "
                          f"is too many for an instance: at most {MAX_SAMPLED_MONTHS:,} path-months sampled and "
                          f"{MAX_KEPT_MONTHS:,} kept (scenarios kept x months)")
-    sites = data.get("sites") if isinstance(data.get("sites"), list) else []
-    markets = [m for m in ((s.get("market") if isinstance(s, Mapping) else getattr(s, "market", None)) for s in sites) if isinstance(m, str)]
-    return generate(spec, horizon.start_month, horizon.periods * horizon.period_months, bitcoin, markets)

@@ -33,6 +33,7 @@ from optimizer.instance.base import (
     SignedUsd,
     Strict,
     TermMonths,
+    TreeSpec,
     Units,
     Usd,
     UsdPerMwh,
@@ -45,7 +46,7 @@ from optimizer.instance.financing import Financing
 from optimizer.instance.hpc import MAX_DELAY_MONTHS, GpuCloud, LeaseCredit, NewBuild, Renewals, TenantLimit, Tranche
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.parsing import read_mapping
-from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios
+from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios, instance_tree
 from optimizer.instance.series import DataFolder, Series
 from optimizer.kernel.timeline import Timeline, month_ordinal
 
@@ -440,6 +441,7 @@ class Instance(Strict):
     financing: Financing | None = Field(None, description="debt, taxes and valuation (models/economics.md, 'Financing and taxes'); default: pre-tax, unlevered")
     gpu_cloud: GpuCloud | None = Field(None, description="GPU purchase options: GPU cloud as a third use of HPC racks (models/economics.md, 'GPU cloud'); default: none")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
+    tree: TreeSpec | None = Field(None, description="sequential decisions on a scenario tree (models/trees.md); default: two-stage (commitments at the root, operations per scenario)")
 
     _data_folder: DataFolder | None = PrivateAttr(default=None)  # where CSV series were read (overrides re-read them)
 
@@ -450,6 +452,15 @@ class Instance(Strict):
         ``model_fields_set`` so an ``exclude_unset`` dump re-validates by regenerating them."""
         if not isinstance(data, dict) or data.get("scenario_generator") is None:
             return handler(data)
+        tree = data.get("tree")
+        if isinstance(tree, dict) and tree.get("children") is not None:
+            made = instance_tree(data)  # a generated tree: its leaves are the scenarios, its labels the paths
+            if made is None:
+                return handler(data)
+            inst = handler({**data, "scenarios": made[0], "tree": {**tree, "paths": made[1]}})
+            inst.model_fields_set.discard("scenarios")
+            inst.tree.model_fields_set.discard("paths")
+            return inst
         scenarios = instance_scenarios(data)
         if scenarios is None:  # horizon or bitcoin invalid: let normal validation name it
             return handler(data)

@@ -1,5 +1,6 @@
 """Derived instances: one scenario alone, the mean-value instance (value of information,
-progressive hedging), the instance without terminal values (terminal check)."""
+progressive hedging), the two-stage form of a tree instance (value of flexibility), the
+instance without terminal values (terminal check)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from optimizer.kernel.timeline import month_label
 
 
 def _with_scenarios(instance: Instance, scenarios: list[Scenario]) -> Instance:
-    sub = instance.model_copy(update={"scenarios": scenarios, "scenario_generator": None})
+    """The instance with these scenarios, in the two-stage form (no tree, no generator)."""
+    sub = instance.model_copy(update={"scenarios": scenarios, "scenario_generator": None, "tree": None})
     sub._data_folder = instance.data_folder
     return sub
+
+
+def two_stage_instance(instance: Instance) -> Instance:
+    """The same scenarios (the tree's leaves) in the two-stage form: every commitment taken now for
+    the whole horizon, operations per scenario (the now-or-never plan a tree is compared with)."""
+    return _with_scenarios(instance, list(instance.scenarios))
 
 
 def scenario_instance(instance: Instance, w: int) -> Instance:

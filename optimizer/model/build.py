@@ -29,6 +29,7 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         options = ModelOptions(**options)
     with PauseGC():  # the cyclic GC rescans the growing model on every allocation burst: ~2x slower builds
         m = pyo.ConcreteModel(name=data.inst.name)
+        m.tree = data.tree  # who decides what at which node (economics/tree.py; common.ik, ok)
         m.cashflow_terms = []
         m.unlevered_terms = []  # valuation-only terms (financing.objective: project)
         params.build(m, data)

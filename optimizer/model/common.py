@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.core.expr.numvalue import NumericValue
 
 from optimizer.economics.ledger import ITEM_BY_NAME
+from optimizer.economics.tree import Node
 
 USD = 1e6  # USD per model money unit ($M)
 MWH = 1e3  # MWh per model energy unit (GWh)
@@ -23,9 +25,12 @@ UNITS = 1e3  # ASICs per model fleet unit (thousand units)
 
 @dataclass(frozen=True)
 class Term:
-    """One registered cash-flow term: ``expr`` is $M (inflow +), linear in the variables.
+    """One registered cash-flow term: ``expr`` is $M (inflow +), linear in the variables, in the
+    rows of ``period`` of every scenario through ``node`` (an ``economics.tree.Node``).
 
-    ``scenario`` None marks a first-stage term: the same in every scenario. ``asset`` names the
+    ``scenario`` None marks a term of the root node, the same in every scenario (the first stage
+    of the two-stage form); otherwise it is the node's representative scenario (scenario ``w``
+    itself for the operations of scenario ``w`` in the two-stage form). ``asset`` names the
     depreciation class of a capex term (``optimizer.instance.financing.ASSET_CLASSES``).
     """
 
@@ -35,18 +40,80 @@ class Term:
     scenario: int | None
     expr: NumericValue | float  # a Pyomo expression in $M, linear in the variables (Params as coefficients)
     asset: str | None = None
+    node: Node | None = None  # set by register() / make_term()
 
 
-def register(m, item: str, site: str, period: int, scenario: int | None, expr, asset: str | None = None) -> None:
-    """Add a term to ``m.cashflow_terms``; exact zeros (a 0 constant, an empty sum) are skipped.
-    Capex terms (investment outflows that are depreciated) name their ``asset`` class."""
+def make_term(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> Term:
+    """A Term at its tree node. ``scenario``: a tree ``Node``; an int ``w``: the node running the
+    operations of ``period`` on scenario ``w``'s path (leaf ``w`` in the two-stage form); None: the
+    root (the two-stage first stage)."""
+    tree = m.tree
+    if scenario is None:
+        if not tree.two_stage and tree.inv_depth[period] > 0:
+            raise ValueError(f"term {item} of period {period}: a term of a later stage needs its tree node")
+        node = tree.nodes[0]
+    elif isinstance(scenario, (int, np.integer)):
+        node = tree.op_node(int(period), int(scenario))
+    else:
+        node = scenario
+    return Term(item, site, int(period), None if node.depth == 0 else node.rep, expr, asset, node)
+
+
+def register(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> None:
+    """Add a term to ``m.cashflow_terms`` (at its tree node, see ``make_term``); exact zeros (a 0
+    constant, an empty sum) are skipped. Capex terms (investment outflows that are depreciated)
+    name their ``asset`` class."""
     if item not in ITEM_BY_NAME:
         raise KeyError(f"unknown cash-flow item {item!r}")
     if isinstance(expr, (int, float)) and expr == 0:
         return
     if isinstance(expr, LinearExpression) and expr.nargs() == 0:
         return
-    m.cashflow_terms.append(Term(item, site, int(period), scenario, expr, asset))
+    m.cashflow_terms.append(make_term(m, item, site, period, scenario, expr, asset))
+
+
+# ---------------------------------------------------------------- node-held variables
+
+
+def _norm(key: tuple):
+    return key[0] if len(key) == 1 else key
+
+
+def ik(m, base: tuple, t: int, r: int):
+    """Index of a commitment variable of period ``t`` on scenario ``r``'s path: ``base + (t,)`` in
+    the two-stage form (every commitment at the root), else ``base + (t, rep)`` with ``rep`` the
+    representative of the node taking the commitments of ``t`` (``economics.tree``)."""
+    if m.tree.two_stage:
+        return _norm(base + (t,))
+    return base + (t, m.tree.inv(t, r))
+
+
+def isplit(m, key, nbase: int) -> tuple[tuple, int, int]:
+    """(base, t, rep) of a commitment variable's index (rep 0, the root's, in the two-stage form)."""
+    key = key if isinstance(key, tuple) else (key,)
+    if m.tree.two_stage:
+        return key[:nbase], key[nbase], 0
+    return key[:nbase], key[nbase], key[nbase + 1]
+
+
+def ok(m, base: tuple, t: int, r: int) -> tuple:
+    """Index of an operation variable of period ``t`` on scenario ``r``'s path: ``base + (t, rep)``,
+    ``rep`` the representative of the node running the operations of ``t`` (``r`` itself in the
+    two-stage form)."""
+    return base + (t, m.tree.op(t, r))
+
+
+def rk(m, key, r: int):
+    """A row key that repeats per node (or per path) in a staged tree: ``key`` in the two-stage
+    form, ``key + (r,)`` otherwise."""
+    if m.tree.two_stage:
+        return key
+    return (key if isinstance(key, tuple) else (key,)) + (r,)
+
+
+def inv_at(m, t: int, r: int):
+    """The tree node taking the commitments of period ``t`` on scenario ``r``'s path."""
+    return m.tree.inv_node(t, r)
 
 
 def lin(coefs, variables, constant: float = 0.0):

@@ -9,7 +9,7 @@ from pyomo.common.collections import ComponentMap
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
 from optimizer.model import financing, power, sites
-from optimizer.model.common import MWH, UNITS
+from optimizer.model.common import MWH, UNITS, ik, isplit
 from optimizer.plan import Plan
 
 TOL = 1e-9  # model-unit values below this are read as 0
@@ -23,45 +23,73 @@ def _v(var) -> float:
 def extract_plan(m, data: Data) -> Plan:
     """The Plan of the model's current variable values (after a solve): integers and binaries
     rounded, first-stage continuous values below 1e-9 model units read as 0, operations,
-    energy and BTC sales as solved (negative noise clipped to 0) for every scenario."""
-    lab, names = data.labels, data.scenario_names
-    conv = [(s, lab[t], float(round(_v(m.conv[s, t])))) for (s, t) in m.conv_index if round(_v(m.conv[s, t])) > 0]
-    gx = [(s, g, lab[t]) for (s, g, t) in m.gx_index if _v(m.gx[s, g, t]) > 0.5]
-    builds = [(s, b, lab[t], float(round(_v(m.nbuild[s, b, t])))) for (s, b, t) in m.nbuild_index if round(_v(m.nbuild[s, b, t])) > 0]
-    gpus = [(o, s, lab[t], _v(m.gbuy[o, s, t])) for (o, s, t) in m.gbuy_index if _v(m.gbuy[o, s, t]) > TOL]
-    buy = [(o, s, lab[t], _v(m.buy[o, s, t]) * UNITS) for (o, s, t) in m.buy_index if _v(m.buy[o, s, t]) > TOL]
-    ret = [(s, mod, lab[t], _v(m.ret[s, mod, t]) * UNITS) for (s, mod, t) in m.ret_index if _v(m.ret[s, mod, t]) > TOL]
+    energy and BTC sales as solved (negative noise clipped to 0) for every scenario.
+
+    On a staged tree every commitment row carries the ``node`` that takes it; the operation
+    tables (and the treasury sales) hold one row per scenario, equal across the scenarios of a node."""
+    lab, names, tree = data.labels, data.scenario_names, m.tree
+    staged = not tree.two_stage
+
+    def fs(var, nbase: int, keep, value, cols: list[str]) -> pd.DataFrame:
+        """Rows (base..., month[, value][, node]) of the variable's indices whose value ``keep``s."""
+        rows = []
+        for k in var.index_set():
+            base, t, r = isplit(m, k, nbase)
+            if keep(var[k]):
+                rows.append((*base, lab[t]) + ((value(var[k]),) if value else ()) + ((tree.inv_node(t, r).name,) if staged else ()))
+        return pd.DataFrame(rows, columns=cols + (["node"] if staged else []))
+
+    conv = fs(m.conv, 1, lambda x: round(_v(x)) > 0, lambda x: float(round(_v(x))), ["site", "month", "blocks"])
+    gx = fs(m.gx, 2, lambda x: _v(x) > 0.5, None, ["site", "option", "month"])
+    buy = fs(m.buy, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["option", "site", "month", "units"])
+    builds = fs(m.nbuild, 2, lambda x: round(_v(x)) > 0, lambda x: float(round(_v(x))), ["site", "option", "month", "blocks"])
+    gpus = fs(m.gbuy, 2, lambda x: _v(x) > TOL, _v, ["option", "site", "month", "mw"])
+    ret = fs(m.ret, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["site", "model", "month", "units"])
     split = {l.id: l.splittable for l in data.inst.leases}
     leases = []
-    for (l, s, tau) in m.x_index:
-        x = _v(m.x[l, s, tau])
+    for k in m.x_index:
+        (l, s), tau, r = isplit(m, k, 2)
+        x = _v(m.x[k])
+        node = (tree.inv_node(tau, r).name,) if staged else ()
         if split[l] and x > TOL:
-            leases.append((l, s, lab[tau], min(x, 1.0)))
+            leases.append((l, s, lab[tau], min(x, 1.0)) + node)
         elif not split[l] and x > 0.5:
-            leases.append((l, s, lab[tau], 1.0))
-    contracts = [(c, _v(m.sign[c]) > 0.5) for c in m.sign_index]
-    events = [(s, "sale", lab[t]) for (s, t) in m.sell_index if _v(m.sell[s, t]) > 0.5]
-    events += [(s, "acquisition", lab[t]) for (s, t) in m.acq_index if _v(m.acq[s, t]) > 0.5]
-    ops = [(names[w], s, mod, lab[t], max(_v(m.op[s, mod, t, w]), 0.0) * UNITS) for (s, mod, t, w) in m.op_index]
+            leases.append((l, s, lab[tau], 1.0) + node)
+    contracts = []
+    for k in m.sign_index:
+        cid = k if isinstance(k, str) else k[0]
+        node = (tree.inv_node(m.sign_period[cid], k[1]).name,) if staged else ()
+        contracts.append((cid, _v(m.sign[k]) > 0.5) + node)
+    events = []
+    for var, what in ((m.sell, "sale"), (m.acq, "acquisition")):
+        for k in var.index_set():
+            (s,), t, r = isplit(m, k, 1)
+            if _v(var[k]) > 0.5:
+                events.append((s, what, lab[t]) + ((tree.inv_node(t, r).name,) if staged else ()))
+    ops = []
+    for (s, mod, t, w) in m.op_index:
+        u = max(_v(m.op[s, mod, t, w]), 0.0) * UNITS
+        ops += [(names[x], s, mod, lab[t], u) for x in tree.op_node(t, w).scenarios]
     energy = []
     for (c, t, w) in m.deliv_index:
         d = max(_v(m.deliv[c, t, w]), 0.0)
         u = min(max(_v(power.used_var(m, c, t, w)), 0.0), d)
-        energy.append((names[w], c, lab[t], d * MWH, u * MWH, (d - u) * MWH))
-    sales = [(names[w], lab[t], max(_v(m.btc_sold[w, t]), 0.0)) for (w, t) in m.btc_sold_index]
+        energy += [(names[x], c, lab[t], d * MWH, u * MWH, (d - u) * MWH) for x in tree.op_node(t, w).scenarios]
+    sales = []
+    for w in range(data.W):  # the sale of the node taking the commitments of t, in every scenario through it
+        for t in range(data.T):
+            k = ik(m, (), t, w)
+            if k in m.btc_sold:
+                sales.append((names[w], lab[t], max(_v(m.btc_sold[k]), 0.0)))
     debt = financing.debt_rows(m, data, TOL)
     df = pd.DataFrame
+    node = ["node"] if staged else []
     return Plan(
-        conversions=df(conv, columns=["site", "month", "blocks"]),
-        grid_expansions=df(gx, columns=["site", "option", "month"]),
-        new_builds=df(builds, columns=["site", "option", "month", "blocks"]),
-        gpu_purchases=df(gpus, columns=["option", "site", "month", "mw"]),
-        purchases=df(buy, columns=["option", "site", "month", "units"]),
-        retirements=df(ret, columns=["site", "model", "month", "units"]),
-        leases=df(leases, columns=["lease", "site", "month", "share"]),
-        contracts=df(contracts, columns=["contract", "signed"]),
-        site_events=df(events, columns=["site", "event", "month"]),
-        debt=df(debt, columns=["instrument", "month", "usd"]),
+        conversions=conv, grid_expansions=gx, new_builds=builds, gpu_purchases=gpus, purchases=buy, retirements=ret,
+        leases=df(leases, columns=["lease", "site", "month", "share"] + node),
+        contracts=df(contracts, columns=["contract", "signed"] + node),
+        site_events=df(events, columns=["site", "event", "month"] + node),
+        debt=df(debt, columns=["instrument", "month", "usd"] + node),
         operations=df(ops, columns=["scenario", "site", "model", "month", "units"]),
         energy=df(energy, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
         btc_sales=df(sales, columns=["scenario", "month", "btc"]),
@@ -87,6 +115,19 @@ def _set(var, key, value: float, where: str) -> None:
     var[key].set_value(value, skip_validation=True)
 
 
+def _reps(m, data: Data, r, t: int, where: str) -> list[int]:
+    """Representatives of the commitment nodes of period ``t`` a plan row applies to: all of them
+    for a row without node (the same decision in every scenario), else those below its node."""
+    reps = m.tree.inv_reps(t)
+    node = getattr(r, "node", None)
+    if node is None or (isinstance(node, float) and node != node) or str(node) in ("", "root"):
+        return reps
+    n = m.tree.by_name.get(str(node))
+    if n is None:
+        raise ValueError(f"{where}: unknown tree node {node!r}")
+    return [w for w in reps if w in n.members]
+
+
 def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
     """Variable values (ComponentMap VarData -> value, model units) that reproduce ``plan``:
     every first-stage variable, the variables they define (cumulative blocks and expansions,
@@ -108,47 +149,73 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
     for r in plan.conversions.itertuples():
-        _set(m.conv, (r.site, _period(data, r.month, "plan.conversions")), float(r.blocks), "plan.conversions")
+        t = _period(data, r.month, "plan.conversions")
+        for w in _reps(m, data, r, t, "plan.conversions"):
+            _set(m.conv, ik(m, (r.site,), t, w), float(r.blocks), "plan.conversions")
     for r in plan.grid_expansions.itertuples():
-        _set(m.gx, (r.site, r.option, _period(data, r.month, "plan.grid_expansions")), 1.0, "plan.grid_expansions")
+        t = _period(data, r.month, "plan.grid_expansions")
+        for w in _reps(m, data, r, t, "plan.grid_expansions"):
+            _set(m.gx, ik(m, (r.site, r.option), t, w), 1.0, "plan.grid_expansions")
     for r in plan.new_builds.itertuples():
-        k = (r.site, r.option, _period(data, r.month, "plan.new_builds"))
-        _set(m.nbuild, k, _v(m.nbuild[k]) + float(r.blocks) if k in m.nbuild else float(r.blocks), "plan.new_builds")
+        t = _period(data, r.month, "plan.new_builds")
+        for w in _reps(m, data, r, t, "plan.new_builds"):
+            k = ik(m, (r.site, r.option), t, w)
+            _set(m.nbuild, k, _v(m.nbuild[k]) + float(r.blocks) if k in m.nbuild else float(r.blocks), "plan.new_builds")
     for r in plan.gpu_purchases.itertuples():
-        k = (r.option, r.site, _period(data, r.month, "plan.gpu_purchases"))
-        _set(m.gbuy, k, _v(m.gbuy[k]) + float(r.mw) if k in m.gbuy else float(r.mw), "plan.gpu_purchases")
+        t = _period(data, r.month, "plan.gpu_purchases")
+        for w in _reps(m, data, r, t, "plan.gpu_purchases"):
+            k = ik(m, (r.option, r.site), t, w)
+            _set(m.gbuy, k, _v(m.gbuy[k]) + float(r.mw) if k in m.gbuy else float(r.mw), "plan.gpu_purchases")
     for r in plan.purchases.itertuples():
-        k = (r.option, r.site, _period(data, r.month, "plan.purchases"))
-        _set(m.buy, k, _v(m.buy[k]) + r.units / UNITS if k in m.buy else r.units / UNITS, "plan.purchases")
+        t = _period(data, r.month, "plan.purchases")
+        for w in _reps(m, data, r, t, "plan.purchases"):
+            k = ik(m, (r.option, r.site), t, w)
+            _set(m.buy, k, _v(m.buy[k]) + r.units / UNITS if k in m.buy else r.units / UNITS, "plan.purchases")
     for r in plan.retirements.itertuples():
-        k = (r.site, r.model, _period(data, r.month, "plan.retirements"))
-        _set(m.ret, k, _v(m.ret[k]) + r.units / UNITS if k in m.ret else r.units / UNITS, "plan.retirements")
+        t = _period(data, r.month, "plan.retirements")
+        for w in _reps(m, data, r, t, "plan.retirements"):
+            k = ik(m, (r.site, r.model), t, w)
+            _set(m.ret, k, _v(m.ret[k]) + r.units / UNITS if k in m.ret else r.units / UNITS, "plan.retirements")
     for r in plan.leases.itertuples():
         t = _period(data, r.month, "plan.leases")
-        _set(m.x, (r.lease, r.site, t), float(r.share), "plan.leases")
-        if (r.lease, t) in m.y:
-            m.y[r.lease, t].set_value(1.0, skip_validation=True)
+        for w in _reps(m, data, r, t, "plan.leases"):
+            _set(m.x, ik(m, (r.lease, r.site), t, w), float(r.share), "plan.leases")
+            ky = ik(m, (r.lease,), t, w)
+            if ky in m.y:
+                m.y[ky].set_value(1.0, skip_validation=True)
     for r in plan.contracts.itertuples():
-        _set(m.sign, r.contract, 1.0 if r.signed else 0.0, "plan.contracts")
+        if r.contract not in m.sign_period:
+            _set(m.sign, r.contract, 1.0 if r.signed else 0.0, "plan.contracts")
+            continue
+        for w in _reps(m, data, r, m.sign_period[r.contract], "plan.contracts"):
+            _set(m.sign, power.sign_key(m, r.contract, w), 1.0 if r.signed else 0.0, "plan.contracts")
     for r in plan.site_events.itertuples():
         var = m.sell if r.event == "sale" else m.acq
-        _set(var, (r.site, _period(data, r.month, "plan.site_events")), 1.0, "plan.site_events")
-    financing.set_debt(m, data, plan, _period)
-    # variables defined by the first stage, in period order
-    for (s, t) in m.nb_index:
-        m.nb[s, t].set_value(pyo.value(sites.nb(m, s, t - 1)) + (_v(m.conv[s, t]) if (s, t) in m.conv else 0.0), skip_validation=True)
-    for (s, g, t) in m.gcum_index:
-        prev = _v(m.gcum[s, g, t - 1]) if (s, g, t - 1) in m.gcum else 0.0
-        m.gcum[s, g, t].set_value(prev + (_v(m.gx[s, g, t]) if (s, g, t) in m.gx else 0.0), skip_validation=True)
-    for (s, b, t) in m.nbcum_index:
-        prev = _v(m.nbcum[s, b, t - 1]) if (s, b, t - 1) in m.nbcum else 0.0
-        m.nbcum[s, b, t].set_value(prev + (_v(m.nbuild[s, b, t]) if (s, b, t) in m.nbuild else 0.0), skip_validation=True)
-    for (s, t) in m.own_index:
-        prev = pyo.value(sites.own(m, s, t - 1))
-        d = -_v(m.sell[s, t]) if (s, t) in m.sell else (_v(m.acq[s, t]) if (s, t) in m.acq else 0.0)
-        m.own[s, t].set_value(prev + d, skip_validation=True)
-    for (s, mod, t) in m.inst_index:
-        m.inst[s, mod, t].set_value(0.0, skip_validation=True)
+        t = _period(data, r.month, "plan.site_events")
+        for w in _reps(m, data, r, t, "plan.site_events"):
+            _set(var, ik(m, (r.site,), t, w), 1.0, "plan.site_events")
+    financing.set_debt(m, data, plan, _period, lambda r, t: _reps(m, data, r, t, "plan.debt"))
+    # variables defined by the first stage, in period order (keys are built period by period)
+    for k in m.nb_index:
+        (s,), t, w = isplit(m, k, 1)
+        m.nb[k].set_value(pyo.value(sites.nb(m, s, t - 1, w)) + (_v(m.conv[k]) if k in m.conv else 0.0), skip_validation=True)
+    for k in m.gcum_index:
+        (s, g), t, w = isplit(m, k, 2)
+        pk = ik(m, (s, g), t - 1, w) if t > 0 else None
+        prev = _v(m.gcum[pk]) if pk is not None and pk in m.gcum else 0.0
+        m.gcum[k].set_value(prev + (_v(m.gx[k]) if k in m.gx else 0.0), skip_validation=True)
+    for k in m.nbcum_index:
+        (s, b), t, w = isplit(m, k, 2)
+        pk = ik(m, (s, b), t - 1, w) if t > 0 else None
+        prev = _v(m.nbcum[pk]) if pk is not None and pk in m.nbcum else 0.0
+        m.nbcum[k].set_value(prev + (_v(m.nbuild[k]) if k in m.nbuild else 0.0), skip_validation=True)
+    for k in m.own_index:
+        (s,), t, w = isplit(m, k, 1)
+        prev = pyo.value(sites.own(m, s, t - 1, w))
+        d = -_v(m.sell[k]) if k in m.sell else (_v(m.acq[k]) if k in m.acq else 0.0)
+        m.own[k].set_value(prev + d, skip_validation=True)
+    for k in m.inst_index:
+        m.inst[k].set_value(0.0, skip_validation=True)
     for k in m.inst_index:  # fleet_balance rows: inst = prev + deliveries - retirements (in period order)
         con = m.fleet_balance[k]
         body = pyo.value(con.body) - _v(m.inst[k])  # body with inst[k] = 0 ... lin == prev
@@ -156,11 +223,13 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
     for k in m.hpc_gwh_index:  # hpc_energy rows: sum(...) - hpc_gwh == 0
         m.hpc_gwh[k].set_value(0.0, skip_validation=True)
         m.hpc_gwh[k].set_value(pyo.value(m.hpc_energy[k].body), skip_validation=True)
-    for (s, t) in m.hpc_own_index:
-        m.hpc_own[s, t].set_value(pyo.value(sites.hpc_racks(m, s, t)) * _v(m.own[s, t]), skip_validation=True)
-    for (c, t) in m.signed_owned_index:
-        site = data.inst.contracts[[x.id for x in data.inst.contracts].index(c)].site
-        m.signed_owned[c, t].set_value(_v(m.sign[c]) * pyo.value(sites.own(m, site, t)), skip_validation=True)
+    for k in m.hpc_own_index:
+        (s,), t, w = isplit(m, k, 1)
+        m.hpc_own[k].set_value(pyo.value(sites.hpc_racks(m, s, t, w)) * _v(m.own[k]), skip_validation=True)
+    cons = {c.id: c for c in data.inst.contracts}
+    for k in m.signed_owned_index:
+        (c,), t, w = isplit(m, k, 1)
+        m.signed_owned[k].set_value(_v(power.sign_var(m, c, w)) * pyo.value(sites.own(m, cons[c].site, t, w)), skip_validation=True)
     out = ComponentMap()
     defined = [m.nb, m.gcum, m.nbcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned]
     for var in first_stage + defined:
@@ -172,11 +241,13 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
 
 
 def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> None:
+    tree = m.tree
     for v in m.op.values():
         v.set_value(0.0, skip_validation=True)
     for r in plan.operations.itertuples():
         if r.scenario in names:
-            _set(m.op, (r.site, r.model, _period(data, r.month, "plan.operations"), names[r.scenario]), r.units / UNITS, "plan.operations")
+            t = _period(data, r.month, "plan.operations")
+            _set(m.op, (r.site, r.model, t, tree.op(t, names[r.scenario])), r.units / UNITS, "plan.operations")
     for v in m.op.values():
         out[v] = _v(v)
     for (s, w), e in getattr(m, "tmine_margin", {}).items():  # terminal mining floor: keep iff the margin pays
@@ -192,7 +263,8 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
     for r in plan.energy.itertuples():
         if r.scenario not in names:
             continue
-        k = (r.contract, _period(data, r.month, "plan.energy"), names[r.scenario])
+        t = _period(data, r.month, "plan.energy")
+        k = (r.contract, t, tree.op(t, names[r.scenario]))
         _set(m.deliv, k, r.delivered_mwh / MWH, "plan.energy")
         if k in m.used:
             m.used[k].set_value(r.used_mwh / MWH, skip_validation=True)
@@ -203,7 +275,7 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         for (cid, t, w) in m.deliv_index:
             if cid != c.id:
                 continue
-            q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t))
+            q = c.take_or_pay_min_share * c.mw_cap * hours[t] / MWH * pyo.value(power.signed_and_owned(m, c, t, w))
             d = m.deliv[cid, t, w]
             if lift:  # the model takes at least the minimum and sells the rest back (never worse)
                 d.set_value(max(_v(d), q), skip_validation=True)
@@ -216,9 +288,11 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         v.set_value(0.0, skip_validation=True)
     for r in plan.btc_sales.itertuples():
         if r.scenario in names:
-            _set(m.btc_sold, (names[r.scenario], _period(data, r.month, "plan.btc_sales")), float(r.btc), "plan.btc_sales")
+            t = _period(data, r.month, "plan.btc_sales")
+            _set(m.btc_sold, ik(m, (), t, names[r.scenario]), float(r.btc), "plan.btc_sales")
     for k in m.btc_held_index:  # treasury_balance: held - prev + sold - mined == 0, in period order
         m.btc_held[k].set_value(0.0, skip_validation=True)
+    for k in sorted(m.btc_held_index, key=lambda k: k[1]):
         m.btc_held[k].set_value(-pyo.value(m.treasury_balance[k].body), skip_validation=True)
     for v in financing.set_taxes(m, data):  # tax rows read the operations; the cash rows read the taxes
         out[v] = _v(v)
@@ -229,7 +303,11 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
             out[m.first_stage_net[k]] = _v(m.first_stage_net[k])
         for k in m.cash_index:
             m.cash[k].set_value(0.0, skip_validation=True)
+        for k in sorted(m.cash_index, key=lambda k: k[1]):
             m.cash[k].set_value(-pyo.value(m.cash_balance[k].body), skip_validation=True)
     for var in [m.btc_sold, m.btc_held] + ([m.cash] if hasattr(m, "cash") else []):
         for v in var.values():
             out[v] = _v(v)
+
+
+__all__ = ["extract_plan", "mip_start_values"]

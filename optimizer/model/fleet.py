@@ -1,11 +1,13 @@
 """Fleet: ASIC purchases, retirements, installed and operating units, rack positions, mining lines.
 
-Variables (units in thousands, see common.UNITS): buy[o,s,t] ordered (first stage),
-ret[s,m,t] retired (first stage), inst[s,m,t] installed (first stage, defined by a balance),
-op[s,m,t,w] operating (second stage); with a terminal mining multiple, tmine[s,w] >= 0 (the
-terminal mining line) and tkeep[s,w] binary (keep mining after the horizon, else retire), which
-make tmine = max(0, k x margin - salvage) exactly (``terminal_mining_floor``). Racks are pooled per site (economics.md), so there
-are no identical halls and no hall symmetry to break.
+Variables (units in thousands, see common.UNITS): buy[o,s,t] ordered and ret[s,m,t] retired
+(commitments), inst[s,m,t] installed (defined by a balance), each at the node taking the
+commitments of t (``common.ik``); op[s,m,t,w] operating, at the node running the operations of
+t (``w`` its representative; scenario w's own in the two-stage form); with a terminal mining
+multiple, tmine[s,w] >= 0 (the terminal mining line) and tkeep[s,w] binary (keep mining after
+the horizon, else retire) at each leaf w, which make tmine = max(0, k x margin - salvage)
+exactly (``terminal_mining_floor``). Racks are pooled per site (economics.md), so there are no
+identical halls and no hall symmetry to break.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
 from optimizer.model import sites
-from optimizer.model.common import MWH, UNITS, USD, Acc, add_constraints, add_vars, is_const, lin, register
+from optimizer.model.common import MWH, UNITS, USD, Acc, add_constraints, add_vars, ik, inv_at, is_const, isplit, lin, register, rk
 
 
 def build(m, data: Data) -> None:
-    inst, T, W = data.inst, data.T, data.W
+    inst, T, tree = data.inst, data.T, m.tree
     init = data.initial_units
 
     # purchases: order periods whose delivery falls in an owned period of a site with mining racks
@@ -32,7 +34,7 @@ def build(m, data: Data) -> None:
             for t in data.purchase_periods(o):
                 if not si.owned0 and (si.own_first is None or t + lead < si.own_first):
                     continue
-                buy_keys.append((o.id, s, t))
+                buy_keys += [ik(m, (o.id, s), t, r) for r in tree.inv_reps(t)]
                 deliveries.setdefault((s, o.model, t + lead), []).append((o, t))
     m.buy = add_vars(m, "buy", buy_keys, pyo.NonNegativeReals)
     purchase_cap(m, data, buy_keys)
@@ -49,9 +51,10 @@ def build(m, data: Data) -> None:
     m.fleet_first = first
     retire = inst.fleet.allow_retirement
     varying = {p for p in pairs if retire or any(k[0] == p[0] and k[1] == p[1] for k in deliveries)}
-    ret_keys = [(s, mod, t) for (s, mod) in pairs if retire for t in range(first[(s, mod)], T)]
+    ret_keys = [ik(m, (s, mod), t, r) for (s, mod) in pairs if retire for t in range(first[(s, mod)], T) for r in tree.inv_reps(t)]
     m.ret = add_vars(m, "ret", ret_keys, pyo.NonNegativeReals)
-    inst_keys = [(s, mod, t) for (s, mod) in pairs if (s, mod) in varying for t in range(first[(s, mod)], T)]
+    inst_keys = [ik(m, (s, mod), t, r) for (s, mod) in pairs if (s, mod) in varying for t in range(first[(s, mod)], T)
+                 for r in tree.inv_reps(t)]
     cap = {s.id: s.asics_per_rack * m.site_info[s.id].Rmax / UNITS for s in inst.sites}
     m.inst = add_vars(m, "inst", inst_keys, pyo.NonNegativeReals, bounds={k: (0, cap[k[0]]) for k in inst_keys})
     m.const_units = {p: init.get(p, 0.0) / UNITS for p in pairs if p not in varying}
@@ -60,11 +63,11 @@ def build(m, data: Data) -> None:
     op_keys, op_b = [], {}
     for (s, mod) in pairs:
         for t in range(first[(s, mod)], T):
-            ub = installed(m, s, mod, t)
-            ub = min(ub, cap[s]) if is_const(ub) else cap[s]
-            if ub <= 0:
-                continue
-            for w in range(W):
+            for w in tree.op_reps(t):
+                ub = installed(m, s, mod, t, w)
+                ub = min(ub, cap[s]) if is_const(ub) else cap[s]
+                if ub <= 0:
+                    continue
                 op_keys.append((s, mod, t, w))
                 op_b[(s, mod, t, w)] = (0.0, ub)
     m.op = add_vars(m, "op", op_keys, pyo.NonNegativeReals, bounds=op_b)
@@ -76,27 +79,33 @@ def build(m, data: Data) -> None:
 
 
 def purchase_cap(m, data: Data, buy_keys) -> None:
-    """sum_{s,t} buy[o,s,t] <= max_units_o (all sites together); each variable also bounded by it."""
+    """sum_{s,t} buy[o,s,t] <= max_units_o (all sites together, along each path of the tree);
+    each variable also bounded by it."""
     rows = {}
+    tree = m.tree
     for o in data.inst.fleet.purchase_options:
         if o.max_units is None:
             continue
         ks = [k for k in buy_keys if k[0] == o.id]
         for k in ks:
             m.buy[k].setub(o.max_units / UNITS)
-        if len(ks) > 1:
-            rows[o.id] = lin([1.0] * len(ks), [m.buy[k] for k in ks]) <= o.max_units / UNITS
+        periods = sorted({isplit(m, k, 2)[1] for k in ks})
+        for w in tree.path_reps(periods):
+            on_path = [k for k in ks if isplit(m, k, 2)[2] == tree.inv(isplit(m, k, 2)[1], w)]
+            if len(on_path) > 1:
+                rows[rk(m, o.id, w)] = lin([1.0] * len(on_path), [m.buy[k] for k in on_path]) <= o.max_units / UNITS
     add_constraints(m, "purchase_cap", rows)
 
 
-def installed(m, s: str, mod: str, t: int):
-    """Installed units (thousands) of model mod at site s in period t: a constant or inst[s,mod,t]."""
+def installed(m, s: str, mod: str, t: int, r: int):
+    """Installed units (thousands) of model mod at site s in period t on scenario r's path: a
+    constant or inst[s,mod,t]."""
     first = m.fleet_first.get((s, mod))
     if first is None or t < first:
         return 0.0
     if (s, mod) in m.const_units:
         return m.const_units[(s, mod)]
-    return m.inst[s, mod, t]
+    return m.inst[ik(m, (s, mod), t, r)]
 
 
 def fleet_balance(m, data: Data, deliveries) -> None:
@@ -104,20 +113,21 @@ def fleet_balance(m, data: Data, deliveries) -> None:
     inst[s,m,-1] = initial units."""
     init = data.initial_units
     rows = {}
-    for (s, mod, t) in m.inst_index:
-        prev = installed(m, s, mod, t - 1) if t > 0 else init.get((s, mod), 0.0) / UNITS
-        coefs, vs = [1.0], [m.inst[s, mod, t]]
+    for k in m.inst_index:
+        (s, mod), t, r = isplit(m, k, 2)
+        prev = installed(m, s, mod, t - 1, r) if t > 0 else init.get((s, mod), 0.0) / UNITS
+        coefs, vs = [1.0], [m.inst[k]]
         for o, tau in deliveries.get((s, mod, t), []):
             coefs.append(-1.0)
-            vs.append(m.buy[o.id, s, tau])
-        if (s, mod, t) in m.ret:
+            vs.append(m.buy[ik(m, (o.id, s), tau, r)])
+        if k in m.ret:
             coefs.append(1.0)
-            vs.append(m.ret[s, mod, t])
+            vs.append(m.ret[k])
         if not is_const(prev):
             coefs.append(-1.0)
             vs.append(prev)
             prev = 0.0
-        rows[(s, mod, t)] = lin(coefs, vs) == prev
+        rows[k] = lin(coefs, vs) == prev
     add_constraints(m, "fleet_balance", rows)
 
 
@@ -125,7 +135,7 @@ def operating_le_installed(m) -> None:
     """op[s,m,t,w] <= inst[s,m,t] (the rest is curtailed); a bound when inst is a constant."""
     rows = {}
     for (s, mod, t, w) in m.op_index:
-        i = installed(m, s, mod, t)
+        i = installed(m, s, mod, t, w)
         if not is_const(i):
             rows[(s, mod, t, w)] = m.op[s, mod, t, w] <= i
     add_constraints(m, "operating_le_installed", rows)
@@ -140,13 +150,14 @@ def rack_positions(m, data: Data) -> None:
         if not mods:
             continue
         for t in range(data.T):
-            acc = Acc()
-            for mod in mods:
-                acc.add(0, 1.0, installed(m, s, mod, t))
-            lhs, rhs = acc.expr(0), sites.mining_racks(m, s, t)
-            if is_const(lhs) and is_const(rhs):
-                continue
-            rows[(s, t)] = lhs <= site.asics_per_rack / UNITS * rhs
+            for r in m.tree.inv_reps(t):
+                acc = Acc()
+                for mod in mods:
+                    acc.add(0, 1.0, installed(m, s, mod, t, r))
+                lhs, rhs = acc.expr(0), sites.mining_racks(m, s, t, r)
+                if is_const(lhs) and is_const(rhs):
+                    continue
+                rows[rk(m, (s, t), r)] = lhs <= site.asics_per_rack / UNITS * rhs
     add_constraints(m, "rack_positions", rows)
 
 
@@ -162,13 +173,14 @@ def fleet_needs_ownership(m, data: Data) -> None:
             continue
         mods = [mod for (ss, mod) in m.fleet_pairs if ss == s]
         for t in range(si.own_first, data.T):
-            acc = Acc()
-            for mod in mods:
-                acc.add(0, 1.0, installed(m, s, mod, t))
-            lhs = acc.expr(0)
-            if is_const(lhs) and lhs == 0:
-                continue
-            rows[(s, t)] = lhs <= site.asics_per_rack * si.Rmax / UNITS * sites.own(m, s, t)
+            for r in m.tree.inv_reps(t):
+                acc = Acc()
+                for mod in mods:
+                    acc.add(0, 1.0, installed(m, s, mod, t, r))
+                lhs = acc.expr(0)
+                if is_const(lhs) and lhs == 0:
+                    continue
+                rows[rk(m, (s, t), r)] = lhs <= site.asics_per_rack * si.Rmax / UNITS * sites.own(m, s, t, r)
     add_constraints(m, "fleet_needs_ownership", rows)
 
 
@@ -190,47 +202,53 @@ def mining_revenue(m, s: str, t: int, w: int):
     return 0.0 if e is None else (m.btc_price[w, t] * m.btc_per_ph[w, t] / USD) * e
 
 
-def _mining_fixed_opex(m, data: Data, s: str, t: int, scale: float = 1.0):
+def _mining_fixed_opex(m, data: Data, s: str, t: int, r: int, scale: float = 1.0):
     """scale x $M: fixed_opex_mining x installed ASIC nameplate MW x months."""
     acc = Acc()
     if data.inst.site_by_id[s].fixed_opex_mining_usd_per_mw_month > 0:
         for (ss, mod) in m.fleet_pairs:
             if ss == s:
-                acc.add(0, scale * data.mining_opex_usd_per_unit(s, mod) * UNITS / USD, installed(m, s, mod, t))
+                acc.add(0, scale * data.mining_opex_usd_per_unit(s, mod) * UNITS / USD, installed(m, s, mod, t, r))
     return acc.expr(0)
 
 
 def _cashflows(m, data: Data) -> None:
-    inst, T, W = data.inst, data.T, data.W
+    inst, T, tree = data.inst, data.T, m.tree
     models = inst.model_by_name
     opts = {o.id: o for o in inst.fleet.purchase_options}
     buy = Acc()
-    for (o, s, t) in m.buy_index:
+    for k in m.buy_index:
+        (o, s), t, r = isplit(m, k, 2)
         opt = opts[o]
-        buy.add((s, t), -opt.usd_per_th * models[opt.model].hashrate_th_s * UNITS / USD, m.buy[o, s, t])
-    for (s, t), e in buy.items():
-        register(m, "asic_purchases_usd", s, t, None, e, asset="asics")
+        buy.add((s, t, r), -opt.usd_per_th * models[opt.model].hashrate_th_s * UNITS / USD, m.buy[k])
+    for (s, t, r), e in buy.items():
+        register(m, "asic_purchases_usd", s, t, inv_at(m, t, r), e, asset="asics")
     salv = Acc()
-    for (s, mod, t) in m.ret_index:
+    for k in m.ret_index:
+        (s, mod), t, r = isplit(m, k, 2)
         if models[mod].salvage_usd_per_unit > 0:
-            salv.add((s, t), models[mod].salvage_usd_per_unit * UNITS / USD, m.ret[s, mod, t])
-    for (s, t), e in salv.items():
-        register(m, "salvage_usd", s, t, None, e)
+            salv.add((s, t, r), models[mod].salvage_usd_per_unit * UNITS / USD, m.ret[k])
+    for (s, t, r), e in salv.items():
+        register(m, "salvage_usd", s, t, inv_at(m, t, r), e)
     sites_with_fleet = list(dict.fromkeys(s for s, _ in m.fleet_pairs))
     for s in sites_with_fleet:
         for t in range(T):
-            register(m, "opex_usd", s, t, None, _mining_fixed_opex(m, data, s, t, -1.0))
-            for w in range(W):
+            for r in tree.inv_reps(t):
+                register(m, "opex_usd", s, t, inv_at(m, t, r), _mining_fixed_opex(m, data, s, t, r, -1.0))
+            for w in tree.op_reps(t):
                 register(m, "mining_revenue_usd", s, t, w, mining_revenue(m, s, t, w))
     term = inst.horizon.terminal
     if term.asic_salvage:
-        acc = Acc()
-        for (s, mod) in m.fleet_pairs:
-            acc.add(s, models[mod].salvage_usd_per_unit * UNITS / USD, installed(m, s, mod, T - 1))
-        for s, e in acc.items():
-            register(m, "terminal_asic_salvage_usd", s, T - 1, None, e)
+        for r in tree.inv_reps(T - 1):
+            acc = Acc()
+            for (s, mod) in m.fleet_pairs:
+                acc.add(s, models[mod].salvage_usd_per_unit * UNITS / USD, installed(m, s, mod, T - 1, r))
+            for s, e in acc.items():
+                register(m, "terminal_asic_salvage_usd", s, T - 1, inv_at(m, T - 1, r), e)
     if term.mining_margin_multiple > 0:
-        keys = [(s, w) for s in sites_with_fleet for w in range(W)]
+        # the terminal mining line reads the last month's prices: one (tmine, tkeep) per site and
+        # leaf (the operations node of T-1; scenario w's own in the two-stage form)
+        keys = [(s, w) for s in sites_with_fleet for w in tree.op_reps(T - 1)]
         m.tmine = add_vars(m, "tmine", keys, pyo.NonNegativeReals)
         m.tkeep = add_vars(m, "tkeep", keys, pyo.Binary)
         terminal_mining_floor(m, data, keys)
@@ -240,7 +258,8 @@ def _cashflows(m, data: Data) -> None:
 
 def terminal_margin(m, data: Data, s: str, w: int):
     """$M: k x (mining revenue - mining GWh x mining_price[s,w] - fixed mining opex) of the last
-    period - the salvage of the units installed then (what retiring them gives)."""
+    period - the salvage of the units installed then (what retiring them gives), on the path of
+    the leaf w (its fleet: the commitments along that path)."""
     T, k = data.T, data.terminal_mining_factor
     t = T - 1
     rev = mining_revenue(m, s, t, w)
@@ -249,8 +268,8 @@ def terminal_margin(m, data: Data, s: str, w: int):
     salvage = Acc()
     for (ss, mod) in m.fleet_pairs:
         if ss == s:
-            salvage.add(0, data.mining_salvage_usd_per_unit(mod) * UNITS / USD, installed(m, s, mod, t))
-    return k * (rev - energy) + _mining_fixed_opex(m, data, s, t, -k) - salvage.expr(0)
+            salvage.add(0, data.mining_salvage_usd_per_unit(mod) * UNITS / USD, installed(m, s, mod, t, w))
+    return k * (rev - energy) + _mining_fixed_opex(m, data, s, t, w, -k) - salvage.expr(0)
 
 
 def terminal_mining_floor(m, data: Data, keys) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
-from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, lin, register
+from optimizer.model.common import MWH, USD, Acc, add_constraints, add_vars, ik, lin, register
 
 
 def _sites(data: Data, o, m) -> list[str]:
@@ -78,14 +78,15 @@ def online(m, oid: str, s: str, t: int):
 def contracted(m, data: Data) -> Acc:
     """(option, site, t) -> MW held for GPU cloud contracts (leases with gpu_option) reserved in t."""
     acc = Acc()
-    for (l, s, tau) in m.x_index:
+    for (l, s), taus in m.lease_taus.items():
         ld = data.leases[l]
         oid = ld.lease.gpu_option
         if oid is None:
             continue
-        mw = ld.mw_reserved(tau)
-        for t in mw.nonzero()[0]:
-            acc.add((oid, s, int(t)), float(mw[t]), m.x[l, s, tau])
+        for tau in taus:  # GPU contracts are two-stage only: x at the root
+            mw = ld.mw_reserved(tau)
+            for t in mw.nonzero()[0]:
+                acc.add((oid, s, int(t)), float(mw[t]), m.x[ik(m, (l, s), tau, 0)])
     return acc
 
 

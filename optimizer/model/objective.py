@@ -1,8 +1,10 @@
 """The objective, assembled once from the cash-flow registry, and per-line values of the model.
 
-E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = prob[w] for a
-scenario term and 1 (= sum of probabilities) for a first-stage term; df = df[t] (each month's
-share of the period discounted at the month's end), df_end for terminal lines (the horizon's end). With cvar_weight > 0 the
+E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = the probability of
+the term's tree node (the sum over the scenarios through it): prob[w] for a two-stage operation
+term of scenario w, and 1 (= sum of probabilities) for a root term; df = df[t] (each month's
+share of the period discounted at the month's end), df_end for terminal lines (the horizon's
+end). With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
 
 With a financing section: df is the discount factor of the term's rate class (df_class) when
@@ -22,6 +24,11 @@ from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS, TERMINAL_ITE
 from optimizer.model.common import USD, add_constraints, add_vars
 
 
+def node_weight(term) -> float:
+    """Probability of a term's node: 1 at the root, the sum over its scenarios elsewhere."""
+    return 1.0 if term.node.depth == 0 else float(term.node.probability)
+
+
 def term_df(m, term):
     """The discount factor Param of a registered term: of its rate class when
     financing.discount_rates is given (df_class / df_end_class), else df; terminal lines take
@@ -34,8 +41,7 @@ def term_df(m, term):
 
 
 def _weighted(m, data: Data, term):
-    w = 1.0 if term.scenario is None else float(data.prob[term.scenario])
-    return (w * term_df(m, term)) * term.expr
+    return (node_weight(term) * term_df(m, term)) * term.expr
 
 
 def objective_terms(m, data: Data) -> list:
@@ -53,7 +59,7 @@ def expected_npv(m, data: Data):
 
 def scenario_npv(m, data: Data, w: int):
     """NPV of scenario w in $M (first-stage terms plus scenario w's terms)."""
-    return SumExpression([term_df(m, t) * t.expr for t in objective_terms(m, data) if t.scenario in (None, w)])
+    return SumExpression([term_df(m, t) * t.expr for t in objective_terms(m, data) if w in t.node.members])
 
 
 def build(m, data: Data, cvar_weight: float = 0.0, cvar_alpha: float = 0.95) -> None:
@@ -86,8 +92,7 @@ def model_cashflows(m, data: Data) -> pd.DataFrame:
     rows = []
     for term in m.cashflow_terms:
         v = pyo.value(term.expr) * USD
-        ws = range(data.W) if term.scenario is None else [term.scenario]
-        for w in ws:
+        for w in term.node.scenarios:
             rows.append((names[w], labels[term.period], term.period, term.site, term.item, v))
     df = pd.DataFrame(rows, columns=["scenario", "month", "period", "site", "item", "usd"])
     if len(df):

@@ -1,5 +1,6 @@
 """Policy: capex budget per calendar year, minimum mining share, maximum converted share,
-and user-fixed decisions."""
+and user-fixed decisions. On a staged tree the limits hold along every path and a fixed
+decision is pinned at every node that could take it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
 from optimizer.errors import InputError
 from optimizer.model import sites
-from optimizer.model.common import USD, Acc, add_constraints, is_const, lin
+from optimizer.model.common import USD, Acc, add_constraints, ik, is_const, isplit, lin, rk
 
 
 def build(m, data: Data) -> None:
@@ -24,15 +25,18 @@ def capex_budget(m, data: Data) -> None:
     """-(conversion + grid-expansion capex + ASIC purchases) in a calendar year's periods <= budget."""
     if data.inst.policy.capex_budget_usd_per_year is None:
         return
+    tree = m.tree
     by_year: dict[int, list] = {}
     for term in m.cashflow_terms:
-        if term.item in CAPEX_ITEMS and term.scenario is None:
-            by_year.setdefault(int(data.period_years[term.period]), []).append(term.expr)
+        if term.item in CAPEX_ITEMS and term.node.depth == tree.inv_depth[term.period]:
+            by_year.setdefault(int(data.period_years[term.period]), []).append(term)
     rows = {}
-    for y, exprs in sorted(by_year.items()):
+    for y, terms in sorted(by_year.items()):
         b = data.capex_budget(y)
-        if b is not None:
-            rows[y] = -sum(exprs) <= b / USD
+        if b is None:
+            continue
+        for w in tree.path_reps(sorted({t.period for t in terms})):
+            rows[rk(m, y, w)] = -sum(t.expr for t in terms if w in t.node.members) <= b / USD
     add_constraints(m, "capex_budget", rows)
 
 
@@ -57,13 +61,14 @@ def min_mining_share(m, data: Data) -> None:
     grows = any(b.use == "mining" and si.build_periods.get(b.option.id) for si in own0 for b in si.builds)
     rows = {}
     for t in (range(T) if grows else [T - 1]):
-        acc = Acc()
-        for si in own0:
-            r = sites.mining_racks(m, si.id, t)
-            acc.add(0, 1.0, r) if is_const(r) else _add_expr(acc, r)
-        lhs = acc.expr(0)
-        if not is_const(lhs):
-            rows[t if grows else 0] = lhs >= share * total
+        for r in m.tree.inv_reps(t):
+            acc = Acc()
+            for si in own0:
+                e = sites.mining_racks(m, si.id, t, r)
+                acc.add(0, 1.0, e) if is_const(e) else _add_expr(acc, e)
+            lhs = acc.expr(0)
+            if not is_const(lhs):
+                rows[rk(m, t if grows else 0, r)] = lhs >= share * total
     add_constraints(m, "min_mining_share", rows)
 
 
@@ -82,14 +87,17 @@ def max_converted_share(m, data: Data) -> None:
     if share >= 1:
         return
     T = data.T
-    coefs, vs = [], []
-    for si in m.site_info.values():
-        b = sites.nb(m, si.id, T - 1)
-        if not isinstance(b, (int, float)):
-            coefs.append(si.rpb)
-            vs.append(b)
-    if vs:
-        add_constraints(m, "max_converted_share", {0: lin(coefs, vs) <= share * sum(si.R0 for si in m.site_info.values())})
+    rows = {}
+    for r in m.tree.inv_reps(T - 1):
+        coefs, vs = [], []
+        for si in m.site_info.values():
+            b = sites.nb(m, si.id, T - 1, r)
+            if not isinstance(b, (int, float)):
+                coefs.append(si.rpb)
+                vs.append(b)
+        if vs:
+            rows[rk(m, 0, r)] = lin(coefs, vs) <= share * sum(si.R0 for si in m.site_info.values())
+    add_constraints(m, "max_converted_share", rows)
 
 
 # ---------------------------------------------------------------- fixed decisions
@@ -103,13 +111,23 @@ def _months(data: Data, periods) -> str:
     return lab[ps[0]] if len(ps) == 1 else f"{lab[ps[0]]}..{lab[ps[-1]]}"
 
 
+def _keys(m, var, nbase: int, match) -> list:
+    """Keys of a commitment variable whose (base, t) satisfy ``match``."""
+    out = []
+    for k in var.index_set():
+        base, t, _ = isplit(m, k, nbase)
+        if match(base, t):
+            out.append(k)
+    return out
+
+
 def fix_decisions(m, data: Data) -> None:
-    """Pin the decisions of policy.fixed_decisions; a decision the model has no variable for
-    raises InputError naming it (one line: bad input, exit 2; the instance's checks catch most
-    such decisions before, ``instance.checks.check_fixed_decisions``). ``m.fixed_by_decision``
-    records, per decision index, the variables it fixed, and ``m.fixed_lease_decision`` the
-    decision behind each ``fixed_lease`` row: the infeasibility diagnosis relaxes them one
-    decision at a time."""
+    """Pin the decisions of policy.fixed_decisions (at every tree node that could take them); a
+    decision the model has no variable for raises InputError naming it (one line: bad input, exit
+    2; the instance's checks catch most such decisions before, ``instance.checks.check_fixed_decisions``).
+    ``m.fixed_by_decision`` records, per decision index, the variables it fixed, and
+    ``m.fixed_lease_decision`` the decision behind each ``fixed_lease`` row (one per path on a
+    staged tree): the infeasibility diagnosis relaxes them one decision at a time."""
     rows = {}
     m.fixed_lease_decision = {}
     already = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
@@ -117,32 +135,36 @@ def fix_decisions(m, data: Data) -> None:
         where = f"policy.fixed_decisions[{i}]"
         t = data.tl.period_of(d.month) if getattr(d, "month", None) is not None else None
         if d.kind == "conversion":
-            if (d.site, t) not in m.conv:
-                allowed = [tt for (s, tt) in m.conv_index if s == d.site]
+            ks = _keys(m, m.conv, 1, lambda b, tt, d=d, t=t: b == (d.site,) and tt == t)
+            if not ks:
+                allowed = [tt for tt in {isplit(m, k, 1)[1] for k in _keys(m, m.conv, 1, lambda b, tt, d=d: b == (d.site,))}]
                 raise InputError(f"{where}: site {d.site!r} cannot start a conversion in {d.month} (allowed months: {_months(data, allowed)})")
-            if d.blocks > m.conv[d.site, t].ub:
-                raise InputError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[d.site, t].ub} blocks site {d.site!r} can convert")
-            m.conv[d.site, t].fix(d.blocks)
+            if d.blocks > m.conv[ks[0]].ub:
+                raise InputError(f"{where}.blocks: {d.blocks} exceeds the {m.conv[ks[0]].ub} blocks site {d.site!r} can convert")
+            for k in ks:
+                m.conv[k].fix(d.blocks)
         elif d.kind == "grid_expansion":
-            _fix_event(m.gx, [(s, g, tt) for (s, g, tt) in m.gx_index if s == d.site and g == d.option],
-                       (d.site, d.option, t), d, where, f"grid expansion {d.option!r} of site {d.site!r}", data)
+            _fix_event(m, m.gx, 2, (d.site, d.option), t, d, where, f"grid expansion {d.option!r} of site {d.site!r}", data)
         elif d.kind in ("sale", "acquisition"):
             var = m.sell if d.kind == "sale" else m.acq
-            _fix_event(var, [(s, tt) for (s, tt) in var.index_set() if s == d.site], (d.site, t), d, where,
-                       f"{d.kind} of site {d.site!r}", data)
+            _fix_event(m, var, 1, (d.site,), t, d, where, f"{d.kind} of site {d.site!r}", data)
         elif d.kind == "purchase":
-            if (d.option, d.site, t) not in m.buy:
-                allowed = [tt for (o, s, tt) in m.buy_index if o == d.option and s == d.site]
+            ks = _keys(m, m.buy, 2, lambda b, tt, d=d, t=t: b == (d.option, d.site) and tt == t)
+            if not ks:
+                allowed = sorted({isplit(m, k, 2)[1] for k in _keys(m, m.buy, 2, lambda b, tt, d=d: b == (d.option, d.site))})
                 raise InputError(f"{where}: purchase option {d.option!r} cannot deliver to site {d.site!r} when ordered in {d.month} (allowed months: {_months(data, allowed)})")
-            m.buy[d.option, d.site, t].fix(d.units / 1e3)  # model units are thousands (common.UNITS)
+            for k in ks:
+                m.buy[k].fix(d.units / 1e3)  # model units are thousands (common.UNITS)
         elif d.kind == "contract":
-            if d.contract in m.sign:
-                m.sign[d.contract].fix(1 if d.signed else 0)
+            ks = [k for k in m.sign_index if (k if isinstance(k, str) else k[0]) == d.contract]
+            if ks:
+                for k in ks:
+                    m.sign[k].fix(1 if d.signed else 0)
             elif not d.signed:
                 raise InputError(f"{where}: contract {d.contract!r} is not optional, so it cannot be left unsigned")
         elif d.kind == "lease":
-            if _fix_lease(m, data, d, t, where, rows):
-                m.fixed_lease_decision[d.lease] = i
+            for key in _fix_lease(m, data, d, t, where, rows):
+                m.fixed_lease_decision[key] = i
     add_constraints(m, "fixed_lease", rows)
     m.fixed_by_decision = {}
     for i, d in enumerate(data.inst.policy.fixed_decisions):
@@ -163,42 +185,52 @@ def _decision_vars(m, d, data: Data) -> list:
         return [var[k] for k in var.index_set() if k[0] == d.site]
     if d.kind == "purchase":
         return [m.buy[k] for k in m.buy_index if k[0] == d.option and k[1] == d.site]
-    if d.kind == "contract":
-        return [m.sign[d.contract]] if d.contract in m.sign else []
-    return [m.x[k] for k in m.x_index if k[0] == d.lease] + [m.y[k] for k in m.y_index if k[0] == d.lease]
+    if d.kind == "contract":  # sign[c], or sign[c, node] on a staged tree
+        return [m.sign[k] for k in m.sign.index_set() if (k if isinstance(k, str) else k[0]) == d.contract]
+    return [m.x[k] for k in m.x_index if k[0] == d.lease] + [m.y[k] for k in m.y_index if (k if isinstance(k, str) else k[0]) == d.lease]
 
 
-def _fix_event(var, keys, key, d, where, what, data: Data) -> None:
+def _fix_event(m, var, nbase: int, base: tuple, t, d, where, what, data: Data) -> None:
+    keys = _keys(m, var, nbase, lambda b, tt: b == base)
     if not keys:
         raise InputError(f"{where}: the model has no {what} to fix (no such option, or no allowed month in the horizon)")
+    at_t = [k for k in keys if isplit(m, k, nbase)[1] == t]
     if d.happens:
-        if key not in var:
-            raise InputError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [k[-1] for k in keys])})")
-        var[key].fix(1)
+        if not at_t:
+            raise InputError(f"{where}: {what} cannot happen in {d.month} (allowed months: {_months(data, [isplit(m, k, nbase)[1] for k in keys])})")
+        for k in at_t:
+            var[k].fix(1)
     else:
         for k in keys:
-            if d.month is None or k == key:
+            if d.month is None or k in at_t:
                 var[k].fix(0)
 
 
-def _fix_lease(m, data: Data, d, t, where, rows) -> bool:
+def _fix_lease(m, data: Data, d, t, where, rows) -> list:
+    """Fix a lease decision; returns the keys of the ``fixed_lease`` rows it added."""
     ks = [k for k in m.x_index if k[0] == d.lease]
     lease = data.leases[d.lease].lease
     if not d.signed:
         for k in ks:
             m.x[k].fix(0)
         for k in m.y_index:
-            if k[0] == d.lease:
+            if (k if isinstance(k, str) else k[0]) == d.lease:
                 m.y[k].fix(0)
-        return False
-    sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or k[2] == t)]
+        return []
+    sel = [k for k in ks if (d.site is None or k[1] == d.site) and (t is None or isplit(m, k, 2)[1] == t)]
     if not sel:
         what = " ".join(x for x in [f"at site {d.site!r}" if d.site else "", f"handed over in {d.month}" if d.month else ""] if x)
         raise InputError(f"{where}: lease {d.lease!r} cannot be delivered {what or 'at all'} (outside its window, site not eligible, or HPC racks cannot be ready)")
     if d.site is not None and t is not None:
-        m.x[d.lease, d.site, t].fix(1)  # splittable: the whole lease at that site
-        if lease.splittable:
-            m.y[d.lease, t].fix(1)
-        return False
-    rows[d.lease] = lin([1.0] * len(sel), [m.x[k] for k in sel]) == 1
-    return True
+        for k in sel:  # splittable: the whole lease at that site
+            m.x[k].fix(1)
+            if lease.splittable:
+                m.y[ik(m, (d.lease,), t, isplit(m, k, 2)[2])].fix(1)
+        return []
+    added = []
+    periods = sorted({isplit(m, k, 2)[1] for k in sel})
+    for w in m.tree.path_reps(periods):
+        on_path = [k for k in sel if isplit(m, k, 2)[2] == m.tree.inv(isplit(m, k, 2)[1], w)]
+        rows[rk(m, d.lease, w)] = lin([1.0] * len(on_path), [m.x[k] for k in on_path]) == 1
+        added.append(rk(m, d.lease, w))
+    return added

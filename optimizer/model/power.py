@@ -1,11 +1,12 @@
 """Power: contracts (fixed with take-or-pay and sell-back, index, owned generation, optional
 signing), the site energy balance and the grid interconnect.
 
-Variables (energy in GWh): sign[c] (binary, optional contracts; first stage), signed_owned[c,t]
-(sign x own, exact McCormick; only for optional contracts at sites that may be sold or bought),
-and per scenario deliv[c,t,w] (fixed: delivered; index: taken; owned generation: generated),
-used[c,t,w] (only where energy may be sold back / exported; else used = deliv) and
-shortfall[c,t,w] (take-or-pay energy paid but not delivered).
+Variables (energy in GWh): sign[c] (binary, optional contracts; a commitment of the contract's
+start period: one per node taking the commitments of that period, ``sign[c, rep]`` on a staged
+tree), signed_owned[c,t] (sign x own, exact McCormick; only for optional contracts at sites that
+may be sold or bought), and per operations node deliv[c,t,w] (fixed: delivered; index: taken;
+owned generation: generated), used[c,t,w] (only where energy may be sold back / exported; else
+used = deliv) and shortfall[c,t,w] (take-or-pay energy paid but not delivered).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import pyomo.environ as pyo
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract, IndexContract, OwnedGeneration
 from optimizer.model import sites
-from optimizer.model.common import MWH, USD, add_constraints, add_vars, is_const, lin, register
+from optimizer.model.common import MWH, USD, add_constraints, add_vars, ik, inv_at, is_const, isplit, lin, register, rk
 
 
 def _periods(m, data: Data, c) -> list[int]:
     """Periods the contract can deliver: inside its term and the site not known to be unowned."""
     h = data.contracts[c.id].active_hours
-    return [t for t in range(data.T) if h[t] > 0 and not (is_const(sites.own(m, c.site, t)) and sites.own(m, c.site, t) == 0)]
+    return [t for t in range(data.T) if h[t] > 0 and not (is_const(sites.own(m, c.site, t, 0)) and sites.own(m, c.site, t, 0) == 0)]
 
 
 def take_minimum(data: Data, c) -> bool:
@@ -38,11 +39,13 @@ def _has_used(c) -> bool:
 
 
 def build(m, data: Data) -> None:
-    inst, W = data.inst, data.W
+    inst, tree = data.inst, m.tree
     m.contract_periods = {c.id: _periods(m, data, c) for c in inst.contracts}
-    m.sign = add_vars(m, "sign", [c.id for c in inst.contracts if c.optional], pyo.Binary)
-    so_keys = [(c.id, t) for c in inst.contracts if c.optional for t in m.contract_periods[c.id]
-               if not is_const(sites.own(m, c.site, t))]
+    m.sign_period = {c.id: sign_period(data, c.id) for c in inst.contracts}
+    m.sign = add_vars(m, "sign", [sign_key(m, c.id, r) for c in inst.contracts if c.optional
+                                  for r in tree.inv_reps(m.sign_period[c.id])], pyo.Binary)
+    so_keys = [ik(m, (c.id,), t, r) for c in inst.contracts if c.optional for t in m.contract_periods[c.id]
+               if not is_const(sites.own(m, c.site, t, 0)) for r in tree.inv_reps(t)]
     m.signed_owned = add_vars(m, "signed_owned", so_keys, pyo.NonNegativeReals, ub=1)
     signed_owned_mccormick(m, data)
     d_keys, d_b, u_keys, k_keys = [], {}, [], []
@@ -50,7 +53,7 @@ def build(m, data: Data) -> None:
         h = data.contracts[c.id].active_hours
         for t in m.contract_periods[c.id]:
             ub = _cap_gwh(m, data, c, t, h[t])
-            for w in range(W):
+            for w in tree.op_reps(t):
                 d_keys.append((c.id, t, w))
                 d_b[(c.id, t, w)] = (0.0, ub)
                 if _has_used(c):
@@ -70,12 +73,28 @@ def build(m, data: Data) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def signed_and_owned(m, c, t: int):
-    """1 / sign[c] / own[s,t] / signed_owned[c,t]: whether contract c may deliver in t."""
-    o = sites.own(m, c.site, t)
+def sign_period(data: Data, cid: str) -> int:
+    """The period whose commitments include signing contract ``cid``: its start period (the
+    horizon start for a contract already running)."""
+    return min(max(data.contracts[cid].start_period, 0), data.T - 1)
+
+
+def sign_key(m, cid: str, r: int):
+    """Index of sign for contract ``cid`` on scenario r's path: ``cid`` in the two-stage form,
+    ``(cid, rep)`` on a staged tree."""
+    return cid if m.tree.two_stage else (cid, m.tree.inv(m.sign_period[cid], r))
+
+
+def sign_var(m, cid: str, r: int):
+    return m.sign[sign_key(m, cid, r)]
+
+
+def signed_and_owned(m, c, t: int, r: int):
+    """1 / sign[c] / own[s,t] / signed_owned[c,t]: whether contract c may deliver in t (on r's path)."""
+    o = sites.own(m, c.site, t, r)
     if is_const(o):
-        return (m.sign[c.id] if c.optional else 1) if o else 0
-    return m.signed_owned[c.id, t] if c.optional else o
+        return (sign_var(m, c.id, r) if c.optional else 1) if o else 0
+    return m.signed_owned[ik(m, (c.id,), t, r)] if c.optional else o
 
 
 def used_var(m, cid: str, t: int, w: int):
@@ -99,11 +118,12 @@ def signed_owned_mccormick(m, data: Data) -> None:
     """signed_owned = sign x own for binaries: <= sign, <= own, >= sign + own - 1."""
     rows = {}
     cons = {c.id: c for c in data.inst.contracts}
-    for (cid, t) in m.signed_owned_index:
-        o, z, p = sites.own(m, cons[cid].site, t), m.sign[cid], m.signed_owned[cid, t]
-        rows[(cid, t, "sign")] = p <= z
-        rows[(cid, t, "own")] = p <= o
-        rows[(cid, t, "both")] = p >= z + o - 1
+    for k in m.signed_owned_index:
+        (cid,), t, r = isplit(m, k, 1)
+        o, z, p = sites.own(m, cons[cid].site, t, r), sign_var(m, cid, r), m.signed_owned[k]
+        rows[rk(m, (cid, t, "sign"), r)] = p <= z
+        rows[rk(m, (cid, t, "own"), r)] = p <= o
+        rows[rk(m, (cid, t, "both"), r)] = p >= z + o - 1
     add_constraints(m, "signed_owned_mccormick", rows)
 
 
@@ -113,9 +133,9 @@ def contract_delivery(m, data: Data) -> None:
     for c in data.inst.contracts:
         h = data.contracts[c.id].active_hours
         for t in m.contract_periods[c.id]:
-            so = signed_and_owned(m, c, t)
             cap = _cap_gwh(m, data, c, t, h[t])
-            for w in range(data.W):
+            for w in m.tree.op_reps(t):
+                so = signed_and_owned(m, c, t, w)
                 d = m.deliv[c.id, t, w]
                 if not is_const(so):
                     rows[(c.id, t, w)] = d <= cap * so
@@ -135,8 +155,8 @@ def take_or_pay(m, data: Data) -> None:
         h = data.contracts[c.id].active_hours
         for t in m.contract_periods[c.id]:
             q = c.take_or_pay_min_share * c.mw_cap * h[t] / MWH
-            so = signed_and_owned(m, c, t)
-            for w in range(data.W):
+            for w in m.tree.op_reps(t):
+                so = signed_and_owned(m, c, t, w)
                 d = m.deliv[c.id, t, w]
                 if (c.id, t, w) in m.shortfall:
                     rows[(c.id, t, w)] = m.shortfall[c.id, t, w] + d >= q * so
@@ -152,9 +172,10 @@ def _load(m, s: str, t: int, w: int, sign: float = 1.0) -> tuple[list, list]:
     differs by scenario, their scenario-w load) as (coefs x sign, vars)."""
     r = m.mining_gwh.rows.get((s, t, w))
     coefs, vs = ([sign * a for a in r[0]], list(r[1])) if r is not None else ([], [])
-    if (s, t) in m.hpc_gwh:
+    k = ik(m, (s,), t, w)
+    if k in m.hpc_gwh:
         coefs.append(sign)
-        vs.append(m.hpc_gwh[s, t])
+        vs.append(m.hpc_gwh[k])
     rw = m.hpc_gwh_w.rows.get((s, t, w))
     if rw is not None:
         coefs += [sign * a for a in rw[0]]
@@ -171,7 +192,7 @@ def energy_balance(m, data: Data) -> None:
     for site in data.inst.sites:
         s = site.id
         for t in range(data.T):
-            for w in range(data.W):
+            for w in m.tree.op_reps(t):
                 coefs, vs = _load(m, s, t, w, -1.0)
                 for c in by_site.get(s, []):
                     if (c.id, t, w) in m.deliv:
@@ -200,12 +221,11 @@ def grid_interconnect(m, data: Data) -> None:
         if _max_load_mw(m, data, s) <= site.grid_interconnect_mw * (1 - 1e-12):
             continue
         for t in range(data.T):
-            cap = sites.grid_mw(m, s, t)
             hk = float(data.hours[t]) / MWH
-            for w in range(data.W):
+            for w in m.tree.op_reps(t):
                 coefs, vs = _load(m, s, t, w)
                 if vs:
-                    rows[(s, t, w)] = lin(coefs, vs) <= hk * cap
+                    rows[(s, t, w)] = lin(coefs, vs) <= hk * sites.grid_mw(m, s, t, w)
     add_constraints(m, "grid_interconnect", rows)
 
 
@@ -213,25 +233,31 @@ def grid_interconnect(m, data: Data) -> None:
 
 
 def _cashflows(m, data: Data) -> None:
-    inst, W = data.inst, data.W
+    inst, tree = data.inst, m.tree
     k = MWH / USD
     for c in inst.contracts:
         cd = data.contracts[c.id]
         s, market = c.site, inst.site_by_id[c.site].market
-        z = m.sign[c.id] if c.optional else 1
-        if c.signing_fee_usd > 0:
-            register(m, "contract_fees_usd", s, cd.start_period, None, -c.signing_fee_usd / USD * z)
-        if isinstance(c, OwnedGeneration) and c.optional and c.acquisition_price_usd > 0:
-            register(m, "acquisitions_usd", s, cd.start_period, None, -c.acquisition_price_usd / USD * z, asset="owned_generation")
+        sp = sign_period(data, c.id)
+        for r in tree.inv_reps(sp):
+            z = sign_var(m, c.id, r) if c.optional else 1
+            # fees and the plant's price fall in the start period (a later start than the horizon's)
+            if c.signing_fee_usd > 0:
+                register(m, "contract_fees_usd", s, cd.start_period, inv_at(m, cd.start_period, r), -c.signing_fee_usd / USD * z)
+            if isinstance(c, OwnedGeneration) and c.optional and c.acquisition_price_usd > 0:
+                register(m, "acquisitions_usd", s, cd.start_period, inv_at(m, cd.start_period, r), -c.acquisition_price_usd / USD * z,
+                         asset="owned_generation")
         if (isinstance(c, OwnedGeneration) and c.residual_value_usd > 0 and cd.runs_to_horizon_end
                 and data.T - 1 in m.contract_periods[c.id]):
-            register(m, "terminal_generation_usd", s, data.T - 1, None,
-                     c.residual_value_usd / USD * signed_and_owned(m, c, data.T - 1))
+            for r in tree.inv_reps(data.T - 1):
+                register(m, "terminal_generation_usd", s, data.T - 1, inv_at(m, data.T - 1, r),
+                         c.residual_value_usd / USD * signed_and_owned(m, c, data.T - 1, r))
         for t in m.contract_periods[c.id]:
             if isinstance(c, OwnedGeneration) and c.fixed_cost_usd_per_month > 0:
-                so = signed_and_owned(m, c, t)
-                register(m, "power_cost_usd", s, t, None, -c.fixed_cost_usd_per_month * float(cd.months_active[t]) / USD * so)
-            for w in range(W):
+                for r in tree.inv_reps(t):
+                    so = signed_and_owned(m, c, t, r)
+                    register(m, "power_cost_usd", s, t, inv_at(m, t, r), -c.fixed_cost_usd_per_month * float(cd.months_active[t]) / USD * so)
+            for w in tree.op_reps(t):
                 d = m.deliv[c.id, t, w]
                 pi = m.power_price[market, w, t]
                 if isinstance(c, FixedContract):

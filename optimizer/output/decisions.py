@@ -16,9 +16,10 @@ Coverage (tested on every bundled instance): every row of ``conversions``,
 ``grid_expansions``, ``new_builds``, ``gpu_purchases``, ``purchases``, ``retirements``, ``leases``, ``contracts`` (signed and
 left unsigned), ``site_events`` and ``debt`` (draws and issues of one instrument are one
 sentence: total, count, first and last month), and every non-zero row of ``btc_sales`` appears
-in exactly one decision (``Decision.rows``). Treasury sales are second-stage (per scenario): sales of the
-same amount in the same month are one sentence naming the scenarios ("every scenario" when all
-do). ``operations`` and ``energy`` are the month-by-month dispatch, not decisions a board takes;
+in exactly one decision (``Decision.rows``). Treasury sales are listed per scenario (a commitment,
+equal across the scenarios of a tree node): sales of the same amount in the same month are one
+sentence naming the scenarios ("every scenario" when all do). A plan on a scenario tree is told
+node by node (``describe_plan``). ``operations`` and ``energy`` are the month-by-month dispatch, not decisions a board takes;
 they are summarised by the allocation and KPI tables.
 
 Money in a sentence is what the decision itself pays or earns, undiscounted, from the same
@@ -47,7 +48,7 @@ import pandas as pd
 from optimizer.economics.data import Data, compile_instance
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, OwnedGeneration
 from optimizer.output.fmt import btc, count, money, mw
-from optimizer.plan import Plan
+from optimizer.plan import FIRST_STAGE, NODE, Plan
 
 # kinds in the order they read best within a month
 KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "new_build", "gpu_purchase", "purchase", "debt", "lease", "retirement",
@@ -90,10 +91,67 @@ def _is_continuous(x: float) -> bool:
 # ---------------------------------------------------------------- the sentences
 
 
+def _node_column(plan: Plan) -> bool:
+    return any(NODE in getattr(plan, t).columns for t in FIRST_STAGE)
+
+
+def _node_rows(plan: Plan) -> dict[str, dict[str, list[int]]]:
+    """node -> table -> row indexes of a tree plan's decision tables (rows without a node: root)."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for t in FIRST_STAGE:
+        df = getattr(plan, t)
+        nodes = df[NODE].astype(str) if NODE in df.columns else pd.Series(["root"] * len(df))
+        for i, n in enumerate(nodes):
+            out.setdefault(n, {}).setdefault(t, []).append(i)
+    out.setdefault("root", {})
+    return out
+
+
+def root_plan(plan: Plan) -> Plan:
+    """The decisions taken now: a tree plan's rows at the root (every row of a two-stage plan),
+    with all its treasury sales."""
+    if not _node_column(plan):
+        return plan
+    rows = _node_rows(plan)["root"]
+    return plan.replace(**{t: getattr(plan, t).iloc[rows.get(t, [])].drop(columns=NODE, errors="ignore").reset_index(drop=True)
+                           for t in FIRST_STAGE})
+
+
 def describe_plan(plan: Plan, instance: Instance | Data | None = None) -> list[Decision]:
     """The decisions of ``plan`` in time order (contracts first), each with its sentence.
-    ``instance``: an Instance, or its compiled Data (MW, lead times, money); None for bare sentences."""
+    ``instance``: an Instance, or its compiled Data (MW, lead times, money); None for bare sentences.
+    A plan on a scenario tree (decision tables with a ``node`` column, models/trees.md) is told
+    node by node, the root first: a decision taken at a later node starts "At node 2/1 (from
+    2028-07, if reached): ..."; treasury sales are told with the root's decisions (they name
+    their scenarios)."""
     data = instance if isinstance(instance, Data) or instance is None else compile_instance(instance)
+    if not _node_column(plan):
+        return _describe(plan, data)
+    groups = _node_rows(plan)
+    tree = data.tree if data is not None else None
+    order = {n.name: n.id for n in tree.nodes} if tree is not None else {}
+    out: list[Decision] = []
+    for node in sorted(groups, key=lambda n: (n != "root", order.get(n, len(order)), n)):
+        idx = groups[node]
+        sub = plan.replace(**{t: getattr(plan, t).iloc[idx.get(t, [])].drop(columns=NODE, errors="ignore").reset_index(drop=True)
+                              for t in FIRST_STAGE},
+                           **({} if node == "root" else {"btc_sales": plan.btc_sales.iloc[[]]}))
+        when, who = "", "all"
+        if tree is not None and node in tree.by_name:
+            nd = tree.by_name[node]
+            inv = tree.inv_periods(nd)
+            when = f" (from {data.labels[inv[0]]}, if reached)" if inv else " (if reached)"
+            who = ";".join(data.scenario_names[w] for w in nd.scenarios)
+        for d in _describe(sub, data):
+            if d.table == "btc_sales" or node == "root":
+                out.append(d)
+                continue
+            rows = tuple(idx[d.table][i] for i in d.rows)
+            out.append(replace(d, sentence=f"At node {node}{when}: {d.sentence[0].lower()}{d.sentence[1:]}", rows=rows, scenarios=who))
+    return out
+
+
+def _describe(plan: Plan, data: Data | None) -> list[Decision]:
     out: list[Decision] = []
     out += _conversions(plan, data)
     out += _grid_expansions(plan, data)

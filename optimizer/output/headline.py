@@ -32,7 +32,7 @@ from optimizer.constants import status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.economics.ledger import CAPEX_ITEMS, ITEM_BY_NAME, TERMINAL_ITEMS
 from optimizer.instance.schema import Instance
-from optimizer.output.decisions import BTC_TOL, describe_plan
+from optimizer.output.decisions import BTC_TOL, describe_plan, root_plan
 from optimizer.output.fmt import count, money, mw, usd
 from optimizer.plan import Plan
 
@@ -140,6 +140,7 @@ def build_headline(summary: dict, cashflows: pd.DataFrame | None = None, plan: P
         _money(h, cashflows, probs)
     h.extra += _terminal(summary)
     h.extra += _valuation(summary)
+    h.extra += _tree(summary)
     h.solver_note = solver_note(summary)
     h.recommendation = _recommendation(h)
     h.value_sentence = _value_sentence(h)
@@ -182,7 +183,9 @@ def _probabilities(summary: dict, data: Data | None, cashflows: pd.DataFrame | N
 
 
 def _decisions(h: Headline, plan: Plan, data: Data | None, probs: dict[str, float]) -> None:
-    for d in describe_plan(plan, data):
+    """The plan's decisions in the headline; on a scenario tree the root's (what is decided now:
+    later nodes' decisions are contingent, in the plan's decisions by node)."""
+    for d in describe_plan(root_plan(plan), data):
         if d.kind == "conversion":
             h.converted.append({"site": d.site, "blocks": d.quantity, "mw": d.mw, "month": d.month, "ready": d.ready})
         elif d.kind == "lease":
@@ -230,6 +233,22 @@ def _money(h: Headline, cf: pd.DataFrame, probs: dict[str, float]) -> None:
     if h.peak_funding_usd > 0:
         h.peak_funding_scenario = worst
         h.peak_funding_month = str(cum.loc[worst].idxmin())
+
+
+def _tree(summary: dict) -> list[tuple[str, str]]:
+    """Figures of a solve on a staged scenario tree (models/trees.md)."""
+    tree = summary.get("tree") or {}
+    if tree.get("form") != "multistage":
+        return []
+    rows = [("Scenario tree", f"{tree['stages']} stages, branching {', '.join(tree['branch_months'])}; "
+                              f"{tree['nodes']} nodes, {tree['leaves']} leaves"),
+            ("Same leaves decided now-or-never (two-stage)", usd(summary.get("two_stage_npv_usd"))),
+            ("Value of flexibility (tree over two-stage)", usd(summary.get("value_of_flexibility_usd")))]
+    if summary.get("value_over_mean_value_plan_usd") is not None:
+        rows.append(("Value over the mean-value plan", usd(summary.get("value_over_mean_value_plan_usd"))))
+    if summary.get("evpi_usd") is not None:
+        rows.append(("EVPI on the tree", usd(summary.get("evpi_usd"))))
+    return rows
 
 
 def _terminal(summary: dict) -> list[tuple[str, str]]:

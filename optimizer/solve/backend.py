@@ -35,7 +35,7 @@ from optimizer.constants import Status
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
 _MS = highspy.HighsModelStatus
-_LIMIT_STATUSES = {  # kInterrupt is not a limit: run_interruptible raises KeyboardInterrupt for it
+_LIMIT_STATUSES = {  # kInterrupt is not a limit: run_interruptible raises KeyboardInterrupt for it (request_stop: a limit)
     _MS.kTimeLimit,
     _MS.kIterationLimit,
     _MS.kSolutionLimit,
@@ -62,7 +62,9 @@ class BackendResult:
     solve_s: float
     values: np.ndarray | None  # column values in column order; None without a feasible point
     highs_status: str  # HiGHS model status name, for diagnosis
-    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "repaired", "full model" (which phase gave the answer)
+    lazy_path: str = ""  # solve(lazy_lower=...): "relaxation", "row generation", "repaired" (see _solve_lazy)
+    lazy_rounds: int = 0  # solve(lazy_lower=...): MIP rounds run
+    lazy_rows: int = 0  # solve(lazy_lower=...): lazy bounds enforced in the last round
 
     @property
     def has_solution(self) -> bool:
@@ -180,6 +182,7 @@ class HighsBackend:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self._pending_start: tuple[np.ndarray, np.ndarray] | None = None
+        self._stop_requested = False  # request_stop() during the current run
         self._x: np.ndarray | None = None
         self.last_result: BackendResult | None = None
         self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
@@ -202,6 +205,7 @@ class HighsBackend:
         self._col_of = {id(v): i for i, v in enumerate(sf.columns)}
         self._row_of: dict[int, int] | None = None  # built on first row_index() call
         self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
+        self._lazy_active: dict[bytes, np.ndarray] = {}  # lazy columns -> those enforced when the last lazy solve ended
 
     @property
     def columns(self) -> list:
@@ -234,6 +238,17 @@ class HighsBackend:
         return len(self._sf.rows)
 
     # ---- solving --------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop the running HiGHS call at its next check as a limit, not a user interrupt: a MIP
+        returns its incumbent and bound like a time limit (status feasible_within_gap when within
+        the gap). For HiGHS callbacks: a CPU-time budget, row generation's own stopping rule."""
+        self._stop_requested = True
+
+    def _run(self) -> highspy.HighsStatus:
+        """One HiGHS run: Ctrl-C raises KeyboardInterrupt (`run_interruptible`), `request_stop` does not."""
+        self._stop_requested = False
+        return run_interruptible(self.highs, planned=lambda: self._stop_requested)
+
     def _set_options(self, time_limit_s, mip_gap, threads, presolve, log, highs_options=None) -> None:
         global _scheduler_threads
         h = self.highs
@@ -286,18 +301,22 @@ class HighsBackend:
         highs_options: dict | None = None,
         lazy_lower=None,
         on_log=None,
+        lazy_window: int = 1,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
         completes the rest by an LP / a small sub-MIP (node limit: option mip_max_start_nodes); an
         infeasible start is dropped with a warning. Ignored for an LP.
 
-        `lazy_lower`: column indices whose lower bounds are enforced lazily (see `_solve_lazy`).
+        `lazy_lower`: column indices whose lower bounds are enforced lazily, by row generation (see
+        `_solve_lazy`): a sequence of ints (one chain), or a sequence of chains (e.g. one per scenario,
+        months in order). `lazy_window`: neighbours either side in its chain enforced with a violated one.
         `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
         per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
         callback, which fires whether or not HiGHS prints its log); its errors are ignored."""
         if on_log is None or not self.is_mip:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                        lazy_window)
         last = [time.perf_counter()]
 
         def relay(e) -> None:
@@ -314,14 +333,19 @@ class HighsBackend:
 
         self.highs.cbMipInterrupt.subscribe(relay)
         try:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower)
+            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                        lazy_window)
         finally:
             self.highs.cbMipInterrupt.unsubscribe(relay)
 
-    def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower) -> BackendResult:
-        if lazy_lower is not None and len(lazy_lower) and self.is_mip:
-            return self._solve_lazy(np.asarray(lazy_lower, dtype=np.int32), time_limit_s, mip_gap, threads,
-                                    mip_start, presolve, log, highs_options)
+    def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                        lazy_window=1) -> BackendResult:
+        chains = _chains(lazy_lower)
+        if chains and self.is_mip:
+            if lazy_window < 0:
+                raise ValueError(f"lazy_window: must be >= 0, got {lazy_window}")
+            return self._solve_lazy(chains, int(lazy_window), time_limit_s, mip_gap, threads, mip_start, presolve, log,
+                                    highs_options)
         return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
 
     def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
@@ -333,7 +357,7 @@ class HighsBackend:
             idx, vals = start
             h.setSolution(len(idx), idx, vals)  # after all model changes: they discard a stored solution
         t0 = time.perf_counter()
-        run_status = run_interruptible(h)
+        run_status = self._run()
         solve_s = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()
@@ -348,7 +372,8 @@ class HighsBackend:
             # e.g. run() refused to start: model status and info are then stale from the last run
             status, has_sol, gap, bound = "error", False, _INF, math.nan
         else:
-            status = _map_status(ms, has_sol, gap, mip_gap, self.n_cols)
+            stopped = ms == _MS.kInterrupt and self._stop_requested  # request_stop(): a limit
+            status = _map_status(_MS.kSolutionLimit if stopped else ms, has_sol, gap, mip_gap, self.n_cols)
         if status == "unbounded_or_infeasible":
             status = self._settle_unbounded_or_infeasible()
         if status in ("infeasible", "unbounded"):
@@ -369,113 +394,169 @@ class HighsBackend:
         )
         return self.last_result
 
-    def _solve_lazy(self, idx, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
-        """Exact solve with the lower bounds of columns `idx` enforced lazily.
+    def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+        """Exact solve with the lower bounds of the columns in `chains` enforced by row generation.
 
-        Phase 1 solves the MIP without those bounds (a relaxation: its best bound is valid for the
-        full model). If its incumbent satisfies them, it is the answer. Otherwise the best candidate
-        satisfying them is kept: improving solutions of phase 1 that happen to satisfy them, and the
-        incumbent's integers with the continuous part re-optimised by an LP under the full bounds.
-        If that candidate is not within `mip_gap` of the phase-1 bound, phase 2 solves the full
-        model in the remaining time, started from the candidate (or from `mip_start`).
+        Round k solves the MIP with only a subset A_k of those lower bounds enforced (A_0: the set
+        that ended the previous lazy solve of the same columns on this backend, else empty). Each
+        round is a relaxation of the full model, so its best bound is valid for the full model, and
+        the tightest seen is kept. If the round's incumbent satisfies every lazy bound, it is
+        feasible for the full model and within the gap of that bound: the answer. Otherwise the
+        bounds it violates join A, with the `window` columns either side of each in its chain (a
+        cash balance that dips below the floor in month t is usually close to it in t-1 and t+1),
+        and the MIP is solved again; HiGHS keeps the model, only those bounds change. A grows every
+        round and is at most every lazy bound (that round is the full model), so the loop ends.
 
-        Used for the cash floor (model `cash` columns): rows that make HiGHS's LPs and cut rounds
-        several times slower but seldom bind at the optimum when funding is ample.
+        Between rounds the best full-feasible candidate is kept: improving solutions of a round that
+        happen to satisfy every lazy bound, and the incumbent's integers with the continuous part
+        re-optimised by an LP under all bounds (`_repair_lp`). It is the MIP start of the next round
+        (else the caller's `mip_start`), it answers when it is within `mip_gap` of the tightest
+        bound (a round is interrupted as soon as that holds against its running bound or an
+        earlier round's: HiGHS alone would go on closing the gap of the round's own incumbent, which
+        may break the floor), and when time runs out. A round whose relaxation is unbounded (or fails) is
+        followed by the full model. `lazy_path`: "relaxation" (first round, nothing added),
+        "row generation" (rows added, a round's incumbent satisfied them all), "repaired";
+        `lazy_rounds`, `lazy_rows`: rounds run, lazy bounds enforced at the end.
         """
         h, sf, n = self.highs, self._sf, len(self._sf.columns)
         t0 = time.perf_counter()
+        idx = np.concatenate(chains).astype(np.int32)
+        pos = np.concatenate([np.arange(c.size) for c in chains])
+        first = np.repeat(np.cumsum([0] + [c.size for c in chains[:-1]]), [c.size for c in chains])
+        size = np.repeat([c.size for c in chains], [c.size for c in chains])
         lb, ub = sf.col_lower[idx].copy(), sf.col_upper[idx].copy()
         tol = 1e-6 * np.maximum(1.0, np.abs(lb))
         maximize = sf.sense == -1
-        best: list = []  # [(objective, x)] best solution seen that satisfies the lazy bounds
+        key = idx.tobytes()
+        active = np.isin(idx, self._lazy_active.get(key, np.zeros(0, dtype=np.int32)))
+        best: list = []  # [(objective, x, source)]: the best solution seen that satisfies every lazy bound
+        bound, rounds, last, path = math.nan, 0, None, "relaxation"
 
         def better(a: float, b: float) -> bool:
             return a > b if maximize else a < b
 
-        def keep(obj: float, x: np.ndarray) -> None:
+        def keep(obj: float, x: np.ndarray, source: str = "incumbent") -> None:
             if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
-                best[:] = [(obj, x.copy())]
+                best[:] = [(obj, x.copy(), source)]
+
+        def tighter(a: float, b: float) -> float:
+            """The tighter of two bounds (nan and inf are no bound)."""
+            if not math.isfinite(b):
+                return a
+            return b if not math.isfinite(a) or better(a, b) else a
 
         def on_improving(e) -> None:
             x = np.asarray(e.data_out.mip_solution, dtype=np.float64)
             if x.size == n:
                 keep(float(e.data_out.objective_function_value), x)
 
-        h.changeColsBounds(idx.size, idx, np.full(idx.size, -_INF), ub)
-        h.cbMipImprovingSolution.subscribe(on_improving)
+        def on_interrupt(e) -> None:
+            # stop the round once a plan keeping every lazy bound is within the gap of a valid bound:
+            # the round's own running bound (a relaxation's) or a previous round's
+            if best and _rel_gap(best[0][0], tighter(bound, float(e.data_out.mip_dual_bound))) <= mip_gap:
+                self.request_stop()
+                e.interrupt()
+
+        def left() -> float | None:
+            return None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+
+        def enforce(mask: np.ndarray) -> None:
+            j = np.flatnonzero(mask)
+            h.changeColsBounds(j.size, idx[j], np.where(active[j], lb[j], -_INF), ub[j])
+
+        enforce(np.ones(idx.size, dtype=bool))
         try:
-            r1 = self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
+            while True:
+                if rounds and left() is not None and left() < 0.5:
+                    break
+                if best:
+                    self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
+                    start = None
+                else:
+                    start = mip_start
+                h.cbMipImprovingSolution.subscribe(on_improving)
+                h.cbMipInterrupt.subscribe(on_interrupt)
+                try:
+                    r = self._solve_once(left(), mip_gap, threads, start, presolve, log, highs_options)
+                finally:
+                    h.cbMipInterrupt.unsubscribe(on_interrupt)
+                    h.cbMipImprovingSolution.unsubscribe(on_improving)
+                rounds, last = rounds + 1, r
+                if r.status == "infeasible":  # a relaxation is infeasible: so is the model
+                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                if r.status in ("unbounded", "error") and not active.all():
+                    active[:] = True  # the relaxation tells nothing: the full model next
+                    enforce(np.ones(idx.size, dtype=bool))
+                    path = "row generation"
+                    continue
+                if r.status in ("unbounded", "error"):
+                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                bound = tighter(bound, r.best_bound)
+                if not r.has_solution:
+                    break
+                violated = (r.values[idx] < lb - tol) & ~active
+                if not violated.any():
+                    keep(r.objective, r.values)  # feasible for the full model
+                    break
+                if left() is None or left() >= 0.5:
+                    h.changeColsBounds(idx.size, idx, lb, ub)  # the repair LP sees every lazy bound
+                    try:
+                        rep = self._repair_lp(r.values, left())
+                    finally:
+                        enforce(np.ones(idx.size, dtype=bool))
+                    if rep is not None:
+                        keep(*rep, source="repaired")
+                if best and _rel_gap(best[0][0], bound) <= mip_gap:
+                    path = "repaired" if best[0][2] == "repaired" else path
+                    break
+                if r.status not in ("optimal", "feasible_within_gap"):
+                    break  # the round stopped on a limit: no time for another
+                grow = np.zeros(idx.size, dtype=bool)
+                for k in np.flatnonzero(violated).tolist():
+                    lo, hi = max(pos[k] - window, 0), min(pos[k] + window, size[k] - 1)
+                    grow[first[k] + lo:first[k] + hi + 1] = True
+                grow &= ~active
+                active |= grow
+                enforce(grow)
+                path = "row generation"
         finally:
-            h.cbMipImprovingSolution.unsubscribe(on_improving)
             h.changeColsBounds(idx.size, idx, lb, ub)
-        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
-        if r1.status == "infeasible":  # the relaxation is infeasible: so is the model
-            return self._finish_lazy(r1, t0, "relaxation")
-        if r1.has_solution:
-            if (r1.values[idx] >= lb - tol).all():
-                return self._finish_lazy(r1, t0, "relaxation")
-            keep(r1.objective, r1.values)
-            rep = self._repair_lp(r1.values, left)
-            if rep is not None:
-                keep(*rep)
-        bound = r1.best_bound  # the relaxation's bound holds for the full model, with or without a solution
-        if best and math.isfinite(bound):
-            gap = _rel_gap(best[0][0], bound)
-            if gap <= mip_gap or (left is not None and left < 1.0):
-                status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
-                return self._lazy_result(status, best[0], bound, gap, t0, r1.highs_status, "repaired")
-        if left is not None and left < 1.0:
-            if best:
-                return self._lazy_result("time_limit_with_incumbent", best[0], bound, _INF, t0, r1.highs_status,
-                                         "repaired")
-            return self._finish_lazy(BackendResult("time_limit_no_solution", math.nan, bound, _INF, 0.0, None,
-                                                   r1.highs_status), t0, "relaxation")
-        # phase 2: the full model, from the best candidate (or the caller's start)
-        if best:
-            self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
-            start = None
-        else:
-            start = mip_start
-        r2 = self._solve_once(left, mip_gap, threads, start, presolve, log, highs_options)
-        if r2.status in ("infeasible", "unbounded", "error") or not (r2.has_solution or best):
-            return self._finish_lazy(r2, t0, "full model")
-        if r2.has_solution and (not best or not better(best[0][0], r2.objective)):
-            cand = (r2.objective, r2.values)
-        else:
-            cand = best[0]
-        bounds = [b for b in (r1.best_bound, r2.best_bound) if math.isfinite(b)]
-        bound = (min(bounds) if maximize else max(bounds)) if bounds else math.nan
-        gap = _rel_gap(cand[0], bound) if bounds else _INF
-        status = "optimal" if gap <= mip_gap else ("time_limit_with_incumbent" if r2.status != "optimal" else "optimal")
-        return self._lazy_result(status, cand, bound, gap, t0, r2.highs_status, "full model")
+            self._lazy_active[key] = idx[active]
+        if not best:
+            status = "time_limit_no_solution" if last is None or last.status != "error" else "error"
+            r = BackendResult(status, math.nan, bound, _INF, 0.0, None, last.highs_status if last else "")
+            return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+        gap = _rel_gap(best[0][0], bound)
+        status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
+        return self._lazy_result(status, best[0], bound, gap, t0, last.highs_status, path, rounds, int(active.sum()))
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
         """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
         h, sf, ints = self.highs, self._sf, self._int_idx
-        if time_limit_s is not None and time_limit_s < 1.0:
+        if time_limit_s is not None and time_limit_s < 0.5:
             return None
         self._set_options(time_limit_s, 0.0, None, True, False, self._extra_options)
         fixed = np.round(x[ints])
         h.changeColsBounds(ints.size, ints, fixed, fixed)
         h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ok = run_interruptible(h) != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            ok = self._run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
             out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
         finally:
             h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
             h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
         return out
 
-    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path) -> BackendResult:
-        obj, x = cand
+    def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path, rounds, rows) -> BackendResult:
+        obj, x = cand[:2]
         if self._int_idx.size:
             x = x.copy()
             x[self._int_idx] = np.round(x[self._int_idx])
-        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path)
+        return self._finish_lazy(BackendResult(status, float(obj), bound, gap, 0.0, x, highs_status), t0, path, rounds, rows)
 
-    def _finish_lazy(self, r: BackendResult, t0: float, path: str) -> BackendResult:
+    def _finish_lazy(self, r: BackendResult, t0: float, path: str, rounds: int, rows: int) -> BackendResult:
         r.solve_s = time.perf_counter() - t0
-        r.lazy_path = path
+        r.lazy_path, r.lazy_rounds, r.lazy_rows = path, rounds, rows
         self._x = r.values
         self.last_result = r
         return r
@@ -489,7 +570,7 @@ class HighsBackend:
         all_cols = np.arange(n, dtype=np.int32)
         h.changeColsCost(n, all_cols, np.zeros(n))
         try:
-            run_interruptible(h)
+            self._run()
             ms = h.getModelStatus()
         finally:
             h.changeColsCost(n, all_cols, self._sf.cost)
@@ -542,7 +623,7 @@ class HighsBackend:
             h.changeColsBounds(ints.size, ints, fixed, fixed)
             h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
-            ms = h.getModelStatus() if run_interruptible(h) != highspy.HighsStatus.kError else _MS.kSolveError
+            ms = h.getModelStatus() if self._run() != highspy.HighsStatus.kError else _MS.kSolveError
             sol = h.getSolution()
             row_dual = np.asarray(sol.row_dual, dtype=np.float64)
             col_dual = np.asarray(sol.col_dual, dtype=np.float64)
@@ -621,7 +702,19 @@ class HighsBackend:
         return UpdateStats(False, int(cost_idx.size), int(col_idx.size), int(row_idx.size), int(nz_idx.size), 0.0)
 
 
-def run_interruptible(h: highspy.Highs) -> highspy.HighsStatus:
+def _chains(lazy_lower) -> list[np.ndarray]:
+    """`lazy_lower` as a list of non-empty int32 arrays: one chain for a flat sequence of ints."""
+    if lazy_lower is None:
+        return []
+    items = list(lazy_lower)
+    if not items:
+        return []
+    if np.ndim(items[0]) == 0:
+        return [np.asarray(items, dtype=np.int32)]
+    return [np.asarray(c, dtype=np.int32) for c in items if len(c)]
+
+
+def run_interruptible(h: highspy.Highs, planned=None) -> highspy.HighsStatus:
     """``h.run()``, stopped cleanly by Ctrl-C, then ``KeyboardInterrupt`` raised.
 
     HiGHS releases the GIL while it runs, and Python runs signal handlers only between bytecodes
@@ -632,7 +725,9 @@ def run_interruptible(h: highspy.Highs) -> highspy.HighsStatus:
     KeyboardInterrupt. A solve stopped by a user interrupt is never reported as a status (a
     sweep would store it as a failed or a time-limited point). A second Ctrl-C restores Python's
     default at once. Elsewhere (a worker thread, a handler other than Python's default, SIGINT
-    ignored as in sweep pool workers) the signal handling is left alone."""
+    ignored as in sweep pool workers) the signal handling is left alone. `planned`: a callable
+    that is true when the program itself asked HiGHS to stop (`HighsBackend.request_stop`): HiGHS
+    is stopped at its next check and no KeyboardInterrupt is raised for it."""
     main = threading.current_thread() is threading.main_thread()
     prev = signal.getsignal(signal.SIGINT) if main else None
     install = prev is signal.default_int_handler
@@ -645,10 +740,10 @@ def run_interruptible(h: highspy.Highs) -> highspy.HighsStatus:
         hit[0] = True
 
     def on_check(e) -> None:
-        if hit[0]:
-            e.interrupt()
+        # HiGHS keeps the callback's interrupt flag from one run to the next: clear a stale one
+        e.interrupt(bool(hit[0] or (planned is not None and planned())))
 
-    events = (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt) if install else ()
+    events = (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt) if install or planned is not None else ()
     for ev in events:
         ev.subscribe(on_check)
     if install:
@@ -660,7 +755,7 @@ def run_interruptible(h: highspy.Highs) -> highspy.HighsStatus:
             signal.signal(signal.SIGINT, prev)
         for ev in events:
             ev.unsubscribe(on_check)
-    if hit[0] or h.getModelStatus() == _MS.kInterrupt:
+    if hit[0] or (h.getModelStatus() == _MS.kInterrupt and not (planned is not None and planned())):
         raise KeyboardInterrupt
     return status
 

@@ -16,16 +16,23 @@ class SolveOptions:
     time_limit_s: float | None = None
     mip_gap: float = 0.005
     threads: int | None = None
-    mip_start: bool = True          # start HiGHS from the best feasible baseline plan
+    # start HiGHS from the best feasible baseline plan: True (default) always, False never, None only
+    # when `baselines` are evaluated anyway. Measured (benchmarks/README.md): on the medium benchmark
+    # HiGHS does not improve on it within 60 s, and without it its own incumbents are far worse
+    mip_start: bool | None = True
     baselines: bool = True          # evaluate the baselines and report the uplift
     shadow_prices: bool = True      # LP with integers fixed -> grid and power shadow prices
     cvar_weight: float | None = None  # None: the instance's risk.weight (0 without a risk section)
     cvar_alpha: float | None = None   # None: the instance's risk.alpha (0.95)
     value_of_information: bool | None = None  # EVPI and VSS (extra solves); None: on when >1 scenario
+    value_of_flexibility: bool | None = None  # a staged tree: also solve its two-stage form (one extra solve); None: on
     first_stage: Plan | None = None  # a Plan: fix its first-stage decisions, optimise operations only
+    first_stage_until: str | None = None  # with first_stage: fix only the decisions of months before this YYYY-MM
+    first_stage_sales: bool = False  # with first_stage: fix its treasury BTC sales too (btc_sales, per month)
     log: bool = False
     highs_options: dict | None = None  # raw HiGHS options (name -> value) on top of the defaults below
-    lazy_cash: bool = True  # enforce the cash floor lazily (exact; see HighsBackend._solve_lazy)
+    lazy_cash: bool = True  # enforce the cash floor by row generation (exact; see HighsBackend._solve_lazy)
+    lazy_cash_window: int = 1  # months either side of a broken floor enforced with it (same scenario)
     diagnosis_time_limit_s: float = DIAGNOSIS_TIME_LIMIT_S  # an infeasible instance's diagnosis stops after this (diagnose.py)
 
     def __post_init__(self) -> None:
@@ -33,6 +40,8 @@ class SolveOptions:
             raise ValueError(f"time_limit_s: must be > 0, got {self.time_limit_s}")
         if not 0 <= self.mip_gap < 1:
             raise ValueError(f"mip_gap: must be in [0, 1), got {self.mip_gap}")
+        if self.lazy_cash_window < 0:
+            raise ValueError(f"lazy_cash_window: must be >= 0, got {self.lazy_cash_window}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads: must be >= 1, got {self.threads}")
         if self.cvar_weight is not None and not 0 <= self.cvar_weight <= 1:

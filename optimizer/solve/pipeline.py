@@ -19,6 +19,7 @@ import pyomo.environ as pyo
 from optimizer.constants import NO_BOUND_NOTE, Reporter, Status, reporter, status_message
 from optimizer.economics.data import Data, compile_instance
 from optimizer.evaluate import BASELINES, baseline_plan, evaluate
+from optimizer.evaluate.treeplan import contingent_plan, tree_tables
 from optimizer.instance.schema import Instance
 from optimizer.model.build import ModelOptions, build_model
 from optimizer.model.common import MWH, USD
@@ -29,7 +30,7 @@ from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, Str
 from optimizer.solve.backend import HighsBackend
 from optimizer.solve.diagnose import cash_floor_check, elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
-from optimizer.solve.result import Result
+from optimizer.solve.result import Result, TreeReport
 
 PHASES = ("compile and pre-check", "build the model", "hand the model to HiGHS", "baselines and MIP start", "MIP solve",
           "evaluate the plan", "shadow prices")
@@ -126,7 +127,8 @@ class _Solver:
         self._phase(1)
         self.model = build_model(data, ModelOptions(self.opts.cvar_weight, self.opts.cvar_alpha))
         if self.opts.first_stage is not None:
-            fix_first_stage(self.model, data, self.opts.first_stage)
+            until = None if self.opts.first_stage_until is None else data.tl.period_of(self.opts.first_stage_until)
+            fix_first_stage(self.model, data, self.opts.first_stage, until=until, sales=self.opts.first_stage_sales)
         sr.build_s = time.perf_counter() - t0
         self._phase(2)
         self.backend = HighsBackend(self.model)
@@ -179,7 +181,8 @@ class _Solver:
 
     def _baselines(self, res: Result, want_start: bool = True):
         """Evaluate the baselines; return the MIP start from the best one without violations."""
-        if not (self.opts.baselines or (self.opts.mip_start and want_start)):
+        want_start = want_start and bool(self.opts.mip_start or (self.opts.mip_start is None and self.opts.baselines))
+        if not (self.opts.baselines or want_start):
             return None
         best = None
         # without the baseline report, only the rules that make good starts: convert-asap is never
@@ -197,7 +200,7 @@ class _Solver:
                 res.baseline_violations[name] = len(ev.violations)
             if not ev.violations and (best is None or ev.npv_usd > best[1]):
                 best = (plan, ev.npv_usd)
-        if not (self.opts.mip_start and want_start) or best is None:
+        if not want_start or best is None:
             return None
         try:
             return mip_start_values(self.model, self.data, best[0])
@@ -205,17 +208,24 @@ class _Solver:
             return None
 
     def _lazy_columns(self):
-        """Columns of the cash balances: their floor (min_cash) is enforced lazily when asked."""
+        """Columns of the cash balances, one chain per scenario in month order: their floor
+        (min_cash) is enforced by row generation when asked (HighsBackend._solve_lazy)."""
         m, b = self.model, self.backend
         if not self.opts.lazy_cash or not hasattr(m, "cash"):
             return None
-        return [i for i in (b.column_index(v) for v in m.cash.values()) if i is not None]
+        chains = {}
+        for (w, t), v in m.cash.items():
+            i = b.column_index(v)
+            if i is not None:
+                chains.setdefault(w, []).append((t, i))
+        return [[i for _, i in sorted(c)] for _, c in sorted(chains.items())]
 
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
         self._phase(4)
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
-                     highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log)
+                     highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
+                     lazy_window=o.lazy_cash_window)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
@@ -238,6 +248,7 @@ class _Solver:
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)
         res.evaluation = evaluate(self.inst, res.plan, data=data)
+        res.tree = tree_report(data, res.plan)
         rr.weight, rr.alpha = o.cvar_weight, o.cvar_alpha
         if o.cvar_weight:
             # the objective is then (1-w) E[NPV] + w CVaR: compare the evaluator with E[NPV] alone
@@ -277,6 +288,19 @@ class _Solver:
 # ---------------------------------------------------------------- helpers
 
 
+def tree_report(data: Data, plan) -> TreeReport:
+    """The tree's shape and, on a staged tree, the plan read per node (``evaluate.treeplan``)."""
+    tree = data.tree
+    d = tree.describe()
+    rep = TreeReport(d["form"], d["branch_months"], d["nodes"], d["leaves"], d["stages"])
+    if tree.two_stage or plan is None:
+        return rep
+    rep.tables = tree_tables(data, plan)
+    rep.decide_now = rep.tables["decide_now"]["words"].tolist()
+    rep.contingent_plan = contingent_plan(data, rep.tables["decisions_by_node"])
+    return rep
+
+
 def _value(e) -> float:
     return pyo.value(e)
 
@@ -300,7 +324,8 @@ def _skeleton(x, key: str = ""):
 def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
     """Grid capacity (USD per MW-month) and site power (USD per MWh) shadow prices per site,
     month and scenario, from the LP with integer decisions fixed; undiscounted and per scenario
-    (the dual of E[NPV] divided by probability x discount factor)."""
+    (the dual of E[NPV] divided by probability x discount factor; on a tree, per operations node,
+    named by its representative scenario, and divided by the node's probability)."""
     dr = backend.fix_integers_and_solve_lp()
     if dr.status != "optimal":
         return pd.DataFrame(columns=["site", "month", "scenario", "grid_usd_per_mw_month", "power_usd_per_mwh"])
@@ -314,7 +339,7 @@ def shadow_prices(backend: HighsBackend, model, data: Data) -> pd.DataFrame:
             d = dr.row_duals.get(con)
             if d is None:
                 continue
-            weight = float(data.prob[w] * data.df[t])
+            weight = float(data.tree.op_node(t, w).probability * data.df[t])  # p_w in the two-stage form
             if weight <= 0:
                 continue
             per = d * USD / MWH / weight  # USD per MWh of the row's right-hand side

@@ -105,6 +105,39 @@ class Summary(dict):
 
 
 @dataclass
+class TreeReport:
+    """The scenario tree of a solve (models/trees.md): its shape, the value of deciding on it
+    rather than now-or-never, what to decide now and the contingent plan per node."""
+
+    form: str                               # "two-stage" or "multistage"
+    branch_months: list[str]
+    nodes: int
+    leaves: int
+    stages: int
+    two_stage_npv_usd: float | None = None  # the same leaves solved in the two-stage form (now-or-never)
+    two_stage_status: str | None = None
+    decide_now: list[str] = field(default_factory=list)          # the root's decisions in words
+    contingent_plan: dict[str, dict] = field(default_factory=dict)  # node -> {from, description, decisions}
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # plan/ tables: nodes, decisions_by_node, ...
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def staged(self) -> bool:
+        return self.form != "two-stage"
+
+    def summary(self, npv_usd: float | None) -> dict:
+        out: dict = {"tree": {"form": self.form, "branch_months": self.branch_months, "nodes": self.nodes,
+                              "leaves": self.leaves, "stages": self.stages}}
+        if self.staged:
+            flex = None if self.two_stage_npv_usd is None or npv_usd is None else npv_usd - self.two_stage_npv_usd
+            out.update({"two_stage_npv_usd": self.two_stage_npv_usd, "value_of_flexibility_usd": flex,
+                        "decide_now": self.decide_now, "contingent_plan": self.contingent_plan})
+            if self.notes:
+                out["tree"]["notes"] = self.notes
+        return out
+
+
+@dataclass
 class Result:
     """What ``solve`` returns (see the module docstring)."""
 
@@ -115,6 +148,7 @@ class Result:
     baseline_violations: dict[str, int] = field(default_factory=dict)  # baseline name -> rules it breaks
     risk: RiskReport = field(default_factory=RiskReport)
     voi: ValueOfInformation | None = None
+    tree: TreeReport | None = None             # the scenario tree and, on a staged one, the value of flexibility
     shadow_prices: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_cashflows: pd.DataFrame = field(default_factory=pd.DataFrame)
     instance_name: str = ""
@@ -290,6 +324,14 @@ class Result:
         return self.cvar_at(self.cvar_alpha)
 
     @property
+    def value_of_flexibility_usd(self) -> float | None:
+        """E[NPV] of the tree solution minus that of the same leaves solved now-or-never (two-stage)."""
+        t = self.tree
+        if t is None or not t.staged or t.two_stage_npv_usd is None or self.npv_usd is None:
+            return None
+        return self.npv_usd - t.two_stage_npv_usd
+
+    @property
     def best_baseline(self) -> tuple[str, float] | None:
         if not self.baselines:
             return None
@@ -364,6 +406,7 @@ class Result:
             **(self.evaluation.valuation_summary() if self.evaluation is not None else {}),
             "diagnosis": self.diagnosis,
             **self._risk_summary(),
+            **(self.tree.summary(self.npv_usd) if self.tree is not None else {}),
             "build_s": round(self.build_s, 4),
             "handoff_s": round(self.handoff_s, 4),
             "solve_s": round(self.solve_s, 4),
@@ -385,11 +428,15 @@ class Result:
             out["evpi_usd"] = getattr(v, "evpi_usd", None)
             out["vss_usd"] = getattr(v, "vss_usd", None)
             out["value_of_information"] = v.as_dict() if v is not None else None
+            if self.tree is not None and self.tree.staged:  # on a tree: its value over the mean-value plan
+                out["mean_value_plan_npv_usd"] = getattr(v, "mean_value_plan_usd", None)
+                out["value_over_mean_value_plan_usd"] = getattr(v, "vss_usd", None)
         return out
 
     def tables(self) -> dict[str, pd.DataFrame | None]:
-        """The tables of a result directory: plan (site x month allocation), cashflows, kpis,
-        shadow_prices and, once evaluated, npv_breakdown, leases and contracts."""
+        """The tables of a result directory: plan (site x month allocation; on a tree plan with one
+        first stage per path its expectation, and plan_by_scenario), cashflows, kpis, shadow_prices
+        and, once evaluated, npv_breakdown, leases and contracts."""
         ev = self.evaluation
         tables: dict[str, pd.DataFrame | None] = {
             "plan": ev.allocation if ev is not None else pd.DataFrame(),
@@ -400,6 +447,8 @@ class Result:
         }
         if ev is not None:
             tables["npv_breakdown"] = ev.npv_breakdown().reset_index()
+            if len(ev.allocation_by_scenario):
+                tables["plan_by_scenario"] = ev.allocation_by_scenario
             plan = self.plan_or_none
             tables["leases"] = plan.leases if plan is not None else pd.DataFrame()
             tables["contracts"] = plan.contracts if plan is not None else pd.DataFrame()
@@ -413,9 +462,10 @@ class Result:
 
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)) -> Path:
         """summary.json, plan.csv (site x month allocation), cashflows.csv, kpis.csv,
-        npv_breakdown.csv, shadow_prices.csv, plan/ (one file per decision table) and, last,
-        manifest.json: ``optimizer.solve.resultdir.write_result_dir``."""
-        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats, kind="solve")
+        npv_breakdown.csv, shadow_prices.csv, plan/ (one file per decision table; a tree solve's
+        node tables beside them) and, last, manifest.json: ``optimizer.solve.resultdir.write_result_dir``."""
+        extra = self.tree.tables if self.tree is not None and self.tree.staged else None
+        return write_result_dir(out_dir, self.summary, self.tables(), self.plan_or_none, formats, kind="solve", plan_tables=extra)
 
 
 # ``plan`` is a dataclass field (``Result(plan=...)``) read through a property: no plan -> NoSolutionError

@@ -5,14 +5,18 @@ A result directory is what ``solve --out``, ``evaluate --out``, ``frontier --out
 - ``summary.json``: the run's headline figures (``Result.summary()`` or
   ``Evaluation.summary()``): instance, status, ``npv_usd``, ``npv_usd_by_scenario``, ...;
   frontier and tornado outputs have none;
-- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide),
-  ``allocation.csv`` (the same, tidy: site, month, owned, use, asset, racks, mw, units),
+- tables, one CSV (and optionally Parquet) each: ``plan.csv`` (site x month allocation, wide;
+  after a solve on a scenario tree with one first stage per path its probability-weighted mean,
+  and ``plan_by_scenario.csv``), ``allocation.csv`` (the same, tidy: site, month, owned, use,
+  asset, racks, mw, units; with a ``scenario`` column on such a tree),
   ``cashflows.csv`` (every cash-flow line per period, site and scenario, USD),
   ``kpis.csv``, ``npv_breakdown.csv``, ``shadow_prices.csv``, ``leases.csv``, ``contracts.csv``,
   with a financing section ``debt_schedule.csv`` (instrument x year) and ``tax_schedule.csv``
   (scenario x tax year), ``terminal_check.csv`` (``solve --terminal-check``), ``frontier.csv``, ``tornado.csv``; figures ``frontier.png``, ``tornado.png``;
 - ``plan/``: the plan's decision tables (``optimizer.plan.Plan.to_dir``), readable back
-  with ``Plan.load`` (``evaluate --plan DIR/plan``);
+  with ``Plan.load`` (``evaluate --plan DIR/plan``); after a solve on a staged scenario tree
+  also ``nodes.csv``, ``decisions_by_node.csv``, ``decisions_by_scenario.csv`` and
+  ``decide_now.csv`` (``optimizer.evaluate.treeplan``; ``Plan.load`` ignores them);
 - ``manifest.json``, written last, listing every file above (``optimizer.manifest``);
 - ``decisions.md``: every decision in words (written by the CLI after the manifest,
   ``optimizer.output.decisions``; not needed by any reader).
@@ -47,12 +51,14 @@ from optimizer import manifest
 from optimizer.errors import InputError
 from optimizer.plan import FIRST_STAGE, Plan
 
-RESULT_TABLES = ("plan", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts", "shadow_prices",
-                 "debt_schedule", "tax_schedule", "terminal_check", "tornado", "frontier")
+RESULT_TABLES = ("plan", "plan_by_scenario", "allocation", "cashflows", "kpis", "npv_breakdown", "leases", "contracts",
+                 "shadow_prices", "debt_schedule", "tax_schedule", "terminal_check", "tornado", "frontier")
 STORE_TABLES = ("points",)
 TABLES = RESULT_TABLES + STORE_TABLES
+# a tree solve's tables beside the decision tables in plan/ (optimizer.evaluate.treeplan)
+TREE_PLAN_TABLES = ("nodes", "decisions_by_node", "decisions_by_scenario", "decide_now")
 # decision tables read from plan/ as plan_<name> (leases and contracts have their own names); treasury
-# BTC sales are second-stage (per scenario) but a decision all the same
+# BTC sales are a commitment too (listed per scenario, equal within a tree node)
 DECISIONS = tuple(n for n in FIRST_STAGE if n not in ("leases", "contracts")) + ("btc_sales",)
 FLOAT_FORMAT = "%.15g"
 FIGURES = ("frontier.png", "tornado.png")
@@ -88,10 +94,13 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def write_result_dir(out_dir: str | Path, summary: dict | None, tables: dict[str, pd.DataFrame | None],
                      plan: Plan | None = None, formats: tuple[str, ...] = ("csv",),
-                     figures: dict[str, Callable[[Path], Any]] | None = None, kind: str = "result") -> Path:
-    """Write ``summary.json`` (unless None), one file per table (None tables skipped), ``plan/``,
-    each figure (``name -> draw(path)``), then ``manifest.json`` listing them all; the previous
-    result's files not rewritten are deleted first. Return the directory."""
+                     figures: dict[str, Callable[[Path], Any]] | None = None, kind: str = "result",
+                     plan_tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write ``summary.json`` (unless None), one file per table (None tables skipped), ``plan/``
+    (with ``plan_tables`` beside the decision tables: a tree solve's ``nodes``,
+    ``decisions_by_node``, ``decisions_by_scenario``, ``decide_now``), each figure
+    (``name -> draw(path)``), then ``manifest.json`` listing them all; the previous result's files
+    not rewritten are deleted first. Return the directory."""
     unknown = [n for n in tables if n not in RESULT_TABLES] + [n for n in (figures or {}) if n not in FIGURES]
     if unknown:
         raise ValueError(f"write_result_dir: unknown table or figure {unknown[0]!r}")
@@ -112,6 +121,13 @@ def write_result_dir(out_dir: str | Path, summary: dict | None, tables: dict[str
                     df.to_parquet(tmp, index=False)
     if plan is not None:
         pdir = plan.to_dir(out / "plan", in_result=True)
+        for name in TREE_PLAN_TABLES:  # a tree solve's tables, or none left from an earlier one
+            df = (plan_tables or {}).get(name)
+            if df is None:
+                (pdir / f"{name}.csv").unlink(missing_ok=True)
+                continue
+            with manifest.atomic_file(pdir / f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
         files += [f"plan/{p.relative_to(pdir).as_posix()}" for p in sorted(pdir.rglob("*")) if p.is_file()]
     for name, draw in (figures or {}).items():
         with manifest.atomic_file(out / name) as tmp:
