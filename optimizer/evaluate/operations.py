@@ -216,7 +216,7 @@ def run_site_period(st: State, w: int, site_id: str, t: int):
     segs, pi = _segments(st, w, site_id, t)
     mwh_unit = {m: float(d.mwh_per_unit(site_id, m)[t]) for m in models}
     demands = [(unit_value_usd(st, w, site_id, m, t) / mwh_unit[m], st.units[(site_id, m)][t] * mwh_unit[m]) for m in models]
-    firm = float(st.hpc_mwh(site_id)[t])
+    firm = float(st.hpc_mwh(site_id)[w, t])
     grid = float(st.grid_mw[site_id][t] * d.hours[t])
     served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
     for m, e in zip(models, served):

@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.economics.data import Data
-from optimizer.model import financing, fleet, leases, objective, params, policy, power, sites, treasury
+from optimizer.model import financing, fleet, gpu, leases, objective, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,13 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         m.unlevered_terms = []  # valuation-only terms (financing.objective: project)
         params.build(m, data)
         sites.build(m, data)
+        gpu.build(m, data)             # GPUs in service: racks and load the leases' rows add
         fleet.build(m, data)
         leases.build(m, data)
+        gpu.gpu_cover(m, data)         # GPU cloud contracts need GPUs; merchant revenue of the rest
+        gpu.cashflows(m, data)
         power.build(m, data)
+        sites.new_build_requirements(m, data)  # reads contract signings
         treasury.build(m, data)
         financing.build_debt(m, data)
         financing.build_taxes(m, data)  # after every other term: taxable income reads the registry
