@@ -170,6 +170,8 @@ def describe_instance(inst) -> str:
     grid_mw = sum(s.grid_interconnect_mw for s in inst.sites)
     hpc_mw = sum(s.hpc_racks * s.hpc_mw_per_rack for s in inst.sites)
     convertible_mw = sum(s.convertible_it_mw for s in inst.sites)
+    buildable_mw = sum(s.max_built_racks("hpc") * s.hpc_mw_per_rack for s in inst.sites)
+    gpu = f"; GPU cloud: {len(inst.gpu_cloud.options)} GPU option(s)" if inst.gpu_cloud is not None else ""
     models = inst.model_by_name
     units = sum(u.units for u in inst.fleet.installed)
     eh_s = sum(u.units * models[u.model].hashrate_th_s for u in inst.fleet.installed) / 1e6
@@ -192,7 +194,8 @@ def describe_instance(inst) -> str:
     return (
         f"{inst.name}: {len(inst.sites)} site(s) [{sites}], {grid_mw:,.1f} MW of grid interconnect; "
         f"{mining_racks:,} mining and {hpc_racks:,} HPC rack positions ({hpc_mw:,.1f} MW HPC IT built, "
-        f"up to {convertible_mw:,.1f} MW IT convertible); fleet of {units:,.0f} ASICs in {len(models)} model(s) "
+        f"up to {convertible_mw:,.1f} MW IT convertible" + (f", {buildable_mw:,.1f} MW IT by new build" if buildable_mw else "")
+        + f"){gpu}; fleet of {units:,.0f} ASICs in {len(models)} model(s) "
         f"({eh_s:,.2f} EH/s, {asic_mw:,.1f} MW nameplate); {len(inst.leases)} lease offer(s) totalling "
         f"{lease_mw:,.1f} MW IT; {len(inst.contracts)} power contract(s) ({contracts}; {optional} optional); "
         f"{len(inst.scenarios)} scenario(s): {hp}; horizon {tl.n_periods} {period} periods "

@@ -10,6 +10,8 @@ Tables and columns (units in the names):
 
 - ``conversions``: site, month, blocks                        (blocks started that month)
 - ``grid_expansions``: site, option, month                    (project started that month)
+- ``new_builds``: site, option, month, blocks                 (new-build blocks started that month)
+- ``gpu_purchases``: option, site, month, mw                   (MW of critical IT of GPUs ordered and paid that month)
 - ``purchases``: option, site, month, units                   (ordered and paid that month)
 - ``retirements``: site, model, month, units                  (removed at the start of the month, salvaged)
 - ``leases``: lease, site, month, share                       (hand-over month; share of the lease at that site, 1 unless splittable)
@@ -45,6 +47,8 @@ from optimizer.errors import InputError
 COLUMNS: dict[str, list[str]] = {
     "conversions": ["site", "month", "blocks"],
     "grid_expansions": ["site", "option", "month"],
+    "new_builds": ["site", "option", "month", "blocks"],
+    "gpu_purchases": ["option", "site", "month", "mw"],
     "purchases": ["option", "site", "month", "units"],
     "retirements": ["site", "model", "month", "units"],
     "leases": ["lease", "site", "month", "share"],
@@ -62,10 +66,10 @@ COLUMNS: dict[str, list[str]] = {
 }
 NODE = "node"  # optional last column of the FIRST_STAGE tables: the tree node taking the decision
 RESULT_PLAN = "result-plan"  # manifest kind of the plan/ folder of a result directory
-FIRST_STAGE = ["conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt",
-               "mining_exits", "overhead_cuts", "hedges"]
+FIRST_STAGE = ["conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
+               "site_events", "debt", "mining_exits", "overhead_cuts", "hedges"]
 OPERATIONS = ["operations", "energy", "btc_sales", "curtailment", "plant_feeds"]
-_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd", "dr_units", "peak_units", "mwh", "ph_s"}
+_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd", "mw", "dr_units", "peak_units", "mwh", "ph_s"}
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -80,6 +84,8 @@ def _table(name: str):
 class Plan:
     conversions: pd.DataFrame = _table("conversions")
     grid_expansions: pd.DataFrame = _table("grid_expansions")
+    new_builds: pd.DataFrame = _table("new_builds")
+    gpu_purchases: pd.DataFrame = _table("gpu_purchases")
     purchases: pd.DataFrame = _table("purchases")
     retirements: pd.DataFrame = _table("retirements")
     leases: pd.DataFrame = _table("leases")

@@ -61,8 +61,8 @@ def param_label(column: str) -> str:
     return label + (f" [{_KINDS.get(kind, kind)}]" if kind else "")
 
 
-DIGEST_STR_COLUMNS = ("leases_signed", "lease_handovers", "conversions", "grid_expansions", "contracts_signed", "site_events",
-                      "mining_exits", "overhead_cuts")
+DIGEST_STR_COLUMNS = ("leases_signed", "lease_handovers", "conversions", "grid_expansions", "new_builds", "gpu_purchases",
+                      "contracts_signed", "site_events", "mining_exits", "overhead_cuts")
 DIGEST_COLUMNS = (*DIGEST_STR_COLUMNS, "asics_bought_units", "asics_retired_units", "btc_sold_expected", "hashprice_sold_ph_days")
 
 
@@ -70,6 +70,7 @@ def first_stage_summary(instance: Instance, plan) -> dict:
     """``converted_mw_<site>`` (critical IT of the blocks started), and DIGEST_COLUMNS: ``leases_signed``
     (ids, ``;``-joined), ``lease_handovers`` (``lease@site:month``, ``xshare`` when split),
     ``conversions`` (``site:month x blocks``), ``grid_expansions`` (``site:option:month``),
+    ``new_builds`` (``site:option:month x blocks``), ``gpu_purchases`` (``option@site:month x MW``),
     ``contracts_signed`` (optional contracts and plants signed), ``asics_bought_units``,
     ``asics_retired_units``, ``site_events`` (``sale:site:month``), ``btc_sold_expected``, ``mining_exits``
     (``site:month``), ``overhead_cuts`` (``reduction:month``) and ``hashprice_sold_ph_days`` (PH/s x delivery
@@ -90,6 +91,8 @@ def first_stage_summary(instance: Instance, plan) -> dict:
                                       for r in leases.itertuples())
     out["conversions"] = ";".join(f"{r.site}:{r.month}x{r.blocks:g}" for r in plan.conversions.sort_values(["month", "site"]).itertuples())
     out["grid_expansions"] = ";".join(f"{r.site}:{r.option}:{r.month}" for r in plan.grid_expansions.itertuples())
+    out["new_builds"] = ";".join(f"{r.site}:{r.option}:{r.month}x{r.blocks:g}" for r in plan.new_builds.sort_values(["month", "site"]).itertuples())
+    out["gpu_purchases"] = ";".join(f"{r.option}@{r.site}:{r.month}x{r.mw:.6g}" for r in plan.gpu_purchases.sort_values(["month", "site"]).itertuples())
     signed = plan.contracts.loc[plan.contracts["signed"].astype(bool), "contract"] if len(plan.contracts) else []
     out["contracts_signed"] = ";".join(sorted(map(str, signed)))
     out["asics_bought_units"] = float(plan.purchases["units"].sum()) if len(plan.purchases) else 0.0

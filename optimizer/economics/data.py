@@ -28,27 +28,14 @@ from functools import cached_property
 import numpy as np
 
 from optimizer.economics.financing import FinancingData, compile_financing
+from optimizer.economics.hpc import BuildData, GpuData, compile_builds, compile_gpus
+from optimizer.economics.leases import LeaseData, LeaseSchedule, compile_lease
 from optimizer.economics.ledger import ITEM_BY_NAME, TERMINAL_ITEMS
 from optimizer.economics.levers import LeverData, compile_levers
 from optimizer.economics.tree import Tree, build_tree
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
 from optimizer.kernel.timeline import Timeline, days_in_month, month_label, month_ordinal
-
-
-@dataclass
-class LeaseData:
-    lease: Lease
-    handover_periods: list[int]           # allowed hand-over periods tau
-    months_late: dict[int, int]           # tau -> months past window_end (0 inside the window)
-    rent_usd: dict[int, np.ndarray]       # tau -> [T] rent in each period for the full it_mw
-    opex_usd: dict[int, np.ndarray]       # tau -> [T] lease opex in each period
-    active_hours: dict[int, np.ndarray]   # tau -> [T] hours of the period the lease is running
-    active: dict[int, np.ndarray]         # tau -> [T] bool, running at any time in the period
-    runs_past_horizon: dict[int, bool]
-    terminal_noi_usd: dict[int, float]    # tau -> remaining contracted NOI (rent - lease opex) after the horizon, valued at horizon end
-    terminal_hours_disc: dict[int, float] = field(default_factory=dict)  # tau -> sum over months after the horizon of hours x (1+r)^(-k/12)
-    months_after: dict[int, int] = field(default_factory=dict)  # tau -> months of the term after the horizon end (n)
 
 
 @dataclass
@@ -90,6 +77,11 @@ class Data:
     hours_after: np.ndarray = field(default_factory=lambda: np.zeros(0))          # [K] hours of month k after the end
     fin: FinancingData | None = None        # the financing section's coefficients (None without one)
     lev: LeverData = field(default_factory=LeverData)  # the mining and power levers' coefficients (economics/levers.py)
+    delays: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [W] handover_delay_months
+    gpu_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))     # [W, T] gpu_price_index
+    hpc_index_monthly: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [W, months] (holder renewals)
+    builds: dict[tuple[str, str], BuildData] = field(default_factory=dict)      # (site, new-build option) -> data
+    gpus: dict[str, GpuData] = field(default_factory=dict)                      # GPU option -> data
 
     @property
     def T(self) -> int:
@@ -216,13 +208,44 @@ class Data:
         return {}
 
     def _lease_terminal(self, lease_id: str, tau: int, site_id: str) -> np.ndarray:
-        l = self.inst_lease(lease_id)
-        n, noi = terminal_noi(l, int(self.tl.period_start_months[tau]), self.tl, self.inst.horizon.discount_rate)
-        if n == 0 or not self.inst.horizon.terminal.lease_remaining_noi:
-            return np.zeros(self.W)
+        """Per scenario: the schedule's NOI after the horizon (rent - expected credit loss - lease
+        opex, tranches, delays and renewal weights included; a GPU cloud contract: minus its deferred
+        prepaid rent) - the site's fixed HPC opex on each tranche's racks over the months it runs
+        after the horizon - the power the landlord bears then (each month weighted like its rent).
+        A lease of one tranche running every month of its term (no renewals) takes exactly the
+        closed forms annuity_after(n) and lease_power_net_after(n)."""
+        W = self.W
+        if not self.inst.horizon.terminal.lease_remaining_noi:
+            return np.zeros(W)
+        ld = lease_at(self, lease_id, tau)
+        if not ld.runs_past_horizon[tau]:
+            return np.zeros(W)
+        l = ld.lease
         site = self.inst.site_by_id[site_id]
-        fixed = site.fixed_opex_hpc_usd_per_mw_month * self.lease_rack_mw(lease_id, site_id) * self.annuity_after(n)
-        return noi - fixed - l.it_mw * self.lease_power_net_after(l, site_id, n)
+        rack_mw = self.tranche_racks(l, site_id) * site.hpc_mw_per_rack          # [K]
+        kind = lease_credit_price(l)
+        out = np.zeros(W)
+        for w in range(W):
+            sc = ld.schedule(tau, w)
+            wgt = sc.after_weight
+            A = wgt.shape[1]
+            n = int(wgt[0].sum()) if len(wgt) == 1 else -1
+            if n >= 0 and np.array_equal(wgt[0], (np.arange(A) < n).astype(float)):
+                if n == 0:
+                    continue
+                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw.sum()) * self.annuity_after(n)
+                power = 0.0 if l.gpu_option is not None else l.it_mw * float(self.lease_power_net_after(l, site_id, n)[w])
+            else:
+                df, hours = self.df_after[:A], self.hours_after[:A]
+                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw @ (wgt @ df))
+                power = 0.0
+                if l.gpu_option is None and kind != "site":
+                    price = self.site_energy_price_after[site_id][w, :A]
+                    if kind == "market":
+                        price = price - self.site_power_price(site_id)[w, -1]
+                    power = site.pue_hpc * float(ld.tranche_mw @ (wgt @ (hours * df * price)))
+            out[w] = sc.terminal_noi_usd - fixed - power
+        return out
 
     def lease_power_net_after(self, l: Lease, site_id: str, n: int) -> np.ndarray:
         """[W] USD per MW of the lease's IT: power the landlord pays after the horizon minus what
@@ -375,15 +398,56 @@ class Data:
     def period_years(self) -> np.ndarray:
         return np.array([self.tl.year_of_period(t) for t in range(self.T)])
 
+    def tranche_racks(self, lease: Lease, site_id: str) -> np.ndarray:
+        """[K] HPC rack positions each tranche of ``lease`` takes at the site: whole racks per tranche
+        (unsplittable), MW / kW per rack (splittable, for the whole lease); 0 for a GPU cloud contract,
+        whose racks are its GPUs'."""
+        kw = self.inst.site_by_id[site_id].hpc_kw_per_rack
+        if lease.gpu_option is not None:
+            return np.zeros(len(lease.tranche_list))
+        return np.array([mw * 1000.0 / kw if lease.splittable else float(finance.ceil_racks(mw, kw)) for mw, _ in lease.tranche_list])
+
+    def lease_rack_need(self, lease_id: str, site_id: str, tau: int) -> np.ndarray:
+        """[T] rack positions the whole lease (share 1) holds at the site per period when handed over in tau."""
+        ld = self.leases[lease_id]
+        return self.tranche_racks(ld.lease, site_id) @ ld.reserved[tau]
+
     @cached_property
     def lease_racks_needed(self) -> dict[tuple[str, str], float]:
-        """(lease, site) -> HPC rack positions the whole lease takes at that site
-        (whole racks for unsplittable leases; MW / kW-per-rack for splittable ones)."""
+        """(lease, site) -> HPC rack positions the whole lease takes at that site once every tranche
+        runs (whole racks per tranche for unsplittable leases; MW / kW-per-rack for splittable ones)."""
         out = {}
         for l in self.inst.leases:
             for sid in self.inst.eligible_sites(l):
-                kw = self.inst.site_by_id[sid].hpc_kw_per_rack
-                out[(l.id, sid)] = l.it_mw * 1000.0 / kw if l.splittable else float(finance.ceil_racks(l.it_mw, kw))
+                out[(l.id, sid)] = float(self.tranche_racks(l, sid).sum())
+        return out
+
+    def first_tranche_racks(self, lease_id: str, site_id: str) -> float:
+        return float(self.tranche_racks(self.leases[lease_id].lease, site_id)[0])
+
+    def site_builds(self, site_id: str, use: str | None = None) -> list[BuildData]:
+        return [b for (s, _), b in self.builds.items() if s == site_id and (use is None or b.use == use)]
+
+    def tenant_capex(self, lease: Lease, site_id: str):
+        """What a tenant funding ``tenant_capex_share`` of its MW pays at a site: (capex per MW, lead
+        periods, asset class, new-build option id or None). The site's conversion capex per MW, else
+        its first HPC new-build option's; None at a site with neither (its HPC racks exist)."""
+        s = self.inst.site_by_id[site_id]
+        if s.conversion is not None:
+            return s.conversion.capex_usd_per_mw, self.lead_periods(s.conversion.lead_months), "hpc_conversion", None
+        hb = self.site_builds(site_id, "hpc")
+        if hb:
+            return hb[0].option.capex_usd_per_mw, hb[0].lead, "new_build", hb[0].option.id
+        return None
+
+    def tenant_capex_fractions(self, tau: int, lead: int) -> np.ndarray:
+        """[T] share of the tenant's capex funding paid per period: evenly over the ``lead`` periods
+        before the hand-over ``tau`` (in tau when lead is 0); parts before the horizon fall in period 0."""
+        out = np.zeros(self.T)
+        n = max(lead, 1)
+        for j in range(n):
+            t = tau - lead + j if lead > 0 else tau
+            out[min(max(t, 0), self.T - 1)] += 1.0 / n
         return out
 
 
@@ -408,6 +472,9 @@ def compile_instance(inst: Instance) -> Data:
     hashrate = series(lambda sc: sc.network_hashrate_eh_s)
     fees = series(lambda sc: sc.fees_btc_per_block)
     idx = series(lambda sc: sc.hpc_lease_rate_index)
+    gpu_idx = series(lambda sc: sc.gpu_price_index)
+    idx_monthly = np.array([sc.hpc_lease_rate_index.monthly(tl.start, n_m) for sc in inst.scenarios]).reshape(W, n_m)
+    delays = np.array([sc.handover_delay_months for sc in inst.scenarios], dtype=int)
     markets = sorted({s.market for s in inst.sites})
     power = {k: series(lambda sc, k=k: sc.power_price_usd_per_mwh[k]) for k in markets}
 
@@ -426,6 +493,8 @@ def compile_instance(inst: Instance) -> Data:
         btc_price_usd=price, hashrate_eh_s=hashrate, fees_btc_per_block=fees,
         hashprice_btc_per_ph_day=hp_btc, hashprice_usd_per_ph_day=hp_btc * price,
         power_price=power, hpc_index=idx, btc_per_unit=btc_per_unit,
+        delays=delays, gpu_index=gpu_idx, hpc_index_monthly=idx_monthly,
+        builds=compile_builds(inst, tl), gpus=compile_gpus(inst, tl, gpu_idx),
     )
     month_hours = 24.0 * tl.month_days
     months = tl.month_ordinals
@@ -443,9 +512,11 @@ def compile_instance(inst: Instance) -> Data:
         d.contracts[c.id] = ContractData(c, act_h, p, tl.period_of_month(start), _period_sum(inside.astype(float), tl),
                                          runs_to_horizon_end=bool(start <= tl.end <= end))
     for l in inst.leases:
-        d.leases[l.id] = _lease_data(l, inst, tl, month_hours)
+        d.leases[l.id] = compile_lease(l, tl, month_hours, h.discount_rate, delays, idx_monthly)
     d.df_end = float(finance.discount_factors(h.discount_rate, [tl.n_months])[0])
-    K = max([l.term_months for l in inst.leases], default=0) + int(np.ceil(12 * h.terminal.mining_margin_multiple)) + 1
+    # months after the horizon any lease can still run (tranche offsets, delays, renewals included)
+    lease_after = max([ld.months_after_max for ld in d.leases.values()], default=0)
+    K = max(max([l.term_months for l in inst.leases], default=0), lease_after) + int(np.ceil(12 * h.terminal.mining_margin_multiple)) + 1
     after = tl.end + 1 + np.arange(K)
     d.df_after = finance.discount_factors(h.discount_rate, np.arange(1, K + 1))
     d.hours_after = np.array([24.0 * days_in_month(int(mo)) for mo in after])
@@ -460,6 +531,14 @@ def compile_instance(inst: Instance) -> Data:
     return d
 
 
+def lease_at(data: Data, lease_id: str, tau: int) -> LeaseData:
+    """The LeaseData of a lease handed over in ``tau``, also outside its window (the evaluator's
+    view of a plan that breaks the window: its cash flows as if the window allowed tau)."""
+    ld = data.leases[lease_id]
+    if tau in ld.reserved:
+        return ld
+    return compile_lease(ld.lease, data.tl, 24.0 * data.tl.month_days, data.inst.horizon.discount_rate, data.delays,
+                         data.hpc_index_monthly, taus=[tau])
 def instance_tree(inst: Instance, tl: Timeline, prob: np.ndarray) -> Tree:
     """The instance's scenario tree (its ``tree`` section), or the two-stage form."""
     names = [s.name for s in inst.scenarios]
@@ -513,55 +592,6 @@ def lease_credit_price(l: Lease) -> str | None:
     return None
 
 
-def terminal_noi(l: Lease, h0: int, tl: Timeline, rate: float) -> tuple[int, float]:
-    """(n, NOI): months of the term after the horizon end for a lease handed over in month h0,
-    and their contracted NOI (rent - lease opex), each month discounted to the horizon end."""
-    after = np.arange(tl.end + 1 - h0, l.term_months)
-    if not len(after):
-        return 0, 0.0
-    rent_a = finance.lease_rent_usd_month(l.it_mw, l.rate_usd_per_kw_month, l.escalator_per_year, after)
-    noi_a = rent_a - _lease_opex(l, rent_a, np.ones_like(after, dtype=bool))
-    k = np.arange(1, len(after) + 1)
-    return len(after), float(np.sum(noi_a * finance.discount_factors(rate, k)))
 
-
-def _lease_data(l: Lease, inst: Instance, tl: Timeline, month_hours: np.ndarray) -> LeaseData:
-    months = tl.month_ordinals
-    ws, we = month_ordinal(l.window_start), month_ordinal(l.window_end)
-    last_allowed = tl.end if l.late_penalty_usd_per_mw_month is not None else we
-    taus = [t for t in range(tl.n_periods) if ws <= tl.period_start_months[t] <= last_allowed]
-    if not taus:  # quarterly periods whose starts skip the window: the period holding window_start
-        taus = [max(tl.period_of_month(ws), 0)]
-    r = inst.horizon.discount_rate
-    out = LeaseData(l, taus, {}, {}, {}, {}, {}, {}, {})
-    for tau in taus:
-        h0 = int(tl.period_start_months[tau])
-        since = months - h0
-        running = (since >= 0) & (since < l.term_months)
-        rent_m = finance.lease_rent_usd_month(l.it_mw, l.rate_usd_per_kw_month, l.escalator_per_year, since) * running
-        opex_m = _lease_opex(l, rent_m, running)
-        out.months_late[tau] = max(0, h0 - we)
-        out.rent_usd[tau] = _period_sum(rent_m, tl)
-        out.opex_usd[tau] = _period_sum(opex_m, tl)
-        out.active_hours[tau] = _period_sum(month_hours * running, tl)
-        out.active[tau] = _period_sum(running.astype(float), tl) > 0
-        # months of the term after the horizon end, discounted to the horizon end (end of month)
-        n, noi = terminal_noi(l, h0, tl, r)
-        out.runs_past_horizon[tau] = n > 0
-        out.months_after[tau] = n
-        out.terminal_noi_usd[tau] = noi
-        k = np.arange(1, n + 1)
-        hours_a = np.array([24.0 * days_in_month(tl.end + int(j)) for j in k])
-        out.terminal_hours_disc[tau] = float(np.sum(hours_a * finance.discount_factors(r, k))) if n else 0.0
-    return out
-
-
-def _lease_opex(l: Lease, rent: np.ndarray, running: np.ndarray) -> np.ndarray:
-    if l.noi_margin is not None:
-        return (1.0 - l.noi_margin) * rent
-    if l.opex_usd_per_mw_month is not None:
-        return l.opex_usd_per_mw_month * l.it_mw * running
-    return np.zeros_like(rent)
-
-
-__all__ = ["Data", "LeaseData", "ContractData", "compile_instance", "lease_credit_price", "month_label", "terminal_noi"]
+__all__ = ["BuildData", "ContractData", "Data", "GpuData", "LeaseData", "LeaseSchedule", "compile_instance", "lease_at",
+           "lease_credit_price", "month_label"]

@@ -15,7 +15,8 @@ Classes:
   horizon-end factor ``Data.df_end``); not cash, so the cash balance leaves them out;
 - ``financing``: debt drawn or issued, fees, interest, principal (instance section ``financing``);
 - ``tax``: corporate income tax.
-``capex_budget`` marks what the yearly capex budget caps (policy.capex_budget_usd_per_year).
+``capex_budget`` marks what the yearly capex budget caps (policy.capex_budget_usd_per_year): the
+landlord's capex net of what tenants fund.
 ``levered`` marks the lines of the capital structure (financing lines, and the taxes computed with
 interest deducted): the equity NPV sums every line; the project (unlevered, after-tax) NPV leaves
 the levered lines out and adds the taxes computed without debt (models/economics.md, "Valuation").
@@ -65,7 +66,15 @@ ITEM_TABLE: tuple[Item, ...] = (
     Item("restructuring_usd", -1, "operating", "severance and exit costs", "#bdbdbd", taxable=True),
     Item("lease_penalty_usd", -1, "operating", "lease penalty", "#ff9896", taxable=True, rate_class="contracted_lease"),
     Item("hedge_payoff_usd", 0, "operating", "hashprice forwards", "#fdae6b", taxable=True, rate_class="merchant_mining"),
+    Item("lease_prepayment_usd", +1, "operating", "lease prepayments", "#3c7fc4", taxable=True, rate_class="contracted_lease"),
+    Item("tenant_credit_loss_usd", -1, "operating", "expected tenant default loss", "#b15928", taxable=True, rate_class="contracted_lease"),
+    Item("lease_delay_damages_usd", -1, "operating", "delay damages", "#fdbf6f", taxable=True, rate_class="contracted_lease"),
+    Item("gpu_cloud_revenue_usd", +1, "operating", "GPU cloud revenue", "#00a087", taxable=True),
     Item("capex_usd", -1, "investment", "capex", "#6a3d9a", capex_budget=True),
+    Item("new_build_capex_usd", -1, "investment", "new-build capex", "#9467bd", capex_budget=True),
+    Item("tenant_capex_funding_usd", +1, "investment", "tenant-funded capex", "#cab2d6", capex_budget=True),
+    Item("gpu_purchases_usd", -1, "investment", "GPU purchases", "#3b3b98", capex_budget=True),
+    Item("gpu_salvage_usd", +1, "investment", "GPU salvage", "#66c2a5", taxable=True),
     Item("asic_purchases_usd", -1, "investment", "ASIC purchases", "#8c564b", capex_budget=True),
     Item("salvage_usd", +1, "investment", "salvage", "#2ca02c", taxable=True),
     Item("site_sales_usd", +1, "investment", "site sales", "#aec7e8", taxable=True),
@@ -84,6 +93,7 @@ ITEM_TABLE: tuple[Item, ...] = (
     Item("terminal_mining_usd", +1, "terminal", "terminal mining", "#f5c070", rate_class="merchant_mining"),
     Item("terminal_asic_salvage_usd", +1, "terminal", "terminal ASIC salvage", "#98c379"),
     Item("terminal_generation_usd", +1, "terminal", "terminal generation", "#c5b0d5"),
+    Item("terminal_gpu_usd", +1, "terminal", "terminal GPU value", "#8dd3c7"),
     Item("terminal_treasury_usd", +1, "terminal", "terminal treasury", "#e5e58a", rate_class="merchant_mining"),
     Item("terminal_debt_usd", -1, "terminal", "debt outstanding at the end", "#7a4a8c", levered=True),
     Item("terminal_tax_usd", -1, "terminal", "tax on terminal values", "#8c8c8c", levered=True),

@@ -8,7 +8,8 @@ Common to all three:
   A lease fixed as signed without a site or month gets the earliest feasible hand-over at an
   eligible site (or, failing that, its first eligible site and first hand-over period).
 - Optional contracts are not signed, no ASICs are bought, no grid is expanded, no site is sold
-  or acquired, beyond what fixed decisions pin.
+  or acquired, no new-build hall is started and no GPU bought (GPU cloud contracts are never
+  signed), beyond what fixed decisions pin.
 - A lease pinned as signed that no free HPC racks can host gets conversion blocks started just in
   time for its earliest hand-over (the greedy's costing below, value ignored).
 - With cash modelled (``treasury.cash_start_usd``), a conversion, lease or greedy option is kept
@@ -116,7 +117,8 @@ class _Builder:
         self.retirements: list[tuple[str, str, int, float]] = []
         self.pinned_conv: set[tuple[str, int]] = set()
         self.lease_must_sign: list[str] = []
-        self.lease_never: set[str] = set()
+        # GPU cloud contracts need GPUs, which no baseline buys (nor new-build halls)
+        self.lease_never: set[str] = {l.id for l in inst.leases if l.gpu_option is not None}
 
     # ------------------------------------------------------------ plan tables
 
@@ -251,7 +253,7 @@ class _Builder:
                 supply = supply + np.where(h > 0, np.inf, 0.0)
             else:
                 supply = supply + (c.mw_cap if isinstance(c, (FixedContract, IndexContract)) else c.mw) * h
-        return np.minimum(st.grid_mw[sid] * d.hours, supply) - st.hpc_mwh(sid)
+        return np.minimum(st.grid_mw[sid] * d.hours, supply) - st.hpc_mwh(sid).max(axis=0)
 
     def lease_fits(self, st: State, lid: str, sid: str, tau: int, extra_racks: np.ndarray | None = None) -> bool:
         d = self.d
@@ -262,7 +264,7 @@ class _Builder:
         act = ld.active[tau].astype(bool)
         if not act.any() or np.any(st.own[sid][act] < 0.5):
             return False
-        free = st.hpc_racks[sid] - st.leased_racks(sid)
+        free = st.hpc_racks[sid] - st.used_racks(sid)
         if extra_racks is not None:
             free = free + extra_racks
         need = d.lease_racks_needed[(lid, sid)]
@@ -493,7 +495,7 @@ class _Builder:
             return None
         ld = d.leases[lid]
         act = ld.active[tau].astype(bool)
-        free = st.hpc_racks[sid] - st.leased_racks(sid)
+        free = st.hpc_racks[sid] - st.used_racks(sid)
         short = float(np.max(d.lease_racks_needed[(lid, sid)] - free[act])) if act.any() else 0.0
         k = max(1, math.ceil(short / conv.racks_per_block - 1e-9))
         lead = d.lead_periods(conv.lead_months)

@@ -444,11 +444,11 @@ class _Evaluator:
             running_mw += (op - pk) * d.mw_per_unit(sid, m)
         hpc_mwh = st.hpc_mwh(sid)
         full = mining_mwh
-        load = full - curtailed_mwh + hpc_mwh[None, :]
+        load = full - curtailed_mwh + hpc_mwh
         self.mining_mwh_full[i], self.btc_full[i] = full, btc
         self.mining_mwh[i], self.load_mwh[i], self.btc_by_site[i], self.mining_opex[i] = full - curtailed_mwh, load, btc - btc_lost, opex_mining
         cap_mwh = st.grid_mw[sid] * d.hours
-        firm = full + hpc_mwh[None, :]  # the grid carries the load before curtailment
+        firm = full + hpc_mwh  # the grid carries the load before curtailment
         self.report(firm > cap_mwh[None, :] + 1e-6 * np.maximum(1.0, cap_mwh)[None, :], lambda w, t: (
             f"{self.where('site ' + sid, w, t)}: load {fmt(firm[w, t] / d.hours[t])} MW exceeds grid {fmt(st.grid_mw[sid][t])} MW "
             f"({fmt(firm[w, t])} MWh > {fmt(cap_mwh[t])} MWh)"))
@@ -458,11 +458,15 @@ class _Evaluator:
                                            f"in {d.labels[st.exit_at[sid]] if sid in st.exit_at else 'that month'}"))
         if fx is not None:
             self.add(sid, "demand_response_usd", fx.dr_pay_usd_per_mw[None, :] * enrolled_mw)
-            hpc_mw = hpc_mwh / d.hours
-            self.add(sid, "peak_charge_usd", -fx.peak_usd_per_mw[None, :] * (running_mw + hpc_mw[None, :]))
+            hpc_mw = hpc_mwh / d.hours[None, :]
+            self.add(sid, "peak_charge_usd", -fx.peak_usd_per_mw[None, :] * (running_mw + hpc_mw))
         self.add(sid, "mining_revenue_usd", P * self.btc_by_site[i])
         runs = st.site_leases(sid)
-        self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), np.zeros(self.T)))
+        zero = np.zeros((self.W, self.T))
+        self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), zero))
+        self.add(sid, "lease_prepayment_usd", sum((r.prepayment_usd for r in runs), zero))
+        self.add(sid, "tenant_credit_loss_usd", -sum((r.credit_loss_usd for r in runs), zero))
+        self.add(sid, "lease_delay_damages_usd", -sum((r.damages_usd for r in runs), zero))
         # the lease's HPC energy credited to the landlord: the tenant's reimbursement (pass-through,
         # at the site's energy price or the market price) or, for an after-power NOI margin, the
         # power the margin's opex already holds, credited back at the site's energy price
@@ -472,15 +476,24 @@ class _Evaluator:
             kind = lease_credit_price(lease)
             if kind is None:
                 continue
-            usd = (r.it_mw * site.pue_hpc * r.active_hours)[None, :] * (d.site_energy_price[sid] if kind == "site" else pi)
+            usd = site.pue_hpc * r.it_mwh * (d.site_energy_price[sid] if kind == "site" else pi)
             if lease.power_passthrough:
                 passthrough += usd
             else:
                 credit += usd
         self.add(sid, "power_passthrough_usd", passthrough)
         opex_hpc = site.fixed_opex_hpc_usd_per_mw_month * st.hpc_mw(sid) * st.own[sid] * L
-        lease_opex = sum((r.opex_usd for r in runs), np.zeros(self.T))
-        self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + lease_opex)[None, :])
+        lease_opex = sum((r.opex_usd for r in runs), zero)
+        gpu_opex, gpu_rev = np.zeros(self.T), zero
+        for (oid, s2), g in st.gpus.items():
+            if s2 != sid:
+                continue
+            gd = d.gpus[oid]
+            gpu_opex = gpu_opex + gd.opex_usd_per_mw * g.online_mw
+            merchant = g.online_mw - st.gpu_held.get((oid, sid), np.zeros(self.T))
+            gpu_rev = gpu_rev + gd.merchant_usd_per_mw * merchant[None, :]
+        self.add(sid, "gpu_cloud_revenue_usd", gpu_rev)
+        self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + gpu_opex)[None, :] - lease_opex)
 
     def _curtailment(self, sid: str, m: str, op: np.ndarray, dr: np.ndarray, pk: np.ndarray, fx) -> None:
         """Units enrolled in demand response or off around the peak: at most the operating units, and
@@ -605,20 +618,17 @@ class _Evaluator:
             mw_rack = site.hpc_mw_per_rack
             past = [r for r in st.site_leases(sid) if r.runs_past_horizon]
             if rule.lease_remaining_noi and past:
-                # contracted NOI after the horizon - the site's fixed HPC opex on the lease's racks over
-                # those months - the power the landlord still bears (net of what the tenant reimburses)
-                value = np.zeros(self.W)
-                for r in past:
-                    lease = d.leases[r.lease].lease
-                    fixed = site.fixed_opex_hpc_usd_per_mw_month * r.racks * mw_rack * d.annuity_after(r.months_after)
-                    value += r.terminal_noi_usd - fixed - r.it_mw * d.lease_power_net_after(lease, sid, r.months_after)
-                self.add(sid, "terminal_lease_noi_usd", end(value))
+                # NOI after the horizon - the site's fixed HPC opex on the lease's racks over those
+                # months - the power the landlord still bears (net of what the tenant reimburses):
+                # Data.lease_terminal_usd (tranches, delays, renewals and credit included)
+                self.add(sid, "terminal_lease_noi_usd", end(sum((r.terminal_usd for r in past), np.zeros(self.W))))
             if rule.hpc_unleased_noi_usd_per_mw_year > 0:
                 # HPC MW not under lease at the end are worth the market value V; MW under a lease running
-                # past the horizon revert to V when it ends (reversion factor of its months after the end)
-                taken = sum(r.racks for r in past)
+                # past the horizon revert to V when it ends (reversion factor of each tranche's months
+                # after the end); GPUs in service at the end hold their racks (valued at book value)
+                taken = sum(r.end_racks for r in past) + st.gpu_racks(sid)[-1]
                 free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * mw_rack
-                back_mw = sum(r.racks * mw_rack * d.reversion_factor(r.months_after) for r in past)
+                back_mw = sum(r.end_racks_back * mw_rack for r in past)
                 self.add(sid, "terminal_hpc_usd", end((free_mw + back_mw) * d.hpc_value_usd_per_mw[sid]))
             if rule.mining_margin_multiple > 0:  # the operating units' margin, before any curtailment
                 # keep mining (multiple x annualised margin of the last period at the site's energy price
@@ -774,12 +784,16 @@ class _Evaluator:
                 "hpc_racks": st.hpc_racks[sid], "hpc_racks_leased": leased,
             })
             for l in inst.leases:
-                f[f"racks_{l.id}"] = sum((r.racks * r.active for r in st.site_leases(sid) if r.lease == l.id), np.zeros(self.T))
+                f[f"racks_{l.id}"] = sum((r.racks for r in st.site_leases(sid) if r.lease == l.id), np.zeros(self.T))
+            if inst.gpu_cloud is not None:
+                f["hpc_racks_gpu"] = st.gpu_racks(sid)
             f["idle_racks"] = (np.maximum(st.mining_racks[sid] - n_units / site.asics_per_rack, 0.0)
-                               + np.maximum(st.hpc_racks[sid] - leased, 0.0))
+                               + np.maximum(st.hpc_racks[sid] - st.used_racks(sid), 0.0))
             f["mining_mw"] = sum(units[m.name] * m.power_w / 1e6 for m in inst.fleet.asic_models)
             f["hpc_mw"] = st.hpc_mw(sid)
-            f["hpc_mw_leased"] = sum((r.it_mw * r.active for r in st.site_leases(sid)), np.zeros(self.T))
+            f["hpc_mw_leased"] = sum((r.held_mw for r in st.site_leases(sid) if r.gpu_option is None), np.zeros(self.T))
+            if inst.gpu_cloud is not None:
+                f["gpu_mw"] = st.gpu_mw(sid)
             f["grid_mw"] = st.grid_mw[sid]
             for m, u in units.items():
                 f[f"units_{m}"] = u
@@ -813,10 +827,15 @@ class _Evaluator:
             leased_racks, leased_mw = np.zeros(self.T), np.zeros(self.T)
             for l in inst.leases:
                 runs = [r for r in st.site_leases(sid) if r.lease == l.id]
-                racks = sum((r.racks * r.active for r in runs), np.zeros(self.T))
-                mw = sum((r.it_mw * r.active for r in runs), np.zeros(self.T))
+                racks = sum((r.racks for r in runs), np.zeros(self.T))
+                mw = sum((r.held_mw for r in runs if r.gpu_option is None), np.zeros(self.T))
                 leased_racks, leased_mw = leased_racks + racks, leased_mw + mw
                 rows(sid, owned, "hpc_leased", l.id, racks, mw)
+            for (oid, s2), g in st.gpus.items():
+                if s2 == sid:
+                    racks = g.online_mw * 1000.0 / site.hpc_kw_per_rack
+                    leased_racks, leased_mw = leased_racks + racks, leased_mw + g.online_mw
+                    rows(sid, owned, "gpu_cloud", oid, racks, g.online_mw)
             rows(sid, owned, "hpc_unleased", "", np.maximum(st.hpc_racks[sid] - leased_racks, 0.0),
                  np.maximum(st.hpc_mw(sid) - leased_mw, 0.0))
         if not frames:
@@ -830,7 +849,7 @@ class _Evaluator:
             hpc = self.st.hpc_mwh(site.id)
             for w, name in enumerate(d.scenario_names):
                 frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "mining", "mwh": self.mining_mwh[i, w]}))
-                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc}))
+                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc[w]}))
         return pd.concat(frames, ignore_index=True)
 
     def _kpis(self) -> pd.DataFrame:
@@ -852,7 +871,7 @@ class _Evaluator:
             overhead = -self.lines.get((site.id, "site_overhead_usd"), 0.0) / d.share(site.id)
             cost += net * share + self.mining_opex[i][None, :] + overhead
         hpc_online = sum(st.hpc_mw(s.id) * st.own[s.id] for s in inst.sites)
-        hpc_leased = sum((r.it_mw * r.active for r in st.leases), np.zeros(self.T))
+        hpc_leased = sum((r.held_mw for r in st.leases if r.gpu_option is None), np.zeros(self.T))
         rows = []
         for w, name in enumerate(d.scenario_names):
             rows.append(pd.DataFrame({

@@ -20,9 +20,10 @@ import pandas as pd
 
 from optimizer.economics.ledger import LEVERED_ITEMS, PORTFOLIO, TAXABLE_ITEMS, TERMINAL_ITEMS
 from optimizer.evaluate.firststage import fmt, period_of, tol
+from optimizer.instance.financing import FINANCED_CLASS
 from optimizer.kernel import finance
 
-_FINANCED = {"conversion": "hpc_conversion", "grid_expansion": "grid_expansion"}
+_FINANCED = FINANCED_CLASS
 
 
 @dataclass
@@ -251,14 +252,16 @@ def _schedule(ev, instrument, kind, D, fees, interest, principal, balance) -> pd
 
 def _check_dscr(ev, f_id: str, fac, service: np.ndarray, periods: list[int]) -> None:
     """NOI of the facility's lease (or its site's leases) >= min_dscr x debt service."""
-    noi = np.zeros(ev.T)
+    noi = np.zeros((ev.W, ev.T))  # rent received - lease opex, per scenario (schedules may differ: delays)
     for r in ev.st.leases:
         if (fac.lease is not None and r.lease == fac.lease) or (fac.lease is None and r.site == fac.site):
-            noi += r.rent_usd - r.opex_usd
+            noi = noi + r.rent_usd - r.opex_usd
     for t in periods:
         need = fac.min_dscr * service[t]
-        if noi[t] < need - tol(need):
-            ev.st.violations.append(f"project facility {f_id} {ev.d.labels[t]}: NOI {fmt(noi[t])} USD is below min_dscr "
+        w = int(np.argmin(noi[:, t]))
+        if noi[w, t] < need - tol(need):
+            scen = f" (scenario {ev.d.scenario_names[w]})" if ev.W > 1 else ""
+            ev.st.violations.append(f"project facility {f_id} {ev.d.labels[t]}{scen}: NOI {fmt(noi[w, t])} USD is below min_dscr "
                                     f"{fac.min_dscr:g} x debt service {fmt(service[t])} USD")
             return
 

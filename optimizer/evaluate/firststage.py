@@ -10,13 +10,12 @@ and the baselines.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from optimizer.economics.data import Data, _lease_data
+from optimizer.economics.data import Data, lease_at
 from optimizer.economics.ledger import PORTFOLIO
 from optimizer.instance.schema import OwnedGeneration
 from optimizer.kernel.timeline import month_label, month_ordinal
@@ -41,23 +40,46 @@ def fmt(x: float) -> str:
 
 @dataclass
 class LeaseRun:
-    """One (lease, site) row of the plan: the share of a signed lease hosted at a site."""
+    """One (lease, site) row of the plan: the share of a signed lease hosted at a site. Money and
+    energy arrays are [W, T] (a lease's schedule may differ by scenario: construction delays,
+    holder-mode renewals; ``economics.leases``); racks are first stage."""
 
     lease: str
     site: str
     tau: int                       # hand-over period
     share: float
     it_mw: float                   # critical-IT MW at this site (lease it_mw x share)
-    racks: float                   # HPC rack positions taken while running
-    active: np.ndarray             # [T] bool, running at any time in the period
-    active_hours: np.ndarray       # [T]
-    rent_usd: np.ndarray           # [T] rent of this share
-    opex_usd: np.ndarray           # [T] lease opex of this share
+    racks: np.ndarray              # [T] HPC rack positions held (reserved for every tranche; 0 for a GPU cloud contract)
+    active: np.ndarray             # [T] bool, capacity reserved in the period
+    it_mwh: np.ndarray             # [W, T] critical-IT MWh of the tenant's load (before PUE)
+    rent_usd: np.ndarray           # [W, T] rent received of this share
+    prepayment_usd: np.ndarray     # [W, T] prepayments received
+    credit_loss_usd: np.ndarray    # [W, T] expected rent lost to tenant default (>= 0)
+    opex_usd: np.ndarray           # [W, T] lease opex of this share
+    damages_usd: np.ndarray        # [W, T] delay damages paid (>= 0)
     penalty_usd: float             # late hand-over penalty of this share, paid in tau
-    terminal_noi_usd: float        # remaining contracted NOI after the horizon of this share (0 if not counted)
-    months_after: int              # months of the term after the horizon end
+    terminal_usd: np.ndarray       # [W] terminal_lease_noi of this share (Data.lease_terminal_usd x share; 0 if not counted)
+    months_after: int              # months the lease holds capacity after the horizon end (its longest tranche)
+    end_racks: float               # HPC racks held at the end by tranches reserved past the horizon
+    end_racks_back: float          # those racks x the reversion factor of each tranche's months after the end
     runs_past_horizon: bool
     passthrough: bool
+    gpu_option: str | None         # a GPU cloud contract: the GPUs of this option it holds
+    held_mw: np.ndarray            # [T] critical-IT MW reserved for the tenant (its tranches; a GPU contract's GPUs)
+
+    @property
+    def gpu_mw(self) -> np.ndarray:
+        """[T] MW of GPUs held for a GPU cloud contract (0 for a colocation lease)."""
+        return self.held_mw if self.gpu_option is not None else np.zeros_like(self.held_mw)
+
+
+@dataclass
+class GpuRun:
+    """GPUs of one option at one site: what the plan's purchases put in service."""
+
+    option: str
+    site: str
+    online_mw: np.ndarray          # [T] MW of critical IT of GPUs in service
 
 
 @dataclass
@@ -74,6 +96,9 @@ class State:
     retired: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)    # [T] retired in period
     delivered: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # [T] purchases installed from period
     leases: list[LeaseRun] = field(default_factory=list)
+    gpus: dict[tuple[str, str], GpuRun] = field(default_factory=dict)       # (option, site) -> GPUs in service
+    built: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, new-build option) -> [T] blocks started
+    gpu_held: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (option, site) -> [T] MW held for GPU contracts
     signed: dict[str, bool] = field(default_factory=dict)                 # contract -> signed
     contract_hours: dict[str, np.ndarray] = field(default_factory=dict)   # [T] hours a contract may deliver
     items: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, item) -> [T] signed USD
@@ -115,19 +140,34 @@ class State:
     def site_leases(self, site: str) -> list[LeaseRun]:
         return [r for r in self.leases if r.site == site]
 
+    def gpu_mw(self, site: str) -> np.ndarray:
+        """[T] MW of GPUs in service at ``site`` (every option)."""
+        return sum((g.online_mw for g in self.gpus.values() if g.site == site), np.zeros(self.T))
+
+    def gpu_racks(self, site: str) -> np.ndarray:
+        """[T] HPC rack positions the GPUs in service at ``site`` take."""
+        return self.gpu_mw(site) * 1000.0 / self.data.inst.site_by_id[site].hpc_kw_per_rack
+
     def hpc_mwh(self, site: str) -> np.ndarray:
-        """[T] firm HPC energy of the leases running at ``site``, cooling included."""
+        """[W, T] firm HPC energy at ``site``, cooling included: the leases' tenants (a GPU cloud
+        contract's load is its GPUs') and the GPUs in service."""
         pue = self.data.inst.site_by_id[site].pue_hpc
-        out = np.zeros(self.T)
+        out = np.zeros((self.data.W, self.T))
         for r in self.site_leases(site):
-            out += r.it_mw * pue * r.active_hours
-        return out
+            if r.gpu_option is None:
+                out = out + pue * r.it_mwh
+        return out + (pue * self.gpu_mw(site) * self.data.hours)[None, :]
 
     def leased_racks(self, site: str) -> np.ndarray:
+        """[T] HPC rack positions held by leases (GPUs excluded)."""
         out = np.zeros(self.T)
         for r in self.site_leases(site):
-            out += r.racks * r.active
+            out += r.racks
         return out
+
+    def used_racks(self, site: str) -> np.ndarray:
+        """[T] HPC rack positions held by leases and GPUs in service."""
+        return self.leased_racks(site) + self.gpu_racks(site)
 
     def site_units(self, site: str) -> np.ndarray:
         out = np.zeros(self.T)
@@ -143,12 +183,16 @@ def build_state(data: Data, plan: Plan) -> State:
     _site_events(st, plan)
     _conversions(st, plan)
     _grid_expansions(st, plan)
-    _fleet(st, plan)
     _contracts(st, plan)
+    _new_builds(st, plan)
+    _fleet(st, plan)
+    _gpus(st, plan)
     _mining_exits(st, plan)
     _overhead(st, plan)
     _hedges(st, plan)
     _leases(st, plan)
+    _tenant_capex(st)
+    _gpu_cover(st)
     _policy(st)
     _fixed_decisions(st)
     return st
@@ -346,6 +390,111 @@ def _grid_expansions(st: State, plan: Plan) -> None:
     for (sid, oid), ts in st.expansions.items():
         if len(ts) > 1:
             st.violations.append(f"grid expansion {oid} at site {sid}: started {len(ts)} times ({', '.join(st.label(t) for t in sorted(ts))}); it can be built once")
+
+
+# ---------------------------------------------------------------- new-build capacity
+
+
+def _new_builds(st: State, plan: Plan) -> None:
+    """Blocks of new-build options started (plan.new_builds): rack positions in service ``lead``
+    periods after the start (HPC racks or mining racks), capex spread over max(lead, 1) periods."""
+    inst, data, T = st.data.inst, st.data, st.T
+    for i, r in enumerate(plan.new_builds.itertuples(index=False)):
+        where = f"plan.new_builds row {i}"
+        if not _known(st, r.site, inst.site_by_id, "site", where):
+            continue
+        if not _known(st, r.option, {b.id for b in inst.site_by_id[r.site].new_builds}, f"new-build option of site {r.site}", where):
+            continue
+        t = period_of(st, r.month, where)
+        b = _number(st, r.blocks, where, "blocks")
+        if t is None or b is None or b <= 0:
+            continue
+        bd = data.builds[(r.site, r.option)]
+        o, lab = bd.option, st.label(t)
+        name = f"new build {r.option} at site {r.site} {lab}"
+        if abs(b - round(b)) > 1e-6:
+            st.violations.append(f"{name}: blocks must be whole, got {fmt(b)}")
+        if o.earliest_month is not None and t < max(data.period(o.earliest_month), 0):
+            st.violations.append(f"{name}: started before its earliest month {o.earliest_month}")
+        if t + bd.lead > T - 1:
+            st.violations.append(f"{name}: racks would be in service after the horizon's last period {st.label(T - 1)} (lead {o.lead_months} months)")
+        if st.own[r.site][t] < 0.5:
+            st.violations.append(f"{name}: started while the site is not owned")
+        if o.requires_grid_expansion is not None and not any(u <= t for u in st.expansions.get((r.site, o.requires_grid_expansion), [])):
+            st.violations.append(f"{name}: requires grid expansion {o.requires_grid_expansion} started by then")
+        if o.requires_contract is not None and not st.signed.get(o.requires_contract, False):
+            st.violations.append(f"{name}: requires contract {o.requires_contract}, which is not signed")
+        st.built.setdefault((r.site, r.option), np.zeros(T))[t] += b
+        _spread(st, r.site, "new_build_capex_usd", t, bd.lead, b * bd.capex_usd_per_block, "new_build")
+    for (sid, oid), blocks in st.built.items():
+        bd = data.builds[(sid, oid)]
+        total = float(blocks.sum())
+        if total > bd.option.max_blocks + tol(bd.option.max_blocks):
+            st.violations.append(f"new build {oid} at site {sid}: {fmt(total)} blocks started, more than max_blocks {bd.option.max_blocks}")
+        ready = np.zeros(T)
+        if bd.lead < T:
+            ready[bd.lead:] = np.cumsum(blocks)[: T - bd.lead]
+        target = st.hpc_racks if bd.use == "hpc" else st.mining_racks
+        target[sid] = target[sid] + bd.racks_per_block * ready
+
+
+# ---------------------------------------------------------------- GPU cloud
+
+
+def _gpus(st: State, plan: Plan) -> None:
+    """GPU purchases (plan.gpu_purchases, MW of critical IT): paid when ordered, in service from
+    ``lead`` periods later for ``life`` periods, salvaged when retired inside the horizon, valued
+    at book value at the end (economics.hpc)."""
+    inst, data, T = st.data.inst, st.data, st.T
+    bought: dict[str, float] = defaultdict(float)
+    for i, r in enumerate(plan.gpu_purchases.itertuples(index=False)):
+        where = f"plan.gpu_purchases row {i}"
+        if not (_known(st, r.option, data.gpus, "GPU option", where) and _known(st, r.site, inst.site_by_id, "site", where)):
+            continue
+        t = period_of(st, r.month, where)
+        mw = _number(st, r.mw, where, "mw")
+        if t is None or mw is None or mw <= 0:
+            continue
+        g = data.gpus[r.option]
+        o, lab = g.option, st.label(t)
+        name = f"GPU option {r.option} {lab}"
+        bought[r.option] += mw
+        if o.sites is not None and r.site not in o.sites:
+            st.violations.append(f"{name}: site {r.site} may not host its GPUs (allowed: {', '.join(o.sites)})")
+        if t not in g.periods:
+            st.violations.append(f"{name}: ordered outside the option's months {o.first_month}..{o.last_month or st.label(T - 1)} "
+                                 f"(GPUs must be in service inside the horizon; lead {o.lead_months} months)")
+        run = st.gpus.setdefault((r.option, r.site), GpuRun(r.option, r.site, np.zeros(T)))
+        for u in g.online(t):
+            run.online_mw[u] += mw
+        st.add_item(r.site, "gpu_purchases_usd", t, -mw * g.capex_usd_per_mw, "gpus")
+        y = int(data.period_years[t])
+        st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + mw * g.capex_usd_per_mw
+        if g.retire_period(t) <= T - 1:
+            st.add_item(r.site, "gpu_salvage_usd", g.retire_period(t), mw * g.salvage_usd_per_mw())
+        if inst.gpu_cloud.terminal_book_value:
+            st.add_item(r.site, "terminal_gpu_usd", T - 1, mw * g.book_value_end_usd_per_mw(t))
+    for oid, mw in bought.items():
+        cap = data.gpus[oid].option.max_mw
+        if cap is not None and mw > cap + tol(cap):
+            st.violations.append(f"GPU option {oid}: {fmt(mw)} MW bought, more than max_mw {fmt(cap)}")
+    for (oid, sid), run in st.gpus.items():
+        bad = (run.online_mw > tol(0)) & (st.own[sid] < 0.5)
+        report(st, bad, lambda t, sid=sid, oid=oid: f"site {sid} {st.label(t)}: GPUs of option {oid} in service while the site is not owned")
+
+
+def _gpu_cover(st: State) -> None:
+    """GPU cloud contracts hold GPUs of their option in service at their site."""
+    held: dict[tuple[str, str], np.ndarray] = {}
+    for r in st.leases:
+        if r.gpu_option is not None:
+            held[(r.gpu_option, r.site)] = held.get((r.gpu_option, r.site), np.zeros(st.T)) + r.gpu_mw
+    for (oid, sid), mw in held.items():
+        run = st.gpus.get((oid, sid))
+        have = run.online_mw if run is not None else np.zeros(st.T)
+        report(st, mw > have + tol(have), lambda t, oid=oid, sid=sid, mw=mw, have=have: (
+            f"site {sid} {st.label(t)}: GPU cloud contracts hold {fmt(mw[t])} MW of GPUs of option {oid} but only {fmt(have[t])} MW are in service"))
+    st.gpu_held = held
 
 
 # ---------------------------------------------------------------- fleet
@@ -552,14 +701,35 @@ def _hedges(st: State, plan: Plan) -> None:
 # ---------------------------------------------------------------- leases
 
 
-def _lease_arrays(st: State, lease_id: str, tau: int):
-    """Data's per-hand-over arrays; computed on the fly for a hand-over outside the window."""
-    ld = st.data.leases[lease_id]
-    if tau in ld.rent_usd:
-        return ld, tau
-    lab = st.label(tau)
-    l2 = ld.lease.model_copy(update={"window_start": lab, "window_end": lab, "late_penalty_usd_per_mw_month": None})
-    return _lease_data(l2, st.data.inst, st.data.tl, 24.0 * st.data.tl.month_days), tau
+def _lease_run(st: State, lid: str, sid: str, t: int, sh: float) -> LeaseRun:
+    """The LeaseRun of ``sh`` of lease ``lid`` at ``sid`` handed over in ``t`` (its schedules are
+    computed on the fly for a hand-over outside the window)."""
+    data, inst = st.data, st.data.inst
+    ld = lease_at(data, lid, t)
+    l = ld.lease
+    W = data.W
+    keep_terminal = inst.horizon.terminal.lease_remaining_noi and ld.runs_past_horizon[t]
+    scheds = [ld.schedule(t, w) for w in range(W)]
+
+    def stack(attr):
+        return np.stack([getattr(sc, attr) for sc in scheds]) * sh
+
+    mw = ld.tranche_mw
+    it_mwh = np.stack([mw @ sc.hours for sc in scheds]) * sh
+    racks_k = data.tranche_racks(l, sid) * sh
+    at_end = ld.reserved[t][:, -1] & (ld.tranche_months_after[t] > 0)
+    end_racks = float(racks_k[at_end].sum())
+    end_back = float(sum(racks_k[k] * data.reversion_factor(int(ld.tranche_months_after[t][k])) for k in np.nonzero(at_end)[0]))
+    return LeaseRun(
+        lease=lid, site=sid, tau=t, share=sh, it_mw=l.it_mw * sh,
+        racks=data.tranche_racks(l, sid) @ ld.reserved[t] * sh, active=ld.reserved_any(t).astype(bool),
+        it_mwh=it_mwh, rent_usd=stack("rent_usd"), prepayment_usd=stack("prepayment_usd"),
+        credit_loss_usd=stack("credit_loss_usd"), opex_usd=stack("opex_usd"), damages_usd=stack("damages_usd"),
+        penalty_usd=(l.late_penalty_usd_per_mw_month or 0.0) * l.it_mw * data.leases[lid].months_late.get(t, 0) * sh,
+        terminal_usd=data.lease_terminal_usd(lid, t, sid) * sh if keep_terminal else np.zeros(W),
+        months_after=ld.months_after[t], end_racks=end_racks, end_racks_back=end_back,
+        runs_past_horizon=ld.runs_past_horizon[t], passthrough=l.power_passthrough, gpu_option=l.gpu_option, held_mw=(mw @ ld.reserved[t]) * sh,
+    )
 
 
 def _leases(st: State, plan: Plan) -> None:
@@ -598,33 +768,41 @@ def _leases(st: State, plan: Plan) -> None:
                 continue
             if l.eligible_sites is not None and sid not in l.eligible_sites:
                 st.violations.append(f"lease {lid} {st.label(t)}: site {sid} is not eligible (eligible: {', '.join(l.eligible_sites)})")
-            site = inst.site_by_id[sid]
-            if l.splittable:
-                racks = sh * l.it_mw * 1000.0 / site.hpc_kw_per_rack
-            else:
-                racks = float(math.ceil(sh * l.it_mw * 1000.0 / site.hpc_kw_per_rack - 1e-9))
-            src, key = _lease_arrays(st, lid, t)
-            run = LeaseRun(
-                lease=lid, site=sid, tau=t, share=sh, it_mw=l.it_mw * sh, racks=racks,
-                active=src.active[key].astype(bool), active_hours=src.active_hours[key],
-                rent_usd=src.rent_usd[key] * sh, opex_usd=src.opex_usd[key] * sh,
-                penalty_usd=(l.late_penalty_usd_per_mw_month or 0.0) * l.it_mw * ld.months_late.get(t, 0) * sh,
-                terminal_noi_usd=src.terminal_noi_usd[key] * sh if inst.horizon.terminal.lease_remaining_noi else 0.0,
-                months_after=src.months_after[key],
-                runs_past_horizon=src.runs_past_horizon[key], passthrough=l.power_passthrough,
-            )
+            run = _lease_run(st, lid, sid, t, sh)
             st.leases.append(run)
             st.add_item(sid, "lease_penalty_usd", t, -run.penalty_usd)
             bad = np.nonzero(run.active & (st.own[sid] < 0.5))[0]
             if len(bad):
                 st.violations.append(f"lease {lid} {st.label(bad[0])}: runs at site {sid} while the site is not owned")
     for s in inst.sites:
-        need, have = st.leased_racks(s.id), st.hpc_racks[s.id]
+        need, have, gpu = st.used_racks(s.id), st.hpc_racks[s.id], st.gpu_racks(s.id)
         over = np.nonzero(need > have + tol(have))[0]
         if len(over):
             t = over[0]
-            names = ", ".join(sorted({r.lease for r in st.site_leases(s.id) if r.active[t]}))
-            st.violations.append(f"site {s.id} {st.label(t)}: running leases ({names}) need {fmt(need[t])} HPC racks but only {fmt(have[t])} are online")
+            names = ", ".join(sorted({r.lease for r in st.site_leases(s.id) if r.racks[t] > 0}))
+            gp = f" and GPUs in service ({fmt(gpu[t])} racks)" if gpu[t] > 0 else ""
+            st.violations.append(f"site {s.id} {st.label(t)}: running leases ({names or 'none'}){gp} need {fmt(need[t])} HPC racks but only {fmt(have[t])} are online")
+
+
+def _tenant_capex(st: State) -> None:
+    """Tenant-funded capex: ``tenant_capex_share`` x the lease's MW (this site's share) x the site's
+    conversion capex per MW (else its first HPC new-build option's), received evenly over the build
+    lead before the hand-over; it lowers the landlord's capex of that class (and the capex budget)."""
+    data = st.data
+    for r in st.leases:
+        l = data.leases[r.lease].lease
+        if l.tenant_capex_share <= 0:
+            continue
+        src = data.tenant_capex(l, r.site)
+        if src is None:
+            continue
+        price, lead, asset, _ = src
+        f = data.tenant_capex_fractions(r.tau, lead)
+        for t in f.nonzero()[0]:
+            usd = l.tenant_capex_share * r.it_mw * price * float(f[t])
+            st.add_item(r.site, "tenant_capex_funding_usd", int(t), usd, asset)
+            y = int(data.period_years[t])
+            st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) - usd
 
 
 # ---------------------------------------------------------------- policy
@@ -666,12 +844,36 @@ def _policy(st: State) -> None:
             t = bad[0]
             st.violations.append(f"policy {st.label(t)}: {fmt(mining[t])} mining racks are below min_mining_share {pol.min_mining_share:g} x {lim.owned0_racks} racks = {fmt(need)}")
     if pol.max_converted_share < 1:
-        converted = sum(s.mining_racks - st.mining_racks[s.id] for s in inst.sites)
+        converted = sum(np.cumsum(st.blocks[s.id]) * s.conversion.racks_per_block for s in inst.sites if s.conversion is not None)
         cap = lim.max_converted_racks
         bad = np.nonzero(converted > cap + tol(cap))[0]
         if len(bad):
             t = bad[0]
             st.violations.append(f"policy {st.label(t)}: {fmt(converted[t])} racks converted exceed max_converted_share {pol.max_converted_share:g} x {lim.start_mining_racks} mining racks = {fmt(cap)}")
+    _tenant_limits(st)
+
+
+def _tenant_limits(st: State) -> None:
+    """policy.tenant_limits: the tenant's signed critical-IT MW <= max_it_mw; its leases' rent
+    (probability-weighted rent + prepayments - expected default loss inside the horizon) <=
+    max_rent_share x that of every signed lease."""
+    data = st.data
+    lims = data.inst.policy.tenant_limits
+    if not lims:
+        return
+    leases = {l.id: l for l in data.inst.leases}
+    rent = {id(r): float(np.sum(lease_at(data, r.lease, r.tau).expected(r.tau, data.prob).rate_usd)) * r.share for r in st.leases}
+    total = sum(rent.values())
+    for lim in lims:
+        mine = [r for r in st.leases if leases[r.lease].tenant_id == lim.tenant]
+        mw = sum(r.it_mw for r in mine)
+        if lim.max_it_mw is not None and mw > lim.max_it_mw + tol(lim.max_it_mw):
+            st.violations.append(f"tenant {lim.tenant}: signed leases total {fmt(mw)} MW, more than its limit max_it_mw {fmt(lim.max_it_mw)}")
+        if lim.max_rent_share is not None:
+            r_t = sum(rent[id(r)] for r in mine)
+            if r_t > lim.max_rent_share * total + tol(total):
+                st.violations.append(f"tenant {lim.tenant}: rent {fmt(r_t)} USD is more than max_rent_share {lim.max_rent_share:g} "
+                                     f"x the rent of every signed lease {fmt(total)} USD")
 
 
 def _fixed_decisions(st: State) -> None:

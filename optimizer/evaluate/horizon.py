@@ -79,7 +79,7 @@ def _conversion_flags(st: State) -> list[TerminalFlag]:
         if online > T - 1:
             continue                                            # a violation the evaluator reports
         new = site.conversion.racks_per_block * blocks
-        leased = st.leased_racks(sid)[online:]
+        leased = st.used_racks(sid)[online:]
         without = st.hpc_racks[sid][online:] - new
         if np.any(leased > without + 1e-6):
             continue                                            # some lease needs these racks

@@ -314,7 +314,7 @@ def run_period(st: State, w: int, t: int):
         segs, pi = _segments(st, w, sid, t, plant_used)
         mwh_unit = {m: float(d.mwh_per_unit(sid, m)[t]) for m in models}
         demands = [(unit_value_usd(st, w, sid, m, t) / mwh_unit[m], st.units[(sid, m)][t] * mwh_unit[m]) for m in models]
-        firm = float(st.hpc_mwh(sid)[t])
+        firm = float(st.hpc_mwh(sid)[w, t])
         grid = float(st.grid_mw[sid][t] * d.hours[t])
         served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
         for m, e in zip(models, served):

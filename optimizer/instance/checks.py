@@ -517,6 +517,70 @@ def check_levers_on_tree(inst: Instance) -> list[str]:
         if c.assumed_debt is not None:
             used.append(f"contracts[{i}].assumed_debt")
     return [f"{u}: {why}" for u in used]
+def check_hpc_levers(inst: Instance) -> list[str]:
+    """HPC growth levers name what exists: ``sites[*].new_builds[*].requires_grid_expansion`` a grid
+    expansion of the same site, ``requires_contract`` a contract at the same site, ``earliest_month``
+    inside the horizon; ``gpu_cloud.options[*]`` unique ids, known ``sites``, months inside the
+    horizon; ``leases[*].gpu_option`` a GPU option (and ``gpu_cloud`` given); ``policy.tenant_limits[*].tenant``
+    a tenant of some lease, once."""
+    out = []
+    contracts = {c.id: c for c in inst.contracts}
+    for i, s in enumerate(inst.sites):
+        gx = {g.id for g in s.grid_expansions}
+        for j, b in enumerate(s.new_builds):
+            where = f"sites[{i}].new_builds[{j}]"
+            if b.requires_grid_expansion is not None and b.requires_grid_expansion not in gx:
+                out.append(f"{where}.requires_grid_expansion: {b.requires_grid_expansion!r} is not a grid expansion of site {s.id!r}")
+            c = contracts.get(b.requires_contract) if b.requires_contract is not None else None
+            if b.requires_contract is not None and (c is None or c.site != s.id):
+                out.append(f"{where}.requires_contract: {b.requires_contract!r} is not a contract at site {s.id!r}")
+            out += _outside(inst, b.earliest_month, f"{where}.earliest_month")
+    options = inst.gpu_cloud.options if inst.gpu_cloud is not None else []
+    out += _duplicates([o.id for o in options], "gpu_cloud.options")
+    for k, o in enumerate(options):
+        for sid in o.sites or []:
+            if sid not in inst.site_by_id:
+                out.append(f"gpu_cloud.options[{k}].sites: unknown site {sid!r}")
+        out += _outside(inst, o.first_month, f"gpu_cloud.options[{k}].first_month")
+        out += _outside(inst, o.last_month, f"gpu_cloud.options[{k}].last_month")
+    ids = {o.id for o in options}
+    for i, l in enumerate(inst.leases):
+        if l.gpu_option is not None and l.gpu_option not in ids:
+            out.append(f"leases[{i}].gpu_option: {l.gpu_option!r} is not an option of gpu_cloud")
+    tenants = {l.tenant_id for l in inst.leases}
+    seen: set[str] = set()
+    for i, lim in enumerate(inst.policy.tenant_limits):
+        if lim.tenant not in tenants:
+            out.append(f"policy.tenant_limits[{i}].tenant: {lim.tenant!r} is not the tenant of any lease")
+        if lim.tenant in seen:
+            out.append(f"policy.tenant_limits[{i}].tenant: {lim.tenant!r} is limited twice")
+        seen.add(lim.tenant)
+    return out
+
+
+def check_levers_two_stage(inst: Instance) -> list[str]:
+    """The HPC growth levers are built in the two-stage form only (their variables and schedules
+    carry no tree node): on a staged tree (``_staged``: more than one branch month, or one after the
+    horizon start, whose months before it the root holds) every lever field in use is refused, one sentence per field (models/trees.md, "Known gaps")."""
+    if not _staged(inst):
+        return []
+    why = "not supported on multistage trees yet (the HPC levers are two-stage only; models/trees.md, Known gaps)"
+    out = [f"sites[{i}].new_builds: {why}" for i, s in enumerate(inst.sites) if s.new_builds]
+    if inst.gpu_cloud is not None:
+        out.append(f"gpu_cloud: {why}")
+    lever_fields = (("tranches", lambda l: l.tranches is not None),
+                    ("delay_damages_usd_per_mw_month", lambda l: l.delay_damages_usd_per_mw_month is not None),
+                    ("credit", lambda l: l.credit is not None),
+                    ("renewals", lambda l: l.renewals is not None),
+                    ("prepayment_share", lambda l: l.prepayment_share > 0),
+                    ("tenant_capex_share", lambda l: l.tenant_capex_share > 0),
+                    ("gpu_option", lambda l: l.gpu_option is not None))
+    for i, l in enumerate(inst.leases):
+        out += [f"leases[{i}].{name}: {why}" for name, used in lever_fields if used(l)]
+    out += [f"scenarios[{i}].handover_delay_months: {why}" for i, sc in enumerate(inst.scenarios) if sc.handover_delay_months > 0]
+    if inst.policy.tenant_limits:
+        out.append(f"policy.tenant_limits: {why}")
+    return out
 
 
 CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
@@ -539,6 +603,8 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_overhead,
     check_hedges,
     check_levers_on_tree,
+    check_hpc_levers,
+    check_levers_two_stage,
 )
 
 
@@ -558,9 +624,10 @@ def run_checks(inst: Instance) -> list[str]:
 
 
 def _reachable_hpc_mw(site) -> float:
-    """HPC critical-IT MW a site can ever hold: its HPC racks and every block it can convert."""
+    """HPC critical-IT MW a site can ever hold: its HPC racks, every block it can convert and every
+    HPC rack its new-build options can add."""
     racks = site.hpc_racks + (site.max_conversion_blocks * site.conversion.racks_per_block if site.conversion else 0)
-    return racks * site.hpc_mw_per_rack
+    return (racks + site.max_built_racks("hpc")) * site.hpc_mw_per_rack
 
 
 def _hpc_ready_month(inst: Instance, site, mw: float) -> int | None:
@@ -568,10 +635,13 @@ def _hpc_ready_month(inst: Instance, site, mw: float) -> int | None:
     tl = _timeline(inst)
     if site.hpc_racks * site.hpc_mw_per_rack >= mw - 1e-9:
         return tl.start
-    if site.conversion is None or _reachable_hpc_mw(site) < mw - 1e-9:
+    if _reachable_hpc_mw(site) < mw - 1e-9:
         return None
-    earliest = site.conversion.earliest_month
-    return max(tl.start, month_ordinal(earliest) if earliest else tl.start) + site.conversion.lead_months
+    starts = [(c.earliest_month, c.lead_months) for c in [site.conversion] if c is not None]
+    starts += [(b.earliest_month, b.lead_months) for b in site.new_builds if b.use == "hpc" and b.max_blocks > 0]
+    if not starts:
+        return None
+    return min(max(tl.start, month_ordinal(e) if e else tl.start) + lead for e, lead in starts)
 
 
 def warn_lease_capacity(inst: Instance) -> list[str]:
@@ -598,7 +668,7 @@ def warn_lease_capacity(inst: Instance) -> list[str]:
             ready = [m for m in (_hpc_ready_month(inst, s, l.it_mw) for s in sites) if m is not None]
             if ready and min(ready) > month_ordinal(l.window_end):
                 out.append(f"leases[{i}].window_end: {l.window_end}, but no eligible site can have {l.it_mw:g} MW of HPC racks "
-                           f"ready before {month_label(min(ready))} (conversion earliest month plus lead time); "
+                           f"ready before {month_label(min(ready))} (conversion or new-build earliest month plus lead time); "
                            "the lease can never be signed (a late_penalty_usd_per_mw_month would allow a late hand-over)")
     return out
 

@@ -22,9 +22,11 @@ from optimizer.kernel.timeline import month_ordinal
 # capex the plan can spend, by depreciation class (models/economics.md, "Taxes"):
 # asics = ASIC purchases; hpc_conversion = conversion capex; grid_expansion = grid expansion capex;
 # owned_generation = purchase price of an optional owned plant; sites = site acquisitions (land);
-# new_build and gpus are reserved for the levers of DESIGN section 12 once they exist.
+# new_build = new-build capacity (sites[*].new_builds); gpus = GPU purchases (gpu_cloud).
 ASSET_CLASSES = ("asics", "hpc_conversion", "grid_expansion", "new_build", "owned_generation", "gpus", "sites")
 DebtKind = Literal["notes", "convertible", "term_loan"]
+# project kinds a facility may finance (ProjectFacility.finances) -> the asset class of their capex
+FINANCED_CLASS = {"conversion": "hpc_conversion", "grid_expansion": "grid_expansion", "new_build": "new_build", "gpus": "gpus"}
 
 
 class DepreciationRule(Strict):
@@ -78,12 +80,13 @@ class Taxes(Strict):
 
 
 class ProjectFacility(Strict):
-    """A project loan drawn against the capex of one site's projects (conversion and/or grid
-    expansion), as it is spent: cumulative draws <= loan_to_cost x cumulative financed capex."""
+    """A project loan drawn against the capex of one site's projects (conversion, grid expansion,
+    new-build capacity, GPUs), as it is spent: cumulative draws <= loan_to_cost x cumulative financed
+    capex (net of what tenants fund)."""
 
     id: Id
     site: Id = Field(description="the site whose project capex the facility finances")
-    finances: list[Literal["conversion", "grid_expansion"]] = Field(default_factory=lambda: ["conversion"], min_length=1)
+    finances: list[Literal["conversion", "grid_expansion", "new_build", "gpus"]] = Field(default_factory=lambda: ["conversion"], min_length=1)
     lease: Id | None = Field(None, description="if set, the facility can be drawn only when this lease is signed, and its DSCR is tested on this lease's NOI (else on the NOI of every lease at the site)")
     commitment_usd: PosUsd = Field(description="facility size: total draws <= this")
     loan_to_cost: float = Field(gt=0, le=1, allow_inf_nan=False, description="draws up to this share of the financed capex spent so far (0.80-0.85 in 2025-26 deals); facilities of one site share its capex")

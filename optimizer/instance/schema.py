@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from optimizer.instance.base import (
+    MAX_LEAD_MONTHS,
     MAX_RACKS,
     MAX_USD_PER_MW_MONTH,
     MAX_USD_PER_MWH,
@@ -43,6 +44,7 @@ from optimizer.instance.base import (
 from optimizer.instance.catalog import load_catalog
 from optimizer.instance.checks import run_checks
 from optimizer.instance.financing import Financing
+from optimizer.instance.hpc import MAX_DELAY_MONTHS, GpuCloud, LeaseCredit, NewBuild, Renewals, TenantLimit, Tranche
 from optimizer.instance.levers import AssumedDebt, Fuel, Hedges, MarketPrograms, MiningOverhead, Overhead
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.parsing import read_mapping
@@ -58,8 +60,10 @@ class Scenario(Strict):
     network_hashrate_eh_s: Series = Field(description=f"network hashrate; {series_range_text('network_hashrate_eh_s')}")
     fees_btc_per_block: Series = Field(Series(value=0.0), description=f"transaction fees per block; {series_range_text('fees_btc_per_block')}")
     power_price_usd_per_mwh: dict[Id, Series] = Field(default_factory=dict, description=f"market id -> wholesale price path, for the markets of the sites; {series_range_text('power_price_usd_per_mwh')}")
-    hpc_lease_rate_index: Series = Field(Series(value=1.0), description=f"multiplier on market HPC lease NOI (terminal value of unleased HPC MW); {series_range_text('hpc_lease_rate_index')}")
+    hpc_lease_rate_index: Series = Field(Series(value=1.0), description=f"multiplier on market HPC lease NOI (terminal value of unleased HPC MW; market rent of holder-mode lease renewals); {series_range_text('hpc_lease_rate_index')}")
     fuel_price_usd_per_mmbtu: dict[Id, Series] = Field(default_factory=dict, description=f"fuel id (fuels[*].id) -> this scenario's fuel price path, overriding the fuel's default; {series_range_text('fuel_price_usd_per_mmbtu')}")
+    gpu_price_index: Series = Field(Series(value=1.0), description=f"multiplier on the merchant GPU-hour price of every gpu_cloud option; {series_range_text('gpu_price_index')}")
+    handover_delay_months: int = Field(0, ge=0, le=MAX_DELAY_MONTHS, description="construction delay: the hand-over of every lease with delay_exposed slips by this many months in this scenario (rent starts later, delay damages are paid)")
 
 
 # ---------------------------------------------------------------- sites
@@ -109,9 +113,10 @@ class Site(Strict):
     fixed_opex_hpc_usd_per_mw_month: UsdPerMwMonth = Field(0.0, description="per MW of HPC critical-IT capacity built")
     asics_per_rack: int = Field(gt=0, le=10_000, description="ASIC units one mining rack position holds")
     hpc_kw_per_rack: float = Field(gt=0, le=5_000, allow_inf_nan=False, description="critical-IT kW of one HPC rack position (GB200 NVL72: ~130)")
-    halls: list[Hall] = Field(min_length=1)
+    halls: list[Hall] = Field(default_factory=list, description="the site's halls at the start (none: a greenfield site that only new builds fill)")
     conversion: Conversion | None = None
     grid_expansions: list[GridExpansion] = Field(default_factory=list)
+    new_builds: list[NewBuild] = Field(default_factory=list, description="options to build new rack positions (HPC-ready or mining) at the site")
     sale: SaleOption | None = None
     acquisition: AcquisitionOption | None = Field(None, description="if set, the site is not owned at the start and may be bought")
     ownership_share: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="joint venture: the company's share of the site; only this share of every cash flow, capex and debt booked at the site counts (physical MW, racks and units stay whole)")
@@ -141,6 +146,10 @@ class Site(Strict):
         """Critical-IT MW the site can create by converting: max blocks x MW per block."""
         return self.max_conversion_blocks * self.block_it_mw
 
+    def max_built_racks(self, use: str) -> int:
+        """Rack positions of ``use`` (hpc / mining) the site's new-build options can add over the horizon."""
+        return sum(b.racks_per_block * b.max_blocks for b in self.new_builds if b.use == use)
+
     @property
     def max_conversion_blocks(self) -> int:
         if self.conversion is None:
@@ -153,6 +162,9 @@ class Site(Strict):
     def _unique_halls(self) -> "Site":
         _unique([h.id for h in self.halls], "halls")
         _unique([g.id for g in self.grid_expansions], "grid_expansions")
+        _unique([b.id for b in self.new_builds], "new_builds")
+        if not self.halls and not self.new_builds:
+            raise ValueError("halls: give at least one hall, or a new_builds option to build racks on an empty site")
         if self.sale is not None and self.acquisition is not None:
             raise ValueError("a site may have a sale option or an acquisition option, not both")
         return self
@@ -299,6 +311,16 @@ class Lease(Strict):
     opex_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="alternative to noi_margin: lease opex per MW of IT and month, excluding energy")
     splittable: bool = Field(False, description="may be delivered from several sites")
     late_penalty_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="if set, hand-over may slip past window_end at this cost per MW and month late, paid at hand-over")
+    tranches: list[Tranche] | None = Field(None, min_length=1, description="phased hand-over: MW handed over at offsets from the hand-over month (sum = it_mw, first offset 0); each tranche runs term_months from its own hand-over")
+    delay_exposed: bool = Field(True, description="the hand-over slips by the scenario's handover_delay_months (construction delay)")
+    delay_damages_usd_per_mw_month: UsdPerMwMonth | None = Field(None, description="liquidated damages the landlord pays per MW and month a tranche is delivered late in a delay scenario")
+    tenant: Id | None = Field(None, description="tenant id for exposure limits (policy.tenant_limits); default: the lease id")
+    credit: LeaseCredit | None = Field(None, description="tenant default risk: rent is valued at its expected value under default (default: no risk)")
+    renewals: Renewals | None = Field(None, description="renewal options held by the tenant after the term")
+    prepayment_share: Share = Field(0.0, description="share of the base term's rent paid up front (the monthly rent falls by this share)")
+    prepayment_months_before_handover: int = Field(0, ge=0, le=MAX_LEAD_MONTHS, description="months before the hand-over month the prepayment is received (not before the horizon start)")
+    tenant_capex_share: Share = Field(0.0, description="share of the capex of the lease's MW the tenant funds (at the site's conversion capex per MW, or its HPC new-build's), paid over the build lead time before hand-over")
+    gpu_option: Id | None = Field(None, description="a GPU cloud contract: the landlord supplies it_mw of GPUs of this gpu_cloud option at the site while it runs (its racks are those GPUs')")
 
     @model_validator(mode="after")
     def _window(self) -> "Lease":
@@ -306,6 +328,13 @@ class Lease(Strict):
             raise ValueError(f"window_end {self.window_end} is before window_start {self.window_start}")
         if self.noi_margin is not None and self.opex_usd_per_mw_month is not None:
             raise ValueError("give noi_margin or opex_usd_per_mw_month, not both")
+        if self.tranches is not None:
+            total = sum(k.it_mw for k in self.tranches)
+            if abs(total - self.it_mw) > 1e-9 * self.it_mw:
+                raise ValueError(f"tranches: their it_mw sum to {total:g}, not the lease's it_mw {self.it_mw:g}")
+            offs = [k.offset_months for k in self.tranches]
+            if offs[0] != 0 or any(b <= a for a, b in zip(offs, offs[1:])):
+                raise ValueError(f"tranches: offset_months must start at 0 and increase, got {offs}")
         if self.noi_margin_basis == "after_power":
             if self.noi_margin is None:
                 raise ValueError("noi_margin_basis: after_power describes noi_margin; give noi_margin (or leave the basis before_power)")
@@ -316,6 +345,15 @@ class Lease(Strict):
         if "passthrough_price" in self.model_fields_set and not self.power_passthrough:
             raise ValueError("passthrough_price: applies only with power_passthrough: true")
         return self
+
+    @property
+    def tranche_list(self) -> list[tuple[float, int]]:
+        """(it_mw, offset_months) of each tranche; one tranche of it_mw at offset 0 without tranches."""
+        return [(self.it_mw, 0)] if self.tranches is None else [(k.it_mw, k.offset_months) for k in self.tranches]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.tenant if self.tenant is not None else self.id
 
 
 # ---------------------------------------------------------------- treasury and policy
@@ -384,6 +422,7 @@ class Policy(Strict):
     min_mining_share: Share = Field(0.0, description="mining rack positions kept >= this share of all rack positions of initially owned sites")
     max_converted_share: Share = Field(1.0, description="converted rack positions <= this share of initial mining rack positions")
     fixed_decisions: list[FixedDecision] = Field(default_factory=list)
+    tenant_limits: list[TenantLimit] = Field(default_factory=list, description="exposure limits per tenant (leases[*].tenant)")
 
 
 class Risk(Strict):
@@ -415,6 +454,7 @@ class Instance(Strict):
     fuels: list[Fuel] = Field(default_factory=list, max_length=100, description="fuel price paths owned plants burn")
     overhead: Overhead | None = Field(None, description="corporate G&A and the options to reduce it")
     hedges: Hedges | None = Field(None, description="hashprice forwards the plan may sell")
+    gpu_cloud: GpuCloud | None = Field(None, description="GPU purchase options: GPU cloud as a third use of HPC racks (models/economics.md, 'GPU cloud'); default: none")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
     tree: TreeSpec | None = Field(None, description="sequential decisions on a scenario tree (models/trees.md); default: two-stage (commitments at the root, operations per scenario)")
 
@@ -489,6 +529,10 @@ class Instance(Strict):
     @cached_property
     def site_by_id(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}
+
+    @cached_property
+    def gpu_option_by_id(self) -> dict:
+        return {} if self.gpu_cloud is None else {o.id: o for o in self.gpu_cloud.options}
 
     def eligible_sites(self, lease: Lease) -> list[str]:
         return list(lease.eligible_sites) if lease.eligible_sites is not None else [s.id for s in self.sites]

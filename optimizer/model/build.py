@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.economics.data import Data
-from optimizer.model import financing, fleet, flex, hedges, leases, objective, overhead, params, policy, power, sites, treasury
+from optimizer.model import financing, fleet, flex, gpu, hedges, leases, objective, overhead, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,16 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         m.site_share = dict(data.lev.site_share)  # joint-venture sites: register() books their share
         params.build(m, data)
         sites.build(m, data)
+        gpu.build(m, data)             # GPUs in service: racks and load the leases' rows add
         fleet.build(m, data)
         leases.build(m, data)
+        gpu.gpu_cover(m, data)         # GPU cloud contracts need GPUs; merchant revenue of the rest
+        gpu.cashflows(m, data)
         power.build(m, data)
         flex.build(m, data)
         overhead.build(m, data)
         hedges.build(m, data)
+        sites.new_build_requirements(m, data)  # reads contract signings
         treasury.build(m, data)
         financing.build_debt(m, data)
         financing.build_taxes(m, data)  # after every other term: taxable income reads the registry

@@ -42,6 +42,8 @@ def extract_plan(m, data: Data) -> Plan:
     conv = fs(m.conv, 1, lambda x: round(_v(x)) > 0, lambda x: float(round(_v(x))), ["site", "month", "blocks"])
     gx = fs(m.gx, 2, lambda x: _v(x) > 0.5, None, ["site", "option", "month"])
     buy = fs(m.buy, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["option", "site", "month", "units"])
+    builds = fs(m.nbuild, 2, lambda x: round(_v(x)) > 0, lambda x: float(round(_v(x))), ["site", "option", "month", "blocks"])
+    gpus = fs(m.gbuy, 2, lambda x: _v(x) > TOL, _v, ["option", "site", "month", "mw"])
     ret = fs(m.ret, 2, lambda x: _v(x) > TOL, lambda x: _v(x) * UNITS, ["site", "model", "month", "units"])
     split = {l.id: l.splittable for l in data.inst.leases}
     leases = []
@@ -102,7 +104,7 @@ def extract_plan(m, data: Data) -> Plan:
     df = pd.DataFrame
     node = ["node"] if staged else []
     return Plan(
-        conversions=conv, grid_expansions=gx, purchases=buy, retirements=ret,
+        conversions=conv, grid_expansions=gx, new_builds=builds, gpu_purchases=gpus, purchases=buy, retirements=ret,
         leases=df(leases, columns=["lease", "site", "month", "share"] + node),
         contracts=df(contracts, columns=["contract", "signed"] + node),
         site_events=df(events, columns=["site", "event", "month"] + node),
@@ -166,7 +168,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
     names = {n: i for i, n in enumerate(data.scenario_names)}
-    first_stage = [m.conv, m.gx, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue, m.cut, m.hv, m.mine_on]
+    first_stage = [m.conv, m.gx, m.nbuild, m.gbuy, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue, m.cut, m.hv, m.mine_on]
     for var in first_stage:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
@@ -178,6 +180,16 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         t = _period(data, r.month, "plan.grid_expansions")
         for w in _reps(m, data, r, t, "plan.grid_expansions"):
             _set(m.gx, ik(m, (r.site, r.option), t, w), 1.0, "plan.grid_expansions")
+    for r in plan.new_builds.itertuples():
+        t = _period(data, r.month, "plan.new_builds")
+        for w in _reps(m, data, r, t, "plan.new_builds"):
+            k = ik(m, (r.site, r.option), t, w)
+            _set(m.nbuild, k, _v(m.nbuild[k]) + float(r.blocks) if k in m.nbuild else float(r.blocks), "plan.new_builds")
+    for r in plan.gpu_purchases.itertuples():
+        t = _period(data, r.month, "plan.gpu_purchases")
+        for w in _reps(m, data, r, t, "plan.gpu_purchases"):
+            k = ik(m, (r.option, r.site), t, w)
+            _set(m.gbuy, k, _v(m.gbuy[k]) + float(r.mw) if k in m.gbuy else float(r.mw), "plan.gpu_purchases")
     for r in plan.purchases.itertuples():
         t = _period(data, r.month, "plan.purchases")
         for w in _reps(m, data, r, t, "plan.purchases"):
@@ -221,6 +233,11 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         pk = ik(m, (s, g), t - 1, w) if t > 0 else None
         prev = _v(m.gcum[pk]) if pk is not None and pk in m.gcum else 0.0
         m.gcum[k].set_value(prev + (_v(m.gx[k]) if k in m.gx else 0.0), skip_validation=True)
+    for k in m.nbcum_index:
+        (s, b), t, w = isplit(m, k, 2)
+        pk = ik(m, (s, b), t - 1, w) if t > 0 else None
+        prev = _v(m.nbcum[pk]) if pk is not None and pk in m.nbcum else 0.0
+        m.nbcum[k].set_value(prev + (_v(m.nbuild[k]) if k in m.nbuild else 0.0), skip_validation=True)
     for k in m.own_index:
         (s,), t, w = isplit(m, k, 1)
         prev = pyo.value(sites.own(m, s, t - 1, w))
@@ -251,7 +268,7 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         m.mine_exit[s, t].set_value(max(0.0, pyo.value(overhead.mine_on(m, s, t - 1)) - _v(m.mine_on[s, t]) - sell),
                                     skip_validation=True)
     out = ComponentMap()
-    defined = [m.nb, m.gcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned, m.mine_exit]
+    defined = [m.nb, m.gcum, m.nbcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned, m.mine_exit]
     for var in first_stage + defined:
         for v in var.values():
             out[v] = _v(v)

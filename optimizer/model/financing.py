@@ -31,6 +31,7 @@ import pyomo.environ as pyo
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS, LEVERED_ITEMS, PORTFOLIO, TAXABLE_ITEMS, TERMINAL_ITEMS
+from optimizer.instance.financing import FINANCED_CLASS
 from optimizer.model import leases
 from optimizer.model.common import USD, Term, add_constraints, add_vars, ik, inv_at, is_const, isplit, lin, make_term, register, rk
 
@@ -123,15 +124,21 @@ def _lease_xs(m, lease: str, r: int) -> list:
 def facility_commitment(m, data: Data) -> None:
     """sum_u draw[f,u] <= commitment_f x signed(lease_f) for a facility tied to a lease, where
     signed(l) = sum over sites and hand-over periods of x[l,s,tau] (0 or 1): an unsigned lease
-    makes the facility unavailable. (Facilities without a lease: the variables' upper bounds.)
-    On a tree: along every path."""
+    makes the facility unavailable. A facility without a lease: sum_u draw[f,u] <= commitment_f
+    (one draw period: the variable's upper bound). On a tree: along every path."""
     rows = {}
     for f, fa in data.fin.facilities.items():
         lease = fa.facility.lease
-        if lease is None or not fa.draw_periods:
+        if not fa.draw_periods:
+            continue
+        cap = fa.facility.commitment_usd / USD
+        if lease is None:
+            if len(fa.draw_periods) > 1:
+                for w in m.tree.path_reps(sorted(fa.draw_periods)):
+                    draws = [_dv(m.draw, f, u, m, w) for u in fa.draw_periods]
+                    rows[rk(m, f, w)] = lin([1.0] * len(draws), draws) <= cap
             continue
         taus = sorted({tau for (l, s), ts in m.lease_taus.items() if l == lease for tau in ts})
-        cap = fa.facility.commitment_usd / USD
         for w in m.tree.path_reps(sorted(set(fa.draw_periods) | set(taus))):
             xs = _lease_xs(m, lease, w)
             draws = [_dv(m.draw, f, u, m, w) for u in fa.draw_periods]
@@ -140,10 +147,9 @@ def facility_commitment(m, data: Data) -> None:
 
 
 def financed_capex_terms(m, fa) -> list[Term]:
-    """The capex terms (commitments) a facility finances: its site's conversion and/or grid
-    expansion capex."""
-    classes = {"conversion": "hpc_conversion", "grid_expansion": "grid_expansion"}
-    want = {classes[k] for k in fa.facility.finances}
+    """The capex terms (commitments) a facility finances: its site's conversion, grid expansion,
+    new-build and/or GPU capex."""
+    want = {FINANCED_CLASS[k] for k in fa.facility.finances}
     inv_depth = m.tree.inv_depth
     return [tm for tm in m.cashflow_terms
             if tm.item in CAPEX_ITEMS and tm.node.depth == inv_depth[tm.period] and tm.site == fa.facility.site and tm.asset in want]
@@ -190,10 +196,11 @@ def facility_loan_to_cost(m, data: Data) -> None:
     add_constraints(m, "facility_loan_to_cost", rows)
 
 
-def lease_noi(m, data: Data, keep, r: int = 0) -> dict[int, object]:
+def lease_noi(m, data: Data, keep, r: int = 0, w: int | None = None) -> dict[int, object]:
     """t -> NOI ($M) of the lease rows (l, s, tau) for which keep(l, s) holds, on scenario r's
-    path: rent minus lease opex (NOI-margin leases: margin x rent), linear in x; the same
-    arithmetic as the lease lines."""
+    path: rent received minus lease opex (NOI-margin leases without a prepayment: margin x rent),
+    linear in x; the same arithmetic as the lease lines (scenario w's schedule when the lease's
+    differs by scenario; such leases are two-stage only, ``instance.checks``)."""
     out: dict[int, list] = {}
     for (l, s), taus in m.lease_taus.items():
         if not keep(l, s):
@@ -203,20 +210,26 @@ def lease_noi(m, data: Data, keep, r: int = 0) -> dict[int, object]:
         k = 1.0 / lease.rate_usd_per_kw_month / USD
         for tau in taus:
             x = leases.xvar(m, l, s, tau, r)
-            rent, opex = ld.rent_usd[tau], ld.opex_usd[tau]
+            sc = ld.sched[(tau, 0)] if w is None else ld.schedule(tau, w)
+            rent = sc.rent_usd
             for t in rent.nonzero()[0]:
-                share = 1.0 if lease.noi_margin is None else lease.noi_margin
-                e = (m.lease_rate[l] * (share * float(rent[t]) * k)) * x
-                if lease.noi_margin is None and opex[t] != 0:
-                    e = e - (float(opex[t]) / USD) * x
+                if lease.noi_margin is not None and lease.prepayment_share == 0:
+                    e = (m.lease_rate[l] * (lease.noi_margin * float(rent[t]) * k)) * x
+                elif lease.noi_margin is not None:
+                    e = (m.lease_rate[l] * ((float(rent[t]) - float(sc.opex_rate_usd[t])) * k)) * x
+                else:
+                    e = (m.lease_rate[l] * (float(rent[t]) * k)) * x
+                    if sc.opex_usd[t] != 0:
+                        e = e - (float(sc.opex_usd[t]) / USD) * x
                 out.setdefault(int(t), []).append(e)
     return {t: sum(es) for t, es in out.items()}
 
 
 def facility_dscr(m, data: Data) -> None:
     """NOI_f[t] >= min_dscr_f x (interest + principal of f in t), for every amortization period t
-    inside the horizon; NOI_f = NOI of f's lease (or of every lease at f's site). On a tree: at
-    each node taking the commitments of t, with the draws and leases of its path."""
+    inside the horizon; NOI_f = NOI of f's lease (or of every lease at f's site); in every scenario
+    when a lease's schedule differs by scenario (rows keyed (f, t, w)). On a tree: at each node
+    taking the commitments of t, with the draws and leases of its path."""
     rows = {}
     tree = m.tree
     for f, fa in data.fin.facilities.items():
@@ -227,13 +240,15 @@ def facility_dscr(m, data: Data) -> None:
             keep = lambda l, s, lease=fac.lease: l == lease  # noqa: E731
         else:
             keep = lambda l, s, site=fac.site: s == site  # noqa: E731
-        cache: dict[int, dict] = {}
+        varies = any(keep(l, s) and data.leases[l].varies(tau) for (l, s), taus in m.lease_taus.items() for tau in taus)
+        cache: dict[tuple, dict] = {}
         for t in fa.dscr_periods:
             for r in tree.inv_reps(t):
-                noi = cache.setdefault(r, lease_noi(m, data, keep, r))
-                cs = [fac.min_dscr * float(fa.units[u].interest[t] + fa.units[u].principal[t]) for u in fa.draw_periods]
-                service = lin(cs, [_dv(m.draw, f, u, m, r) for u in fa.draw_periods])
-                rows[rk(m, (f, t), r)] = service - noi.get(t, 0.0) <= 0
+                for w in (range(data.W) if varies else [None]):
+                    noi = cache.setdefault((r, w), lease_noi(m, data, keep, r, w))
+                    cs = [fac.min_dscr * float(fa.units[u].interest[t] + fa.units[u].principal[t]) for u in fa.draw_periods]
+                    service = lin(cs, [_dv(m.draw, f, u, m, r) for u in fa.draw_periods])
+                    rows[rk(m, (f, t) if w is None else (f, t, w), r)] = service - noi.get(t, 0.0) <= 0
     add_constraints(m, "facility_dscr", rows)
 
 

@@ -31,7 +31,7 @@ def build(m, data: Data) -> None:
         lead = data.lead_periods(o.lead_months)
         for s in (o.sites if o.sites is not None else [x.id for x in inst.sites]):
             si = m.site_info[s]
-            if si.R0 == 0:
+            if si.Rmax == 0:
                 continue
             for t in data.purchase_periods(o):
                 if not si.owned0 and (si.own_first is None or t + lead < si.own_first):
@@ -57,7 +57,7 @@ def build(m, data: Data) -> None:
     m.ret = add_vars(m, "ret", ret_keys, pyo.NonNegativeReals)
     inst_keys = [ik(m, (s, mod), t, r) for (s, mod) in pairs if (s, mod) in varying for t in range(first[(s, mod)], T)
                  for r in tree.inv_reps(t)]
-    cap = {s.id: s.asics_per_rack * s.mining_racks / UNITS for s in inst.sites}
+    cap = {s.id: s.asics_per_rack * m.site_info[s.id].Rmax / UNITS for s in inst.sites}
     m.inst = add_vars(m, "inst", inst_keys, pyo.NonNegativeReals, bounds={k: (0, cap[k[0]]) for k in inst_keys})
     m.const_units = {p: init.get(p, 0.0) / UNITS for p in pairs if p not in varying}
 
@@ -179,7 +179,8 @@ def rack_positions(m, data: Data) -> None:
 
 
 def fleet_needs_ownership(m, data: Data) -> None:
-    """An unowned site holds no ASICs: sum_m inst[s,m,t] <= asics_per_rack x R0 x own[s,t]
+    """An unowned site holds no ASICs: sum_m inst[s,m,t] <= asics_per_rack x Rmax x own[s,t]
+    (Rmax: the mining racks at the start plus every mining rack its new-build options can add)
     (with rack_positions this is exactly inst <= capacity x own)."""
     rows = {}
     for site in data.inst.sites:
@@ -196,7 +197,7 @@ def fleet_needs_ownership(m, data: Data) -> None:
                 lhs = acc.expr(0)
                 if is_const(lhs) and lhs == 0:
                     continue
-                rows[rk(m, (s, t), r)] = lhs <= site.asics_per_rack * si.R0 / UNITS * sites.own(m, s, t, r)
+                rows[rk(m, (s, t), r)] = lhs <= site.asics_per_rack * si.Rmax / UNITS * sites.own(m, s, t, r)
     add_constraints(m, "fleet_needs_ownership", rows)
 
 

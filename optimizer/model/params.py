@@ -13,13 +13,15 @@ of them (per period and scenario, per lease, per site) and building stays fast:
                            reimbursement and after-power NOI margins
 - ``hpc_value[s, w]``      USD per unleased HPC MW at the end (``Data.hpc_value_usd_per_mw``)
 - ``mining_price[s, w]``   USD/MWh of the terminal mining margin (``Data.terminal_mining_price``)
-- ``lease_reversion[l, tau]`` reversion factor of the months lease l handed over in tau runs past the end
+- ``lease_reversion[l, tau, k]`` reversion factor of the months tranche k of lease l handed over in tau
+                           is reserved past the end
 - ``tmine_ub[s, w]``, ``tmine_lb[s, w]`` natural bounds ($M) of k x margin - salvage of the site's
                            fleet in the last period (``Data.terminal_mining_bounds``; the floor's rows)
 - ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
 - ``lease_terminal[l, tau, s, w]`` USD, the terminal_lease_noi of lease l handed over in tau at s
                            (``Data.lease_terminal_usd``: contracted NOI net of fixed HPC opex and power)
 - ``capex_per_mw[s]``      conversion capex USD per MW of critical IT at site s
+- ``build_capex_per_mw[s, b]``  capex USD per MW of new-build option b at site s
 - ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
 - ``df_end_class[c]``      horizon-end discount factor of rate class c (terminal lines; only when given)
 - ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
@@ -65,12 +67,14 @@ def _values(data: Data) -> dict[str, dict]:
         "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
         "tmine_ub": {(s.id, w): float(data.terminal_mining_bounds(s.id)[0][w]) / 1e6 for s in data.inst.sites for w in range(W)},
         "tmine_lb": {(s.id, w): float(data.terminal_mining_bounds(s.id)[1][w]) / 1e6 for s in data.inst.sites for w in range(W)},
-        "lease_reversion": {(lid, tau): data.reversion_factor(ld.months_after[tau])
-                            for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]},
+        "lease_reversion": {(lid, tau, k): data.reversion_factor(int(n))
+                            for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]
+                            for k, n in enumerate(ld.tranche_months_after[tau])},
         "lease_terminal": {(lid, tau, s, w): float(data.lease_terminal_usd(lid, tau, s)[w])
                            for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]
                            for s in data.inst.eligible_sites(ld.lease) for w in range(W)},
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
+        "build_capex_per_mw": {k: float(b.option.capex_usd_per_mw) for k, b in data.builds.items()},
     }
     if data.lev.fuel_price:
         v["fuel_price"] = {(f, w, t): float(a[w, t]) for f, a in data.lev.fuel_price.items() for w in range(W) for t in range(T)}
@@ -86,17 +90,31 @@ def _values(data: Data) -> dict[str, dict]:
     return v
 
 
+class StructureChanged(ValueError):
+    """The new data needs another model (raised by ``update_params``; rebuild instead)."""
+
+
+def _structure(data: Data) -> tuple:
+    """What the Params cannot carry: which scenarios share a lease schedule (delays and holder-mode
+    renewals, which the HPC lease-rate index decides)."""
+    return tuple((lid, tau, tuple(int(v) for v in vo)) for lid, ld in data.leases.items() for tau, vo in ld.variant_of.items())
+
+
 def build(m, data: Data) -> None:
     for name, vals in _values(data).items():
         setattr(m, name, pyo.Param(list(vals), initialize=vals, mutable=True, within=pyo.Reals))
+    m.param_structure = _structure(data)
 
 
 def update_params(m, data: Data) -> None:
     """Set every mutable Param from ``data``; the instance must have the model's structure
-    (same periods, scenarios, markets, leases and hand-over windows, sites with conversions)."""
+    (same periods, scenarios, markets, leases and hand-over windows, sites with conversions, the
+    same scenarios sharing each lease schedule), else ``StructureChanged``."""
+    if getattr(m, "param_structure", None) != _structure(data):
+        raise StructureChanged("update_params: the scenarios sharing a lease schedule differ from the built model's; rebuild the model")
     for name, vals in _values(data).items():
         p = getattr(m, name)
         if set(vals) != set(p.keys()):
-            raise ValueError(f"update_params: {name} has a different index than the built model; rebuild the model")
+            raise StructureChanged(f"update_params: {name} has a different index than the built model; rebuild the model")
         for k, x in vals.items():
             p[k].set_value(x)

@@ -5,12 +5,13 @@ decision is pinned at every node that could take it."""
 from __future__ import annotations
 
 import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import CAPEX_ITEMS
 from optimizer.errors import InputError
 from optimizer.model import sites
-from optimizer.model.common import USD, add_constraints, ik, isplit, lin, rk
+from optimizer.model.common import USD, Acc, add_constraints, ik, is_const, isplit, lin, rk
 
 
 def build(m, data: Data) -> None:
@@ -44,28 +45,39 @@ def _own0_sites(m):
 
 
 def min_mining_share(m, data: Data) -> None:
-    """sum over initially owned sites of mining racks >= share x their racks (mining + HPC).
-    Mining racks never grow, so the last period is the binding one: one row."""
+    """sum over initially owned sites of mining racks >= share x their racks (mining + HPC) at the
+    start. Mining racks never grow without mining new-build options, so the last period is the
+    binding one: one row; with them, one row per period."""
     share = data.inst.policy.min_mining_share
     if share <= 0:
         return
     T = data.T
-    total = sum(si.R0 + si.H0 for si in _own0_sites(m))
-    const0 = sum(si.R0 for si in _own0_sites(m))
-    if const0 < share * total - 1e-9:
+    own0 = _own0_sites(m)
+    total = sum(si.R0 + si.H0 for si in own0)
+    const = sum(si.R0 for si in own0)
+    if const < share * total - 1e-9:
         raise ValueError(f"policy.min_mining_share: {share:g} x {total} rack positions of the initially owned sites must stay "
-                         f"mining, but they have only {const0} mining racks")
+                         f"mining, but they have only {const} mining racks")
+    grows = any(b.use == "mining" and si.build_periods.get(b.option.id) for si in own0 for b in si.builds)
     rows = {}
-    for r in m.tree.inv_reps(T - 1):
-        coefs, vs = [], []
-        for si in _own0_sites(m):
-            b = sites.nb(m, si.id, T - 1, r)
-            if not isinstance(b, (int, float)):
-                coefs.append(-si.rpb)
-                vs.append(b)
-        if vs:
-            rows[rk(m, 0, r)] = lin(coefs, vs, const0) >= share * total
+    for t in (range(T) if grows else [T - 1]):
+        for r in m.tree.inv_reps(t):
+            acc = Acc()
+            for si in own0:
+                e = sites.mining_racks(m, si.id, t, r)
+                acc.add(0, 1.0, e) if is_const(e) else _add_expr(acc, e)
+            lhs = acc.expr(0)
+            if not is_const(lhs):
+                rows[rk(m, t if grows else 0, r)] = lhs >= share * total
     add_constraints(m, "min_mining_share", rows)
+
+
+def _add_expr(acc: Acc, e) -> None:
+    """Add a linear expression (sum of coefficient x variable plus a constant) to ``acc`` key 0."""
+    repn = generate_standard_repn(e, compute_values=False)
+    acc.add_const(0, float(repn.constant))
+    for c, v in zip(repn.linear_coefs, repn.linear_vars):
+        acc.add(0, float(c), v)
 
 
 def max_converted_share(m, data: Data) -> None:

@@ -197,13 +197,18 @@ def take_or_pay(m, data: Data) -> None:
 
 
 def _load(m, s: str, t: int, w: int, sign: float = 1.0) -> tuple[list, list]:
-    """Site load in GWh (mining + HPC) as (coefs x sign, vars)."""
+    """Site load in GWh (mining + HPC: the first-stage hpc_gwh and, for leases whose schedule
+    differs by scenario, their scenario-w load) as (coefs x sign, vars)."""
     r = m.mining_gwh.rows.get((s, t, w))
     coefs, vs = ([sign * a for a in r[0]], list(r[1])) if r is not None else ([], [])
     k = ik(m, (s,), t, w)
     if k in m.hpc_gwh:
         coefs.append(sign)
         vs.append(m.hpc_gwh[k])
+    rw = m.hpc_gwh_w.rows.get((s, t, w))
+    if rw is not None:
+        coefs += [sign * a for a in rw[0]]
+        vs += list(rw[1])
     return coefs, vs
 
 
@@ -239,7 +244,7 @@ def _max_load_mw(m, data: Data, s: str) -> float:
     site = data.inst.site_by_id[s]
     si = m.site_info[s]
     w_max = max([data.inst.model_by_name[mod].power_w for (ss, mod) in m.fleet_pairs if ss == s], default=0.0)
-    mining = site.asics_per_rack * si.R0 * w_max * site.pue_mining / 1e6
+    mining = site.asics_per_rack * si.Rmax * w_max * site.pue_mining / 1e6
     hpc = si.Hmax * site.hpc_mw_per_rack * site.pue_hpc
     return mining + hpc
 

@@ -1,4 +1,5 @@
-"""Sites: conversions, grid expansions, ownership (sale / acquisition), site-level cash flows.
+"""Sites: conversions, grid expansions, new-build capacity, ownership (sale / acquisition),
+site-level cash flows.
 
 Variables (commitments, one per tree node taking the commitments of their period; the index
 is ``[..., t]`` in the two-stage form and ``[..., t, rep]`` on a staged tree, ``common.ik``):
@@ -7,6 +8,8 @@ conv[s,t] blocks started (integer), nb[s,t] blocks started up to t, gx[s,g,t] ex
 (continuous, integral by construction) and, only where a cost needs the product of HPC racks
 and ownership, hpc_own[s,t] (exact McCormick). The balances link a node's period to the same
 path's previous period (its own node or its parent's), so a node's state is its path's history.
+New-build capacity (two-stage only, ``instance.checks``): nbuild[s,b,t] new-build blocks started
+(integer), nbcum[s,b,t] started up to t, indexed [s,b,t].
 Sites without a sale or acquisition option are owned throughout: own is the constant 1.
 The expression helpers take ``r``, any scenario on the path in question.
 """
@@ -31,7 +34,10 @@ class SiteInfo:
         self.rpb = c.racks_per_block if c else 0
         self.maxb = site.max_conversion_blocks
         self.lead = data.lead_periods(c.lead_months) if c else 0
-        self.Hmax = self.H0 + self.rpb * self.maxb
+        # new-build options that can start inside the horizon (periods set by _new_builds)
+        self.builds = [b for b in data.site_builds(site.id) if b.periods]
+        self.Hmax = self.H0 + self.rpb * self.maxb + sum(b.racks_per_block * b.option.max_blocks for b in self.builds if b.use == "hpc")
+        self.Rmax = self.R0 + sum(b.racks_per_block * b.option.max_blocks for b in self.builds if b.use == "mining")
         self.kw = site.hpc_kw_per_rack
         self.owned0 = site.acquisition is None
         self.conv_periods: list[int] = []
@@ -39,7 +45,11 @@ class SiteInfo:
         self.own_first: int | None = None  # first period own is a variable
         self.nb_first: int | None = None
         self.expansions: list = []  # (option, lead_periods, periods)
+        self.build_periods: dict[str, list[int]] = {}  # new-build option -> start periods with a variable
 
+    @property
+    def has_hpc_builds(self) -> bool:
+        return any(self.build_periods.get(b.option.id) for b in self.builds if b.use == "hpc")
 
 def _conv_periods(si: SiteInfo, data: Data) -> list[int]:
     if si.maxb == 0:
@@ -67,6 +77,7 @@ def build(m, data: Data) -> None:
     m.nb = add_vars(m, "nb", nb_keys, pyo.NonNegativeReals,
                     bounds={k: (0, m.site_info[k[0]].maxb) for k in nb_keys})
     _expansions(m, data)
+    _new_builds(m, data)
     nb_balance(m, nb_keys)
     project_needs_ownership(m, data)
     hpc_owned_mccormick(m, data)
@@ -102,17 +113,48 @@ def data_T(m) -> int:
 
 
 def mining_racks(m, s: str, t: int, r: int):
-    """Mining rack positions at s in t: racks leave mining when works start."""
+    """Mining rack positions at s in t: racks leave mining when works start; new-built mining
+    racks join lead periods after theirs."""
     si = m.site_info[s]
     b = nb(m, s, t, r)
-    return si.R0 if is_const(b) else si.R0 - si.rpb * b
+    base = si.R0 if is_const(b) else si.R0 - si.rpb * b
+    return _plus_built(m, s, t, "mining", base)
 
 
 def hpc_racks(m, s: str, t: int, r: int):
-    """HPC rack positions online at s in t: converted racks arrive lead periods after the start."""
+    """HPC rack positions online at s in t: converted racks arrive lead periods after the start,
+    new-built HPC racks lead periods after theirs."""
     si = m.site_info[s]
     b = nb(m, s, t - si.lead, r)
-    return si.H0 if is_const(b) else si.H0 + si.rpb * b
+    base = si.H0 if is_const(b) else si.H0 + si.rpb * b
+    return _plus_built(m, s, t, "hpc", base)
+
+
+def built_blocks(m, s: str, bid: str, t: int):
+    """New-build blocks of option bid started at s up to and including t (0 before the first start;
+    two-stage only)."""
+    ps = m.site_info[s].build_periods.get(bid)
+    if not ps or t < ps[0]:
+        return 0
+    return m.nbcum[s, bid, min(t, data_T(m) - 1)]
+
+
+def _plus_built(m, s: str, t: int, use: str, base):
+    """``base`` + racks of ``use`` built at s and in service in t (started lead periods before)."""
+    si = m.site_info[s]
+    coefs, vs = [], []
+    for b in si.builds:
+        if b.use != use:
+            continue
+        v = built_blocks(m, s, b.option.id, t - b.lead)
+        if not is_const(v):
+            coefs.append(float(b.racks_per_block))
+            vs.append(v)
+    if not vs:
+        return base
+    if is_const(base):
+        return lin(coefs, vs, float(base))
+    return base + lin(coefs, vs)
 
 
 def own(m, s: str, t: int, r: int):
@@ -239,6 +281,68 @@ def expansion_balance(m, cum_keys) -> None:
     add_constraints(m, "expansion_balance", rows)
 
 
+# ---------------------------------------------------------------- new-build capacity
+
+
+def _new_builds(m, data: Data) -> None:
+    """nbuild[s,b,t] blocks of new-build option b started at s in t (integer, at most max_blocks in
+    all), nbcum[s,b,t] started up to t; only in periods the site is owned or may be bought."""
+    T = data.T
+    keys, cum_keys, bounds = [], [], {}
+    for si in m.site_info.values():
+        acq = data.acquisition_periods(si.id) if si.site.acquisition is not None else None
+        for b in si.builds:
+            ps = [t for t in b.periods if acq is None or (acq and t >= acq[0])]
+            si.build_periods[b.option.id] = ps
+            keys += [(si.id, b.option.id, t) for t in ps]
+            if ps:
+                cum_keys += [(si.id, b.option.id, t) for t in range(ps[0], T)]
+            for t in ps:
+                bounds[(si.id, b.option.id, t)] = (0, b.option.max_blocks)
+    m.nbuild = add_vars(m, "nbuild", keys, pyo.NonNegativeIntegers, bounds=bounds)
+    caps = {k: (0, next(b.option.max_blocks for b in m.site_info[k[0]].builds if b.option.id == k[1])) for k in cum_keys}
+    m.nbcum = add_vars(m, "nbcum", cum_keys, pyo.NonNegativeReals, bounds=caps)
+    new_build_balance(m, cum_keys)
+    rows = {}
+    for (s, bid, t) in keys:
+        o = own(m, s, t, 0)
+        if not is_const(o):
+            rows[(s, bid, t)] = m.nbuild[s, bid, t] <= m.nbcum[s, bid, t].ub * o
+    add_constraints(m, "new_build_needs_ownership", rows)
+
+
+def new_build_balance(m, cum_keys) -> None:
+    """nbcum[s,b,t] = nbcum[s,b,t-1] + nbuild[s,b,t]; nbcum <= max_blocks caps the blocks built."""
+    rows = {}
+    for s, bid, t in cum_keys:
+        prev = m.nbcum[s, bid, t - 1] if (s, bid, t - 1) in m.nbcum else 0
+        x = m.nbuild[s, bid, t] if (s, bid, t) in m.nbuild else 0
+        rows[(s, bid, t)] = m.nbcum[s, bid, t] == prev + x
+    add_constraints(m, "new_build_balance", rows)
+
+
+def new_build_requirements(m, data: Data) -> None:
+    """A new-build option that requires a grid expansion or a contract: blocks started by t <=
+    max_blocks x (expansion started by t), and <= max_blocks x sign[c] (a mandatory contract is
+    always signed). Runs after power.build (sign exists then)."""
+    rows = {}
+    for si in m.site_info.values():
+        for b in si.builds:
+            ps = si.build_periods.get(b.option.id)
+            if not ps:
+                continue
+            cap = float(b.option.max_blocks)
+            g, c = b.option.requires_grid_expansion, b.option.requires_contract
+            for t in range(ps[0], data.T):
+                v = m.nbcum[si.id, b.option.id, t]
+                if g is not None:
+                    k = (si.id, g, t)
+                    rows[(si.id, b.option.id, t, "grid")] = v <= cap * m.gcum[k] if k in m.gcum else v <= 0
+                if c is not None and c in m.sign and t == data.T - 1:
+                    rows[(si.id, b.option.id, t, "contract")] = v <= cap * m.sign[c]
+    add_constraints(m, "new_build_requirements", rows)
+
+
 # ---------------------------------------------------------------- HPC racks x ownership
 
 
@@ -298,6 +402,17 @@ def _cashflows(m, data: Data) -> None:
                         k = ik(m, (s, g.id), u, r) if u >= 0 else None
                         if k is not None and k in m.gx:
                             capex_c.add((s, t, r), -g.capex_usd / n / USD, m.gx[k])
+        # new-build capex: blocks x MW per block x capex per MW spread over n = max(lead, 1) periods
+        for b in si.builds:
+            ps = si.build_periods.get(b.option.id)
+            if not ps:
+                continue
+            n = max(b.lead, 1)
+            coef = b.mw_per_block / n / USD
+            for t in range(ps[0], min(ps[-1] + n, T)):
+                a, c = built_blocks(m, s, b.option.id, t), built_blocks(m, s, b.option.id, t - n)
+                e = lin([coef], [a]) if is_const(c) else lin([coef, -coef], [a, c])
+                register(m, "new_build_capex_usd", s, t, None, -m.build_capex_per_mw[s, b.option.id] * e, asset="new_build")
         for t in range(T):
             for r in tree.inv_reps(t):
                 k = ik(m, (s,), t, r)

@@ -4,6 +4,8 @@
 records, each with a sentence such as
 
 - "Convert 2 blocks (26 MW IT) at nd-1 from 2026-01, online 2027-07; capex $260M."
+- "Build 2 blocks of hall-a (40 HPC racks, 8 MW) at tx-2 from 2026-03, in service 2027-03; capex $80M."
+- "Buy 50 MW of GPUs (option gb300) for tx-2 in 2027-01, in service 2027-04; $1.5B."
 - "Sign lease L3-ailab (20 MW IT, 120 months at $150/kW-month), hand-over 2027-07 at nd-1."
 - "Retire 20,000 Antminer S21 XP at tx-1 in 2028-05 (salvage $1.0M)."
 - "Sell site pa-1 in 2027-01 for $27M."
@@ -11,7 +13,7 @@ records, each with a sentence such as
 - "Draw $1.2B on project facility tx-1-pf (site tx-1, 8.5 %/yr) in 18 draws from 2026-03 to 2027-08."
 
 Coverage (tested on every bundled instance): every row of ``conversions``,
-``grid_expansions``, ``purchases``, ``retirements``, ``leases``, ``contracts`` (signed and
+``grid_expansions``, ``new_builds``, ``gpu_purchases``, ``purchases``, ``retirements``, ``leases``, ``contracts`` (signed and
 left unsigned), ``site_events``, ``debt`` (draws and issues of one instrument are one
 sentence: total, count, first and last month), ``mining_exits``, ``overhead_cuts`` and ``hedges``
 (the months sold on one forward are one sentence), and every non-zero row of ``btc_sales`` appears
@@ -50,11 +52,11 @@ from optimizer.output.fmt import btc, count, money, mw
 from optimizer.plan import FIRST_STAGE, NODE, Plan
 
 # kinds in the order they read best within a month
-KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "purchase", "debt", "lease", "retirement",
-         "site_sale", "overhead_cut", "mining_exit", "hedge", "btc_sale", "contract_unsigned")
+KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "new_build", "gpu_purchase", "purchase", "debt", "lease",
+         "retirement", "site_sale", "overhead_cut", "mining_exit", "hedge", "btc_sale", "contract_unsigned")
 # the decision tables a sentence covers, and how their rows are counted (btc_sales: non-zero rows only)
-DECISION_TABLES = ("conversions", "grid_expansions", "purchases", "retirements", "leases", "contracts", "site_events", "debt",
-                   "mining_exits", "overhead_cuts", "hedges", "btc_sales")
+DECISION_TABLES = ("conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
+                   "site_events", "debt", "mining_exits", "overhead_cuts", "hedges", "btc_sales")
 CONTINUOUS_NOTE = ("ASIC counts are continuous in the model (a relaxation of whole units, worth less than one unit per "
                    "decision); counts shown with 'about' are rounded here, the plan files keep the exact values.")
 BTC_TOL = 1e-9          # BTC below this in a btc_sales row is no sale (the solver's zero)
@@ -154,6 +156,8 @@ def _describe(plan: Plan, data: Data | None) -> list[Decision]:
     out: list[Decision] = []
     out += _conversions(plan, data)
     out += _grid_expansions(plan, data)
+    out += _new_builds(plan, data)
+    out += _gpu_purchases(plan, data)
     out += _purchases(plan, data)
     out += _retirements(plan, data)
     out += _leases(plan, data)
@@ -221,6 +225,43 @@ def _grid_expansions(plan: Plan, data: Data | None) -> list[Decision]:
         s = f"Expand the grid at {r.site} by {mw(g.mw)} (option {r.option}) from {r.month}"
         s += (f", online {ready}" if ready else "") + f"; capex {money(g.capex_usd)}."
         out.append(Decision("grid_expansions", "grid_expansion", r.month, r.site, r.option, None, "", g.mw, -g.capex_usd, ready, "all", s, (i,)))
+    return out
+
+
+def _new_builds(plan: Plan, data: Data | None) -> list[Decision]:
+    out = []
+    for i, r in enumerate(plan.new_builds.itertuples(index=False)):
+        blocks = float(r.blocks)
+        b = data.builds.get((r.site, r.option)) if data is not None else None
+        what = f"{count(blocks)} block{'s' if round(blocks) != 1 else ''} of {r.option}"
+        if b is None:
+            s = f"Build {what} at {r.site} from {r.month}."
+            out.append(Decision("new_builds", "new_build", r.month, r.site, r.option, blocks, "blocks", None, None, None, "all", s, (i,)))
+            continue
+        total_mw = blocks * b.mw_per_block
+        usd = -blocks * b.capex_usd_per_block
+        ready = _ready(data, r.month, b.option.lead_months)
+        kind = "HPC" if b.use == "hpc" else "mining"
+        s = f"Build {what} ({count(blocks * b.racks_per_block)} {kind} racks, {mw(total_mw)}) at {r.site} from {r.month}"
+        s += (f", in service {ready}" if ready else "") + f"; capex {money(-usd)}."
+        out.append(Decision("new_builds", "new_build", r.month, r.site, r.option, blocks, "blocks", total_mw, usd, ready, "all", s, (i,)))
+    return out
+
+
+def _gpu_purchases(plan: Plan, data: Data | None) -> list[Decision]:
+    out = []
+    for i, r in enumerate(plan.gpu_purchases.itertuples(index=False)):
+        q = float(r.mw)
+        g = data.gpus.get(r.option) if data is not None else None
+        if g is None:
+            s = f"Buy {mw(q)} of GPUs (option {r.option}) for {r.site} in {r.month}."
+            out.append(Decision("gpu_purchases", "gpu_purchase", r.month, r.site, r.option, q, "MW", q, None, None, "all", s, (i,)))
+            continue
+        usd = -q * g.capex_usd_per_mw
+        ready = _ready(data, r.month, g.option.lead_months)
+        s = f"Buy {mw(q)} of GPUs (option {r.option}) for {r.site} in {r.month}" + (f", in service {ready}" if ready else "")
+        s += f"; {money(-usd)}."
+        out.append(Decision("gpu_purchases", "gpu_purchase", r.month, r.site, r.option, q, "MW", q, usd, ready, "all", s, (i,)))
     return out
 
 

@@ -316,6 +316,7 @@ def _decisions(ctx: _Ctx) -> str:
     titles = {"plan_conversions": "Conversions started (blocks of racks)", "leases": "Leases signed (hand-over month)",
               "contracts": "Optional power contracts", "plan_purchases": "ASIC purchases",
               "plan_retirements": "ASIC retirements", "plan_grid_expansions": "Grid expansions",
+              "plan_new_builds": "New-build capacity started (blocks of racks)", "plan_gpu_purchases": "GPU purchases (MW of critical IT)",
               "plan_site_events": "Site sales and acquisitions", "plan_btc_sales": "Treasury BTC sales (per scenario)"}
     for name, title in titles.items():
         df = ctx.tables.get(name)

@@ -419,9 +419,14 @@ FAMILIES: dict[str, Family] = {
     "facility_loan_to_cost": Family(3, "financing.facilities[].loan_to_cost", "USD"),
     "facility_dscr": Family(3, "financing.facilities[].min_dscr", "USD"),
     "issue_cap": Family(3, "financing.new_issues[].max_usd", "USD"),
+    "tenant_limits": Family(1, "policy.tenant_limits[].max_it_mw / max_rent_share", "MW (mw rows), M$ of rent (rent rows)"),
+    "new_build_needs_ownership": Family(3, "sites[].sale, sites[].acquisition, sites[].new_builds", "blocks"),
+    "new_build_requirements": Family(3, "sites[].new_builds[].requires_grid_expansion / requires_contract", "blocks"),
+    "gpu_cap": Family(3, "gpu_cloud.options[].max_mw", "MW"),
+    "gpu_cover": Family(3, "leases[].gpu_option, gpu_cloud.options[]", "MW"),
     # tier 0: definitions (balances, products, valid inequalities, objective auxiliaries)
     **{name: Family(0, "", "") for name in (
-        "nb_balance", "expansion_balance", "ownership_balance", "hpc_owned_mccormick", "fleet_balance", "lease_split",
+        "nb_balance", "expansion_balance", "new_build_balance", "ownership_balance", "hpc_owned_mccormick", "fleet_balance", "lease_split",
         "hpc_energy", "signed_owned_mccormick", "treasury_balance", "cash_balance", "first_stage_net_def",
         "lease_conversion_rounding", "cvar_excess_def", "terminal_mining_floor",
         # the mining and power levers: each is met by not using the lever (no enrollment, no cut, no

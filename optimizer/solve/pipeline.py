@@ -26,7 +26,7 @@ from optimizer.model.common import MWH, USD
 from optimizer.model.extract import extract_plan, mip_start_values
 from optimizer.model.fix import fix_first_stage
 from optimizer.model.objective import model_cashflows
-from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, update_params
+from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, StructureChanged, update_params
 from optimizer.solve.backend import HighsBackend
 from optimizer.solve.diagnose import cash_floor_check, elastic_diagnosis, precheck
 from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
@@ -63,7 +63,11 @@ class PersistentSolver:
         if self._result is None or not self._solver.same_structure(instance):
             self._solver = _Solver(instance, self.opts)
             return self.solve()
-        self._result = self._solver.rerun(instance)
+        try:
+            self._result = self._solver.rerun(instance)
+        except StructureChanged:  # e.g. a lease-rate index that changes which renewals a tenant takes
+            self._solver = _Solver(instance, self.opts)
+            return self.solve()
         return self._result
 
 
