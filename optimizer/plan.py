@@ -18,9 +18,15 @@ Tables and columns (units in the names):
 - ``contracts``: contract, signed                             (optional contracts; absent = not signed)
 - ``site_events``: site, event, month                         (event: sale | acquisition)
 - ``debt``: instrument, month, usd                             (project facility drawn / notes issued that month; financing section)
+- ``mining_exits``: site, month                               (first month the site no longer mines, for good; ``sites[*].mining_overhead``)
+- ``overhead_cuts``: reduction, month                         (G&A reduction taken that month; ``overhead.reductions``)
+- ``hedges``: forward, month, ph_s                            (PH/s of hashprice sold forward for that delivery month; ``hedges.forwards``)
 - ``operations``: scenario, site, model, month, units         (ASIC units operating, average over the period)
 - ``energy``: scenario, contract, month, delivered_mwh, used_mwh, sold_mwh
 - ``btc_sales``: scenario, month, btc                          (treasury BTC sold)
+- ``curtailment``: scenario, site, model, month, dr_units, peak_units  (operating units enrolled in demand response /
+  curtailed around the transmission peak; at most the operating units; ``markets``)
+- ``plant_feeds``: scenario, contract, site, month, mwh       (energy of an owned plant used at another site it feeds)
 
 On a staged scenario tree (``instance.tree``, models/trees.md) the investment tables carry an
 optional ``node`` column: the tree node taking the decision (blank or absent = the root, i.e.
@@ -49,16 +55,21 @@ COLUMNS: dict[str, list[str]] = {
     "contracts": ["contract", "signed"],
     "site_events": ["site", "event", "month"],
     "debt": ["instrument", "month", "usd"],
+    "mining_exits": ["site", "month"],
+    "overhead_cuts": ["reduction", "month"],
+    "hedges": ["forward", "month", "ph_s"],
     "operations": ["scenario", "site", "model", "month", "units"],
     "energy": ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"],
     "btc_sales": ["scenario", "month", "btc"],
+    "curtailment": ["scenario", "site", "model", "month", "dr_units", "peak_units"],
+    "plant_feeds": ["scenario", "contract", "site", "month", "mwh"],
 }
 NODE = "node"  # optional last column of the FIRST_STAGE tables: the tree node taking the decision
 RESULT_PLAN = "result-plan"  # manifest kind of the plan/ folder of a result directory
 FIRST_STAGE = ["conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
-               "site_events", "debt"]
-OPERATIONS = ["operations", "energy", "btc_sales"]
-_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd", "mw"}
+               "site_events", "debt", "mining_exits", "overhead_cuts", "hedges"]
+OPERATIONS = ["operations", "energy", "btc_sales", "curtailment", "plant_feeds"]
+_NUMERIC = {"blocks", "units", "share", "delivered_mwh", "used_mwh", "sold_mwh", "btc", "usd", "mw", "dr_units", "peak_units", "mwh", "ph_s"}
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -81,9 +92,14 @@ class Plan:
     contracts: pd.DataFrame = _table("contracts")
     site_events: pd.DataFrame = _table("site_events")
     debt: pd.DataFrame = _table("debt")
+    mining_exits: pd.DataFrame = _table("mining_exits")
+    overhead_cuts: pd.DataFrame = _table("overhead_cuts")
+    hedges: pd.DataFrame = _table("hedges")
     operations: pd.DataFrame = _table("operations")
     energy: pd.DataFrame = _table("energy")
     btc_sales: pd.DataFrame = _table("btc_sales")
+    curtailment: pd.DataFrame = _table("curtailment")
+    plant_feeds: pd.DataFrame = _table("plant_feeds")
     name: str = "plan"
 
     def __post_init__(self) -> None:

@@ -55,6 +55,9 @@ def _full_plan(inst) -> Plan:
     fin = inst.financing
     debt = [(f.id, m, 1e6) for f in (fin.project_facilities if fin else []) for m in (f.draw_first_month or first, f.draw_last_month)]
     debt += [(n.id, n.first_month, 5e6) for n in (fin.new_issues if fin else [])]
+    exits = [(s.id, second) for s in inst.sites if s.mining_overhead is not None]
+    cuts = [(r.id, r.earliest_month or first) for r in (inst.overhead.reductions if inst.overhead else [])]
+    hedges = [(f.id, m, 100.0) for f in (inst.hedges.forwards if inst.hedges else []) for m in dict.fromkeys((f.first_month, f.last_month))]
     names = [s.name for s in inst.scenarios]
     # scenario 0 sells 10 BTC, the others 20 (two groups unless one scenario), plus a zero row (no decision)
     sales = [(n, first, 10.0 if w == 0 else 20.0) for w, n in enumerate(names)] + [(names[0], last, 0.0)]
@@ -67,6 +70,9 @@ def _full_plan(inst) -> Plan:
                 contracts=df(contracts, columns=["contract", "signed"]),
                 site_events=df(events, columns=["site", "event", "month"]),
                 debt=df(debt, columns=["instrument", "month", "usd"]),
+                mining_exits=df(exits, columns=["site", "month"]),
+                overhead_cuts=df(cuts, columns=["reduction", "month"]),
+                hedges=df(hedges, columns=["forward", "month", "ph_s"]),
                 btc_sales=df(sales, columns=["scenario", "month", "btc"]))
 
 

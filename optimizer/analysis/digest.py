@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from optimizer.instance.schema import Instance
+from optimizer.kernel.timeline import month_ordinal
 
 # unit suffixes of field names, longest first
 _UNITS = (("_usd_per_kw_month", "USD/kW-month"), ("_usd_per_mw_month", "USD/MW-month"), ("_usd_per_mw_year", "USD/MW-year"),
@@ -61,8 +62,8 @@ def param_label(column: str) -> str:
 
 
 DIGEST_STR_COLUMNS = ("leases_signed", "lease_handovers", "conversions", "grid_expansions", "new_builds", "gpu_purchases",
-                      "contracts_signed", "site_events")
-DIGEST_COLUMNS = (*DIGEST_STR_COLUMNS, "asics_bought_units", "asics_retired_units", "btc_sold_expected")
+                      "contracts_signed", "site_events", "mining_exits", "overhead_cuts")
+DIGEST_COLUMNS = (*DIGEST_STR_COLUMNS, "asics_bought_units", "asics_retired_units", "btc_sold_expected", "hashprice_sold_ph_days")
 
 
 def first_stage_summary(instance: Instance, plan) -> dict:
@@ -71,7 +72,9 @@ def first_stage_summary(instance: Instance, plan) -> dict:
     ``conversions`` (``site:month x blocks``), ``grid_expansions`` (``site:option:month``),
     ``new_builds`` (``site:option:month x blocks``), ``gpu_purchases`` (``option@site:month x MW``),
     ``contracts_signed`` (optional contracts and plants signed), ``asics_bought_units``,
-    ``asics_retired_units``, ``site_events`` (``sale:site:month``), ``btc_sold_expected``."""
+    ``asics_retired_units``, ``site_events`` (``sale:site:month``), ``btc_sold_expected``, ``mining_exits``
+    (``site:month``), ``overhead_cuts`` (``reduction:month``) and ``hashprice_sold_ph_days`` (PH/s x delivery
+    days sold forward, all forwards: the hedge a risk-frontier point takes)."""
     out: dict = {}
     for s in instance.sites:
         mw = 0.0
@@ -81,7 +84,7 @@ def first_stage_summary(instance: Instance, plan) -> dict:
         out[f"converted_mw_{s.id}"] = mw
     if plan is None:
         return {**out, **{c: "" for c in DIGEST_STR_COLUMNS}, "asics_bought_units": 0.0, "asics_retired_units": 0.0,
-                "btc_sold_expected": 0.0}
+                "btc_sold_expected": 0.0, "hashprice_sold_ph_days": 0.0}
     leases = plan.leases.sort_values(["lease", "site"])
     out["leases_signed"] = ";".join(sorted(set(leases.loc[leases["share"] > 0, "lease"].astype(str))))
     out["lease_handovers"] = ";".join(f"{r.lease}@{r.site}:{r.month}" + ("" if r.share >= 1 - 1e-9 else f"x{r.share:.3g}")
@@ -98,4 +101,26 @@ def first_stage_summary(instance: Instance, plan) -> dict:
     prob = {s.name: s.probability for s in instance.scenarios}
     sales = plan.btc_sales
     out["btc_sold_expected"] = float((sales["btc"] * sales["scenario"].map(prob).fillna(0.0)).sum()) if len(sales) else 0.0
+    out["mining_exits"] = ";".join(f"{r.site}:{r.month}" for r in plan.mining_exits.itertuples())
+    out["overhead_cuts"] = ";".join(f"{r.reduction}:{r.month}" for r in plan.overhead_cuts.itertuples())
+    out["hashprice_sold_ph_days"] = _ph_days(instance, plan.hedges)
     return out
+
+
+def _ph_days(instance: Instance, hedges) -> float:
+    """PH/s x days of the delivery months inside each row's period, summed (0 without hedges)."""
+    if not len(hedges) or instance.hedges is None:
+        return 0.0
+    tl = instance.timeline
+    forwards = {f.id: f for f in instance.hedges.forwards}
+    total = 0.0
+    for r in hedges.itertuples():
+        f = forwards.get(r.forward)
+        if f is None:
+            continue
+        t = tl.period_of(r.month)
+        months = tl.month_ordinals[t * tl.period_months:(t + 1) * tl.period_months]
+        days = tl.month_days[t * tl.period_months:(t + 1) * tl.period_months]
+        inside = (months >= month_ordinal(f.first_month)) & (months <= month_ordinal(f.last_month))
+        total += float(r.ph_s) * float(days[inside].sum())
+    return total

@@ -31,6 +31,7 @@ from optimizer.economics.financing import FinancingData, compile_financing
 from optimizer.economics.hpc import BuildData, GpuData, compile_builds, compile_gpus
 from optimizer.economics.leases import LeaseData, LeaseSchedule, compile_lease
 from optimizer.economics.ledger import ITEM_BY_NAME, TERMINAL_ITEMS
+from optimizer.economics.levers import LeverData, compile_levers
 from optimizer.economics.tree import Tree, build_tree
 from optimizer.instance.schema import FixedContract, IndexContract, Instance, Lease, OwnedGeneration
 from optimizer.kernel import finance, protocol
@@ -75,6 +76,7 @@ class Data:
     df_after: np.ndarray = field(default_factory=lambda: np.zeros(0))             # [K] (1 + r)^(-k/12), k = 1..K
     hours_after: np.ndarray = field(default_factory=lambda: np.zeros(0))          # [K] hours of month k after the end
     fin: FinancingData | None = None        # the financing section's coefficients (None without one)
+    lev: LeverData = field(default_factory=LeverData)  # the mining and power levers' coefficients (economics/levers.py)
     delays: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [W] handover_delay_months
     gpu_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))     # [W, T] gpu_price_index
     hpc_index_monthly: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [W, months] (holder renewals)
@@ -122,6 +124,19 @@ class Data:
             return np.full(self.T, self.df_end) if terminal else self.df
         c = ITEM_BY_NAME[item].rate_class
         return np.full(self.T, self.fin.df_end_class[c]) if terminal else self.fin.df_class[c]
+
+    def share(self, site: str) -> float:
+        """The company's share of the cash flows booked at ``site`` (``sites[*].ownership_share``;
+        1 for the portfolio)."""
+        return self.lev.share(site)
+
+    def mw_per_unit(self, site_id: str, model: str) -> float:
+        """MW one operating unit draws at the meter, cooling included (W x PUE / 1e6)."""
+        return self.inst.model_by_name[model].power_w * self.inst.site_by_id[site_id].pue_mining / 1e6
+
+    def flex(self, site_id: str):
+        """The demand-response and peak-charge coefficients of the site's market (None without a program)."""
+        return self.lev.markets.get(self.inst.site_by_id[site_id].market)
 
     def mwh_per_unit(self, site_id: str, model: str) -> np.ndarray:
         """[T] MWh one operating unit draws in each period, cooling included (PUE)."""
@@ -512,6 +527,7 @@ def compile_instance(inst: Instance) -> Data:
     d.tree = instance_tree(inst, tl, d.prob)
     if inst.financing is not None:
         d.fin = compile_financing(inst.financing, inst, tl, d.df, d.period_years, d.df_end)
+    d.lev = compile_levers(inst, tl, series, d.contracts, d.period)
     return d
 
 

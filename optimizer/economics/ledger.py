@@ -10,7 +10,7 @@ term and the evaluator line (ARCHITECTURE.md, "Add a cost term").
 Classes:
 - ``operating``: recurring revenue and cost of running the sites;
 - ``investment``: capex, purchases, sales of assets, fees;
-- ``treasury``: BTC sold or kept;
+- ``treasury``: BTC sold or kept, collateral posted and returned;
 - ``terminal``: value at the horizon's end (in the last period's rows, discounted with the
   horizon-end factor ``Data.df_end``); not cash, so the cash balance leaves them out;
 - ``financing``: debt drawn or issued, fees, interest, principal (instance section ``financing``);
@@ -55,9 +55,17 @@ ITEM_TABLE: tuple[Item, ...] = (
     Item("lease_revenue_usd", +1, "operating", "lease revenue", "#1f5fa8", taxable=True, rate_class="contracted_lease"),
     Item("power_passthrough_usd", +1, "operating", "power pass-through", "#17becf", taxable=True, rate_class="contracted_lease"),
     Item("power_sold_usd", +1, "operating", "power sold", "#98df8a", taxable=True),
+    Item("demand_response_usd", +1, "operating", "demand response", "#2ca089", taxable=True),
+    Item("capacity_revenue_usd", +1, "operating", "plant capacity revenue", "#74c476", taxable=True),
     Item("power_cost_usd", -1, "operating", "power cost", "#d62728", taxable=True),
+    Item("fuel_cost_usd", -1, "operating", "plant fuel", "#b15928", taxable=True),
+    Item("peak_charge_usd", -1, "operating", "transmission peak charges", "#fb6a4a", taxable=True),
     Item("opex_usd", -1, "operating", "opex", "#7f7f7f", taxable=True),
+    Item("site_overhead_usd", -1, "operating", "site mining overhead", "#969696", taxable=True),
+    Item("g_and_a_usd", -1, "operating", "corporate G&A", "#636363", taxable=True),
+    Item("restructuring_usd", -1, "operating", "severance and exit costs", "#bdbdbd", taxable=True),
     Item("lease_penalty_usd", -1, "operating", "lease penalty", "#ff9896", taxable=True, rate_class="contracted_lease"),
+    Item("hedge_payoff_usd", 0, "operating", "hashprice forwards", "#fdae6b", taxable=True, rate_class="merchant_mining"),
     Item("lease_prepayment_usd", +1, "operating", "lease prepayments", "#3c7fc4", taxable=True, rate_class="contracted_lease"),
     Item("tenant_credit_loss_usd", -1, "operating", "expected tenant default loss", "#b15928", taxable=True, rate_class="contracted_lease"),
     Item("lease_delay_damages_usd", -1, "operating", "delay damages", "#fdbf6f", taxable=True, rate_class="contracted_lease"),
@@ -74,6 +82,7 @@ ITEM_TABLE: tuple[Item, ...] = (
     Item("contract_fees_usd", -1, "investment", "contract fees", "#f7b6d2", taxable=True),
     Item("treasury_sales_usd", +1, "treasury", "treasury BTC sales", "#dbdb8d", taxable=True, rate_class="merchant_mining"),
     Item("btc_retained_usd", -1, "treasury", "BTC retained", "#bcbd22", rate_class="merchant_mining"),
+    Item("hedge_collateral_usd", 0, "treasury", "forward collateral", "#d9d9d9"),
     Item("debt_draws_usd", +1, "financing", "debt drawn", "#4daf4a", levered=True),
     Item("debt_fees_usd", -1, "financing", "debt fees", "#a65628", levered=True),
     Item("interest_usd", -1, "financing", "interest", "#e41a1c", levered=True),

@@ -24,6 +24,10 @@ Common to all three:
   is owned, has the free HPC racks, and its grid and contract capacity carry the firm HPC load
   of all leases placed there.
 
+- A site with ``mining_overhead`` that holds no ASICs from some period to the end exits mining
+  then, when its overhead left, discounted, exceeds its exit cost. No G&A reduction is taken and
+  no hashprice is sold forward (the plans of DESIGN section 12's levers are the optimizer's).
+
 keep-mining: nothing else: no conversion, no lease, no retirement.
 
 convert-asap: for each period in order and each site in instance order, start as many
@@ -82,7 +86,7 @@ def baseline_plan(instance: Instance, name: str, data: Data | None = None) -> Pl
     elif name == "greedy":
         b.greedy()
     b.fit_fleet()
-    return complete_operations(instance, b.plan(name), data)
+    return complete_operations(instance, b.exit_idle_sites(b.plan(name)), data)
 
 
 def baseline_plans(instance: Instance) -> dict[str, Plan]:
@@ -198,7 +202,7 @@ class _Builder:
                 return False
         lead = d.lead_periods(conv.lead_months)
         periods = d.capex_periods(t, lead)
-        per = k * site.block_it_mw * conv.capex_usd_per_mw / len(periods)
+        per = k * site.block_it_mw * conv.capex_usd_per_mw / len(periods) * d.share(sid)
         add: dict[int, float] = {}
         for p in periods:
             y = int(d.period_years[p])
@@ -504,6 +508,35 @@ class _Builder:
             value = self.lease_value(lid, sid, tau) - self._conversion_cost(st, lid, sid, tau, t0, k)
             return value, sid, tau, t0, k
         return None
+
+    # ------------------------------------------------------------ mining exits
+
+    def exit_idle_sites(self, plan: Plan) -> Plan:
+        """A site with ``mining_overhead`` whose ASICs are all gone from period t0 to the end (converted,
+        retired, never bought) exits mining in t0 when the overhead it would still pay, discounted,
+        exceeds the exit cost; a site that holds ASICs keeps mining (its overhead is part of mining)."""
+        d = self.d
+        st = build_state(d, plan)
+        rows = []
+        L = d.tl.period_months
+        for site in self.inst.sites:
+            mo = site.mining_overhead
+            if mo is None:
+                continue
+            units = st.site_units(site.id) * (st.own[site.id] > 0.5)
+            held = np.nonzero(units > tol(0))[0]
+            t0 = int(held[-1]) + 1 if len(held) else 0
+            if t0 > d.T - 1:
+                continue
+            owned = st.own[site.id][t0:]
+            if not owned.any():
+                continue
+            saved = mo.usd_per_month * L * float(np.sum(owned * d.df[t0:]))
+            if saved > mo.exit_cost_usd * d.df[t0]:
+                rows.append((site.id, d.labels[t0]))
+        if not rows:
+            return plan
+        return plan.replace(mining_exits=pd.DataFrame(rows, columns=["site", "month"]))
 
     # ------------------------------------------------------------ retirements
 

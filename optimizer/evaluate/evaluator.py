@@ -143,8 +143,9 @@ class Evaluation:
                "npv_breakdown": self.npv_breakdown().reset_index()}
         if len(self.allocation_by_scenario):
             out["plan_by_scenario"] = self.allocation_by_scenario
-        if self.valuation:
+        if self.valuation or not self.debt_schedule.empty:  # the debt assumed with a plant needs no financing section
             out["debt_schedule"] = self.debt_schedule_by_year()
+        if self.valuation:
             out["tax_schedule"] = self.tax_schedule
         return out
 
@@ -275,6 +276,8 @@ class _Ops:
         self.op = np.zeros((S, M, W, T))
         self.delivered, self.used, self.sold = np.zeros((C, W, T)), np.zeros((C, W, T)), np.zeros((C, W, T))
         self.btc_sold = np.zeros((W, T))
+        self.dr, self.pk = np.zeros((S, M, W, T)), np.zeros((S, M, W, T))  # units enrolled / off around the peak
+        self.fed = np.zeros((C, S, W, T))  # MWh of plant c used at site s (plant_feeds)
         scen = {n: i for i, n in enumerate(d.scenario_names)}
         self._months: dict[str, int | None] = {}
 
@@ -296,6 +299,19 @@ class _Ops:
         if idx is not None:
             ok, (w,), t = idx
             np.add.at(self.btc_sold, (w, t), self._values(df, "btc_sales", "btc", ok))
+        df = plan.curtailment
+        idx = self._index(df, "curtailment", [("scenario", scen, "scenario"), ("site", _pos(self.sites), "site"),
+                                              ("model", _pos(self.models), "ASIC model")])
+        if idx is not None:
+            ok, (w, s, m), t = idx
+            np.add.at(self.dr, (s, m, w, t), self._values(df, "curtailment", "dr_units", ok))
+            np.add.at(self.pk, (s, m, w, t), self._values(df, "curtailment", "peak_units", ok))
+        df = plan.plant_feeds
+        idx = self._index(df, "plant_feeds", [("scenario", scen, "scenario"), ("contract", _pos(self.contracts), "contract"),
+                                              ("site", _pos(self.sites), "site")])
+        if idx is not None:
+            ok, (w, c, s), t = idx
+            np.add.at(self.fed, (c, s, w, t), self._values(df, "plant_feeds", "mwh", ok))
 
     def _period(self, month: str, table: str) -> int | None:
         if month not in self._months:
@@ -348,13 +364,19 @@ class _Evaluator:
         self.W, self.T = W, T
         self.lines: dict[tuple[str, str], np.ndarray] = {}
         self.btc_by_site = np.zeros((len(ops.sites), W, T))
-        self.mining_mwh = np.zeros((len(ops.sites), W, T))
+        self.mining_mwh = np.zeros((len(ops.sites), W, T))        # mining energy drawn (curtailment deducted)
+        self.mining_mwh_full = np.zeros((len(ops.sites), W, T))   # before curtailment (grid; terminal mining)
+        self.btc_full = np.zeros((len(ops.sites), W, T))          # BTC the operating units would mine uncurtailed
         self.load_mwh = np.zeros((len(ops.sites), W, T))
         self.mining_opex = np.zeros((len(ops.sites), T))
 
     # helpers
     def add(self, site: str, item: str, usd) -> None:
+        """Add a line at ``site`` (USD [W, T], broadcast); a joint-venture site books its share of it."""
         arr = np.broadcast_to(np.asarray(usd, dtype=float), (self.W, self.T))
+        share = self.d.share(site)
+        if share != 1.0:
+            arr = share * arr
         if np.any(arr != 0):
             self.lines[(site, item)] = self.lines.get((site, item), 0.0) + arr
 
@@ -380,6 +402,7 @@ class _Evaluator:
             self._contract(j, c)
         self._energy_balance()
         self._first_stage_lines()
+        self._hedges()
         self._treasury()
         self._terminal()
         self._financing()
@@ -395,6 +418,11 @@ class _Evaluator:
         mining_mwh = np.zeros((self.W, self.T))
         btc = np.zeros((self.W, self.T))
         opex_mining = np.zeros(self.T)
+        fx = d.flex(sid)
+        phi_dr = fx.phi_dr[None, :] if fx is not None else 0.0
+        phi_pk = fx.phi_peak[None, :] if fx is not None else 0.0
+        curtailed_mwh, btc_lost = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
+        enrolled_mw, running_mw = np.zeros((self.W, self.T)), np.zeros((self.W, self.T))
         for k, m in enumerate(ops.models):
             op = ops.op[i, k]
             inst_units = st.units[(sid, m)]
@@ -405,14 +433,34 @@ class _Evaluator:
             over = op > have + 1e-6 * np.maximum(1.0, have)
             self.report(over, lambda w, t, op=op, u=inst_units, m=m: (
                 f"{self.where('site ' + sid, w, t)}: {fmt(op[w, t])} operating units of model {m} exceed {fmt(max(u[t], 0))} installed"))
+            dr, pk = ops.dr[i, k], ops.pk[i, k]
+            if dr.any() or pk.any():
+                self._curtailment(sid, m, op, dr, pk, fx)
+            # curtailed units are off phi of the period: their BTC and energy are not produced / drawn
+            cut_units = phi_dr * dr + phi_pk * pk
+            curtailed_mwh += cut_units * d.mwh_per_unit(sid, m)[None, :]
+            btc_lost += cut_units * d.btc_per_unit[m]
+            enrolled_mw += dr * d.mw_per_unit(sid, m)
+            running_mw += (op - pk) * d.mw_per_unit(sid, m)
         hpc_mwh = st.hpc_mwh(sid)
-        load = mining_mwh + hpc_mwh
-        self.mining_mwh[i], self.load_mwh[i], self.btc_by_site[i], self.mining_opex[i] = mining_mwh, load, btc, opex_mining
+        full = mining_mwh
+        load = full - curtailed_mwh + hpc_mwh
+        self.mining_mwh_full[i], self.btc_full[i] = full, btc
+        self.mining_mwh[i], self.load_mwh[i], self.btc_by_site[i], self.mining_opex[i] = full - curtailed_mwh, load, btc - btc_lost, opex_mining
         cap_mwh = st.grid_mw[sid] * d.hours
-        self.report(load > cap_mwh[None, :] + 1e-6 * np.maximum(1.0, cap_mwh)[None, :], lambda w, t: (
-            f"{self.where('site ' + sid, w, t)}: load {fmt(load[w, t] / d.hours[t])} MW exceeds grid {fmt(st.grid_mw[sid][t])} MW "
-            f"({fmt(load[w, t])} MWh > {fmt(cap_mwh[t])} MWh)"))
-        self.add(sid, "mining_revenue_usd", P * btc)
+        firm = full + hpc_mwh  # the grid carries the load before curtailment
+        self.report(firm > cap_mwh[None, :] + 1e-6 * np.maximum(1.0, cap_mwh)[None, :], lambda w, t: (
+            f"{self.where('site ' + sid, w, t)}: load {fmt(firm[w, t] / d.hours[t])} MW exceeds grid {fmt(st.grid_mw[sid][t])} MW "
+            f"({fmt(firm[w, t])} MWh > {fmt(cap_mwh[t])} MWh)"))
+        if sid in st.mine_on:
+            off = (st.mine_on[sid] < 0.5)[None, :] & (full > 1e-6)
+            self.report(off, lambda w, t: (f"{self.where('site ' + sid, w, t)}: mines {fmt(full[w, t])} MWh after exiting mining "
+                                           f"in {d.labels[st.exit_at[sid]] if sid in st.exit_at else 'that month'}"))
+        if fx is not None:
+            self.add(sid, "demand_response_usd", fx.dr_pay_usd_per_mw[None, :] * enrolled_mw)
+            hpc_mw = hpc_mwh / d.hours[None, :]
+            self.add(sid, "peak_charge_usd", -fx.peak_usd_per_mw[None, :] * (running_mw + hpc_mw))
+        self.add(sid, "mining_revenue_usd", P * self.btc_by_site[i])
         runs = st.site_leases(sid)
         zero = np.zeros((self.W, self.T))
         self.add(sid, "lease_revenue_usd", sum((r.rent_usd for r in runs), zero))
@@ -447,16 +495,31 @@ class _Evaluator:
         self.add(sid, "gpu_cloud_revenue_usd", gpu_rev)
         self.add(sid, "opex_usd", credit - (opex_mining + opex_hpc + gpu_opex)[None, :] - lease_opex)
 
+    def _curtailment(self, sid: str, m: str, op: np.ndarray, dr: np.ndarray, pk: np.ndarray, fx) -> None:
+        """Units enrolled in demand response or off around the peak: at most the operating units, and
+        only in periods where the market runs the program."""
+        for arr, what, active in ((dr, "enrolled in demand response", None if fx is None else fx.dr_pay_usd_per_mw > 0),
+                                  (pk, "off around the transmission peak", None if fx is None else fx.peak_usd_per_mw > 0)):
+            self.report(arr > op + 1e-6 * np.maximum(1.0, op), lambda w, t, arr=arr, what=what: (
+                f"{self.where('site ' + sid, w, t)}: {fmt(arr[w, t])} units of model {m} {what} exceed the {fmt(op[w, t])} operating"))
+            no = arr > 1e-6
+            if active is not None:
+                no = no & ~active[None, :]
+            self.report(no, lambda w, t, arr=arr, what=what: (
+                f"{self.where('site ' + sid, w, t)}: {fmt(arr[w, t])} units of model {m} {what} but the site's market "
+                f"has no such program that month"))
+
     # ------------------------------------------------------------ power contracts
 
     def _contract(self, j: int, c) -> None:
         st, d, ops = self.st, self.d, self.ops
         cd = d.contracts[c.id]
         dl, us, so = ops.delivered[j], ops.used[j], ops.sold[j]
+        fed = ops.fed[j].sum(axis=0)  # [W, T] used at other sites
         pi = d.site_power_price(c.site)
         hours = st.contract_hours[c.id]  # term x signed x owned
         name = f"contract {c.id}"
-        any_e = np.maximum(np.maximum(dl, us), so)
+        any_e = np.maximum(np.maximum(np.maximum(dl, us), so), fed)
         flow = any_e > 1e-6 * np.maximum(1.0, any_e)
         outside = flow & (cd.active_hours <= 0)[None, :]
         first, last = self.inst.contract_window(c)
@@ -478,25 +541,41 @@ class _Evaluator:
                 cap_check(us, c.mw_cap, "used")
             self.add(c.site, "power_cost_usd", -(pi + c.adder_usd_per_mwh) * us)
         else:
-            cap_check(dl, c.mw_cap if isinstance(c, FixedContract) else c.mw, "delivered")
-            self.report(us > dl + 1e-6 * np.maximum(1.0, dl), lambda w, t: f"{self.where(name, w, t)}: used {fmt(us[w, t])} MWh exceeds delivered {fmt(dl[w, t])} MWh")
+            cap_check(dl, c.mw_cap if isinstance(c, FixedContract) else d.lev.plants[c.id].cap_mw, "delivered")
+            self.report(us + fed > dl + 1e-6 * np.maximum(1.0, dl), lambda w, t: (
+                f"{self.where(name, w, t)}: used {fmt(us[w, t])} MWh" + (f" + fed to other sites {fmt(fed[w, t])} MWh" if fed[w, t] else "")
+                + f" exceeds delivered {fmt(dl[w, t])} MWh"))
             if isinstance(c, FixedContract):
                 charge = finance.take_or_pay_charge_usd(cd.price_usd_per_mwh[None, :], dl, c.mw_cap, c.take_or_pay_min_share, avail)
                 self.add(c.site, "power_cost_usd", -charge)
             else:
                 fixed = c.fixed_cost_usd_per_month * cd.months_active * st.own[c.site] * float(st.signed[c.id])
                 self.add(c.site, "power_cost_usd", -(c.variable_cost_usd_per_mwh * dl + fixed[None, :]))
+                fuel = d.lev.plants[c.id].fuel_usd_per_mwh
+                if fuel is not None:
+                    self.add(c.site, "fuel_cost_usd", -fuel * dl)
+        if fed.any():
+            feeds = set(c.feeds) if isinstance(c, OwnedGeneration) else set()
+            for i, site in enumerate(self.inst.sites):
+                bad = ops.fed[j, i] > 1e-6
+                if site.id not in feeds:
+                    self.report(bad, lambda w, t, i=i, sid=site.id: (
+                        f"{self.where(name, w, t)}: feeds {fmt(ops.fed[j, i][w, t])} MWh to site {sid}, which it may not feed "
+                        "(an owned plant feeds the sites listed in its feeds)"))
         if not can_sell:
             self.report(so > 1e-6 * np.maximum(1.0, so), lambda w, t: f"{self.where(name, w, t)}: sells {fmt(so[w, t])} MWh but selling energy back is not allowed")
         else:
-            room = dl - us
-            self.report(so > room + 1e-6 * np.maximum(1.0, dl), lambda w, t: f"{self.where(name, w, t)}: sold {fmt(so[w, t])} MWh exceeds delivered - used = {fmt(room[w, t])} MWh")
+            room = dl - us - fed
+            self.report(so > room + 1e-6 * np.maximum(1.0, dl), lambda w, t: (
+                f"{self.where(name, w, t)}: sold {fmt(so[w, t])} MWh exceeds delivered - used" + (" - fed" if fed.any() else "")
+                + f" = {fmt(room[w, t])} MWh"))
         self.add(c.site, "power_sold_usd", so * pi)
 
     def _energy_balance(self) -> None:
         for i, site in enumerate(self.inst.sites):
             js = [j for j, c in enumerate(self.inst.contracts) if c.site == site.id]
             used = self.ops.used[js].sum(axis=0) if js else np.zeros((self.W, self.T))
+            used = used + self.ops.fed[:, i].sum(axis=0)  # energy of plants of other sites feeding this one
             load = self.load_mwh[i]
             self.report(np.abs(used - load) > 1e-6 * np.maximum(1.0, load), lambda w, t: (
                 f"{self.where('site ' + site.id, w, t)}: energy used from contracts {fmt(used[w, t])} MWh differs from the load "
@@ -511,7 +590,8 @@ class _Evaluator:
     def _treasury(self) -> None:
         tr, d = self.inst.treasury, self.d
         P = d.btc_price_usd
-        mined = self.btc_by_site.sum(axis=0)
+        # BTC mined at a joint-venture site: the company's share
+        mined = sum(self.d.share(s.id) * self.btc_by_site[i] for i, s in enumerate(self.inst.sites))
         sold = self.ops.btc_sold
         if tr.mined_btc == "hold":
             self.add(PORTFOLIO, "btc_retained_usd", -P * mined)
@@ -550,12 +630,12 @@ class _Evaluator:
                 free_mw = (st.hpc_racks[sid][-1] * st.own[sid][-1] - taken) * mw_rack
                 back_mw = sum(r.end_racks_back * mw_rack for r in past)
                 self.add(sid, "terminal_hpc_usd", end((free_mw + back_mw) * d.hpc_value_usd_per_mw[sid]))
-            if rule.mining_margin_multiple > 0:
+            if rule.mining_margin_multiple > 0:  # the operating units' margin, before any curtailment
                 # keep mining (multiple x annualised margin of the last period at the site's energy price
                 # after the horizon) or retire (salvage, counted in terminal_asic_salvage_usd): the line is
                 # what keeping adds, max(0, k x margin - salvage)
-                margin = (d.btc_price_usd[:, -1] * self.btc_by_site[i][:, -1]
-                          - self.mining_mwh[i][:, -1] * d.terminal_mining_price[sid] - self.mining_opex[i][-1])
+                margin = (d.btc_price_usd[:, -1] * self.btc_full[i][:, -1]
+                          - self.mining_mwh_full[i][:, -1] * d.terminal_mining_price[sid] - self.mining_opex[i][-1])
                 retire = sum(max(st.units[(sid, m.name)][-1], 0.0) * d.mining_salvage_usd_per_unit(m.name)
                              for m in self.inst.fleet.asic_models)
                 self.add(sid, "terminal_mining_usd", end(np.maximum(d.terminal_mining_factor * margin - retire, 0.0)))
@@ -570,13 +650,42 @@ class _Evaluator:
         if rule.treasury_btc:
             self.add(PORTFOLIO, "terminal_treasury_usd", end(d.btc_price_usd[:, -1] * self.treasury_btc[:, -1]))
 
+    def _hedges(self) -> None:
+        """Hashprice forwards: each scenario's payoff PH/s x (price - hashprice) x delivery days; the
+        PH/s sold for a period at most max_share x the expected hashrate produced then (company's share)."""
+        st, d = self.st, self.d
+        if not st.hedged_ph:
+            return
+        th = np.array([self.inst.model_by_name[m].hashrate_th_s for m in self.ops.models])
+        ph = np.zeros((self.W, self.T))  # PH/s produced, the company's share
+        for i, site in enumerate(self.inst.sites):  # produced: operating units less the curtailed share
+            fx = d.flex(site.id)
+            cut = 0.0 if fx is None else (fx.phi_dr[None, None, :] * self.ops.dr[i] + fx.phi_peak[None, None, :] * self.ops.pk[i])
+            ph += d.share(site.id) * np.einsum("mwt,m->wt", self.ops.op[i] - cut, th) / 1000.0
+        expected = d.prob @ ph
+        for fid, sold in st.hedged_ph.items():
+            fd = d.lev.forwards[fid]
+            cap = fd.forward.max_share_of_expected_hashrate * expected
+            bad = np.nonzero(sold > cap + 1e-6 * np.maximum(1.0, cap))[0]
+            if len(bad):
+                t = bad[0]
+                st.violations.append(f"hashprice forward {fid} {d.labels[t]}: {fmt(sold[t])} PH/s sold exceed max_share_of_expected_hashrate "
+                                     f"{fd.forward.max_share_of_expected_hashrate:g} x the {fmt(expected[t])} PH/s expected"
+                                     + (f" (and {len(bad) - 1} more periods)" if len(bad) > 1 else ""))
+            hp_days = d.hashprice_usd_per_ph_day * fd.days[None, :]
+            self.add(PORTFOLIO, "hedge_payoff_usd", sold[None, :] * (fd.notional_usd_per_ph[None, :] - hp_days))
+
     def _financing(self) -> None:
         """Debt lines, then taxes (levered, into the lines; unlevered, kept for the project NPV)."""
+        assumed = financing.run_assumed_debt(self)
         if self.d.fin is None:
             if len(self.plan.debt):
                 self.st.violations.append(f"plan.debt: {len(self.plan.debt)} row(s) but the instance has no financing section")
+            self.fin_report.debt_schedule = assumed
             return
         self.fin_report = financing.run_debt(self, self.plan)
+        if len(assumed):
+            self.fin_report.debt_schedule = pd.concat([self.fin_report.debt_schedule, assumed], ignore_index=True)
         tx = self.d.fin.taxes
         if tx is not None and tx.rate > 0:
             lev = financing.run_taxes(self, levered=True)
@@ -746,14 +855,21 @@ class _Evaluator:
     def _kpis(self) -> pd.DataFrame:
         st, d, inst, ops = self.st, self.d, self.inst, self.ops
         th = np.array([inst.model_by_name[m].hashrate_th_s for m in ops.models])
-        hashrate = np.einsum("smwt,m->wt", ops.op, th) / 1e6
+        cut = np.zeros_like(ops.op)  # units off on average (demand response, peak avoidance)
+        for i, site in enumerate(inst.sites):
+            fx = d.flex(site.id)
+            if fx is not None:
+                cut[i] = fx.phi_dr[None, None, :] * ops.dr[i] + fx.phi_peak[None, None, :] * ops.pk[i]
+        hashrate = np.einsum("smwt,m->wt", ops.op - cut, th) / 1e6
         btc = self.btc_by_site.sum(axis=0)
         # mining's share of each site's net power cost, pro rata to MWh, plus mining fixed opex
         cost = np.zeros((self.W, self.T))
         for i, site in enumerate(inst.sites):
-            net = -(self.lines.get((site.id, "power_cost_usd"), 0.0) + self.lines.get((site.id, "power_sold_usd"), 0.0))
+            net = -sum(self.lines.get((site.id, x), 0.0) for x in ("power_cost_usd", "fuel_cost_usd", "power_sold_usd"))
+            net = net / d.share(site.id)  # the whole site's, like its BTC (lines book a joint venture's share)
             share = np.divide(self.mining_mwh[i], self.load_mwh[i], out=np.zeros((self.W, self.T)), where=self.load_mwh[i] > 0)
-            cost += net * share + self.mining_opex[i][None, :]
+            overhead = -self.lines.get((site.id, "site_overhead_usd"), 0.0) / d.share(site.id)
+            cost += net * share + self.mining_opex[i][None, :] + overhead
         hpc_online = sum(st.hpc_mw(s.id) * st.own[s.id] for s in inst.sites)
         hpc_leased = sum((r.held_mw for r in st.leases if r.gpu_option is None), np.zeros(self.T))
         rows = []

@@ -133,6 +133,41 @@ def run_debt(ev, plan) -> FinancingReport:
     return FinancingReport(debt_schedule=sched)
 
 
+def run_assumed_debt(ev) -> pd.DataFrame:
+    """Debt assumed with an owned plant bought by the plan (``contracts[*].assumed_debt``): drawn in
+    effect in the purchase period (a debt_draws_usd line that offsets that part of the price), then
+    run like any loan: a bullet pays interest each period and the principal at maturity; an annuity
+    or level-principal loan amortizes from the next period. Adds the lines at the plant's site and
+    returns its debt-schedule rows."""
+    d, st = ev.d, ev.st
+    T, L = ev.T, d.tl.period_months
+    rows = []
+    for c in d.inst.contracts:
+        debt = getattr(c, "assumed_debt", None)
+        if debt is None or not st.signed[c.id]:
+            continue
+        u = d.contracts[c.id].start_period
+        i = finance.period_rate(debt.interest_rate_per_year, L)
+        n = max(d.tl.lead_periods(debt.tenor_months), 1)
+        D = np.zeros(T)
+        D[u] = debt.principal_usd
+        if debt.amortization == "bullet":
+            interest, principal, balance = np.zeros(T), np.zeros(T), np.zeros(T)
+            bal = 0.0
+            for t in range(T):
+                interest[t] = i * bal
+                if t == u + n:
+                    principal[t] = bal
+                    bal = 0.0
+                bal += D[t]
+                balance[t] = bal
+        else:
+            interest, principal, balance = _amortize(D, i, u + 1, n, debt.amortization, False, 0.0, L, T)
+        _lines(ev, c.site, D, np.zeros(T), interest, principal, balance[-1])
+        rows.append(_schedule(ev, c.id, "assumed_debt", D, np.zeros(T), interest, principal, balance))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
 def _check_shared_capex(ev, draws: dict[str, np.ndarray]) -> None:
     """Facilities of one site share its capex: sum_f cumulative draws_f / LTC_f <= cumulative capex
     that any of them finances."""
@@ -267,7 +302,8 @@ def run_taxes(ev, levered: bool) -> TaxRun:
         int_year[:, year[t]] += interest[:, t]
     dep = np.zeros(Y)
     remaining = 0.0
-    for (_site, asset), spent in st.assets.items():
+    for (site, asset), spent in st.assets.items():
+        spent = spent * d.share(site)  # a joint-venture site: the company's share of the basis
         frac = fd.dep_fraction[asset]
         for t in np.nonzero(spent)[0]:
             y0 = int(d.period_years[t])

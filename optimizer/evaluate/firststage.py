@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optimizer.economics.data import Data, lease_at
+from optimizer.economics.ledger import PORTFOLIO
 from optimizer.instance.schema import OwnedGeneration
 from optimizer.kernel.timeline import month_label, month_ordinal
 from optimizer.plan import Plan
@@ -102,7 +103,11 @@ class State:
     contract_hours: dict[str, np.ndarray] = field(default_factory=dict)   # [T] hours a contract may deliver
     items: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, item) -> [T] signed USD
     assets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (site, asset class) -> [T] capex spent, USD >= 0
-    spend_by_year: dict[int, float] = field(default_factory=dict)         # capex + purchases per calendar year
+    spend_by_year: dict[int, float] = field(default_factory=dict)         # capex + purchases per calendar year (company's share)
+    mine_on: dict[str, np.ndarray] = field(default_factory=dict)          # sites with mining_overhead -> [T] 1.0 while mining
+    exit_at: dict[str, int] = field(default_factory=dict)                 # site -> period mining stops (plan.mining_exits)
+    cuts: dict[str, int] = field(default_factory=dict)                    # G&A reduction -> period taken
+    hedged_ph: dict[str, np.ndarray] = field(default_factory=dict)        # forward -> [T] PH/s sold
     # aggregated decisions, for fixed_decisions and the baselines
     conv_at: dict[tuple[str, int], float] = field(default_factory=dict)   # (site, t) -> blocks
     lease_rows: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)  # lease -> [(site, tau)]
@@ -123,6 +128,11 @@ class State:
             self.items.setdefault((site, item), np.zeros(self.T))[t] += usd
             if asset is not None:
                 self.assets.setdefault((site, asset), np.zeros(self.T))[t] -= usd
+
+    def add_items(self, site: str, item: str, usd: np.ndarray) -> None:
+        """Add a first-stage cash line given for every period ([T], USD signed)."""
+        for t in np.nonzero(usd)[0]:
+            self.add_item(site, item, int(t), float(usd[t]))
 
     def hpc_mw(self, site: str) -> np.ndarray:
         return self.hpc_racks[site] * self.data.inst.site_by_id[site].hpc_mw_per_rack
@@ -177,6 +187,9 @@ def build_state(data: Data, plan: Plan) -> State:
     _new_builds(st, plan)
     _fleet(st, plan)
     _gpus(st, plan)
+    _mining_exits(st, plan)
+    _overhead(st, plan)
+    _hedges(st, plan)
     _leases(st, plan)
     _tenant_capex(st)
     _gpu_cover(st)
@@ -236,7 +249,7 @@ def _spread(st: State, site: str, item: str, start: int, lead: int, total_usd: f
         st.add_item(site, item, t, -total_usd / len(periods), asset)
         if t < st.T:
             y = int(st.data.period_years[t])
-            st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + total_usd / len(periods)
+            st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + total_usd / len(periods) * st.data.share(site)
 
 
 # ---------------------------------------------------------------- sites
@@ -523,7 +536,7 @@ def _fleet(st: State, plan: Plan) -> None:
         usd = u * p.usd_per_th * models[p.model].hashrate_th_s
         st.add_item(r.site, "asic_purchases_usd", t, -usd, "asics")
         y = int(data.period_years[t])
-        st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + usd
+        st.spend_by_year[y] = st.spend_by_year.get(y, 0.0) + usd * data.share(r.site)
     for oid, u in bought.items():
         cap = options[oid].max_units
         if cap is not None and u > cap + tol(cap):
@@ -585,6 +598,104 @@ def _contracts(st: State, plan: Plan) -> None:
             st.add_item(c.site, "contract_fees_usd", t0, -c.signing_fee_usd)
             if isinstance(c, OwnedGeneration) and c.optional:
                 st.add_item(c.site, "acquisitions_usd", t0, -c.acquisition_price_usd, "owned_generation")
+        if isinstance(c, OwnedGeneration):  # capacity revenue while owned: accredited MW x rate x months / 12
+            st.add_items(c.site, "capacity_revenue_usd", data.lev.plants[c.id].capacity_usd * st.own[c.site] * float(signed))
+
+
+# ---------------------------------------------------------------- overhead, mining exits, hedges
+
+
+def _mining_exits(st: State, plan: Plan) -> None:
+    """``plan.mining_exits``: a site with ``mining_overhead`` mines while owned until its exit month
+    and never after; its overhead is paid every period it mines, its exit cost once, in the exit
+    period, when it was mining just before and is still owned then (a sale ends mining at no exit cost)."""
+    inst, data = st.data.inst, st.data
+    for i, r in enumerate(plan.mining_exits.itertuples(index=False)):
+        where = f"plan.mining_exits row {i}"
+        if not _known(st, r.site, inst.site_by_id, "site", where):
+            continue
+        t = period_of(st, r.month, where)
+        if t is None:
+            continue
+        if inst.site_by_id[r.site].mining_overhead is None:
+            st.violations.append(f"site {r.site} {st.label(t)}: exits mining but the site has no mining_overhead to stop")
+        elif r.site in st.exit_at:
+            st.violations.append(f"site {r.site}: mining exit listed twice ({st.label(st.exit_at[r.site])}, {st.label(t)}); a site exits once")
+        else:
+            st.exit_at[r.site] = t
+    L = data.tl.period_months
+    for site in inst.sites:
+        mo = site.mining_overhead
+        if mo is None:
+            continue
+        on = st.own[site.id].copy()
+        t0 = st.exit_at.get(site.id)
+        if t0 is not None:
+            on[t0:] = 0.0
+        st.mine_on[site.id] = on
+        st.add_items(site.id, "site_overhead_usd", -mo.usd_per_month * L * on)
+        if t0 is not None:
+            before = st.own[site.id][t0 - 1] if t0 > 0 else (1.0 if data.owned_at_start(site.id) else 0.0)
+            if before > 0.5 and st.own[site.id][t0] > 0.5:
+                st.add_item(site.id, "restructuring_usd", t0, -mo.exit_cost_usd)
+
+
+def _overhead(st: State, plan: Plan) -> None:
+    """``plan.overhead_cuts``: each reduction at most once, in one of its allowed periods; corporate
+    G&A less the savings in effect (from lag periods after the cut), and the one-off cost of each cut."""
+    lev = st.data.lev
+    for i, r in enumerate(plan.overhead_cuts.itertuples(index=False)):
+        where = f"plan.overhead_cuts row {i}"
+        if not _known(st, r.reduction, lev.reductions, "G&A reduction (overhead.reductions)", where):
+            continue
+        t = period_of(st, r.month, where)
+        if t is None:
+            continue
+        rd = lev.reductions[r.reduction]
+        if r.reduction in st.cuts:
+            st.violations.append(f"G&A reduction {r.reduction}: taken twice ({st.label(st.cuts[r.reduction])}, {st.label(t)}); it can be taken once")
+            continue
+        if t not in rd.periods:
+            red = rd.reduction
+            st.violations.append(f"G&A reduction {r.reduction} {st.label(t)}: outside its months "
+                                 f"{red.earliest_month or st.label(0)}..{red.latest_month or st.label(st.T - 1)}")
+        st.cuts[r.reduction] = t
+    if lev.g_and_a_usd is None:
+        return
+    ga = -lev.g_and_a_usd.copy()
+    for rid, t in st.cuts.items():
+        rd = lev.reductions[rid]
+        ga[t + rd.lag:] += rd.saving_usd[t + rd.lag:]
+        st.add_item(PORTFOLIO, "restructuring_usd", t, -rd.one_off_usd)
+    st.add_items(PORTFOLIO, "g_and_a_usd", ga)
+
+
+def _hedges(st: State, plan: Plan) -> None:
+    """``plan.hedges``: PH/s sold per forward and delivery period (summed over rows); the collateral,
+    collateral_share x PH/s x price x delivery days, is posted in the trade period and returned in the
+    delivery period. Payoffs and the cap on expected hashrate need the operations: the evaluator."""
+    lev = st.data.lev
+    for i, r in enumerate(plan.hedges.itertuples(index=False)):
+        where = f"plan.hedges row {i}"
+        if not _known(st, r.forward, lev.forwards, "hashprice forward (hedges.forwards)", where):
+            continue
+        t = period_of(st, r.month, where)
+        x = _number(st, r.ph_s, where, "ph_s")
+        if t is None or x is None or x <= 0:
+            continue
+        fd = lev.forwards[r.forward]
+        if t not in fd.periods:
+            f = fd.forward
+            st.violations.append(f"hashprice forward {r.forward} {st.label(t)}: outside its delivery months {f.first_month}..{f.last_month}")
+            continue
+        st.hedged_ph.setdefault(r.forward, np.zeros(st.T))[t] += x
+    for fid, ph in st.hedged_ph.items():
+        fd = lev.forwards[fid]
+        for t in np.nonzero(ph)[0]:
+            c = fd.forward.collateral_share * fd.notional_usd_per_ph[t] * ph[t]
+            if c > 0 and fd.trade_period != t:
+                st.add_item(PORTFOLIO, "hedge_collateral_usd", fd.trade_period, -c)
+                st.add_item(PORTFOLIO, "hedge_collateral_usd", int(t), c)
 
 
 # ---------------------------------------------------------------- leases

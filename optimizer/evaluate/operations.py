@@ -86,17 +86,32 @@ def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None)
         state_of.update({w: st for w in ws})
     op_rows: list[tuple] = []
     en_rows: list[tuple] = []
+    feed_rows: list[tuple] = []
+    cut_rows: list[tuple] = []
     for w, scen in enumerate(data.scenario_names):
         st = state_of[w]
-        for site in instance.sites:
-            for t in range(data.T):
-                ops, energy = run_site_period(st, w, site.id, t)
-                lab = data.labels[t]
-                op_rows += [(scen, site.id, m, lab, u) for m, u in ops.items()]
-                en_rows += [(scen, cid, lab, d, u, s) for cid, (d, u, s) in energy.items()]
+        by_site: dict[str, list] = {s.id: [] for s in instance.sites}
+        for t in range(data.T):
+            lab = data.labels[t]
+            sites_out, energy, feeds = run_period(st, w, t)
+            for sid, (ops, curt) in sites_out.items():
+                by_site[sid].append((lab, ops, curt))
+            for cid, e in energy.items():
+                by_site[data.contracts[cid].contract.site].append((lab, None, (cid, e)))
+            feed_rows += [(scen, cid, sid, lab, x) for (cid, sid), x in feeds.items() if x > 0]
+        for sid, items in by_site.items():  # rows in scenario, site, period order
+            for lab, ops, curt in items:
+                if ops is None:
+                    cid, (dl, u, sold) = curt
+                    en_rows.append((scen, cid, lab, dl, u, sold))
+                    continue
+                op_rows += [(scen, sid, m, lab, u) for m, u in ops.items()]
+                cut_rows += [(scen, sid, m, lab, a, b) for m, (a, b) in curt.items() if a > 0 or b > 0]
     out = plan.replace(
         operations=pd.DataFrame(op_rows, columns=["scenario", "site", "model", "month", "units"]),
         energy=pd.DataFrame(en_rows, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
+        curtailment=pd.DataFrame(cut_rows, columns=["scenario", "site", "model", "month", "dr_units", "peak_units"]),
+        plant_feeds=pd.DataFrame(feed_rows, columns=["scenario", "contract", "site", "month", "mwh"]),
     )
     repay = _btc_repayments(data)
     if instance.treasury.cash_start_usd is None and not repay.any():
@@ -160,32 +175,45 @@ def expected_final_price(d: Data, w: int, t: int) -> float:
     return float(p @ d.btc_price_usd[ws, d.T - 1] / p.sum()) if p.sum() > 0 else float(d.btc_price_usd[w, d.T - 1])
 
 
-def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float:
-    """Cash value (USD, at period t) of running one unit of ``model`` for period ``t``."""
+def btc_value_usd(st: State, w: int, model: str, t: int) -> float:
+    """Cash value (USD, at period t) of the BTC one operating unit of ``model`` mines in period ``t``:
+    ``P`` x BTC (``sell_monthly``) or, under ``hold``, the coins valued at the horizon end."""
     d, inst = st.data, st.data.inst
     btc = float(d.btc_per_unit[model][w, t])
-    P = float(d.btc_price_usd[w, t])
-    T = d.T
     if inst.treasury.mined_btc == "sell_monthly":
-        value = btc * P
-    elif inst.horizon.terminal.treasury_btc:
-        value = btc * expected_final_price(d, w, t) * float(d.df_end / d.df[t])
-    else:
-        value = 0.0
+        return btc * float(d.btc_price_usd[w, t])
+    if inst.horizon.terminal.treasury_btc:
+        return btc * expected_final_price(d, w, t) * float(d.df_end / d.df[t])
+    return 0.0
+
+
+def unit_value_usd(st: State, w: int, site_id: str, model: str, t: int) -> float:
+    """Cash value (USD, at period t) of running one unit of ``model`` for period ``t``: its BTC and,
+    in the last period, the terminal mining value it adds."""
+    d = st.data
+    value = btc_value_usd(st, w, model, t)
     k = d.terminal_mining_factor
-    if t == T - 1 and k > 0:
+    if t == d.T - 1 and k > 0:
+        btc = float(d.btc_per_unit[model][w, t])
         mwh = float(d.mwh_per_unit(site_id, model)[t])
-        value += k * (btc * P - mwh * float(d.terminal_mining_price[site_id][w]))
+        value += k * (btc * float(d.btc_price_usd[w, t]) - mwh * float(d.terminal_mining_price[site_id][w]))
     return value
 
 
-def _segments(st: State, w: int, site_id: str, t: int):
-    """Supply segments (cost, MWh, contract id, part) of a site in a period (see the module doc)."""
+def plant_cost_usd_per_mwh(st: State, c: OwnedGeneration, w: int, t: int) -> float:
+    """Variable cost of one MWh a plant generates: variable cost + heat rate x fuel price."""
+    fuel = st.data.lev.plants[c.id].fuel_usd_per_mwh
+    return c.variable_cost_usd_per_mwh + (0.0 if fuel is None else float(fuel[w, t]))
+
+
+def _segments(st: State, w: int, site_id: str, t: int, plant_used: dict[str, float]):
+    """Supply segments (cost, MWh, contract id, part) of a site in a period (see the module doc);
+    plants, the site's own and those feeding it, offer what is left of their capacity."""
     d = st.data
     pi = float(d.site_power_price(site_id)[w, t])
     segs = []
     for c in d.inst.contracts:
-        if c.site != site_id:
+        if c.site != site_id and not (isinstance(c, OwnedGeneration) and site_id in c.feeds):
             continue
         h = float(st.contract_hours[c.id][t])
         if h <= 0:
@@ -200,48 +228,143 @@ def _segments(st: State, w: int, site_id: str, t: int):
         elif isinstance(c, IndexContract):
             segs.append((pi + c.adder_usd_per_mwh, np.inf if c.mw_cap is None else c.mw_cap * h, c.id, 1))
         elif isinstance(c, OwnedGeneration):
-            cost = max(pi, c.variable_cost_usd_per_mwh) if c.can_export else c.variable_cost_usd_per_mwh
-            segs.append((cost, c.mw * h, c.id, 1))
+            var = plant_cost_usd_per_mwh(st, c, w, t)
+            pi_home = float(d.site_power_price(c.site)[w, t])
+            cost = max(pi_home, var) if c.can_export else var
+            segs.append((cost, d.lev.plants[c.id].cap_mw * h - plant_used.get(c.id, 0.0), c.id, 1))
     return [s for s in segs if s[1] > 0], pi
 
 
-def run_site_period(st: State, w: int, site_id: str, t: int):
-    """Operating units per model and (delivered, used, sold) MWh per contract for one
-    scenario, site and period, by the operating rule."""
+def _curtail(st: State, w: int, site_id: str, t: int, ops: dict[str, float], mwh_unit: dict[str, float],
+             firm: float, segs, used: list[float]) -> dict[str, tuple[float, float]]:
+    """Units enrolled in demand response and off around the transmission peak, for the operations
+    ``ops`` the merit order chose; ``used`` (MWh per segment) is lowered by the energy they free.
+
+    A unit of model m curtailed under program p (rate ``R_p`` USD per MW, share ``phi_p`` of the
+    period off) gains ``a = R_p x MW_m - phi_p x v_m`` (v_m: its BTC's value for the period) and
+    frees ``e = phi_p x MWh_m`` of supply, which saves the cost of the dearest segment still used
+    by mining. The savings are concave in the energy freed (segments dearest first), so filling the
+    candidates in decreasing ``a / e`` while ``a / e + (cost of that segment) >= 0`` is optimal for
+    the given operations. The operations themselves are not re-chosen for the programs (a unit is
+    not switched on only to enroll it): the rule is exact for its operations, not jointly optimal."""
+    d = st.data
+    fx = d.flex(site_id)
+    out = {m: [0.0, 0.0] for m in ops}
+    if fx is None or not ops:
+        return {}
+    cands = []
+    for m, units in ops.items():
+        if units <= 0:
+            continue
+        v = btc_value_usd(st, w, m, t)
+        mw = d.mw_per_unit(site_id, m)
+        for col, rate, phi in ((0, float(fx.dr_pay_usd_per_mw[t]), float(fx.phi_dr[t])),
+                               (1, float(fx.peak_usd_per_mw[t]), float(fx.phi_peak[t]))):
+            if rate > 0:
+                cands.append((rate * mw - phi * v, phi * mwh_unit[m], m, col, units))
+    # mining's share of each segment: the firm load took the cheapest first (as dispatch did)
+    order = sorted(range(len(segs)), key=lambda k: segs[k][0])
+    mine, firm_left = [0.0] * len(segs), firm
+    for k in order:
+        f = min(used[k], firm_left)
+        firm_left -= f
+        mine[k] = used[k] - f
+    stack = [k for k in order if mine[k] > 0]  # dearest last
+    for a, e, m, col, units in sorted(cands, key=lambda c: -(c[0] / c[1]) if c[1] > 0 else -np.inf):
+        if e <= 0:  # nothing curtailed in the period (no hours): a payment or a charge avoided for free
+            if a >= 0:
+                out[m][col] = units
+            continue
+        left = units
+        while left > 1e-12 and stack:
+            k = stack[-1]
+            if a / e + segs[k][0] < 0:
+                break
+            x = min(left, mine[k] / e)
+            out[m][col] += x
+            left -= x
+            mine[k] -= x * e
+            used[k] -= x * e
+            if mine[k] <= 1e-9 * max(1.0, used[k]):
+                stack.pop()
+    return {m: (a, b) for m, (a, b) in out.items()}
+
+
+def run_period(st: State, w: int, t: int):
+    """The operating rule for one scenario and period, every site: ({site: (units per model,
+    {model: (dr units, peak units)})}, {contract: (delivered, used, sold) MWh}, {(plant, site): MWh
+    fed}). Sites are served in instance order; a plant that feeds other sites offers each the
+    capacity the sites before it left (a heuristic order, not a joint optimum across sites)."""
     d, inst = st.data, st.data.inst
-    models = [m.name for m in inst.fleet.asic_models if st.units[(site_id, m.name)][t] > 0]
-    ops = {m: 0.0 for m in models}
-    if st.own[site_id][t] < 0.5:
-        return ops, {}
-    segs, pi = _segments(st, w, site_id, t)
-    mwh_unit = {m: float(d.mwh_per_unit(site_id, m)[t]) for m in models}
-    demands = [(unit_value_usd(st, w, site_id, m, t) / mwh_unit[m], st.units[(site_id, m)][t] * mwh_unit[m]) for m in models]
-    firm = float(st.hpc_mwh(site_id)[w, t])
-    grid = float(st.grid_mw[site_id][t] * d.hours[t])
-    served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
-    for m, e in zip(models, served):
-        ops[m] = e / mwh_unit[m]
-    by_c: dict[str, dict[int, tuple[float, float]]] = {}
-    for (cost, q, cid, part), u in zip(segs, used):
-        by_c.setdefault(cid, {})[part] = (q, u)
-    energy = {}
     contracts = {c.id: c for c in inst.contracts}
-    for cid, parts in by_c.items():
-        c = contracts[cid]
-        u = sum(x for _, x in parts.values())
-        if isinstance(c, FixedContract) and c.sell_back_allowed:
-            p = float(d.contracts[cid].price_usd_per_mwh[t])
-            q1, u1 = parts.get(1, (0.0, 0.0))
-            q2, u2 = parts.get(2, (0.0, 0.0))
-            dl = (q1 if pi >= 0 else u1) + (q2 if pi >= p else u2)
-        elif isinstance(c, OwnedGeneration) and c.can_export and pi >= c.variable_cost_usd_per_mwh:
-            dl = sum(q for q, _ in parts.values())
+    plant_used: dict[str, float] = {}
+    parts: dict[str, dict[int, tuple[float, float]]] = {}  # non-plant contracts: part -> (offered, used)
+    feeds: dict[tuple[str, str], float] = {}
+    home: dict[str, float] = {}
+    sites_out = {}
+    for site in inst.sites:
+        sid = site.id
+        models = [m.name for m in inst.fleet.asic_models if st.units[(sid, m.name)][t] > 0]
+        ops = {m: 0.0 for m in models}
+        if st.own[sid][t] < 0.5:
+            sites_out[sid] = (ops, {})
+            continue
+        if sid in st.mine_on and st.mine_on[sid][t] < 0.5:
+            models = []  # the site has stopped mining
+        segs, pi = _segments(st, w, sid, t, plant_used)
+        mwh_unit = {m: float(d.mwh_per_unit(sid, m)[t]) for m in models}
+        demands = [(unit_value_usd(st, w, sid, m, t) / mwh_unit[m], st.units[(sid, m)][t] * mwh_unit[m]) for m in models]
+        firm = float(st.hpc_mwh(sid)[w, t])
+        grid = float(st.grid_mw[sid][t] * d.hours[t])
+        served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
+        for m, e in zip(models, served):
+            ops[m] = e / mwh_unit[m]
+        curt = _curtail(st, w, sid, t, {m: ops[m] for m in models}, mwh_unit, firm, segs, used)
+        sites_out[sid] = (ops, curt)
+        for (cost, q, cid, part), u in zip(segs, used):
+            if isinstance(contracts[cid], OwnedGeneration):
+                plant_used[cid] = plant_used.get(cid, 0.0) + u
+                if contracts[cid].site == sid:
+                    home[cid] = home.get(cid, 0.0) + u
+                else:
+                    feeds[(cid, sid)] = feeds.get((cid, sid), 0.0) + u
+            else:
+                parts.setdefault(cid, {})[part] = (q, u)
+    energy = {}
+    for cid, c in contracts.items():
+        if isinstance(c, OwnedGeneration):
+            h = float(st.contract_hours[cid][t])
+            if h <= 0:
+                continue
+            u, fed = home.get(cid, 0.0), sum(x for (k, _), x in feeds.items() if k == cid)
+            pi_home = float(d.site_power_price(c.site)[w, t])
+            full = c.can_export and pi_home >= plant_cost_usd_per_mwh(st, c, w, t)
+            dl = d.lev.plants[cid].cap_mw * h if full else u + fed
+            sold = max(dl - u - fed, 0.0) if c.can_export else 0.0
+        elif cid in parts:
+            pi = float(d.site_power_price(c.site)[w, t])
+            p_ = parts[cid]
+            u = sum(x for _, x in p_.values())
+            if isinstance(c, FixedContract) and c.sell_back_allowed:
+                p = float(d.contracts[cid].price_usd_per_mwh[t])
+                q1, u1 = p_.get(1, (0.0, 0.0))
+                q2, u2 = p_.get(2, (0.0, 0.0))
+                dl = (q1 if pi >= 0 else u1) + (q2 if pi >= p else u2)
+            else:
+                dl = u
+            sold = max(dl - u, 0.0)
         else:
-            dl = u
-        sold = max(dl - u, 0.0)
+            continue
         if dl > 0 or u > 0:
             energy[cid] = (dl, u, sold)
-    return ops, energy
+    return sites_out, energy, feeds
+
+
+def run_site_period(st: State, w: int, site_id: str, t: int):
+    """Operating units per model and (delivered, used, sold) MWh per contract of one site, for one
+    scenario and period, by the operating rule (``run_period``, restricted to the site)."""
+    sites_out, energy, _ = run_period(st, w, t)
+    return sites_out[site_id][0], {cid: e for cid, e in energy.items() if st.data.contracts[cid].contract.site == site_id}
 
 
 # ---------------------------------------------------------------- treasury

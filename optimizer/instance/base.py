@@ -37,6 +37,7 @@ SERIES_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "fees_btc_per_block": (0.0, 100.0, True, "BTC per block"),  # a block's fees have never reached 10 BTC
     "power_price_usd_per_mwh": (-MAX_USD_PER_MWH, MAX_USD_PER_MWH, True, "USD/MWh"),  # negative prices happen
     "hpc_lease_rate_index": (0.0, 100.0, True, ""),             # a multiplier on today's HPC NOI
+    "fuel_price_usd_per_mmbtu": (0.0, 1e4, True, "USD/MMBtu"),  # Henry Hub peaked near 24 USD/MMBtu in 2005; 400x that
     "gpu_price_index": (0.0, 100.0, True, ""),                  # a multiplier on today's merchant GPU-hour price
 }
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from optimizer.instance.base import SERIES_RANGES, series_range_text
+from optimizer.instance.levers import MAX_CURTAIL_HOURS
 from optimizer.kernel.timeline import Timeline, month_label, month_ordinal
 
 if TYPE_CHECKING:  # the schema imports this module; the checks only read the instance it passes
@@ -90,8 +91,9 @@ def check_series_ranges(inst: Instance) -> list[str]:
     generated = inst.scenario_generator is not None
     out = []
     for i, sc in enumerate(inst.scenarios):
-        series = [(f, getattr(sc, f)) for f in SERIES_RANGES if f != "power_price_usd_per_mwh"]
+        series = [(f, getattr(sc, f)) for f in SERIES_RANGES if f not in _SERIES_DICTS]
         series += [(f"power_price_usd_per_mwh.{k}", v) for k, v in sc.power_price_usd_per_mwh.items()]
+        series += [(f"fuel_price_usd_per_mmbtu.{k}", v) for k, v in sc.fuel_price_usd_per_mmbtu.items()]
         for name, s in series:
             field = name.split(".")[0]
             lo, hi, closed, _ = SERIES_RANGES[field]
@@ -101,7 +103,18 @@ def check_series_ranges(inst: Instance) -> list[str]:
                 k = int(np.argmax(bad))
                 where = f"scenario_generator: generated scenario {sc.name} {name}" if generated else f"scenarios[{i}].{name}"
                 out.append(f"{where}: must be {series_range_text(field)}, got {v[k]:g} in {month_label(tl.start + k)}")
+    lo, hi, _, _ = SERIES_RANGES["fuel_price_usd_per_mmbtu"]
+    for i, f in enumerate(inst.fuels):
+        v = f.price_usd_per_mmbtu.monthly(tl.start, tl.n_months)
+        bad = ~np.isfinite(v) | (v > hi) | (v < lo)
+        if bad.any():
+            k = int(np.argmax(bad))
+            out.append(f"fuels[{i}].price_usd_per_mmbtu: must be {series_range_text('fuel_price_usd_per_mmbtu')}, "
+                       f"got {v[k]:g} in {month_label(tl.start + k)}")
     return out
+
+
+_SERIES_DICTS = ("power_price_usd_per_mwh", "fuel_price_usd_per_mmbtu")  # keyed series of a scenario (market, fuel)
 
 
 def check_site_months(inst: Instance) -> list[str]:
@@ -384,6 +397,126 @@ def check_financing(inst: Instance) -> list[str]:
     return out
 
 
+def check_markets(inst: Instance) -> list[str]:
+    """``markets[*].id`` are unique markets some site is in; a market's demand-response and peak
+    curtailment hours together fit the shortest month (672 h) in every month both programs run, so
+    the curtailed share of a period never exceeds 1."""
+    markets = {s.market for s in inst.sites}
+    out = _duplicates([m.id for m in inst.markets], "markets")
+    for i, m in enumerate(inst.markets):
+        if m.id not in markets:
+            out.append(f"markets[{i}].id: no site is in market {m.id!r} (site markets: {', '.join(sorted(markets))})")
+        dr, pk = m.demand_response, m.transmission_peak
+        if dr is not None and pk is not None:
+            both = set(dr.months or range(1, 13)) & set(pk.months)
+            if both and dr.curtailment_hours_per_month + pk.curtail_hours_per_month > MAX_CURTAIL_HOURS:
+                out.append(f"markets[{i}]: demand_response.curtailment_hours_per_month + transmission_peak.curtail_hours_per_month = "
+                           f"{dr.curtailment_hours_per_month + pk.curtail_hours_per_month:g} h exceeds the {MAX_CURTAIL_HOURS:g} h of the "
+                           f"shortest month in month(s) {', '.join(map(str, sorted(both)))} where both programs run")
+    return out
+
+
+def check_plants(inst: Instance) -> list[str]:
+    """Owned generation: ``fuel`` names one of ``fuels`` and comes with ``heat_rate_mmbtu_per_mwh``
+    (both or neither); ``feeds`` are known sites other than its own, listed once; ``assumed_debt``
+    only on an ``optional`` plant, at most its ``acquisition_price_usd``. ``fuels[*].id`` are unique
+    and each ``scenarios[*].fuel_price_usd_per_mmbtu`` key is a known fuel."""
+    plants = [(i, c) for i, c in enumerate(inst.contracts) if c.kind == "owned_generation"]
+    site_ids = {s.id for s in inst.sites}
+    fuels = {f.id for f in inst.fuels}
+    out = _duplicates([f.id for f in inst.fuels], "fuels")
+    for i, c in plants:
+        where = f"contracts[{i}]"
+        if (c.fuel is None) != (c.heat_rate_mmbtu_per_mwh is None):
+            out.append(f"{where}: give fuel and heat_rate_mmbtu_per_mwh together (got only "
+                       f"{'fuel' if c.fuel is not None else 'heat_rate_mmbtu_per_mwh'})")
+        if c.fuel is not None and c.fuel not in fuels:
+            out.append(f"{where}.fuel: unknown fuel {c.fuel!r} (fuels: {', '.join(sorted(fuels)) or 'none'})")
+        out += [f"{where}.feeds: unknown site {s!r}" for s in c.feeds if s not in site_ids]
+        if c.site in c.feeds:
+            out.append(f"{where}.feeds: lists its own site {c.site!r} (it feeds its site anyway)")
+        out += _duplicates(list(c.feeds), f"{where}.feeds")
+        if c.assumed_debt is not None:
+            if not c.optional:
+                out.append(f"{where}.assumed_debt: only a plant bought by the plan (optional: true) assumes debt; "
+                           "debt of a plant owned at the start is financing.corporate_debt")
+            elif c.assumed_debt.principal_usd > c.acquisition_price_usd:
+                out.append(f"{where}.assumed_debt.principal_usd: {c.assumed_debt.principal_usd:g} exceeds the acquisition price "
+                           f"{c.acquisition_price_usd:g}")
+    for i, sc in enumerate(inst.scenarios):
+        out += [f"scenarios[{i}].fuel_price_usd_per_mmbtu.{k}: unknown fuel {k!r} (fuels: {', '.join(sorted(fuels)) or 'none'})"
+                for k in sc.fuel_price_usd_per_mmbtu if k not in fuels]
+    return out
+
+
+def check_overhead(inst: Instance) -> list[str]:
+    """``overhead.reductions[*]``: unique ids, months inside the horizon, and the savings of all
+    reductions together at most ``g_and_a_usd_per_month`` (G&A never turns into income)."""
+    o = inst.overhead
+    if o is None:
+        return []
+    out = _duplicates([r.id for r in o.reductions], "overhead.reductions")
+    for j, r in enumerate(o.reductions):
+        out += _outside(inst, r.earliest_month, f"overhead.reductions[{j}].earliest_month")
+        out += _outside(inst, r.latest_month, f"overhead.reductions[{j}].latest_month")
+    saved = sum(r.saving_usd_per_month for r in o.reductions)
+    if saved > o.g_and_a_usd_per_month * (1 + 1e-12):
+        out.append(f"overhead.reductions: together they save {saved:g} USD per month, more than g_and_a_usd_per_month "
+                   f"{o.g_and_a_usd_per_month:g}")
+    return out
+
+
+def check_hedges(inst: Instance) -> list[str]:
+    """``hedges.forwards[*]``: unique ids; trade, first and last months inside the horizon."""
+    h = inst.hedges
+    if h is None:
+        return []
+    out = _duplicates([f.id for f in h.forwards], "hedges.forwards")
+    for j, f in enumerate(h.forwards):
+        for k in ("trade_month", "first_month", "last_month"):
+            out += _outside(inst, getattr(f, k), f"hedges.forwards[{j}].{k}")
+    return out
+
+
+def _staged(inst: Instance) -> bool:
+    """A tree other than the two-stage form (one branch month, at the horizon start)."""
+    t = inst.tree
+    return t is not None and (len(t.branch_months) > 1 or month_ordinal(t.branch_months[0]) != month_ordinal(inst.horizon.start_month))
+
+
+def check_levers_on_tree(inst: Instance) -> list[str]:
+    """The mining and power levers (DESIGN section 12: ``markets``, ``overhead``, ``hedges``,
+    ``sites[*].mining_overhead``, ``sites[*].ownership_share`` < 1, and on owned generation
+    ``fuel``, ``capacity_revenue_usd_per_mw_year``, ``feeds``, ``assumed_debt``) are modelled in
+    the two-stage form only (their variables are indexed by scenario, not by tree node): on a
+    staged tree each one in use is refused (models/trees.md, "Known gaps")."""
+    if not _staged(inst):
+        return []
+    why = "not supported on multistage trees yet (the levers are two-stage only; models/trees.md, Known gaps)"
+    used = []
+    if inst.markets:
+        used.append("markets")
+    if inst.overhead is not None:
+        used.append("overhead")
+    if inst.hedges is not None:
+        used.append("hedges")
+    for i, s in enumerate(inst.sites):
+        if s.mining_overhead is not None:
+            used.append(f"sites[{i}].mining_overhead")
+        if s.ownership_share != 1.0:
+            used.append(f"sites[{i}].ownership_share")
+    for i, c in enumerate(inst.contracts):
+        if c.kind != "owned_generation":
+            continue
+        if c.fuel is not None:
+            used.append(f"contracts[{i}].fuel")
+        if c.capacity_revenue_usd_per_mw_year > 0:
+            used.append(f"contracts[{i}].capacity_revenue_usd_per_mw_year")
+        if c.feeds:
+            used.append(f"contracts[{i}].feeds")
+        if c.assumed_debt is not None:
+            used.append(f"contracts[{i}].assumed_debt")
+    return [f"{u}: {why}" for u in used]
 def check_hpc_levers(inst: Instance) -> list[str]:
     """HPC growth levers name what exists: ``sites[*].new_builds[*].requires_grid_expansion`` a grid
     expansion of the same site, ``requires_contract`` a contract at the same site, ``earliest_month``
@@ -427,11 +560,11 @@ def check_hpc_levers(inst: Instance) -> list[str]:
 
 def check_levers_two_stage(inst: Instance) -> list[str]:
     """The HPC growth levers are built in the two-stage form only (their variables and schedules
-    carry no tree node): on a staged tree (more than one branch month, ``economics.tree``) every
-    lever field in use is refused, one sentence per field (models/trees.md, "Known gaps")."""
-    if inst.tree is None or len(inst.tree.branch_months) <= 1:
+    carry no tree node): on a staged tree (``_staged``: more than one branch month, or one after the
+    horizon start, whose months before it the root holds) every lever field in use is refused, one sentence per field (models/trees.md, "Known gaps")."""
+    if not _staged(inst):
         return []
-    why = "not supported on multistage trees yet (tree.branch_months has more than one month)"
+    why = "not supported on multistage trees yet (the HPC levers are two-stage only; models/trees.md, Known gaps)"
     out = [f"sites[{i}].new_builds: {why}" for i, s in enumerate(inst.sites) if s.new_builds]
     if inst.gpu_cloud is not None:
         out.append(f"gpu_cloud: {why}")
@@ -465,6 +598,11 @@ CHECKS: tuple[Callable[[Instance], list[str]], ...] = (
     check_tree,
     check_fixed_decisions_once,
     check_financing,
+    check_markets,
+    check_plants,
+    check_overhead,
+    check_hedges,
+    check_levers_on_tree,
     check_hpc_levers,
     check_levers_two_stage,
 )

@@ -20,6 +20,7 @@ from pydantic import (
 from optimizer.instance.base import (
     MAX_LEAD_MONTHS,
     MAX_RACKS,
+    MAX_USD_PER_MW_MONTH,
     MAX_USD_PER_MWH,
     Bitcoin,
     Escalator,
@@ -44,6 +45,7 @@ from optimizer.instance.catalog import load_catalog
 from optimizer.instance.checks import run_checks
 from optimizer.instance.financing import Financing
 from optimizer.instance.hpc import MAX_DELAY_MONTHS, GpuCloud, LeaseCredit, NewBuild, Renewals, TenantLimit, Tranche
+from optimizer.instance.levers import AssumedDebt, Fuel, Hedges, MarketPrograms, MiningOverhead, Overhead
 from optimizer.instance.overrides import apply_overrides
 from optimizer.instance.parsing import read_mapping
 from optimizer.instance.scengen import ScenarioGenerator, instance_scenarios, instance_tree
@@ -59,6 +61,7 @@ class Scenario(Strict):
     fees_btc_per_block: Series = Field(Series(value=0.0), description=f"transaction fees per block; {series_range_text('fees_btc_per_block')}")
     power_price_usd_per_mwh: dict[Id, Series] = Field(default_factory=dict, description=f"market id -> wholesale price path, for the markets of the sites; {series_range_text('power_price_usd_per_mwh')}")
     hpc_lease_rate_index: Series = Field(Series(value=1.0), description=f"multiplier on market HPC lease NOI (terminal value of unleased HPC MW; market rent of holder-mode lease renewals); {series_range_text('hpc_lease_rate_index')}")
+    fuel_price_usd_per_mmbtu: dict[Id, Series] = Field(default_factory=dict, description=f"fuel id (fuels[*].id) -> this scenario's fuel price path, overriding the fuel's default; {series_range_text('fuel_price_usd_per_mmbtu')}")
     gpu_price_index: Series = Field(Series(value=1.0), description=f"multiplier on the merchant GPU-hour price of every gpu_cloud option; {series_range_text('gpu_price_index')}")
     handover_delay_months: int = Field(0, ge=0, le=MAX_DELAY_MONTHS, description="construction delay: the hand-over of every lease with delay_exposed slips by this many months in this scenario (rent starts later, delay damages are paid)")
 
@@ -116,6 +119,8 @@ class Site(Strict):
     new_builds: list[NewBuild] = Field(default_factory=list, description="options to build new rack positions (HPC-ready or mining) at the site")
     sale: SaleOption | None = None
     acquisition: AcquisitionOption | None = Field(None, description="if set, the site is not owned at the start and may be bought")
+    ownership_share: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="joint venture: the company's share of the site; only this share of every cash flow, capex and debt booked at the site counts (physical MW, racks and units stay whole)")
+    mining_overhead: MiningOverhead | None = Field(None, description="fixed cost of running any mining at the site, which stops only when the site stops mining for good (at an exit cost)")
 
     @property
     def mining_racks(self) -> int:
@@ -276,6 +281,12 @@ class OwnedGeneration(_ContractBase):
     acquisition_price_usd: Usd = Field(0.0, description="paid in the start month when optional and bought")
     can_export: bool = Field(True, description="generation not used on site may be sold at the market price")
     residual_value_usd: Usd = Field(0.0, description="value of the plant at the horizon end when it is owned then and its term reaches the end (e.g. price x remaining life / life); the terminal_generation_usd line")
+    heat_rate_mmbtu_per_mwh: float | None = Field(None, gt=0, le=100, allow_inf_nan=False, description="fuel burnt per MWh generated (a CCGT: ~6.5-7.5); with `fuel`, each MWh costs heat rate x the scenario's fuel price on top of variable_cost_usd_per_mwh")
+    fuel: Id | None = Field(None, description="the fuel it burns (fuels[*].id); give with heat_rate_mmbtu_per_mwh")
+    availability: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="share of the hours the plant can generate (outages, maintenance): generation <= mw x availability x hours")
+    capacity_revenue_usd_per_mw_year: float = Field(0.0, ge=0, le=12 * MAX_USD_PER_MW_MONTH, allow_inf_nan=False, description="capacity market payment per MW of accredited capacity (mw x availability) and year, while owned")
+    feeds: list[Id] = Field(default_factory=list, max_length=100, description="other sites its energy may supply (behind the meter, e.g. a campus next to the plant), besides its own site")
+    assumed_debt: AssumedDebt | None = Field(None, description="debt assumed with the purchase of an optional plant (needs optional: true)")
 
 
 Contract = Annotated[Union[FixedContract, IndexContract, OwnedGeneration], Field(discriminator="kind")]
@@ -439,6 +450,10 @@ class Instance(Strict):
     policy: Policy = Policy()
     risk: Risk | None = Field(None, description="risk-averse objective; default risk-neutral (maximise E[NPV])")
     financing: Financing | None = Field(None, description="debt, taxes and valuation (models/economics.md, 'Financing and taxes'); default: pre-tax, unlevered")
+    markets: list[MarketPrograms] = Field(default_factory=list, max_length=100, description="per power market: demand-response program and transmission peak charge (models/economics.md, 'Mining and power levers')")
+    fuels: list[Fuel] = Field(default_factory=list, max_length=100, description="fuel price paths owned plants burn")
+    overhead: Overhead | None = Field(None, description="corporate G&A and the options to reduce it")
+    hedges: Hedges | None = Field(None, description="hashprice forwards the plan may sell")
     gpu_cloud: GpuCloud | None = Field(None, description="GPU purchase options: GPU cloud as a third use of HPC racks (models/economics.md, 'GPU cloud'); default: none")
     scenario_generator: ScenarioGenerator | None = Field(None, description="samples the scenarios instead of listing them (optimizer/scengen.py); give this or scenarios")
     tree: TreeSpec | None = Field(None, description="sequential decisions on a scenario tree (models/trees.md); default: two-stage (commitments at the root, operations per scenario)")

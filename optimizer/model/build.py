@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.economics.data import Data
-from optimizer.model import financing, fleet, gpu, leases, objective, params, policy, power, sites, treasury
+from optimizer.model import financing, fleet, flex, gpu, hedges, leases, objective, overhead, params, policy, power, sites, treasury
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         m.tree = data.tree  # who decides what at which node (economics/tree.py; common.ik, ok)
         m.cashflow_terms = []
         m.unlevered_terms = []  # valuation-only terms (financing.objective: project)
+        m.site_share = dict(data.lev.site_share)  # joint-venture sites: register() books their share
         params.build(m, data)
         sites.build(m, data)
         gpu.build(m, data)             # GPUs in service: racks and load the leases' rows add
@@ -40,6 +41,9 @@ def build_model(data: Data, options: ModelOptions | dict | None = None) -> pyo.C
         gpu.gpu_cover(m, data)         # GPU cloud contracts need GPUs; merchant revenue of the rest
         gpu.cashflows(m, data)
         power.build(m, data)
+        flex.build(m, data)
+        overhead.build(m, data)
+        hedges.build(m, data)
         sites.new_build_requirements(m, data)  # reads contract signings
         treasury.build(m, data)
         financing.build_debt(m, data)

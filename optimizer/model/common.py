@@ -3,7 +3,8 @@
 Model units (the ONE place they are defined; see models/formulation.md, "Units"):
 - money in $M: a model value v means v x USD dollars; the objective x USD = E[NPV] in USD;
 - energy in GWh: a model value v means v x MWH MWh;
-- ASIC units in thousands: a model value v means v x UNITS units.
+- ASIC units in thousands: a model value v means v x UNITS units;
+- hashrate sold forward in EH/s: a model value v means v x PHS PH/s.
 With these, coefficients sit between ~1e-3 and ~1e3 on realistic instances.
 """
 
@@ -22,6 +23,7 @@ from optimizer.economics.tree import Node
 USD = 1e6  # USD per model money unit ($M)
 MWH = 1e3  # MWh per model energy unit (GWh)
 UNITS = 1e3  # ASICs per model fleet unit (thousand units)
+PHS = 1e3  # PH/s per model hashrate unit of a hedge (EH/s)
 
 @dataclass(frozen=True)
 class Term:
@@ -41,6 +43,7 @@ class Term:
     expr: NumericValue | float  # a Pyomo expression in $M, linear in the variables (Params as coefficients)
     asset: str | None = None
     node: Node | None = None  # set by register() / make_term()
+    share: float = 1.0  # the company's share of the site (joint venture): expr is already multiplied by it
 
 
 def make_term(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> Term:
@@ -56,13 +59,19 @@ def make_term(m, item: str, site: str, period: int, scenario, expr, asset: str |
         node = tree.op_node(int(period), int(scenario))
     else:
         node = scenario
-    return Term(item, site, int(period), None if node.depth == 0 else node.rep, expr, asset, node)
+    share = getattr(m, "site_share", {}).get(site, 1.0)
+    if share != 1.0:
+        expr = share * expr
+    return Term(item, site, int(period), None if node.depth == 0 else node.rep, expr, asset, node, share)
 
 
 def register(m, item: str, site: str, period: int, scenario, expr, asset: str | None = None) -> None:
     """Add a term to ``m.cashflow_terms`` (at its tree node, see ``make_term``); exact zeros (a 0
     constant, an empty sum) are skipped. Capex terms (investment outflows that are depreciated)
-    name their ``asset`` class."""
+    name their ``asset`` class. A term booked at a site held at a share < 1 (``m.site_share``,
+    joint ventures) counts only that share: its expression is multiplied by the share (in
+    ``make_term``), once, so the objective, cash balance, capex budget and taxes all read the
+    company's share (rows that need the whole project's amount divide by ``Term.share``)."""
     if item not in ITEM_BY_NAME:
         raise KeyError(f"unknown cash-flow item {item!r}")
     if isinstance(expr, (int, float)) and expr == 0:

@@ -8,8 +8,8 @@ from pyomo.common.collections import ComponentMap
 
 from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
-from optimizer.model import financing, power, sites
-from optimizer.model.common import MWH, UNITS, ik, isplit
+from optimizer.model import financing, overhead, power, sites
+from optimizer.model.common import MWH, PHS, UNITS, ik, isplit
 from optimizer.plan import Plan
 
 TOL = 1e-9  # model-unit values below this are read as 0
@@ -74,7 +74,26 @@ def extract_plan(m, data: Data) -> Plan:
     for (c, t, w) in m.deliv_index:
         d = max(_v(m.deliv[c, t, w]), 0.0)
         u = min(max(_v(power.used_var(m, c, t, w)), 0.0), d)
-        energy += [(names[x], c, lab[t], d * MWH, u * MWH, (d - u) * MWH) for x in tree.op_node(t, w).scenarios]
+        fed = sum(max(_v(v), 0.0) for v in m.feeds_of.get((c, t, w), []))
+        energy += [(names[x], c, lab[t], d * MWH, u * MWH, max(d - u - fed, 0.0) * MWH) for x in tree.op_node(t, w).scenarios]
+    # the levers' tables (two-stage only, instance.checks: operation keys are scenario indices)
+    feeds = [(names[w], c, s, lab[t], max(_v(m.feed[c, s, t, w]), 0.0) * MWH) for (c, s, t, w) in m.feed_index
+             if _v(m.feed[c, s, t, w]) > TOL]
+    curt: dict = {}
+    for var, col in ((m.dr, 0), (m.pk, 1)):
+        for (s, mod, t, w) in var.index_set():
+            x = max(_v(var[s, mod, t, w]), 0.0) * UNITS
+            if x > TOL * UNITS:
+                curt.setdefault((names[w], s, mod, lab[t]), [0.0, 0.0])[col] = x
+    curtailment = [(*k, a, b) for k, (a, b) in curt.items()]
+    exits = []
+    for s in dict.fromkeys(s for (s, _t) in m.mine_on_index):
+        for t in range(data.T):
+            if _v(overhead.mine_on(m, s, t)) < 0.5 and pyo.value(sites.own(m, s, t, 0)) > 0.5:
+                exits.append((s, lab[t]))
+                break
+    cuts = [(r, lab[t]) for (r, t) in m.cut_index if _v(m.cut[r, t]) > 0.5]
+    hedges = [(f, lab[t], _v(m.hv[f, t]) * PHS) for (f, t) in m.hv_index if _v(m.hv[f, t]) > TOL]
     sales = []
     for w in range(data.W):  # the sale of the node taking the commitments of t, in every scenario through it
         for t in range(data.T):
@@ -90,6 +109,11 @@ def extract_plan(m, data: Data) -> Plan:
         contracts=df(contracts, columns=["contract", "signed"] + node),
         site_events=df(events, columns=["site", "event", "month"] + node),
         debt=df(debt, columns=["instrument", "month", "usd"] + node),
+        mining_exits=df(exits, columns=["site", "month"]),
+        overhead_cuts=df(cuts, columns=["reduction", "month"]),
+        hedges=df(hedges, columns=["forward", "month", "ph_s"]),
+        curtailment=df(curtailment, columns=["scenario", "site", "model", "month", "dr_units", "peak_units"]),
+        plant_feeds=df(feeds, columns=["scenario", "contract", "site", "month", "mwh"]),
         operations=df(ops, columns=["scenario", "site", "model", "month", "units"]),
         energy=df(energy, columns=["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
         btc_sales=df(sales, columns=["scenario", "month", "btc"]),
@@ -144,7 +168,7 @@ def mip_start_values(m, data: Data, plan: Plan) -> ComponentMap:
 
 def _start(m, data: Data, plan: Plan) -> ComponentMap:
     names = {n: i for i, n in enumerate(data.scenario_names)}
-    first_stage = [m.conv, m.gx, m.nbuild, m.gbuy, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue]
+    first_stage = [m.conv, m.gx, m.nbuild, m.gbuy, m.buy, m.ret, m.x, m.y, m.sign, m.sell, m.acq, m.draw, m.issue, m.cut, m.hv, m.mine_on]
     for var in first_stage:
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
@@ -195,6 +219,11 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
         for w in _reps(m, data, r, t, "plan.site_events"):
             _set(var, ik(m, (r.site,), t, w), 1.0, "plan.site_events")
     financing.set_debt(m, data, plan, _period, lambda r, t: _reps(m, data, r, t, "plan.debt"))
+    for r in plan.overhead_cuts.itertuples():  # the levers: two-stage only (instance.checks)
+        _set(m.cut, (r.reduction, _period(data, r.month, "plan.overhead_cuts")), 1.0, "plan.overhead_cuts")
+    for r in plan.hedges.itertuples():
+        k = (r.forward, _period(data, r.month, "plan.hedges"))
+        _set(m.hv, k, (_v(m.hv[k]) if k in m.hv else 0.0) + r.ph_s / PHS, "plan.hedges")
     # variables defined by the first stage, in period order (keys are built period by period)
     for k in m.nb_index:
         (s,), t, w = isplit(m, k, 1)
@@ -230,8 +259,16 @@ def _start(m, data: Data, plan: Plan) -> ComponentMap:
     for k in m.signed_owned_index:
         (c,), t, w = isplit(m, k, 1)
         m.signed_owned[k].set_value(_v(power.sign_var(m, c, w)) * pyo.value(sites.own(m, cons[c].site, t, w)), skip_validation=True)
+    exit_at = {r.site: _period(data, r.month, "plan.mining_exits") for r in plan.mining_exits.itertuples()}
+    for (s, t) in m.mine_on_index:  # mining runs while owned, until the exit month
+        on = pyo.value(sites.own(m, s, t, 0)) if t < exit_at.get(s, data.T) else 0.0
+        m.mine_on[s, t].set_value(on, skip_validation=True)
+    for (s, t) in m.mine_exit_index:  # mining_exit rows: exit = max(0, on(t-1) - on(t) - sell(t))
+        sell = _v(m.sell[s, t]) if (s, t) in m.sell else 0.0
+        m.mine_exit[s, t].set_value(max(0.0, pyo.value(overhead.mine_on(m, s, t - 1)) - _v(m.mine_on[s, t]) - sell),
+                                    skip_validation=True)
     out = ComponentMap()
-    defined = [m.nb, m.gcum, m.nbcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned]
+    defined = [m.nb, m.gcum, m.nbcum, m.own, m.inst, m.hpc_gwh, m.hpc_own, m.signed_owned, m.mine_exit]
     for var in first_stage + defined:
         for v in var.values():
             out[v] = _v(v)
@@ -248,7 +285,15 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         if r.scenario in names:
             t = _period(data, r.month, "plan.operations")
             _set(m.op, (r.site, r.model, t, tree.op(t, names[r.scenario])), r.units / UNITS, "plan.operations")
-    for v in m.op.values():
+    for var in (m.dr, m.pk):
+        for v in var.values():
+            v.set_value(0.0, skip_validation=True)
+    for r in plan.curtailment.itertuples():  # the levers: two-stage only (instance.checks)
+        if r.scenario in names:
+            k = (r.site, r.model, _period(data, r.month, "plan.curtailment"), names[r.scenario])
+            _set(m.dr, k, r.dr_units / UNITS, "plan.curtailment")
+            _set(m.pk, k, r.peak_units / UNITS, "plan.curtailment")
+    for v in list(m.op.values()) + list(m.dr.values()) + list(m.pk.values()):
         out[v] = _v(v)
     for (s, w), e in getattr(m, "tmine_margin", {}).items():  # terminal mining floor: keep iff the margin pays
         val = pyo.value(e)
@@ -257,9 +302,13 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         out[m.tkeep[s, w]], out[m.tmine[s, w]] = _v(m.tkeep[s, w]), _v(m.tmine[s, w])
     if not len(plan.energy):
         return
-    for var in (m.deliv, m.used, m.shortfall):
+    for var in (m.deliv, m.used, m.shortfall, m.feed):
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
+    for r in plan.plant_feeds.itertuples():
+        if r.scenario in names:
+            _set(m.feed, (r.contract, r.site, _period(data, r.month, "plan.plant_feeds"), names[r.scenario]), r.mwh / MWH,
+                 "plan.plant_feeds")
     for r in plan.energy.itertuples():
         if r.scenario not in names:
             continue
@@ -281,7 +330,7 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
                 d.set_value(max(_v(d), q), skip_validation=True)
             else:  # shortfall = max(0, minimum - delivered)
                 m.shortfall[cid, t, w].set_value(max(0.0, q - _v(d)), skip_validation=True)
-    for var in (m.deliv, m.used, m.shortfall):
+    for var in (m.deliv, m.used, m.shortfall, m.feed):
         for v in var.values():
             out[v] = _v(v)
     for v in m.btc_sold.values():

@@ -155,8 +155,15 @@ def financed_capex_terms(m, fa) -> list[Term]:
             if tm.item in CAPEX_ITEMS and tm.node.depth == inv_depth[tm.period] and tm.site == fa.facility.site and tm.asset in want]
 
 
+def _whole(tm: Term):
+    """A term's expression for the whole project (a joint-venture site books only its share)."""
+    return tm.expr if tm.share == 1.0 else (1.0 / tm.share) * tm.expr
+
+
 def facility_loan_to_cost(m, data: Data) -> None:
-    """sum_{u<=t} draw[f,u] <= LTC_f x (capex f finances, paid in periods <= t), for t in f's window;
+    """sum_{u<=t} draw[f,u] <= LTC_f x (capex f finances, paid in periods <= t), for t in f's window
+    (draws and capex of the whole project: at a joint-venture site the capex terms, booked at the
+    company's share, are divided by it);
     and where several facilities finance one site's projects, they share that capex:
     sum_f (sum_{u<=t} draw[f,u]) / LTC_f <= capex any of them finances, paid by t (no dollar of
     capex backs two loans). On a tree: at each node taking the commitments of t, along its path."""
@@ -169,7 +176,7 @@ def facility_loan_to_cost(m, data: Data) -> None:
         ltc = fa.facility.loan_to_cost
         for t in fa.draw_periods:
             for r in tree.inv_reps(t):
-                spent = [tm.expr for tm in terms if tm.period <= t and r in tm.node.members]  # capex terms are outflows (<= 0)
+                spent = [_whole(tm) for tm in terms if tm.period <= t and r in tm.node.members]  # capex terms are outflows (<= 0)
                 us = [u for u in fa.draw_periods if u <= t]
                 rows[rk(m, (f, t), r)] = lin([1.0] * len(us), [_dv(m.draw, f, u, m, r) for u in us]) + ltc * sum(spent) <= 0
     for s, group in by_site.items():
@@ -184,7 +191,7 @@ def facility_loan_to_cost(m, data: Data) -> None:
                         if u <= t:
                             cs.append(1.0 / fa.facility.loan_to_cost)
                             vs.append(_dv(m.draw, f, u, m, r))
-                spent = [tm.expr for tm in union.values() if tm.period <= t and r in tm.node.members]
+                spent = [_whole(tm) for tm in union.values() if tm.period <= t and r in tm.node.members]
                 rows[rk(m, (s, t), r)] = lin(cs, vs) + sum(spent) <= 0
     add_constraints(m, "facility_loan_to_cost", rows)
 

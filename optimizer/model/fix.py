@@ -8,8 +8,8 @@ from optimizer.model.common import isplit, rk
 from optimizer.model.extract import mip_start_values
 
 # first-stage decision variables of the MILP: the rest of the first stage
-# (nb, gcum, nbcum, own, inst, hpc_gwh, hpc_own, signed_owned, first_stage_net) is defined from them
-FIRST_STAGE_VARS = ("conv", "gx", "nbuild", "gbuy", "buy", "ret", "x", "y", "sign", "sell", "acq", "draw", "issue")
+# (nb, gcum, nbcum, own, inst, hpc_gwh, hpc_own, signed_owned, mine_exit, first_stage_net) is defined from them
+FIRST_STAGE_VARS = ("conv", "gx", "nbuild", "gbuy", "buy", "ret", "x", "y", "sign", "sell", "acq", "draw", "issue", "cut", "hv", "mine_on")
 
 
 def first_stage_vars(m) -> list:

@@ -3,7 +3,9 @@
 Variables (units in thousands, see common.UNITS): buy[o,s,t] ordered and ret[s,m,t] retired
 (commitments), inst[s,m,t] installed (defined by a balance), each at the node taking the
 commitments of t (``common.ik``); op[s,m,t,w] operating, at the node running the operations of
-t (``w`` its representative; scenario w's own in the two-stage form); with a terminal mining
+t (``w`` its representative; scenario w's own in the two-stage form), and where the site's market
+has a program (``markets``; two-stage only) dr[s,m,t,w] operating units enrolled in demand
+response and pk[s,m,t,w] operating units off around the transmission peak (each <= op); with a terminal mining
 multiple, tmine[s,w] >= 0 (the terminal mining line) and tkeep[s,w] binary (keep mining after
 the horizon, else retire) at each leaf w, which make tmine = max(0, k x margin - salvage)
 exactly (``terminal_mining_floor``). Racks are pooled per site (economics.md), so there are no
@@ -72,6 +74,11 @@ def build(m, data: Data) -> None:
                 op_b[(s, mod, t, w)] = (0.0, ub)
     m.op = add_vars(m, "op", op_keys, pyo.NonNegativeReals, bounds=op_b)
     operating_le_installed(m)
+    dr_keys = [k for k in op_keys if (fx := data.flex(k[0])) is not None and fx.dr_pay_usd_per_mw[k[2]] > 0]
+    pk_keys = [k for k in op_keys if (fx := data.flex(k[0])) is not None and fx.peak_usd_per_mw[k[2]] > 0]
+    m.dr = add_vars(m, "dr", dr_keys, pyo.NonNegativeReals, bounds={k: op_b[k] for k in dr_keys})
+    m.pk = add_vars(m, "pk", pk_keys, pyo.NonNegativeReals, bounds={k: op_b[k] for k in pk_keys})
+    curtail_le_operating(m)
     rack_positions(m, data)
     fleet_needs_ownership(m, data)
     _mining_expressions(m, data)
@@ -141,6 +148,16 @@ def operating_le_installed(m) -> None:
     add_constraints(m, "operating_le_installed", rows)
 
 
+def curtail_le_operating(m) -> None:
+    """dr[s,m,t,w] <= op[s,m,t,w] (units enrolled in demand response) and pk[s,m,t,w] <= op
+    (units off around the transmission peak): only operating units can be curtailed."""
+    rows = {}
+    for name, var in (("dr", m.dr), ("peak", m.pk)):
+        for k in var.index_set():
+            rows[(*k, name)] = var[k] - m.op[k] <= 0
+    add_constraints(m, "curtail_le_operating", rows)
+
+
 def rack_positions(m, data: Data) -> None:
     """sum_m inst[s,m,t] <= asics_per_rack x mining_racks[s,t] (units in thousands)."""
     rows = {}
@@ -185,20 +202,40 @@ def fleet_needs_ownership(m, data: Data) -> None:
 
 
 def _mining_expressions(m, data: Data) -> None:
-    """Per (s,t,w): operating PH/s (m.ph_op) and mining energy in GWh (m.mining_gwh)."""
+    """Per (s,t,w): PH/s produced on average (m.ph_op: operating units less the curtailed share of
+    the units enrolled in demand response, phi_dr dr, and off around the peak, phi_peak pk), the
+    operating PH/s before curtailment (m.ph_full: terminal mining value), mining energy in GWh
+    before curtailment (m.mining_gwh: the grid row) and the energy curtailment saves
+    (m.curtailed_gwh: the energy balance)."""
     models = data.inst.model_by_name
-    ph, gwh = Acc(), Acc()
+    full, gwh, cut = Acc(), Acc(), Acc()
     for (s, mod, t, w) in m.op_index:
         v = m.op[s, mod, t, w]
-        ph.add((s, t, w), models[mod].hashrate_th_s / 1000.0 * UNITS, v)
+        full.add((s, t, w), models[mod].hashrate_th_s / 1000.0 * UNITS, v)
         gwh.add((s, t, w), float(data.mwh_per_unit(s, mod)[t]) * UNITS / MWH, v)
-    m.ph_op = dict(ph.items())
+    m.ph_full = dict(full.items())
     m.mining_gwh = gwh
+    m.curtailed_gwh = cut
+    if not (len(m.dr_index) or len(m.pk_index)):
+        m.ph_op = m.ph_full
+        return
+    ph = Acc()
+    for k, (c, v, _) in full.rows.items():
+        for a, x in zip(c, v):
+            ph.add(k, a, x)
+    for var, attr in ((m.dr, "phi_dr"), (m.pk, "phi_peak")):
+        for (s, mod, t, w) in var.index_set():
+            phi = float(getattr(data.flex(s), attr)[t])
+            if phi > 0:
+                x = var[s, mod, t, w]
+                ph.add((s, t, w), -phi * models[mod].hashrate_th_s / 1000.0 * UNITS, x)
+                cut.add((s, t, w), phi * float(data.mwh_per_unit(s, mod)[t]) * UNITS / MWH, x)
+    m.ph_op = dict(ph.items())
 
 
-def mining_revenue(m, s: str, t: int, w: int):
-    """$M: P[w,t] x BTC per PH[w,t] x operating PH."""
-    e = m.ph_op.get((s, t, w))
+def mining_revenue(m, s: str, t: int, w: int, full: bool = False):
+    """$M: P[w,t] x BTC per PH[w,t] x PH produced (``full``: operating PH before curtailment)."""
+    e = (m.ph_full if full else m.ph_op).get((s, t, w))
     return 0.0 if e is None else (m.btc_price[w, t] * m.btc_per_ph[w, t] / USD) * e
 
 
@@ -262,7 +299,7 @@ def terminal_margin(m, data: Data, s: str, w: int):
     the leaf w (its fleet: the commitments along that path)."""
     T, k = data.T, data.terminal_mining_factor
     t = T - 1
-    rev = mining_revenue(m, s, t, w)
+    rev = mining_revenue(m, s, t, w, full=True)  # the operating units' margin, before any curtailment
     g = m.mining_gwh.expr((s, t, w))
     energy = 0.0 if is_const(g) else (m.mining_price[s, w] * (MWH / USD)) * g
     salvage = Acc()

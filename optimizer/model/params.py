@@ -25,6 +25,9 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``df_class[c, t]``       discount factor of rate class c (financing.discount_rates; only when given)
 - ``df_end_class[c]``      horizon-end discount factor of rate class c (terminal lines; only when given)
 - ``tax_lag_df[0]``        discount of the terminal tax, due 12 months after the horizon end (taxes only)
+- ``fuel_price[f, w, t]``  USD/MMBtu of fuel f (only with ``fuels``)
+- ``hp_btc_days[w, t]``    hashprice in BTC per PH/s per day x the period's days, before the pool fee
+                           (the settlement of hashprice forwards; only with ``hedges.forwards``)
 
 ``update_params(model, data)`` copies these from a freshly compiled Data of the same shape.
 """
@@ -40,7 +43,7 @@ from optimizer.economics.data import Data
 # an instance that differs from the built model only in these is re-solved in place by
 # ``optimizer.solve.PersistentSolver`` (series fields: every number of the series).
 PARAM_SERIES_FIELDS = ("btc_price_usd", "network_hashrate_eh_s", "fees_btc_per_block",
-                       "power_price_usd_per_mwh", "hpc_lease_rate_index")
+                       "power_price_usd_per_mwh", "hpc_lease_rate_index", "fuel_price_usd_per_mmbtu", "price_usd_per_mmbtu")
 PARAM_NUMBER_FIELDS = ("rate_usd_per_kw_month", "capex_usd_per_mw", "discount_rate")
 
 
@@ -73,6 +76,11 @@ def _values(data: Data) -> dict[str, dict]:
         "capex_per_mw": {s.id: float(s.conversion.capex_usd_per_mw) for s in data.inst.sites if s.conversion is not None},
         "build_capex_per_mw": {k: float(b.option.capex_usd_per_mw) for k, b in data.builds.items()},
     }
+    if data.lev.fuel_price:
+        v["fuel_price"] = {(f, w, t): float(a[w, t]) for f, a in data.lev.fuel_price.items() for w in range(W) for t in range(T)}
+    if data.lev.forwards:
+        hd = data.hashprice_btc_per_ph_day * data.days[None, :]
+        v["hp_btc_days"] = {(w, t): float(hd[w, t]) for w in range(W) for t in range(T)}
     fin = data.fin
     if fin is not None and fin.fin.discount_rates is not None:
         v["df_class"] = {(c, t): float(a[t]) for c, a in fin.df_class.items() for t in range(T)}

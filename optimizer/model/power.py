@@ -1,12 +1,14 @@
 """Power: contracts (fixed with take-or-pay and sell-back, index, owned generation, optional
-signing), the site energy balance and the grid interconnect.
+signing), the site energy balance and the grid interconnect. An owned plant may burn a fuel on a
+price path (fuel_cost_usd), earn capacity revenue, feed other sites and carry assumed debt.
 
 Variables (energy in GWh): sign[c] (binary, optional contracts; a commitment of the contract's
 start period: one per node taking the commitments of that period, ``sign[c, rep]`` on a staged
 tree), signed_owned[c,t] (sign x own, exact McCormick; only for optional contracts at sites that
 may be sold or bought), and per operations node deliv[c,t,w] (fixed: delivered; index: taken;
-owned generation: generated), used[c,t,w] (only where energy may be sold back / exported; else
-used = deliv) and shortfall[c,t,w] (take-or-pay energy paid but not delivered).
+owned generation: generated), used[c,t,w] (only where energy may be sold back / exported, or a
+plant feeds other sites; else used = deliv), shortfall[c,t,w] (take-or-pay energy paid but not
+delivered) and feed[c,s,t,w] (a plant's energy used at another site s it may feed; two-stage only).
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ def take_minimum(data: Data, c) -> bool:
     return bool((data.site_power_price(c.site) >= 0).all())
 
 
-def _has_used(c) -> bool:
+def can_sell(c) -> bool:
+    """Energy taken (fixed with sell-back) or generated (a plant that may export) and not used may be sold."""
     return (isinstance(c, FixedContract) and c.sell_back_allowed) or (isinstance(c, OwnedGeneration) and c.can_export)
+
+
+def _has_used(c) -> bool:
+    """A separate `used` variable: where energy may be sold, or a plant's energy may go to other sites."""
+    return can_sell(c) or (isinstance(c, OwnedGeneration) and bool(c.feeds))
 
 
 def build(m, data: Data) -> None:
@@ -63,6 +71,24 @@ def build(m, data: Data) -> None:
     m.deliv = add_vars(m, "deliv", d_keys, pyo.NonNegativeReals, bounds=d_b)
     m.used = add_vars(m, "used", u_keys, pyo.NonNegativeReals, bounds={k: d_b[k] for k in u_keys})
     m.shortfall = add_vars(m, "shortfall", k_keys, pyo.NonNegativeReals)
+    f_keys, f_b = [], {}
+    for c in inst.contracts:
+        if not isinstance(c, OwnedGeneration):
+            continue
+        for s2 in c.feeds:
+            for t in m.contract_periods[c.id]:
+                o = sites.own(m, s2, t, 0)
+                if is_const(o) and o == 0:
+                    continue
+                for w in tree.op_reps(t):
+                    f_keys.append((c.id, s2, t, w))
+                    f_b[(c.id, s2, t, w)] = d_b[(c.id, t, w)]
+    m.feed = add_vars(m, "feed", f_keys, pyo.NonNegativeReals, bounds=f_b)
+    m.feeds_of = {}  # (c, t, w) -> [feed vars]; (s, t, w) -> [feed vars into s]
+    m.feeds_into = {}
+    for (cid, s2, t, w) in f_keys:
+        m.feeds_of.setdefault((cid, t, w), []).append(m.feed[cid, s2, t, w])
+        m.feeds_into.setdefault((s2, t, w), []).append(m.feed[cid, s2, t, w])
     contract_delivery(m, data)
     take_or_pay(m, data)
     energy_balance(m, data)
@@ -105,7 +131,7 @@ def _cap_gwh(m, data: Data, c, t: int, hours: float) -> float:
     if isinstance(c, FixedContract):
         mw = c.mw_cap
     elif isinstance(c, OwnedGeneration):
-        mw = c.mw
+        mw = data.lev.plants[c.id].cap_mw  # mw x availability
     else:
         mw = c.mw_cap if c.mw_cap is not None else sites.max_grid_mw(m, c.site)
     return mw * hours / MWH
@@ -128,7 +154,8 @@ def signed_owned_mccormick(m, data: Data) -> None:
 
 
 def contract_delivery(m, data: Data) -> None:
-    """deliv <= cap x hours x (signed and owned); used <= deliv where energy can be sold back."""
+    """deliv <= cap x hours x (signed and owned); used (+ energy fed to other sites) <= deliv where
+    energy can be sold back or exported, = deliv for a plant that feeds other sites but cannot export."""
     rows, used = {}, {}
     for c in data.inst.contracts:
         h = data.contracts[c.id].active_hours
@@ -140,7 +167,9 @@ def contract_delivery(m, data: Data) -> None:
                 if not is_const(so):
                     rows[(c.id, t, w)] = d <= cap * so
                 if (c.id, t, w) in m.used:
-                    used[(c.id, t, w)] = m.used[c.id, t, w] <= d
+                    fs = m.feeds_of.get((c.id, t, w), [])
+                    lhs = lin([1.0] * (1 + len(fs)), [m.used[c.id, t, w], *fs]) if fs else m.used[c.id, t, w]
+                    used[(c.id, t, w)] = lhs <= d if can_sell(c) else lhs == d
     add_constraints(m, "contract_delivery", rows)
     add_constraints(m, "used_le_delivered", used)
 
@@ -184,7 +213,8 @@ def _load(m, s: str, t: int, w: int, sign: float = 1.0) -> tuple[list, list]:
 
 
 def energy_balance(m, data: Data) -> None:
-    """Energy used from the site's contracts = mining GWh + HPC GWh, per (s,t,w)."""
+    """Energy used from the site's contracts (+ energy fed by plants of other sites) = mining GWh
+    - GWh curtailment saves + HPC GWh, per (s,t,w)."""
     by_site: dict[str, list] = {}
     for c in data.inst.contracts:
         by_site.setdefault(c.site, []).append(c)
@@ -198,6 +228,13 @@ def energy_balance(m, data: Data) -> None:
                     if (c.id, t, w) in m.deliv:
                         coefs.append(1.0)
                         vs.append(used_var(m, c.id, t, w))
+                for v in m.feeds_into.get((s, t, w), []):
+                    coefs.append(1.0)
+                    vs.append(v)
+                r = m.curtailed_gwh.rows.get((s, t, w))
+                if r is not None:
+                    coefs += list(r[0])
+                    vs += list(r[1])
                 if vs:
                     rows[(s, t, w)] = lin(coefs, vs) == 0
     add_constraints(m, "energy_balance", rows)
@@ -252,11 +289,18 @@ def _cashflows(m, data: Data) -> None:
             for r in tree.inv_reps(data.T - 1):
                 register(m, "terminal_generation_usd", s, data.T - 1, inv_at(m, data.T - 1, r),
                          c.residual_value_usd / USD * signed_and_owned(m, c, data.T - 1, r))
+        pd_ = data.lev.plants.get(c.id)
+        if pd_ is not None and pd_.debt is not None:  # levers: two-stage only (instance.checks)
+            _assumed_debt(m, data, c, pd_, sign_var(m, c.id, 0) if c.optional else 1)
         for t in m.contract_periods[c.id]:
             if isinstance(c, OwnedGeneration) and c.fixed_cost_usd_per_month > 0:
                 for r in tree.inv_reps(t):
                     so = signed_and_owned(m, c, t, r)
                     register(m, "power_cost_usd", s, t, inv_at(m, t, r), -c.fixed_cost_usd_per_month * float(cd.months_active[t]) / USD * so)
+            if pd_ is not None and pd_.capacity_usd[t] > 0:
+                for r in tree.inv_reps(t):
+                    register(m, "capacity_revenue_usd", s, t, inv_at(m, t, r),
+                             float(pd_.capacity_usd[t]) / USD * signed_and_owned(m, c, t, r))
             for w in tree.op_reps(t):
                 d = m.deliv[c.id, t, w]
                 pi = m.power_price[market, w, t]
@@ -268,5 +312,22 @@ def _cashflows(m, data: Data) -> None:
                     register(m, "power_cost_usd", s, t, w, (-(pi + c.adder_usd_per_mwh) * k) * d)
                 else:
                     register(m, "power_cost_usd", s, t, w, lin([-c.variable_cost_usd_per_mwh * k], [d]))
-                if (c.id, t, w) in m.used:
-                    register(m, "power_sold_usd", s, t, w, (pi * k) * lin([1.0, -1.0], [d, m.used[c.id, t, w]]))
+                    if c.fuel is not None:
+                        register(m, "fuel_cost_usd", s, t, w, (-c.heat_rate_mmbtu_per_mwh * k * m.fuel_price[c.fuel, w, t]) * d)
+                if (c.id, t, w) in m.used and can_sell(c):
+                    fs = m.feeds_of.get((c.id, t, w), [])
+                    register(m, "power_sold_usd", s, t, w, (pi * k) * lin([1.0, -1.0] + [-1.0] * len(fs), [d, m.used[c.id, t, w], *fs]))
+
+
+def _assumed_debt(m, data: Data, c, pd_, z) -> None:
+    """The debt assumed with an optional plant, x sign[c]: drawn in the purchase period (it pays that
+    part of the price), then interest and principal of its schedule, the balance owed at the end."""
+    s, T, debt = c.site, data.T, pd_.debt
+    register(m, "debt_draws_usd", s, pd_.debt_period, None, c.assumed_debt.principal_usd / USD * z)
+    for t in range(T):
+        if debt.interest[t]:
+            register(m, "interest_usd", s, t, None, -float(debt.interest[t]) / USD * z)
+        if debt.principal[t]:
+            register(m, "principal_usd", s, t, None, -float(debt.principal[t]) / USD * z)
+    if debt.end_balance:
+        register(m, "terminal_debt_usd", s, T - 1, None, -debt.end_balance / USD * z)

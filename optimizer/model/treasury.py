@@ -37,8 +37,9 @@ def build(m, data: Data) -> None:
         by_tw: dict = {}
         for (s, t, w), e in m.ph_op.items():
             c, v = by_tw.setdefault((t, w), ([], []))
+            share = data.share(s)  # a joint-venture site's BTC: the company's share enters the treasury
             for a in e.args:
-                c.append(a.args[0])
+                c.append(a.args[0] if share == 1.0 else share * a.args[0])
                 v.append(a.args[1])
         ph = by_tw
     if varying:

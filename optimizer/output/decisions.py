@@ -14,8 +14,9 @@ records, each with a sentence such as
 
 Coverage (tested on every bundled instance): every row of ``conversions``,
 ``grid_expansions``, ``new_builds``, ``gpu_purchases``, ``purchases``, ``retirements``, ``leases``, ``contracts`` (signed and
-left unsigned), ``site_events`` and ``debt`` (draws and issues of one instrument are one
-sentence: total, count, first and last month), and every non-zero row of ``btc_sales`` appears
+left unsigned), ``site_events``, ``debt`` (draws and issues of one instrument are one
+sentence: total, count, first and last month), ``mining_exits``, ``overhead_cuts`` and ``hedges``
+(the months sold on one forward are one sentence), and every non-zero row of ``btc_sales`` appears
 in exactly one decision (``Decision.rows``). Treasury sales are listed per scenario (a commitment,
 equal across the scenarios of a tree node): sales of the same amount in the same month are one
 sentence naming the scenarios ("every scenario" when all do). A plan on a scenario tree is told
@@ -51,11 +52,11 @@ from optimizer.output.fmt import btc, count, money, mw
 from optimizer.plan import FIRST_STAGE, NODE, Plan
 
 # kinds in the order they read best within a month
-KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "new_build", "gpu_purchase", "purchase", "debt", "lease", "retirement",
-         "site_sale", "btc_sale", "contract_unsigned")
+KINDS = ("site_acquisition", "contract", "conversion", "grid_expansion", "new_build", "gpu_purchase", "purchase", "debt", "lease",
+         "retirement", "site_sale", "overhead_cut", "mining_exit", "hedge", "btc_sale", "contract_unsigned")
 # the decision tables a sentence covers, and how their rows are counted (btc_sales: non-zero rows only)
-DECISION_TABLES = ("conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts", "site_events", "debt",
-                   "btc_sales")
+DECISION_TABLES = ("conversions", "grid_expansions", "new_builds", "gpu_purchases", "purchases", "retirements", "leases", "contracts",
+                   "site_events", "debt", "mining_exits", "overhead_cuts", "hedges", "btc_sales")
 CONTINUOUS_NOTE = ("ASIC counts are continuous in the model (a relaxation of whole units, worth less than one unit per "
                    "decision); counts shown with 'about' are rounded here, the plan files keep the exact values.")
 BTC_TOL = 1e-9          # BTC below this in a btc_sales row is no sale (the solver's zero)
@@ -163,6 +164,9 @@ def _describe(plan: Plan, data: Data | None) -> list[Decision]:
     out += _contracts(plan, data)
     out += _site_events(plan, data)
     out += _debt(plan, data)
+    out += _mining_exits(plan, data)
+    out += _overhead_cuts(plan, data)
+    out += _hedges(plan, data)
     out += _btc_sales(plan, data)
     order = {k: i for i, k in enumerate(KINDS)}
     return sorted(out, key=lambda d: (d.month or "", order[d.kind], d.site or "", d.subject or ""))
@@ -396,6 +400,75 @@ def _debt(plan: Plan, data: Data | None) -> list[Decision]:
             when = f"in {first}" if len(g) == 1 else f"in {len(g)} draws from {first} to {last}"
             s = f"Raise {money(total)} on debt instrument {inst_id} {when}."
         out.append(Decision("debt", "debt", first, site, str(inst_id), total, "USD", None, total, last, "all", s,
+                            tuple(int(i) for i in g.index)))
+    return out
+
+
+def _mining_exits(plan: Plan, data: Data | None) -> list[Decision]:
+    """A site stops mining for good (``sites[*].mining_overhead``): the overhead it stops paying and the exit cost."""
+    out = []
+    sites = data.inst.site_by_id if data is not None else {}
+    for i, r in enumerate(plan.mining_exits.itertuples(index=False)):
+        mo = sites[r.site].mining_overhead if r.site in sites else None
+        s = f"Stop mining at {r.site} from {r.month}"
+        if mo is not None:
+            s += f": saves its {money(mo.usd_per_month)} a month of mining overhead" + (
+                f" for a one-off {money(mo.exit_cost_usd)}." if mo.exit_cost_usd else ".")
+        else:
+            s += "."
+        out.append(Decision("mining_exits", "mining_exit", r.month, r.site, None, None, "", None,
+                            -mo.exit_cost_usd if mo is not None else None, r.month, "all", s, (i,)))
+    return out
+
+
+def _overhead_cuts(plan: Plan, data: Data | None) -> list[Decision]:
+    """A G&A reduction taken (``overhead.reductions``): its one-off cost and the saving a month."""
+    out = []
+    lev = data.lev.reductions if data is not None else {}
+    for i, r in enumerate(plan.overhead_cuts.itertuples(index=False)):
+        rd = lev.get(r.reduction)
+        s = f"Cut G&A ({r.reduction}) in {r.month}"
+        ready = r.month
+        if rd is not None:
+            red = rd.reduction
+            ready = _ready(data, r.month, red.saving_lag_months) or r.month
+            s += (f": {100 * red.cut_share:.3g} % of a {money(red.staff_cost_usd_per_year)}/yr payroll, one-off "
+                  f"{money(rd.one_off_usd)} (severance {red.severance_weeks:g} weeks), saving {money(red.saving_usd_per_month)} "
+                  f"a month from {ready}.")
+        else:
+            s += "."
+        out.append(Decision("overhead_cuts", "overhead_cut", r.month, None, str(r.reduction), None, "", None,
+                            -rd.one_off_usd if rd is not None else None, ready, "all", s, (i,)))
+    return out
+
+
+def _hedges(plan: Plan, data: Data | None) -> list[Decision]:
+    """One sentence per hashprice forward: PH/s sold over its delivery months, price, notional and collateral."""
+    df = plan.hedges
+    if df.empty:
+        return []
+    df = df.reset_index(drop=True)
+    fwd = data.lev.forwards if data is not None else {}
+    out = []
+    for fid, g in df.groupby("forward", sort=True):
+        g = g.sort_values("month", kind="stable")
+        first, last = str(g["month"].iloc[0]), str(g["month"].iloc[-1])
+        ph = g["ph_s"].to_numpy(float)
+        amount = f"{ph[0]:,.0f} PH/s" if np.allclose(ph, ph[0]) else f"{ph.min():,.0f}-{ph.max():,.0f} PH/s"
+        when = f"for {first}" if len(g) == 1 else f"for {len(g)} periods from {first} to {last}"
+        s = f"Sell {amount} of hashprice forward ({fid}) {when}"
+        notional = None
+        fd = fwd.get(fid)
+        if fd is not None:
+            t = [data.tl.period_of(m) for m in g["month"]]
+            notional = float(sum(x * fd.notional_usd_per_ph[k] for x, k in zip(ph, t)))
+            f = fd.forward
+            s += f" at {f.price_usd_per_ph_day:g} USD per PH/s per day: notional {money(notional)}"
+            s += f", collateral {money(f.collateral_share * notional)}." if f.collateral_share > 0 else "."
+        else:
+            s += "."
+        trade = data.labels[fd.trade_period] if fd is not None else first
+        out.append(Decision("hedges", "hedge", trade, None, str(fid), float(ph.sum()), "PH/s", None, None, last, "all", s,
                             tuple(int(i) for i in g.index)))
     return out
 

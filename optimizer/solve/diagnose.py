@@ -429,6 +429,10 @@ FAMILIES: dict[str, Family] = {
         "nb_balance", "expansion_balance", "new_build_balance", "ownership_balance", "hpc_owned_mccormick", "fleet_balance", "lease_split",
         "hpc_energy", "signed_owned_mccormick", "treasury_balance", "cash_balance", "first_stage_net_def",
         "lease_conversion_rounding", "cvar_excess_def", "terminal_mining_floor",
+        # the mining and power levers: each is met by not using the lever (no enrollment, no cut, no
+        # forward, mining kept on), so none can make an instance infeasible
+        "curtail_le_operating", "overhead_cut_once", "mining_on_monotone", "mining_on_owned", "mining_exit",
+        "mining_needs_on", "hedge_cap",
         *(p + name for p in ("", "u_") for name in ("taxable_first_stage_def", "taxable_income", "nol_use_limit",
                                                     "nol_use_available", "nol_balance")))},
 }

@@ -452,8 +452,9 @@ class Result:
             plan = self.plan_or_none
             tables["leases"] = plan.leases if plan is not None else pd.DataFrame()
             tables["contracts"] = plan.contracts if plan is not None else pd.DataFrame()
-            if ev.valuation:
+            if ev.valuation or not ev.debt_schedule.empty:  # the debt assumed with a plant needs no financing section
                 tables["debt_schedule"] = ev.debt_schedule_by_year()
+            if ev.valuation:
                 tables["tax_schedule"] = ev.tax_schedule
         if self.terminal_check is not None:   # solve --terminal-check: the first-stage decisions that change
             tables["terminal_check"] = pd.DataFrame.from_records(self.terminal_check.get("changes") or [],
