@@ -641,15 +641,29 @@ def branch_offsets(tree: TreeSpec, horizon: Horizon) -> list[int]:
     return out
 
 
+def _generator_spec(data: Mapping) -> ScenarioGenerator:
+    """The instance's ``scenario_generator``, validated; errors carry the path under it."""
+    try:
+        return _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
+    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
+        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
+
+
+def _horizon_and_bitcoin(data: Mapping) -> tuple[Horizon, Bitcoin] | None:
+    """The horizon and bitcoin sections, or None when either is invalid (the instance's own
+    validation then names the field)."""
+    try:
+        return Horizon.model_validate(data.get("horizon")), Bitcoin.model_validate(data.get("bitcoin"))
+    except ValidationError:
+        return None
+
+
 def instance_tree(data: Mapping) -> tuple[list[dict], dict[str, list[str]]] | None:
     """Scenarios and node labels of a generated tree (``tree.children`` with ``scenario_generator``)
     for a raw instance mapping; None when the horizon or bitcoin section is itself invalid."""
     if data.get("scenarios"):
         raise ValueError("give scenarios or scenario_generator, not both")
-    try:
-        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
-    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
-        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
+    spec = _generator_spec(data)
     try:
         tree = TreeSpec.model_validate(data["tree"])
     except ValidationError as e:
@@ -661,11 +675,10 @@ def instance_tree(data: Mapping) -> tuple[list[dict], dict[str, list[str]]] | No
     if spec.n_scenarios != tree.n_leaves:
         raise ValueError(f"scenario_generator.n_scenarios: must equal the tree's leaves ({' x '.join(map(str, tree.children_per_stage))} "
                          f"= {tree.n_leaves}), got {spec.n_scenarios}")
-    try:
-        horizon = Horizon.model_validate(data.get("horizon"))
-        bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
-    except ValidationError:
+    sections = _horizon_and_bitcoin(data)
+    if sections is None:
         return None
+    horizon, bitcoin = sections
     offsets = branch_offsets(tree, horizon)
     months = horizon.periods * horizon.period_months
     sampled = sum(max(tree.samples_per_node or k, k) * _nodes_before(tree.children_per_stage, d)
@@ -688,15 +701,11 @@ def instance_scenarios(data: Mapping) -> list[dict] | None:
     """
     if data.get("scenarios"):
         raise ValueError("scenario_generator: give scenarios or scenario_generator, not both")
-    try:
-        spec = _Section.model_validate({"scenario_generator": data["scenario_generator"]}).scenario_generator
-    except ValidationError as e:  # paths under scenario_generator, as the instance's would be
-        raise ValueError(format_validation_error(e, {"scenario_generator": data["scenario_generator"]}, _Section)) from None
-    try:
-        horizon = Horizon.model_validate(data.get("horizon"))
-        bitcoin = Bitcoin.model_validate(data.get("bitcoin"))
-    except ValidationError:
+    spec = _generator_spec(data)
+    sections = _horizon_and_bitcoin(data)
+    if sections is None:
         return None
+    horizon, bitcoin = sections
     n, kept, months = spec.n_scenarios, spec.reduce_to or spec.n_scenarios, horizon.periods * horizon.period_months
     _check_size(n, kept, months)
     return generate(spec, horizon.start_month, months, bitcoin, _markets_of(data))

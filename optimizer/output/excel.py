@@ -372,20 +372,24 @@ def _annual_sheet(book: _Book, ctx) -> None:
 
     r, subtotal_rows = 1, []
     kinds = {i: ITEM_BY_NAME[i].kind if i in ITEM_BY_NAME else "operating" for i in piv["item"]}
+    def item_row(r: int, row) -> None:
+        """One cash-flow item: its label, a value per column, the row's total (a formula) and its PV."""
+        item = row[0]
+        ws.write_string(r, 0, ITEM_BY_NAME[item].label if item in ITEM_BY_NAME else str(item))
+        vals = [float(v) for v in row[1:1 + ncol]]
+        for j, v in enumerate(vals, start=1):
+            ws.write_number(r, j, v, usd)
+        ws.write_formula(r, ncol + 1, total_formula(r), usd, sum(vals))
+        if has_pv:
+            ws.write_number(r, ncol + 2, float(row[-1]), usd)
+
     for kind, title in CLASSES:
         block = piv[piv["item"].map(kinds) == kind]
         if block.empty:
             continue
         first = r
         for row in block.itertuples(index=False):
-            item = row[0]
-            ws.write_string(r, 0, ITEM_BY_NAME[item].label if item in ITEM_BY_NAME else str(item))
-            vals = [float(v) for v in row[1:1 + ncol]]
-            for j, v in enumerate(vals, start=1):
-                ws.write_number(r, j, v, usd)
-            ws.write_formula(r, ncol + 1, total_formula(r), usd, sum(vals))
-            if has_pv:
-                ws.write_number(r, ncol + 2, float(row[-1]), usd)
+            item_row(r, row)
             r += 1
         ws.write_string(r, 0, f"{title} total", book.bold)
         for j in range(1, ncol + 2 + has_pv):
@@ -410,14 +414,7 @@ def _annual_sheet(book: _Book, ctx) -> None:
         r += 1
         first = r
         for row in term.itertuples(index=False):
-            item = row[0]
-            ws.write_string(r, 0, ITEM_BY_NAME[item].label if item in ITEM_BY_NAME else str(item))
-            vals = [float(v) for v in row[1:1 + ncol]]
-            for j, v in enumerate(vals, start=1):
-                ws.write_number(r, j, v, usd)
-            ws.write_formula(r, ncol + 1, total_formula(r), usd, sum(vals))
-            if has_pv:
-                ws.write_number(r, ncol + 2, float(row[-1]), usd)
+            item_row(r, row)
             r += 1
         if has_pv and subtotal_rows:
             r += 1
