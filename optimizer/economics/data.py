@@ -260,15 +260,6 @@ class Data:
             return pue * (cost - self.market_cost_after(site_id, n))
         return pue * cost
 
-    def lease_rack_mw(self, lease_id: str, site_id: str) -> float:
-        """Critical-IT MW of the rack positions a whole lease takes at a site."""
-        return self.lease_racks_needed[(lease_id, site_id)] * self.inst.site_by_id[site_id].hpc_mw_per_rack
-
-    def lease_months_after(self, lease_id: str, tau: int) -> int:
-        """Months of the lease's term after the horizon end when handed over in tau."""
-        l = self.inst_lease(lease_id)
-        return max(0, int(self.tl.period_start_months[tau]) + l.term_months - 1 - self.tl.end)
-
     def inst_lease(self, lease_id: str) -> Lease:
         return self.leases[lease_id].lease
 
@@ -456,7 +447,8 @@ def _period_sum(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
 
 
 def _period_mean(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
-    return monthly.reshape(monthly.shape[:-1] + (tl.n_periods, tl.period_months)).mean(axis=-1)
+    """[T] the mean of each period's months of a [months] series."""
+    return monthly.reshape(tl.n_periods, tl.period_months).mean(axis=1)
 
 
 def compile_instance(inst: Instance) -> Data:
