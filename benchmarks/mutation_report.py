@@ -22,9 +22,10 @@ Score. mutmut generates no mutant on a line the layer's tests never execute
 own generator on the whole file, minus the generated ones) and scores them as survivors, so the
 score is
 
-    killed / (generated + uncovered - equivalent)
+    (killed + timeout) / (generated + uncovered - equivalent)
 
-per module, per layer and overall, where ``equivalent`` are the survivors explained in
+per module, per layer and overall (a timeout is a mutant that ran past mutmut's CPU-time limit,
+30 x (its tests' measured time + 1 s): an endless loop the tests caught; they are listed), where ``equivalent`` are the survivors explained in
 benchmarks/mutation_equivalent.toml (one entry per mutant: the function, the mutated line as
 mutmut writes it, and why no test can tell it from the original). A survivor not in that file is
 listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. A module with mutants
@@ -287,8 +288,9 @@ def _explanation(equivalent: list[dict], src: str, name: str) -> int | None:
 
 
 def _score(c: Counter) -> tuple[float, int, int]:
+    caught = c["killed"] + c["timeout"]
     denom = c["generated"] + c["uncovered"] - c["equivalent"]
-    return (c["killed"] / denom if denom else 1.0), c["killed"], denom
+    return (caught / denom if denom else 1.0), caught, denom
 
 
 def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) -> tuple[list, list]:
@@ -307,7 +309,7 @@ def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) ->
             kind = ("killed" if code in KILLED else "survived" if code in SURVIVED else "timeout" if code in TIMEOUT
                     else "no tests" if code in (5, 33) else "not run" if code is None else f"other {code}")
             c[kind] += 1
-            if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):
+            if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):  # listed (a timeout: caught)
                 fn = _function_of(name)
                 minus, plus = _diff(name, src)
                 i = _explanation(equivalent, src, name)
@@ -345,7 +347,9 @@ def report(only: list[str] | None = None) -> str:
              "(pinned in the `mutation` extra of pyproject.toml); configuration: `[tool.mutmut]` (shared settings) and "
              "`[tool.mutmut_layers.<layer>]` (each layer's modules and fast test subset) in pyproject.toml; "
              "equivalent mutants: benchmarks/mutation_equivalent.toml.", "",
-             "Score = killed / (generated + uncovered - equivalent). *Uncovered*: mutants mutmut would make on lines the "
+             "Score = (killed + timeout) / (generated + uncovered - equivalent). *Timeout*: the mutant ran past mutmut's "
+             "CPU-time limit, 30 x (its tests' time + 1 s), an endless loop the tests caught (listed below). "
+             "*Uncovered*: mutants mutmut would make on lines the "
              "layer's tests never execute (not generated, scored as survivors). A module with mutants not run yet has no "
              "score (`-`), and neither has a layer or the total that contains one.", ""]
     complete, everything = Counter(), Counter()
@@ -395,7 +399,7 @@ def report(only: list[str] | None = None) -> str:
                        f"{everything['not run']} | {everything['uncovered']} | {'-' if everything['not run'] else f'**{sc:.1%}**'} |")
     s, k, dn = _score(complete)
     if complete["generated"] or complete["uncovered"]:
-        lines += [f"**Score of the modules run to the end: {s:.1%}** ({k} killed of {dn} non-equivalent mutants; "
+        lines += [f"**Score of the modules run to the end: {s:.1%}** ({k} killed or timed out of {dn} non-equivalent mutants; "
                   f"target {TARGET:.0%}).", ""]
     if partial:
         lines += ["**Not complete** (no score until every mutant has run): " + ", ".join(partial) + ".", ""]
@@ -404,7 +408,7 @@ def report(only: list[str] | None = None) -> str:
         lines += ["Runs (an incremental run re-tests only the functions changed since the last one):", ""] + run_lines + [""]
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
-    lines += ["## Surviving mutants", ""]
+    lines += ["## Surviving mutants (and timeouts, caught)", ""]
     by_file = defaultdict(list)
     for res in per_layer.values():
         for sv in (res[1] if res else []):
@@ -414,7 +418,7 @@ def report(only: list[str] | None = None) -> str:
     for src, svs in by_file.items():
         lines += [f"### {src}", ""]
         for _, fn, name, kind, minus, plus, why in svs:
-            tag = "equivalent" if why else ("UNEXPLAINED " + kind)
+            tag = "equivalent" if why else ("timeout: caught" if kind == "timeout" else "UNEXPLAINED " + kind)
             lines.append(f"- `{fn}` ({name.rsplit('__mutmut_', 1)[-1]}, {tag}): `{minus}` -> `{plus}`"
                          + (f"  \n  {why}" if why else ""))
         lines.append("")

@@ -521,6 +521,9 @@ def test_breakdown_and_summary_weigh_scenarios_by_probability():
     assert summ["npv_breakdown_usd"]["acquisitions_usd"] == pytest.approx(pv, rel=1e-12)
     assert summ["violations"] == ["plan.site_events row 1: unknown site 'zz'"]
     assert not ev.ok
+    # no financing section: no valuation keys; no terminal value, so no decision leans on one
+    assert set(summ) == {"instance", "plan", "npv_usd", "npv_usd_by_scenario", "npv_breakdown_usd", "terminal", "violations"}
+    assert summ["terminal"]["flags"] == []
 
 
 def test_feasible_plans_have_no_violations_and_milp_noise_is_tolerated():
@@ -551,3 +554,50 @@ def test_late_hand_over_pays_its_penalty():
     assert line(ev, "lease_penalty_usd", "2026-05") == pytest.approx(-1000)
     # rent starts at hand-over: 0.5 MW x 1000 x 100 = 50,000 in May and June only
     assert line(ev, "lease_revenue_usd") == pytest.approx(2 * 50_000)
+
+
+# ---------------------------------------------------------------- numbers in sentences (benchmarks/MUTATION.md)
+
+
+def test_numbers_in_violation_sentences():
+    from types import SimpleNamespace
+
+    from optimizer.evaluate.firststage import _number, fmt
+
+    # thousands separators from 100,000 up (100,000 itself included); 6 significant digits below
+    assert fmt(100_000) == "100,000" and fmt(99_999.5) == "99999.5" and fmt(1234567.4) == "1,234,567"
+    # a negative zero reads as 0
+    assert fmt(-0.0) == "0" and fmt(-1e-12) == "-1e-12"
+    # a plan value: negative only beyond the tolerance 1e-6 (relative above 1); at -1e-6 it is 0
+    st = SimpleNamespace(violations=[])
+    assert _number(st, 0.0, "plan.x row 0", "units") == 0.0
+    assert _number(st, 5e-7, "plan.x row 0", "units") == 5e-7
+    assert _number(st, -1e-6, "plan.x row 0", "units") == 0.0
+    assert st.violations == []
+    assert _number(st, -2.0, "plan.x row 1", "units") is None
+    assert _number(st, float("nan"), "plan.x row 2", "units") is None
+    assert st.violations == ["plan.x row 1: units -2 is negative", "plan.x row 2: units is not a number"]
+
+
+def test_operations_values_are_checked_row_by_row():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from optimizer.evaluate.evaluator import _Ops
+
+    ops = object.__new__(_Ops)  # only the violation list of the state is used
+    ops.st = SimpleNamespace(violations=[])
+    # rows 1 (-2), 2 (NaN) and 4 (-1.5e-6, beyond the 1e-6 tolerance) are bad; row 3 (-1e-6) is 0
+    df = pd.DataFrame({"units": [5.0, -2.0, float("nan"), -1e-6, -1.5e-6]})
+    out = ops._values(df, "operations", "units", np.ones(5, dtype=bool))
+    assert out.tolist() == [5.0, 0.0, 0.0, 0.0, 0.0]
+    assert ops.st.violations == ["plan.operations row 1: units -2 is negative (and 2 more rows)"]
+    # the first bad row not a number; rows outside ``ok`` are not read
+    df = pd.DataFrame({"mw": [-7.0, float("nan"), -1.0]})
+    out = ops._values(df, "hpc_operations", "mw", np.array([False, True, True]))
+    assert out.tolist() == [0.0, 0.0]
+    assert ops.st.violations[-1] == "plan.hpc_operations row 1: mw is not a number (and 1 more rows)"
+    # one bad row: no count
+    ops._values(pd.DataFrame({"mw": [-3.0]}), "t", "mw", np.ones(1, dtype=bool))
+    assert ops.st.violations[-1] == "plan.t row 0: mw -3 is negative"

@@ -593,7 +593,8 @@ def accessor_variant() -> dict:
     contract J (+2) in Q0 and two fixed contracts around the owned generation G (Zb 1 MW at 30 in
     Q3, Za 0.5 MW at 40 from Oct 2026 to Jun 2027); contract I moved to the horizon's last month;
     no ASIC salvage; a GPU price index of 1.2 and a hand-over delay of 2 months in "down"; a demand-response
-    program in the north market."""
+    program in the north market; a GPU cloud option; LB renewable once for 6 months at +3 % when
+    the HPC index is at least that (holder mode); a fuel price path and a G&A reduction."""
     raw = terminal_variant(asic_salvage=False)
     s1, s2 = raw["sites"]
     s1.update(ownership_share=0.6, fixed_opex_mining_usd_per_mw_month=1_000,
@@ -612,9 +613,15 @@ def accessor_variant() -> dict:
                       "price_usd_per_mwh": 40, "mw_cap": 0.5})
     contracts.append({"id": "J", "site": "s2", "kind": "index", "start_month": "2026-01", "term_months": 3,
                       "adder_usd_per_mwh": 2})
+    raw["leases"][1]["renewals"] = {"count": 1, "term_months": 6, "mode": "holder", "rent_step_share": 0.03}
+    raw["fuels"] = [{"id": "gas", "price_usd_per_mmbtu": 3.5}]
+    raw["overhead"] = {"g_and_a_usd_per_month": 100_000, "reductions": [
+        {"id": "cut", "staff_cost_usd_per_year": 1_200_000, "cut_share": 0.1, "earliest_month": "2026-05", "latest_month": "2027-01"}]}
     raw["scenarios"][0]["gpu_price_index"] = 1.2
     raw["scenarios"][1]["handover_delay_months"] = 2
     raw["markets"] = [{"id": "north", "demand_response": {"payment_usd_per_mw_month": 5_000}}]
+    raw["gpu_cloud"] = {"options": [{"id": "gx", "kw_per_gpu": 2.0, "usd_per_mw": 20_000_000, "price_usd_per_mw_month": 100_000,
+                                     "useful_life_months": 36, "first_month": "2026-01"}]}
     return raw
 
 
@@ -631,6 +638,10 @@ def test_site_accessors(qv, q):
     # s1's market (north) has a demand-response program: 5,000 USD per MW-month x 3 months a
     # quarter; s2's (south) has none
     assert qv.flex("s1").dr_pay_usd_per_mw.tolist() == [15_000.0] * 6 and qv.flex("s2") is None
+    # the levers read the scenario series (a fuel at 3.5 USD/MMBtu in every period) and the
+    # periods of months: the G&A cut may be taken from May 2026 (period 1) to Jan 2027 (period 4)
+    assert qv.lev.fuel_price["gas"].tolist() == [[3.5] * 6, [3.5] * 6]
+    assert qv.lev.reductions["cut"].periods == [1, 2, 3, 4]
     # new builds per site and use
     assert [b.option.id for b in qv.site_builds("s2")] == ["nb_m2", "nb_h"]
     assert [b.option.id for b in qv.site_builds("s2", "hpc")] == ["nb_h"]
@@ -642,6 +653,8 @@ def test_site_accessors(qv, q):
     assert qv.mining_salvage_usd_per_unit("m200") == 0.0 and q.mining_salvage_usd_per_unit("m200") == 300.0
     # the scenarios' GPU price index and hand-over delays
     assert qv.gpu_index.tolist() == [[1.2] * 6, [1.0] * 6]
+    # merchant GPU revenue of a MW in service: 100,000 USD per MW-month x 3 months x the index
+    assert qv.gpus["gx"].merchant_usd_per_mw.tolist() == [[approx(360_000)] * 6, [approx(300_000)] * 6]
     assert qv.delays.tolist() == [0, 2]
     # the HPC lease-rate index month by month (up: 1 + 0.01 per month from Jan 2026; down: 1)
     assert qv.hpc_index_monthly[0][:4].tolist() == [approx(1.0), approx(1.01), approx(1.02), approx(1.03)]
@@ -649,6 +662,20 @@ def test_site_accessors(qv, q):
     # the contract each ContractData describes; I starts in the last month: it runs to the end
     assert qv.contracts["Za"].contract.id == "Za"
     assert qv.contracts["I"].runs_to_horizon_end is True and qv.contracts["Zb"].runs_to_horizon_end is False
+
+
+def test_holder_renewal_follows_each_scenarios_index(qv):
+    from optimizer.economics.data import lease_at
+
+    # LB from Jan 2026 (tau 0), 6 months at 120,000 a month. "up": its renewal from Jul 2026 asks
+    # 1.03 x the rate, the index is then 1.06: renewed, Jul .. Dec 2026 at 123,600 a month. "down":
+    # delayed 2 months (Mar .. Aug 2026), the renewal from Sep 2026 asks 1.03, the index is 1.0:
+    # not renewed.
+    assert qv.leases["LB"].schedule(0, 0).rent_usd.tolist() == [approx(x) for x in (360_000, 360_000, 370_800, 370_800, 0, 0)]
+    assert qv.leases["LB"].schedule(0, 1).rent_usd.tolist() == [approx(x) for x in (120_000, 360_000, 240_000, 0, 0, 0)]
+    # handed over in Apr 2026 instead (outside its window): "up" renews from Oct 2026 (index 1.09)
+    out = lease_at(qv, "LB", 1)
+    assert out.schedule(1, 0).rent_usd.tolist() == [approx(x) for x in (0, 360_000, 360_000, 370_800, 370_800, 0)]
 
 
 def test_tenant_capex(qv, q):
@@ -665,6 +692,9 @@ def test_tenant_capex(qv, q):
     assert qv.tenant_capex_fractions(4, 0).tolist() == [0, 0, 0, 0, 1.0, 0]
     # hand-over in 5 after 4 periods of works: 1, 2, 3, 4
     assert qv.tenant_capex_fractions(5, 4).tolist() == [0, 0.25, 0.25, 0.25, 0.25, 0]
+    # one period of works: all of it in the period before the hand-over; lead 0 in the last period
+    assert qv.tenant_capex_fractions(3, 1).tolist() == [0, 0, 1.0, 0, 0, 0]
+    assert qv.tenant_capex_fractions(5, 0).tolist() == [0, 0, 0, 0, 0, 1.0]
 
 
 def test_site_energy_price_with_stacked_fixed_supply(qv):
@@ -707,17 +737,23 @@ def test_costs_after_the_horizon(qt, qv):
 
 
 def test_terminal_margin_reads_the_last_period():
+    d = lambda k: 1.08 ** (-k / 12)  # noqa: E731
     raw = copy.deepcopy(MONTHLY)
     raw["horizon"]["terminal"] = {"mining_margin_multiple": 1.0}
+    sc = raw["scenarios"][0]
+    sc["btc_price_usd"] = {"points": {"2026-02": 50_000, "2026-05": 80_000, "2026-06": 90_000}}
+    sc["power_price_usd_per_mwh"] = {"m": {"points": {"2026-05": 45, "2026-06": 50}}}
     mm = compile_instance(Instance.from_dict(raw))
     # no lease: K = 12 x 1 + 1 months after the end
     assert len(mm.hours_after) == 13
-    # k = 12 monthly periods; June: 80,000 USD x the June BTC per unit - 3 kW x 1.2 x 720 h
-    # (2.592 MWh, not February's 672 h) x 45 USD/MWh
-    want = 12 * (80_000 * mm.btc_per_unit["k150"][0, 5] - 3.0 * 1.2 * 720 / 1000 * 45)
+    # May: 80,000 USD and 45 USD/MWh; June: 90,000 and 50 (also the price after the horizon)
+    assert mm.btc_price_usd[0, 4:].tolist() == [80_000, 90_000] and mm.power_price["m"][0, 4:].tolist() == [45, 50]
+    # k = 12 monthly periods; June: 90,000 USD x the June BTC per unit - 3 kW x 1.2 x 720 h
+    # (2.592 MWh, not February's 672 h) x 50 USD/MWh
+    want = 12 * (90_000 * mm.btc_per_unit["k150"][0, 5] - 3.0 * 1.2 * 720 / 1000 * 50)
     assert mm.terminal_mining_margin_per_unit("a", "k150")[0] == approx(want)
-    # a month earlier the price was lower (May 80,000 too, April 70,000): the margin reads June
-    assert mm.btc_price_usd[0, 3] == approx(70_000)
+    # a MW for one month after the end at June's market price: 50 x 744 h (July), discounted a month
+    assert mm.market_cost_after("a", 1)[0] == approx(50 * 744 * d(1))
 
 
 def test_restrict_keeps_one_scenarios_arrays(q):
@@ -742,6 +778,8 @@ def test_lease_outside_its_window_and_the_tree(q):
     # 1.2 MW x 1000 x 100 = 120,000 a month
     out = lease_at(q, "LB", 2)
     assert out.rent_usd[2].tolist() == [0, 0, approx(360_000), approx(360_000), 0, 0]
+    # hours of the lease's periods: Jul .. Sep 2026 (92 days) and Oct .. Dec (92 days) x 24
+    assert out.active_hours[2].tolist() == [0, 0, 2208, 2208, 0, 0]
     # the two-stage form: one branch at period 0; a tree branching in Jul 2026: period 2
     assert q.tree.branch_periods == [0]
     # "down" follows "up" until Jul 2026, then falls: the root holds Jan .. Jun 2026
@@ -762,18 +800,41 @@ def test_lease_terminal_of_tranches_and_of_one_month_after():
     # LA in two tranches (1.5 MW at once, 1.0 MW three months later), a pass-through at the site's
     # price: the landlord bears no power after the horizon
     raw["leases"][0].update(tranches=[{"it_mw": 1.5, "offset_months": 0}, {"it_mw": 1.0, "offset_months": 3}],
-                            power_passthrough=True)
+                            power_passthrough=True, term_months=16)
     # LB runs 19 months from Jan 2026: to Jul 2027, one month after the horizon
     raw["leases"][1].update(term_months=19)
+    # LC (splittable, at s2) in two tranches, 1.0 MW at once and 0.5 MW two months later; the
+    # landlord bears the power (no pass-through, no after-power margin)
+    raw["leases"][2].update(tranches=[{"it_mw": 1.0, "offset_months": 0}, {"it_mw": 0.5, "offset_months": 2}])
     dd = compile_instance(Instance.from_dict(raw))
-    # LA from Oct 2026 (tau 3): tranche 1 to Dec 2027 (6 months after), tranche 2 Jan 2027 .. Mar
-    # 2028 (9 months after); s1's fixed HPC opex 2,000 USD per MW-month on whole racks of 130 kW:
-    # 12 racks (1.56 MW) and 8 racks (1.04 MW). The contracted NOI after the horizon is the lease
-    # schedule's (tested on its own above).
-    fixed = 2_000 * (1.56 * sum(d(k) for k in range(1, 7)) + 1.04 * sum(d(k) for k in range(1, 10)))
+    # LA (16 months each tranche) from Oct 2026 (tau 3): tranche 1 to Jan 2028 (7 months after),
+    # tranche 2 Jan 2027 .. Apr 2028 (10 months after); s1's fixed HPC opex 2,000 USD per MW-month
+    # on whole racks of 130 kW: 12 racks (1.56 MW) and 8 racks (1.04 MW). From Apr 2026 (tau 1):
+    # tranche 1 to Jul 2027 (1 month after), tranche 2 Jul 2026 .. Oct 2027 (4 months after).
+    # The contracted NOI after the horizon is the lease schedule's (tested on its own above).
+    for tau, (n1, n2) in ((3, (7, 10)), (1, (1, 4))):
+        fixed = 2_000 * (1.56 * sum(d(k) for k in range(1, n1 + 1)) + 1.04 * sum(d(k) for k in range(1, n2 + 1)))
+        for w in (0, 1):
+            noi = dd.leases["LA"].schedule(tau, w).terminal_noi_usd
+            assert dd.lease_terminal_usd("LA", tau, "s1")[w] == approx(noi - fixed)
+    # LC from Jul 2026 (tau 2), 30 months a tranche: to Dec 2028 (18 months after) and Sep 2026 ..
+    # Feb 2029 (20 months after); s2 pays south 35 after the horizon, PUE 1.3, no fixed HPC opex
+    hours = [24.0 * n for n in [31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30] + [31, 31, 30, 31, 30, 31, 31, 28]]
+    power = 1.3 * 35 * (1.0 * sum(h * d(k) for k, h in enumerate(hours[:18], start=1))
+                        + 0.5 * sum(h * d(k) for k, h in enumerate(hours[:20], start=1)))
     for w in (0, 1):
-        noi = dd.leases["LA"].schedule(3, w).terminal_noi_usd
-        assert dd.lease_terminal_usd("LA", 3, "s1")[w] == approx(noi - fixed)
+        noi = dd.leases["LC"].schedule(2, w).terminal_noi_usd
+        assert dd.lease_terminal_usd("LC", 2, "s2")[w] == approx(noi - power)
+    # LB as a GPU cloud contract: no prepaid rent, so no deferred revenue (the GPUs' book value
+    # stands for what they earn after the horizon, economics/leases.py); its racks are the GPUs' and
+    # their power is not the lease's (it would be 1.2 x 1.3 x 744 x 35 x d(1) as above): 0
+    raw["gpu_cloud"] = {"options": [{"id": "gx", "kw_per_gpu": 2.0, "usd_per_mw": 20_000_000, "price_usd_per_mw_month": 100_000,
+                                     "useful_life_months": 36, "first_month": "2026-01"}]}
+    raw["leases"][1].update(gpu_option="gx")
+    dg = compile_instance(Instance.from_dict(raw))
+    for w in (0, 1):
+        assert dg.leases["LB"].schedule(0, w).terminal_noi_usd == 0.0
+    assert dg.lease_terminal_usd("LB", 0, "s2").tolist() == [0.0, 0.0]
     # LB (tau 0) at s2: no fixed HPC opex; the landlord bears the power of Jul 2027: 1.2 MW x PUE
     # 1.3 x 744 h x south 35, discounted one month
     for w in (0, 1):

@@ -436,9 +436,8 @@ class Data:
         before the hand-over ``tau`` (in tau when lead is 0); parts before the horizon fall in period 0."""
         out = np.zeros(self.T)
         n = max(lead, 1)
-        for j in range(n):
-            t = tau - lead + j if lead > 0 else tau
-            out[min(max(t, 0), self.T - 1)] += 1.0 / n
+        for j in range(n):  # tau - lead .. tau - 1 (tau itself when lead is 0); tau <= T - 1
+            out[max(tau - lead + j, 0)] += 1.0 / n
         return out
 
 
