@@ -567,18 +567,3 @@ def test_lease_terminal_power_follows_who_pays_it():
     d4 = compile_instance(Instance.from_dict(raw))
     assert d4.lease_credit_price("LA", "s1") is None
     assert sum(hours) > 0
-
-
-def test_terminal_mining_bounds(qt):
-    # k = 0.5 x 12 / 3 = 2 quarters; per unit of each model: k x (P x BTC - MWh x price) of Q5;
-    # cap = 80 ASICs a rack x 50 mining racks = 4,000 units; the bounds take the best and the worst model
-    k = 2.0
-    for w in (0, 1):
-        p = qt.terminal_mining_price["s1"][w]
-        g = {m: k * (qt.btc_price_usd[w, 5] * qt.btc_per_unit[m][w, 5] - qt.mwh_per_unit("s1", m)[5] * p)
-             for m in ("m200", "m100")}
-        up, lo = qt.terminal_mining_bounds("s1")
-        assert up[w] == approx(4_000 * max(0.0, *g.values()))
-        # no fixed mining opex; salvage 300 (m200) or 0 (m100)
-        worst = max(max(0.0, -g["m200"]) + 300, max(0.0, -g["m100"]) + 0)
-        assert lo[w] == approx(-4_000 * worst)
