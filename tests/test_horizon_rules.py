@@ -195,6 +195,32 @@ def test_mining_terminal_above_salvage_is_what_keeping_adds():
     check_milp(miner(60, 600))
 
 
+def test_keep_or_retire_is_decided_for_the_whole_site_not_model_by_model():
+    # Two models at one site (15 racks x 100 = 1,500 positions): 1,000 units of x as above and 500
+    # units of y (100 TH/s at 4 kW: 0.096 MWh a day x 60 = 5.76 USD against 4.5 of revenue, so the
+    # operating rule switches y off). Fixed opex 1,000 USD/MW-month on 2 + 2 MW = 4,000 a month.
+    #   December margin = 139,500 - 89,280 - 4,000 = 46,220; keeping is worth 12 x 46,220 = 554,640
+    #   retiring gives S = 1,000 x 50 + 500 x 400 = 250,000 < 554,640: keep the whole site,
+    #   terminal_mining_usd = 554,640 - 250,000 = 304,640 (terminal total 554,640).
+    # Deciding model by model would keep x (12 x 48,220 - 50,000 = 528,640) and retire y (its 200,000
+    # of salvage): a terminal total of 778,640, which the rule does not allow (economics.md). With the
+    # first stage pinned to "retire nothing", the MILP must value the kept site exactly so: its convex
+    # hull rows (fleet.terminal_mining_floor) may split units between kept and retired parts only
+    # when tkeep is fractional.
+    raw = miner(60, 50)
+    raw["sites"][0]["halls"] = [{**MINER, "racks": 15}]
+    raw["fleet"]["asic_models"].append({"name": "y", "hashrate_th_s": 100, "power_w": 4000, "salvage_usd_per_unit": 400})
+    raw["fleet"]["installed"].append({"site": "a", "model": "y", "units": 500})
+    inst = Instance.from_dict(raw)
+    ev = evaluate(inst, Plan())
+    assert terminal(ev, "terminal_mining_usd") == pytest.approx(304_640, rel=1e-9)
+    assert terminal(ev) == pytest.approx(554_640, rel=1e-9)
+    res = solve(inst, first_stage=Plan(), mip_gap=1e-9, baselines=False, value_of_information=False, shadow_prices=False)
+    assert res.status == "optimal", res.message
+    res.verify(rtol=1e-9)
+    assert terminal(res.evaluation, "terminal_mining_usd") == pytest.approx(304_640, rel=1e-9)
+
+
 def test_mining_terminal_power_at_the_contract_still_running():
     # The site buys at 40 USD/MWh under a fixed contract running 6 months past the end, market 60:
     # the 12 months the multiple values are priced 40 for k = 1..6 and 60 for k = 7..12, hours-weighted:

@@ -7,6 +7,7 @@ plan), never the model.
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 import pytest
 
@@ -231,3 +232,42 @@ def test_row_generation_equals_all_rows_where_the_floor_forbids_the_conversion()
         assert float(res.plan.conversions["blocks"].sum()) == 0
         assert res.npv_usd == pytest.approx(MINING_NPV, rel=1e-9)
         res.verify()
+
+
+def test_neighbourhood_search_keeps_where_incumbent_and_lp_agree():
+    # cash_start 10, both floors enforced. The incumbent of a round without floors takes all three
+    # (a, b, c) = (1, 1, 1), which no LP repair can keep (cash2 = -2 with the integers fixed). The LP
+    # relaxation under the floors: b (4 per 4 of cash) and a (5 per 6) fill period 1 exactly
+    # (6 + 4 = 10); period 2 earns 3, so c = 3/5 = 0.6: (1, 1, 0.6), worth 9 + 1.8 = 10.8.
+    # They agree on a = b = 1 (fixed); c is free and must be 0: the plan {a, b}, worth 9 (the optimum).
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    lp = b._relaxation(None)
+    assert lp[[b.column_index(v) for v in (m.a, m.b, m.c)]] == pytest.approx([1.0, 1.0, 0.6])
+    x = lp.copy()
+    x[[b.column_index(v) for v in (m.a, m.b, m.c)]] = 1.0
+    obj, y = b._neighbourhood(x, lp, None, 0.0, None)
+    assert obj == pytest.approx(9.0)
+    assert y[[b.column_index(v) for v in (m.a, m.b, m.c)]] == pytest.approx([1.0, 1.0, 0.0])
+    # the bounds of the fixed integers are given back: the full model still reaches its optimum 9
+    # and, with the floor off, 12
+    assert b.solve(mip_gap=0.0).objective == pytest.approx(9.0)
+    # an incumbent whose integers are the LP's has no neighbourhood to search
+    assert b._neighbourhood(np.round(lp), np.round(lp), None, 0.0, None) is None
+
+
+def test_an_lp_after_long_runs_gets_its_own_time_limit():
+    # HiGHS compares an LP's time limit with its run clock, which adds up all earlier runs of the
+    # same Highs object: after more than 1 s of runs, an LP given 0.5 s used to stop at once
+    # ("time limit reached", no solution). The LP helpers offset the limit by that clock.
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    for _ in range(100_000):
+        if b.highs.getRunTime() > 1.0:
+            break
+        b.solve(mip_gap=0.0)
+    assert b.highs.getRunTime() > 1.0
+    lp = b._relaxation(0.5)  # a 3-variable LP: milliseconds
+    assert lp is not None
+    assert lp[b.column_index(m.c)] == pytest.approx(0.6)
+    assert b.fix_integers_and_solve_lp(time_limit_s=0.5).status == "optimal"

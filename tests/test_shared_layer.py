@@ -569,21 +569,6 @@ def test_lease_terminal_power_follows_who_pays_it():
     assert sum(hours) > 0
 
 
-def test_terminal_mining_bounds(qt):
-    # k = 0.5 x 12 / 3 = 2 quarters; per unit of each model: k x (P x BTC - MWh x price) of Q5;
-    # cap = 80 ASICs a rack x 50 mining racks = 4,000 units; the bounds take the best and the worst model
-    k = 2.0
-    for w in (0, 1):
-        p = qt.terminal_mining_price["s1"][w]
-        g = {m: k * (qt.btc_price_usd[w, 5] * qt.btc_per_unit[m][w, 5] - qt.mwh_per_unit("s1", m)[5] * p)
-             for m in ("m200", "m100")}
-        up, lo = qt.terminal_mining_bounds("s1")
-        assert up[w] == approx(4_000 * max(0.0, *g.values()))
-        # no fixed mining opex; salvage 300 (m200) or 0 (m100)
-        worst = max(max(0.0, -g["m200"]) + 300, max(0.0, -g["m100"]) + 0)
-        assert lo[w] == approx(-4_000 * worst)
-
-
 # ---------------------------------------------------------------- accessors the model and evaluator read (benchmarks/MUTATION.md)
 
 
@@ -724,36 +709,27 @@ def test_costs_after_the_horizon(qt, qv):
                                                       approx(30 * (744 * d(1) + 744 * d(2)))]
     # one month after the end: max(1.1^(-1/12), 1 - 0.09 / 12 x 1.1^(-1/12)), the second here
     assert qt.reversion_factor(1) == approx(1 - 0.09 / 12 * d(1))
-    # fixed mining opex in the worst case of the terminal bounds: 1,000 USD per MW-month x 3.5 kW
-    # (m200) x 3 months = 10.5 a unit, 2,150 W (m100): 6.45; no salvage in this variant
-    k = 2.0
+    # fixed mining opex of one installed unit for a quarter: 1,000 USD per MW-month x 3.5 kW (m200)
+    # x 3 months = 10.5; 2,150 W (m100): 6.45
     assert qv.mining_opex_usd_per_unit("s1", "m200") == approx(10.5)
-    for w in (0, 1):
-        p = qv.terminal_mining_price["s1"][w]
-        g = {m: k * (qv.btc_price_usd[w, 5] * qv.btc_per_unit[m][w, 5] - qv.mwh_per_unit("s1", m)[5] * p)
-             for m in ("m200", "m100")}
-        _, lo = qv.terminal_mining_bounds("s1")
-        assert lo[w] == approx(-4_000 * max(max(0.0, -g["m200"]) + k * 10.5, max(0.0, -g["m100"]) + k * 6.45))
+    assert qv.mining_opex_usd_per_unit("s1", "m100") == approx(6.45)
 
 
-def test_terminal_margin_reads_the_last_period():
+def test_prices_after_the_horizon_are_the_last_periods():
     d = lambda k: 1.08 ** (-k / 12)  # noqa: E731
     raw = copy.deepcopy(MONTHLY)
     raw["horizon"]["terminal"] = {"mining_margin_multiple": 1.0}
     sc = raw["scenarios"][0]
-    sc["btc_price_usd"] = {"points": {"2026-02": 50_000, "2026-05": 80_000, "2026-06": 90_000}}
     sc["power_price_usd_per_mwh"] = {"m": {"points": {"2026-05": 45, "2026-06": 50}}}
     mm = compile_instance(Instance.from_dict(raw))
     # no lease: K = 12 x 1 + 1 months after the end
     assert len(mm.hours_after) == 13
-    # May: 80,000 USD and 45 USD/MWh; June: 90,000 and 50 (also the price after the horizon)
-    assert mm.btc_price_usd[0, 4:].tolist() == [80_000, 90_000] and mm.power_price["m"][0, 4:].tolist() == [45, 50]
-    # k = 12 monthly periods; June: 90,000 USD x the June BTC per unit - 3 kW x 1.2 x 720 h
-    # (2.592 MWh, not February's 672 h) x 50 USD/MWh
-    want = 12 * (90_000 * mm.btc_per_unit["k150"][0, 5] - 3.0 * 1.2 * 720 / 1000 * 50)
-    assert mm.terminal_mining_margin_per_unit("a", "k150")[0] == approx(want)
+    # May 45 USD/MWh, June 50
+    assert mm.power_price["m"][0, 4:].tolist() == [45, 50]
     # a MW for one month after the end at June's market price: 50 x 744 h (July), discounted a month
     assert mm.market_cost_after("a", 1)[0] == approx(50 * 744 * d(1))
+    # the terminal mining margin's power price: June's, in every month after the end
+    assert mm.terminal_mining_price["a"].tolist() == [approx(50.0)]
 
 
 def test_restrict_keeps_one_scenarios_arrays(q):

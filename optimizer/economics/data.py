@@ -355,31 +355,6 @@ class Data:
         ``terminal.asic_salvage`` is on, else 0 (the floor of the terminal mining value)."""
         return self.inst.model_by_name[model].salvage_usd_per_unit if self.inst.horizon.terminal.asic_salvage else 0.0
 
-    def terminal_mining_margin_per_unit(self, site_id: str, model: str) -> np.ndarray:
-        """[W] k x (revenue - energy at terminal_mining_price) of one unit of ``model`` running in
-        the last period, USD (k = terminal_mining_factor; fixed opex not included)."""
-        rev = self.btc_price_usd[:, -1] * self.btc_per_unit[model][:, -1]
-        mwh = float(self.mwh_per_unit(site_id, model)[-1])
-        return self.terminal_mining_factor * (rev - mwh * self.terminal_mining_price[site_id])
-
-    def terminal_mining_bounds(self, site_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """([W] upper, [W] lower) natural bounds, USD, of k x margin - salvage of the site's fleet in
-        the last period (the terminal mining floor, models/formulation.md): at most apr x R0 units
-        run, each earning at most k x max(0, unit margin); at worst every unit loses
-        k x (max(0, -unit margin) + fixed opex) and forgoes its salvage. Over every ASIC model (a
-        superset of those the site can hold), so valid whatever the fleet."""
-        site = self.inst.site_by_id[site_id]
-        cap = float(site.asics_per_rack * site.mining_racks)
-        k = self.terminal_mining_factor
-        gain = np.zeros(self.W)
-        loss = np.zeros(self.W)
-        for mod in self.inst.fleet.asic_models:
-            g = self.terminal_mining_margin_per_unit(site_id, mod.name)
-            gain = np.maximum(gain, np.maximum(g, 0.0))
-            loss = np.maximum(loss, np.maximum(-g, 0.0) + k * self.mining_opex_usd_per_unit(site_id, mod.name)
-                              + self.mining_salvage_usd_per_unit(mod.name))
-        return cap * gain, -cap * loss
-
     def mining_opex_usd_per_unit(self, site_id: str, model: str) -> float:
         """Fixed mining opex of one installed ASIC for one period: USD per MW-month x nameplate MW x months."""
         site = self.inst.site_by_id[site_id]

@@ -10,6 +10,7 @@ from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedContract
 from optimizer.model import financing, overhead, power, sites
 from optimizer.model.common import MWH, PHS, UNITS, ik, isplit
+from optimizer.model.fleet import terminal_margin_terms
 from optimizer.plan import Plan
 
 TOL = 1e-9  # model-unit values below this are read as 0
@@ -300,6 +301,13 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
         m.tkeep[s, w].set_value(1.0 if val > 0 else 0.0, skip_validation=True)
         m.tmine[s, w].set_value(max(val, 0.0), skip_validation=True)
         out[m.tkeep[s, w]], out[m.tmine[s, w]] = _v(m.tkeep[s, w]), _v(m.tmine[s, w])
+        for mod, _, op, _, inst in terminal_margin_terms(m, data, s, w):  # the hull's kept part: all or nothing
+            keep = val > 0
+            if op is not None:
+                m.tmop[s, mod, w].set_value(_v(op) if keep else 0.0, skip_validation=True)
+                out[m.tmop[s, mod, w]] = _v(m.tmop[s, mod, w])
+            m.tminst[s, mod, w].set_value(pyo.value(inst) if keep else 0.0, skip_validation=True)
+            out[m.tminst[s, mod, w]] = _v(m.tminst[s, mod, w])
     if not len(plan.energy):
         return
     for var in (m.deliv, m.used, m.shortfall, m.feed):

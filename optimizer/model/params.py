@@ -15,8 +15,6 @@ of them (per period and scenario, per lease, per site) and building stays fast:
 - ``mining_price[s, w]``   USD/MWh of the terminal mining margin (``Data.terminal_mining_price``)
 - ``lease_reversion[l, tau, k]`` reversion factor of the months tranche k of lease l handed over in tau
                            is reserved past the end
-- ``tmine_ub[s, w]``, ``tmine_lb[s, w]`` natural bounds ($M) of k x margin - salvage of the site's
-                           fleet in the last period (``Data.terminal_mining_bounds``; the floor's rows)
 - ``lease_rate[l]``        USD per kW-month of lease l (rent and NOI-margin opex scale with it)
 - ``lease_terminal[l, tau, s, w]`` USD, the terminal_lease_noi of lease l handed over in tau at s
                            (``Data.lease_terminal_usd``: contracted NOI net of fixed HPC opex and power)
@@ -65,8 +63,6 @@ def _values(data: Data) -> dict[str, dict]:
         "hpc_value": {(s, w): float(a[w]) for s, a in data.hpc_value_usd_per_mw.items() for w in range(W)},
         "mining_price": {(s, w): float(a[w]) for s, a in data.terminal_mining_price.items() for w in range(W)},
         "lease_rate": {l.id: float(l.rate_usd_per_kw_month) for l in data.inst.leases},
-        "tmine_ub": {(s.id, w): float(data.terminal_mining_bounds(s.id)[0][w]) / 1e6 for s in data.inst.sites for w in range(W)},
-        "tmine_lb": {(s.id, w): float(data.terminal_mining_bounds(s.id)[1][w]) / 1e6 for s in data.inst.sites for w in range(W)},
         "lease_reversion": {(lid, tau, k): data.reversion_factor(int(n))
                             for lid, ld in data.leases.items() for tau in ld.handover_periods if ld.runs_past_horizon[tau]
                             for k, n in enumerate(ld.tranche_months_after[tau])},
