@@ -399,6 +399,10 @@ CASES = [
     ("capex budget", lambda r: r.update(policy={"capex_budget_usd_per_year": 400_000}),
      {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
      ["capex budget 2026", "spending 1,000,000 USD", "exceeds the budget 400,000 USD"]),
+    # the same conversion at a 50 % joint venture: the company spends half, 500,000 USD
+    ("capex budget JV", lambda r: (r.update(policy={"capex_budget_usd_per_year": 400_000}), r["sites"][0].update(ownership_share=0.5)),
+     {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
+     ["capex budget 2026", "spending 500,000 USD", "exceeds the budget 400,000 USD"]),
     # initially owned racks: s1 20 + 10 = 30; 0.6 x 30 = 18 > 10 mining racks left
     ("min mining share", lambda r: r.update(policy={"min_mining_share": 0.6}),
      {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
@@ -601,3 +605,29 @@ def test_operations_values_are_checked_row_by_row():
     # one bad row: no count
     ops._values(pd.DataFrame({"mw": [-3.0]}), "t", "mw", np.ones(1, dtype=bool))
     assert ops.st.violations[-1] == "plan.t row 0: mw -3 is negative"
+
+
+def test_capex_spread_past_the_horizon_is_dropped():
+    # rules.yaml: s1's conversion block (10 racks x 100 kW = 1 MW at 1,000,000 USD per MW) takes
+    # 2 months; started in the last month (2026-06), half of it falls in June and half after the
+    # horizon, which is dropped (the block would not be ready inside the horizon: a violation)
+    ev = evaluate(load("rules"), Plan(conversions=df([("s1", "2026-06", 1)], CONV), retirements=df([("s1", "a100", "2026-06", 500)], RET)))
+    cf = ev.cashflows
+    conv = cf[cf["item"] == "capex_usd"]
+    assert conv["usd"].sum() == pytest.approx(-500_000, rel=1e-12) and set(conv["month"]) == {"2026-06"}
+    assert ev.violations == ["site s1 2026-06: conversion of 1 blocks would finish in 2026-08, after the horizon's last period 2026-06 (lead 2 months)"]
+
+
+def test_late_hand_over_penalty_at_a_joint_venture():
+    # rules.yaml's L1 (0.5 MW, window 2026-02..03) with a late penalty of 1,000 USD per MW-month,
+    # handed over in 2026-05 (2 months late) at s1, a 50 % joint venture:
+    # 1,000 x 0.5 MW x 2 months x 0.5 = 500 USD, booked at the hand-over
+    def edit(r):
+        r["leases"][0]["late_penalty_usd_per_mw_month"] = 1000
+        r["sites"][0]["ownership_share"] = 0.5
+
+    ev = evaluate(load("rules", edit), Plan(leases=df([("L1", "s1", "2026-05", 1.0)], LEASE)))
+    cf = ev.cashflows
+    pen = cf[(cf["item"] == "lease_penalty_usd") & (cf["usd"] != 0)]
+    assert pen["usd"].sum() == pytest.approx(-500.0, rel=1e-12) and set(pen["month"]) == {"2026-05"}
+    assert ev.violations == []

@@ -353,6 +353,9 @@ def test_lease_racks(q):
     assert r[("LC", "s2")] == approx(1500 / 150)
     # eligible sites only
     assert set(r) == {("LA", "s1"), ("LB", "s2"), ("LC", "s1"), ("LC", "s2")}
+    # per period when handed over in Apr 2026 (tau 1, 15 months: to Jun 2027): LA's 20 racks from period 1
+    assert q.lease_rack_need("LA", "s1", 1).tolist() == [0, 20, 20, 20, 20, 20]
+    assert q.first_tranche_racks("LA", "s1") == 20.0 and q.first_tranche_racks("LC", "s2") == approx(10.0)
 
 
 # ---------------------------------------------------------------- timing helpers, fleet, sites
@@ -801,6 +804,20 @@ def test_lease_terminal_of_tranches_and_of_one_month_after():
     for w in (0, 1):
         noi = dd.leases["LC"].schedule(2, w).terminal_noi_usd
         assert dd.lease_terminal_usd("LC", 2, "s2")[w] == approx(noi - power)
+    # LA (15 months) from Apr 2026 (tau 1): tranche 1 ends with the horizon (Jun 2027), tranche 2
+    # (Jul 2026 .. Sep 2027) runs 3 months after it; LC a pass-through at the market price: s2 pays
+    # the market price after the horizon (the last quarter's: south rising 1 USD/MWh a month from 35
+    # in Jan 2026, so every quarter differs), and the tenant reimburses that: the landlord bears nothing
+    r15 = copy.deepcopy(raw)
+    r15["leases"][0].update(term_months=15)
+    r15["leases"][2].update(power_passthrough=True, passthrough_price="market")
+    for sc in r15["scenarios"]:
+        sc["power_price_usd_per_mwh"]["south"] = {"points": {"2026-01": 35, "2027-06": 52}}
+    d15 = compile_instance(Instance.from_dict(r15))
+    for w in (0, 1):
+        noi = d15.leases["LA"].schedule(1, w).terminal_noi_usd
+        assert d15.lease_terminal_usd("LA", 1, "s1")[w] == approx(noi - 2_000 * 1.04 * sum(d(k) for k in (1, 2, 3)))
+        assert d15.lease_terminal_usd("LC", 2, "s2")[w] == approx(d15.leases["LC"].schedule(2, w).terminal_noi_usd)
     # LB as a GPU cloud contract: no prepaid rent, so no deferred revenue (the GPUs' book value
     # stands for what they earn after the horizon, economics/leases.py); its racks are the GPUs' and
     # their power is not the lease's (it would be 1.2 x 1.3 x 744 x 35 x d(1) as above): 0
@@ -817,3 +834,26 @@ def test_lease_terminal_of_tranches_and_of_one_month_after():
         noi = dd.leases["LB"].schedule(0, w).terminal_noi_usd
         assert noi > 0
         assert dd.lease_terminal_usd("LB", 0, "s2")[w] == approx(noi - 1.2 * 1.3 * 744 * 35 * d(1))
+
+
+def test_discount_factors_per_rate_class():
+    # financing.discount_rates: merchant mining at 20 %, contracted lease NOI at 8 %, the rest at
+    # the horizon's 10 %. A quarter's factor is the mean of its months' (1 + r)^(-m/12); a terminal
+    # line takes its class's factor at the horizon end, (1 + r)^(-18/12).
+    raw = copy.deepcopy(QUARTERLY)
+    raw["financing"] = {"discount_rates": {"merchant_mining": 0.2, "contracted_lease": 0.08}}
+    dd = compile_instance(Instance.from_dict(raw))
+
+    def quarters(r):
+        return [approx(sum((1 + r) ** (-(3 * t + j) / 12) for j in (1, 2, 3)) / 3) for t in range(6)]
+
+    assert dd.item_df("mining_revenue_usd").tolist() == quarters(0.2)
+    assert dd.item_df("lease_revenue_usd").tolist() == quarters(0.08)
+    assert dd.item_df("power_cost_usd").tolist() == quarters(0.1)
+    assert dd.item_df("terminal_mining_usd").tolist() == [approx(1.2 ** -1.5)] * 6
+    assert dd.item_df("terminal_lease_noi_usd").tolist() == [approx(1.08 ** -1.5)] * 6
+    assert dd.item_df("terminal_hpc_usd").tolist() == [approx(1.1 ** -1.5)] * 6
+    # without a financing section every line takes the horizon's rate
+    q0 = compile_instance(Instance.from_dict(QUARTERLY))
+    assert q0.item_df("mining_revenue_usd").tolist() == quarters(0.1)
+    assert q0.item_df("terminal_mining_usd").tolist() == [approx(1.1 ** -1.5)] * 6
