@@ -7,13 +7,15 @@ plan), never the model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 
 from optimizer.instance import Instance
 from optimizer.solve import solve
-from optimizer.solve.backend import HighsBackend
+from optimizer.solve.backend import BackendResult, HighsBackend
 
 
 def _budget_model(cash_start: float) -> pyo.ConcreteModel:
@@ -271,3 +273,63 @@ def test_an_lp_after_long_runs_gets_its_own_time_limit():
     assert lp is not None
     assert lp[b.column_index(m.c)] == pytest.approx(0.6)
     assert b.fix_integers_and_solve_lp(time_limit_s=0.5).status == "optimal"
+
+
+def _keep_model() -> pyo.ConcreteModel:
+    """A commitment a (binary, worth 5 but costing 1 of the 2 units of capacity) and a recourse
+    z (binary: keep the rest running, worth t <= 3 z and t <= 3 - 1.5 a)."""
+    m = pyo.ConcreteModel()
+    m.a = pyo.Var(domain=pyo.Binary)
+    m.z = pyo.Var(domain=pyo.Binary)
+    m.t = pyo.Var(bounds=(0, None))
+    m.keep = pyo.Constraint(expr=m.t <= 3 * m.z)
+    m.cap = pyo.Constraint(expr=m.t <= 3 - 1.5 * m.a)
+    m.obj = pyo.Objective(expr=5 * m.a + m.t, sense=pyo.maximize)
+    return m
+
+
+def test_polish_reoptimises_the_recourse_and_keeps_the_commitments():
+    # A heuristic's plan (a, z, t) = (0, 0, 0) is worth 0. Polishing with z free keeps a = 0 (a
+    # commitment) and sets z = 1, t = 3: worth 3 (the optimum, a = 1, would be 5 + 1.5 = 6.5).
+    # From (1, 0, 0): z = 1, t = 1.5, worth 6.5.
+    m = _keep_model()
+    b = HighsBackend(m)
+    col = {v.name: b.column_index(v) for v in (m.a, m.z, m.t)}
+    x = np.zeros(3)
+    obj, y = b._polish(x, np.array([col["z"]]), None, None)
+    assert obj == pytest.approx(3.0)
+    assert (y[col["a"]], y[col["z"]], y[col["t"]]) == (pytest.approx(0.0), pytest.approx(1.0), pytest.approx(3.0))
+    x[col["a"]] = 1.0
+    assert b._polish(x, np.array([col["z"]]), None, None)[0] == pytest.approx(6.5)
+    # the commitments' bounds are given back: a free solve finds the optimum 6.5 with a = 1
+    r = b.solve(mip_gap=0.0)
+    assert r.objective == pytest.approx(6.5)
+    b.load_solution()
+    assert pyo.value(m.a) == 1
+
+
+def test_a_polished_answer_replaces_a_worse_one_and_gets_its_gap_back():
+    # An answer (0, 0, 0) worth 0 with a bound of 6.5 (gap 100 %) becomes (0, 1, 3), worth 3; the
+    # gap is recomputed against the same bound: (6.5 - 3) / 3.
+    m = _keep_model()
+    b = HighsBackend(m)
+    r = BackendResult("time_limit_with_incumbent", 0.0, 6.5, math.inf, 0.0, np.zeros(3), "Time limit reached")
+    p = b._polished(r, [b.column_index(m.z)], None, 0.005, None)
+    assert p.objective == pytest.approx(3.0)
+    assert p.gap == pytest.approx((6.5 - 3.0) / 3.0)
+    assert p.status == "time_limit_with_incumbent"
+    # without recourse columns named, nothing is polished
+    r2 = BackendResult("time_limit_with_incumbent", 0.0, 6.5, math.inf, 0.0, np.zeros(3), "Time limit reached")
+    assert b._polished(r2, None, None, 0.005, None).objective == 0.0
+
+
+def test_lp_rounds_enforce_what_the_relaxation_breaks_before_the_first_mip_round():
+    # The LP without floors takes a = b = c = 1 (worth 12): cash1 = 10 - 10 = 0 keeps its floor,
+    # cash2 = 0 + 3 - 5 = -2 breaks it, so cash2 and its neighbour cash1 are enforced; the LP then
+    # keeps both (1, 1, 0.6). The first MIP round already has both floors: the optimum 9, one round.
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), lazy_lp_rounds=True)
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(9.0)
+    assert (r.lazy_path, r.lazy_rounds, r.lazy_rows) == ("relaxation", 1, 2)

@@ -48,9 +48,11 @@ _COLWISE = int(highspy.MatrixFormat.kColwise)
 _INF = math.inf
 LOG_EVERY_S = 2.0  # seconds between two MIP progress reports (HighsBackend.solve's on_log)
 # A lazy solve with a time limit keeps this share of it (at most REPAIR_RESERVE_MAX_S) for the repair
-# LP of the last round's incumbent: without it a round stopped by the limit with a plan that breaks a
-# lazy bound was never repaired, and the answer fell back to an earlier plan or the MIP start.
-REPAIR_RESERVE_SHARE = 0.1
+# LP of the last round's incumbent and the polish of the answer (`_polish`: about 2 s on the medium
+# benchmark): without it a round stopped by the limit with a plan that breaks a lazy bound was never
+# repaired, and the answer fell back to an earlier plan or the MIP start. (10 % cost small seed 1 its
+# second round: 0.27 % -> 9.4 % gap at 10 s.)
+REPAIR_RESERVE_SHARE = 0.05
 REPAIR_RESERVE_MAX_S = 30.0
 # A round whose latest incumbent breaks a lazy bound is stopped once it has run this share of the
 # time limit: its plan is turned into a full-feasible one by the neighbourhood search below
@@ -63,6 +65,13 @@ ROUND_SHARE_GAP_FACTOR = 4.0
 # The neighbourhood search (RINS on the full model: integers where the round's incumbent agrees with
 # the LP relaxation under every lazy bound fixed, the rest free) gets at most this share of the limit.
 NEIGHBOURHOOD_SHARE = 0.25
+POLISH_MIN_S = 5.0
+# solve(lazy_lp_rounds=True): before the first MIP round, the floors the LP relaxation breaks are
+# enforced, round by round (at most LP_ROUNDS_MAX LPs, LP_ROUNDS_SHARE of the time limit). Measured
+# (benchmarks/README.md): small benchmark 3/3 within 10 s with it (2/3 without), but on medium the
+# first round then rarely finds a plan (median gap at 60 s 34.9 % with it, 6.2 % without): off by default.
+LP_ROUNDS_MAX = 10
+LP_ROUNDS_SHARE = 0.1
 
 
 def repair_reserve_s(time_limit_s: float | None) -> float:
@@ -241,6 +250,11 @@ class HighsBackend:
     def is_mip(self) -> bool:
         return self._sf.is_mip
 
+    @property
+    def integer_columns(self) -> np.ndarray:
+        """Indices of the integer columns."""
+        return self._int_idx
+
     def column_index(self, var) -> int | None:
         """Column of a VarData; None when it is not a column (fixed, or in no active expression)."""
         return self._col_of.get(id(var))
@@ -324,6 +338,8 @@ class HighsBackend:
         lazy_lower=None,
         on_log=None,
         lazy_window: int = 1,
+        polish_free=None,
+        lazy_lp_rounds: bool = False,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
@@ -333,12 +349,20 @@ class HighsBackend:
         `lazy_lower`: column indices whose lower bounds are enforced lazily, by row generation (see
         `_solve_lazy`): a sequence of ints (one chain), or a sequence of chains (e.g. one per scenario,
         months in order). `lazy_window`: neighbours either side in its chain enforced with a violated one.
+        `lazy_lp_rounds`: first enforce the lazy bounds the LP relaxation breaks (`_lp_rounds`).
         `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
         per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
-        callback, which fires whether or not HiGHS prints its log); its errors are ignored."""
+        callback, which fires whether or not HiGHS prints its log); its errors are ignored.
+
+        `polish_free`: integer column indices of the recourse (decisions a plan's first stage does
+        not fix, e.g. keep-or-retire at the end). With it, a MIP answer not proven optimal with gap 0
+        is polished (`_polish`): its other integers fixed, those and the continuous part re-optimised,
+        so that the plan's recourse is the best for its commitments (a heuristic's incumbent may keep
+        a fleet worth less than its salvage; the independent evaluator never does)."""
         if on_log is None or not self.is_mip:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                        lazy_window)
+            r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                     lazy_window, lazy_lp_rounds)
+            return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
         last = [time.perf_counter()]
 
         def relay(e) -> None:
@@ -355,19 +379,59 @@ class HighsBackend:
 
         self.highs.cbMipInterrupt.subscribe(relay)
         try:
-            return self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                        lazy_window)
+            r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
+                                     lazy_window, lazy_lp_rounds)
         finally:
             self.highs.cbMipInterrupt.unsubscribe(relay)
+        return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
+
+    def _polished(self, r: BackendResult, free, time_limit_s, mip_gap, threads) -> BackendResult:
+        """`r`, or `r` with its recourse re-optimised (`_polish`) when that is better."""
+        if free is None or not self.is_mip or not r.has_solution or r.gap == 0:
+            return r
+        # at least POLISH_MIN_S: the polish is what makes the answer's recourse the evaluator's, so
+        # it may overrun a short limit (it takes milliseconds on small models, ~2 s on medium ones)
+        budget = None if time_limit_s is None else max(POLISH_MIN_S, repair_reserve_s(time_limit_s))
+        t0 = time.perf_counter()
+        p = self._polish(r.values, np.asarray(free, dtype=np.int32), budget, threads)
+        maximize = self._sf.sense == -1
+        if p is not None and (p[0] > r.objective if maximize else p[0] < r.objective):
+            r.objective, r.values = p[0], p[1]
+            r.values[self._int_idx] = np.round(r.values[self._int_idx])
+            r.gap = _rel_gap(r.objective, r.best_bound) if math.isfinite(r.best_bound) else r.gap
+            if r.status == "time_limit_with_incumbent" and r.gap <= mip_gap:
+                r.status = "feasible_within_gap"
+            self._x = r.values
+        r.solve_s += time.perf_counter() - t0
+        return r
+
+    def _polish(self, x: np.ndarray, free: np.ndarray, time_limit_s, threads) -> tuple[float, np.ndarray] | None:
+        """The MIP under the current bounds with every integer column except `free` fixed at `x`
+        (rounded), started from `x`: (objective, values) of its best plan, or None."""
+        h, sf, ints = self.highs, self._sf, self._int_idx
+        fix = np.setdiff1d(ints, free).astype(np.int32)
+        val = np.round(x[fix])
+        self._set_options(time_limit_s, 0.0, threads, True, False, self._extra_options)
+        h.changeColsBounds(fix.size, fix, val, val)
+        try:
+            start = x.copy()
+            start[fix] = val
+            h.setSolution(len(start), np.arange(len(start), dtype=np.int32), start)
+            self._run()
+            info = h.getInfo()
+            ok = info.primal_solution_status == _SOLUTION_FEASIBLE
+            return (float(info.objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
+        finally:
+            h.changeColsBounds(fix.size, fix, sf.col_lower[fix], sf.col_upper[fix])
 
     def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                        lazy_window=1) -> BackendResult:
+                        lazy_window=1, lazy_lp_rounds=False) -> BackendResult:
         chains = _chains(lazy_lower)
         if chains and self.is_mip:
             if lazy_window < 0:
                 raise ValueError(f"lazy_window: must be >= 0, got {lazy_window}")
             return self._solve_lazy(chains, int(lazy_window), time_limit_s, mip_gap, threads, mip_start, presolve, log,
-                                    highs_options)
+                                    highs_options, lazy_lp_rounds)
         return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
 
     def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
@@ -416,7 +480,8 @@ class HighsBackend:
         )
         return self.last_result
 
-    def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
+    def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options,
+                    lp_rounds: bool = False) -> BackendResult:
         """Exact solve with the lower bounds of the columns in `chains` enforced by row generation.
 
         Round k solves the MIP with only a subset A_k of those lower bounds enforced (A_0: the set
@@ -518,7 +583,19 @@ class HighsBackend:
             j = np.flatnonzero(mask)
             h.changeColsBounds(j.size, idx[j], np.where(active[j], lb[j], -_INF), ub[j])
 
+        def grow(violated: np.ndarray) -> None:
+            """Enforce the violated bounds and the `window` columns either side of each in its chain."""
+            g = np.zeros(idx.size, dtype=bool)
+            for k in np.flatnonzero(violated).tolist():
+                lo, hi = max(pos[k] - window, 0), min(pos[k] + window, size[k] - 1)
+                g[first[k] + lo:first[k] + hi + 1] = True
+            g &= ~active
+            active[:] |= g
+            enforce(g)
+
         enforce(np.ones(idx.size, dtype=bool))
+        if lp_rounds and not active.any():
+            self._lp_rounds(idx, lb, tol, active, grow, None if time_limit_s is None else LP_ROUNDS_SHARE * time_limit_s)
         try:
             while True:
                 if rounds and left() is not None and left() < 0.5:
@@ -579,13 +656,7 @@ class HighsBackend:
                     break
                 if r.status not in ("optimal", "feasible_within_gap") and not cut_short[0]:
                     break  # the round stopped on the limit: no time for another
-                grow = np.zeros(idx.size, dtype=bool)
-                for k in np.flatnonzero(violated).tolist():
-                    lo, hi = max(pos[k] - window, 0), min(pos[k] + window, size[k] - 1)
-                    grow[first[k] + lo:first[k] + hi + 1] = True
-                grow &= ~active
-                active |= grow
-                enforce(grow)
+                grow(violated)
                 path = "row generation"
         finally:
             h.changeColsBounds(idx.size, idx, lb, ub)
@@ -597,6 +668,32 @@ class HighsBackend:
         gap = _rel_gap(best[0][0], bound)
         status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
         return self._lazy_result(status, best[0], bound, gap, t0, last.highs_status, path, rounds, int(active.sum()))
+
+    def _lp_rounds(self, idx, lb, tol, active, grow, time_limit_s) -> int:
+        """Row generation on the LP relaxation before the first MIP round: solve the LP with the
+        lazy bounds enforced so far, enforce those it breaks (`grow`), repeat until it breaks none
+        (at most LP_ROUNDS_MAX times, within `time_limit_s`). Returns the LP rounds run."""
+        h, sf, ints = self.highs, self._sf, self._int_idx
+        t0 = time.perf_counter()
+        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        n = 0
+        try:
+            while n < LP_ROUNDS_MAX:
+                left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+                if left is not None and left < 0.2:
+                    break
+                self._set_options(self._lp_time_limit(left), 0.0, None, True, False, self._extra_options)
+                if self._run() == highspy.HighsStatus.kError or h.getModelStatus() != _MS.kOptimal:
+                    break
+                n += 1
+                x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+                violated = (x[idx] < lb - tol) & ~active
+                if not violated.any():
+                    break
+                grow(violated)
+        finally:
+            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+        return n
 
     def _lp_time_limit(self, time_limit_s):
         """HiGHS compares an LP's time limit with its run clock, which adds up every earlier run of

@@ -24,7 +24,7 @@ from optimizer.instance.schema import Instance
 from optimizer.model.build import ModelOptions, build_model
 from optimizer.model.common import MWH, USD
 from optimizer.model.extract import extract_plan, mip_start_values
-from optimizer.model.fix import fix_first_stage
+from optimizer.model.fix import FIRST_STAGE_VARS, fix_first_stage
 from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, StructureChanged, update_params
 from optimizer.solve.backend import HighsBackend
@@ -220,12 +220,19 @@ class _Solver:
                 chains.setdefault(w, []).append((t, i))
         return [[i for _, i in sorted(c)] for _, c in sorted(chains.items())]
 
+    def _recourse_integers(self) -> list[int]:
+        """Integer columns that are not first-stage decisions (keep-or-retire at the end): what a
+        polish of a heuristic's answer re-optimises for its commitments (HighsBackend._polish)."""
+        b, first = self.backend, set(FIRST_STAGE_VARS)
+        return [int(i) for i in b.integer_columns if b.columns[i].parent_component().local_name not in first]
+
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
         self._phase(4)
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
                      highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
-                     lazy_window=o.lazy_cash_window)
+                     lazy_window=o.lazy_cash_window, polish_free=self._recourse_integers(),
+                     lazy_lp_rounds=o.lazy_cash_lp_rounds)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())
