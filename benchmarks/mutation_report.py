@@ -162,9 +162,10 @@ def _drop_stale_copies(d: Path, cfg: dict) -> list[str]:
     return dropped
 
 
-def _reset_unexplained_survivors(d: Path, cfg: dict) -> int:
+def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     """Mark surviving mutants that mutation_equivalent.toml does not explain as not run, so mutmut
-    tries them again with today's tests (mutmut keeps a verdict until the function changes)."""
+    tries them again with today's tests (mutmut keeps a verdict until the function changes); with
+    ``names`` (mutmut globs), only the survivors this run will try."""
     equivalent = _load_equivalent()
     n = 0
     os.chdir(d)
@@ -175,6 +176,8 @@ def _reset_unexplained_survivors(d: Path, cfg: dict) -> int:
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for name, code in codes.items():
+            if names and not any(name == n or fnmatch.fnmatch(name, n) for n in names):
+                continue
             if code in SURVIVED and _explanation(equivalent, src, name) is None:
                 codes[name] = None
                 n += 1
@@ -188,7 +191,7 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str]) -> dict:
     d = prepare(layer, cfg)
     for src in _drop_stale_copies(d, cfg):
         print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
-    n = _reset_unexplained_survivors(d, cfg)
+    n = _reset_unexplained_survivors(d, cfg, names)
     if n:
         print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     samples: list[float] = []
