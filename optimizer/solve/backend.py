@@ -408,15 +408,22 @@ class HighsBackend:
     def _polish(self, x: np.ndarray, free: np.ndarray, time_limit_s, threads) -> tuple[float, np.ndarray] | None:
         """The MIP under the current bounds with every integer column except `free` fixed at `x`
         (rounded), started from `x`: (objective, values) of its best plan, or None."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
+        ints = self._int_idx
         fix = np.setdiff1d(ints, free).astype(np.int32)
-        val = np.round(x[fix])
-        self._set_options(time_limit_s, 0.0, threads, True, False, self._extra_options)
+        start = x.copy()
+        start[fix] = np.round(x[fix])
+        return self._sub_mip(fix, start[fix], time_limit_s, 0.0, threads, start)
+
+    def _sub_mip(self, fix: np.ndarray, val: np.ndarray, time_limit_s, mip_gap, threads,
+                 start: np.ndarray | None = None) -> tuple[float, np.ndarray] | None:
+        """The MIP under the current bounds with the columns `fix` fixed at `val` (given back after),
+        from `start` when given: (objective, values) of its best plan, or None."""
+        h, sf = self.highs, self._sf
+        self._set_options(time_limit_s, mip_gap, threads, True, False, self._extra_options)
         h.changeColsBounds(fix.size, fix, val, val)
         try:
-            start = x.copy()
-            start[fix] = val
-            h.setSolution(len(start), np.arange(len(start), dtype=np.int32), start)
+            if start is not None:
+                h.setSolution(len(start), np.arange(len(start), dtype=np.int32), start)
             self._run()
             info = h.getInfo()
             ok = info.primal_solution_status == _SOLUTION_FEASIBLE
@@ -716,22 +723,13 @@ class HighsBackend:
         """RINS under the current bounds: the MIP with every integer fixed where `x` (an incumbent)
         and `lp` (an LP relaxation) agree to 1e-6, the rest free; (objective, values) of its best
         plan, or None (no LP, nothing left free, or no plan found in `time_limit_s`)."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
+        ints = self._int_idx
         if lp is None or (time_limit_s is not None and time_limit_s < 0.5):
             return None
         agree = np.abs(x[ints] - lp[ints]) <= 1e-6
         if agree.all():
             return None  # the incumbent's integers are the LP's: the repair LP already tried them
-        fix, val = ints[agree], np.round(x[ints[agree]])
-        self._set_options(time_limit_s, mip_gap, threads, True, False, self._extra_options)
-        h.changeColsBounds(fix.size, fix, val, val)
-        try:
-            self._run()
-            info = h.getInfo()
-            ok = info.primal_solution_status == _SOLUTION_FEASIBLE
-            return (float(info.objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
-        finally:
-            h.changeColsBounds(fix.size, fix, sf.col_lower[fix], sf.col_upper[fix])
+        return self._sub_mip(ints[agree], np.round(x[ints[agree]]), time_limit_s, mip_gap, threads)
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
         """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
