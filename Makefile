@@ -73,13 +73,16 @@ clean:
 	rm -rf out .pytest_cache mutants
 
 # Mutation testing (benchmarks/MUTATION.md): mutmut over the economics, data, evaluator and model
-# modules against the fast test subset ([tool.mutmut] in pyproject.toml). State in mutants/: a
-# second run re-tests only changed functions; `rm -rf mutants` for a run from scratch.
+# modules, layer by layer, each against its own fast test subset ([tool.mutmut] and
+# [tool.mutmut_layers.*] in pyproject.toml). State in mutants/<layer>/: a second run re-tests only
+# changed functions; `rm -rf mutants` for a run from scratch. `make mutation MUTATION_LAYERS=shared`
+# runs one layer (shared, evaluator, model); MUTATION_JOBS workers (1 on a shared machine).
 MUTATION_JOBS ?= 2
+MUTATION_LAYERS ?=
 MUTATION_STAMP := $(VENV)/.installed-mutation
 $(MUTATION_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
 	touch $@ $(TEST_STAMP) $(STAMP)
 
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python benchmarks/mutation_report.py --run --jobs $(MUTATION_JOBS)
+	$(BIN)/python benchmarks/mutation_report.py --run --jobs $(MUTATION_JOBS) $(foreach l,$(MUTATION_LAYERS),--layer $(l))

@@ -1,38 +1,51 @@
-"""Mutation testing of the economics, data, evaluator and model modules: run mutmut, write MUTATION.md.
+"""Mutation testing of the economics, data, evaluator and model modules: run mutmut per layer, write MUTATION.md.
 
-    .venv/bin/python benchmarks/mutation_report.py --run [--jobs 2]   # mutmut run, then the report
-    .venv/bin/python benchmarks/mutation_report.py                    # the report of the last run
+    .venv/bin/python benchmarks/mutation_report.py --run [--jobs 1] [--layer shared ...]   # mutmut, then the report
+    .venv/bin/python benchmarks/mutation_report.py --run 'optimizer.kernel.finance.x_cvar_usd__mutmut_13'
+    .venv/bin/python benchmarks/mutation_report.py                                          # the report of the last runs
 
-The configuration (modules, fast test subset) is ``[tool.mutmut]`` in pyproject.toml; mutmut keeps
-its state in mutants/ and re-tests only functions that changed since the last run (delete
-mutants/ for a run from scratch).
+Layers. The modules are mutated in layers, each with its own small, fast test subset: a mutant
+costs the tests mapped to its function, so a survivor of the shared layer re-runs three quick
+test files, not every forced-optimum solve. ``[tool.mutmut]`` in pyproject.toml holds the settings
+every layer shares; ``[tool.mutmut_layers.<layer>]`` names the layer's modules (``only_mutate``)
+and its tests (``pytest_add_cli_args_test_selection``) and may override any other mutmut setting.
+mutmut reads one ``[tool.mutmut]`` table from the pyproject.toml of its working directory and keeps
+its state in ``mutants/`` there, so each layer runs in its own directory ``mutants/<layer>/``
+(gitignored): symbolic links to optimizer/, tests/, instances/ and benchmarks/, and a pyproject.toml that is
+the repository's with ``[tool.mutmut]`` replaced by the layer's merged table. Each layer keeps its
+own incremental state (mutmut re-tests only functions whose code changed; changing a layer's test
+selection resets that layer's verdicts, as mutmut does for any change of the selection). A module
+belongs to exactly one layer.
 
-Score. mutmut generates no mutant on a line the fast subset never executes
+Score. mutmut generates no mutant on a line the layer's tests never execute
 (``mutate_only_covered_lines``); this script counts the mutants such lines would have had (mutmut's
 own generator on the whole file, minus the generated ones) and scores them as survivors, so the
 score is
 
-    killed / (generated + uncovered - equivalent)
+    (killed + timeout) / (generated + uncovered - equivalent)
 
-per module and overall, where ``equivalent`` are the survivors explained in
+per module, per layer and overall (a timeout is a mutant that ran past mutmut's CPU-time limit,
+30 x (its tests' measured time + 1 s): an endless loop the tests caught; they are listed), where ``equivalent`` are the survivors explained in
 benchmarks/mutation_equivalent.toml (one entry per mutant: the function, the mutated line as
 mutmut writes it, and why no test can tell it from the original). A survivor not in that file is
-listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. The hand-written
-benchmarks/mutation_notes.md (run history, throughput, what is left) is copied into the report.
+listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. A module with mutants
+not run yet gets no score. The hand-written benchmarks/mutation_notes.md (run history, throughput,
+what is left) is copied into the report.
 
-Before mutmut runs, ``--run`` deletes the mutants/ state of modules changed since the last run
+Before mutmut runs, ``--run`` deletes the state of modules changed since the layer's last run
 (their covered lines would be measured on the old mutated copy) and marks the survivors that are
 not explained as equivalent as not run (mutmut keeps a verdict until the function changes, so a
 test written for a survivor would otherwise never be tried on it).
 
-``--run`` also measures the wall time and samples the 1-minute load average every 15 s (the
-machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load) when
-more runnable processes than cores were competing).
+``--run`` also measures each layer's wall time and samples the 1-minute load average every 15 s
+(the machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load)
+when more runnable processes than cores were competing).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
@@ -46,7 +59,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "MUTATION.md"
-RUN_JSON = ROOT / "benchmarks" / "mutation_run.json"
+WORK = ROOT / "mutants"  # gitignored: one mutmut working directory per layer, mutants/<layer>/
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
 NOTES = ROOT / "benchmarks" / "mutation_notes.md"  # hand-written: run history, throughput, what is left
 TARGET = 0.90
@@ -56,8 +69,82 @@ SURVIVED = {0}
 TIMEOUT = {24, -24, 152, 255, 36}
 
 
-def _drop_stale_copies() -> list[str]:
-    """Delete mutants/ copies of the modules changed since mutmut last mutated them.
+# ------------------------------------------------------------------------------------------ layers
+
+def layers() -> dict[str, dict]:
+    """layer -> its mutmut configuration: ``[tool.mutmut]`` updated by ``[tool.mutmut_layers.<layer>]``."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    return {name: {**tool["mutmut"], **over} for name, over in tool["mutmut_layers"].items()}
+
+
+def _sources(cfg: dict) -> list[str]:
+    """The files a layer's ``only_mutate`` names (globs), as paths from the repository root."""
+    out: list[str] = []
+    for pattern in cfg["only_mutate"]:
+        out += sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.name != "__init__.py")
+    return out
+
+
+def _module(src: str) -> str:
+    return src.removesuffix(".py").replace("/", ".")
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a TOML basic string
+    if isinstance(v, list):
+        return "[\n" + "".join(f"  {_toml_value(x)},\n" for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def _layer_pyproject(cfg: dict) -> str:
+    """The repository's pyproject.toml with every mutmut table replaced by the layer's ``[tool.mutmut]``."""
+    keep, skipping = [], False
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        s = line.strip()
+        if line.startswith("[") and s.endswith("]"):
+            table = s.strip("[]").strip()
+            skipping = table == "tool.mutmut" or table.startswith("tool.mutmut_layers")
+        if not skipping:
+            keep.append(line)
+    body = "".join(f"{k} = {_toml_value(v)}\n" for k, v in cfg.items())
+    return "\n".join(keep).rstrip() + "\n\n# written by benchmarks/mutation_report.py for this layer\n[tool.mutmut]\n" + body
+
+
+def prepare(layer: str, cfg: dict) -> Path:
+    """Create or refresh mutants/<layer>/: links to the sources, tests and copied data, and its pyproject.toml."""
+    d = WORK / layer
+    d.mkdir(parents=True, exist_ok=True)
+    for name in {*cfg["source_paths"], *(Path(p).parts[0] for p in cfg.get("also_copy", [])), "tests"}:
+        link = d / name
+        if not link.is_symlink():
+            link.symlink_to(Path("..") / ".." / name)
+    text = _layer_pyproject(cfg)
+    py = d / "pyproject.toml"
+    if not py.exists() or py.read_text() != text:
+        py.write_text(text)
+    return d
+
+
+def _layer_of(name: str, table: dict[str, dict]) -> list[str]:
+    """The layers holding a module a mutant name (or glob) can belong to."""
+    out = []
+    for layer, cfg in table.items():
+        for m in map(_module, _sources(cfg)):
+            if name.startswith(m + ".") or fnmatch.fnmatch(m + ".x_", name) or fnmatch.fnmatch(m, name):
+                out.append(layer)
+                break
+    return out
+
+
+# ------------------------------------------------------------------------------------------ running
+
+def _drop_stale_copies(d: Path, cfg: dict) -> list[str]:
+    """Delete a layer's mutants/ copies of the modules changed since mutmut last mutated them.
 
     mutmut measures the covered lines (``mutate_only_covered_lines``) on the files in mutants/, so on
     a later run the line numbers of a changed module would be those of its old mutated copy (full
@@ -66,61 +153,47 @@ def _drop_stale_copies() -> list[str]:
     module's results go too (.meta): mutant numbers within a function shift when its covered lines
     do, so old verdicts cannot be carried over safely; a changed module is re-run whole."""
     dropped = []
-    for src in _configured_sources():
-        copy = ROOT / "mutants" / src
+    for src in _sources(cfg):
+        copy = d / "mutants" / src
         if copy.exists() and (ROOT / src).stat().st_mtime > copy.stat().st_mtime:
             for suffix in ("", ".meta", ".spans"):
-                (ROOT / "mutants" / (src + suffix)).unlink(missing_ok=True)
+                (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
             dropped.append(src)
     return dropped
 
 
-def _configured_sources() -> list[str]:
-    """The files ``[tool.mutmut] only_mutate`` names (globs), as paths from the repository root."""
-    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    out: list[str] = []
-    for pattern in cfg["only_mutate"]:
-        out += sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.name != "__init__.py")
-    return out
-
-
-def _reset_unexplained_survivors() -> int:
+def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     """Mark surviving mutants that mutation_equivalent.toml does not explain as not run, so mutmut
-    tries them again with today's tests (mutmut keeps a verdict until the function changes)."""
+    tries them again with today's tests (mutmut keeps a verdict until the function changes); with
+    ``names`` (mutmut globs), only the survivors this run will try."""
     equivalent = _load_equivalent()
     n = 0
-    for src in _configured_sources():
-        meta = ROOT / "mutants" / (src + ".meta")
-        if not meta.exists() or not (ROOT / "mutants" / src).exists():
+    os.chdir(d)
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if not meta.exists() or not (d / "mutants" / src).exists():
             continue
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for name, code in codes.items():
+            if names and not any(name == n or fnmatch.fnmatch(name, n) for n in names):
+                continue
             if code in SURVIVED and _explanation(equivalent, src, name) is None:
                 codes[name] = None
                 n += 1
         meta.write_text(json.dumps(data, indent=4))
+    os.chdir(ROOT)
     return n
 
 
-def _explanation(equivalent: list[dict], src: str, name: str) -> int | None:
-    """Index of the mutation_equivalent.toml entry explaining mutant ``name`` of ``src``, or None."""
-    fn = _function_of(name)
-    minus, plus = _diff(name, src)
-    for i, e in enumerate(equivalent):
-        if e["file"] == src and e["function"] == fn and e["mutated"].strip() == plus and e.get("original", minus).strip() == minus:
-            return i
-    return None
-
-
-def run_mutmut(jobs: int, names: list[str]) -> dict:
-    """``mutmut run --max-children jobs [names]`` with wall time and load-average samples."""
-    os.chdir(ROOT)
-    for src in _drop_stale_copies():
+def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str]) -> dict:
+    """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples."""
+    d = prepare(layer, cfg)
+    for src in _drop_stale_copies(d, cfg):
         print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
-    n = _reset_unexplained_survivors()
+    n = _reset_unexplained_survivors(d, cfg, names)
     if n:
-        print(f"mutation_report: {n} unexplained survivors of the last run are tried again with the current tests")
+        print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     samples: list[float] = []
     stop = threading.Event()
 
@@ -132,21 +205,24 @@ def run_mutmut(jobs: int, names: list[str]) -> dict:
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.time()
-    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=ROOT)
+    print(f"mutation_report: layer {layer}: mutmut run in {d.relative_to(ROOT)}", flush=True)
+    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=d)
     wall = time.time() - t0
     stop.set()
     th.join()
     cores = os.cpu_count() or 1
     mean_load = sum(samples) / len(samples) if samples else 0.0
     info = {
+        "layer": layer,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "jobs": jobs, "cores": cores, "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
-        # our own `jobs` workers are part of the load: the others' share is load - jobs
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
     }
-    RUN_JSON.write_text(json.dumps(info, indent=2) + "\n")
+    (d / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    with open(WORK / "runs.jsonl", "a") as f:  # every run, for benchmarks/mutation_notes.md
+        f.write(json.dumps(info) + "\n")
     return info
 
 
@@ -154,11 +230,13 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
-def _results() -> dict[str, dict[str, int | None] | None]:
+# ------------------------------------------------------------------------------------------ report
+
+def _results(d: Path, cfg: dict) -> dict[str, dict[str, int | None] | None]:
     """source path -> mutant name -> mutmut exit code (None: not run); None: not mutated yet."""
     out: dict[str, dict[str, int | None] | None] = {}
-    for src in _configured_sources():
-        meta, copy = ROOT / "mutants" / (src + ".meta"), ROOT / "mutants" / src
+    for src in _sources(cfg):
+        meta, copy = d / "mutants" / (src + ".meta"), d / "mutants" / src
         out[src] = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() and copy.exists() else None
     return out
 
@@ -187,7 +265,7 @@ def _function_of(name: str) -> str:
 
 
 def _diff(name: str, src: str) -> tuple[str, str]:
-    """(removed line, added line) of a mutant, stripped (the first of each)."""
+    """(removed line, added line) of a mutant, stripped (the first of each); cwd: the layer's directory."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     diff = get_diff_for_mutant(name, path=Path(src))
@@ -202,20 +280,30 @@ def _load_equivalent() -> list[dict]:
     return tomllib.loads(EQUIVALENT.read_text()).get("mutant", [])
 
 
-def report() -> str:
-    os.chdir(ROOT)
-    results = _results()
-    if all(r is None for r in results.values()):
-        raise SystemExit("mutation_report: no mutants/ directory; run with --run first")
-    equivalent = _load_equivalent()
-    used = [False] * len(equivalent)
-    rows, survivors, totals = [], [], Counter()
-    for src, codes in results.items():
+def _explanation(equivalent: list[dict], src: str, name: str) -> int | None:
+    """Index of the mutation_equivalent.toml entry explaining mutant ``name`` of ``src``, or None (cwd: the layer's directory)."""
+    fn = _function_of(name)
+    minus, plus = _diff(name, src)
+    for i, e in enumerate(equivalent):
+        if e["file"] == src and e["function"] == fn and e["mutated"].strip() == plus and e.get("original", minus).strip() == minus:
+            return i
+    return None
+
+
+def _score(c: Counter) -> tuple[float, int, int]:
+    caught = c["killed"] + c["timeout"]
+    denom = c["generated"] + c["uncovered"] - c["equivalent"]
+    return (caught / denom if denom else 1.0), caught, denom
+
+
+def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) -> tuple[list, list]:
+    """Per-module counters and the survivors of one layer (cwd must be the layer's directory)."""
+    rows, survivors = [], []
+    for src, codes in _results(d, cfg).items():
         c = Counter()
         if codes is None:  # not mutated yet (or its stale copy was dropped): every mutant still to run
             c["generated"] = c["not run"] = sum(_all_mutants(src).values())
             c["not generated yet"] = 1
-            totals.update(c)
             rows.append((src, c))
             continue
         generated_by_fn: Counter = Counter()
@@ -224,79 +312,123 @@ def report() -> str:
             kind = ("killed" if code in KILLED else "survived" if code in SURVIVED else "timeout" if code in TIMEOUT
                     else "no tests" if code in (5, 33) else "not run" if code is None else f"other {code}")
             c[kind] += 1
-            if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):
+            if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):  # listed (a timeout: caught)
                 fn = _function_of(name)
                 minus, plus = _diff(name, src)
                 i = _explanation(equivalent, src, name)
                 why = None
                 if i is not None:
                     why, used[i] = equivalent[i]["why"], True
-                if why is not None:
                     c["equivalent"] += 1
                 survivors.append((src, fn, name, kind, minus, plus, why))
         possible = _all_mutants(src)
-        uncovered = sum(max(n - generated_by_fn.get(fn, 0), 0) for fn, n in possible.items())
-        c["uncovered"] = uncovered
+        c["uncovered"] = sum(max(n - generated_by_fn.get(fn, 0), 0) for fn, n in possible.items())
         c["generated"] = len(codes)
-        if c["generated"] or c["uncovered"]:
-            totals.update(c)
-            rows.append((src, c))
+        rows.append((src, c))
+    return rows, survivors
 
-    def score(c: Counter) -> tuple[float, int, int]:
-        denom = c["generated"] + c["uncovered"] - c["equivalent"]
-        return (c["killed"] / denom if denom else 1.0), c["killed"], denom
 
-    complete = Counter()
-    for _, c in rows:
-        if not c["not run"]:
-            complete.update(c)
-    partial = [src for src, c in rows if c["not run"]]
+def report(only: list[str] | None = None) -> str:
+    table = layers()
+    equivalent = _load_equivalent()
+    used = [False] * len(equivalent)
+    from mutmut.configuration import reset_config
+
+    per_layer = {}
+    for layer, cfg in table.items():
+        d = WORK / layer
+        if not (d / "mutants").exists():
+            per_layer[layer] = None
+            continue
+        os.chdir(d)
+        reset_config()  # mutmut's helpers read the pyproject.toml of the working directory
+        per_layer[layer] = _layer_rows(d, cfg, equivalent, used)
+    os.chdir(ROOT)
+
     lines = ["# Mutation testing", "",
              "Generated by `benchmarks/mutation_report.py` (`make mutation`); do not edit by hand. Tool: mutmut "
-             "(pinned in the `mutation` extra of pyproject.toml); configuration: `[tool.mutmut]` in pyproject.toml; "
-             "equivalent mutants: benchmarks/mutation_equivalent.toml.", ""]
-    if RUN_JSON.exists():
-        info = json.loads(RUN_JSON.read_text())
-        lines += [f"Last run ({info.get('mutants', 'all')} mutants): {info['date_utc']} UTC at commit {info['commit']}, "
-                  f"{info['jobs']} workers on {info['cores']} cores: "
-                  f"wall time {info['wall_s'] / 60:.1f} min, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
-                  f"(the machine is shared); quiet-machine estimate {info['quiet_estimate_s'] / 60:.1f} min. "
-                  "An incremental run re-tests only the functions changed since the last one.", ""]
-    s, k, d = score(complete)
-    if complete["generated"]:
-        lines += [f"**Score of the modules run to the end: {s:.1%}** ({k} killed of {d} non-equivalent mutants; "
+             "(pinned in the `mutation` extra of pyproject.toml); configuration: `[tool.mutmut]` (shared settings) and "
+             "`[tool.mutmut_layers.<layer>]` (each layer's modules and fast test subset) in pyproject.toml; "
+             "equivalent mutants: benchmarks/mutation_equivalent.toml.", "",
+             "Score = (killed + timeout) / (generated + uncovered - equivalent). *Timeout*: the mutant ran past mutmut's "
+             "CPU-time limit, 30 x (its tests' time + 1 s), an endless loop the tests caught (listed below). "
+             "*Uncovered*: mutants mutmut would make on lines the "
+             "layer's tests never execute (not generated, scored as survivors). A module with mutants not run yet has no "
+             "score (`-`), and neither has a layer or the total that contains one.", ""]
+    complete, everything = Counter(), Counter()
+    partial = []
+    table_lines = ["| layer | module | generated | killed | survived | equivalent | timeout | no tests | not run | uncovered | score |",
+                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    run_lines = []
+    for layer, cfg in table.items():
+        res = per_layer[layer]
+        tests = " ".join(cfg.get("pytest_add_cli_args_test_selection", []))
+        if res is None:
+            n = sum(sum(_all_mutants(src).values()) for src in _sources(cfg))
+            table_lines.append(f"| {layer} | (never run; {len(_sources(cfg))} modules) | {n} | | | | | | {n} | | - |")
+            everything["generated"] += n
+            everything["not run"] += n
+            partial.append(f"layer {layer} (never run)")
+            continue
+        rows, _ = res
+        lc = Counter()
+        for src, c in rows:
+            lc.update(c)
+            if c["not run"]:
+                partial.append(f"`{src}`")
+            else:
+                complete.update(c)
+            sc = _score(c)[0]
+            name = f"{src} (not generated yet)" if c["not generated yet"] else src
+            table_lines.append(f"| {layer} | {name} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | "
+                               f"{c['timeout']} | {c['no tests']} | {c['not run']} | {c['uncovered']} | "
+                               f"{'-' if c['not run'] else f'{sc:.1%}'} |")
+        everything.update(lc)
+        sc = _score(lc)[0]
+        table_lines.append(f"| **{layer}** | **all {len(rows)}** | {lc['generated']} | {lc['killed']} | {lc['survived']} | "
+                           f"{lc['equivalent']} | {lc['timeout']} | {lc['no tests']} | {lc['not run']} | {lc['uncovered']} | "
+                           f"{'-' if lc['not run'] else f'**{sc:.1%}**'} |")
+        info_path = WORK / layer / "run.json"
+        if info_path.exists():
+            info = json.loads(info_path.read_text())
+            run_lines.append(
+                f"- **{layer}** (tests: `{tests}`): last run ({info.get('mutants', 'all')} mutants) {info['date_utc']} UTC "
+                f"at commit {info['commit']}, {info['jobs']} worker(s) on {info['cores']} cores: wall time "
+                f"{info['wall_s'] / 60:.1f} min, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
+                f"(shared machine); quiet-machine estimate {info['quiet_estimate_s'] / 60:.1f} min.")
+    sc, k, dn = _score(everything)
+    table_lines.append(f"| **all** | | {everything['generated']} | {everything['killed']} | {everything['survived']} | "
+                       f"{everything['equivalent']} | {everything['timeout']} | {everything['no tests']} | "
+                       f"{everything['not run']} | {everything['uncovered']} | {'-' if everything['not run'] else f'**{sc:.1%}**'} |")
+    s, k, dn = _score(complete)
+    if complete["generated"] or complete["uncovered"]:
+        lines += [f"**Score of the modules run to the end: {s:.1%}** ({k} killed or timed out of {dn} non-equivalent mutants; "
                   f"target {TARGET:.0%}).", ""]
     if partial:
-        lines += [f"**Partial report**: {totals['not run']} of {totals['generated']} mutants have not been run yet, in "
-                  + ", ".join(f"`{p}`" for p in partial) + " (no score for these modules until they are).", ""]
+        lines += ["**Not complete** (no score until every mutant has run): " + ", ".join(partial) + ".", ""]
+    lines += table_lines + [""]
+    if run_lines:
+        lines += ["Runs (an incremental run re-tests only the functions changed since the last one):", ""] + run_lines + [""]
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
-    lines += ["Score = killed / (generated + uncovered - equivalent). *Uncovered*: mutants mutmut would make on lines the "
-              "fast test subset never executes (not generated, scored as survivors).", "",
-              "| module | generated | killed | survived | equivalent | timeout | no tests | not run | uncovered | score |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for src, c in rows + [("**all**", totals)]:
-        sc, _, _ = score(c)
-        shown = f"{sc:.1%}" if not c["not run"] else "-"
-        name = f"{src} (not generated yet; all its mutants)" if c["not generated yet"] and src != "**all**" else src
-        lines.append(f"| {name} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['timeout']} | "
-                     f"{c['no tests']} | {c['not run']} | {c['uncovered']} | {shown} |")
-    lines += ["", "## Surviving mutants", ""]
-    if not survivors:
-        lines.append("None.")
+    lines += ["## Surviving mutants (and timeouts, caught)", ""]
     by_file = defaultdict(list)
-    for sv in survivors:
-        by_file[sv[0]].append(sv)
+    for res in per_layer.values():
+        for sv in (res[1] if res else []):
+            by_file[sv[0]].append(sv)
+    if not by_file:
+        lines.append("None.")
     for src, svs in by_file.items():
         lines += [f"### {src}", ""]
         for _, fn, name, kind, minus, plus, why in svs:
-            tag = "equivalent" if why else ("UNEXPLAINED " + kind)
+            tag = "equivalent" if why else ("timeout: caught" if kind == "timeout" else "UNEXPLAINED " + kind)
             lines.append(f"- `{fn}` ({name.rsplit('__mutmut_', 1)[-1]}, {tag}): `{minus}` -> `{plus}`"
                          + (f"  \n  {why}" if why else ""))
         lines.append("")
-    stale = [e for e, u in zip(equivalent, used) if not u]
+    stale = [e for e, u in zip(equivalent, used) if not u and any(e["file"] in _sources(c) for lyr, c in table.items()
+                                                                   if per_layer[lyr] is not None)]
     if stale:
-        lines += ["## Stale entries of mutation_equivalent.toml (match no survivor)", ""]
+        lines += ["## Stale entries of mutation_equivalent.toml (match no survivor of a layer that has run)", ""]
         lines += [f"- {e['file']} `{e['function']}`: `{e['mutated']}`" for e in stale]
         lines.append("")
     return "\n".join(lines)
@@ -304,13 +436,27 @@ def report() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", action="store_true", help="run mutmut first (timed)")
-    ap.add_argument("--jobs", type=int, default=2, help="mutmut workers (default 2)")
+    ap.add_argument("--run", action="store_true", help="run mutmut first (timed), layer by layer")
+    ap.add_argument("--jobs", type=int, default=1, help="mutmut workers (default 1)")
+    ap.add_argument("--layer", action="append", default=[], help="only this layer (repeatable; default: every layer)")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
+    table = layers()
+    unknown = [x for x in args.layer if x not in table]
+    if unknown:
+        raise SystemExit(f"mutation_report: unknown layer(s) {unknown}; layers: {list(table)}")
+    chosen = args.layer or list(table)
+    if args.names:
+        chosen = [lyr for lyr in chosen if any(lyr in _layer_of(n, table) for n in args.names)]
+        if not chosen:
+            raise SystemExit(f"mutation_report: no layer has a module matching {args.names}")
     if args.run:
-        info = run_mutmut(args.jobs, args.names)
-        print(f"mutmut: exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}")
+        for layer in chosen:
+            cfg = table[layer]
+            names = [n for n in args.names if layer in _layer_of(n, {layer: cfg})]
+            info = run_mutmut(layer, cfg, args.jobs, names)
+            print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
+            OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
     OUT.write_text(report() + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}")
 

@@ -189,3 +189,88 @@ def test_cvar_rejects_mismatched_or_empty_inputs():
         finance.cvar_usd([], [], 0.5)
     with pytest.raises(ValueError, match=r"^alpha: must be in \[0, 1\), got -0.1$"):
         finance.cvar_usd([1.0], [1.0], -0.1)
+
+
+# ---------------------------------------------------------------- protocol edge cases (benchmarks/MUTATION.md)
+
+
+def test_protocol_defaults_are_bitcoins():
+    # 1440 minutes a day / 10-minute blocks = 144 blocks a day
+    assert protocol.blocks_per_day() == 144.0
+    # the 210,000-block interval: the first halving is at 210,000 (not 210,001)
+    assert protocol.halvings_up_to(210_000) == 1
+    assert protocol.halving_heights(0, 420_000) == [210_000, 420_000]
+    # 50 BTC a block for heights 0..100: 100 x 50 = 5,000
+    assert protocol.subsidy_btc_between(0, 100) == 5_000.0
+    # 200,000 -> 220,000 with the default interval: 10,000 blocks at 50 and 10,000 at 25
+    assert protocol.subsidy_btc_between(200_000, 220_000) == 10_000 * 50 + 10_000 * 25
+
+
+def test_listed_halvings_count_only_after_the_start_height():
+    # explicit heights are the halvings AFTER start_height (default 0): a listed height 1 is
+    # counted at height 5 (0 < 1 <= 5), so the subsidy is 50 / 2 = 25
+    assert protocol.halvings_up_to(5, explicit=[1]) == 1
+    assert protocol.subsidy_at_height(5, explicit=[1]) == 25.0
+    # a listed height equal to start_height is not after it: still 50 at height 100
+    assert protocol.subsidy_at_height(100, 50.0, 210_000, [50], start_height=50) == 50.0
+    # start 400,000: floor(400,000 / 210,000) = 1 interval halving before the start, none listed
+    # up to 500,000: 50 / 2 = 25 (from height 0 it would be 50)
+    assert protocol.subsidy_at_height(500_000, 50.0, 210_000, [1_000_000], start_height=400_000) == 25.0
+
+
+def test_halving_heights_in_a_range():
+    # interval 100 from 150 to 450: the multiples 200, 300, 400 (the start's own era is
+    # floor(150 / 100) = 1, so counting starts at k = 2)
+    assert protocol.halving_heights(150, 450, interval=100) == [200, 300, 400]
+    # with a listed schedule the interval multiples stop at start_height: only the listed 420
+    assert protocol.halving_heights(150, 450, interval=100, explicit=[420]) == [420]
+    # listed heights inside (start, end], the end included; 1,100,000 is past the end, and the
+    # interval's 1,050,000 lies after the start so it is not used
+    assert protocol.halving_heights(840_000, 1_000_000, explicit=[900_000, 1_000_000, 1_100_000]) == [900_000, 1_000_000]
+    assert protocol.halving_heights(840_000, 1_100_000, explicit=[900_000]) == [900_000]
+
+
+def test_subsidy_between_heights_segment_by_segment():
+    # interval 100, 50 BTC: 0-100 at 50, 100-200 at 25, 200-300 at 12.5 = 5,000 + 2,500 + 1,250
+    assert protocol.subsidy_btc_between(0, 300, 50.0, 100) == 8_750.0
+    # a subsidy of exactly 1 BTC is not the end of the subsidy: 200 x 1 + 100 x 0.5 = 250
+    assert protocol.subsidy_btc_between(0, 300, 1.0, 200) == 250.0
+    # a listed halving at 200 from h0 = 100 (start_height defaults to h0): 100 x 50 + 100 x 25
+    assert protocol.subsidy_btc_between(100, 300, 50.0, 1000, [200]) == 7_500.0
+    # start 150 on interval 100: one interval halving before the start (25 BTC from 150), then the
+    # listed 300: 150 x 25 + 100 x 12.5 = 3,750 + 1,250
+    assert protocol.subsidy_btc_between(150, 400, 50.0, 100, [300], start_height=150) == 5_000.0
+    # the interval schedule runs up to start_height 300 (cuts at 200 and 300), the listed 400 after
+    # it; from h0 = 100: 100 x 25 + 100 x 12.5 + 100 x 6.25 + 100 x 3.125
+    assert protocol.subsidy_btc_between(100, 500, 50.0, 100, [400], start_height=300) == 2_500 + 1_250 + 625 + 312.5
+    # the subsidy underflows to 0.0 after about 1,075 halvings and the sum stops there:
+    # 100 x 50 x (1 + 1/2 + 1/4 + ...) = 10,000
+    assert protocol.subsidy_btc_between(0, 1e9, 50.0, 100) == pytest.approx(10_000.0, rel=1e-12)
+
+
+def test_period_subsidy_with_listed_halvings_and_block_interval():
+    # 5-minute blocks: 288 a day; interval 200 from height 0 over one day: 200 blocks at 50 and
+    # 88 at 25: (10,000 + 2,200) / 288 per block
+    sub = protocol.period_subsidy_btc_per_block(0, np.array([1.0]), 5.0, 50.0, 200)
+    assert sub.tolist() == [pytest.approx(12_200 / 288, rel=1e-12)]
+    # one block a day (1,440-minute blocks), start 150 on interval 100 with the listed halving 300:
+    # days 150 and 100 span heights 150-300 (one halving before the start: 25) and 300-400
+    # (the listed one at 300 too: 12.5)
+    sub = protocol.period_subsidy_btc_per_block(150, np.array([150.0, 100.0]), 1440.0, 50.0, 100, [300])
+    assert sub.tolist() == [25.0, 12.5]
+
+
+def test_finance_edges():
+    # monthly periods by default: (1.1)^(-1/12), (1.1)^(-2/12)
+    assert finance.period_discount_factors(0.1, 2).tolist() == [pytest.approx(1.1 ** (-1 / 12), rel=1e-12),
+                                                                pytest.approx(1.1 ** (-2 / 12), rel=1e-12)]
+    # after 2 of 3 payments at 10 %: (1.1^3 - 1.1^2) / (1.1^3 - 1) = 0.121 / 0.331 of the balance
+    assert finance.annuity_balance_share(0.1, 3, 2) == pytest.approx(0.121 / 0.331, rel=1e-12)
+    # -100, +300, -250: -250 x^2 + 300 x - 100 = 0 has no real root (300^2 < 4 x 250 x 100): no IRR
+    assert finance.irr_per_year([-100.0, 300.0, -250.0], 12) is None
+    # alpha = 1 leaves an empty tail: refused
+    with pytest.raises(ValueError, match=r"^alpha: must be in \[0, 1\), got 1.0$"):
+        finance.cvar_usd([1.0], [1.0], 1.0)
+    # three equally likely NPVs 10, 20, 30 at alpha 0.5: the tail of mass 0.5 is all of 10 (1/3)
+    # and 1/6 of 20, nothing of 30: (10/3 + 20/6) / 0.5 = 40/3
+    assert finance.cvar_usd([30.0, 10.0, 20.0], [1.0, 1.0, 1.0], 0.5) == pytest.approx(40 / 3, rel=1e-12)

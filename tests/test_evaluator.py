@@ -399,6 +399,10 @@ CASES = [
     ("capex budget", lambda r: r.update(policy={"capex_budget_usd_per_year": 400_000}),
      {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
      ["capex budget 2026", "spending 1,000,000 USD", "exceeds the budget 400,000 USD"]),
+    # the same conversion at a 50 % joint venture: the company spends half, 500,000 USD
+    ("capex budget JV", lambda r: (r.update(policy={"capex_budget_usd_per_year": 400_000}), r["sites"][0].update(ownership_share=0.5)),
+     {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
+     ["capex budget 2026", "spending 500,000 USD", "exceeds the budget 400,000 USD"]),
     # initially owned racks: s1 20 + 10 = 30; 0.6 x 30 = 18 > 10 mining racks left
     ("min mining share", lambda r: r.update(policy={"min_mining_share": 0.6}),
      {"conversions": df([("s1", "2026-02", 1)], CONV), "retirements": df([("s1", "a100", "2026-02", 500)], RET)},
@@ -521,6 +525,9 @@ def test_breakdown_and_summary_weigh_scenarios_by_probability():
     assert summ["npv_breakdown_usd"]["acquisitions_usd"] == pytest.approx(pv, rel=1e-12)
     assert summ["violations"] == ["plan.site_events row 1: unknown site 'zz'"]
     assert not ev.ok
+    # no financing section: no valuation keys; no terminal value, so no decision leans on one
+    assert set(summ) == {"instance", "plan", "npv_usd", "npv_usd_by_scenario", "npv_breakdown_usd", "terminal", "violations"}
+    assert summ["terminal"]["flags"] == []
 
 
 def test_feasible_plans_have_no_violations_and_milp_noise_is_tolerated():
@@ -551,3 +558,76 @@ def test_late_hand_over_pays_its_penalty():
     assert line(ev, "lease_penalty_usd", "2026-05") == pytest.approx(-1000)
     # rent starts at hand-over: 0.5 MW x 1000 x 100 = 50,000 in May and June only
     assert line(ev, "lease_revenue_usd") == pytest.approx(2 * 50_000)
+
+
+# ---------------------------------------------------------------- numbers in sentences (benchmarks/MUTATION.md)
+
+
+def test_numbers_in_violation_sentences():
+    from types import SimpleNamespace
+
+    from optimizer.evaluate.firststage import _number, fmt
+
+    # thousands separators from 100,000 up (100,000 itself included); 6 significant digits below
+    assert fmt(100_000) == "100,000" and fmt(99_999.5) == "99999.5" and fmt(1234567.4) == "1,234,567"
+    # a negative zero reads as 0
+    assert fmt(-0.0) == "0" and fmt(-1e-12) == "-1e-12"
+    # a plan value: negative only beyond the tolerance 1e-6 (relative above 1); at -1e-6 it is 0
+    st = SimpleNamespace(violations=[])
+    assert _number(st, 0.0, "plan.x row 0", "units") == 0.0
+    assert _number(st, 5e-7, "plan.x row 0", "units") == 5e-7
+    assert _number(st, -1e-6, "plan.x row 0", "units") == 0.0
+    assert st.violations == []
+    assert _number(st, -2.0, "plan.x row 1", "units") is None
+    assert _number(st, float("nan"), "plan.x row 2", "units") is None
+    assert st.violations == ["plan.x row 1: units -2 is negative", "plan.x row 2: units is not a number"]
+
+
+def test_operations_values_are_checked_row_by_row():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from optimizer.evaluate.evaluator import _Ops
+
+    ops = object.__new__(_Ops)  # only the violation list of the state is used
+    ops.st = SimpleNamespace(violations=[])
+    # rows 1 (-2), 2 (NaN) and 4 (-1.5e-6, beyond the 1e-6 tolerance) are bad; row 3 (-1e-6) is 0
+    df = pd.DataFrame({"units": [5.0, -2.0, float("nan"), -1e-6, -1.5e-6]})
+    out = ops._values(df, "operations", "units", np.ones(5, dtype=bool))
+    assert out.tolist() == [5.0, 0.0, 0.0, 0.0, 0.0]
+    assert ops.st.violations == ["plan.operations row 1: units -2 is negative (and 2 more rows)"]
+    # the first bad row not a number; rows outside ``ok`` are not read
+    df = pd.DataFrame({"mw": [-7.0, float("nan"), -1.0]})
+    out = ops._values(df, "hpc_operations", "mw", np.array([False, True, True]))
+    assert out.tolist() == [0.0, 0.0]
+    assert ops.st.violations[-1] == "plan.hpc_operations row 1: mw is not a number (and 1 more rows)"
+    # one bad row: no count
+    ops._values(pd.DataFrame({"mw": [-3.0]}), "t", "mw", np.ones(1, dtype=bool))
+    assert ops.st.violations[-1] == "plan.t row 0: mw -3 is negative"
+
+
+def test_capex_spread_past_the_horizon_is_dropped():
+    # rules.yaml: s1's conversion block (10 racks x 100 kW = 1 MW at 1,000,000 USD per MW) takes
+    # 2 months; started in the last month (2026-06), half of it falls in June and half after the
+    # horizon, which is dropped (the block would not be ready inside the horizon: a violation)
+    ev = evaluate(load("rules"), Plan(conversions=df([("s1", "2026-06", 1)], CONV), retirements=df([("s1", "a100", "2026-06", 500)], RET)))
+    cf = ev.cashflows
+    conv = cf[cf["item"] == "capex_usd"]
+    assert conv["usd"].sum() == pytest.approx(-500_000, rel=1e-12) and set(conv["month"]) == {"2026-06"}
+    assert ev.violations == ["site s1 2026-06: conversion of 1 blocks would finish in 2026-08, after the horizon's last period 2026-06 (lead 2 months)"]
+
+
+def test_late_hand_over_penalty_at_a_joint_venture():
+    # rules.yaml's L1 (0.5 MW, window 2026-02..03) with a late penalty of 1,000 USD per MW-month,
+    # handed over in 2026-05 (2 months late) at s1, a 50 % joint venture:
+    # 1,000 x 0.5 MW x 2 months x 0.5 = 500 USD, booked at the hand-over
+    def edit(r):
+        r["leases"][0]["late_penalty_usd_per_mw_month"] = 1000
+        r["sites"][0]["ownership_share"] = 0.5
+
+    ev = evaluate(load("rules", edit), Plan(leases=df([("L1", "s1", "2026-05", 1.0)], LEASE)))
+    cf = ev.cashflows
+    pen = cf[(cf["item"] == "lease_penalty_usd") & (cf["usd"] != 0)]
+    assert pen["usd"].sum() == pytest.approx(-500.0, rel=1e-12) and set(pen["month"]) == {"2026-05"}
+    assert ev.violations == []

@@ -317,6 +317,16 @@ def test_solver_with_the_first_stage_fixed_reaches_the_reference_npv(inst):
                 value_of_information=False)
     assert res.status == "optimal", res.message
     assert res.objective_usd == pytest.approx(best.npv, rel=REL)
+    # the model's own cash-flow lines, one row per (scenario, month, period, site, item) in that
+    # order, equal the reference's line by line
+    mc = res.model_cashflows
+    key = ["scenario", "month", "period", "site", "item"]
+    assert list(mc.columns) == key + ["usd"] and not mc.duplicated(key).any()
+    assert mc.equals(mc.sort_values(key).reset_index(drop=True))
+    model = {(r.scenario, int(r.period), r.site, r.item): float(r.usd) for r in mc.itertuples() if abs(r.usd) > 1e-6}
+    want = {k: v for k, v in best.lines.items() if abs(v) > 1e-6}
+    assert set(model) == set(want)
+    assert all(model[k] == pytest.approx(want[k], rel=1e-7, abs=1e-3) for k in want)
 
 
 # ---------------------------------------------------------------- terminal_generation_usd: "term reaches the horizon end"

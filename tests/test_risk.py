@@ -174,3 +174,15 @@ def test_instance_risk_section_is_the_default(two):
     # same plan as the explicit weight-1 solve: the bust optimum's NPV in bust (hand calculation above)
     assert r.npv_usd_by_scenario["bust"] == pytest.approx(bust_npv_by_hand(), rel=1e-7)
     assert solve(inst, cvar_weight=0.0, **TIGHT).cvar_weight == 0.0  # an explicit option wins
+
+
+def test_cvar_at_alpha_zero_is_the_mean(two):
+    # alpha = 0: the tail is the whole distribution, CVaR_0 = E[NPV]; any weight then gives the
+    # E[NPV] optimum, and the model's CVaR equals the probability-weighted mean of its NPVs
+    r = solve(two, cvar_weight=0.5, cvar_alpha=0.0, **TIGHT)
+    r.verify()
+    by = r.npv_usd_by_scenario
+    mean = sum(p * by[s.name] for s, p in zip(two.scenarios, (s.probability for s in two.scenarios)))
+    assert r.cvar_usd == pytest.approx(mean, rel=1e-12)
+    assert r.cvar_model_usd == pytest.approx(mean, rel=1e-6)
+    assert r.objective_usd == pytest.approx(solve(two, **TIGHT).objective_usd, rel=1e-6)

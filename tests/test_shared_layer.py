@@ -353,6 +353,9 @@ def test_lease_racks(q):
     assert r[("LC", "s2")] == approx(1500 / 150)
     # eligible sites only
     assert set(r) == {("LA", "s1"), ("LB", "s2"), ("LC", "s1"), ("LC", "s2")}
+    # per period when handed over in Apr 2026 (tau 1, 15 months: to Jun 2027): LA's 20 racks from period 1
+    assert q.lease_rack_need("LA", "s1", 1).tolist() == [0, 20, 20, 20, 20, 20]
+    assert q.first_tranche_racks("LA", "s1") == 20.0 and q.first_tranche_racks("LC", "s2") == approx(10.0)
 
 
 # ---------------------------------------------------------------- timing helpers, fleet, sites
@@ -567,3 +570,290 @@ def test_lease_terminal_power_follows_who_pays_it():
     d4 = compile_instance(Instance.from_dict(raw))
     assert d4.lease_credit_price("LA", "s1") is None
     assert sum(hours) > 0
+
+
+# ---------------------------------------------------------------- accessors the model and evaluator read (benchmarks/MUTATION.md)
+
+
+def accessor_variant() -> dict:
+    """terminal_variant() with: s1 a 60 % joint venture with fixed mining opex and a mining new-build,
+    its conversion without an earliest month; s2 with an HPC and a mining new-build, an index
+    contract J (+2) in Q0 and two fixed contracts around the owned generation G (Zb 1 MW at 30 in
+    Q3, Za 0.5 MW at 40 from Oct 2026 to Jun 2027); contract I moved to the horizon's last month;
+    no ASIC salvage; a GPU price index of 1.2 and a hand-over delay of 2 months in "down"; a demand-response
+    program in the north market; a GPU cloud option; LB renewable once for 6 months at +3 % when
+    the HPC index is at least that (holder mode); a fuel price path and a G&A reduction."""
+    raw = terminal_variant(asic_salvage=False)
+    s1, s2 = raw["sites"]
+    s1.update(ownership_share=0.6, fixed_opex_mining_usd_per_mw_month=1_000,
+              new_builds=[{"id": "nb_m", "use": "mining", "racks_per_block": 5, "capex_usd_per_mw": 500_000,
+                           "mining_kw_per_rack": 300, "lead_months": 3, "max_blocks": 2}])
+    s1["conversion"].pop("earliest_month")
+    s2["new_builds"] = [{"id": "nb_m2", "use": "mining", "racks_per_block": 2, "capex_usd_per_mw": 400_000,
+                         "mining_kw_per_rack": 350, "lead_months": 0, "max_blocks": 1},
+                        {"id": "nb_h", "use": "hpc", "racks_per_block": 4, "capex_usd_per_mw": 9_000_000,
+                         "lead_months": 6, "max_blocks": 3}]
+    contracts = raw["contracts"]
+    contracts[1].update(start_month="2027-06")               # I: index, from the last month
+    contracts.insert(0, {"id": "Zb", "site": "s2", "kind": "fixed", "start_month": "2026-10", "term_months": 3,
+                         "price_usd_per_mwh": 30, "mw_cap": 1})
+    contracts.append({"id": "Za", "site": "s2", "kind": "fixed", "start_month": "2026-10", "term_months": 9,
+                      "price_usd_per_mwh": 40, "mw_cap": 0.5})
+    contracts.append({"id": "J", "site": "s2", "kind": "index", "start_month": "2026-01", "term_months": 3,
+                      "adder_usd_per_mwh": 2})
+    raw["leases"][1]["renewals"] = {"count": 1, "term_months": 6, "mode": "holder", "rent_step_share": 0.03}
+    raw["fuels"] = [{"id": "gas", "price_usd_per_mmbtu": 3.5}]
+    raw["overhead"] = {"g_and_a_usd_per_month": 100_000, "reductions": [
+        {"id": "cut", "staff_cost_usd_per_year": 1_200_000, "cut_share": 0.1, "earliest_month": "2026-05", "latest_month": "2027-01"}]}
+    raw["scenarios"][0]["gpu_price_index"] = 1.2
+    raw["scenarios"][1]["handover_delay_months"] = 2
+    raw["markets"] = [{"id": "north", "demand_response": {"payment_usd_per_mw_month": 5_000}}]
+    raw["gpu_cloud"] = {"options": [{"id": "gx", "kw_per_gpu": 2.0, "usd_per_mw": 20_000_000, "price_usd_per_mw_month": 100_000,
+                                     "useful_life_months": 36, "first_month": "2026-01"}]}
+    return raw
+
+
+@pytest.fixture(scope="module")
+def qv():
+    return compile_instance(Instance.from_dict(accessor_variant()))
+
+
+def test_site_accessors(qv, q):
+    # W x PUE / 1e6: 3,500 x 1.08 / 1e6 MW per operating m200 at s1
+    assert qv.mw_per_unit("s1", "m200") == approx(3_500 * 1.08 / 1e6)
+    # the JV share of s1, 1 for s2 and the portfolio
+    assert qv.share("s1") == 0.6 and qv.share("s2") == 1.0
+    # s1's market (north) has a demand-response program: 5,000 USD per MW-month x 3 months a
+    # quarter; s2's (south) has none
+    assert qv.flex("s1").dr_pay_usd_per_mw.tolist() == [15_000.0] * 6 and qv.flex("s2") is None
+    # the levers read the scenario series (a fuel at 3.5 USD/MMBtu in every period) and the
+    # periods of months: the G&A cut may be taken from May 2026 (period 1) to Jan 2027 (period 4)
+    assert qv.lev.fuel_price["gas"].tolist() == [[3.5] * 6, [3.5] * 6]
+    assert qv.lev.reductions["cut"].periods == [1, 2, 3, 4]
+    # new builds per site and use
+    assert [b.option.id for b in qv.site_builds("s2")] == ["nb_m2", "nb_h"]
+    assert [b.option.id for b in qv.site_builds("s2", "hpc")] == ["nb_h"]
+    assert [b.option.id for b in qv.site_builds("s2", "mining")] == ["nb_m2"]
+    assert [b.option.id for b in qv.site_builds("s1")] == ["nb_m"] and qv.site_builds("s1", "hpc") == []
+    # conversion without an earliest month: from period 0, lead 3 quarters, done by period 5
+    assert qv.conversion_periods("s1") == [0, 1, 2]
+    # no salvage without terminal.asic_salvage (300 with it)
+    assert qv.mining_salvage_usd_per_unit("m200") == 0.0 and q.mining_salvage_usd_per_unit("m200") == 300.0
+    # the scenarios' GPU price index and hand-over delays
+    assert qv.gpu_index.tolist() == [[1.2] * 6, [1.0] * 6]
+    # merchant GPU revenue of a MW in service: 100,000 USD per MW-month x 3 months x the index
+    assert qv.gpus["gx"].merchant_usd_per_mw.tolist() == [[approx(360_000)] * 6, [approx(300_000)] * 6]
+    assert qv.delays.tolist() == [0, 2]
+    # the HPC lease-rate index month by month (up: 1 + 0.01 per month from Jan 2026; down: 1)
+    assert qv.hpc_index_monthly[0][:4].tolist() == [approx(1.0), approx(1.01), approx(1.02), approx(1.03)]
+    assert set(qv.hpc_index_monthly[1].tolist()) == {1.0}
+    # the contract each ContractData describes; I starts in the last month: it runs to the end
+    assert qv.contracts["Za"].contract.id == "Za"
+    assert qv.contracts["I"].runs_to_horizon_end is True and qv.contracts["Zb"].runs_to_horizon_end is False
+
+
+def test_holder_renewal_follows_each_scenarios_index(qv):
+    from optimizer.economics.data import lease_at
+
+    # LB from Jan 2026 (tau 0), 6 months at 120,000 a month. "up": its renewal from Jul 2026 asks
+    # 1.03 x the rate, the index is then 1.06: renewed, Jul .. Dec 2026 at 123,600 a month. "down":
+    # delayed 2 months (Mar .. Aug 2026), the renewal from Sep 2026 asks 1.03, the index is 1.0:
+    # not renewed.
+    assert qv.leases["LB"].schedule(0, 0).rent_usd.tolist() == [approx(x) for x in (360_000, 360_000, 370_800, 370_800, 0, 0)]
+    assert qv.leases["LB"].schedule(0, 1).rent_usd.tolist() == [approx(x) for x in (120_000, 360_000, 240_000, 0, 0, 0)]
+    # handed over in Apr 2026 instead (outside its window): "up" renews from Oct 2026 (index 1.09)
+    out = lease_at(qv, "LB", 1)
+    assert out.schedule(1, 0).rent_usd.tolist() == [approx(x) for x in (0, 360_000, 360_000, 370_800, 370_800, 0)]
+
+
+def test_tenant_capex(qv, q):
+    la, lb = (qv.inst_lease(x) for x in ("LA", "LB"))
+    # s1 has a conversion: its capex per MW and lead (7 months = 3 quarters)
+    assert qv.tenant_capex(la, "s1") == (2_000_000, 3, "hpc_conversion", None)
+    # s2 has none: its first HPC new-build (6 months = 2 quarters), not the mining one listed first
+    assert qv.tenant_capex(lb, "s2") == (9_000_000, 2, "new_build", "nb_h")
+    # neither (s2 of the base instance): None
+    assert q.tenant_capex(lb, "s2") is None
+    # evenly over the lead periods before the hand-over; before the horizon: in period 0; lead 0: in tau
+    assert qv.tenant_capex_fractions(3, 2).tolist() == [0, 0.5, 0.5, 0, 0, 0]
+    assert qv.tenant_capex_fractions(1, 3).tolist() == [1.0, 0, 0, 0, 0, 0]
+    assert qv.tenant_capex_fractions(4, 0).tolist() == [0, 0, 0, 0, 1.0, 0]
+    # hand-over in 5 after 4 periods of works: 1, 2, 3, 4
+    assert qv.tenant_capex_fractions(5, 4).tolist() == [0, 0.25, 0.25, 0.25, 0.25, 0]
+    # one period of works: all of it in the period before the hand-over; lead 0 in the last period
+    assert qv.tenant_capex_fractions(3, 1).tolist() == [0, 0, 1.0, 0, 0, 0]
+    assert qv.tenant_capex_fractions(5, 0).tolist() == [0, 0, 0, 0, 0, 1.0]
+
+
+def test_site_energy_price_with_stacked_fixed_supply(qv):
+    # s2 (south 35 in both scenarios): Q0 the index contract J: 35 + 2; Q1 the market; Q2 Jul and
+    # Aug at 35, Sep under G (20); Q3 Zb 1 MW at 30, G 4 MW at 20, Za 0.5 MW at 40: 130 / 5.5;
+    # Q4 G and Za: (80 + 20) / 4.5; Q5 Za alone (0.5 MW): 40
+    want = [37, 35, (1488 * 35 + 720 * 20) / 2208, 130 / 5.5, 100 / 4.5, 40]
+    for w in (0, 1):
+        assert qv.site_energy_price["s2"][w].tolist() == [approx(x) for x in want]
+
+
+def test_costs_after_the_horizon(qt, qv):
+    d = lambda k: 1.1 ** (-k / 12)  # noqa: E731
+    # hours of the months after Jun 2027, for as many months as the data holds: K = the longest
+    # lease term (LC, 30) + ceil(12 x 0.5) + 1 = 37
+    days = [31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30] + [31, 31, 30, 31, 30, 31, 31, 28, 31, 30, 31, 30] \
+        + [31, 31, 30, 31, 30, 31, 31, 28, 31, 30, 31, 30] + [31]
+    assert len(qt.hours_after) == 37 == len(days)
+    assert qt.hours_after.tolist() == [24.0 * n for n in days]
+    # s2 pays south 35 after the horizon: a constant MW for n months, at the horizon end; past K
+    # months the cost stops at K months
+    assert qt.energy_cost_after("s2", 3)[0] == approx(35 * (744 * d(1) + 744 * d(2) + 720 * d(3)))
+    full = 35 * sum(24 * n * d(k) for k, n in enumerate(days, start=1))
+    assert qt.energy_cost_after("s2", 100).tolist() == [approx(full), approx(full)]
+    # at the last period's market price: s1's north price of Q5 (62 up, 30 down)
+    assert qt.market_cost_after("s1", 2).tolist() == [approx(62 * (744 * d(1) + 744 * d(2))),
+                                                      approx(30 * (744 * d(1) + 744 * d(2)))]
+    # one month after the end: max(1.1^(-1/12), 1 - 0.09 / 12 x 1.1^(-1/12)), the second here
+    assert qt.reversion_factor(1) == approx(1 - 0.09 / 12 * d(1))
+    # fixed mining opex of one installed unit for a quarter: 1,000 USD per MW-month x 3.5 kW (m200)
+    # x 3 months = 10.5; 2,150 W (m100): 6.45
+    assert qv.mining_opex_usd_per_unit("s1", "m200") == approx(10.5)
+    assert qv.mining_opex_usd_per_unit("s1", "m100") == approx(6.45)
+
+
+def test_prices_after_the_horizon_are_the_last_periods():
+    d = lambda k: 1.08 ** (-k / 12)  # noqa: E731
+    raw = copy.deepcopy(MONTHLY)
+    raw["horizon"]["terminal"] = {"mining_margin_multiple": 1.0}
+    sc = raw["scenarios"][0]
+    sc["power_price_usd_per_mwh"] = {"m": {"points": {"2026-05": 45, "2026-06": 50}}}
+    mm = compile_instance(Instance.from_dict(raw))
+    # no lease: K = 12 x 1 + 1 months after the end
+    assert len(mm.hours_after) == 13
+    # May 45 USD/MWh, June 50
+    assert mm.power_price["m"][0, 4:].tolist() == [45, 50]
+    # a MW for one month after the end at June's market price: 50 x 744 h (July), discounted a month
+    assert mm.market_cost_after("a", 1)[0] == approx(50 * 744 * d(1))
+    # the terminal mining margin's power price: June's, in every month after the end
+    assert mm.terminal_mining_price["a"].tolist() == [approx(50.0)]
+
+
+def test_restrict_keeps_one_scenarios_arrays(q):
+    r = q.restrict([1])
+    assert r.W == 1 and r.prob.tolist() == [0.4] and r.scenario_names == ["down"]
+    for name in ("btc_price_usd", "hashrate_eh_s", "fees_btc_per_block", "hashprice_btc_per_ph_day",
+                 "hashprice_usd_per_ph_day", "hpc_index"):
+        assert getattr(r, name).tolist() == [getattr(q, name)[1].tolist()], name
+    for name in ("power_price", "btc_per_unit", "site_energy_price", "site_energy_price_after"):
+        got, full = getattr(r, name), getattr(q, name)
+        assert set(got) == set(full) and all(got[k].tolist() == [full[k][1].tolist()] for k in full), name
+    # the down scenario: 60,000 USD, 1,000 EH/s, north 30
+    assert set(r.btc_price_usd[0].tolist()) == {60_000.0} and set(r.power_price["north"][0].tolist()) == {30.0}
+
+
+def test_lease_outside_its_window_and_the_tree(q):
+    from optimizer.economics.data import instance_tree, lease_at
+
+    # inside the window: the compiled lease itself
+    assert lease_at(q, "LB", 0) is q.leases["LB"]
+    # LB handed over in Jul 2026 (tau 2), outside its window: 6 months Jul .. Dec 2026 at
+    # 1.2 MW x 1000 x 100 = 120,000 a month
+    out = lease_at(q, "LB", 2)
+    assert out.rent_usd[2].tolist() == [0, 0, approx(360_000), approx(360_000), 0, 0]
+    # hours of the lease's periods: Jul .. Sep 2026 (92 days) and Oct .. Dec (92 days) x 24
+    assert out.active_hours[2].tolist() == [0, 0, 2208, 2208, 0, 0]
+    # the two-stage form: one branch at period 0; a tree branching in Jul 2026: period 2
+    assert q.tree.branch_periods == [0]
+    # "down" follows "up" until Jul 2026, then falls: the root holds Jan .. Jun 2026
+    raw = copy.deepcopy(QUARTERLY)
+    down = copy.deepcopy(raw["scenarios"][0])
+    down.update(name="down", probability=0.4, btc_price_usd={"points": {"2026-01": 90_000, "2026-07": 120_000, "2026-10": 60_000}})
+    raw["scenarios"][1] = down
+    raw["tree"] = {"branch_months": ["2026-07"], "paths": {"up": ["u"], "down": ["d"]}}
+    inst = Instance.from_dict(raw)
+    tree = instance_tree(inst, q.tl, q.prob)
+    assert tree.branch_periods == [2] and tree.labels == [("u",), ("d",)] and tree.scenario_names == ["up", "down"]
+    assert tree.prob.tolist() == [0.6, 0.4]
+
+
+def test_lease_terminal_of_tranches_and_of_one_month_after():
+    d = lambda k: 1.1 ** (-k / 12)  # noqa: E731
+    raw = terminal_variant()
+    # LA in two tranches (1.5 MW at once, 1.0 MW three months later), a pass-through at the site's
+    # price: the landlord bears no power after the horizon
+    raw["leases"][0].update(tranches=[{"it_mw": 1.5, "offset_months": 0}, {"it_mw": 1.0, "offset_months": 3}],
+                            power_passthrough=True, term_months=16)
+    # LB runs 19 months from Jan 2026: to Jul 2027, one month after the horizon
+    raw["leases"][1].update(term_months=19)
+    # LC (splittable, at s2) in two tranches, 1.0 MW at once and 0.5 MW two months later; the
+    # landlord bears the power (no pass-through, no after-power margin)
+    raw["leases"][2].update(tranches=[{"it_mw": 1.0, "offset_months": 0}, {"it_mw": 0.5, "offset_months": 2}])
+    dd = compile_instance(Instance.from_dict(raw))
+    # LA (16 months each tranche) from Oct 2026 (tau 3): tranche 1 to Jan 2028 (7 months after),
+    # tranche 2 Jan 2027 .. Apr 2028 (10 months after); s1's fixed HPC opex 2,000 USD per MW-month
+    # on whole racks of 130 kW: 12 racks (1.56 MW) and 8 racks (1.04 MW). From Apr 2026 (tau 1):
+    # tranche 1 to Jul 2027 (1 month after), tranche 2 Jul 2026 .. Oct 2027 (4 months after).
+    # The contracted NOI after the horizon is the lease schedule's (tested on its own above).
+    for tau, (n1, n2) in ((3, (7, 10)), (1, (1, 4))):
+        fixed = 2_000 * (1.56 * sum(d(k) for k in range(1, n1 + 1)) + 1.04 * sum(d(k) for k in range(1, n2 + 1)))
+        for w in (0, 1):
+            noi = dd.leases["LA"].schedule(tau, w).terminal_noi_usd
+            assert dd.lease_terminal_usd("LA", tau, "s1")[w] == approx(noi - fixed)
+    # LC from Jul 2026 (tau 2), 30 months a tranche: to Dec 2028 (18 months after) and Sep 2026 ..
+    # Feb 2029 (20 months after); s2 pays south 35 after the horizon, PUE 1.3, no fixed HPC opex
+    hours = [24.0 * n for n in [31, 31, 30, 31, 30, 31, 31, 29, 31, 30, 31, 30] + [31, 31, 30, 31, 30, 31, 31, 28]]
+    power = 1.3 * 35 * (1.0 * sum(h * d(k) for k, h in enumerate(hours[:18], start=1))
+                        + 0.5 * sum(h * d(k) for k, h in enumerate(hours[:20], start=1)))
+    for w in (0, 1):
+        noi = dd.leases["LC"].schedule(2, w).terminal_noi_usd
+        assert dd.lease_terminal_usd("LC", 2, "s2")[w] == approx(noi - power)
+    # LA (15 months) from Apr 2026 (tau 1): tranche 1 ends with the horizon (Jun 2027), tranche 2
+    # (Jul 2026 .. Sep 2027) runs 3 months after it; LC a pass-through at the market price: s2 pays
+    # the market price after the horizon (the last quarter's: south rising 1 USD/MWh a month from 35
+    # in Jan 2026, so every quarter differs), and the tenant reimburses that: the landlord bears nothing
+    r15 = copy.deepcopy(raw)
+    r15["leases"][0].update(term_months=15)
+    r15["leases"][2].update(power_passthrough=True, passthrough_price="market")
+    for sc in r15["scenarios"]:
+        sc["power_price_usd_per_mwh"]["south"] = {"points": {"2026-01": 35, "2027-06": 52}}
+    d15 = compile_instance(Instance.from_dict(r15))
+    for w in (0, 1):
+        noi = d15.leases["LA"].schedule(1, w).terminal_noi_usd
+        assert d15.lease_terminal_usd("LA", 1, "s1")[w] == approx(noi - 2_000 * 1.04 * sum(d(k) for k in (1, 2, 3)))
+        assert d15.lease_terminal_usd("LC", 2, "s2")[w] == approx(d15.leases["LC"].schedule(2, w).terminal_noi_usd)
+    # LB as a GPU cloud contract: no prepaid rent, so no deferred revenue (the GPUs' book value
+    # stands for what they earn after the horizon, economics/leases.py); its racks are the GPUs' and
+    # their power is not the lease's (it would be 1.2 x 1.3 x 744 x 35 x d(1) as above): 0
+    raw["gpu_cloud"] = {"options": [{"id": "gx", "kw_per_gpu": 2.0, "usd_per_mw": 20_000_000, "price_usd_per_mw_month": 100_000,
+                                     "useful_life_months": 36, "first_month": "2026-01"}]}
+    raw["leases"][1].update(gpu_option="gx")
+    dg = compile_instance(Instance.from_dict(raw))
+    for w in (0, 1):
+        assert dg.leases["LB"].schedule(0, w).terminal_noi_usd == 0.0
+    assert dg.lease_terminal_usd("LB", 0, "s2").tolist() == [0.0, 0.0]
+    # LB (tau 0) at s2: no fixed HPC opex; the landlord bears the power of Jul 2027: 1.2 MW x PUE
+    # 1.3 x 744 h x south 35, discounted one month
+    for w in (0, 1):
+        noi = dd.leases["LB"].schedule(0, w).terminal_noi_usd
+        assert noi > 0
+        assert dd.lease_terminal_usd("LB", 0, "s2")[w] == approx(noi - 1.2 * 1.3 * 744 * 35 * d(1))
+
+
+def test_discount_factors_per_rate_class():
+    # financing.discount_rates: merchant mining at 20 %, contracted lease NOI at 8 %, the rest at
+    # the horizon's 10 %. A quarter's factor is the mean of its months' (1 + r)^(-m/12); a terminal
+    # line takes its class's factor at the horizon end, (1 + r)^(-18/12).
+    raw = copy.deepcopy(QUARTERLY)
+    raw["financing"] = {"discount_rates": {"merchant_mining": 0.2, "contracted_lease": 0.08}}
+    dd = compile_instance(Instance.from_dict(raw))
+
+    def quarters(r):
+        return [approx(sum((1 + r) ** (-(3 * t + j) / 12) for j in (1, 2, 3)) / 3) for t in range(6)]
+
+    assert dd.item_df("mining_revenue_usd").tolist() == quarters(0.2)
+    assert dd.item_df("lease_revenue_usd").tolist() == quarters(0.08)
+    assert dd.item_df("power_cost_usd").tolist() == quarters(0.1)
+    assert dd.item_df("terminal_mining_usd").tolist() == [approx(1.2 ** -1.5)] * 6
+    assert dd.item_df("terminal_lease_noi_usd").tolist() == [approx(1.08 ** -1.5)] * 6
+    assert dd.item_df("terminal_hpc_usd").tolist() == [approx(1.1 ** -1.5)] * 6
+    # without a financing section every line takes the horizon's rate
+    q0 = compile_instance(Instance.from_dict(QUARTERLY))
+    assert q0.item_df("mining_revenue_usd").tolist() == quarters(0.1)
+    assert q0.item_df("terminal_mining_usd").tolist() == [approx(1.1 ** -1.5)] * 6

@@ -260,15 +260,6 @@ class Data:
             return pue * (cost - self.market_cost_after(site_id, n))
         return pue * cost
 
-    def lease_rack_mw(self, lease_id: str, site_id: str) -> float:
-        """Critical-IT MW of the rack positions a whole lease takes at a site."""
-        return self.lease_racks_needed[(lease_id, site_id)] * self.inst.site_by_id[site_id].hpc_mw_per_rack
-
-    def lease_months_after(self, lease_id: str, tau: int) -> int:
-        """Months of the lease's term after the horizon end when handed over in tau."""
-        l = self.inst_lease(lease_id)
-        return max(0, int(self.tl.period_start_months[tau]) + l.term_months - 1 - self.tl.end)
-
     def inst_lease(self, lease_id: str) -> Lease:
         return self.leases[lease_id].lease
 
@@ -420,9 +411,8 @@ class Data:
         before the hand-over ``tau`` (in tau when lead is 0); parts before the horizon fall in period 0."""
         out = np.zeros(self.T)
         n = max(lead, 1)
-        for j in range(n):
-            t = tau - lead + j if lead > 0 else tau
-            out[min(max(t, 0), self.T - 1)] += 1.0 / n
+        for j in range(n):  # tau - lead .. tau - 1 (tau itself when lead is 0); tau <= T - 1
+            out[max(tau - lead + j, 0)] += 1.0 / n
         return out
 
 
@@ -431,7 +421,8 @@ def _period_sum(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
 
 
 def _period_mean(monthly: np.ndarray, tl: Timeline) -> np.ndarray:
-    return monthly.reshape(monthly.shape[:-1] + (tl.n_periods, tl.period_months)).mean(axis=-1)
+    """[T] the mean of each period's months of a [months] series."""
+    return monthly.reshape(tl.n_periods, tl.period_months).mean(axis=1)
 
 
 def compile_instance(inst: Instance) -> Data:

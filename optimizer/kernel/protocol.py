@@ -43,8 +43,7 @@ def halvings_up_to(height: float, interval: int = 210_000, explicit: list[int] |
     return past + sum(1 for h in explicit if start_height < h <= height)
 
 
-def _cuts(h0: float, h1: float, interval: int, explicit: list[int] | None, start_height: float = 0.0,
-          include_end: bool = False):
+def _cuts(h0: float, h1: float, interval: int, explicit: list[int] | None, start_height: float, include_end: bool):
     """Halving heights in (h0, h1) (in (h0, h1] with ``include_end``), ascending, one at a time
     (``explicit``: the interval schedule up to ``start_height``, then the listed heights after it)."""
     def inside(h: float) -> bool:
@@ -82,7 +81,7 @@ def subsidy_btc_between(h0: float, h1: float, initial_subsidy_btc: float = 50.0,
     start = h0 if start_height is None else start_height
     total = 0.0
     a = h0
-    for cut in _cuts(h0, h1, interval, explicit, start):
+    for cut in _cuts(h0, h1, interval, explicit, start, include_end=False):
         subsidy = subsidy_at_height(a, initial_subsidy_btc, interval, explicit, start)
         if subsidy == 0.0:
             return total

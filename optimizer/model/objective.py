@@ -40,7 +40,7 @@ def term_df(m, term):
     return m.df_end[0] if terminal else m.df[term.period]
 
 
-def _weighted(m, data: Data, term):
+def _weighted(m, term):
     return (node_weight(term) * term_df(m, term)) * term.expr
 
 
@@ -54,7 +54,7 @@ def objective_terms(m, data: Data) -> list:
 
 def expected_npv(m, data: Data):
     """E[NPV] in $M: one summand per valued term."""
-    return SumExpression([_weighted(m, data, term) for term in objective_terms(m, data)])
+    return SumExpression([_weighted(m, term) for term in objective_terms(m, data)])
 
 
 def scenario_npv(m, data: Data, w: int):

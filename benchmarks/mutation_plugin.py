@@ -1,0 +1,44 @@
+"""pytest plugin for `make mutation` (benchmarks/mutation_report.py): a mutant runs the whole test
+files whose fixtures outlive one test.
+
+mutmut maps each function to the tests during which it was called and runs a mutant against those
+tests only. A module-scoped fixture (the compiled quarterly instance of test_shared_layer, the
+solved second hand instance of test_hand2) calls the function once, during the first test that
+uses it, so only that test is mapped; the file's later tests read the fixture without calling the
+function. A mutant of ``compile_instance`` would then meet one calendar test and never the tests
+that check the coefficients it computes. In a mutant's run this plugin widens the selection of
+every such file (one whose source declares a fixture ``scope=`` other than function) from the
+mapped test ids to the whole file; files without such fixtures keep mutmut's precise mapping (the
+cheap case: a mutant costs only the tests that call it). The layer's marker filter
+(``-m "not slow"`` in ``pytest_add_cli_args``) still applies. Outside a mutant's run (mutmut's
+coverage, stats and clean passes, or a normal pytest run) it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](module|session|package|class)["']""")
+
+
+def _has_shared_fixture(path: str) -> bool:
+    try:
+        return bool(_SHARED_FIXTURE.search(Path(path).read_text()))
+    except OSError:
+        return False
+
+
+def pytest_configure(config) -> None:
+    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+        return
+    out: list[str] = []
+    for arg in config.args:
+        f = arg.split("::", 1)[0]
+        item = f if "::" in arg and _has_shared_fixture(f) else arg
+        if item not in out and (item == arg or f not in out):
+            out.append(item)
+    # a whole file makes its single test ids redundant
+    files = {a for a in out if "::" not in a}
+    config.args[:] = [a for a in out if "::" not in a or a.split("::", 1)[0] not in files]
