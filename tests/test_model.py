@@ -405,3 +405,44 @@ def test_every_term_is_weighted_by_its_nodes_probability():
     for name, c in one.items():
         assert p[name] == pytest.approx((1 - 1e-9) * c, rel=1e-12, abs=0), name
     assert cp == pytest.approx((1 - 1e-9) * c1, rel=1e-12, abs=0)
+
+
+def test_class_rates_equal_to_the_horizon_rate_change_nothing():
+    # financing.discount_rates with every class at the horizon's 12 % must give the horizon's own
+    # factors: df[t] for each period and, for terminal lines, df_end = 1.12^(-6/12) at the horizon's
+    # end. Quarterly periods (2 x 3 months), where a period's factor (the mean of its months'
+    # end-of-month factors) differs from the horizon-end factor, so terminal lines tell them apart.
+    def objective_coefs(rates: dict | None) -> tuple[dict, float]:
+        d = tiny_dict()
+        d["horizon"]["period_months"], d["horizon"]["periods"] = 3, 2
+        if rates is not None:
+            d["financing"] = {"discount_rates": rates}
+        _, _, m = build(d)
+        repn = generate_standard_repn(m.objective.expr, compute_values=True)
+        return {v.name: c for v, c in zip(repn.linear_vars, repn.linear_coefs)}, repn.constant
+
+    plain, c0 = objective_coefs(None)
+    classed, c1 = objective_coefs({"contracted_lease": 0.12, "merchant_mining": 0.12, "other": 0.12})
+    assert set(plain) == set(classed)
+    for name, c in plain.items():
+        assert classed[name] == pytest.approx(c, rel=1e-12, abs=0), name
+    assert c1 == pytest.approx(c0, rel=1e-12, abs=1e-12)
+
+
+def test_project_objective_without_debt_values_the_same_taxes_as_equity():
+    # with a 21 % tax and no debt, the unlevered taxes (the project objective's, variables named
+    # u_...) are the levered ones (the equity objective's): there is no interest to deduct, so both
+    # objectives are the same function of the decisions, tax variables matched by name
+    def objective_coefs(objective: str) -> tuple[dict, float]:
+        d = tiny_dict()
+        d["financing"] = {"objective": objective, "taxes": {"rate": 0.21}}
+        _, _, m = build(d)
+        repn = generate_standard_repn(m.objective.expr, compute_values=True)
+        return {v.name.removeprefix("u_"): c for v, c in zip(repn.linear_vars, repn.linear_coefs)}, repn.constant
+
+    (equity, c0), (project, c1) = objective_coefs("equity"), objective_coefs("project")
+    assert any(name.startswith("tax") for name in equity)   # the taxes are in the objective
+    assert set(project) == set(equity)
+    for name, c in equity.items():
+        assert project[name] == pytest.approx(c, rel=1e-12, abs=0), name
+    assert c1 == pytest.approx(c0, rel=1e-12, abs=1e-12)
