@@ -631,3 +631,31 @@ def test_late_hand_over_penalty_at_a_joint_venture():
     pen = cf[(cf["item"] == "lease_penalty_usd") & (cf["usd"] != 0)]
     assert pen["usd"].sum() == pytest.approx(-500.0, rel=1e-12) and set(pen["month"]) == {"2026-05"}
     assert ev.violations == []
+
+
+def test_late_penalty_of_a_split_lease_is_paid_share_by_share():
+    # rules.yaml's L2 (1 MW, window 2026-02..04, splittable) with a late penalty of 1,000 USD per
+    # MW-month, delivered half from s1 and half from s2 (acquired in 2026-03), both handed over in
+    # 2026-06 (2 months late); each half draws 0.5 MW x 720 h = 360 MWh from its site's index contract.
+    # Each half pays 1,000 x 1 MW x 2 months x 0.5 = 1,000 USD, booked at the hand-over
+    def edit(r):
+        r["leases"][1]["late_penalty_usd_per_mw_month"] = 1000
+
+    energy = df([("base", c, "2026-06", 360.0, 360.0, 0.0) for c in ("ix", "ix2")],
+                ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"])
+    ev = evaluate(load("rules", edit), Plan(leases=df([("L2", "s1", "2026-06", 0.5), ("L2", "s2", "2026-06", 0.5)], LEASE),
+                                            site_events=df([("s2", "acquisition", "2026-03")], EV), energy=energy))
+    assert ev.violations == []
+    cf = ev.cashflows
+    pen = cf[(cf["item"] == "lease_penalty_usd") & (cf["usd"] != 0)]
+    assert pen.groupby("site")["usd"].sum().to_dict() == pytest.approx({"s1": -1000.0, "s2": -1000.0}, rel=1e-12)
+    assert set(pen["month"]) == {"2026-06"}
+
+
+def test_a_hand_over_before_the_window_is_not_late():
+    # L1 (window 2026-02..03, late penalty 1,000 USD per MW-month) handed over in 2026-01: one month
+    # EARLY, a violation of the window, and 0 months late: no penalty line
+    ev = evaluate(load("rules", _set("leases.0.late_penalty_usd_per_mw_month", 1000)),
+                  Plan(leases=df([("L1", "s1", "2026-01", 1.0)], LEASE)))
+    assert any("L1" in v and "2026-01" in v for v in ev.violations), ev.violations
+    assert line(ev, "lease_penalty_usd") == 0.0

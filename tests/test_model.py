@@ -333,3 +333,116 @@ def test_weight_one_cvar_of_one_scenario_is_its_npv():
     m.cvar_eta.set_value(npv + 1.0)
     m.cvar_excess[0].set_value(1.0)
     assert pyo.value(m.objective) * USD == pytest.approx(keep_mining_npv_by_hand() - 1e6, rel=1e-12)
+
+
+# ---------------------------------------------------------------- objective.py: weights, rate classes, valuation
+
+
+def test_discount_rate_classes_value_mining_revenue_at_its_own_rate():
+    # financing.discount_rates.merchant_mining 20 %, the others at the horizon's 12 %: at the
+    # keep-mining plan mining revenue 27,000 $/day is discounted at 1.20^(-k/12), power 11,340 $/day
+    # (class other) at 1.12^(-k/12), the ASIC salvage 1.5 M$ (other) at 1.12^(-6/12) (hand values above)
+    d = tiny_dict()
+    d["financing"] = {"discount_rates": {"merchant_mining": 0.20}}
+    _, data, m = build(d)
+    for v, x in mip_start_values(m, data, keep_mining_plan(data)).items():
+        v.set_value(x)
+    days = [31, 28, 31, 30, 31, 30]
+    by_hand = (sum(27_000 * dd * 1.20 ** (-(k + 1) / 12) - 11_340 * dd * 1.12 ** (-(k + 1) / 12) for k, dd in enumerate(days))
+               + 1_500_000 * 1.12 ** (-0.5))
+    assert pyo.value(m.objective) * USD == pytest.approx(by_hand, rel=1e-12)
+    assert by_hand < keep_mining_npv_by_hand() - 10_000       # the 20 % rate visibly lowers the NPV
+
+
+def _facility_tiny(objective: str) -> dict:
+    d = tiny_dict()
+    d["financing"] = {"objective": objective, "project_facilities": [
+        {"id": "pf", "site": "s1", "commitment_usd": 2_000_000, "loan_to_cost": 1.0, "interest_rate_per_year": 0.12,
+         "draw_first_month": "2026-01", "draw_last_month": "2026-03", "amortization_start_month": "2026-05",
+         "tenor_months": 12}]}
+    return d
+
+
+def test_project_objective_leaves_the_debt_out_and_equity_values_it():
+    # financing.objective project values the unlevered NPV: no debt line (draws, fees, interest,
+    # principal, debt at the end) enters it, so a draw's objective coefficient is exactly 0 (no
+    # taxes section: no tax shield either). The equity objective values the loan: a 1 M$ draw repaid
+    # at 1 %/month against a discount of 1.12^(1/12) - 1 = 0.949 %/month has a non-zero (negative)
+    # present value.
+    _, _, m = build(_facility_tiny("project"))
+    assert len(m.draw) == 3                                   # one draw a month, 2026-01..03
+    assert all(coef(m.objective.expr, m.draw[k]) == 0.0 for k in m.draw)
+    _, _, m = build(_facility_tiny("equity"))
+    assert all(coef(m.objective.expr, m.draw[k]) < -1e-4 for k in m.draw)
+
+
+def test_every_cvar_row_has_a_diagnosis_family():
+    # solve/diagnose.py looks each constraint family up by name (FAMILIES); the CVaR rows are
+    # tier-0 definitions there: the model must build them under that name
+    from optimizer.solve.diagnose import FAMILIES
+
+    _, data, _ = build()
+    m = build_model(data, {"cvar_weight": 0.5, "cvar_alpha": 0.9})
+    names = {c.local_name for c in m.component_objects(pyo.Constraint)}
+    assert "cvar_excess_def" in names
+    assert names <= set(FAMILIES), names - set(FAMILIES)
+    assert FAMILIES["cvar_excess_def"].tier == 0
+
+
+def test_every_term_is_weighted_by_its_nodes_probability():
+    # E[NPV] = sum_w p_w NPV_w: with one scenario of probability p = 1 - 1e-9 (check_probabilities
+    # accepts a sum within 1e-9 of 1) every coefficient of the objective, first-stage ones (the
+    # conversion's capex) included, is p times its value at p = 1, as in the evaluator
+    def objective_coefs(p: float) -> dict:
+        d = tiny_dict()
+        d["scenarios"][0]["probability"] = p
+        _, _, m = build(d)
+        repn = generate_standard_repn(m.objective.expr, compute_values=True)
+        return {v.name: c for v, c in zip(repn.linear_vars, repn.linear_coefs)}, repn.constant
+
+    (one, c1), (p, cp) = objective_coefs(1.0), objective_coefs(1 - 1e-9)
+    assert set(one) == set(p) and "nb[s1,0]" in one
+    for name, c in one.items():
+        assert p[name] == pytest.approx((1 - 1e-9) * c, rel=1e-12, abs=0), name
+    assert cp == pytest.approx((1 - 1e-9) * c1, rel=1e-12, abs=0)
+
+
+def test_class_rates_equal_to_the_horizon_rate_change_nothing():
+    # financing.discount_rates with every class at the horizon's 12 % must give the horizon's own
+    # factors: df[t] for each period and, for terminal lines, df_end = 1.12^(-6/12) at the horizon's
+    # end. Quarterly periods (2 x 3 months), where a period's factor (the mean of its months'
+    # end-of-month factors) differs from the horizon-end factor, so terminal lines tell them apart.
+    def objective_coefs(rates: dict | None) -> tuple[dict, float]:
+        d = tiny_dict()
+        d["horizon"]["period_months"], d["horizon"]["periods"] = 3, 2
+        if rates is not None:
+            d["financing"] = {"discount_rates": rates}
+        _, _, m = build(d)
+        repn = generate_standard_repn(m.objective.expr, compute_values=True)
+        return {v.name: c for v, c in zip(repn.linear_vars, repn.linear_coefs)}, repn.constant
+
+    plain, c0 = objective_coefs(None)
+    classed, c1 = objective_coefs({"contracted_lease": 0.12, "merchant_mining": 0.12, "other": 0.12})
+    assert set(plain) == set(classed)
+    for name, c in plain.items():
+        assert classed[name] == pytest.approx(c, rel=1e-12, abs=0), name
+    assert c1 == pytest.approx(c0, rel=1e-12, abs=1e-12)
+
+
+def test_project_objective_without_debt_values_the_same_taxes_as_equity():
+    # with a 21 % tax and no debt, the unlevered taxes (the project objective's, variables named
+    # u_...) are the levered ones (the equity objective's): there is no interest to deduct, so both
+    # objectives are the same function of the decisions, tax variables matched by name
+    def objective_coefs(objective: str) -> tuple[dict, float]:
+        d = tiny_dict()
+        d["financing"] = {"objective": objective, "taxes": {"rate": 0.21}}
+        _, _, m = build(d)
+        repn = generate_standard_repn(m.objective.expr, compute_values=True)
+        return {v.name.removeprefix("u_"): c for v, c in zip(repn.linear_vars, repn.linear_coefs)}, repn.constant
+
+    (equity, c0), (project, c1) = objective_coefs("equity"), objective_coefs("project")
+    assert any(name.startswith("tax") for name in equity)   # the taxes are in the objective
+    assert set(project) == set(equity)
+    for name, c in equity.items():
+        assert project[name] == pytest.approx(c, rel=1e-12, abs=0), name
+    assert c1 == pytest.approx(c0, rel=1e-12, abs=1e-12)

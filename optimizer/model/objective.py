@@ -2,7 +2,7 @@
 
 E[NPV] ($M) = sum over registered terms of weight x df x expr, weight = the probability of
 the term's tree node (the sum over the scenarios through it): prob[w] for a two-stage operation
-term of scenario w, and 1 (= sum of probabilities) for a root term; df = df[t] (each month's
+term of scenario w, and the sum of the probabilities (1 within 1e-9) for a root term; df = df[t] (each month's
 share of the period discounted at the month's end), df_end for terminal lines (the horizon's
 end). With cvar_weight > 0 the
 objective is (1 - weight) E[NPV] + weight CVaR_alpha[NPV] (Rockafellar-Uryasev, linear).
@@ -25,8 +25,10 @@ from optimizer.model.common import USD, add_constraints, add_vars
 
 
 def node_weight(term) -> float:
-    """Probability of a term's node: 1 at the root, the sum over its scenarios elsewhere."""
-    return 1.0 if term.node.depth == 0 else float(term.node.probability)
+    """Probability of a term's node: the sum over its scenarios (at the root, the sum of every
+    probability: 1 within check_probabilities' 1e-9, and exactly the weight the evaluator gives a
+    first-stage line, which it books once per scenario)."""
+    return float(term.node.probability)
 
 
 def term_df(m, term):
