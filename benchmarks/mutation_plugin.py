@@ -12,12 +12,18 @@ mapped test ids to the whole file; files without such fixtures keep mutmut's pre
 cheap case: a mutant costs only the tests that call it). The layer's marker filter
 (``-m "not slow"`` in ``pytest_add_cli_args``) still applies. Outside a mutant's run (mutmut's
 coverage, stats and clean passes, or a normal pytest run) it does nothing.
+
+A layer's selection may name single tests of a file (``tests/test_levers.py::test_x``: the fast
+evaluator-only tests of a file whose other tests solve MILPs); such a file is widened to the tests
+the selection names in it, not to the whole file. The selection is read from the layer's
+pyproject.toml (``mutants/<layer>/pyproject.toml``, the parent of mutmut's working directory).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 
 _SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](module|session|package|class)["']""")
@@ -30,15 +36,35 @@ def _has_shared_fixture(path: str) -> bool:
         return False
 
 
+def _selected_tests() -> dict[str, list[str]]:
+    """file -> the single tests the layer's selection names in it (files named whole: absent)."""
+    for py in (Path("..") / "pyproject.toml", Path("pyproject.toml")):
+        try:
+            sel = tomllib.loads(py.read_text())["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            continue
+        out: dict[str, list[str]] = {}
+        for a in sel:
+            if "::" in a:
+                out.setdefault(a.split("::", 1)[0], []).append(a)
+        return out
+    return {}
+
+
 def pytest_configure(config) -> None:
     if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
         return
+    only = _selected_tests()
     out: list[str] = []
     for arg in config.args:
         f = arg.split("::", 1)[0]
-        item = f if "::" in arg and _has_shared_fixture(f) else arg
-        if item not in out and (item == arg or f not in out):
-            out.append(item)
+        if "::" in arg and _has_shared_fixture(f):
+            items = only.get(f, [f])
+        else:
+            items = [arg]
+        for item in items:
+            if item not in out:
+                out.append(item)
     # a whole file makes its single test ids redundant
     files = {a for a in out if "::" not in a}
     config.args[:] = [a for a in out if "::" not in a or a.split("::", 1)[0] not in files]

@@ -48,6 +48,7 @@ import argparse
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -162,6 +163,83 @@ def _drop_stale_copies(d: Path, cfg: dict) -> list[str]:
     return dropped
 
 
+# mutmut's generation and test mapping without running a mutant (run in mutants/<layer>/): copy the
+# sources, measure the covered lines, write the mutated copies, then load or collect the test map
+# (a changed test selection resets every verdict there, as in ``mutmut run``)
+_GENERATE = """
+import os
+from mutmut.__main__ import collect_or_load_stats, create_mutants, store_lines_covered_by_tests
+from mutmut.mutation.trampoline import set_mutant_under_test
+from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
+from mutmut.workers.isolation import get_mutant_runner
+set_mutant_under_test("mutant_generation")
+os.makedirs("mutants", exist_ok=True)
+copy_src_dir(); copy_also_copy_files(); setup_source_paths(); store_lines_covered_by_tests()
+print(create_mutants(1))
+collect_or_load_stats(get_mutant_runner(1), apply_config_invalidation=True)
+set_mutant_under_test("")
+"""
+
+
+def _mutant_codes(d: Path, src: str) -> dict[str, str]:
+    """Mutant name -> its mutated function's code (name stripped), from the layer's mutated copy of ``src``."""
+    import ast
+
+    copy = d / "mutants" / src
+    if not copy.exists():
+        return {}
+    out = {}
+    mod = _module(src)
+    for node in ast.walk(ast.parse(copy.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "__mutmut_" in node.name \
+                and not node.name.endswith("__mutmut_orig"):
+            name = node.name
+            node.name = name.rsplit("__mutmut_", 1)[0]
+            out[f"{mod}.{name}"] = node.name + "\n" + ast.dump(node, annotate_fields=False)
+    return out
+
+
+def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
+    """Mutate the layer's modules afresh (the covered lines are measured with today's tests) and
+    carry each verdict over to the new mutant with the same function and the same mutated code.
+
+    mutmut mutates a module only when its source is newer than its mutated copy, so mutants on lines
+    that new tests cover are never made; and a regenerated module loses its verdicts (mutants are
+    numbered within a function, so numbers shift when covered lines are added). A verdict depends
+    on the mutant's code and the tests: when tests were only added (or a test selection changed by
+    adding tests), a mutant with the same code keeps its verdict (a killed one stays killed; a
+    survivor is tried again unless ``--keep-survivors``). Returns (verdicts carried, mutants made)."""
+    old: dict[str, int] = {}
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if not meta.exists():
+            continue
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in _mutant_codes(d, src).items():
+            if codes.get(name) is not None:
+                old[code] = codes[name]
+        shutil.copy2(meta, d / "mutants" / (src + ".meta.before-regenerate"))  # the old verdicts, kept
+        for suffix in ("", ".meta", ".spans"):
+            (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
+    rc = subprocess.call([sys.executable, "-c", _GENERATE], cwd=d)
+    if rc != 0:
+        raise SystemExit(f"mutation_report: mutmut's generation failed in {d} (exit {rc})")
+    carried = made = 0
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if not meta.exists():
+            continue
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for name, code in _mutant_codes(d, src).items():
+            made += 1
+            if name in codes and code in old:
+                codes[name] = old[code]
+                carried += 1
+        meta.write_text(json.dumps(data, indent=4))
+    return carried, made
+
+
 def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     """Mark surviving mutants that mutation_equivalent.toml does not explain as not run, so mutmut
     tries them again with today's tests (mutmut keeps a verdict until the function changes); with
@@ -186,14 +264,13 @@ def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     return n
 
 
-def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str]) -> dict:
-    """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples."""
+def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivors: bool = False,
+               regen: bool = False) -> dict:
+    """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples.
+
+    ``keep_survivors``: do not re-try the unexplained survivors (when no test changed since they survived).
+    ``regen``: mutate the modules afresh first, carrying verdicts over by mutant code (``regenerate``)."""
     d = prepare(layer, cfg)
-    for src in _drop_stale_copies(d, cfg):
-        print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
-    n = _reset_unexplained_survivors(d, cfg, names)
-    if n:
-        print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     samples: list[float] = []
     stop = threading.Event()
 
@@ -205,6 +282,14 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str]) -> dict:
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.time()
+    if regen:
+        carried, made = regenerate(d, cfg)
+        print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
+    for src in _drop_stale_copies(d, cfg):
+        print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
+    n = 0 if keep_survivors else _reset_unexplained_survivors(d, cfg, names)
+    if n:
+        print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     print(f"mutation_report: layer {layer}: mutmut run in {d.relative_to(ROOT)}", flush=True)
     rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=d)
     wall = time.time() - t0
@@ -216,7 +301,7 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str]) -> dict:
         "layer": layer,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "jobs": jobs, "cores": cores, "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
+        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
     }
@@ -439,6 +524,10 @@ def main() -> None:
     ap.add_argument("--run", action="store_true", help="run mutmut first (timed), layer by layer")
     ap.add_argument("--jobs", type=int, default=1, help="mutmut workers (default 1)")
     ap.add_argument("--layer", action="append", default=[], help="only this layer (repeatable; default: every layer)")
+    ap.add_argument("--keep-survivors", action="store_true",
+                    help="do not re-try the unexplained survivors (no test changed since they survived)")
+    ap.add_argument("--regenerate", action="store_true",
+                    help="mutate afresh (lines newly covered by added tests get mutants), carrying verdicts by mutant code")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     table = layers()
@@ -454,7 +543,7 @@ def main() -> None:
         for layer in chosen:
             cfg = table[layer]
             names = [n for n in args.names if layer in _layer_of(n, {layer: cfg})]
-            info = run_mutmut(layer, cfg, args.jobs, names)
+            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate)
             print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
             OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
     OUT.write_text(report() + "\n")
