@@ -198,7 +198,10 @@ def _unique(sentences: list[str]) -> list[str]:
 def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> Evaluation:
     """One Evaluation from those of groups of scenarios (disjoint, covering all of them). The
     site x month allocation becomes the probability-weighted mean of the groups'; per scenario it
-    is ``allocation_by_scenario``, and the tidy ``allocation_long`` gains a ``scenario`` column."""
+    is ``allocation_by_scenario``, and the tidy ``allocation_long`` gains a ``scenario`` column.
+    The terminal flags are the groups' (each group's expected PV is its scenarios' share, so a
+    decision taken at a node is flagged with its own expected PV; a root decision that several
+    groups evaluate is flagged once per group, each with that group's share)."""
     names = data.scenario_names
     order = {n: i for i, n in enumerate(names)}
 
@@ -227,6 +230,7 @@ def _join(data: Data, plan: Plan, parts: list[tuple[list[int], Evaluation]]) -> 
         violations=_unique([v for _, e in parts for v in e.violations]), allocation=_expected_allocation(alloc_by, data),
         kpis=scenario_sorted(pd.concat([e.kpis for _, e in parts], ignore_index=True)),
         probabilities={n: float(p) for n, p in zip(names, data.prob)},
+        terminal_flags=list({f.sentence: f for _, e in parts for f in e.terminal_flags}.values()),
         valuation=_join_valuation([e.valuation for _, e in parts]),
         debt_schedule=by_scenario([(ws, e.debt_schedule) for ws, e in parts]),
         tax_schedule=scenario_sorted(pd.concat([e.tax_schedule for _, e in parts], ignore_index=True)),

@@ -1,0 +1,297 @@
+"""The evaluator on the paths the hand instances of test_evaluator do not take, without a MILP:
+a tree plan with commitments taken at different nodes (one first stage per group of scenarios,
+joined), the debt schedule by year of a loan and the evaluation's tables and summary keys, the
+tenant limits and the GPU cover of a GPU cloud contract. Plans are written by hand; every expected
+number is worked out in a comment (never read back from the evaluator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from optimizer.evaluate import evaluate
+from optimizer.instance import Instance
+from optimizer.plan import Plan
+
+
+def df(rows, cols) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------- a tree plan, one first stage per group
+
+def tree_instance() -> Instance:
+    """One conversion block (10 racks x 100 kW = 1 MW IT for 10 M$, no lead time) whose only payoff
+    is the terminal value of unleased HPC capacity, 1 M$/MW-yr NOI / 10 % cap rate x the HPC index
+    of the last month. No ASICs, no discounting. Three scenarios: up (p 0.3, index 1.6 from March),
+    flat (p 0.2, index 1.0) and down (p 0.5, index 0.6 from March). up and down share the node
+    "a" of January-February (the same history), flat has its own node "b"; from March the
+    commitments are taken at those nodes."""
+    def series(first, later):
+        return {"points": {"2026-01": first, "2026-02": first, "2026-03": later, "2026-04": later}}
+
+    def scen(name, p, btc, index):
+        return {"name": name, "probability": p, "btc_price_usd": series(100_000, btc), "network_hashrate_eh_s": 900,
+                "hpc_lease_rate_index": series(1.0, index), "power_price_usd_per_mwh": {"m": 40}}
+    return Instance.from_dict({
+        "name": "tree-join",
+        "horizon": {"start_month": "2026-01", "periods": 4, "discount_rate": 0.0,
+                    "terminal": {"hpc_unleased_noi_usd_per_mw_year": 1_000_000, "hpc_cap_rate": 0.1, "asic_salvage": False,
+                                 "treasury_btc": False}},
+        "bitcoin": {"start_height": 940_000},
+        "scenarios": [scen("up", 0.3, 150_000, 1.6), scen("flat", 0.2, 100_000, 1.0), scen("down", 0.5, 60_000, 0.6)],
+        "tree": {"branch_months": ["2026-01", "2026-03"], "paths": {"up": ["a", "u"], "flat": ["b", "f"], "down": ["a", "d"]}},
+        "sites": [{"id": "s", "market": "m", "grid_interconnect_mw": 5, "pue_mining": 1.0, "pue_hpc": 1.0,
+                   "asics_per_rack": 100, "hpc_kw_per_rack": 100, "halls": [{"id": "h", "use": "mining", "racks": 10}],
+                   "conversion": {"racks_per_block": 10, "capex_usd_per_mw": 10_000_000, "lead_months": 0}}],
+        "fleet": {"asic_models": [{"name": "x", "hashrate_th_s": 100, "power_w": 3000}]},
+    })
+
+
+CONVERT_AT_A = Plan(conversions=df([("s", "2026-03", 1.0, "a")], ["site", "month", "blocks", "node"]))
+
+
+def test_commitment_at_one_node_joins_the_groups_by_hand():
+    ev = evaluate(tree_instance(), CONVERT_AT_A)
+    assert ev.violations == []
+    # groups: {up, down} (node a converts 1 block in March), {flat} (nothing). Per scenario:
+    # up: -10 M$ capex + 1 MW x 1 M$ / 0.1 x 1.6 = +16 M$ terminal -> +6 M$; down: -10 + 6 = -4 M$;
+    # flat: 0. Expected: 0.3 x 6 + 0.2 x 0 + 0.5 x (-4) = 1.8 - 2.0 = -0.2 M$
+    assert ev.npv_usd == pytest.approx(-200_000.0, abs=1e-6)
+    assert list(ev.npv_usd_by_scenario) == ["up", "flat", "down"]  # the instance's order, not the groups'
+    assert ev.npv_usd_by_scenario == {"up": pytest.approx(6e6), "flat": 0.0, "down": pytest.approx(-4e6)}
+    assert ev.probabilities == {"up": pytest.approx(0.3), "flat": pytest.approx(0.2), "down": pytest.approx(0.5)}
+    # cash flows sorted by scenario (name), period, site, item: down's two lines, then up's
+    got = [tuple(r) for r in ev.cashflows[["scenario", "month", "site", "item", "usd"]].itertuples(index=False)]
+    assert got == [("down", "2026-03", "s", "capex_usd", pytest.approx(-10e6)),
+                   ("down", "2026-04", "s", "terminal_hpc_usd", pytest.approx(6e6)),
+                   ("up", "2026-03", "s", "capex_usd", pytest.approx(-10e6)),
+                   ("up", "2026-04", "s", "terminal_hpc_usd", pytest.approx(16e6))]
+    # the site x month allocation is the probability-weighted mean of the scenarios': from March the
+    # 10 racks are HPC in up and down (p 0.3 + 0.5 = 0.8) and mining racks (empty) in flat (p 0.2):
+    # 0.8 x 10 = 8 HPC racks, 0.8 x 1 MW = 0.8 MW, 0.2 x 10 = 2 mining racks; owned with probability 1
+    a = ev.allocation
+    assert list(a.columns[:2]) == ["site", "month"] and "scenario" not in a.columns
+    assert a["month"].tolist() == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert a["hpc_racks"].tolist() == pytest.approx([0, 0, 8, 8])
+    assert a["hpc_mw"].tolist() == pytest.approx([0, 0, 0.8, 0.8])
+    assert a["mining_racks"].tolist() == pytest.approx([10, 10, 2, 2])
+    assert a["owned"].tolist() == pytest.approx([1, 1, 1, 1])
+    # per scenario: a scenario column first, the scenarios in the instance's order
+    by = ev.allocation_by_scenario
+    assert by.columns[0] == "scenario" and by["scenario"].tolist() == ["up"] * 4 + ["flat"] * 4 + ["down"] * 4
+    assert by["hpc_mw"].tolist() == pytest.approx([0, 0, 1, 1] + [0, 0, 0, 0] + [0, 0, 1, 1])
+    long = ev.allocation_long
+    assert long.columns[0] == "scenario" and long["scenario"].tolist() == ["up"] * 4 + ["flat"] * 4 + ["down"] * 4
+    assert long["use"].tolist() == (["mining_empty"] * 2 + ["hpc_unleased"] * 2 + ["mining_empty"] * 4
+                                    + ["mining_empty"] * 2 + ["hpc_unleased"] * 2)
+    k = ev.kpis
+    assert k["scenario"].tolist() == ["up"] * 4 + ["flat"] * 4 + ["down"] * 4
+    assert k["hpc_mw_online"].tolist() == pytest.approx([0, 0, 1, 1] + [0, 0, 0, 0] + [0, 0, 1, 1])
+    # BTC 100,000 for all in January; March: up 150,000, flat 100,000, down 60,000
+    assert k["btc_price_usd"].tolist() == pytest.approx([100_000, 100_000, 150_000, 150_000] + [100_000] * 4
+                                                        + [100_000, 100_000, 60_000, 60_000])
+    assert ev.energy_use["scenario"].drop_duplicates().tolist() == ["up", "flat", "down"]
+    # no financing section: no valuation, no debt or tax schedule
+    assert ev.valuation == {} and ev.debt_schedule.empty and ev.tax_schedule.empty
+    # the conversion is paid only by the terminal HPC value: flagged once, with its expected PV in
+    # the group that takes it, (0.3 x 1.6 + 0.5 x 0.6) x 10 M$ = 7.8 M$
+    flags = ev.terminal()["flags"]
+    assert [(f["kind"], f["site"], f["month"], f["what"]) for f in flags] == [("conversion", "s", "2026-03", "1 blocks")]
+    assert "(7,800,000 USD expected PV)" in flags[0]["sentence"]
+
+
+def test_the_same_commitment_at_every_node_equals_the_plan_without_nodes():
+    # converting at node a and at node b is converting in every scenario: the two-stage plan. up +6,
+    # flat -10 + 10 = 0, down -4 M$: 1.8 + 0 - 2.0 = -0.2 M$ either way, one group or three
+    both = Plan(conversions=df([("s", "2026-03", 1.0, "a"), ("s", "2026-03", 1.0, "b")], ["site", "month", "blocks", "node"]))
+    plain = Plan(conversions=df([("s", "2026-03", 1.0)], ["site", "month", "blocks"]))
+    inst = tree_instance()
+    a, b = evaluate(inst, both), evaluate(inst, plain)
+    assert a.violations == [] and b.violations == []
+    assert a.npv_usd == pytest.approx(-200_000.0, abs=1e-6) and b.npv_usd == pytest.approx(-200_000.0, abs=1e-6)
+    assert a.npv_usd_by_scenario == {"up": pytest.approx(6e6), "flat": pytest.approx(0.0, abs=1e-6), "down": pytest.approx(-4e6)}
+    assert a.allocation["hpc_mw"].tolist() == pytest.approx([0, 0, 1, 1])
+
+
+def test_node_errors_of_a_tree_plan_are_reported_once():
+    inst = tree_instance()
+    # a conversion of January decided at node a, before a is known (the commitments of January are
+    # the root's), and one at a node that does not exist
+    early = Plan(conversions=df([("s", "2026-01", 1.0, "a")], ["site", "month", "blocks", "node"]))
+    v = evaluate(inst, early).violations
+    assert sum("plan.conversions row 0: decided at tree node 'a' for 2026-01" in s and "(non-anticipativity)" in s
+               for s in v) == 1, v
+    v = evaluate(inst, Plan(conversions=df([("s", "2026-03", 1.0, "nowhere")], ["site", "month", "blocks", "node"]))).violations
+    assert v.count("plan.conversions row 0: unknown tree node 'nowhere'") == 1, v
+    # a root row every group evaluates (two blocks where the site holds one: 10 racks / 10 per
+    # block) is one sentence, not one per group
+    bad = Plan(conversions=df([("s", "2026-03", 1.0, "a"), ("s", "2026-01", 2.0, "")], ["site", "month", "blocks", "node"]))
+    v = evaluate(inst, bad).violations
+    assert len(v) == len(set(v)) and v, v
+
+
+# ---------------------------------------------------------------- a loan: debt schedule by year, tables, summary keys
+
+ROOT = Path(__file__).parents[1]
+
+
+def loan_instance(**financing) -> Instance:
+    """tiny (one site, 24 months from 2026-01) without discounting, and a project facility drawn
+    1,000,000 USD in 2026-02: 1 % upfront fee, 12 %/yr (1 % a month) interest-only through 2026-04,
+    then 12 level payments from 2026-05 (test_financing's loan)."""
+    d = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    d["horizon"]["periods"] = 24
+    d["horizon"]["discount_rate"] = 0.0
+    d["financing"] = {"project_facilities": [{
+        "id": "pf", "site": "s1", "commitment_usd": 2_000_000, "loan_to_cost": 1.0, "interest_rate_per_year": 0.12,
+        "upfront_fee_share": 0.01, "draw_first_month": "2026-01", "draw_last_month": "2026-03",
+        "amortization_start_month": "2026-05", "tenor_months": 12}], **financing}
+    return Instance.from_dict(d)
+
+
+# one conversion block (1 MW at 1,000,000 USD/MW, lead 2: 500,000 in 2026-01 and 2026-02), its
+# 1,000 ASICs retired, 1,000,000 drawn in 2026-02 (loan-to-cost 1.0)
+LOAN_PLAN = Plan(conversions=df([("s1", "2026-01", 1.0)], ["site", "month", "blocks"]),
+                 retirements=df([("s1", "m200", "2026-01", 1000.0)], ["site", "model", "month", "units"]),
+                 debt=df([("pf", "2026-02", 1_000_000.0)], ["instrument", "month", "usd"]))
+
+B, I, N = 1_000_000.0, 0.01, 12
+G = 1 + I
+A = B * I / (1 - G ** -N)                      # level payment: 88,848.7887 USD a month
+OWED_8 = B * (G ** N - G ** 8) / (G ** N - 1)  # balance after the 8 payments of 2026 (May-December)
+
+
+def test_debt_schedule_by_year_by_hand():
+    ev = evaluate(loan_instance(), LOAN_PLAN)
+    assert ev.violations == []
+    assert A == pytest.approx(88_848.7887, abs=1e-3)
+    by_year = ev.debt_schedule_by_year()
+    assert list(by_year.columns) == ["instrument", "kind", "year", "drawn_usd", "fees_usd", "interest_usd", "principal_usd",
+                                     "debt_service_usd", "balance_usd"]
+    assert by_year[["instrument", "kind", "year"]].values.tolist() == [["pf", "project_facility", 2026], ["pf", "project_facility", 2027]]
+    y26, y27 = by_year.iloc[0], by_year.iloc[1]
+    # 2026: drawn 1,000,000 with a 1 % fee (10,000); interest 10,000 in March and April, then the
+    # interest part of 8 level payments (8 A - the principal repaid, B - OWED_8); debt service
+    # 20,000 + 8 A; owed at the end of December: OWED_8
+    assert y26["drawn_usd"] == pytest.approx(B) and y26["fees_usd"] == pytest.approx(10_000.0)
+    assert y26["principal_usd"] == pytest.approx(B - OWED_8, rel=1e-12)
+    assert y26["interest_usd"] == pytest.approx(20_000.0 + 8 * A - (B - OWED_8), rel=1e-12)
+    assert y26["debt_service_usd"] == pytest.approx(20_000.0 + 8 * A, rel=1e-12)
+    assert y26["balance_usd"] == pytest.approx(OWED_8, rel=1e-12)
+    # 2027: the last 4 payments repay OWED_8; nothing owed at the end
+    assert y27["drawn_usd"] == 0.0 and y27["fees_usd"] == 0.0
+    assert y27["principal_usd"] == pytest.approx(OWED_8, rel=1e-12)
+    assert y27["interest_usd"] == pytest.approx(4 * A - OWED_8, rel=1e-12)
+    assert y27["debt_service_usd"] == pytest.approx(4 * A, rel=1e-12)
+    assert y27["balance_usd"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_valuation_keys_tables_and_objective_by_hand():
+    ev = evaluate(loan_instance(), LOAN_PLAN)
+    # without discounting, equity - project = the debt's flows: + 1,000,000 drawn - 10,000 fee
+    # - 20,000 interest-only - 12 A (12 x 88,848.7887 = 1,066,185.46) = -96,185.46 USD
+    v = ev.valuation_summary()
+    assert list(v) == ["project_npv_usd", "equity_npv_usd", "equity_irr", "project_irr", "objective",
+                       "project_npv_usd_by_scenario", "equity_npv_usd_by_scenario"]
+    assert v["equity_npv_usd"] - v["project_npv_usd"] == pytest.approx(B - 10_000.0 - 20_000.0 - 12 * A, rel=1e-9)
+    assert v["equity_npv_usd"] == pytest.approx(ev.npv_usd, rel=1e-12)
+    assert v["objective"] == "equity" and ev.objective_npv_usd == pytest.approx(ev.npv_usd, rel=1e-12)
+    assert v["project_npv_usd_by_scenario"] == {"base": pytest.approx(v["project_npv_usd"])}
+    assert ev.summary("tiny", "loan")["project_npv_usd"] == v["project_npv_usd"]
+    t = ev.tables()
+    assert list(t) == ["cashflows", "plan", "allocation", "kpis", "npv_breakdown", "debt_schedule", "tax_schedule"]
+    assert t["debt_schedule"]["year"].tolist() == [2026, 2027]
+    assert t["npv_breakdown"]["pv_usd"].sum() == pytest.approx(ev.npv_usd, rel=1e-9)
+    # the project objective values the plan at its project NPV
+    proj = evaluate(loan_instance(objective="project"), LOAN_PLAN)
+    assert proj.objective_npv_usd == pytest.approx(proj.valuation["project_npv_usd"], rel=1e-12)
+    assert proj.objective_npv_usd - proj.npv_usd == pytest.approx(-(B - 10_000.0 - 20_000.0 - 12 * A), rel=1e-9)
+    # no financing section: no valuation keys, no debt or tax tables, an empty schedule by year
+    d = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    plain = evaluate(Instance.from_dict(d), Plan(conversions=LOAN_PLAN.conversions, retirements=LOAN_PLAN.retirements))
+    assert plain.valuation_summary() == {} and "project_npv_usd" not in plain.summary("tiny", "plain")
+    assert list(plain.tables()) == ["cashflows", "plan", "allocation", "kpis", "npv_breakdown"]
+    empty = plain.debt_schedule_by_year()
+    assert empty.empty and list(empty.columns) == list(ev.debt_schedule_by_year().columns)
+
+
+# ---------------------------------------------------------------- tenant limits and the GPU cover
+
+def hpc_instance(racks: int = 20, leases: list | None = None, **top) -> dict:
+    """Site h: ``racks`` HPC racks of 100 kW (no mining), an index contract at 40 USD/MWh, no
+    discounting, 12 months from 2026-01, no terminal values."""
+    return {
+        "name": "hpc", "horizon": {"start_month": "2026-01", "periods": 12, "discount_rate": 0.0,
+                                   "terminal": {"asic_salvage": False, "treasury_btc": False}},
+        "bitcoin": {"start_height": 930000, "pool_fee": 0.0},
+        "scenarios": [{"name": "base", "probability": 1.0, "btc_price_usd": 100000, "network_hashrate_eh_s": 1000,
+                       "power_price_usd_per_mwh": {"ercot": 40}}],
+        "sites": [{"id": "h", "market": "ercot", "grid_interconnect_mw": 5, "pue_mining": 1.0, "pue_hpc": 1.2,
+                   "asics_per_rack": 100, "hpc_kw_per_rack": 100, "halls": [{"id": "hpc", "use": "hpc", "racks": racks}]}],
+        "fleet": {"asic_models": [{"name": "m200", "hashrate_th_s": 200, "power_w": 3500}]},
+        "contracts": [{"id": "idx_h", "site": "h", "kind": "index", "adder_usd_per_mwh": 0}],
+        "leases": leases or [], **top,
+    }
+
+
+def lease(lid: str, mw: float, tenant: str | None = None, **kw) -> dict:
+    """``mw`` MW at 100 USD/kW-month for the 12 months, signed 2026-01: 1,200,000 USD per MW."""
+    return {"id": lid, "it_mw": mw, "rate_usd_per_kw_month": 100, "term_months": 12, "window_start": "2026-01",
+            "window_end": "2026-01", "noi_margin": 1.0, "power_passthrough": True, "delay_exposed": False,
+            **({"tenant": tenant} if tenant else {}), **kw}
+
+
+def signed(*rows) -> Plan:
+    return Plan(leases=df([(lid, "h", "2026-01", share) for lid, share in rows], ["lease", "site", "month", "share"]))
+
+
+def test_tenant_limits_by_hand():
+    leases = [lease("T", 1.0, "a"), lease("U", 0.5, "b")]
+
+    def v(limits, plan=signed(("T", 1.0), ("U", 1.0))):
+        return evaluate(Instance.from_dict(hpc_instance(leases=leases, policy={"tenant_limits": limits})), plan).violations
+    # rent: T 1 MW x 1,000 kW x 100 x 12 = 1,200,000 (tenant a), U 600,000 (b): 1,800,000 in all;
+    # a's share 1.2 / 1.8 = 2/3, b's 1/3
+    assert v([{"tenant": "a", "max_rent_share": 0.6}]) == [
+        "tenant a: rent 1,200,000 USD is more than max_rent_share 0.6 x the rent of every signed lease 1,800,000 USD"]
+    assert v([{"tenant": "a", "max_rent_share": 0.7}]) == []
+    assert v([{"tenant": "b", "max_rent_share": 1 / 3}]) == []       # exactly at the limit
+    assert v([{"tenant": "b", "max_rent_share": 0.33}]) == [
+        "tenant b: rent 600,000 USD is more than max_rent_share 0.33 x the rent of every signed lease 1,800,000 USD"]
+    # MW: a signs 1 MW, b 0.5 MW
+    assert v([{"tenant": "b", "max_it_mw": 0.4}]) == ["tenant b: signed leases total 0.5 MW, more than its limit max_it_mw 0.4"]
+    assert v([{"tenant": "a", "max_it_mw": 1.0}, {"tenant": "b", "max_it_mw": 0.5}]) == []   # both at their limit
+    # both limits of one tenant, and two tenants, each reported
+    assert v([{"tenant": "a", "max_it_mw": 0.9, "max_rent_share": 0.5}, {"tenant": "b", "max_it_mw": 0.1}]) == [
+        "tenant a: signed leases total 1 MW, more than its limit max_it_mw 0.9",
+        "tenant a: rent 1,200,000 USD is more than max_rent_share 0.5 x the rent of every signed lease 1,800,000 USD",
+        "tenant b: signed leases total 0.5 MW, more than its limit max_it_mw 0.1"]
+    # a tenant with nothing signed has no rent, whatever its limit
+    assert v([{"tenant": "a", "max_rent_share": 0.0}], signed(("U", 1.0))) == []
+
+
+GPU_OPTION = {"id": "gb", "kw_per_gpu": 2.0, "usd_per_mw": 1_200_000, "price_usd_per_mw_month": 0.0,
+              "useful_life_months": 24, "first_month": "2026-01", "last_month": "2026-12"}
+
+
+def test_gpu_cover_by_hand():
+    # two GPU cloud contracts of option gb at site h, 0.6 and 0.4 MW from 2026-01: 1 MW of GPUs held
+    leases = [lease("K1", 0.6, gpu_option="gb"), lease("K2", 0.4, gpu_option="gb")]
+    inst = Instance.from_dict(hpc_instance(leases=leases, gpu_cloud={"options": [GPU_OPTION]}))
+    both = signed(("K1", 1.0), ("K2", 1.0)).leases
+
+    def v(gpus):
+        return evaluate(inst, Plan(leases=both, gpu_purchases=df(gpus, ["option", "site", "month", "mw"]))).violations
+    assert v([("gb", "h", "2026-01", 1.0)]) == []
+    assert v([("gb", "h", "2026-01", 0.5)]) == [
+        "site h 2026-01: GPU cloud contracts hold 1 MW of GPUs of option gb but only 0.5 MW are in service (and 11 more periods)"]
+    # bought a month late: January uncovered only
+    assert v([("gb", "h", "2026-02", 1.0)]) == [
+        "site h 2026-01: GPU cloud contracts hold 1 MW of GPUs of option gb but only 0 MW are in service"]
+    # no GPU at all
+    assert evaluate(inst, Plan(leases=both)).violations == [
+        "site h 2026-01: GPU cloud contracts hold 1 MW of GPUs of option gb but only 0 MW are in service (and 11 more periods)"]
