@@ -32,10 +32,12 @@ listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. A m
 not run yet gets no score. The hand-written benchmarks/mutation_notes.md (run history, throughput,
 what is left) is copied into the report.
 
-Before mutmut runs, ``--run`` deletes the state of modules changed since the layer's last run
-(their covered lines would be measured on the old mutated copy) and marks the survivors that are
-not explained as equivalent as not run (mutmut keeps a verdict until the function changes, so a
-test written for a survivor would otherwise never be tried on it).
+Before mutmut runs, ``--run`` mutates afresh the modules changed since the layer's last run (all
+of them with ``--regenerate``, after tests were added: mutmut itself mutates only the lines covered
+when a module's copy was made), carrying each verdict over to the new mutant with the same mutated
+code (``regenerate``); and it marks the survivors that are not explained as equivalent as not run
+(mutmut keeps a verdict until the function changes, so a test written for a survivor would
+otherwise never be tried on it; ``--keep-survivors`` skips that when no test changed).
 
 ``--run`` also measures each layer's wall time and samples the 1-minute load average every 15 s
 (the machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load)
@@ -48,7 +50,6 @@ import argparse
 import fnmatch
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -144,23 +145,16 @@ def _layer_of(name: str, table: dict[str, dict]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ running
 
-def _drop_stale_copies(d: Path, cfg: dict) -> list[str]:
-    """Delete a layer's mutants/ copies of the modules changed since mutmut last mutated them.
+def _stale_copies(d: Path, cfg: dict) -> list[str]:
+    """The layer's modules changed since mutmut last mutated them (source newer than its mutated copy).
 
     mutmut measures the covered lines (``mutate_only_covered_lines``) on the files in mutants/, so on
     a later run the line numbers of a changed module would be those of its old mutated copy (full
-    of mutant functions), not of the new source: the regenerated module would get mutants on the
-    wrong lines. Without the copy, mutmut copies the new source first and measures on it. The
-    module's results go too (.meta): mutant numbers within a function shift when its covered lines
-    do, so old verdicts cannot be carried over safely; a changed module is re-run whole."""
-    dropped = []
-    for src in _sources(cfg):
-        copy = d / "mutants" / src
-        if copy.exists() and (ROOT / src).stat().st_mtime > copy.stat().st_mtime:
-            for suffix in ("", ".meta", ".spans"):
-                (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
-            dropped.append(src)
-    return dropped
+    of mutant functions), not of the new source; and mutant numbers within a function shift when
+    its covered lines do, so mutmut's verdicts by number cannot be kept. Such a module is mutated
+    afresh by ``regenerate``, which carries verdicts over by mutant code instead."""
+    return [src for src in _sources(cfg) if (d / "mutants" / src).exists()
+            and (ROOT / src).stat().st_mtime > (d / "mutants" / src).stat().st_mtime]
 
 
 # mutmut's generation and test mapping without running a mutant (run in mutants/<layer>/): copy the
@@ -195,7 +189,7 @@ def _mutant_codes(d: Path, src: str) -> dict[str, str]:
                 and not node.name.endswith("__mutmut_orig"):
             name = node.name
             node.name = name.rsplit("__mutmut_", 1)[0]
-            out[f"{mod}.{name}"] = node.name + "\n" + ast.dump(node, annotate_fields=False)
+            out[f"{mod}.{name}"] = f"{mod}.{node.name}\n" + ast.dump(node, annotate_fields=False)
     return out
 
 
@@ -209,7 +203,8 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
     on the mutant's code and the tests: when tests were only added (or a test selection changed by
     adding tests), a mutant with the same code keeps its verdict (a killed one stays killed; a
     survivor is tried again unless ``--keep-survivors``). Returns (verdicts carried, mutants made)."""
-    old: dict[str, int] = {}
+    carry = d / "carry.json"  # the verdicts by mutant code, kept until they are carried (an interrupted run resumes)
+    old: dict[str, int] = json.loads(carry.read_text()) if carry.exists() else {}
     for src in _sources(cfg):
         meta = d / "mutants" / (src + ".meta")
         if not meta.exists():
@@ -218,7 +213,8 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
         for name, code in _mutant_codes(d, src).items():
             if codes.get(name) is not None:
                 old[code] = codes[name]
-        shutil.copy2(meta, d / "mutants" / (src + ".meta.before-regenerate"))  # the old verdicts, kept
+    carry.write_text(json.dumps(old))
+    for src in _sources(cfg):
         for suffix in ("", ".meta", ".spans"):
             (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
     rc = subprocess.call([sys.executable, "-c", _GENERATE], cwd=d)
@@ -237,6 +233,7 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
                 codes[name] = old[code]
                 carried += 1
         meta.write_text(json.dumps(data, indent=4))
+    carry.unlink()
     return carried, made
 
 
@@ -282,11 +279,12 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.time()
-    if regen:
+    stale = _stale_copies(d, cfg)
+    for src in stale:
+        print(f"mutation_report: {src} changed since the last run: mutated afresh, verdicts carried over by mutant code")
+    if regen or stale:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
-    for src in _drop_stale_copies(d, cfg):
-        print(f"mutation_report: {src} changed since the last run; mutmut re-copies it before measuring coverage")
     n = 0 if keep_survivors else _reset_unexplained_survivors(d, cfg, names)
     if n:
         print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
