@@ -295,3 +295,160 @@ def test_gpu_cover_by_hand():
     # no GPU at all
     assert evaluate(inst, Plan(leases=both)).violations == [
         "site h 2026-01: GPU cloud contracts hold 1 MW of GPUs of option gb but only 0 MW are in service (and 11 more periods)"]
+
+
+# ---------------------------------------------------------------- the first stage's rule checks, sentence by sentence
+
+def build_instance(**option) -> Instance:
+    """Site h with no racks of its own and the new-build option ``hall`` (10 racks x 100 kW = 1 MW a
+    block at 1,000,000 USD/MW, lead 3 months, at most 2 blocks), a grid expansion ``sub`` (lead 1)
+    and an optional fixed contract ``ppa``; 12 months from 2026-01."""
+    d = hpc_instance(racks=0)
+    d["sites"][0]["halls"] = []
+    d["sites"][0]["new_builds"] = [{"id": "hall", "use": "hpc", "racks_per_block": 10, "capex_usd_per_mw": 1_000_000,
+                                    "lead_months": 3, "max_blocks": 2, **option}]
+    d["sites"][0]["grid_expansions"] = [{"id": "sub", "mw": 5, "capex_usd": 100_000, "lead_months": 1}]
+    d["contracts"].append({"id": "ppa", "site": "h", "kind": "fixed", "mw_cap": 1, "price_usd_per_mwh": 40, "optional": True})
+    return Instance.from_dict(d)
+
+
+def builds(*rows, **tables) -> Plan:
+    return Plan(new_builds=df([("h", "hall", m, b) for m, b in rows], ["site", "option", "month", "blocks"]), **tables)
+
+
+def test_new_build_rules_sentence_by_sentence():
+    v = evaluate(build_instance(), builds(("2026-03", 1.5))).violations
+    assert v == ["new build hall at site h 2026-03: blocks must be whole, got 1.5"]
+    v = evaluate(build_instance(earliest_month="2026-03"), builds(("2026-02", 1.0))).violations
+    assert v == ["new build hall at site h 2026-02: started before its earliest month 2026-03"]
+    assert evaluate(build_instance(earliest_month="2026-03"), builds(("2026-03", 1.0))).violations == []
+    # started 2026-10 (period 9), in service 3 periods later: period 12, past the last one (11)
+    v = evaluate(build_instance(), builds(("2026-10", 1.0))).violations
+    assert v == ["new build hall at site h 2026-10: racks would be in service after the horizon's last period 2026-12 (lead 3 months)"]
+    assert evaluate(build_instance(), builds(("2026-09", 1.0))).violations == []   # in service in 2026-12
+    v = evaluate(build_instance(), builds(("2026-03", 2.0), ("2026-04", 1.0))).violations
+    assert v == ["new build hall at site h: 3 blocks started, more than max_blocks 2"]
+    # the expansion it requires must be started no later than the block
+    inst = build_instance(requires_grid_expansion="sub")
+    gx = df([("h", "sub", "2026-04")], ["site", "option", "month"])
+    v = evaluate(inst, builds(("2026-03", 1.0), grid_expansions=gx)).violations
+    assert v == ["new build hall at site h 2026-03: requires grid expansion sub started by then"]
+    assert evaluate(inst, builds(("2026-03", 1.0), grid_expansions=gx.assign(month="2026-03"))).violations == []
+    # and the contract it requires must be signed
+    inst = build_instance(requires_contract="ppa")
+    v = evaluate(inst, builds(("2026-03", 1.0))).violations
+    assert v == ["new build hall at site h 2026-03: requires contract ppa, which is not signed"]
+    signed_ppa = df([("ppa", True)], ["contract", "signed"])
+    assert evaluate(inst, builds(("2026-03", 1.0), contracts=signed_ppa)).violations == []
+
+
+def gpu_instance(**option) -> Instance:
+    d = hpc_instance(racks=10)
+    d["sites"].append({**d["sites"][0], "id": "x"})
+    d["contracts"].append({"id": "idx_x", "site": "x", "kind": "index", "adder_usd_per_mwh": 0})
+    d["gpu_cloud"] = {"options": [{**GPU_OPTION, **option}]}
+    return Instance.from_dict(d)
+
+
+def gpus(*rows) -> Plan:
+    return Plan(gpu_purchases=df([("gb", s, m, mw) for s, m, mw in rows], ["option", "site", "month", "mw"]))
+
+
+def test_gpu_purchase_rules_sentence_by_sentence():
+    v = evaluate(gpu_instance(sites=["x"]), gpus(("h", "2026-01", 0.5))).violations
+    assert v == ["GPU option gb 2026-01: site h may not host its GPUs (allowed: x)"]
+    assert evaluate(gpu_instance(sites=["x"]), gpus(("x", "2026-01", 0.5))).violations == []
+    v = evaluate(gpu_instance(first_month="2026-03", last_month="2026-06"), gpus(("h", "2026-02", 0.5))).violations
+    assert v == ["GPU option gb 2026-02: ordered outside the option's months 2026-03..2026-06 (GPUs must be in service "
+                 "inside the horizon; lead 0 months)"]
+    v = evaluate(gpu_instance(max_mw=1.0), gpus(("h", "2026-01", 0.7), ("x", "2026-02", 0.5))).violations
+    assert v == ["GPU option gb: 1.2 MW bought, more than max_mw 1"]
+    assert evaluate(gpu_instance(max_mw=1.2), gpus(("h", "2026-01", 0.7), ("x", "2026-02", 0.5))).violations == []
+
+
+def lever_instance(edit) -> Instance:
+    raw = yaml.safe_load((Path(__file__).parent / "instances" / "levers.yaml").read_text())
+    edit(raw)
+    return Instance.from_dict(raw, base_dir=Path(__file__).parent / "instances")
+
+
+def test_mining_exit_overhead_cut_and_forward_rules_sentence_by_sentence():
+    # levers.yaml: site s1, 3 months from 2026-04
+    def exits(*months):
+        return Plan(mining_exits=df([("s1", m) for m in months], ["site", "month"]))
+    v = evaluate(lever_instance(lambda raw: None), exits("2026-05")).violations
+    assert "site s1 2026-05: exits mining but the site has no mining_overhead to stop" in v, v
+
+    def overhead(raw):
+        raw["sites"][0]["mining_overhead"] = {"usd_per_month": 50_000, "exit_cost_usd": 10_000}
+    v = evaluate(lever_instance(overhead), exits("2026-05", "2026-06")).violations
+    assert "site s1: mining exit listed twice (2026-05, 2026-06); a site exits once" in v, v
+
+    def cuts(raw):
+        raw["overhead"] = {"g_and_a_usd_per_month": 100_000, "reductions": [
+            {"id": "cut15", "staff_cost_usd_per_year": 600_000, "cut_share": 0.15, "earliest_month": "2026-05",
+             "latest_month": "2026-05"},
+            {"id": "open", "staff_cost_usd_per_year": 600_000, "cut_share": 0.10, "earliest_month": "2026-06"}]}
+    inst = lever_instance(cuts)
+    v = evaluate(inst, Plan(overhead_cuts=df([("cut15", "2026-04")], ["reduction", "month"]))).violations
+    assert v == ["G&A reduction cut15 2026-04: outside its months 2026-05..2026-05"]
+    assert evaluate(inst, Plan(overhead_cuts=df([("cut15", "2026-05")], ["reduction", "month"]))).violations == []
+    # no latest month: up to the horizon's last month (2026-06)
+    v = evaluate(inst, Plan(overhead_cuts=df([("open", "2026-05")], ["reduction", "month"]))).violations
+    assert v == ["G&A reduction open 2026-05: outside its months 2026-06..2026-06"]
+
+    def forward(raw):
+        raw["hedges"] = {"forwards": [{"id": "f1", "price_usd_per_ph_day": 33, "first_month": "2026-05", "last_month": "2026-06",
+                                       "max_share_of_expected_hashrate": 0.5, "collateral_share": 0.1}]}
+    v = evaluate(lever_instance(forward), Plan(hedges=df([("f1", "2026-04", 10.0)], ["forward", "month", "ph_s"]))).violations
+    assert v == ["hashprice forward f1 2026-04: outside its delivery months 2026-05..2026-06"]
+
+
+def test_debt_rows_without_a_financing_section():
+    d = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    v = evaluate(Instance.from_dict(d), Plan(debt=df([("pf", "2026-02", 1_000.0)], ["instrument", "month", "usd"]))).violations
+    assert "plan.debt: 1 row(s) but the instance has no financing section" in v, v
+
+
+def test_tree_plan_with_corporate_debt_joins_the_valuations_by_hand():
+    d = tree_instance().model_dump(mode="json", exclude_none=True)
+    # notes of 1,000,000 at 12 %/yr: 10,000 of coupon a month January-April, repaid at maturity in April
+    d["financing"] = {"corporate_debt": [{"id": "n", "principal_usd": 1_000_000, "coupon_per_year": 0.12,
+                                          "maturity_month": "2026-04"}]}
+    ev = evaluate(Instance.from_dict(d), CONVERT_AT_A)
+    assert ev.violations == []
+    v = ev.valuation_summary()
+    # project (unlevered) NPV as without the notes: up +6, flat 0, down -4 M$ -> -0.2 M$; equity
+    # pays 4 x 10,000 + 1,000,000 = 1,040,000 more in every scenario
+    assert v["project_npv_usd_by_scenario"] == {"up": pytest.approx(6e6), "flat": pytest.approx(0.0, abs=1e-6),
+                                                "down": pytest.approx(-4e6)}
+    assert v["equity_npv_usd_by_scenario"] == {"up": pytest.approx(6e6 - 1_040_000), "flat": pytest.approx(-1_040_000),
+                                               "down": pytest.approx(-4e6 - 1_040_000)}
+    assert v["project_npv_usd"] == pytest.approx(-200_000.0, abs=1e-6)
+    assert v["equity_npv_usd"] == pytest.approx(-1_240_000.0, abs=1e-6) == ev.npv_usd
+    # the IRRs of the joined flows are not recomputed
+    assert v["objective"] == "equity" and v["equity_irr"] is None and v["project_irr"] is None
+    t = ev.tables()
+    assert list(t) == ["cashflows", "plan", "allocation", "kpis", "npv_breakdown", "plan_by_scenario", "debt_schedule",
+                       "tax_schedule"]
+    # the notes' schedule per scenario, the scenarios in the instance's order
+    ds = ev.debt_schedule
+    assert ds.columns[0] == "scenario" and ds["scenario"].drop_duplicates().tolist() == ["up", "flat", "down"]
+
+
+def test_plant_feeding_a_site_it_may_not_feed_is_reported():
+    # levers.yaml with a second site s2; the plant at s1 may feed s2 only
+    def edit(raw):
+        s2 = {**raw["sites"][0], "id": "s2"}
+        raw["sites"].append(s2)
+        raw["contracts"] = [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
+                            {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                             "can_export": False, "feeds": ["s2"]}]
+    inst = lever_instance(edit)
+    cols = ["scenario", "contract", "site", "month", "mwh"]
+    v = evaluate(inst, Plan(plant_feeds=df([("base", "plant", "s1", "2026-05", 10.0)], cols)), complete=False).violations
+    assert ("contract plant 2026-05: feeds 10 MWh to site s1, which it may not feed (an owned plant feeds the sites listed "
+            "in its feeds)") in v, v
+    # feeding s2, which it may feed: no such sentence
+    v = evaluate(inst, Plan(plant_feeds=df([("base", "plant", "s2", "2026-05", 10.0)], cols)), complete=False).violations
+    assert not any("which it may not feed" in s for s in v), v
