@@ -452,3 +452,67 @@ def test_plant_feeding_a_site_it_may_not_feed_is_reported():
     # feeding s2, which it may feed: no such sentence
     v = evaluate(inst, Plan(plant_feeds=df([("base", "plant", "s2", "2026-05", 10.0)], cols)), complete=False).violations
     assert not any("which it may not feed" in s for s in v), v
+
+
+def test_operating_tables_with_unknown_keys_and_bad_values_sentence_by_sentence():
+    # levers.yaml (site s1: 1,000 a100 installed, index contract ix; 2026-04..06) with a second site
+    # s2 with no ASICs and a plant at s1 that may feed s2; operations as given (not completed)
+    def edit(raw):
+        raw["sites"].append({**raw["sites"][0], "id": "s2"})
+        raw["contracts"] += [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
+                             {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                              "can_export": False, "feeds": ["s2"]}]
+    inst = lever_instance(edit)
+    nan = float("nan")
+    plan = Plan(
+        operations=df([("nope", "s1", "a100", "2026-04", 1.0), ("nope", "s1", "a100", "2026-05", 1.0),
+                       ("base", "zz", "a100", "2026-04", 1.0), ("base", "s1", "m9", "2026-04", 1.0),
+                       ("base", "s1", "a100", "2026-07", 1.0), ("base", "s1", "a100", "April", 1.0)],
+                      ["scenario", "site", "model", "month", "units"]),
+        energy=df([("nope", "ix", "2026-04", 1.0, 0.0, 0.0), ("base", "ix9", "2026-04", 1.0, 0.0, 0.0),
+                   ("base", "ix", "2026-04", -5.0, 0.0, 0.0), ("base", "ix", "2026-05", -5.0, 0.0, 0.0)],
+                  ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]),
+        btc_sales=df([("nope", "2026-04", 1.0), ("base", "2026-05", nan)], ["scenario", "month", "btc"]),
+        curtailment=df([("nope", "s1", "a100", "2026-04", 1.0, 0.0), ("base", "zz", "a100", "2026-04", 1.0, 0.0),
+                        ("base", "zz", "a100", "2026-05", 1.0, 0.0), ("base", "s1", "m9", "2026-04", 1.0, 0.0),
+                        ("base", "s1", "a100", "2026-04", 0.0, -2.0)],
+                       ["scenario", "site", "model", "month", "dr_units", "peak_units"]),
+        plant_feeds=df([("nope", "plant", "s2", "2026-04", 1.0), ("base", "plant9", "s2", "2026-04", 1.0),
+                        ("base", "plant", "zz", "2026-04", 1.0), ("base", "plant", "s2", "2026-05", -3.0)],
+                       ["scenario", "contract", "site", "month", "mwh"]),
+    )
+    v = evaluate(inst, plan, complete=False).violations
+    for s in ["plan.operations: unknown scenario 'nope' (2 rows)", "plan.operations: unknown site 'zz' (1 row)",
+              "plan.operations: unknown ASIC model 'm9' (1 row)",
+              "plan.operations: month 2026-07 is outside the horizon 2026-04..2026-06",
+              "plan.operations: month 'April' is not a month written YYYY-MM",
+              "plan.energy: unknown scenario 'nope' (1 row)", "plan.energy: unknown contract 'ix9' (1 row)",
+              "plan.energy row 2: delivered_mwh -5 is negative (and 1 more rows)",
+              "plan.btc_sales: unknown scenario 'nope' (1 row)", "plan.btc_sales row 1: btc is not a number",
+              "plan.curtailment: unknown scenario 'nope' (1 row)", "plan.curtailment: unknown site 'zz' (2 rows)",
+              "plan.curtailment: unknown ASIC model 'm9' (1 row)", "plan.curtailment row 4: peak_units -2 is negative",
+              "plan.plant_feeds: unknown scenario 'nope' (1 row)", "plan.plant_feeds: unknown contract 'plant9' (1 row)",
+              "plan.plant_feeds: unknown site 'zz' (1 row)", "plan.plant_feeds row 3: mwh -3 is negative"]:
+        assert s in v, (s, v)
+
+
+def test_operating_more_units_than_installed_sentence_and_tolerance():
+    def edit(raw):
+        raw["sites"].append({**raw["sites"][0], "id": "s2"})
+        raw["contracts"].append({"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0})
+    inst = lever_instance(edit)
+    cols = ["scenario", "site", "model", "month", "units"]
+
+    def v(rows):
+        return [s for s in evaluate(inst, Plan(operations=df(rows, cols)), complete=False).violations if "operating units" in s]
+    # 1,000 a100 installed at s1 (2,000 operating in two months: one sentence, one more case), none at s2
+    assert v([("base", "s1", "a100", m, 2000.0) for m in ("2026-04", "2026-05")]) == [
+        "site s1 2026-04: 2000 operating units of model a100 exceed 1000 installed (and 1 more period/scenario case)"]
+    assert v([("base", "s1", "a100", m, 2000.0) for m in ("2026-04", "2026-05", "2026-06")]) == [
+        "site s1 2026-04: 2000 operating units of model a100 exceed 1000 installed (and 2 more period/scenario cases)"]
+    assert v([("base", "s2", "a100", "2026-05", 0.5)]) == ["site s2 2026-05: 0.5 operating units of model a100 exceed 0 installed"]
+    # the tolerance is relative, 1e-6 x the installed units with a floor of 1e-6: 1,000.0005 of 1,000
+    # pass, 1,000.002 do not; at s2 (none installed) 2e-6 units do not
+    assert v([("base", "s1", "a100", "2026-04", 1000.0005)]) == []
+    assert v([("base", "s1", "a100", "2026-04", 1000.002)]) == ["site s1 2026-04: 1000 operating units of model a100 exceed 1000 installed"]
+    assert v([("base", "s2", "a100", "2026-04", 1.5e-6)]) == ["site s2 2026-04: 1.5e-06 operating units of model a100 exceed 0 installed"]
