@@ -262,11 +262,12 @@ def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
 
 
 def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivors: bool = False,
-               regen: bool = False) -> dict:
+               regen: bool = False, retry: list[str] | None = None) -> dict:
     """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples.
 
     ``keep_survivors``: do not re-try the unexplained survivors (when no test changed since they survived).
-    ``regen``: mutate the modules afresh first, carrying verdicts over by mutant code (``regenerate``)."""
+    ``regen``: mutate the modules afresh first, carrying verdicts over by mutant code (``regenerate``).
+    ``retry``: re-try only the unexplained survivors matching these globs (the others keep their verdict)."""
     d = prepare(layer, cfg)
     samples: list[float] = []
     stop = threading.Event()
@@ -285,7 +286,8 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     if regen or stale:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
-    n = 0 if keep_survivors else _reset_unexplained_survivors(d, cfg, names)
+    n = (_reset_unexplained_survivors(d, cfg, retry) if retry
+         else 0 if keep_survivors else _reset_unexplained_survivors(d, cfg, names))
     if n:
         print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     print(f"mutation_report: layer {layer}: mutmut run in {d.relative_to(ROOT)}", flush=True)
@@ -299,7 +301,7 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
         "layer": layer,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
+        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "retry": retry or [], "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
     }
@@ -526,6 +528,8 @@ def main() -> None:
                     help="do not re-try the unexplained survivors (no test changed since they survived)")
     ap.add_argument("--regenerate", action="store_true",
                     help="mutate afresh (lines newly covered by added tests get mutants), carrying verdicts by mutant code")
+    ap.add_argument("--retry", action="append", default=[],
+                    help="re-try only the unexplained survivors matching this glob (repeatable; the others keep their verdict)")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     table = layers()
@@ -541,7 +545,7 @@ def main() -> None:
         for layer in chosen:
             cfg = table[layer]
             names = [n for n in args.names if layer in _layer_of(n, {layer: cfg})]
-            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate)
+            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate, args.retry)
             print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
             OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
     OUT.write_text(report() + "\n")

@@ -516,3 +516,37 @@ def test_operating_more_units_than_installed_sentence_and_tolerance():
     assert v([("base", "s1", "a100", "2026-04", 1000.0005)]) == []
     assert v([("base", "s1", "a100", "2026-04", 1000.002)]) == ["site s1 2026-04: 1000 operating units of model a100 exceed 1000 installed"]
     assert v([("base", "s2", "a100", "2026-04", 1.5e-6)]) == ["site s2 2026-04: 1.5e-06 operating units of model a100 exceed 0 installed"]
+
+
+def test_contract_and_grid_rules_name_the_scenario():
+    # levers.yaml (2026-04..06, site s1 with 1,000 a100 = 2 MW) with two scenarios and a 1 MW grid;
+    # fx: fixed 1 MW from 2026-05, no sale back; fs: fixed 1 MW that may sell back; opt: an optional
+    # index contract (not signed). Every wrong row is in scenario b: each sentence names it.
+    def edit(raw):
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+        raw["sites"][0]["grid_interconnect_mw"] = 1
+        raw["contracts"] += [
+            {"id": "fx", "site": "s1", "kind": "fixed", "price_usd_per_mwh": 40, "mw_cap": 1, "start_month": "2026-05"},
+            {"id": "fs", "site": "s1", "kind": "fixed", "price_usd_per_mwh": 40, "mw_cap": 1, "sell_back_allowed": True},
+            {"id": "opt", "site": "s1", "kind": "index", "optional": True}]
+    inst = lever_instance(edit)
+    energy = df([("b", "fx", "2026-04", 5.0, 0.0, 0.0),      # before its term
+                 ("b", "fx", "2026-05", 1000.0, 0.0, 0.0),   # over 1 MW x 744 h
+                 ("b", "fx", "2026-06", 5.0, 10.0, 0.0),     # uses more than delivered
+                 ("b", "fx", "2026-06", 0.0, 0.0, 2.0),      # sells, which fx may not
+                 ("b", "fs", "2026-05", 10.0, 4.0, 7.0),     # sells 7 of the 6 left
+                 ("b", "opt", "2026-04", 0.0, 3.0, 0.0)],    # uses an unsigned contract
+                ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"])
+    v = evaluate(inst, Plan(energy=energy), complete=False).violations
+    for s in ["contract fx 2026-04 (scenario b): 5 MWh outside its term (2026-05..2026-06)",
+              "contract fx 2026-05 (scenario b): delivered 1000 MWh exceeds the cap 744 MWh (1 MW x 744 h)",
+              "contract fx 2026-06 (scenario b): used 10 MWh exceeds delivered 5 MWh",
+              "contract fx 2026-06 (scenario b): sells 2 MWh but selling energy back is not allowed",
+              "contract fs 2026-05 (scenario b): sold 7 MWh exceeds delivered - used = 6 MWh",
+              "contract opt 2026-04 (scenario b): 3 MWh used but the optional contract is not signed"]:
+        assert s in v, (s, v)
+    # the 1,000 ASICs (2 MW) on a 1 MW grid, in scenario b only: April has 720 h, 1,440 MWh = 2 MW
+    ops = df([("b", "s1", "a100", "2026-04", 1000.0)], ["scenario", "site", "model", "month", "units"])
+    v = evaluate(inst, Plan(operations=ops), complete=False).violations
+    assert any(s.startswith("site s1 2026-04 (scenario b): load 2 MW exceeds grid 1 MW") for s in v), v
