@@ -6,6 +6,7 @@ number is worked out in a comment (never read back from the evaluator)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pandas as pd
@@ -550,3 +551,87 @@ def test_contract_and_grid_rules_name_the_scenario():
     ops = df([("b", "s1", "a100", "2026-04", 1000.0)], ["scenario", "site", "model", "month", "units"])
     v = evaluate(inst, Plan(operations=ops), complete=False).violations
     assert any(s.startswith("site s1 2026-04 (scenario b): load 2 MW exceeds grid 1 MW") for s in v), v
+
+
+def site_lines(ev, site: str, item: str) -> list[float]:
+    """USD of one item at one site, per month of the horizon (first scenario), zeros filled."""
+    cf = ev.cashflows
+    cf = cf[(cf["site"] == site) & (cf["item"] == item) & (cf["scenario"] == next(iter(ev.probabilities)))]
+    by = cf.groupby("month")["usd"].sum()
+    return [float(by.get(m, 0.0)) for m in ev.kpis["month"].drop_duplicates()]
+
+
+def test_evaluate_as_given_keeps_the_plan_it_was_given():
+    from optimizer.evaluate import evaluate_as_given
+    inst = lever_instance(lambda raw: None)
+    plan = Plan(operations=df([("base", "s1", "a100", "2026-04", 1000.0)], ["scenario", "site", "model", "month", "units"]))
+    assert evaluate_as_given(inst, plan).plan is plan
+
+
+def test_joint_venture_share_of_the_site_lines_and_the_mined_btc():
+    # levers.yaml: 1,000 a100 of 100 TH/s = 100 PH/s at s1; hashprice 45 USD/PH/day at 100,000 USD/BTC
+    # (test_levers): April (30 days) 100 x 45 x 30 = 135,000 USD, 1.35 BTC. Mined BTC held in treasury
+    # and valued at the end (without that terminal value holding makes mining worthless: nothing runs).
+    def jv(share):
+        def edit(raw):
+            raw["sites"][0]["ownership_share"] = share
+            raw["treasury"] = {"mined_btc": "hold"}
+            raw["horizon"]["terminal"]["treasury_btc"] = True
+        return evaluate(lever_instance(edit), Plan())
+    whole, half = jv(1.0), jv(0.5)
+    assert whole.violations == [] and half.violations == []
+    assert site_lines(whole, "s1", "mining_revenue_usd")[0] == pytest.approx(135_000.0)
+    assert site_lines(half, "s1", "mining_revenue_usd")[0] == pytest.approx(67_500.0)
+    # the company holds its share of the BTC mined: 0.675 BTC in April, retained at 100,000 USD
+    assert site_lines(half, "portfolio", "btc_retained_usd")[0] == pytest.approx(-67_500.0)
+    assert half.kpis["treasury_btc"].iloc[0] == pytest.approx(0.675)
+    # 0.045 BTC a day x (30 + 31 + 30) days = 4.095 BTC mined, half held at the end at 100,000 USD
+    assert site_lines(half, "portfolio", "terminal_treasury_usd")[-1] == pytest.approx(0.5 * 4.095 * 100_000)
+    # every site line of the joint venture is half the whole site's
+    for item in ("mining_revenue_usd", "power_cost_usd"):
+        assert site_lines(half, "s1", item) == pytest.approx([0.5 * x for x in site_lines(whole, "s1", item)])
+
+
+def test_plant_feeds_another_site_through_the_operating_rule_by_hand():
+    # test_levers' behind-the-meter case, without the solve: the plant (5 MW, 20 USD/MWh, no export)
+    # at s1 (no ASICs) feeds s2's 1,000 a100 (2 MW): 2 MW x 720 h = 1,440 MWh in April at 20 USD =
+    # 28,800 USD booked at s1; May 1,488 MWh; s2 buys nothing at 60 and the energy balances
+    def edit(raw):
+        s2 = {**copy.deepcopy(raw["sites"][0]), "id": "s2"}
+        raw["sites"][0]["halls"][0]["racks"] = 0
+        raw["sites"].append(s2)
+        raw["fleet"]["installed"] = [{"site": "s2", "model": "a100", "units": 1000}]
+        raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 60}
+        raw["contracts"] = [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
+                            {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                             "can_export": False, "feeds": ["s2"]}]
+    ev = evaluate(lever_instance(edit), Plan())
+    assert ev.violations == []
+    fed = ev.plan.plant_feeds.set_index("month")["mwh"]
+    assert fed["2026-04"] == pytest.approx(1440) and fed["2026-05"] == pytest.approx(1488)
+    assert site_lines(ev, "s1", "power_cost_usd")[:2] == pytest.approx([-28_800, -29_760])
+    assert site_lines(ev, "s2", "power_cost_usd") == [0.0, 0.0, 0.0]
+    # fed 100 MWh less than s2's load in April: the balance is short, and the sentence says by how much
+    short = ev.plan.replace(plant_feeds=ev.plan.plant_feeds.assign(mwh=lambda x: x["mwh"] - (x["month"] == "2026-04") * 100.0))
+    v = evaluate(lever_instance(edit), short, complete=False).violations
+    assert ("site s2 2026-04: energy used from contracts 1340 MWh differs from the load 1440 MWh (mining 1440 + HPC 0)"
+            in v), v
+
+
+def test_an_optional_plant_costs_its_fixed_cost_only_when_signed():
+    def edit(raw):
+        raw["contracts"].append({"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                                 "fixed_cost_usd_per_month": 1_000, "optional": True})
+    inst = lever_instance(edit)
+    signed_plant = evaluate(inst, Plan(contracts=df([("plant", True)], ["contract", "signed"])), complete=False)
+    assert site_lines(signed_plant, "s1", "power_cost_usd") == pytest.approx([-1_000.0] * 3)  # 1,000 a month, no energy
+    unsigned = evaluate(inst, Plan(contracts=df([("plant", False)], ["contract", "signed"])), complete=False)
+    assert site_lines(unsigned, "s1", "power_cost_usd") == [0.0, 0.0, 0.0] and unsigned.npv_usd == 0.0
+
+
+def test_gpu_opex_is_paid_per_mw_in_service():
+    # 1 MW of GPUs of option gb bought 2026-01 (in service the 12 months) with 10,000 USD/MW-month of
+    # opex: 10,000 a month in the site's opex line; nothing else there (no HPC fixed opex)
+    inst = Instance.from_dict(hpc_instance(racks=10, gpu_cloud={"options": [{**GPU_OPTION, "opex_usd_per_mw_month": 10_000}]}))
+    ev = evaluate(inst, Plan(gpu_purchases=df([("gb", "h", "2026-01", 1.0)], ["option", "site", "month", "mw"])))
+    assert site_lines(ev, "h", "opex_usd") == pytest.approx([-10_000.0] * 12)
