@@ -635,3 +635,192 @@ def test_gpu_opex_is_paid_per_mw_in_service():
     inst = Instance.from_dict(hpc_instance(racks=10, gpu_cloud={"options": [{**GPU_OPTION, "opex_usd_per_mw_month": 10_000}]}))
     ev = evaluate(inst, Plan(gpu_purchases=df([("gb", "h", "2026-01", 1.0)], ["option", "site", "month", "mw"])))
     assert site_lines(ev, "h", "opex_usd") == pytest.approx([-10_000.0] * 12)
+
+
+def test_the_compiled_data_given_is_the_one_evaluated():
+    # evaluate(instance, plan, data=...) values the plan on the Data it is given (a caller may have
+    # changed parameters in place, as the persistent solver does), not on a fresh compile of the
+    # instance. levers.yaml at 50,000 USD/BTC instead of 100,000: the 1,000 a100 earn half, 67,500
+    # USD in April (30 d), 69,750 in May (31 d), 67,500 in June, for 57,600 / 59,520 / 57,600 of power
+    # at 40 USD/MWh (2 MW): margins 9,900 / 10,230 / 9,900, discounted at 12 %/yr month by month
+    from optimizer.economics.data import compile_instance
+
+    def cheap(raw):
+        raw["scenarios"][0]["btc_price_usd"] = 50_000
+    inst, data = lever_instance(lambda raw: None), compile_instance(lever_instance(cheap))
+    hand = sum(1.12 ** (-(k + 1) / 12) * m for k, m in enumerate([9_900.0, 10_230.0, 9_900.0]))
+    assert evaluate(inst, Plan(), data=data).npv_usd == pytest.approx(hand, rel=1e-9)
+
+
+def test_a_line_of_one_dollar_a_month_is_booked():
+    # a 1 MW lease at 0.001 USD/kW-month: 1,000 kW x 0.001 = 1 USD of rent every month of its
+    # 12-month term (NOI margin 1, power passed through at cost): a line of exactly 1 USD per cell
+    inst = Instance.from_dict(hpc_instance(racks=10, leases=[lease("L", 1.0, rate_usd_per_kw_month=0.001)]))
+    ev = evaluate(inst, signed(("L", 1.0)))
+    assert ev.violations == []
+    assert site_lines(ev, "h", "lease_revenue_usd") == [1.0] * 12
+
+
+def test_curtailment_rules_sentence_by_sentence():
+    # levers.yaml with two scenarios; market m runs demand response in May and June only and the
+    # transmission peak in June only; site s2 (market m2) has no program. Rows of scenario b only.
+    def edit(raw):
+        sc = raw["scenarios"][0]
+        power = {"m": 40, "m2": 40}
+        raw["scenarios"] = [dict(sc, name="a", probability=0.5, power_price_usd_per_mwh=power),
+                            dict(sc, name="b", probability=0.5, power_price_usd_per_mwh=power)]
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10,
+                                                          "months": [5, 6]},
+                           "transmission_peak": {"charge_usd_per_mw": 20000, "months": [6], "curtail_hours_per_month": 4}}]
+        raw["sites"].append({**copy.deepcopy(raw["sites"][0]), "id": "s2", "market": "m2"})
+        raw["fleet"]["installed"].append({"site": "s2", "model": "a100", "units": 1000})
+        raw["contracts"].append({"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0})
+    inst = lever_instance(edit)
+    ops = df([("b", s, "a100", m, 1000.0) for s in ("s1", "s2") for m in ("2026-04", "2026-05", "2026-06")],
+             ["scenario", "site", "model", "month", "units"])
+    cols = ["scenario", "site", "model", "month", "dr_units", "peak_units"]
+
+    def v(rows):
+        out = evaluate(inst, Plan(operations=ops, curtailment=df(rows, cols)), complete=False).violations
+        return [s for s in out if "units of model a100" in s]
+    no_program = "but the site's market has no such program that month"
+    assert v([("b", "s1", "a100", "2026-04", 1.0, 0.0)]) == [
+        f"site s1 2026-04 (scenario b): 1 units of model a100 enrolled in demand response {no_program}"]
+    assert v([("b", "s1", "a100", "2026-05", 0.0, 50.0)]) == [
+        f"site s1 2026-05 (scenario b): 50 units of model a100 off around the transmission peak {no_program}"]
+    assert v([("b", "s2", "a100", "2026-05", 10.0, 20.0)]) == [
+        f"site s2 2026-05 (scenario b): 10 units of model a100 enrolled in demand response {no_program}",
+        f"site s2 2026-05 (scenario b): 20 units of model a100 off around the transmission peak {no_program}"]
+    assert v([("b", "s1", "a100", "2026-05", 1200.0, 0.0), ("b", "s1", "a100", "2026-06", 0.0, 1001.0)]) == [
+        "site s1 2026-05 (scenario b): 1200 units of model a100 enrolled in demand response exceed the 1000 operating",
+        "site s1 2026-06 (scenario b): 1001 units of model a100 off around the transmission peak exceed the 1000 operating"]
+    # inside the programs, up to the operating units (within 1e-6 x them): no sentence; 1e-6 units
+    # in a month without a program are below the threshold
+    assert v([("b", "s1", "a100", "2026-05", 1000.0, 0.0), ("b", "s1", "a100", "2026-06", 1000.0005, 1000.001),
+              ("b", "s1", "a100", "2026-04", 1e-6, 1e-6)]) == []
+
+
+def test_curtailment_tolerance_has_a_floor_of_one_unit():
+    # 1 unit operating at s1 in June (scenario base): 1 + 1.5e-6 units enrolled exceed it (the
+    # tolerance is 1e-6 x max(1, operating) = 1e-6)
+    def edit(raw):
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10}}]
+    plan = Plan(operations=df([("base", "s1", "a100", "2026-06", 1.0)], ["scenario", "site", "model", "month", "units"]),
+                curtailment=df([("base", "s1", "a100", "2026-06", 1.0 + 1.5e-6, 0.0)],
+                               ["scenario", "site", "model", "month", "dr_units", "peak_units"]))
+    v = evaluate(lever_instance(edit), plan, complete=False).violations
+    assert "site s1 2026-06: 1 units of model a100 enrolled in demand response exceed the 1 operating" in v, v
+
+
+def test_debt_schedule_by_year_keeps_the_instruments_order_and_integer_years():
+    # the loan (facility pf) and corporate notes n (500,000 at 6 %/yr, maturity 2027-06): by year,
+    # pf's rows first (facilities, then corporate debt, as the schedule lists them), years as integers;
+    # the notes pay 0.5 % a month: 2,500 a month, 30,000 in each full year
+    inst = loan_instance(corporate_debt=[{"id": "n", "principal_usd": 500_000, "coupon_per_year": 0.06,
+                                          "maturity_month": "2027-06"}])
+    by_year = evaluate(inst, LOAN_PLAN).debt_schedule_by_year()
+    assert by_year[["instrument", "year"]].values.tolist() == [["pf", 2026], ["pf", 2027], ["n", 2026], ["n", 2027]]
+    assert [type(y) for y in by_year["year"].tolist()] == [int] * 4
+    assert by_year["interest_usd"].tolist()[2] == pytest.approx(30_000.0)
+    # 2027: January-June, 6 x 2,500 = 15,000 of coupon and the 500,000 repaid in June
+    assert by_year.iloc[3][["interest_usd", "principal_usd", "balance_usd"]].tolist() == pytest.approx([15_000.0, 500_000.0, 0.0])
+
+
+def test_tables_hold_the_evaluations_own_frames():
+    ev = evaluate(loan_instance(), LOAN_PLAN)
+    t = ev.tables()
+    assert t["cashflows"] is ev.cashflows and t["plan"] is ev.allocation and t["tax_schedule"] is ev.tax_schedule
+    # a financing section without any instrument: a valuation, an empty debt schedule, still listed
+    d = yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())
+    d["financing"] = {"objective": "equity"}
+    plain = evaluate(Instance.from_dict(d), Plan())
+    t = plain.tables()
+    assert plain.valuation != {} and plain.debt_schedule.empty
+    assert "debt_schedule" in t and t["debt_schedule"].empty and "tax_schedule" in t
+    tree = evaluate(tree_instance(), CONVERT_AT_A)
+    assert tree.tables()["plan_by_scenario"] is tree.allocation_by_scenario
+
+
+def test_tree_allocation_keeps_the_sites_order():
+    # a second site "b" after "s" (no conversion, 10 empty mining racks): the expected allocation
+    # lists s's months, then b's, as the instance declares them (not alphabetically)
+    d = tree_instance().model_dump(mode="json", exclude_none=True)
+    b = copy.deepcopy(d["sites"][0])
+    b["id"] = "b"
+    d["sites"].append(b)
+    ev = evaluate(Instance.from_dict(d), CONVERT_AT_A)
+    a = ev.allocation
+    assert a["site"].tolist() == ["s"] * 4 + ["b"] * 4
+    assert a["hpc_mw"].tolist() == pytest.approx([0, 0, 0.8, 0.8] + [0] * 4)
+
+
+def test_a_lease_split_between_two_sites_by_hand():
+    # lease T (1 MW, tenant a) hosted half at h, half at g: 0.5 MW at each site, 1 MW for the tenant
+    d = hpc_instance(racks=10, leases=[lease("T", 1.0, "a", splittable=True)], policy={"tenant_limits": [{"tenant": "a", "max_it_mw": 1.0}]})
+    d["sites"].append({**copy.deepcopy(d["sites"][0]), "id": "g"})
+    d["contracts"].append({"id": "idx_g", "site": "g", "kind": "index", "adder_usd_per_mwh": 0})
+    plan = Plan(leases=df([("T", "h", "2026-01", 0.5), ("T", "g", "2026-01", 0.5)], ["lease", "site", "month", "share"]))
+    ev = evaluate(Instance.from_dict(d), plan)
+    assert ev.violations == []                      # 0.5 + 0.5 = 1 MW: at the tenant's limit
+    a = ev.allocation.set_index(["site", "month"])
+    assert a.loc[("h", "2026-06"), "hpc_mw_leased"] == pytest.approx(0.5)
+    assert a.loc[("g", "2026-06"), "hpc_mw_leased"] == pytest.approx(0.5)
+    # rent: 0.5 MW x 1,000 kW x 100 USD = 50,000 a month at each site
+    assert site_lines(ev, "g", "lease_revenue_usd") == pytest.approx([50_000.0] * 12)
+
+
+def test_racks_handed_back_one_month_after_the_end_revert_at_the_reversion_factor():
+    # 1 MW lease (10 racks, all of h's) for 13 months from 2026-01: it holds the racks one month past
+    # the 12-month horizon. Unleased HPC is worth V = 1,000,000 / 0.1 = 10 M$ per MW at the end; the
+    # racks come back after 1 month: factor max(1.12^(-1/12), 1 - 0.1/12 x 1.12^(-1/12))
+    # = max(0.990600, 0.991745) = 0.991745 (12 %/yr discounting)
+    d = hpc_instance(racks=10, leases=[lease("T", 1.0, term_months=13)])
+    d["horizon"]["discount_rate"] = 0.12
+    d["horizon"]["terminal"] = {"asic_salvage": False, "treasury_btc": False, "lease_remaining_noi": False,
+                                "hpc_unleased_noi_usd_per_mw_year": 1_000_000, "hpc_cap_rate": 0.1}
+    ev = evaluate(Instance.from_dict(d), signed(("T", 1.0)))
+    assert ev.violations == []
+    m = 1.12 ** (-1 / 12)
+    factor = max(m, 1 - 0.1 / 12 * m)
+    assert factor == pytest.approx(0.991745, abs=1e-6)
+    assert site_lines(ev, "h", "terminal_hpc_usd")[-1] == pytest.approx(10e6 * factor, rel=1e-9)
+
+
+def contracts_instance() -> Instance:
+    """test_contract_and_grid_rules_name_the_scenario's instance, with site s3 that is not owned (an
+    acquisition option not taken) and its index contract ix3, and a fixed contract tiny of 0.001 MW."""
+    def edit(raw):
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+        raw["sites"].append({**copy.deepcopy(raw["sites"][0]), "id": "s3",
+                             "acquisition": {"price_usd": 1, "available_from": "2026-04"}})
+        raw["contracts"] += [
+            {"id": "fx", "site": "s1", "kind": "fixed", "price_usd_per_mwh": 40, "mw_cap": 1, "start_month": "2026-05"},
+            {"id": "tiny", "site": "s1", "kind": "fixed", "price_usd_per_mwh": 40, "mw_cap": 0.001},
+            {"id": "ix3", "site": "s3", "kind": "index"}]
+    return lever_instance(edit)
+
+
+def contract_sentences(rows, contract: str) -> list[str]:
+    energy = df(rows, ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"])
+    return [s for s in evaluate(contracts_instance(), Plan(energy=energy), complete=False).violations
+            if s.startswith(f"contract {contract} ")]
+
+
+def test_contract_tolerances_and_an_unowned_site():
+    assert contract_sentences([("b", "ix3", "2026-05", 0.0, 3.0, 0.0)], "ix3") == [
+        "contract ix3 2026-05 (scenario b): 3 MWh while site s3 is not owned"]
+    # outside its term, energy counts from 1e-6 MWh (excluded): 1e-6 is nothing, 1.5e-6 is a flow
+    assert contract_sentences([("b", "fx", "2026-04", 1e-6, 0.0, 0.0)], "fx") == []
+    assert contract_sentences([("b", "fx", "2026-04", 1.5e-6, 0.0, 0.0)], "fx") == [
+        "contract fx 2026-04 (scenario b): 1.5e-06 MWh outside its term (2026-05..2026-06)"]
+    # the cap, 1 MW x 744 h in May, has a relative tolerance of 1e-6 x 744 = 0.000744 MWh (excluded)
+    lim = 1.0 * 744.0
+    assert contract_sentences([("b", "fx", "2026-05", lim + 1e-6 * lim, 0.0, 0.0)], "fx") == []
+    assert contract_sentences([("b", "fx", "2026-05", 744.0005, 0.0, 0.0)], "fx") == []
+    assert contract_sentences([("b", "fx", "2026-05", 744.001, 0.0, 0.0)], "fx") == [
+        "contract fx 2026-05 (scenario b): delivered 744.001 MWh exceeds the cap 744 MWh (1 MW x 744 h)"]
+    # a cap below 1 MWh (0.001 MW x 744 h = 0.744 MWh) keeps the floor of 1e-6 MWh (0.7440015 is
+    # 0.74400149... in binary: 6 significant digits give 0.744001)
+    assert contract_sentences([("b", "tiny", "2026-05", 0.744 + 1.5e-6, 0.0, 0.0)], "tiny") == [
+        "contract tiny 2026-05 (scenario b): delivered 0.744001 MWh exceeds the cap 0.744 MWh (0.001 MW x 744 h)"]
