@@ -32,10 +32,11 @@ listed as UNEXPLAINED; an entry that matches no survivor is listed as stale. A m
 not run yet gets no score. The hand-written benchmarks/mutation_notes.md (run history, throughput,
 what is left) is copied into the report.
 
-Before mutmut runs, ``--run`` mutates afresh the modules changed since the layer's last run (all
-of them with ``--regenerate``, after tests were added: mutmut itself mutates only the lines covered
-when a module's copy was made), carrying each verdict over to the new mutant with the same mutated
-code (``regenerate``); and it marks the survivors that are not explained as equivalent as not run
+Before mutmut runs, ``--run`` mutates the layer's modules afresh when a module or a file of the
+layer's test selection changed since they were last mutated, or with ``--regenerate`` (mutmut
+itself mutates only the lines covered when a module's copy was made, so lines that new tests cover
+would get no mutants), carrying each verdict over to the new mutant with the same mutated code
+(``regenerate``); and it marks the survivors that are not explained as equivalent as not run
 (mutmut keeps a verdict until the function changes, so a test written for a survivor would
 otherwise never be tried on it; ``--keep-survivors`` skips that when no test changed).
 
@@ -155,6 +156,17 @@ def _stale_copies(d: Path, cfg: dict) -> list[str]:
     afresh by ``regenerate``, which carries verdicts over by mutant code instead."""
     return [src for src in _sources(cfg) if (d / "mutants" / src).exists()
             and (ROOT / src).stat().st_mtime > (d / "mutants" / src).stat().st_mtime]
+
+
+def _changed_tests(d: Path, cfg: dict) -> list[str]:
+    """The files of the layer's test selection changed since its modules were last mutated: their
+    tests may cover lines that have no mutants yet (mutmut measures coverage when it mutates)."""
+    copies = [d / "mutants" / src for src in _sources(cfg) if (d / "mutants" / src).exists()]
+    if not copies:
+        return []
+    made = min(c.stat().st_mtime for c in copies)
+    files = dict.fromkeys(a.split("::", 1)[0] for a in cfg.get("pytest_add_cli_args_test_selection", []))
+    return [f for f in files if (ROOT / f).exists() and (ROOT / f).stat().st_mtime > made]
 
 
 # mutmut's generation and test mapping without running a mutant (run in mutants/<layer>/): copy the
@@ -283,7 +295,10 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     stale = _stale_copies(d, cfg)
     for src in stale:
         print(f"mutation_report: {src} changed since the last run: mutated afresh, verdicts carried over by mutant code")
-    if regen or stale:
+    tests = _changed_tests(d, cfg)
+    if tests:
+        print(f"mutation_report: {', '.join(tests)} changed since the modules were mutated: mutated afresh (new covered lines)")
+    if regen or stale or tests:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
     n = (_reset_unexplained_survivors(d, cfg, retry) if retry
