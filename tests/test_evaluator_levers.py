@@ -824,3 +824,100 @@ def test_contract_tolerances_and_an_unowned_site():
     # 0.74400149... in binary: 6 significant digits give 0.744001)
     assert contract_sentences([("b", "tiny", "2026-05", 0.744 + 1.5e-6, 0.0, 0.0)], "tiny") == [
         "contract tiny 2026-05 (scenario b): delivered 0.744001 MWh exceeds the cap 0.744 MWh (0.001 MW x 744 h)"]
+
+
+def plant_instance() -> Instance:
+    """levers.yaml with two scenarios and a second site s2 (index contract ix2); the plant at s1
+    (5 MW, 20 USD/MWh) may export and feed s2; ix (index, at s1) can neither sell nor feed."""
+    def edit(raw):
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+        raw["sites"].append({**copy.deepcopy(raw["sites"][0]), "id": "s2"})
+        raw["contracts"] += [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
+                             {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                              "can_export": True, "feeds": ["s2"]}]
+    return lever_instance(edit)
+
+
+def contract_rule_sentences(energy_rows, feed_rows=(), contract: str = "") -> list[str]:
+    energy = df(list(energy_rows), ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"])
+    feeds = df(list(feed_rows), ["scenario", "contract", "site", "month", "mwh"])
+    v = evaluate(plant_instance(), Plan(energy=energy, plant_feeds=feeds), complete=False).violations
+    return [s for s in v if s.startswith(f"contract {contract} ")]
+
+
+def test_plant_energy_rules_with_feeds_name_the_scenario():
+    # delivered 5, fed to s2 10: used + fed exceed delivered
+    assert contract_rule_sentences([("b", "plant", "2026-04", 5.0, 0.0, 0.0)], [("b", "plant", "s2", "2026-04", 10.0)],
+                                   "plant") == [
+        "contract plant 2026-04 (scenario b): used 0 MWh + fed to other sites 10 MWh exceeds delivered 5 MWh",
+        # and nothing is left to sell: 5 - 0 - 10 = -5 MWh
+        "contract plant 2026-04 (scenario b): sold 0 MWh exceeds delivered - used - fed = -5 MWh"]
+    # delivered 10, fed 4, sold 7: 10 - 0 - 4 = 6 left to sell
+    assert contract_rule_sentences([("b", "plant", "2026-05", 10.0, 0.0, 7.0)], [("b", "plant", "s2", "2026-05", 4.0)],
+                                   "plant") == [
+        "contract plant 2026-05 (scenario b): sold 7 MWh exceeds delivered - used - fed = 6 MWh"]
+    # an index contract feeds nothing: 1 MWh to s2 is reported, 1e-6 MWh is below the threshold
+    assert contract_rule_sentences([], [("b", "ix", "s2", "2026-06", 1.0)], "ix") == [
+        "contract ix 2026-06 (scenario b): feeds 1 MWh to site s2, which it may not feed (an owned plant feeds the sites "
+        "listed in its feeds)"]
+    assert contract_rule_sentences([], [("b", "ix", "s2", "2026-06", 1e-6)], "ix") == []
+
+
+def test_energy_tolerances_below_one_mwh():
+    # the tolerances are 1e-6 x max(1, delivered or sold): at 1 MWh, 1.5e-6 MWh too much is reported,
+    # exactly 1e-6 is not
+    e = 1e-6
+    assert contract_rule_sentences([("b", "plant", "2026-04", 1.0, 1.0 + 1.5 * e, 0.0)], [], "plant") == [
+        "contract plant 2026-04 (scenario b): used 1 MWh exceeds delivered 1 MWh",
+        "contract plant 2026-04 (scenario b): sold 0 MWh exceeds delivered - used = -1.5e-06 MWh"]
+    assert contract_rule_sentences([("b", "plant", "2026-04", 1.0, 1.0 + e, 0.0)], [], "plant") == []
+    assert contract_rule_sentences([("b", "plant", "2026-04", 1.0, 0.0, 1.0 + 1.5 * e)], [], "plant") == [
+        "contract plant 2026-04 (scenario b): sold 1 MWh exceeds delivered - used = 1 MWh"]
+    assert contract_rule_sentences([("b", "plant", "2026-04", 1.0, 0.0, 1.0 + e)], [], "plant") == []
+    # ix may not sell: 1.5e-6 MWh sold is reported, 1e-6 is not
+    assert contract_rule_sentences([("b", "ix", "2026-04", 0.0, 0.0, 1.5 * e)], [], "ix") == [
+        "contract ix 2026-04 (scenario b): sells 1.5e-06 MWh but selling energy back is not allowed"]
+    assert contract_rule_sentences([("b", "ix", "2026-04", 0.0, 0.0, e)], [], "ix") == []
+
+
+def test_programs_paying_under_one_usd_still_run():
+    # demand response paying 0.5 USD/MW-month and a transmission peak charging 0.5 USD/MW: both run
+    # (any payment or charge above 0), so enrolling in May or curtailing around the June peak is allowed
+    def edit(raw):
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 0.5, "curtailment_hours_per_month": 10},
+                           "transmission_peak": {"charge_usd_per_mw": 0.5, "months": [6], "curtail_hours_per_month": 4}}]
+    plan = Plan(operations=df([("base", "s1", "a100", m, 1000.0) for m in ("2026-05", "2026-06")],
+                              ["scenario", "site", "model", "month", "units"]),
+                curtailment=df([("base", "s1", "a100", "2026-05", 100.0, 0.0), ("base", "s1", "a100", "2026-06", 0.0, 100.0)],
+                               ["scenario", "site", "model", "month", "dr_units", "peak_units"]))
+    v = evaluate(lever_instance(edit), plan, complete=False).violations
+    assert not [s for s in v if "units of model a100" in s], v
+
+
+def test_joined_frames_keep_the_columns_and_a_fresh_index():
+    # the joined tables have the columns of an evaluation of one group and a 0..n-1 index; the
+    # cash-flow rows of one scenario, period and site follow the ledger's order (opex before capex):
+    # with 1,000 USD/MW-month of fixed HPC opex, up and down pay 1 MW x 1,000 = 1,000 from March
+    d = tree_instance().model_dump(mode="json", exclude_none=True)
+    d["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 1_000
+    inst = Instance.from_dict(d)
+    ev = evaluate(inst, CONVERT_AT_A)
+    one = evaluate(inst, Plan(conversions=CONVERT_AT_A.conversions.drop(columns=["node"])))   # one group
+    for name in ("cashflows", "kpis", "energy_use", "allocation_long"):
+        got, ref = getattr(ev, name), getattr(one, name)
+        extra = ["scenario"] if name == "allocation_long" else []   # the joined allocation_long gains it
+        assert list(got.columns) == extra + list(ref.columns), name
+        assert list(got.index) == list(range(len(got))), name
+    rows = ev.cashflows[(ev.cashflows["scenario"] == "up") & (ev.cashflows["month"] == "2026-03")]
+    assert rows[["item", "usd"]].values.tolist() == [["opex_usd", pytest.approx(-1_000.0)], ["capex_usd", pytest.approx(-10e6)]]
+    assert ev.plan.conversions["node"].tolist() == ["a"]
+
+
+def test_joined_tax_schedule_holds_every_scenario():
+    # with a 21 % income tax, each group's tax schedule (per scenario and year) is kept: rows for
+    # up, flat and down, in the instance's order
+    d = tree_instance().model_dump(mode="json", exclude_none=True)
+    d["financing"] = {"taxes": {"rate": 0.21}}
+    ev = evaluate(Instance.from_dict(d), CONVERT_AT_A)
+    assert ev.tax_schedule["scenario"].drop_duplicates().tolist() == ["up", "flat", "down"]
