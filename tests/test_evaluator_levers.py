@@ -921,3 +921,11 @@ def test_joined_tax_schedule_holds_every_scenario():
     d["financing"] = {"taxes": {"rate": 0.21}}
     ev = evaluate(Instance.from_dict(d), CONVERT_AT_A)
     assert ev.tax_schedule["scenario"].drop_duplicates().tolist() == ["up", "flat", "down"]
+
+
+def test_a_first_stage_line_of_one_dollar_is_booked():
+    # one a100 retired in May for its salvage of 1 USD: a salvage line of exactly +1 USD then
+    def edit(raw):
+        raw["fleet"]["asic_models"][0]["salvage_usd_per_unit"] = 1
+    ev = evaluate(lever_instance(edit), Plan(retirements=df([("s1", "a100", "2026-05", 1.0)], ["site", "model", "month", "units"])))
+    assert site_lines(ev, "s1", "salvage_usd") == [0.0, 1.0, 0.0]
