@@ -273,13 +273,27 @@ def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     return n
 
 
+def _unexplained_survivors(d: Path, cfg: dict) -> list[str]:
+    """Names of the layer's surviving mutants that mutation_equivalent.toml does not explain."""
+    equivalent, out = _load_equivalent(), []
+    os.chdir(d)
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if meta.exists() and (d / "mutants" / src).exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            out += [n for n, c in codes.items() if c in SURVIVED and _explanation(equivalent, src, n) is None]
+    os.chdir(ROOT)
+    return out
+
+
 def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivors: bool = False,
-               regen: bool = False, retry: list[str] | None = None) -> dict:
+               regen: bool = False, retry: list[str] | None = None, survivors: bool = False) -> dict:
     """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples.
 
     ``keep_survivors``: do not re-try the unexplained survivors (when no test changed since they survived).
     ``regen``: mutate the modules afresh first, carrying verdicts over by mutant code (``regenerate``).
-    ``retry``: re-try only the unexplained survivors matching these globs (the others keep their verdict)."""
+    ``retry``: re-try only the unexplained survivors matching these globs (the others keep their verdict).
+    ``survivors``: run only the unexplained survivors (by name, after any regeneration)."""
     d = prepare(layer, cfg)
     samples: list[float] = []
     stop = threading.Event()
@@ -301,6 +315,11 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     if regen or stale or tests:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
+    if survivors:
+        names = _unexplained_survivors(d, cfg)
+        print(f"mutation_report: {layer}: {len(names)} unexplained survivors tried again by name", flush=True)
+        if not names:
+            names = ["__none__"]
     n = (_reset_unexplained_survivors(d, cfg, retry) if retry
          else 0 if keep_survivors else _reset_unexplained_survivors(d, cfg, names))
     if n:
@@ -316,7 +335,7 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
         "layer": layer,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "retry": retry or [], "exit_code": rc, "wall_s": round(wall, 1), "mutants": " ".join(names) or "all",
+        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "retry": retry or [], "exit_code": rc, "wall_s": round(wall, 1), "mutants": (f"{len(names)} unexplained survivors" if survivors else " ".join(names) or "all"),
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
     }
@@ -545,6 +564,8 @@ def main() -> None:
                     help="mutate afresh (lines newly covered by added tests get mutants), carrying verdicts by mutant code")
     ap.add_argument("--retry", action="append", default=[],
                     help="re-try only the unexplained survivors matching this glob (repeatable; the others keep their verdict)")
+    ap.add_argument("--survivors", action="store_true",
+                    help="run only the unexplained survivors, by name (after mutating afresh when tests changed)")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     table = layers()
@@ -560,7 +581,7 @@ def main() -> None:
         for layer in chosen:
             cfg = table[layer]
             names = [n for n in args.names if layer in _layer_of(n, {layer: cfg})]
-            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate, args.retry)
+            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate, args.retry, args.survivors)
             print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
             OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
     OUT.write_text(report() + "\n")
