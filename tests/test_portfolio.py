@@ -163,3 +163,22 @@ def test_solve_options_and_the_cli_switch_the_portfolio():
     assert SolveOptions(portfolio=False).portfolio is False
     out = CliRunner().invoke(app, ["solve", "--help"], terminal_width=200)
     assert "--no-portfolio" in out.output
+
+
+def test_no_child_process_means_the_rounds_alone(monkeypatch):
+    # an embedding service may have no Python executable or no temporary space to start a child:
+    # the solve goes on without it (the same optimum 9), and tries only once
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise OSError("no temporary space")
+
+    monkeypatch.setattr(backend_module, "Companion", refuse)
+    monkeypatch.setattr(backend_module, "PORTFOLIO_DELAY_S", 0.0)
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert (r.status, r.lazy_path) == ("optimal", "row generation")
+    assert r.objective == pytest.approx(9.0)
+    assert calls == [1]

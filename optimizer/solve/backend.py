@@ -611,20 +611,24 @@ class HighsBackend:
             enforce(g)
 
         companion: list = []  # the full model in a child process (portfolio.Companion), once started
-        absorbed = [False]
+        launched, absorbed = [False], [False]
         child_end = [math.inf]  # when the child's time limit ends (perf_counter seconds)
 
         def launch() -> None:
             """Start the child once this search has run PORTFOLIO_DELAY_S, with the time left to the
             rounds as its limit and the best plan known so far as its start."""
-            if not portfolio or companion or time.perf_counter() - t0 < PORTFOLIO_DELAY_S:
+            if not portfolio or launched[0] or time.perf_counter() - t0 < PORTFOLIO_DELAY_S:
                 return
             limit = round_limit()
             if limit is not None and limit < PORTFOLIO_MIN_LEFT_S:
                 return
+            launched[0] = True
             start = (np.arange(n, dtype=np.int32), best[0][1]) if best else (
                 self._start_arrays(mip_start) if mip_start else None)
-            companion.append(Companion(sf, limit, mip_gap, highs_options, start))
+            try:
+                companion.append(Companion(sf, limit, mip_gap, highs_options, start))
+            except OSError:  # no child here (no temporary space, no Python executable): the rounds alone
+                return
             child_end[0] = time.perf_counter() + (math.inf if limit is None else limit)
 
         def absorb(wait_s: float | None = 0.0) -> None:
