@@ -1,7 +1,8 @@
 """Hand a linear Pyomo model to HiGHS in memory, solve it, and re-solve it after Param changes.
 
-Route: Pyomo's `LinearStandardFormCompiler` (mixed form, the model's own objective sense) gives
-the matrix as a scipy CSC array; one `Highs.passModel` call with raw numpy arrays hands it over.
+Route: `standard_form.compile_model` gives the matrix as a scipy CSC array (the same arrays as
+Pyomo's `LinearStandardFormCompiler`, faster); one `Highs.passModel` call with raw numpy arrays
+hands it over.
 Generic over any linear model: nothing here knows the allocation MILP.
 
 Status strings (ours, not HiGHS's), decided in `_map_status`:
@@ -28,10 +29,10 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse  # noqa: F401  imported up front: otherwise the first compile pays ~1 s for it
 from pyomo.common.collections import ComponentMap
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.constants import Status
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
+from optimizer.solve.standard_form import StandardForm, compile_model
 
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
@@ -123,75 +124,8 @@ class UpdateStats:
     update_s: float
 
 
-@dataclass
-class _StandardForm:
-    columns: list  # VarData per column
-    rows: list  # ConstraintData per row (a ranged constraint is one row with two bounds)
-    sense: int  # highspy ObjSense value: 1 minimize, -1 maximize
-    offset: float
-    cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray  # int32, 1 for integer columns
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    A: "scipy.sparse.csc_array"
-
-    @property
-    def is_mip(self) -> bool:
-        return bool(self.integrality.any())
-
-
-def _compile(model: pyo.ConcreteModel) -> _StandardForm:
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    columns = info.columns
-    n_col = len(columns)
-    if len(info.objectives) > 1:
-        raise ValueError(f"model has {len(info.objectives)} active objectives; HighsBackend takes at most one")
-    if info.objectives:
-        cost = np.asarray(info.c.toarray()[0], dtype=np.float64)
-        offset = float(info.c_offset[0])
-        sense = -1 if info.objectives[0].sense == pyo.maximize else 1
-    else:
-        cost, offset, sense = np.zeros(n_col), 0.0, 1
-
-    # mixed form: bound_type 0 is "== rhs", 1 is "<= rhs", -1 is ">= rhs"
-    rhs = np.asarray(info.rhs, dtype=np.float64)
-    bound_type = np.fromiter((r.bound_type for r in info.rows), np.int8, len(info.rows))
-    rows = [r.constraint for r in info.rows]
-    row_lower = np.where(bound_type == 1, -_INF, rhs)
-    row_upper = np.where(bound_type == -1, _INF, rhs)
-    A = info.A
-    # a ranged constraint comes as a "<=" row directly followed by a ">=" row: merge into one row
-    candidates = np.flatnonzero((bound_type[1:] == -1) & (bound_type[:-1] == 1)) + 1
-    second = [i for i in candidates if rows[i] is rows[i - 1]]
-    if second:
-        second = np.asarray(second)
-        row_lower[second - 1] = row_lower[second]
-        keep = np.ones(len(rows), dtype=bool)
-        keep[second] = False
-        row_lower, row_upper = row_lower[keep], row_upper[keep]
-        rows = [c for c, k in zip(rows, keep) if k]
-        A = scipy.sparse.csc_array(A.tocsr()[keep])
-    A.sort_indices()
-
-    bounds = [v.bounds for v in columns]
-    col_lower = np.fromiter((-_INF if b[0] is None else b[0] for b in bounds), np.float64, n_col)
-    col_upper = np.fromiter((_INF if b[1] is None else b[1] for b in bounds), np.float64, n_col)
-    integrality = np.fromiter((v.is_integer() for v in columns), np.int32, n_col)
-    return _StandardForm(
-        columns=columns,
-        rows=rows,
-        sense=sense,
-        offset=offset,
-        cost=cost,
-        col_lower=col_lower,
-        col_upper=col_upper,
-        integrality=integrality,
-        row_lower=row_lower,
-        row_upper=row_upper,
-        A=A,
-    )
+_StandardForm = StandardForm
+_compile = compile_model  # the standard form: solve/standard_form.py
 
 
 def _same_structure(old: _StandardForm, new: _StandardForm) -> bool:
@@ -743,26 +677,20 @@ class HighsBackend:
         """Row generation on the LP relaxation before the first MIP round: solve the LP with the
         lazy bounds enforced so far, enforce those it breaks (`grow`), repeat until it breaks none
         (at most LP_ROUNDS_MAX times, within `time_limit_s`). Returns the LP rounds run."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
         t0 = time.perf_counter()
-        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         n = 0
-        try:
-            while n < LP_ROUNDS_MAX:
-                left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
-                if left is not None and left < 0.2:
-                    break
-                self._set_options(self._lp_time_limit(left), 0.0, None, True, False, self._extra_options)
-                if self._run() == highspy.HighsStatus.kError or h.getModelStatus() != _MS.kOptimal:
-                    break
-                n += 1
-                x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-                violated = (x[idx] < lb - tol) & ~active
-                if not violated.any():
-                    break
-                grow(violated)
-        finally:
-            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+        while n < LP_ROUNDS_MAX:
+            left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+            if left is not None and left < 0.2:
+                break
+            x = self._relaxation(left)
+            if x is None:
+                break
+            n += 1
+            violated = (x[idx] < lb - tol) & ~active
+            if not violated.any():
+                break
+            grow(violated)
         return n
 
     def _lp_time_limit(self, time_limit_s):
