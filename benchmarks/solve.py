@@ -7,7 +7,8 @@ Each (size, seed) runs in a fresh Python process (clean memory peak, fresh HiGHS
 Per size it prints the MEDIAN over the seeds of: build s (compile + pre-check + Pyomo build),
 handoff s (standard form + passModel), solve s (HiGHS run), other s (baselines for the MIP
 start, plan extraction, evaluation), gap reached, variables, constraints, integer variables,
-peak MB, and the build+handoff share of build+handoff+solve. Different generator seeds give
+peak MB (and, per run, the peak RSS of the portfolio's child process, solve/portfolio.py, when one
+ran), and the build+handoff share of build+handoff+solve. Different generator seeds give
 different instances; HiGHS's time also moves ~2x with row/column order alone
 (shared/reference/SOLVER_NOTES.md), so read medians, not single runs.
 
@@ -140,6 +141,8 @@ def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
         "best_baseline_usd": best_base,
         "variables": r.n_variables, "constraints": r.n_constraints, "integers": r.n_integer,
         "peak_mb": rss1 - rss0, "rss_after_imports_mb": rss0,
+        # the portfolio's child process (solve/portfolio.py), if one ran: its whole peak RSS
+        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0 or None,
         "share_build_handoff": bh / (bh + (r.solve_s or 0.0)) if bh + (r.solve_s or 0.0) > 0 else None,
         "share_build_handoff_cpu": _share(cpu_s),
         "verified": not problems, "problems": problems[:1], "clock": clock, "lazy_path": "/".join(paths),
@@ -233,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"obj {_fmt(r['objective_usd'] and r['objective_usd'] / 1e6, '.1f')}M "
                   f"(best baseline {_fmt(r['best_baseline_usd'] and r['best_baseline_usd'] / 1e6, '.1f')}M) "
                   f"verified {r['verified']} path {r['lazy_path']} "
+                  f"peak {r['peak_mb']:.0f} MB (portfolio child {_fmt(r.get('child_peak_mb'), '.0f')} MB) "
                   f"load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
             if a.json:
                 with open(a.json, "a") as f:

@@ -432,6 +432,8 @@ def solve(
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),
     mip_start: bool = typer.Option(True, "--mip-start/--no-mip-start",
                                    help="start HiGHS from the best feasible baseline plan (computing it takes a few seconds on large instances)"),
+    portfolio: bool = typer.Option(True, "--portfolio/--no-portfolio",
+                                   help="a solve still running after 2 s also solves the full model in a second process (the other core); the better answer is kept"),
     report: bool = typer.Option(False, "--report", help="also write DIR/report.html (self-contained)"),
     excel: bool = typer.Option(False, "--excel", help="also write DIR/results.xlsx"),
     risk_weight: Optional[float] = typer.Option(None, "--risk-weight", help="w in (1 - w) E[NPV] + w CVaR (default: the instance's risk.weight, else 0)"),
@@ -459,8 +461,8 @@ def solve(
 
     started = time.perf_counter()
     result = run_solve(inst, progress=TerminalProgress(), time_limit_s=time_limit, mip_gap=gap, threads=threads,
-                       baselines=not no_baselines, mip_start=mip_start, cvar_weight=risk_weight, cvar_alpha=risk_alpha,
-                       value_of_information=False if no_voi else None, value_of_flexibility=False if no_flexibility else None,
+                       baselines=not no_baselines, mip_start=mip_start, portfolio=portfolio, cvar_weight=risk_weight,
+                       cvar_alpha=risk_alpha, value_of_information=False if no_voi else None, value_of_flexibility=False if no_flexibility else None,
                        diagnosis_time_limit_s=diagnosis_time_limit)
     result.instance_path = str(Path(file).resolve())
     check = None

@@ -1,7 +1,8 @@
 """Hand a linear Pyomo model to HiGHS in memory, solve it, and re-solve it after Param changes.
 
-Route: Pyomo's `LinearStandardFormCompiler` (mixed form, the model's own objective sense) gives
-the matrix as a scipy CSC array; one `Highs.passModel` call with raw numpy arrays hands it over.
+Route: `standard_form.compile_model` gives the matrix as a scipy CSC array (the same arrays as
+Pyomo's `LinearStandardFormCompiler`, faster); one `Highs.passModel` call with raw numpy arrays
+hands it over.
 Generic over any linear model: nothing here knows the allocation MILP.
 
 Status strings (ours, not HiGHS's), decided in `_map_status`:
@@ -28,9 +29,10 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse  # noqa: F401  imported up front: otherwise the first compile pays ~1 s for it
 from pyomo.common.collections import ComponentMap
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.constants import Status
+from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
+from optimizer.solve.standard_form import StandardForm, compile_model
 
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
@@ -122,75 +124,8 @@ class UpdateStats:
     update_s: float
 
 
-@dataclass
-class _StandardForm:
-    columns: list  # VarData per column
-    rows: list  # ConstraintData per row (a ranged constraint is one row with two bounds)
-    sense: int  # highspy ObjSense value: 1 minimize, -1 maximize
-    offset: float
-    cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray  # int32, 1 for integer columns
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    A: "scipy.sparse.csc_array"
-
-    @property
-    def is_mip(self) -> bool:
-        return bool(self.integrality.any())
-
-
-def _compile(model: pyo.ConcreteModel) -> _StandardForm:
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    columns = info.columns
-    n_col = len(columns)
-    if len(info.objectives) > 1:
-        raise ValueError(f"model has {len(info.objectives)} active objectives; HighsBackend takes at most one")
-    if info.objectives:
-        cost = np.asarray(info.c.toarray()[0], dtype=np.float64)
-        offset = float(info.c_offset[0])
-        sense = -1 if info.objectives[0].sense == pyo.maximize else 1
-    else:
-        cost, offset, sense = np.zeros(n_col), 0.0, 1
-
-    # mixed form: bound_type 0 is "== rhs", 1 is "<= rhs", -1 is ">= rhs"
-    rhs = np.asarray(info.rhs, dtype=np.float64)
-    bound_type = np.fromiter((r.bound_type for r in info.rows), np.int8, len(info.rows))
-    rows = [r.constraint for r in info.rows]
-    row_lower = np.where(bound_type == 1, -_INF, rhs)
-    row_upper = np.where(bound_type == -1, _INF, rhs)
-    A = info.A
-    # a ranged constraint comes as a "<=" row directly followed by a ">=" row: merge into one row
-    candidates = np.flatnonzero((bound_type[1:] == -1) & (bound_type[:-1] == 1)) + 1
-    second = [i for i in candidates if rows[i] is rows[i - 1]]
-    if second:
-        second = np.asarray(second)
-        row_lower[second - 1] = row_lower[second]
-        keep = np.ones(len(rows), dtype=bool)
-        keep[second] = False
-        row_lower, row_upper = row_lower[keep], row_upper[keep]
-        rows = [c for c, k in zip(rows, keep) if k]
-        A = scipy.sparse.csc_array(A.tocsr()[keep])
-    A.sort_indices()
-
-    bounds = [v.bounds for v in columns]
-    col_lower = np.fromiter((-_INF if b[0] is None else b[0] for b in bounds), np.float64, n_col)
-    col_upper = np.fromiter((_INF if b[1] is None else b[1] for b in bounds), np.float64, n_col)
-    integrality = np.fromiter((v.is_integer() for v in columns), np.int32, n_col)
-    return _StandardForm(
-        columns=columns,
-        rows=rows,
-        sense=sense,
-        offset=offset,
-        cost=cost,
-        col_lower=col_lower,
-        col_upper=col_upper,
-        integrality=integrality,
-        row_lower=row_lower,
-        row_upper=row_upper,
-        A=A,
-    )
+_StandardForm = StandardForm
+_compile = compile_model  # the standard form: solve/standard_form.py
 
 
 def _same_structure(old: _StandardForm, new: _StandardForm) -> bool:
@@ -340,6 +275,7 @@ class HighsBackend:
         lazy_window: int = 1,
         polish_free=None,
         lazy_lp_rounds: bool = False,
+        portfolio: bool = False,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
@@ -350,6 +286,7 @@ class HighsBackend:
         `_solve_lazy`): a sequence of ints (one chain), or a sequence of chains (e.g. one per scenario,
         months in order). `lazy_window`: neighbours either side in its chain enforced with a violated one.
         `lazy_lp_rounds`: first enforce the lazy bounds the LP relaxation breaks (`_lp_rounds`).
+        `portfolio`: with `lazy_lower`, also solve the full model in a child process (`_solve_lazy`).
         `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
         per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
         callback, which fires whether or not HiGHS prints its log); its errors are ignored.
@@ -361,7 +298,7 @@ class HighsBackend:
         a fleet worth less than its salvage; the independent evaluator never does)."""
         if on_log is None or not self.is_mip:
             r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                     lazy_window, lazy_lp_rounds)
+                                     lazy_window, lazy_lp_rounds, portfolio)
             return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
         last = [time.perf_counter()]
 
@@ -380,7 +317,7 @@ class HighsBackend:
         self.highs.cbMipInterrupt.subscribe(relay)
         try:
             r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                     lazy_window, lazy_lp_rounds)
+                                     lazy_window, lazy_lp_rounds, portfolio)
         finally:
             self.highs.cbMipInterrupt.unsubscribe(relay)
         return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
@@ -432,13 +369,13 @@ class HighsBackend:
             h.changeColsBounds(fix.size, fix, sf.col_lower[fix], sf.col_upper[fix])
 
     def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                        lazy_window=1, lazy_lp_rounds=False) -> BackendResult:
+                        lazy_window=1, lazy_lp_rounds=False, portfolio=False) -> BackendResult:
         chains = _chains(lazy_lower)
         if chains and self.is_mip:
             if lazy_window < 0:
                 raise ValueError(f"lazy_window: must be >= 0, got {lazy_window}")
             return self._solve_lazy(chains, int(lazy_window), time_limit_s, mip_gap, threads, mip_start, presolve, log,
-                                    highs_options, lazy_lp_rounds)
+                                    highs_options, lazy_lp_rounds, portfolio)
         return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
 
     def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
@@ -488,7 +425,7 @@ class HighsBackend:
         return self.last_result
 
     def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options,
-                    lp_rounds: bool = False) -> BackendResult:
+                    lp_rounds: bool = False, portfolio: bool = False) -> BackendResult:
         """Exact solve with the lower bounds of the columns in `chains` enforced by row generation.
 
         Round k solves the MIP with only a subset A_k of those lower bounds enforced (A_0: the set
@@ -522,9 +459,14 @@ class HighsBackend:
         Every round stops `repair_reserve_s` before the limit, so a round cut short by the limit
         still has its incumbent repaired.
 
+        `portfolio`: once the rounds have run `PORTFOLIO_DELAY_S`, the full model (every lazy bound
+        a bound) is also solved in a child process on the other core (`portfolio.Companion`); its
+        plan and its bound join the rounds' (both valid for the full model), a plan within the gap
+        of either bound stops both, and the rounds' answer waits for the child until its limit.
+
         `lazy_path`: "relaxation" (first round, nothing added), "row generation" (rows added, a
         round's incumbent satisfied them all), "repaired" (the LP repair or the neighbourhood search
-        gave the answer);
+        gave the answer), "portfolio" (the child's plan is the answer);
         `lazy_rounds`, `lazy_rows`: rounds run, lazy bounds enforced at the end.
         """
         h, sf, n = self.highs, self._sf, len(self._sf.columns)
@@ -566,8 +508,10 @@ class HighsBackend:
                 keep(float(e.data_out.objective_function_value), x)
 
         def on_interrupt(e) -> None:
+            launch()
+            absorb()
             # stop the round once a plan keeping every lazy bound is within the gap of a valid bound:
-            # the round's own running bound (a relaxation's) or a previous round's
+            # the round's own running bound (a relaxation's), a previous round's or the child's
             if best and _rel_gap(best[0][0], tighter(bound, float(e.data_out.mip_dual_bound))) <= mip_gap:
                 self.request_stop()
                 e.interrupt()
@@ -600,106 +544,153 @@ class HighsBackend:
             active[:] |= g
             enforce(g)
 
-        enforce(np.ones(idx.size, dtype=bool))
-        if lp_rounds and not active.any():
-            self._lp_rounds(idx, lb, tol, active, grow, None if time_limit_s is None else LP_ROUNDS_SHARE * time_limit_s)
+        companion: list = []  # the full model in a child process (portfolio.Companion), once started
+        launched, absorbed = [False], [False]
+        child_end = [math.inf]  # when the child's time limit ends (perf_counter seconds)
+
+        def launch() -> None:
+            """Start the child once this search has run PORTFOLIO_DELAY_S, with the time left to the
+            rounds as its limit and the best plan known so far as its start."""
+            if not portfolio or launched[0] or time.perf_counter() - t0 < PORTFOLIO_DELAY_S:
+                return
+            limit = round_limit()
+            if limit is not None and limit < PORTFOLIO_MIN_LEFT_S:
+                return
+            launched[0] = True
+            start = (np.arange(n, dtype=np.int32), best[0][1]) if best else (
+                self._start_arrays(mip_start) if mip_start else None)
+            try:
+                companion.append(Companion(sf, limit, mip_gap, highs_options, start))
+            except OSError:  # no child here (no temporary space, no Python executable): the rounds alone
+                return
+            child_end[0] = time.perf_counter() + (math.inf if limit is None else limit)
+
+        def absorb(wait_s: float | None = 0.0) -> None:
+            """Take the child's answer once it has one: its plan (feasible for the full model) and its
+            bound (valid for the full model)."""
+            nonlocal bound
+            if not companion or absorbed[0]:
+                return
+            a = companion[0].answer(wait_s)
+            if a is None:
+                return
+            absorbed[0] = True
+            if a.has_solution and a.x.size == n:
+                keep(a.objective, a.x, "portfolio")
+            bound = tighter(bound, a.bound)
+
         try:
-            while True:
-                if rounds and left() is not None and left() < 0.5:
-                    break
-                if best:
-                    self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
-                    start = None
-                else:
-                    start = mip_start
-                breaks[0] = cut_short[0] = False
-                round_t0[0] = time.perf_counter()
-                h.cbMipImprovingSolution.subscribe(on_improving)
-                h.cbMipInterrupt.subscribe(on_interrupt)
-                try:
-                    r = self._solve_once(round_limit(), mip_gap, threads, start, presolve, log, highs_options)
-                finally:
-                    h.cbMipInterrupt.unsubscribe(on_interrupt)
-                    h.cbMipImprovingSolution.unsubscribe(on_improving)
-                rounds, last = rounds + 1, r
-                if r.status == "infeasible":  # a relaxation is infeasible: so is the model
-                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
-                if r.status in ("unbounded", "error") and not active.all():
-                    active[:] = True  # the relaxation tells nothing: the full model next
-                    enforce(np.ones(idx.size, dtype=bool))
+            enforce(np.ones(idx.size, dtype=bool))
+            if lp_rounds and not active.any():
+                self._lp_rounds(idx, lb, tol, active, grow, None if time_limit_s is None else LP_ROUNDS_SHARE * time_limit_s)
+            try:
+                while True:
+                    if rounds and left() is not None and left() < 0.5:
+                        break
+                    launch()
+                    absorb()
+                    if best and _rel_gap(best[0][0], bound) <= mip_gap:
+                        break  # the child's plan is within the gap
+                    if best:
+                        self._pending_start = (np.arange(n, dtype=np.int32), best[0][1])
+                        start = None
+                    else:
+                        start = mip_start
+                    breaks[0] = cut_short[0] = False
+                    round_t0[0] = time.perf_counter()
+                    h.cbMipImprovingSolution.subscribe(on_improving)
+                    h.cbMipInterrupt.subscribe(on_interrupt)
+                    try:
+                        r = self._solve_once(round_limit(), mip_gap, threads, start, presolve, log, highs_options)
+                    finally:
+                        h.cbMipInterrupt.unsubscribe(on_interrupt)
+                        h.cbMipImprovingSolution.unsubscribe(on_improving)
+                    rounds, last = rounds + 1, r
+                    if r.status == "infeasible":  # a relaxation is infeasible: so is the model
+                        return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                    if r.status in ("unbounded", "error") and not active.all():
+                        active[:] = True  # the relaxation tells nothing: the full model next
+                        enforce(np.ones(idx.size, dtype=bool))
+                        path = "row generation"
+                        continue
+                    if r.status in ("unbounded", "error"):
+                        return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+                    bound = tighter(bound, r.best_bound)
+                    absorb()
+                    if not r.has_solution:
+                        break
+                    violated = (r.values[idx] < lb - tol) & ~active
+                    if not violated.any():
+                        keep(r.objective, r.values)  # feasible for the full model
+                        break
+                    rep = None
+                    if left() is None or left() >= 0.2:
+                        h.changeColsBounds(idx.size, idx, lb, ub)  # the repair LP sees every lazy bound
+                        try:
+                            rep = self._repair_lp(r.values, left())
+                        finally:
+                            enforce(np.ones(idx.size, dtype=bool))
+                        if rep is not None:
+                            keep(*rep, source="repaired")
+                    if rep is None and cut_short[0] and left() - reserve >= 0.5:
+                        budget = min(NEIGHBOURHOOD_SHARE * time_limit_s, left() - reserve)
+                        h.changeColsBounds(idx.size, idx, lb, ub)  # the search sees every lazy bound
+                        try:
+                            if not lp_x:
+                                lp_x.append(self._relaxation(budget))
+                            near = self._neighbourhood(r.values, lp_x[0], budget, mip_gap, threads)
+                        finally:
+                            enforce(np.ones(idx.size, dtype=bool))
+                        if near is not None:
+                            keep(*near, source="repaired")
+                    if best and _rel_gap(best[0][0], bound) <= mip_gap:
+                        path = "repaired" if best[0][2] == "repaired" else path
+                        break
+                    if r.status not in ("optimal", "feasible_within_gap") and not cut_short[0]:
+                        break  # the round stopped on the limit: no time for another
+                    grow(violated)
                     path = "row generation"
-                    continue
-                if r.status in ("unbounded", "error"):
-                    return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
-                bound = tighter(bound, r.best_bound)
-                if not r.has_solution:
-                    break
-                violated = (r.values[idx] < lb - tol) & ~active
-                if not violated.any():
-                    keep(r.objective, r.values)  # feasible for the full model
-                    break
-                rep = None
-                if left() is None or left() >= 0.2:
-                    h.changeColsBounds(idx.size, idx, lb, ub)  # the repair LP sees every lazy bound
-                    try:
-                        rep = self._repair_lp(r.values, left())
-                    finally:
-                        enforce(np.ones(idx.size, dtype=bool))
-                    if rep is not None:
-                        keep(*rep, source="repaired")
-                if rep is None and cut_short[0] and left() - reserve >= 0.5:
-                    budget = min(NEIGHBOURHOOD_SHARE * time_limit_s, left() - reserve)
-                    h.changeColsBounds(idx.size, idx, lb, ub)  # the search sees every lazy bound
-                    try:
-                        if not lp_x:
-                            lp_x.append(self._relaxation(budget))
-                        near = self._neighbourhood(r.values, lp_x[0], budget, mip_gap, threads)
-                    finally:
-                        enforce(np.ones(idx.size, dtype=bool))
-                    if near is not None:
-                        keep(*near, source="repaired")
-                if best and _rel_gap(best[0][0], bound) <= mip_gap:
-                    path = "repaired" if best[0][2] == "repaired" else path
-                    break
-                if r.status not in ("optimal", "feasible_within_gap") and not cut_short[0]:
-                    break  # the round stopped on the limit: no time for another
-                grow(violated)
-                path = "row generation"
+            finally:
+                h.changeColsBounds(idx.size, idx, lb, ub)
+                self._lazy_active[key] = idx[active]
+            if companion and not absorbed[0] and not (best and _rel_gap(best[0][0], bound) <= mip_gap):
+                # not answered yet: the child may still find a better plan or a tighter bound before its limit
+                absorb(None if math.isinf(child_end[0]) else child_end[0] - time.perf_counter() + PORTFOLIO_GRACE_S)
+                if not absorbed[0]:
+                    companion[0].stop()
+                    absorb()
+            if best and best[0][2] == "portfolio":
+                path = "portfolio"
+            if not best:
+                status = "time_limit_no_solution" if last is None or last.status != "error" else "error"
+                r = BackendResult(status, math.nan, bound, _INF, 0.0, None, last.highs_status if last else "")
+                return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
+            gap = _rel_gap(best[0][0], bound)
+            status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
+            return self._lazy_result(status, best[0], bound, gap, t0, last.highs_status if last else "", path, rounds,
+                                     int(active.sum()))
         finally:
-            h.changeColsBounds(idx.size, idx, lb, ub)
-            self._lazy_active[key] = idx[active]
-        if not best:
-            status = "time_limit_no_solution" if last is None or last.status != "error" else "error"
-            r = BackendResult(status, math.nan, bound, _INF, 0.0, None, last.highs_status if last else "")
-            return self._finish_lazy(r, t0, path, rounds, int(active.sum()))
-        gap = _rel_gap(best[0][0], bound)
-        status = "optimal" if gap <= mip_gap else "time_limit_with_incumbent"
-        return self._lazy_result(status, best[0], bound, gap, t0, last.highs_status, path, rounds, int(active.sum()))
+            if companion:
+                companion[0].close()
 
     def _lp_rounds(self, idx, lb, tol, active, grow, time_limit_s) -> int:
         """Row generation on the LP relaxation before the first MIP round: solve the LP with the
         lazy bounds enforced so far, enforce those it breaks (`grow`), repeat until it breaks none
         (at most LP_ROUNDS_MAX times, within `time_limit_s`). Returns the LP rounds run."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
         t0 = time.perf_counter()
-        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         n = 0
-        try:
-            while n < LP_ROUNDS_MAX:
-                left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
-                if left is not None and left < 0.2:
-                    break
-                self._set_options(self._lp_time_limit(left), 0.0, None, True, False, self._extra_options)
-                if self._run() == highspy.HighsStatus.kError or h.getModelStatus() != _MS.kOptimal:
-                    break
-                n += 1
-                x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-                violated = (x[idx] < lb - tol) & ~active
-                if not violated.any():
-                    break
-                grow(violated)
-        finally:
-            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+        while n < LP_ROUNDS_MAX:
+            left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+            if left is not None and left < 0.2:
+                break
+            x = self._relaxation(left)
+            if x is None:
+                break
+            n += 1
+            violated = (x[idx] < lb - tol) & ~active
+            if not violated.any():
+                break
+            grow(violated)
         return n
 
     def _lp_time_limit(self, time_limit_s):

@@ -34,6 +34,9 @@ class SolveOptions:
     lazy_cash: bool = True  # enforce the cash floor by row generation (exact; see HighsBackend._solve_lazy)
     lazy_cash_window: int = 1  # months either side of a broken floor enforced with it (same scenario)
     lazy_cash_lp_rounds: bool = False  # first enforce the floors the LP relaxation breaks (HighsBackend._lp_rounds)
+    # with lazy_cash: after PORTFOLIO_DELAY_S also solve the full model in a child process on the
+    # other core and keep the better answer (solve/portfolio.py); False: one process only
+    portfolio: bool = True
     diagnosis_time_limit_s: float = DIAGNOSIS_TIME_LIMIT_S  # an infeasible instance's diagnosis stops after this (diagnose.py)
 
     def __post_init__(self) -> None:

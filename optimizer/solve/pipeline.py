@@ -9,6 +9,7 @@ integer decisions fixed. ``Result.verify()`` checks solver objective == evaluato
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import replace
 
@@ -232,7 +233,8 @@ class _Solver:
         br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
                      highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
                      lazy_window=o.lazy_cash_window, polish_free=self._recourse_integers(),
-                     lazy_lp_rounds=o.lazy_cash_lp_rounds)
+                     lazy_lp_rounds=o.lazy_cash_lp_rounds,
+                     portfolio=o.portfolio and (o.threads or os.cpu_count() or 1) >= 2)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
         sr.n_integer = int(b._sf.integrality.sum())

@@ -1,0 +1,184 @@
+"""The portfolio (solve/portfolio.py): the full model solved in a child process next to the lazy rounds.
+
+What must hold: the child solves exactly the model the parent handed to HiGHS (every lazy bound a
+bound), so its plan is feasible and its bound valid; the parent takes the child's plan only when it
+keeps every lazy bound and beats its own, takes the tighter bound, and stops once a plan is within
+the gap; a child asked to stop still answers, and a closed child leaves no process and no file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+from test_lazy_bounds import _budget_model, _lazy  # the three-project model with its hand-listed optimum
+
+from optimizer.solve import backend as backend_module
+from optimizer.solve.backend import HighsBackend
+from optimizer.solve.portfolio import Companion, CompanionAnswer
+
+
+def test_the_child_solves_the_full_model_handed_to_highs():
+    # _budget_model(10): projects a, b, c worth 5, 4, 3; cash2 = 10 - 6a - 4b + 3 - 5c >= 0 rules
+    # out taking all three (12); the best feasible set is {a, b}: 9 (test_lazy_bounds has the list)
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    with Companion(b._sf, None, 0.0) as child:
+        a = child.answer(wait_s=None)
+    assert a.has_solution
+    assert a.objective == pytest.approx(9.0)
+    assert a.bound == pytest.approx(9.0)
+    cols = [b.column_index(v) for v in (m.a, m.b, m.c, m.cash2)]
+    assert np.round(a.x[cols[:3]]).tolist() == [1.0, 1.0, 0.0]
+    assert a.x[cols[3]] == pytest.approx(3.0)  # cash2 = 10 - 6 - 4 + 3
+
+
+def test_the_child_gets_the_mip_gap_and_the_start():
+    # a start outside the model (a = b = c = 1 breaks cash2 >= 0) is rejected by HiGHS, not trusted:
+    # the answer is still the optimum 9
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    idx = np.asarray([b.column_index(v) for v in (m.a, m.b, m.c)], dtype=np.int32)
+    with Companion(b._sf, 30.0, 0.0, start=(idx, np.ones(3))) as child:
+        a = child.answer(wait_s=None)
+    assert a.objective == pytest.approx(9.0)
+
+
+def _market_split(m_rows: int = 4, n: int = 40, seed: int = 1) -> pyo.ConcreteModel:
+    """A market-split feasibility problem (Cornuejols & Dawande 1998): sum_j a_ij x_j = floor(sum_j a_ij / 2)
+    with a_ij uniform in 0..99. Branch and bound needs minutes to hours at this size."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, size=(m_rows, n))
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), domain=pyo.Binary)
+    m.rows = pyo.Constraint(range(m_rows), rule=lambda m, i: sum(int(a[i, j]) * m.x[j] for j in range(n)) == int(a[i].sum()) // 2)
+    m.obj = pyo.Objective(expr=sum(m.x[j] for j in range(n)), sense=pyo.maximize)
+    return m
+
+
+def test_a_child_asked_to_stop_still_answers_and_close_leaves_nothing_behind():
+    b = HighsBackend(_market_split())
+    child = Companion(b._sf, None, 0.0)
+    try:
+        assert child.answer(wait_s=1.0) is None  # still searching after 1 s
+        a = child.stop(wait_s=20.0)  # SIGTERM: HiGHS stops at its next check and writes what it has
+        assert a is not None
+        assert a.status == "Interrupted by user"
+        assert not math.isfinite(a.objective) or a.has_solution
+    finally:
+        child.close()
+    assert child._proc.poll() is not None  # the process is gone
+    assert not os.path.exists(child._dir)  # and so are its files
+
+
+class _FakeChild:
+    """A Companion that answers at once with a given plan and bound (to test how the parent merges)."""
+
+    answer_to_give: CompanionAnswer | None = None
+    started: list = []
+
+    def __init__(self, sf, time_limit_s, mip_gap, highs_options=None, start=None, threads=1):
+        _FakeChild.started.append((time_limit_s, mip_gap, start))
+
+    def answer(self, wait_s=0.0):
+        return _FakeChild.answer_to_give
+
+    def stop(self, wait_s=0.0):
+        return _FakeChild.answer_to_give
+
+    def close(self):
+        pass
+
+
+def _plan(b: HighsBackend, m, a: int, bb: int, c: int) -> np.ndarray:
+    """Full column vector of the budget model for the projects (a, b, c), cash from the balances."""
+    x = np.zeros(b.n_cols)
+    cash1 = 10.0 - 6 * a - 4 * bb
+    for v, val in ((m.a, a), (m.b, bb), (m.c, c), (m.cash1, cash1), (m.cash2, cash1 + 3 - 5 * c)):
+        x[b.column_index(v)] = val
+    return x
+
+
+@pytest.fixture
+def fake_child(monkeypatch):
+    monkeypatch.setattr(backend_module, "Companion", _FakeChild)
+    monkeypatch.setattr(backend_module, "PORTFOLIO_DELAY_S", 0.0)
+    _FakeChild.started = []
+    yield _FakeChild
+    _FakeChild.answer_to_give = None
+
+
+def test_a_child_plan_within_the_gap_of_its_bound_is_the_answer_without_a_round(fake_child):
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    fake_child.answer_to_give = CompanionAnswer("Optimal", 9.0, 9.0, _plan(b, m, 1, 1, 0))
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert (r.status, r.objective, r.lazy_path, r.lazy_rounds) == ("optimal", 9.0, "portfolio", 0)
+    b.load_solution()
+    assert (pyo.value(m.a), pyo.value(m.b), pyo.value(m.c)) == (1, 1, 0)
+    assert len(fake_child.started) == 1
+
+
+def test_a_child_plan_that_breaks_a_lazy_bound_is_never_taken(fake_child):
+    # all three projects (12) leave cash2 = -2: not a plan of the model, whatever the child says
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    fake_child.answer_to_give = CompanionAnswer("Optimal", 12.0, 12.0, _plan(b, m, 1, 1, 1))
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(9.0)
+    assert r.lazy_path == "row generation"
+
+
+def test_a_worse_child_plan_loses_to_the_rounds_and_its_weak_bound_changes_nothing(fake_child):
+    # the child offers {c} (3, cash2 = 10 + 3 - 5 = 8) with bound 12 (a valid but weak bound);
+    # the rounds find {a, b} = 9 and prove it: the answer is theirs, bound 9
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    fake_child.answer_to_give = CompanionAnswer("Time limit reached", 3.0, 12.0, _plan(b, m, 0, 0, 1))
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert (r.status, r.lazy_path) == ("optimal", "row generation")
+    assert r.objective == pytest.approx(9.0)
+    assert r.best_bound == pytest.approx(9.0)
+
+
+def test_without_portfolio_no_child_is_started(fake_child):
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m))
+    assert r.objective == pytest.approx(9.0)
+    assert fake_child.started == []
+
+
+def test_solve_options_and_the_cli_switch_the_portfolio():
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+    from optimizer.solve.options import SolveOptions
+
+    assert SolveOptions().portfolio is True
+    assert SolveOptions(portfolio=False).portfolio is False
+    out = CliRunner().invoke(app, ["solve", "--help"], terminal_width=200)
+    assert "--no-portfolio" in out.output
+
+
+def test_no_child_process_means_the_rounds_alone(monkeypatch):
+    # an embedding service may have no Python executable or no temporary space to start a child:
+    # the solve goes on without it (the same optimum 9), and tries only once
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise OSError("no temporary space")
+
+    monkeypatch.setattr(backend_module, "Companion", refuse)
+    monkeypatch.setattr(backend_module, "PORTFOLIO_DELAY_S", 0.0)
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert (r.status, r.lazy_path) == ("optimal", "row generation")
+    assert r.objective == pytest.approx(9.0)
+    assert calls == [1]
