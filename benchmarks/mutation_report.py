@@ -312,7 +312,8 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     tests = _changed_tests(d, cfg)
     if tests:
         print(f"mutation_report: {', '.join(tests)} changed since the modules were mutated: mutated afresh (new covered lines)")
-    if regen or stale or tests:
+    regen = bool(regen or stale or tests)
+    if regen:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
     if survivors:
