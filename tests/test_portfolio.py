@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
@@ -182,3 +183,40 @@ def test_no_child_process_means_the_rounds_alone(monkeypatch):
     assert (r.status, r.lazy_path) == ("optimal", "row generation")
     assert r.objective == pytest.approx(9.0)
     assert calls == [1]
+
+
+def test_a_child_whose_parent_dies_exits_instead_of_solving_for_nobody(tmp_path):
+    # a parent process starts a child on the market-split MILP (no time limit) and dies without
+    # stopping it (os._exit: no close, as a kill -9 would leave it); the child notices within ~0.5 s
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_portfolio import _market_split\n"
+        "from optimizer.solve.backend import HighsBackend\n"
+        "from optimizer.solve.portfolio import Companion\n"
+        "child = Companion(HighsBackend(_market_split())._sf, None, 0.0)\n"
+        "print(child._proc.pid, child._dir, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    pid_s, tmp_dir = out.stdout.split()
+    pid = int(pid_s)
+    deadline = time.monotonic() + 15
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), "the child kept solving after its parent died"
+    import shutil
+
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # the dead parent could not remove it
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by init; a zombie counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

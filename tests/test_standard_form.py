@@ -123,3 +123,33 @@ def test_a_nonlinear_row_and_a_contradictory_constant_row_are_refused():
     m.bad = pyo.Constraint(expr=m.z >= 1)
     with pytest.raises(ValueError, match="trivially infeasible constraint, 'bad'"):
         compile_model(m)
+
+
+@pytest.mark.parametrize("name", ["demo", "case_financed_conversion", "tree_demo"])
+def test_linear_value_equals_pyomos_value_on_every_cash_flow_term(name):
+    # model_cashflows values each registered term with common.linear_value; Pyomo's own evaluator
+    # is the reference, at an arbitrary point (every variable set to a distinct value)
+    from optimizer.model.common import linear_value
+
+    m = build_model(compile_instance(load_instance(INSTANCES[0].parent / f"{name}.yaml")))
+    for k, v in enumerate(m.component_data_objects(pyo.Var)):
+        if not v.fixed:
+            v.set_value(0.5 + (k % 7) * 0.25, skip_validation=True)
+    terms = m.cashflow_terms + list(getattr(m, "unlevered_terms", []))
+    assert terms
+    for t in terms:
+        assert linear_value(t.expr) == pyo.value(t.expr)  # the same operations in the same order
+    assert linear_value(m.expected_npv) == pytest.approx(pyo.value(m.expected_npv), rel=1e-14)
+
+
+def test_linear_value_of_hand_expressions_and_an_unset_variable():
+    from optimizer.model.common import linear_value
+
+    m = _hand_model()
+    m.x.set_value(2)
+    m.y.set_value(1.5)
+    assert linear_value(2 * m.x + m.p * m.y + m.z) == 2 * 2 + 3.0 * 1.5 + 2.0
+    assert linear_value(-(m.x - m.y) / 2) == -0.25  # a division goes to Pyomo's evaluator
+    assert linear_value(m.p * (m.x + 1)) == 9.0
+    with pytest.raises(ValueError, match="No value for uninitialized"):
+        linear_value(m.w[1] + m.x)

@@ -21,7 +21,7 @@ from pyomo.core.expr.numeric_expr import SumExpression
 
 from optimizer.economics.data import Data
 from optimizer.economics.ledger import ITEM_BY_NAME, LEVERED_ITEMS, TERMINAL_ITEMS
-from optimizer.model.common import USD, add_constraints, add_vars
+from optimizer.model.common import USD, add_constraints, add_vars, linear_value
 
 
 def node_weight(term) -> float:
@@ -93,7 +93,7 @@ def model_cashflows(m, data: Data) -> pd.DataFrame:
     names, labels = data.scenario_names, data.labels
     rows = []
     for term in m.cashflow_terms:
-        v = pyo.value(term.expr) * USD
+        v = linear_value(term.expr) * USD
         for w in term.node.scenarios:
             rows.append((names[w], labels[term.period], term.period, term.site, term.item, v))
     df = pd.DataFrame(rows, columns=["scenario", "month", "period", "site", "item", "usd"])

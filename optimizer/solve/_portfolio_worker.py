@@ -1,15 +1,18 @@
 """Child process of `optimizer.solve.portfolio.Companion`: solve one MIP given as arrays, write the answer.
 
-    python _portfolio_worker.py MODEL.npz OUT.npz
+    python _portfolio_worker.py MODEL.npz OUT.npz PARENT_PID
 
 Run as a file, not as a module of the package, so that it imports numpy and highspy only (no
 Pyomo, no pandas: ~0.3 s to start). MODEL.npz holds the standard form the parent handed to its
 own HiGHS object (`HighsBackend._sf`: column-wise matrix, bounds, costs, integrality, sense,
 offset) plus the options: ``time_limit_s`` (inf for none), ``mip_gap``, ``threads``,
-``highs_options`` (JSON), and an optional MIP start (``start_index``, ``start_value``). SIGTERM or SIGINT (the parent asking it to stop, or a Ctrl-C sent
-to the whole process group) stops HiGHS at its next check; the incumbent found so far is still
-written. OUT.npz is written to a temporary name and renamed, so the parent never reads half a file:
-``status`` (HiGHS model status name), ``has_solution``, ``objective``, ``bound``, ``x``.
+``highs_options`` (JSON), and an optional MIP start (``start_index``, ``start_value``).
+SIGTERM or SIGINT (the parent asking it to stop, or a Ctrl-C sent to the whole process group)
+stops HiGHS at its next check; the incumbent found so far is still written. A parent
+(PARENT_PID, given: it may be gone before this starts) that dies without stopping it (killed) is
+noticed within 0.5 s: this process then exits. OUT.npz is written to a temporary name and
+renamed, so the parent never reads half a file: ``status`` (HiGHS model status name),
+``has_solution``, ``objective``, ``bound``, ``x``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,24 @@ import math
 import os
 import signal
 import sys
+import threading
+import time
 
 import highspy
 import numpy as np
 
 
-def main(model_path: str, out_path: str) -> int:
+def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    """Never an orphan solving for nobody: when the parent is gone (killed before it could stop
+    this process), exit at once. HiGHS releases the GIL while it runs, so this thread runs."""
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(every_s)
+
+
+def main(model_path: str, out_path: str, parent_pid: int) -> int:
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="portfolio-parent-watch").start()
     stop = [False]
 
     def on_signal(signum, frame) -> None:
@@ -66,4 +81,4 @@ def main(model_path: str, out_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))

@@ -28,14 +28,10 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse
 from pyomo.common.gc_manager import PauseGC
-from pyomo.core.base.param import ParamData
 from pyomo.core.expr.numeric_expr import (
     LinearExpression,
     MonomialTermExpression,
     NegationExpression,
-    NPV_DivisionExpression,
-    NPV_NegationExpression,
-    NPV_ProductExpression,
     ProductExpression,
     SumExpression,
 )
@@ -43,6 +39,8 @@ from pyomo.core.expr.numvalue import native_numeric_types
 from pyomo.repn.linear import LinearRepnVisitor
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from pyomo.repn.util import FileDeterminism, FileDeterminism_to_SortComponents, TemplateVarRecorder
+
+from optimizer.model.common import linear_value  # the value of a Param expression (a coefficient)
 
 _INF = math.inf
 
@@ -70,25 +68,6 @@ class _Fallback(Exception):
     """An expression shape the direct walk does not take: Pyomo's visitor takes it."""
 
 
-def _value(expr) -> float:
-    """The value of a fixed expression (Params and numbers): the shapes the model writes (a Param,
-    its negation, a product or quotient of two) directly, anything else by Pyomo."""
-    cls = expr.__class__
-    if cls in native_numeric_types:
-        return expr
-    if cls is ParamData:
-        return expr.value
-    if cls is NPV_ProductExpression:
-        a, b = expr.args
-        return _value(a) * _value(b)
-    if cls is NPV_DivisionExpression:
-        a, b = expr.args
-        return _value(a) / _value(b)
-    if cls is NPV_NegationExpression:
-        return -_value(expr.args[0])
-    return pyo.value(expr)
-
-
 def _add(expr, mult, visitor, ans) -> None:
     """Add `mult` x `expr` to the linear result `ans` (a LinearRepn), left to right as Pyomo's
     visitor does (so variables are recorded in the same order)."""
@@ -99,7 +78,7 @@ def _add(expr, mult, visitor, ans) -> None:
             c = arg.__class__
             if c is MonomialTermExpression:
                 coef, var = arg.args
-                record(visitor, ans, mult * (coef if coef.__class__ in native_numeric_types else _value(coef)), var)
+                record(visitor, ans, mult * (coef if coef.__class__ in native_numeric_types else linear_value(coef)), var)
             elif c in native_numeric_types:
                 ans.constant += mult * arg
             else:
@@ -108,22 +87,22 @@ def _add(expr, mult, visitor, ans) -> None:
         ans.constant += mult * expr
     elif cls is MonomialTermExpression:
         coef, var = expr.args
-        visitor.record_monomial(visitor, ans, mult * _value(coef), var)
+        visitor.record_monomial(visitor, ans, mult * linear_value(coef), var)
     elif expr.is_variable_type():
         visitor.record_monomial(visitor, ans, mult, expr)
     elif not expr.is_potentially_variable():  # Params and expressions of them
-        ans.constant += mult * _value(expr)
+        ans.constant += mult * linear_value(expr)
     elif cls is NegationExpression:
         _add(expr.args[0], -mult, visitor, ans)
     elif cls is ProductExpression:
         a, b = expr.args
         if a.__class__ not in native_numeric_types and a.is_potentially_variable():
             if b.__class__ in native_numeric_types or not b.is_potentially_variable():
-                _add(a, mult * _value(b), visitor, ans)
+                _add(a, mult * linear_value(b), visitor, ans)
             else:
                 raise _Fallback
         else:
-            _add(b, mult * _value(a), visitor, ans)
+            _add(b, mult * linear_value(a), visitor, ans)
     elif expr.is_named_expression_type():
         _add(expr.expr, mult, visitor, ans)
     else:
