@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_levers import make as lever_instance  # levers.yaml with an edit
+from test_levers import plant_feeding_s2
 
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
@@ -367,12 +369,6 @@ def test_gpu_purchase_rules_sentence_by_sentence():
     assert evaluate(gpu_instance(max_mw=1.2), gpus(("h", "2026-01", 0.7), ("x", "2026-02", 0.5))).violations == []
 
 
-def lever_instance(edit) -> Instance:
-    raw = yaml.safe_load((Path(__file__).parent / "instances" / "levers.yaml").read_text())
-    edit(raw)
-    return Instance.from_dict(raw, base_dir=Path(__file__).parent / "instances")
-
-
 def test_mining_exit_overhead_cut_and_forward_rules_sentence_by_sentence():
     # levers.yaml: site s1, 3 months from 2026-04
     def exits(*months):
@@ -596,16 +592,7 @@ def test_plant_feeds_another_site_through_the_operating_rule_by_hand():
     # test_levers' behind-the-meter case, without the solve: the plant (5 MW, 20 USD/MWh, no export)
     # at s1 (no ASICs) feeds s2's 1,000 a100 (2 MW): 2 MW x 720 h = 1,440 MWh in April at 20 USD =
     # 28,800 USD booked at s1; May 1,488 MWh; s2 buys nothing at 60 and the energy balances
-    def edit(raw):
-        s2 = {**copy.deepcopy(raw["sites"][0]), "id": "s2"}
-        raw["sites"][0]["halls"][0]["racks"] = 0
-        raw["sites"].append(s2)
-        raw["fleet"]["installed"] = [{"site": "s2", "model": "a100", "units": 1000}]
-        raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 60}
-        raw["contracts"] = [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
-                            {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
-                             "can_export": False, "feeds": ["s2"]}]
-    ev = evaluate(lever_instance(edit), Plan())
+    ev = evaluate(lever_instance(plant_feeding_s2), Plan())
     assert ev.violations == []
     fed = ev.plan.plant_feeds.set_index("month")["mwh"]
     assert fed["2026-04"] == pytest.approx(1440) and fed["2026-05"] == pytest.approx(1488)
@@ -613,7 +600,7 @@ def test_plant_feeds_another_site_through_the_operating_rule_by_hand():
     assert site_lines(ev, "s2", "power_cost_usd") == [0.0, 0.0, 0.0]
     # fed 100 MWh less than s2's load in April: the balance is short, and the sentence says by how much
     short = ev.plan.replace(plant_feeds=ev.plan.plant_feeds.assign(mwh=lambda x: x["mwh"] - (x["month"] == "2026-04") * 100.0))
-    v = evaluate(lever_instance(edit), short, complete=False).violations
+    v = evaluate(lever_instance(plant_feeding_s2), short, complete=False).violations
     assert ("site s2 2026-04: energy used from contracts 1340 MWh differs from the load 1440 MWh (mining 1440 + HPC 0)"
             in v), v
 

@@ -261,20 +261,22 @@ def test_assumed_debt_of_a_bought_plant_by_hand():
     assert ds.loc["plant", "balance_usd"] == pytest.approx(1_200_000)
 
 
+def plant_feeding_s2(raw) -> None:
+    """The plant (5 MW, 20 USD/MWh, no export) sits at s1, which has no ASICs; s2 mines 1000 units
+    (2 MW) and may take the plant's energy (feeds: [s2]) instead of its index contract at 60."""
+    s2 = copy.deepcopy(raw["sites"][0])
+    s2["id"] = "s2"
+    raw["sites"][0]["halls"][0]["racks"] = 0
+    raw["sites"].append(s2)
+    raw["fleet"]["installed"] = [{"site": "s2", "model": "a100", "units": 1000}]
+    raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 60}
+    raw["contracts"] = [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
+                        {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                         "can_export": False, "feeds": ["s2"]}]
+
+
 def test_plant_feeds_another_site_behind_the_meter():
-    # The plant (5 MW, 20 USD/MWh, no export) sits at s1, which has no ASICs; s2 mines 1000 units
-    # (2 MW) and may take the plant's energy (feeds: [s2]) instead of its index contract at 60.
-    def edit(raw):
-        s2 = copy.deepcopy(raw["sites"][0])
-        s2["id"] = "s2"
-        raw["sites"][0]["halls"][0]["racks"] = 0
-        raw["sites"].append(s2)
-        raw["fleet"]["installed"] = [{"site": "s2", "model": "a100", "units": 1000}]
-        raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 60}
-        raw["contracts"] = [{"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0},
-                            {"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
-                             "can_export": False, "feeds": ["s2"]}]
-    inst = make(edit)
+    inst = make(plant_feeding_s2)  # the plant at s1 may feed s2 instead of s2's index contract at 60
     ev = evaluate(inst, Plan())
     assert ev.violations == []
     # s2's 2 MW x 720 h = 1,440 MWh come from the plant at 20 (booked at the plant's site s1):
