@@ -654,11 +654,15 @@ class HighsBackend:
                 h.changeColsBounds(idx.size, idx, lb, ub)
                 self._lazy_active[key] = idx[active]
             if companion and not absorbed[0] and not (best and _rel_gap(best[0][0], bound) <= mip_gap):
-                # not answered yet: the child may still find a better plan or a tighter bound before its limit
-                absorb(None if math.isinf(child_end[0]) else child_end[0] - time.perf_counter() + PORTFOLIO_GRACE_S)
-                if not absorbed[0]:
-                    companion[0].stop()
-                    absorb()
+                if math.isinf(child_end[0]):
+                    absorb()  # no time limit: the rounds' answer is final; the child's counts only if it is there
+                else:
+                    # stopped by the limit: the child, with the same deadline, may still have a better
+                    # plan or a tighter bound; wait for it until just past its limit, then stop it
+                    absorb(child_end[0] - time.perf_counter() + PORTFOLIO_GRACE_S)
+                    if not absorbed[0]:
+                        companion[0].stop()
+                        absorb()
             if best and best[0][2] == "portfolio":
                 path = "portfolio"
             if not best:
