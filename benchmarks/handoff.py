@@ -21,7 +21,8 @@ import pyomo.environ as pyo
 import scipy.sparse  # noqa: F401  (as in the backend: keep scipy's import out of the timings)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from optimizer.solve.backend import HighsBackend, _compile  # noqa: E402
+from optimizer.solve.backend import HighsBackend  # noqa: E402
+from optimizer.solve.standard_form import compile_model  # noqa: E402
 
 NN = pyo.NonNegativeReals
 NNI = pyo.NonNegativeIntegers
@@ -138,7 +139,7 @@ def one_run(n_sites: int, n_months: int, seed: int) -> dict[str, float]:
     res["pyomo build s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sf = _compile(m)
+    sf = compile_model(m)
     res["  compile only s"] = time.perf_counter() - t0
     for k, v in pass_variants(sf).items():
         res[f"  pass via {k} s"] = v

@@ -124,11 +124,7 @@ class UpdateStats:
     update_s: float
 
 
-_StandardForm = StandardForm
-_compile = compile_model  # the standard form: solve/standard_form.py
-
-
-def _same_structure(old: _StandardForm, new: _StandardForm) -> bool:
+def _same_structure(old: StandardForm, new: StandardForm) -> bool:
     return (
         len(old.columns) == len(new.columns)
         and len(old.rows) == len(new.rows)
@@ -153,11 +149,11 @@ class HighsBackend:
         self.last_result: BackendResult | None = None
         self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
         self._default_options: dict = {}  # their HiGHS defaults, to restore
-        self._pass(_compile(model))
+        self._pass(compile_model(model))
         self.handoff_s = time.perf_counter() - t0
 
     # ---- model hand-off -------------------------------------------------------------------
-    def _pass(self, sf: _StandardForm) -> None:
+    def _pass(self, sf: StandardForm) -> None:
         A = sf.A
         status = self.highs.passModel(
             len(sf.columns), len(sf.rows), A.nnz, _COLWISE, sf.sense, sf.offset,
@@ -851,7 +847,7 @@ class HighsBackend:
         """
         t0 = time.perf_counter()
         old, x_old = self._sf, self._x
-        new = _compile(self.model)
+        new = compile_model(self.model)
         if not _same_structure(old, new):
             self._pass(new)
             stats = UpdateStats(True, 0, 0, 0, 0, 0.0)
@@ -869,7 +865,7 @@ class HighsBackend:
         stats.update_s = time.perf_counter() - t0
         return stats
 
-    def _push_differences(self, old: _StandardForm, new: _StandardForm) -> UpdateStats:
+    def _push_differences(self, old: StandardForm, new: StandardForm) -> UpdateStats:
         h = self.highs
         if new.sense != old.sense:
             h.changeObjectiveSense(highspy.ObjSense.kMaximize if new.sense == -1 else highspy.ObjSense.kMinimize)

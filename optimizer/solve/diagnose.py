@@ -47,7 +47,8 @@ from optimizer.economics.data import Data
 from optimizer.instance.schema import FixedConversion, FixedLease, FixedPurchase, Instance
 from optimizer.kernel.timeline import month_label
 from optimizer.model.common import MWH, UNITS, USD
-from optimizer.solve.backend import HighsBackend, _compile, run_interruptible
+from optimizer.solve.backend import HighsBackend, run_interruptible
+from optimizer.solve.standard_form import compile_model
 
 DIAGNOSIS_TIME_LIMIT_S = 60.0   # default of SolveOptions.diagnosis_time_limit_s (README)
 _TOL = 1e-6
@@ -579,7 +580,7 @@ def _compile_unfixed(m, fixed: dict):
     for v, _ in values:
         v.unfix()
     try:
-        return _compile(m)
+        return compile_model(m)
     finally:
         for v, x in values:
             v.fix(x)

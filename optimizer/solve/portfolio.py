@@ -67,7 +67,7 @@ class CompanionAnswer:
 
 
 class Companion:
-    """The full model of `sf` (a `_StandardForm`) solved by HiGHS in a child process.
+    """The full model of `sf` (a `standard_form.StandardForm`) solved by HiGHS in a child process.
 
     `time_limit_s`: the child's limit (None: none); `start`: an optional MIP start as
     (column indices, values). Use as a context manager, or call `close()`."""
