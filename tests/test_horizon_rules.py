@@ -153,6 +153,62 @@ def test_power_after_the_horizon_is_priced_at_the_contract_still_running():
     check_milp(raw)
 
 
+# ---------------------------------------------------------------- rule 2b: a tranche planned after the end
+
+
+def late_tranche(hall_racks: int = 10) -> dict:
+    """Lease P handed over in the last month (2026-12), 12 months a tranche, two tranches of 0.5 MW
+    (5 racks each): the first planned at the hand-over, the second 3 months later (2027-03, after
+    the end). Rent 10 USD/kW-month = 5,000 a tranche-month, NOI margin 1, pass-through at the
+    site's price (no power to the landlord); fixed HPC opex 1,000 USD/MW-month; V = 1,350,000."""
+    raw = base(hpc_unleased_noi_usd_per_mw_year=120_000, hpc_cap_rate=0.08)
+    raw["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 1_000
+    raw["sites"][0]["halls"][0]["racks"] = hall_racks
+    raw["leases"] = [{"id": "P", "it_mw": 1.0, "rate_usd_per_kw_month": 10, "term_months": 12, "noi_margin": 1.0,
+                      "window_start": "2026-12", "window_end": "2026-12", "power_passthrough": True,
+                      "tranches": [{"it_mw": 0.5, "offset_months": 0}, {"it_mw": 0.5, "offset_months": 3}]}]
+    return raw
+
+
+LATE = Plan(leases=pd.DataFrame([("P", "a", "2026-12", 1.0)], columns=["lease", "site", "month", "share"]))
+
+
+def rho(n: int, cap: float = 0.08) -> float:
+    return max(DF(n), 1 - cap / 12 * a(n))
+
+
+def test_a_tranche_planned_after_the_end_holds_its_racks_from_the_end():
+    # Tranche 1 runs 2026-12 .. 2027-11: 11 months after the end (k = 1..11).
+    # Tranche 2 is planned for 2027-03 and runs to 2028-02: it holds its 5 racks from the end,
+    # 14 months (k = 1..14), rent in k = 3..14, idle in k = 1, 2.
+    #   terminal lease NOI = 5,000 (a(11) + a(14) - a(2)) - 1,000 x 0.5 MW x (a(11) + a(14))
+    #   terminal HPC = V x [(10 - 5 - 5) racks x 0.1 + 0.5 rho(11) + 0.5 rho(14)]
+    # The old rule counted tranche 2's racks free at the end (675,000 x (1 - rho(14)) = 58,735 more
+    # than this rule, on top of the rent it still counted) and charged its fixed opex over the 12
+    # months it runs only (500 x a(2) = 986 less).
+    inst = Instance.from_dict(late_tranche())
+    ev = evaluate(inst, LATE)
+    assert ev.violations == []
+    noi = 5_000 * (a(11) + a(14) - a(2)) - 1_000 * 0.5 * (a(11) + a(14))
+    assert terminal(ev, "terminal_lease_noi_usd") == pytest.approx(noi, rel=1e-12)
+    hpc = 1_350_000 * (0.5 * rho(11) + 0.5 * rho(14))
+    assert terminal(ev, "terminal_hpc_usd") == pytest.approx(hpc, rel=1e-12)
+    # both tranches hold their racks in the last period (tranche 2's is planned after it)
+    assert ev.allocation.set_index(["site", "month"]).loc[("a", "2026-12"), "hpc_mw_leased"] == pytest.approx(1.0)
+    check_milp(late_tranche())
+
+
+def test_a_tranche_planned_after_the_end_needs_its_racks_built_by_the_end():
+    # a hall of 5 racks holds tranche 1 but not tranche 2 as well: its rent after the end is counted
+    # only for capacity built (and paid for) inside the horizon, so signing is refused at 2026-12
+    inst = Instance.from_dict(late_tranche(hall_racks=5))
+    ev = evaluate(inst, LATE)
+    assert any("2026-12" in v and "rack" in v for v in ev.violations), ev.violations
+    res = solve(inst, mip_gap=1e-9, baselines=False, value_of_information=False, shadow_prices=False)
+    assert res.status == "optimal", res.message
+    assert res.plan.leases.empty
+
+
 # ---------------------------------------------------------------- rule 3: mining terminal floored at salvage
 
 MINER = {"id": "mine", "use": "mining", "racks": 10}      # 1,000 units of x (2 kW each)

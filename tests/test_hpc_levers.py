@@ -379,10 +379,11 @@ def test_terminal_value_of_a_probable_renewal_by_hand(passthrough, power_usd):
     ev = evaluate(Instance.from_dict(d), OPTION_PLAN)
     assert ev.violations == []
     # renewal 2 runs 2027-01..03, after the horizon, with weight 0.5^2 = 0.25 (zero discounting):
-    # NOI 3 x 100,000 x 1.1^2 x 0.25 = 90,750; the site's fixed HPC opex on the lease's 10 racks
-    # (1 MW) those months, weighted alike: 10,000 x 1 x 3 x 0.25 = 7,500; without pass-through the
+    # NOI 3 x 100,000 x 1.1^2 x 0.25 = 90,750; the racks stay reserved for it whatever the tenant
+    # decides, so the site's fixed HPC opex on the lease's 10 racks (1 MW) is paid all 3 months:
+    # 10,000 x 1 x 3 = 30,000 (economics.md: f_s x racks MW_k x a(n_k)); without pass-through the
     # landlord also pays 1.2 PUE x 1 MW x 0.25 x 2,160 h x 40 USD/MWh = 25,920
-    assert _line(ev, "terminal_lease_noi_usd")[-1] == pytest.approx(90_750 - 7_500 - power_usd)
+    assert _line(ev, "terminal_lease_noi_usd")[-1] == pytest.approx(90_750 - 30_000 - power_usd)
     res = solve(Instance.from_dict(d), mip_gap=1e-9, value_of_information=False)
     res.verify()
 

@@ -210,8 +210,10 @@ class Data:
     def _lease_terminal(self, lease_id: str, tau: int, site_id: str) -> np.ndarray:
         """Per scenario: the schedule's NOI after the horizon (rent - expected credit loss - lease
         opex, tranches, delays and renewal weights included; a GPU cloud contract: minus its deferred
-        prepaid rent) - the site's fixed HPC opex on each tranche's racks over the months it runs
-        after the horizon - the power the landlord bears then (each month weighted like its rent).
+        prepaid rent) - the site's fixed HPC opex on each tranche's racks over the months it holds
+        them after the horizon (``tranche_months_after``: to the end of its last renewal under the
+        largest delay, the months before a tranche planned after the end included) - the power the
+        landlord bears then (each month weighted like its rent).
         A lease of one tranche running every month of its term (no renewals) takes exactly the
         closed forms annuity_after(n) and lease_power_net_after(n)."""
         W = self.W
@@ -223,6 +225,10 @@ class Data:
         l = ld.lease
         site = self.inst.site_by_id[site_id]
         rack_mw = self.tranche_racks(l, site_id) * site.hpc_mw_per_rack          # [K]
+        # the site's fixed HPC opex on each tranche's racks over every month it holds them after
+        # the end (months before a late tranche starts, after a shorter delay, renewals): a(n_k)
+        held = float(rack_mw @ [self.annuity_after(int(n)) for n in ld.tranche_months_after[tau]])
+        fixed = site.fixed_opex_hpc_usd_per_mw_month * held
         kind = lease_credit_price(l)
         out = np.zeros(W)
         for w in range(W):
@@ -231,13 +237,11 @@ class Data:
             A = wgt.shape[1]
             n = int(wgt[0].sum()) if len(wgt) == 1 else -1
             if n >= 0 and np.array_equal(wgt[0], (np.arange(A) < n).astype(float)):
-                if n == 0:
+                if n == 0 and fixed == 0:
                     continue
-                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw.sum()) * self.annuity_after(n)
                 power = 0.0 if l.gpu_option is not None else l.it_mw * float(self.lease_power_net_after(l, site_id, n)[w])
             else:
                 df, hours = self.df_after[:A], self.hours_after[:A]
-                fixed = site.fixed_opex_hpc_usd_per_mw_month * float(rack_mw @ (wgt @ df))
                 power = 0.0
                 if l.gpu_option is None and kind != "site":
                     price = self.site_energy_price_after[site_id][w, :A]

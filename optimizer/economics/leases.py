@@ -31,7 +31,10 @@ they earn after it (economics.md, "GPU cloud").
 
 Rack positions (and a GPU contract's GPUs) are reserved, first stage, from the planned hand-over of
 each tranche to the end of its last renewal under the largest delay of any scenario: the landlord
-holds the capacity for the tenant whatever happens.
+holds the capacity for the tenant whatever happens. A tranche planned to start after the horizon end
+is reserved in the last period too: its racks (or GPUs) must be in place at the end, so the capacity
+whose rent the terminal lease NOI counts is built, and paid for, inside the horizon, and it is held
+from the end until the tranche's reservation ends (``tranche_months_after``), not free at the end.
 
 Scenarios whose delay and renewal exercise agree share a variant; a lease with one variant has
 first-stage cash flows (as before these levers existed).
@@ -229,7 +232,8 @@ def _months_needed(l, tl: Timeline, h0: int, d: int, offs: list[int]) -> int:
 
 def _reserved(l, tl: Timeline, h0: int, dmax: int, offs: list[int]):
     """[K, T] bool reservation, whether it runs past the horizon end, and [K] months each tranche is
-    reserved after the horizon end."""
+    reserved after the horizon end (counted from the end to its last month, so a tranche planned
+    after the end counts its months before its start too; it is reserved in the last period)."""
     months = tl.month_ordinals
     ren = l.renewals
     extra = 0 if ren is None else ren.count * ren.term_months
@@ -240,6 +244,8 @@ def _reserved(l, tl: Timeline, h0: int, dmax: int, offs: list[int]):
         inside = (months >= a) & (months < b)
         out[k] = _period_sum(inside.astype(float), tl) > 0
         after[k] = max(0, b - 1 - tl.end)
+        if a > tl.end:   # planned after the horizon end: held from the end (in place in the last period)
+            out[k, -1] = True
     return out, bool(after.max() > 0), after
 
 

@@ -717,7 +717,7 @@ def _lease_run(st: State, lid: str, sid: str, t: int, sh: float) -> LeaseRun:
     mw = ld.tranche_mw
     it_mwh = np.stack([mw @ sc.hours for sc in scheds]) * sh
     racks_k = data.tranche_racks(l, sid) * sh
-    at_end = ld.reserved[t][:, -1] & (ld.tranche_months_after[t] > 0)
+    at_end = ld.tranche_months_after[t] > 0   # held past the end (reserved in the last period: economics/leases.py)
     end_racks = float(racks_k[at_end].sum())
     end_back = float(sum(racks_k[k] * data.reversion_factor(int(ld.tranche_months_after[t][k])) for k in np.nonzero(at_end)[0]))
     return LeaseRun(

@@ -428,7 +428,7 @@ def _terminal_hpc(m, data: Data) -> None:
             if not ld.runs_past_horizon[tau]:
                 continue
             for k in range(len(need)):
-                if ld.reserved[tau][k, T - 1] and need[k] > 0:
+                if ld.tranche_months_after[tau][k] > 0 and need[k] > 0:   # held past the end
                     past.setdefault(s, []).append((float(need[k]), m.lease_reversion[l, tau, k], l, tau))
     for si in m.site_info.values():
         if si.Hmax <= 0:
