@@ -472,7 +472,7 @@ def test_operating_tables_with_unknown_keys_and_bad_values_sentence_by_sentence(
         btc_sales=df([("nope", "2026-04", 1.0), ("base", "2026-05", nan)], ["scenario", "month", "btc"]),
         curtailment=df([("nope", "s1", "a100", "2026-04", 1.0, 0.0), ("base", "zz", "a100", "2026-04", 1.0, 0.0),
                         ("base", "zz", "a100", "2026-05", 1.0, 0.0), ("base", "s1", "m9", "2026-04", 1.0, 0.0),
-                        ("base", "s1", "a100", "2026-04", 0.0, -2.0)],
+                        ("base", "s1", "a100", "2026-04", 0.0, -2.0), ("base", "s1", "a100", "2026-05", -3.0, 0.0)],
                        ["scenario", "site", "model", "month", "dr_units", "peak_units"]),
         plant_feeds=df([("nope", "plant", "s2", "2026-04", 1.0), ("base", "plant9", "s2", "2026-04", 1.0),
                         ("base", "plant", "zz", "2026-04", 1.0), ("base", "plant", "s2", "2026-05", -3.0)],
@@ -488,6 +488,7 @@ def test_operating_tables_with_unknown_keys_and_bad_values_sentence_by_sentence(
               "plan.btc_sales: unknown scenario 'nope' (1 row)", "plan.btc_sales row 1: btc is not a number",
               "plan.curtailment: unknown scenario 'nope' (1 row)", "plan.curtailment: unknown site 'zz' (2 rows)",
               "plan.curtailment: unknown ASIC model 'm9' (1 row)", "plan.curtailment row 4: peak_units -2 is negative",
+              "plan.curtailment row 5: dr_units -3 is negative",
               "plan.plant_feeds: unknown scenario 'nope' (1 row)", "plan.plant_feeds: unknown contract 'plant9' (1 row)",
               "plan.plant_feeds: unknown site 'zz' (1 row)", "plan.plant_feeds row 3: mwh -3 is negative"]:
         assert s in v, (s, v)
@@ -513,6 +514,7 @@ def test_operating_more_units_than_installed_sentence_and_tolerance():
     assert v([("base", "s1", "a100", "2026-04", 1000.0005)]) == []
     assert v([("base", "s1", "a100", "2026-04", 1000.002)]) == ["site s1 2026-04: 1000 operating units of model a100 exceed 1000 installed"]
     assert v([("base", "s2", "a100", "2026-04", 1.5e-6)]) == ["site s2 2026-04: 1.5e-06 operating units of model a100 exceed 0 installed"]
+    assert v([("base", "s2", "a100", "2026-04", 1e-6)]) == []   # exactly at the floor of the tolerance
 
 
 def test_contract_and_grid_rules_name_the_scenario():
@@ -916,3 +918,145 @@ def test_a_first_stage_line_of_one_dollar_is_booked():
         raw["fleet"]["asic_models"][0]["salvage_usd_per_unit"] = 1
     ev = evaluate(lever_instance(edit), Plan(retirements=df([("s1", "a100", "2026-05", 1.0)], ["site", "model", "month", "units"])))
     assert site_lines(ev, "s1", "salvage_usd") == [0.0, 1.0, 0.0]
+
+
+# ---------------------------------------------------------------- curtailment lines by hand (the evaluator alone)
+
+CURTAIL_COLS = ["scenario", "site", "model", "month", "dr_units", "peak_units"]
+OPS_COLS = ["scenario", "site", "model", "month", "units"]
+ENERGY_COLS = ["scenario", "contract", "month", "delivered_mwh", "used_mwh", "sold_mwh"]
+
+
+def test_curtailment_of_two_models_by_hand():
+    # levers.yaml (market m, 40 USD/MWh, 100,000 USD/BTC, hashprice 0.00045 BTC per PH/s-day) with a
+    # second model b50 (50 TH/s, 1,000 W) of which 400 are installed next to the 1,000 a100 (14 racks
+    # of 100); demand response every month (5,000 USD/MW-month, 10 h) and a June peak (20,000 USD/MW,
+    # 4 h). June only (720 h, 30 days): a100 1,000 operating, 600 enrolled, 800 off at the peak; b50
+    # 400 operating, 400 enrolled, 200 off at the peak. Energy as given (no operating rule).
+    def edit(raw):
+        raw["sites"][0]["halls"][0]["racks"] = 14
+        raw["fleet"]["asic_models"].append({"name": "b50", "hashrate_th_s": 50, "power_w": 1000, "salvage_usd_per_unit": 0})
+        raw["fleet"]["installed"].append({"site": "s1", "model": "b50", "units": 400})
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10},
+                           "transmission_peak": {"charge_usd_per_mw": 20000, "months": [6], "curtail_hours_per_month": 4}}]
+    # per unit in June: a100 0.1 PH/s x 0.00045 x 30 d = 0.00135 BTC, 2 kW x 720 h = 1.44 MWh;
+    # b50 0.000675 BTC, 0.72 MWh. Uncurtailed: 1.35 + 0.27 = 1.62 BTC, 1,440 + 288 = 1,728 MWh.
+    # Unit-hours off (phi_dr = 10/720, phi_peak = 4/720 of the period): a100 600 x 10 + 800 x 4 =
+    # 9,200, b50 400 x 10 + 200 x 4 = 4,800. Energy not drawn: 9,200 x 2 kW = 18.4 MWh, 4,800 x 1 kW
+    # = 4.8 MWh; BTC lost: 9,200 / 720 x 0.00135 = 0.01725, 4,800 / 720 x 0.000675 = 0.0045.
+    # Drawn: 1,728 - 23.2 = 1,704.8 MWh; mined: 1.62 - 0.02175 = 1.59825 BTC = 159,825 USD.
+    drawn = 1_704.8
+    plan = Plan(operations=df([("base", "s1", "a100", "2026-06", 1000.0), ("base", "s1", "b50", "2026-06", 400.0)], OPS_COLS),
+                curtailment=df([("base", "s1", "a100", "2026-06", 600.0, 800.0), ("base", "s1", "b50", "2026-06", 400.0, 200.0)],
+                               CURTAIL_COLS),
+                energy=df([("base", "ix", "2026-06", drawn, drawn, 0.0)], ENERGY_COLS))
+    ev = evaluate(lever_instance(edit), plan, complete=False)
+    assert ev.violations == []   # the energy used equals the load drawn after curtailment
+    assert site_lines(ev, "s1", "mining_revenue_usd") == pytest.approx([0.0, 0.0, 159_825.0], abs=1e-6)
+    # enrolled: 600 x 2 kW + 400 x 1 kW = 1.6 MW x 5,000 = 8,000 USD
+    assert site_lines(ev, "s1", "demand_response_usd") == pytest.approx([0.0, 0.0, 8_000.0], abs=1e-6)
+    # running at the peak: (1,000 - 800) x 2 kW + (400 - 200) x 1 kW = 0.6 MW x 20,000 = 12,000 USD
+    assert site_lines(ev, "s1", "peak_charge_usd") == pytest.approx([0.0, 0.0, -12_000.0], abs=1e-6)
+    assert site_lines(ev, "s1", "power_cost_usd") == pytest.approx([0.0, 0.0, -drawn * 40], abs=1e-6)   # 68,192
+    use = ev.energy_use[(ev.energy_use["use"] == "mining") & (ev.energy_use["month"] == "2026-06")]
+    assert use["mwh"].tolist() == pytest.approx([drawn])
+    assert ev.kpis["btc_mined"].tolist() == pytest.approx([0.0, 0.0, 1.59825])
+
+
+def test_curtailment_rows_at_a_site_without_a_program_change_no_line():
+    # levers.yaml has no markets section: phi_dr = phi_peak = 0 (no program month), so rows enrolling
+    # or curtailing units are violations and take nothing off. June: 1,000 a100 mine 1.35 BTC =
+    # 135,000 USD and draw 1,440 MWh (the energy given, which balances).
+    plan = Plan(operations=df([("base", "s1", "a100", "2026-06", 1000.0)], OPS_COLS),
+                curtailment=df([("base", "s1", "a100", "2026-06", 600.0, 500.0)], CURTAIL_COLS),
+                energy=df([("base", "ix", "2026-06", 1_440.0, 1_440.0, 0.0)], ENERGY_COLS))
+    ev = evaluate(lever_instance(lambda raw: None), plan, complete=False)
+    no_program = "but the site's market has no such program that month"
+    assert ev.violations == [f"site s1 2026-06: 600 units of model a100 enrolled in demand response {no_program}",
+                             f"site s1 2026-06: 500 units of model a100 off around the transmission peak {no_program}"]
+    assert site_lines(ev, "s1", "mining_revenue_usd") == pytest.approx([0.0, 0.0, 135_000.0], abs=1e-6)
+    assert site_lines(ev, "s1", "power_cost_usd") == pytest.approx([0.0, 0.0, -1_440.0 * 40], abs=1e-6)
+
+
+def test_mining_after_the_exit_sentence_by_sentence():
+    # levers.yaml over Apr-Jul (720, 744, 720, 744 h) with a mining overhead at s1 and two scenarios;
+    # s1 exits mining in June. Scenario a mines 1,000 a100 in April and May (before the exit: no
+    # sentence); scenario b runs 0.5 a100 in June (0.5 x 1.44 MWh = 0.72 MWh: reported) and in July
+    # 1e-6 / 1.488 units, 1e-6 MWh (2 kW x 744 h = 1.488 MWh a unit): at the 1e-6 MWh tolerance, not
+    # reported.
+    def edit(raw):
+        raw["horizon"]["periods"] = 4
+        sc = raw["scenarios"][0]
+        raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+        raw["sites"][0]["mining_overhead"] = {"usd_per_month": 50_000, "exit_cost_usd": 10_000}
+    inst = lever_instance(edit)
+    dust = 1e-6 / 1.488
+    assert dust * 1.488 == 1e-6   # exactly the tolerance in floating point
+    ops = df([("a", "s1", "a100", "2026-04", 1000.0), ("a", "s1", "a100", "2026-05", 1000.0),
+              ("b", "s1", "a100", "2026-06", 0.5), ("b", "s1", "a100", "2026-07", dust)], OPS_COLS)
+
+    def v(plan):
+        return [s for s in evaluate(inst, plan, complete=False).violations if "after exiting mining" in s]
+    exit_june = df([("s1", "2026-06")], ["site", "month"])
+    assert v(Plan(operations=ops, mining_exits=exit_june)) == [
+        "site s1 2026-06 (scenario b): mines 0.72 MWh after exiting mining in 2026-06"]
+    # without the exit the site mines while owned: nothing to report
+    assert v(Plan(operations=ops)) == []
+    # sold in June (a sale ends mining too; no exit row): "that month"
+    def sale(raw):
+        edit(raw)
+        raw["sites"][0]["sale"] = {"price_usd": 0}
+    assert [s for s in evaluate(lever_instance(sale), Plan(operations=ops, site_events=df([("s1", "sale", "2026-06")],
+                                                                                        ["site", "event", "month"])),
+                                complete=False).violations if "after exiting mining" in s] == [
+        "site s1 2026-06 (scenario b): mines 0.72 MWh after exiting mining in that month"]
+
+
+def test_lease_power_passed_through_at_the_market_price_by_hand():
+    # site h: market 40 USD/MWh, its index contract adds 10, so the site pays p_site = 50. Lease S
+    # (1 MW) passes its power through at the site's price, lease K (0.5 MW, passthrough_price
+    # market) at the market's 40. HPC MWh = it_mw x PUE 1.2 x hours. January (744 h): S 892.8 MWh x
+    # 50 = 44,640, K 446.4 MWh x 40 = 17,856: 62,496. February (672 h): 806.4 x 50 = 40,320 and
+    # 403.2 x 40 = 16,128: 56,448.
+    raw = hpc_instance(leases=[lease("S", 1.0), lease("K", 0.5, passthrough_price="market")])
+    raw["contracts"][0]["adder_usd_per_mwh"] = 10
+    ev = evaluate(Instance.from_dict(raw), signed(("S", 1.0), ("K", 1.0)))
+    assert ev.violations == []
+    assert site_lines(ev, "h", "power_passthrough_usd")[:2] == pytest.approx([62_496.0, 56_448.0], abs=1e-6)
+
+
+def test_grid_carries_mining_and_hpc_load_before_curtailment():
+    # site h with a mining hall of 10 racks holding 1,000 m200 (3.5 kW: 3.5 MW) next to a 1 MW lease
+    # (PUE 1.2: 1.2 MW firm), on a 4 MW grid. January (744 h): 4.7 MW x 744 = 3,496.8 MWh over
+    # 4 x 744 = 2,976 MWh.
+    raw = hpc_instance(leases=[lease("S", 1.0)])
+    raw["sites"][0]["grid_interconnect_mw"] = 4
+    raw["sites"][0]["halls"].append({"id": "m", "use": "mining", "racks": 10})
+    raw["fleet"]["installed"] = [{"site": "h", "model": "m200", "units": 1000}]
+    plan = Plan(leases=signed(("S", 1.0)).leases, operations=df([("base", "h", "m200", "2026-01", 1000.0)], OPS_COLS))
+    v = [s for s in evaluate(Instance.from_dict(raw), plan, complete=False).violations if "exceeds grid" in s]
+    assert v == ["site h 2026-01: load 4.7 MW exceeds grid 4 MW (3496.8 MWh > 2976 MWh)"]
+
+
+def test_grid_tolerance_is_relative_with_a_floor_of_one_mwh():
+    # levers.yaml, s1 on a 2 MW grid: 1,440 MWh in April (720 h); an a100 draws 1.44 MWh. The
+    # tolerance is 1e-6 x max(1, 1,440) = 0.00144 MWh: 1,000.0005 units (1,440.00072 MWh) pass, a
+    # load of exactly 1,440.00144 MWh (1,000.001 units) passes, 1,000.002 units (1,440.00288) do not.
+    # Site s2 on a 0.001 MW grid (0.72 MWh in April) has the floor, 1e-6 MWh: 0.72 + 1.5e-6 MWh is reported.
+    def edit(raw):
+        raw["sites"][0]["grid_interconnect_mw"] = 2
+        raw["sites"].append({**raw["sites"][0], "id": "s2", "grid_interconnect_mw": 0.001})
+        raw["fleet"]["installed"].append({"site": "s2", "model": "a100", "units": 1})
+        raw["contracts"].append({"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0})
+    inst = lever_instance(edit)
+
+    def v(site, units):
+        plan = Plan(operations=df([("base", site, "a100", "2026-04", units)], OPS_COLS))
+        return [s for s in evaluate(inst, plan, complete=False).violations if "exceeds grid" in s]
+    at_limit = (1_440 + 1e-6 * 1_440) / 1.44
+    assert at_limit * 1.44 == 1_440 + 1e-6 * 1_440   # exactly the tolerance in floating point
+    assert v("s1", 1000.0005) == []
+    assert v("s1", at_limit) == []
+    assert v("s1", 1000.002) == ["site s1 2026-04: load 2 MW exceeds grid 2 MW (1440 MWh > 1440 MWh)"]
+    assert v("s2", (0.72 + 1.5e-6) / 1.44) == ["site s2 2026-04: load 0.001 MW exceeds grid 0.001 MW (0.720002 MWh > 0.72 MWh)"]
+    assert v("s2", (0.72 + 0.5e-6) / 1.44) == []
