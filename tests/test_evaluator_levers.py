@@ -619,11 +619,32 @@ def test_an_optional_plant_costs_its_fixed_cost_only_when_signed():
 
 
 def test_gpu_opex_is_paid_per_mw_in_service():
-    # 1 MW of GPUs of option gb bought 2026-01 (in service the 12 months) with 10,000 USD/MW-month of
-    # opex: 10,000 a month in the site's opex line; nothing else there (no HPC fixed opex)
+    # 0.5 MW of GPUs of option gb bought 2026-03 (no lead: in service March-December) with 10,000
+    # USD/MW-month of opex: 0.5 x 10,000 = 5,000 a month from March in the site's opex line, nothing
+    # before; nothing else there (no HPC fixed opex)
     inst = Instance.from_dict(hpc_instance(racks=10, gpu_cloud={"options": [{**GPU_OPTION, "opex_usd_per_mw_month": 10_000}]}))
-    ev = evaluate(inst, Plan(gpu_purchases=df([("gb", "h", "2026-01", 1.0)], ["option", "site", "month", "mw"])))
+    ev = evaluate(inst, Plan(gpu_purchases=df([("gb", "h", "2026-03", 0.5)], ["option", "site", "month", "mw"])))
+    assert site_lines(ev, "h", "opex_usd") == pytest.approx([0.0, 0.0] + [-5_000.0] * 10)
+
+
+def test_gpu_merchant_revenue_is_what_contracts_do_not_hold_at_each_site():
+    # option gb sells merchant GPU capacity at 100,000 USD/MW-month (utilization 1, index 1) and costs
+    # 10,000 USD/MW-month of opex. Site h: 1 MW of GPUs from 2026-01, of which the GPU cloud contract
+    # K holds 0.6 MW: merchant (1 - 0.6) x 100,000 = 40,000 a month, opex 10,000. Site x: 0.5 MW, no
+    # contract: 50,000 a month, opex 5,000. K's rent (0.6 MW x 1,000 x 100 = 60,000) is lease revenue.
+    d = hpc_instance(racks=10, leases=[lease("K", 0.6, gpu_option="gb")])
+    d["sites"].append({**d["sites"][0], "id": "x"})
+    d["contracts"].append({"id": "idx_x", "site": "x", "kind": "index", "adder_usd_per_mwh": 0})
+    d["gpu_cloud"] = {"options": [{**GPU_OPTION, "price_usd_per_mw_month": 100_000, "opex_usd_per_mw_month": 10_000}]}
+    plan = Plan(leases=signed(("K", 1.0)).leases,
+                gpu_purchases=df([("gb", "h", "2026-01", 1.0), ("gb", "x", "2026-01", 0.5)], ["option", "site", "month", "mw"]))
+    ev = evaluate(Instance.from_dict(d), plan)
+    assert ev.violations == []
+    assert site_lines(ev, "h", "gpu_cloud_revenue_usd") == pytest.approx([40_000.0] * 12)
+    assert site_lines(ev, "x", "gpu_cloud_revenue_usd") == pytest.approx([50_000.0] * 12)
     assert site_lines(ev, "h", "opex_usd") == pytest.approx([-10_000.0] * 12)
+    assert site_lines(ev, "x", "opex_usd") == pytest.approx([-5_000.0] * 12)
+    assert site_lines(ev, "h", "lease_revenue_usd") == pytest.approx([60_000.0] * 12)
 
 
 def test_the_compiled_data_given_is_the_one_evaluated():
@@ -1060,3 +1081,52 @@ def test_grid_tolerance_is_relative_with_a_floor_of_one_mwh():
     assert v("s1", 1000.002) == ["site s1 2026-04: load 2 MW exceeds grid 2 MW (1440 MWh > 1440 MWh)"]
     assert v("s2", (0.72 + 1.5e-6) / 1.44) == ["site s2 2026-04: load 0.001 MW exceeds grid 0.001 MW (0.720002 MWh > 0.72 MWh)"]
     assert v("s2", (0.72 + 0.5e-6) / 1.44) == []
+
+
+def test_energy_balance_tolerance_has_a_floor_of_one_mwh_millionth():
+    # levers.yaml with nothing operating (operations as given: none): the load is 0 MWh, so the
+    # tolerance is 1e-6 x max(1, 0) = 1e-6 MWh. 1e-6 MWh used from ix in April passes, 1.5e-6 does not.
+    inst = lever_instance(lambda raw: None)
+
+    def v(mwh):
+        plan = Plan(energy=df([("base", "ix", "2026-04", mwh, mwh, 0.0)], ENERGY_COLS))
+        return [s for s in evaluate(inst, plan, complete=False).violations if "differs from the load" in s]
+    assert v(1e-6) == []
+    assert v(1.5e-6) == ["site s1 2026-04: energy used from contracts 1.5e-06 MWh differs from the load 0 MWh (mining 0 + HPC 0)"]
+
+
+def test_treasury_rules_name_the_scenario_and_their_tolerances():
+    # levers.yaml with two scenarios a and b and nothing mined (operations as given: none); mined BTC
+    # sold monthly (the default), so only the plan's sales move the treasury: balance = start - sales
+    # so far. Both scenarios sell the same (one sales schedule for all scenarios in the two-stage
+    # form), so each sentence names the first, a, and counts b's case.
+    def inst(**treasury):
+        def edit(raw):
+            sc = raw["scenarios"][0]
+            raw["scenarios"] = [dict(sc, name="a", probability=0.5), dict(sc, name="b", probability=0.5)]
+            raw["treasury"] = treasury
+        return lever_instance(edit)
+
+    def ev(instance, month, btc):
+        return evaluate(instance, Plan(btc_sales=df([(w, month, btc) for w in "ab"], ["scenario", "month", "btc"])), complete=False)
+    # sales not allowed: 1e-9 BTC (the threshold) passes, 2e-9 BTC in May does not
+    closed = inst(btc_held_start=1.0, allow_treasury_sales=False)
+    assert ev(closed, "2026-05", 1e-9).violations == []
+    assert ev(closed, "2026-05", 2e-9).violations == [
+        "treasury 2026-05 (scenario a): sells 2e-09 BTC but treasury.allow_treasury_sales is false (and 1 more period/scenario case)"]
+    # 100 BTC at the start: the tolerance is 1e-6 x 100 = 1e-4 BTC. Selling 100.00005 in May (balance
+    # -5e-5 from May) passes; selling 100.5 leaves -0.5 BTC in May and June of both scenarios
+    held = inst(btc_held_start=100.0)
+    ok = ev(held, "2026-05", 100.00005)
+    assert ok.violations == []
+    assert ev(held, "2026-05", 100.5).violations == [
+        "treasury 2026-05 (scenario a): BTC balance -0.5 BTC is negative (and 3 more period/scenario cases)"]
+    # the treasury column of the KPIs is a float column: 100 BTC in April, 100 - 100.00005 after
+    k = ok.kpis
+    assert k["treasury_btc"].dtype == "float64"
+    assert k["treasury_btc"].tolist() == pytest.approx([100.0, -5e-5, -5e-5] * 2, abs=1e-9)
+    # none at the start: the floor, 1e-6 BTC. Selling 1e-6 passes (balance exactly -1e-6), 1.5e-6 does not
+    empty = inst()
+    assert ev(empty, "2026-05", 1e-6).violations == []
+    assert ev(empty, "2026-06", 1.5e-6).violations == [
+        "treasury 2026-06 (scenario a): BTC balance -1.5e-06 BTC is negative (and 1 more period/scenario case)"]
