@@ -1130,3 +1130,25 @@ def test_treasury_rules_name_the_scenario_and_their_tolerances():
     assert ev(empty, "2026-05", 1e-6).violations == []
     assert ev(empty, "2026-06", 1.5e-6).violations == [
         "treasury 2026-06 (scenario a): BTC balance -1.5e-06 BTC is negative (and 1 more period/scenario case)"]
+
+
+def test_terminal_hpc_value_of_the_free_racks_by_hand():
+    # site h: 20 HPC racks of 100 kW (2 MW), no lease; a market NOI of only 0.5 USD/MW-year at a 10 %
+    # cap rate values an unleased MW at 0.5 / 0.1 = 5 USD at the end (HPC index 1, no fixed HPC opex,
+    # no discounting), booked in the last period, 2026-12.
+    raw = hpc_instance(gpu_cloud={"options": [GPU_OPTION]})
+    raw["horizon"]["terminal"].update(hpc_unleased_noi_usd_per_mw_year=0.5, hpc_cap_rate=0.1)
+    raw["sites"][0]["sale"] = {"price_usd": 1_000_000}
+    inst = Instance.from_dict(raw)
+
+    def terminal(plan):
+        ev = evaluate(inst, plan)
+        assert ev.violations == []
+        return site_lines(ev, "h", "terminal_hpc_usd")
+    # nothing done: 2 MW x 5 = 10 USD (a value under 1 USD/MW-year of NOI still counts)
+    assert terminal(Plan()) == pytest.approx([0.0] * 11 + [10.0])
+    # 0.5 MW of GPUs bought in December take 5 racks at the end: 15 racks, 1.5 MW x 5 = 7.5 USD
+    assert terminal(Plan(gpu_purchases=df([("gb", "h", "2026-12", 0.5)], ["option", "site", "month", "mw"]))) == pytest.approx(
+        [0.0] * 11 + [7.5])
+    # the site sold in December is not owned at the end: no terminal HPC value
+    assert terminal(Plan(site_events=df([("h", "sale", "2026-12")], ["site", "event", "month"]))) == [0.0] * 12
