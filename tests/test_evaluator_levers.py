@@ -1152,3 +1152,21 @@ def test_terminal_hpc_value_of_the_free_racks_by_hand():
         [0.0] * 11 + [7.5])
     # the site sold in December is not owned at the end: no terminal HPC value
     assert terminal(Plan(site_events=df([("h", "sale", "2026-12")], ["site", "event", "month"]))) == [0.0] * 12
+
+
+def test_terminal_mining_value_less_the_salvage_of_the_units_left_by_hand():
+    # levers.yaml with a terminal mining value of 1 year of the last period's margin and ASIC salvage
+    # on: a100 salvage 100 USD a unit (1,000 installed), and a second model b50 (salvage 50 USD) with
+    # none installed, so it adds nothing to what retiring gives. June (720 h), 1,000 a100 operating
+    # (the operating rule: 45 USD a day each against 2 kW x 24 h x 40 = 1.92 USD): 1.35 BTC = 135,000
+    # USD less 1,440 MWh x 40 USD (the market price after the end; the index adder is 0) = 57,600:
+    # margin 77,400 a month, x 12 = 928,800; retiring gives 1,000 x 100 = 100,000. The line is what
+    # keeping adds: 928,800 - 100,000 = 828,800; the salvage line holds the 100,000.
+    def edit(raw):
+        raw["horizon"]["terminal"].update(mining_margin_multiple=1.0, asic_salvage=True)
+        raw["fleet"]["asic_models"][0]["salvage_usd_per_unit"] = 100
+        raw["fleet"]["asic_models"].append({"name": "b50", "hashrate_th_s": 50, "power_w": 1000, "salvage_usd_per_unit": 50})
+    ev = evaluate(lever_instance(edit), Plan())
+    assert ev.violations == []
+    assert site_lines(ev, "s1", "terminal_mining_usd") == pytest.approx([0.0, 0.0, 828_800.0], abs=1e-6)
+    assert site_lines(ev, "s1", "terminal_asic_salvage_usd") == pytest.approx([0.0, 0.0, 100_000.0], abs=1e-6)
