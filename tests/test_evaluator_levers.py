@@ -618,6 +618,25 @@ def test_an_optional_plant_costs_its_fixed_cost_only_when_signed():
     assert site_lines(unsigned, "s1", "power_cost_usd") == [0.0, 0.0, 0.0] and unsigned.npv_usd == 0.0
 
 
+def test_a_plant_keeps_its_residual_value_only_when_signed_and_owned_at_the_end():
+    # levers.yaml with an optional plant at s1 of residual value 1 USD at the end (no fixed cost, no
+    # energy: nothing else moves). Signed and owned at the end: +1 USD in June (a value of 1 USD still
+    # counts); not signed: nothing; signed but s1 sold in June: not owned at the end, nothing.
+    def edit(raw):
+        raw["contracts"].append({"id": "plant", "site": "s1", "kind": "owned_generation", "mw": 5, "variable_cost_usd_per_mwh": 20,
+                                 "optional": True, "residual_value_usd": 1})
+        raw["sites"][0]["sale"] = {"price_usd": 0}
+    inst = lever_instance(edit)
+
+    def residual(signed_plant, *events):
+        plan = Plan(contracts=df([("plant", signed_plant)], ["contract", "signed"]),
+                    site_events=df(list(events), ["site", "event", "month"]))
+        return site_lines(evaluate(inst, plan, complete=False), "s1", "terminal_generation_usd")
+    assert residual(True) == [0.0, 0.0, 1.0]
+    assert residual(False) == [0.0, 0.0, 0.0]
+    assert residual(True, ("s1", "sale", "2026-06")) == [0.0, 0.0, 0.0]
+
+
 def test_gpu_opex_is_paid_per_mw_in_service():
     # 0.5 MW of GPUs of option gb bought 2026-03 (no lead: in service March-December) with 10,000
     # USD/MW-month of opex: 0.5 x 10,000 = 5,000 a month from March in the site's opex line, nothing
