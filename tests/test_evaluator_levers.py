@@ -1189,3 +1189,23 @@ def test_terminal_mining_value_less_the_salvage_of_the_units_left_by_hand():
     assert ev.violations == []
     assert site_lines(ev, "s1", "terminal_mining_usd") == pytest.approx([0.0, 0.0, 828_800.0], abs=1e-6)
     assert site_lines(ev, "s1", "terminal_asic_salvage_usd") == pytest.approx([0.0, 0.0, 100_000.0], abs=1e-6)
+
+
+def test_forward_cap_counts_the_hashrate_curtailed():
+    # levers.yaml with demand response (10 h a month) and the forward f1 of test_levers (May-June, at
+    # most 0.5 x the expected PH/s produced). June (720 h): 1,000 a100 operate, 720 enrolled, off
+    # 10/720 of the month: 720 x 10/720 = 10 units' worth, so 990 x 0.1 = 99 PH/s are produced and the
+    # cap is 0.5 x 99 = 49.5 PH/s. 49.5 PH/s sold pass, 49.6 do not.
+    def edit(raw):
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10}}]
+        raw["hedges"] = {"forwards": [{"id": "f1", "price_usd_per_ph_day": 33, "first_month": "2026-05", "last_month": "2026-06",
+                                       "max_share_of_expected_hashrate": 0.5, "collateral_share": 0.1}]}
+    inst = lever_instance(edit)
+
+    def v(ph_s):
+        plan = Plan(operations=df([("base", "s1", "a100", "2026-06", 1000.0)], OPS_COLS),
+                    curtailment=df([("base", "s1", "a100", "2026-06", 720.0, 0.0)], CURTAIL_COLS),
+                    hedges=df([("f1", "2026-06", ph_s)], ["forward", "month", "ph_s"]))
+        return [s for s in evaluate(inst, plan, complete=False).violations if "hashprice forward" in s]
+    assert v(49.5) == []
+    assert v(49.6) == ["hashprice forward f1 2026-06: 49.6 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 99 PH/s expected"]
