@@ -1209,3 +1209,33 @@ def test_forward_cap_counts_the_hashrate_curtailed():
         return [s for s in evaluate(inst, plan, complete=False).violations if "hashprice forward" in s]
     assert v(49.5) == []
     assert v(49.6) == ["hashprice forward f1 2026-06: 49.6 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 99 PH/s expected"]
+
+
+def test_forward_cap_sums_the_sites_at_their_share_after_both_curtailments():
+    # as above, with the June peak (4 h) too and a second site s2 (1,000 a100, owned 50 %, no
+    # program: market m2). May (744 h, nothing curtailed): 100 PH/s at s1 + 0.5 x 100 at s2 = 150
+    # expected, cap 75 PH/s, tolerance 1e-6 x 75: 75 + 7.5e-5 PH/s pass (exactly at it), 75.0001 do not.
+    # June: s1 1,000 operating, 720 enrolled (10/720 of the month) and 360 off at the peak (4/720):
+    # 10 + 2 = 12 units' worth off, 988 x 0.1 = 98.8 PH/s; s2 0.5 x 100 = 50: 148.8, cap 74.4 PH/s.
+    def edit(raw):
+        raw["markets"] = [{"id": "m", "demand_response": {"payment_usd_per_mw_month": 5000, "curtailment_hours_per_month": 10},
+                           "transmission_peak": {"charge_usd_per_mw": 20000, "months": [6], "curtail_hours_per_month": 4}}]
+        raw["hedges"] = {"forwards": [{"id": "f1", "price_usd_per_ph_day": 33, "first_month": "2026-05", "last_month": "2026-06",
+                                       "max_share_of_expected_hashrate": 0.5, "collateral_share": 0.1}]}
+        raw["scenarios"][0]["power_price_usd_per_mwh"] = {"m": 40, "m2": 40}
+        raw["sites"].append({**copy.deepcopy(raw["sites"][0]), "id": "s2", "market": "m2", "ownership_share": 0.5})
+        raw["fleet"]["installed"].append({"site": "s2", "model": "a100", "units": 1000})
+        raw["contracts"].append({"id": "ix2", "site": "s2", "kind": "index", "adder_usd_per_mwh": 0})
+    inst = lever_instance(edit)
+
+    def v(month, ph_s):
+        plan = Plan(operations=df([("base", s, "a100", month, 1000.0) for s in ("s1", "s2")], OPS_COLS),
+                    curtailment=df([("base", "s1", "a100", month, 720.0, 360.0)] if month == "2026-06" else [], CURTAIL_COLS),
+                    hedges=df([("f1", month, ph_s)], ["forward", "month", "ph_s"]))
+        return [s for s in evaluate(inst, plan, complete=False).violations if "hashprice forward" in s]
+    assert v("2026-05", 75 + 1e-6 * 75) == []
+    assert v("2026-05", 75.0001) == [
+        "hashprice forward f1 2026-05: 75.0001 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 150 PH/s expected"]
+    assert v("2026-06", 74.4) == []
+    assert v("2026-06", 74.5) == [
+        "hashprice forward f1 2026-06: 74.5 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 148.8 PH/s expected"]
