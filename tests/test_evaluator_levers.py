@@ -1239,3 +1239,13 @@ def test_forward_cap_sums_the_sites_at_their_share_after_both_curtailments():
     assert v("2026-06", 74.4) == []
     assert v("2026-06", 74.5) == [
         "hashprice forward f1 2026-06: 74.5 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 148.8 PH/s expected"]
+    # over the cap in May and June: one sentence for May, counting June
+    both = Plan(operations=df([("base", s, "a100", m, 1000.0) for s in ("s1", "s2") for m in ("2026-05", "2026-06")], OPS_COLS),
+                hedges=df([("f1", "2026-05", 80.0), ("f1", "2026-06", 80.0)], ["forward", "month", "ph_s"]))
+    assert [s for s in evaluate(inst, both, complete=False).violations if "hashprice forward" in s] == [
+        "hashprice forward f1 2026-05: 80 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 150 PH/s expected (and 1 more periods)"]
+    # 10 a100 at s1 only in May: 1 PH/s expected, cap 0.5 PH/s, tolerance at its floor 1e-6 PH/s
+    small = Plan(operations=df([("base", "s1", "a100", "2026-05", 10.0)], OPS_COLS),
+                 hedges=df([("f1", "2026-05", 0.5 + 1.6e-6)], ["forward", "month", "ph_s"]))
+    assert [s for s in evaluate(inst, small, complete=False).violations if "hashprice forward" in s] == [
+        "hashprice forward f1 2026-05: 0.500002 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 1 PH/s expected"]
