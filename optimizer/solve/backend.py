@@ -32,7 +32,7 @@ from pyomo.common.collections import ComponentMap
 
 from optimizer.constants import Status
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
-from optimizer.solve.standard_form import StandardForm, compile_model
+from optimizer.solve.standard_form import Recompiler, StandardForm, compile_model
 
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
@@ -122,6 +122,7 @@ class UpdateStats:
     changed_row_bounds: int
     changed_coeffs: int
     update_s: float
+    recompiled: bool = False  # the arrays came from standard_form.Recompiler (changed rows only)
 
 
 def _same_structure(old: StandardForm, new: StandardForm) -> bool:
@@ -168,6 +169,7 @@ class HighsBackend:
         self._row_of: dict[int, int] | None = None  # built on first row_index() call
         self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
         self._lazy_active: dict[bytes, np.ndarray] = {}  # lazy columns -> those enforced when the last lazy solve ended
+        self._recompiler: Recompiler | None = None  # built by the first update(params_only=True) after a full compile
 
     @property
     def columns(self) -> list:
@@ -836,8 +838,14 @@ class HighsBackend:
         return DualResult("optimal", objective, row_map, col_map, row_dual, col_dual)
 
     # ---- persistent re-solve --------------------------------------------------------------
-    def update(self) -> UpdateStats:
+    def update(self, params_only: bool = False) -> UpdateStats:
         """Recompile the same model after mutable Param changes and push only the differences.
+
+        `params_only`: the caller guarantees only mutable Param values (and variable bounds or
+        fixings) changed since the last compile, as a sweep point's `update_params` does: from the
+        second such update on, only the objective and the rows holding a changed Param are walked
+        again (`standard_form.Recompiler`; the same arrays as a full compile, which it falls back
+        to whenever it cannot be sure). Without it the whole model is compiled again.
 
         Falls back to a full passModel when columns, rows or the sparsity pattern changed (e.g. a
         Var got fixed, a coefficient became 0). The next MIP solve starts from the previous
@@ -847,9 +855,15 @@ class HighsBackend:
         """
         t0 = time.perf_counter()
         old, x_old = self._sf, self._x
-        new = compile_model(self.model)
+        new = self._recompiler.recompile(old) if params_only and self._recompiler is not None else None
+        recompiled = new is not None
+        if new is None:
+            new = compile_model(self.model)
+            self._recompiler = Recompiler(self.model, new) if params_only else None
         if not _same_structure(old, new):
+            recompiler = self._recompiler
             self._pass(new)
+            self._recompiler = recompiler
             stats = UpdateStats(True, 0, 0, 0, 0, 0.0)
             objective_only = False
         else:
@@ -863,6 +877,7 @@ class HighsBackend:
             self._pending_start = self._start_arrays([(old.columns[i], x_old[i]) for i in keep.tolist()])
         self._x, self.last_result = None, None
         stats.update_s = time.perf_counter() - t0
+        stats.recompiled = recompiled
         return stats
 
     def _push_differences(self, old: StandardForm, new: StandardForm) -> UpdateStats:
