@@ -461,6 +461,8 @@ class HighsBackend:
         a bound) is also solved in a child process on the other core (`portfolio.Companion`); its
         plan and its bound join the rounds' (both valid for the full model), a plan within the gap
         of either bound stops both, and the rounds' answer waits for the child until its limit.
+        Every plan the rounds keep is offered to the child (`Companion.offer`): the child searches
+        its neighbourhood when the plans are still far from the child's bound a third of the way in.
 
         `lazy_path`: "relaxation" (first round, nothing added), "row generation" (rows added, a
         round's incumbent satisfied them all), "repaired" (the LP repair or the neighbourhood search
@@ -487,6 +489,8 @@ class HighsBackend:
         def keep(obj: float, x: np.ndarray, source: str = "incumbent") -> None:
             if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
                 best[:] = [(obj, x.copy(), source)]
+                if companion and source != "portfolio":
+                    companion[0].offer(obj, x)  # the child may search around it (portfolio.Companion.offer)
 
         def tighter(a: float, b: float) -> float:
             """The tighter of two bounds (nan and inf are no bound)."""
@@ -558,9 +562,11 @@ class HighsBackend:
             start = (np.arange(n, dtype=np.int32), best[0][1]) if best else (
                 self._start_arrays(mip_start) if mip_start else None)
             try:
-                companion.append(Companion(sf, limit, mip_gap, highs_options, start))
+                companion.append(Companion(sf, limit, mip_gap, highs_options, start, neighbourhood=True))
             except OSError:  # no child here (no temporary space, no Python executable): the rounds alone
                 return
+            if best:
+                companion[0].offer(best[0][0], best[0][1])
             child_end[0] = time.perf_counter() + (math.inf if limit is None else limit)
 
         def absorb(wait_s: float | None = 0.0) -> None:
