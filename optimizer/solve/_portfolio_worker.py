@@ -10,7 +10,8 @@ offset) plus the options: ``time_limit_s`` (inf for none), ``mip_gap``, ``thread
 SIGTERM or SIGINT (the parent asking it to stop, or a Ctrl-C sent to the whole process group)
 stops HiGHS at its next check; the incumbent found so far is still written. A parent
 (PARENT_PID, given: it may be gone before this starts) that dies without stopping it (killed) is
-noticed within 0.5 s: this process then exits. OUT.npz is written to a temporary name and
+noticed within 0.5 s: this process then removes MODEL.npz's folder (the parent's temporary folder
+for it, which the dead parent cannot remove) and exits. OUT.npz is written to a temporary name and
 renamed, so the parent never reads half a file: ``status`` (HiGHS model status name),
 ``has_solution``, ``objective``, ``bound``, ``x``, ``neighbourhood`` (whether it searched one).
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -51,17 +53,20 @@ NEIGHBOURHOOD_MIN_LIMIT_S = 10.0  # shorter limits: one plain MIP run
 _FEASIBLE = 2  # kSolutionStatusFeasible
 
 
-def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+def _exit_with_parent(parent_pid: int, folder: str, every_s: float = 0.5) -> None:
     """Never an orphan solving for nobody: when the parent is gone (killed before it could stop
-    this process), exit at once. HiGHS releases the GIL while it runs, so this thread runs."""
+    this process or remove the files), remove the temporary folder it made for this process and
+    exit at once. HiGHS releases the GIL while it runs, so this thread runs."""
     while True:
         if os.getppid() != parent_pid:
+            shutil.rmtree(folder, ignore_errors=True)
             os._exit(1)
         time.sleep(every_s)
 
 
 def main(model_path: str, out_path: str, parent_pid: int) -> int:
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="portfolio-parent-watch").start()
+    threading.Thread(target=_exit_with_parent, args=(parent_pid, os.path.dirname(os.path.abspath(model_path))), daemon=True,
+                     name="portfolio-parent-watch").start()
     stop = [False]
 
     def on_signal(signum, frame) -> None:

@@ -26,7 +26,8 @@ time left to the parent's rounds as its limit, one HiGHS thread, and the best pl
 its MIP start. The parent polls it from its MIP callbacks (non-blocking), waits for it at the end
 at most ``PORTFOLIO_GRACE_S`` past its limit, and then stops it (SIGTERM: HiGHS stops at its next
 check and the incumbent is still written) or kills it. A child whose parent dies (killed before it
-could stop it) exits within 0.5 s: never an orphan solving for nobody.
+could stop it) removes its temporary folder and exits within 0.5 s: never an orphan solving for
+nobody, nor files left in the temporary directory.
 
 The child's neighbourhood search. The parent offers the child every plan of the full model it
 keeps (`Companion.offer`, from the rounds and their repairs). Once the child has run a third of
