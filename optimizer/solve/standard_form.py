@@ -203,17 +203,22 @@ def _compile(model) -> StandardForm:
         columns = [columns[j] for j in keep]
     A.sort_indices()
 
+    lower, upper, integrality = _column_arrays(columns)
+    sense = 1
+    if objectives:
+        sense = -1 if objectives[0].sense == pyo.maximize else 1
+    return StandardForm(columns, rows, sense, offset, cost, lower, upper, integrality, row_lower, row_upper, A)
+
+
+def _column_arrays(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper bounds (+-inf for none) and integrality of the columns, as they are now."""
     lower = np.empty(len(columns))
     upper = np.empty(len(columns))
     for j, v in enumerate(columns):
         lo, up = v.bounds
         lower[j] = -_INF if lo is None else lo
         upper[j] = _INF if up is None else up
-    integrality = np.fromiter((v.is_integer() for v in columns), np.int32, len(columns))
-    sense = 1
-    if objectives:
-        sense = -1 if objectives[0].sense == pyo.maximize else 1
-    return StandardForm(columns, rows, sense, offset, cost, lower, upper, integrality, row_lower, row_upper, A)
+    return lower, upper, np.fromiter((v.is_integer() for v in columns), np.int32, len(columns))
 
 
 def compile_with_pyomo(model: pyo.ConcreteModel) -> StandardForm:
@@ -307,13 +312,7 @@ class Recompiler:
         columns = sf.columns
         if any(v.fixed for v in columns) or any(not v.fixed or v.value != x for v, x in self._fixed):
             return None
-        lower = np.empty(len(columns))
-        upper = np.empty(len(columns))
-        for j, v in enumerate(columns):
-            lo, up = v.bounds
-            lower[j] = -_INF if lo is None else lo
-            upper[j] = _INF if up is None else up
-        integrality = np.fromiter((v.is_integer() for v in columns), np.int32, len(columns))
+        lower, upper, integrality = _column_arrays(columns)
         rows = sorted({i for k in changed for i in self._rows_of.get(k, ())})
         visitor = LinearRepnVisitor({}, var_recorder=TemplateVarRecorder({}, FileDeterminism_to_SortComponents(FileDeterminism.ORDERED)))
         data, row_lower, row_upper = sf.A.data.copy(), sf.row_lower.copy(), sf.row_upper.copy()
