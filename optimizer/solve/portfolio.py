@@ -79,9 +79,9 @@ class Companion:
     """The full model of `sf` (a `standard_form.StandardForm`) solved by HiGHS in a child process.
 
     `time_limit_s`: the child's limit (None: none); `start`: an optional MIP start as
-    (column indices, values); `neighbourhood`: spend the limit in the worker's three phases (the
-    MIP, a RINS neighbourhood of its incumbent, the MIP again; `_portfolio_worker.py`). Use as a
-    context manager, or call `close()`."""
+    (column indices, values); `neighbourhood`: let the child search a RINS neighbourhood of the
+    best plan known when, a third of the way in, it is still more than 10 % from the child's bound
+    (then the MIP again; `_portfolio_worker.py`). Use as a context manager, or call `close()`."""
 
     def __init__(self, sf, time_limit_s: float | None, mip_gap: float, highs_options: dict | None = None,
                  start: tuple[np.ndarray, np.ndarray] | None = None, threads: int = 1, neighbourhood: bool = False):
