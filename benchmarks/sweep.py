@@ -7,6 +7,8 @@
 2. persistent: in-process, one persistent model updated in place between points
 3. dask:       a LocalCluster of --workers processes, one persistent model per worker
                (cluster start-up included in the time)
+4. processes:  a local process pool of --workers processes, one persistent model per worker
+               (pool start-up included)
 
 Prints the wall times, their ratios and the largest relative NPV difference between the
 routes (they must agree to the solver's gap).
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="lease: first lease's rate x0.6..x1.4; btc: every scenario's BTC price x0.6..x1.4")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--option", action="append", default=[], help="solve option KEY=VALUE (repeatable)")
-    ap.add_argument("--skip", action="append", default=[], choices=["cold", "persistent", "dask"])
+    ap.add_argument("--skip", action="append", default=[], choices=["cold", "persistent", "dask", "processes"])
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold": dict(executor="inprocess", persistent=False),
         "persistent": dict(executor="inprocess", persistent=True),
         "dask": dict(executor="dask", workers=args.workers, persistent=True),
+        "processes": dict(executor="processes", workers=args.workers, persistent=True),
     }
     times, npvs = {}, {}
     for name, kw in runs.items():
@@ -78,15 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         build_s = df["build_s"].sum()
         print(f"{name:>10}: {times[name]:8.2f} s wall  ({times[name] / len(df):.3f} s/point; "
               f"sum build {build_s:.2f} s, sum solve {solve_s:.2f} s; {n_err} failed)"
-              + (f"  [{args.workers} workers, cluster start included]" if name == "dask" else ""), flush=True)
+              + (f"  [{args.workers} workers, start-up included]" if name in ("dask", "processes") else ""), flush=True)
         if n_err:
             print(f"            first error: {df.loc[df['error'] != '', 'error'].iloc[0]}")
     if "cold" in times and "persistent" in times:
         print(f"cold / persistent = {times['cold'] / times['persistent']:.2f}x")
-    if "dask" in times:
+    for par in ("dask", "processes"):
         for ref in ("cold", "persistent"):
-            if ref in times:
-                print(f"{ref} / dask({args.workers}) = {times[ref] / times['dask']:.2f}x")
+            if par in times and ref in times:
+                print(f"{ref} / {par}({args.workers}) = {times[ref] / times[par]:.2f}x")
     names = list(npvs)
     worst = 0.0
     for a in names:

@@ -303,6 +303,27 @@ def test_update_matches_fresh_backend():
     assert r2.objective == pytest.approx(7.0, abs=1e-9)
 
 
+def test_params_only_updates_walk_the_changed_rows_and_solve_as_a_fresh_backend():
+    m = param_model()
+    b = HighsBackend(m)
+    assert b.solve(mip_gap=0.0).objective == pytest.approx(10.0, abs=1e-9)
+    m.p_cost.value, m.p_rhs.value, m.p_coef.value = 1.0, 5.0, 1.5
+    first = b.update(params_only=True)  # the first compiles the whole model (and records the Params)
+    assert not first.recompiled and not first.full_repass
+    assert b.solve(mip_gap=0.0).objective == pytest.approx(7.0, abs=1e-9)  # by hand above
+    m.p_cost.value = 3.0  # back to the first objective, with the second point's rows
+    second = b.update(params_only=True)
+    assert second.recompiled and (second.changed_costs, second.changed_row_bounds, second.changed_coeffs) == (1, 0, 0)
+    # by hand: max 3x + 2y + 0.5n + 1 on x + 1.5y <= 5, x + y + n <= 3: n = 0: (3, 0) -> 9 (+1) = 10
+    r = b.solve(mip_gap=0.0)
+    assert r.objective == pytest.approx(10.0, abs=1e-9)
+    assert r.objective == pytest.approx(HighsBackend(m).solve(mip_gap=0.0).objective, rel=1e-12)
+    m.p_coef.value = 0.0  # the sparsity changes: the recompile declines, a full compile and re-pass
+    third = b.update(params_only=True)
+    assert not third.recompiled and third.full_repass
+    assert b.solve(mip_gap=0.0).objective == pytest.approx(HighsBackend(m).solve(mip_gap=0.0).objective, rel=1e-12)
+
+
 def test_fixed_vars_objective_constant_and_errors():
     # fixed Vars leave the columns; their contribution moves into the constant and rhs.
     # min x + 4w + 2 s.t. x + w >= 3, w fixed at 1 -> x >= 2 -> 2 + 4 + 2 = 8.

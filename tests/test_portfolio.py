@@ -4,6 +4,8 @@ What must hold: the child solves exactly the model the parent handed to HiGHS (e
 bound), so its plan is feasible and its bound valid; the parent takes the child's plan only when it
 keeps every lazy bound and beats its own, takes the tighter bound, and stops once a plan is within
 the gap; a child asked to stop still answers, and a closed child leaves no process and no file.
+The child searches a neighbourhood of the best plan (its own or one the parent offers) only when
+the plans are far from its bound, and every plan it keeps is the full model's.
 """
 
 from __future__ import annotations
@@ -81,8 +83,13 @@ class _FakeChild:
     answer_to_give: CompanionAnswer | None = None
     started: list = []
 
-    def __init__(self, sf, time_limit_s, mip_gap, highs_options=None, start=None, threads=1):
+    offers: list = []
+
+    def __init__(self, sf, time_limit_s, mip_gap, highs_options=None, start=None, threads=1, neighbourhood=False):
         _FakeChild.started.append((time_limit_s, mip_gap, start))
+
+    def offer(self, objective, x):
+        _FakeChild.offers.append((objective, x.copy()))
 
     def answer(self, wait_s=0.0):
         return _FakeChild.answer_to_give
@@ -108,6 +115,7 @@ def fake_child(monkeypatch):
     monkeypatch.setattr(backend_module, "Companion", _FakeChild)
     monkeypatch.setattr(backend_module, "PORTFOLIO_DELAY_S", 0.0)
     _FakeChild.started = []
+    _FakeChild.offers = []
     yield _FakeChild
     _FakeChild.answer_to_give = None
 
@@ -209,9 +217,7 @@ def test_a_child_whose_parent_dies_exits_instead_of_solving_for_nobody(tmp_path)
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(pid), "the child kept solving after its parent died"
-    import shutil
-
-    shutil.rmtree(tmp_dir, ignore_errors=True)  # the dead parent could not remove it
+    assert not os.path.exists(tmp_dir), "the dead parent's temporary folder was left behind"
 
 
 def _running(pid: int) -> bool:
@@ -220,3 +226,108 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+# ---------------------------------------------------------------- the neighbourhood search
+
+
+def _worker():
+    """The worker module, loaded from its file as the child runs it."""
+    import importlib.util
+
+    from optimizer.solve import portfolio
+
+    spec = importlib.util.spec_from_file_location("_portfolio_worker", portfolio.WORKER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _arrays(sf) -> dict:
+    """What the worker reads from MODEL.npz (the entries _search uses)."""
+    return {"sense": np.asarray(sf.sense), "integrality": sf.integrality, "col_lower": sf.col_lower, "col_upper": sf.col_upper}
+
+
+def test_the_search_starts_from_the_offered_plan_and_keeps_the_full_models_bound():
+    # budget model (optimum {a, b} = 9). The first run stopped with no plan and bound 12 (the LP's:
+    # all three); the parent offers {c} = 3 (cash2 = 13 - 5 = 8). Phase 2 fixes what {c} and the LP
+    # agree on, phase 3 solves the full model from the best plan: {a, b} = 9, bound min(12, 9) = 9.
+    import highspy
+
+    w = _worker()
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    sf = b._sf
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    A = sf.A
+    h.passModel(len(sf.columns), len(sf.rows), A.nnz, int(highspy.MatrixFormat.kColwise), sf.sense, sf.offset, sf.cost,
+                sf.col_lower, sf.col_upper, sf.row_lower, sf.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
+                A.data, sf.integrality)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    status, obj, bound, x = w._search(h, _arrays(sf), 20.0, (math.nan, 12.0, None), (3.0, _plan(b, m, 0, 0, 1)), [False])
+    assert obj == pytest.approx(9.0) and bound == pytest.approx(9.0)
+    assert np.round(x[[b.column_index(v) for v in (m.a, m.b, m.c)]]).tolist() == [1.0, 1.0, 0.0]
+    # asked to stop before it starts: the offered plan is the answer, the first bound stays
+    status, obj, bound, x = w._search(h, _arrays(sf), 20.0, (math.nan, 12.0, None), (3.0, _plan(b, m, 0, 0, 1)), [True])
+    assert (obj, bound) == (3.0, 12.0)
+
+
+def test_better_and_gap_of_the_worker():
+    w = _worker()
+    assert w._better(3.0, 5.0, True) == 5.0 and w._better(3.0, 5.0, False) == 3.0
+    assert w._better(-math.inf, None, True) != w._better(-math.inf, None, True)  # nan: no plan
+    assert w._better(math.nan, 2.0, True) == 2.0
+    assert w._gap(90.0, 100.0) == pytest.approx(10 / 90) and w._gap(math.nan, 1.0) == math.inf
+
+
+def _split_market(offset: float, m_rows: int = 4, n: int = 40, seed: int = 1):
+    """Market split with slacks: max offset - sum |deviation| s.t. sum_j a_ij x_j + up_i - dn_i = b_i
+    (a_ij uniform in 0..99, b_i = floor(sum_j a_ij / 2)). The LP reaches deviation 0; integer plans
+    near it are hard to find and to prove. x = 0 (up_i = b_i) is a plan worth offset - sum_i b_i."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, size=(m_rows, n))
+    rhs = [int(a[i].sum()) // 2 for i in range(m_rows)]
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), domain=pyo.Binary)
+    m.up = pyo.Var(range(m_rows), domain=pyo.NonNegativeReals)
+    m.dn = pyo.Var(range(m_rows), domain=pyo.NonNegativeReals)
+    m.rows = pyo.Constraint(range(m_rows), rule=lambda m, i: sum(int(a[i, j]) * m.x[j] for j in range(n)) + m.up[i] - m.dn[i] == rhs[i])
+    m.obj = pyo.Objective(expr=offset - sum(m.up[i] + m.dn[i] for i in range(m_rows)), sense=pyo.maximize)
+    b = HighsBackend(m)
+    x0 = np.zeros(b.n_cols)
+    for i in range(m_rows):
+        x0[b.column_index(m.up[i])] = rhs[i]
+    return b, x0, offset - sum(rhs), a, rhs
+
+
+@pytest.mark.parametrize("offset, searched", [(0.0, True), (1e6, False)])
+def test_the_child_splits_its_time_only_when_the_plans_are_far_from_its_bound(offset, searched):
+    # offset 0: the best plan is worth < 0 and the bound is 0: 100 % apart, the child searches the
+    # neighbourhood; offset 1e6: the offered plan (1e6 - 4,255) is within 0.5 % of the bound 1e6:
+    # the search goes on undivided. Either way the answer is a plan of the model, at least as good
+    # as the offered one, under a valid bound (the deviation is >= 0: the objective <= offset).
+    b, x0, worth, a, rhs = _split_market(offset)
+    with Companion(b._sf, 10.0, 0.0, neighbourhood=True) as child:
+        child.offer(worth, x0)
+        ans = child.answer(wait_s=None)
+    assert ans.neighbourhood is searched
+    assert ans.has_solution and ans.objective >= worth
+    assert ans.objective <= ans.bound + 1e-6 and ans.bound <= offset + 1e-6
+    x = ans.x
+    sf = b._sf
+    assert np.all(sf.A @ x >= sf.row_lower - 1e-6) and np.all(sf.A @ x <= sf.row_upper + 1e-6)
+    ints = np.flatnonzero(sf.integrality)
+    assert np.allclose(x[ints], np.round(x[ints]), atol=1e-6)
+
+
+def test_the_parent_offers_its_full_feasible_plans_to_the_child(fake_child):
+    # the rounds' plans that keep every floor reach the child (the last one: {a, b} = 9 with cash2 = 3)
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    r = b.solve(mip_gap=0.0, lazy_lower=_lazy(b, m), portfolio=True)
+    assert r.objective == pytest.approx(9.0)
+    assert fake_child.offers and fake_child.offers[-1][0] == pytest.approx(9.0)
+    x = fake_child.offers[-1][1]
+    assert x[b.column_index(m.cash2)] == pytest.approx(3.0)
+    assert all(o[1][b.column_index(m.cash2)] >= -1e-9 for o in fake_child.offers)  # never a plan breaking a floor

@@ -2,7 +2,9 @@
 
 `compile_model` walks the model's expressions directly; Pyomo's own `LinearStandardFormCompiler`
 (`compile_with_pyomo`) is the reference. Both must give the same columns, rows and arrays on every
-bundled instance, and the right arrays on a model small enough to write out by hand.
+bundled instance, and the right arrays on a model small enough to write out by hand. After Param
+changes, `Recompiler` (the objective and the rows holding a changed Param walked again) must give
+exactly `compile_model`'s arrays, or decline.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from optimizer.economics.data import compile_instance
 from optimizer.instance import load_instance
 from optimizer.model.build import build_model
-from optimizer.solve.standard_form import compile_model, compile_with_pyomo
+from optimizer.model.params import update_params
+from optimizer.solve.standard_form import Recompiler, compile_model, compile_with_pyomo
 
 INSTANCES = sorted((Path(__file__).resolve().parents[1] / "instances").glob("*.yaml"))
 
@@ -153,3 +156,97 @@ def test_linear_value_of_hand_expressions_and_an_unset_variable():
     assert linear_value(m.p * (m.x + 1)) == 9.0
     with pytest.raises(ValueError, match="No value for uninitialized"):
         linear_value(m.w[1] + m.x)
+
+
+# ---------------------------------------------------------------- Recompiler
+
+
+def _assert_identical(a, b) -> None:
+    """The same standard form to the last bit (a recompile stands for a full compile)."""
+    assert a.columns == b.columns and all(x is y for x, y in zip(a.columns, b.columns))
+    assert len(a.rows) == len(b.rows) and all(x is y for x, y in zip(a.rows, b.rows))
+    for k in ("cost", "col_lower", "col_upper", "integrality", "row_lower", "row_upper"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    np.testing.assert_array_equal(a.A.indptr, b.A.indptr)
+    np.testing.assert_array_equal(a.A.indices, b.A.indices)
+    np.testing.assert_array_equal(a.A.data, b.A.data)
+    assert (a.sense, a.offset) == (b.sense, b.offset)
+
+
+def _sweep_point(inst, f: float):
+    """A variant changing Param-backed fields only (model/params.py): the discount rate, BTC price
+    and hashrate of listed scenarios, every lease's rate (what a sweep point does)."""
+    ov = {"horizon.discount_rate": {"add": (f - 1) / 10}}
+    if inst.scenario_generator is None:
+        ov |= {"scenarios[*].btc_price_usd": {"mul": f}, "scenarios[*].network_hashrate_eh_s": {"mul": 2 - f}}
+    if inst.leases:
+        ov["leases[*].rate_usd_per_kw_month"] = {"mul": f}
+    return inst.with_overrides(ov)
+
+
+@pytest.mark.parametrize("path", INSTANCES, ids=lambda p: p.stem)
+def test_recompiling_after_a_sweep_point_gives_the_full_compile_exactly(path):
+    inst = load_instance(path)
+    m = build_model(compile_instance(inst))
+    sf = compile_model(m)
+    r = Recompiler(m, sf)
+    for f in (1.1, 0.8):  # two points in a row: the recorded values follow
+        update_params(m, compile_instance(_sweep_point(inst, f)))
+        new = r.recompile(sf)
+        assert new is not None
+        _assert_identical(new, compile_model(m))
+        sf = new
+    assert not np.array_equal(sf.cost, compile_model(build_model(compile_instance(inst))).cost)  # the points changed it
+
+
+def test_recompiling_the_hand_model_after_param_changes():
+    m = _hand_model()
+    sf = compile_model(m)
+    r = Recompiler(m, sf)
+    assert r.recompile(sf) is not None  # nothing changed: the same numbers
+    _assert_identical(r.recompile(sf), sf)
+    m.p = 5.0  # c1: 2x + 5y <= 8; c3: -w1 = 2.5
+    new = r.recompile(sf)
+    _assert_identical(new, compile_model(m))
+    assert new.A.toarray()[0, 1] == 5.0 and new.row_lower[2] == 2.5
+    # a bound that moved and a domain that changed are read again too
+    m.y.setub(7.0)
+    m.x.domain = pyo.Reals
+    new2 = r.recompile(new)
+    assert new2.col_upper[1] == 7.0 and new2.integrality[0] == 0
+    _assert_identical(new2, compile_model(m))
+
+
+def test_recompiling_declines_what_only_a_full_compile_can_tell():
+    # a coefficient that turns to 0 changes the sparsity pattern
+    m = _hand_model()
+    r = Recompiler(m, compile_model(m))
+    m.p = 0.0
+    assert r.recompile(compile_model(_hand_model())) is None
+    # a row holding a fixed variable: its value moves into the bounds
+    m = _hand_model()
+    sf = compile_model(m)
+    r = Recompiler(m, sf)
+    m.z.fix(3.0)
+    assert r.recompile(sf) is None
+    # a column that became fixed
+    m = _hand_model()
+    sf = compile_model(m)
+    r = Recompiler(m, sf)
+    m.y.fix(1.0)
+    assert r.recompile(sf) is None
+    # a Param of a constant row (dropped from the rows) that changed: it may now contradict
+    m = pyo.ConcreteModel()
+    m.q = pyo.Param(initialize=1.0, mutable=True)
+    m.x = pyo.Var(bounds=(0, 1))
+    m.z = pyo.Var(initialize=2.0)
+    m.z.fix()
+    m.c = pyo.Constraint(expr=m.x <= 1)
+    m.k = pyo.Constraint(expr=m.z >= m.q)  # 2 >= 1: dropped
+    m.obj = pyo.Objective(expr=m.x)
+    sf = compile_model(m)
+    r = Recompiler(m, sf)
+    m.q = 3.0
+    assert r.recompile(sf) is None
+    with pytest.raises(ValueError, match="trivially infeasible"):
+        compile_model(m)

@@ -32,7 +32,7 @@ from pyomo.common.collections import ComponentMap
 
 from optimizer.constants import Status
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
-from optimizer.solve.standard_form import StandardForm, compile_model
+from optimizer.solve.standard_form import Recompiler, StandardForm, compile_model
 
 STATUSES = tuple(s.value for s in Status if s is not Status.EVALUATED)
 
@@ -122,6 +122,7 @@ class UpdateStats:
     changed_row_bounds: int
     changed_coeffs: int
     update_s: float
+    recompiled: bool = False  # the arrays came from standard_form.Recompiler (changed rows only)
 
 
 def _same_structure(old: StandardForm, new: StandardForm) -> bool:
@@ -168,6 +169,7 @@ class HighsBackend:
         self._row_of: dict[int, int] | None = None  # built on first row_index() call
         self._int_idx = np.flatnonzero(sf.integrality).astype(np.int32)
         self._lazy_active: dict[bytes, np.ndarray] = {}  # lazy columns -> those enforced when the last lazy solve ended
+        self._recompiler: Recompiler | None = None  # built by the first update(params_only=True) after a full compile
 
     @property
     def columns(self) -> list:
@@ -459,6 +461,8 @@ class HighsBackend:
         a bound) is also solved in a child process on the other core (`portfolio.Companion`); its
         plan and its bound join the rounds' (both valid for the full model), a plan within the gap
         of either bound stops both, and the rounds' answer waits for the child until its limit.
+        Every plan the rounds keep is offered to the child (`Companion.offer`): the child searches
+        its neighbourhood when the plans are still far from the child's bound a third of the way in.
 
         `lazy_path`: "relaxation" (first round, nothing added), "row generation" (rows added, a
         round's incumbent satisfied them all), "repaired" (the LP repair or the neighbourhood search
@@ -485,6 +489,8 @@ class HighsBackend:
         def keep(obj: float, x: np.ndarray, source: str = "incumbent") -> None:
             if (x[idx] >= lb - tol).all() and (not best or better(obj, best[0][0])):
                 best[:] = [(obj, x.copy(), source)]
+                if companion and source != "portfolio":
+                    companion[0].offer(obj, x)  # the child may search around it (portfolio.Companion.offer)
 
         def tighter(a: float, b: float) -> float:
             """The tighter of two bounds (nan and inf are no bound)."""
@@ -556,9 +562,11 @@ class HighsBackend:
             start = (np.arange(n, dtype=np.int32), best[0][1]) if best else (
                 self._start_arrays(mip_start) if mip_start else None)
             try:
-                companion.append(Companion(sf, limit, mip_gap, highs_options, start))
+                companion.append(Companion(sf, limit, mip_gap, highs_options, start, neighbourhood=True))
             except OSError:  # no child here (no temporary space, no Python executable): the rounds alone
                 return
+            if best:
+                companion[0].offer(best[0][0], best[0][1])
             child_end[0] = time.perf_counter() + (math.inf if limit is None else limit)
 
         def absorb(wait_s: float | None = 0.0) -> None:
@@ -836,8 +844,14 @@ class HighsBackend:
         return DualResult("optimal", objective, row_map, col_map, row_dual, col_dual)
 
     # ---- persistent re-solve --------------------------------------------------------------
-    def update(self) -> UpdateStats:
+    def update(self, params_only: bool = False) -> UpdateStats:
         """Recompile the same model after mutable Param changes and push only the differences.
+
+        `params_only`: the caller guarantees only mutable Param values (and variable bounds or
+        fixings) changed since the last compile, as a sweep point's `update_params` does: from the
+        second such update on, only the objective and the rows holding a changed Param are walked
+        again (`standard_form.Recompiler`; the same arrays as a full compile, which it falls back
+        to whenever it cannot be sure). Without it the whole model is compiled again.
 
         Falls back to a full passModel when columns, rows or the sparsity pattern changed (e.g. a
         Var got fixed, a coefficient became 0). The next MIP solve starts from the previous
@@ -847,9 +861,15 @@ class HighsBackend:
         """
         t0 = time.perf_counter()
         old, x_old = self._sf, self._x
-        new = compile_model(self.model)
+        new = self._recompiler.recompile(old) if params_only and self._recompiler is not None else None
+        recompiled = new is not None
+        if new is None:
+            new = compile_model(self.model)
+            self._recompiler = Recompiler(self.model, new) if params_only else None
         if not _same_structure(old, new):
+            recompiler = self._recompiler
             self._pass(new)
+            self._recompiler = recompiler
             stats = UpdateStats(True, 0, 0, 0, 0, 0.0)
             objective_only = False
         else:
@@ -863,6 +883,7 @@ class HighsBackend:
             self._pending_start = self._start_arrays([(old.columns[i], x_old[i]) for i in keep.tolist()])
         self._x, self.last_result = None, None
         stats.update_s = time.perf_counter() - t0
+        stats.recompiled = recompiled
         return stats
 
     def _push_differences(self, old: StandardForm, new: StandardForm) -> UpdateStats:

@@ -172,7 +172,7 @@ class _Solver:
         update_params(self.model, data)
         sr.build_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        self.backend.update()
+        self.backend.update(params_only=True)  # update_params changed Param values only
         sr.handoff_s = time.perf_counter() - t1
         if self._cash_floor(res):
             return res

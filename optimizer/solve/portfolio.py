@@ -26,7 +26,15 @@ time left to the parent's rounds as its limit, one HiGHS thread, and the best pl
 its MIP start. The parent polls it from its MIP callbacks (non-blocking), waits for it at the end
 at most ``PORTFOLIO_GRACE_S`` past its limit, and then stops it (SIGTERM: HiGHS stops at its next
 check and the incumbent is still written) or kills it. A child whose parent dies (killed before it
-could stop it) exits within 0.5 s: never an orphan solving for nobody.
+could stop it) removes its temporary folder and exits within 0.5 s: never an orphan solving for
+nobody, nor files left in the temporary directory.
+
+The child's neighbourhood search. The parent offers the child every plan of the full model it
+keeps (`Companion.offer`, from the rounds and their repairs). Once the child has run a third of
+its limit it compares the best plan known with its bound; when they are more than 10 % apart it
+stops, searches a RINS neighbourhood of that plan, then runs the full MIP again from the best plan
+(`_portfolio_worker.py` has the rule and the measurements behind it). Its plans stay the full
+model's and its bound the tighter of its two full runs', so the parent merges them as before.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ class CompanionAnswer:
     objective: float
     bound: float
     x: np.ndarray | None
+    neighbourhood: bool = False  # the child split its time for a neighbourhood search (_portfolio_worker.py)
 
     @property
     def has_solution(self) -> bool:
@@ -70,10 +79,12 @@ class Companion:
     """The full model of `sf` (a `standard_form.StandardForm`) solved by HiGHS in a child process.
 
     `time_limit_s`: the child's limit (None: none); `start`: an optional MIP start as
-    (column indices, values). Use as a context manager, or call `close()`."""
+    (column indices, values); `neighbourhood`: let the child search a RINS neighbourhood of the
+    best plan known when, a third of the way in, it is still more than 10 % from the child's bound
+    (then the MIP again; `_portfolio_worker.py`). Use as a context manager, or call `close()`."""
 
     def __init__(self, sf, time_limit_s: float | None, mip_gap: float, highs_options: dict | None = None,
-                 start: tuple[np.ndarray, np.ndarray] | None = None, threads: int = 1):
+                 start: tuple[np.ndarray, np.ndarray] | None = None, threads: int = 1, neighbourhood: bool = False):
         self._dir = tempfile.mkdtemp(prefix="mhpo-portfolio-")
         model, self._out = os.path.join(self._dir, "model.npz"), os.path.join(self._dir, "answer.npz")
         A = sf.A
@@ -84,7 +95,7 @@ class Companion:
             "data": A.data, "integrality": sf.integrality, "sense": np.asarray(sf.sense),
             "offset": np.asarray(sf.offset), "mip_gap": np.asarray(float(mip_gap)), "threads": np.asarray(int(threads)),
             "time_limit_s": np.asarray(math.inf if time_limit_s is None else float(time_limit_s)),
-            "highs_options": np.asarray(json.dumps(highs_options or {})),
+            "highs_options": np.asarray(json.dumps(highs_options or {})), "neighbourhood": np.asarray(bool(neighbourhood)),
         }  # fmt: skip
         if start is not None:
             arrays["start_index"] = np.asarray(start[0], dtype=np.int32)
@@ -93,6 +104,20 @@ class Companion:
         self._answer: CompanionAnswer | None = None
         self._proc = subprocess.Popen([sys.executable, str(WORKER), model, self._out, str(os.getpid())], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def offer(self, objective: float, x: np.ndarray) -> None:
+        """Offer the child a plan feasible for the full model (the parent's best so far): it reads
+        it when it decides whether to search a neighbourhood (`_portfolio_worker.py`). Written to a
+        temporary name and renamed, so the child never reads half a file; a failure is ignored (the
+        child then decides on its own plans)."""
+        if self._answer is not None or self._proc.poll() is not None:
+            return
+        tmp = os.path.join(self._dir, "offer.part.npz")
+        try:
+            np.savez(tmp, objective=np.asarray(float(objective)), x=np.asarray(x, dtype=np.float64))
+            os.replace(tmp, os.path.join(self._dir, "offer.npz"))
+        except OSError:
+            pass
 
     def answer(self, wait_s: float | None = 0.0) -> CompanionAnswer | None:
         """The child's answer once it has finished (waiting at most `wait_s` seconds, None: until it
@@ -128,6 +153,7 @@ class Companion:
         try:
             with np.load(self._out) as z:
                 x = z["x"] if bool(z["has_solution"]) else None
-                return CompanionAnswer(str(z["status"]), float(z["objective"]), float(z["bound"]), x)
+                return CompanionAnswer(str(z["status"]), float(z["objective"]), float(z["bound"]), x,
+                                       bool(z["neighbourhood"]) if "neighbourhood" in z.files else False)
         except (OSError, KeyError, ValueError):  # the child died before writing (killed, out of memory)
             return CompanionAnswer(f"child exited with code {self._proc.returncode}", math.nan, math.nan, None)
