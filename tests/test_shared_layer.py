@@ -857,3 +857,53 @@ def test_discount_factors_per_rate_class():
     q0 = compile_instance(Instance.from_dict(QUARTERLY))
     assert q0.item_df("mining_revenue_usd").tolist() == quarters(0.1)
     assert q0.item_df("terminal_mining_usd").tolist() == [approx(1.1 ** -1.5)] * 6
+
+
+# ---------------------------------------------------------------- the terminal lease NOI per scenario (Data.lease_terminal_usd)
+
+
+def _terminal_lease(d: dict, lease: str, month: str, site: str):
+    """Data.lease_terminal_usd of `lease` handed over in `month` at `site`, per scenario."""
+    data = compile_instance(Instance.from_dict(d))
+    return data.lease_terminal_usd(lease, data.tl.period_of(month), site)
+
+
+def test_racks_held_past_the_end_pay_fixed_opex_in_a_scenario_whose_lease_has_ended():
+    # lease T (1 MW = 10 racks of 100 kW, 100 USD/kW-month, pass-through) handed over 2026-03 for 10
+    # months: on time it ends with the horizon (2026-12); scenario "late" starts it a month later, so
+    # its rack stays reserved through 2027-01 (n = 1 month after the end) in every scenario.
+    # r = 0, fixed HPC opex 1,000 USD/MW-month:
+    #   on_time: no rent after the end, the held rack's opex 1,000 x 1 MW x 1 month = -1,000
+    #   late:    2027-01 rent 1 MW x 1,000 kW x 100 = 100,000, less the same 1,000 = 99,000
+    from test_hpc_levers import _tranche_instance
+
+    d = _tranche_instance(tranches=None, term_months=10)
+    d["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 1_000
+    assert _terminal_lease(d, "T", "2026-03", "h").tolist() == pytest.approx([-1_000.0, 99_000.0])
+
+
+def test_terminal_power_of_a_probable_renewal_follows_its_weights():
+    # lease O (1 MW, 100 USD/kW-month from 2026-04 for 6 months, the landlord pays its power at the
+    # index price 40 USD/MWh, PUE 1.2), two renewals of 3 months with probability 0.5, rent +10 % each;
+    # renewal 2 runs 2027-01..03 after the end with weight 0.25 (r = 0):
+    #   NOI 3 x 100,000 x 1.1^2 x 0.25 = 90,750; fixed opex 10,000 x 1 MW x 3 held months = 30,000;
+    #   power 1.2 x 1 MW x 0.25 x (31 + 28 + 31) x 24 h x 40 = 25,920  ->  34,830
+    from test_hpc_levers import _option_instance
+
+    d = _option_instance(renewals={"count": 2, "term_months": 3, "probability": 0.5, "rent_step_share": 0.1},
+                         power_passthrough=False)
+    d["sites"][0]["fixed_opex_hpc_usd_per_mw_month"] = 10_000
+    assert _terminal_lease(d, "O", "2026-04", "c").tolist() == pytest.approx([90_750 - 30_000 - 25_920])
+
+
+def test_terminal_power_of_two_tranches_is_counted_tranche_by_tranche():
+    # lease T in two tranches handed over 2026-03, 11 months each, no delay, the landlord pays the
+    # power (40 USD/MWh, PUE 1.2): tranche 1 (0.6 MW, 2026-03..2027-01) runs 1 month after the end,
+    # tranche 2 (0.4 MW from 2026-05, to 2027-03) 3 months. r = 0:
+    #   rent 0.6 x 100,000 x 1 + 0.4 x 100,000 x 3 = 180,000
+    #   power 1.2 x 40 x (0.6 x 744 h + 0.4 x (744 + 672 + 744) h) = 62,899.2  ->  117,100.8
+    # (the whole lease's 1 MW priced over tranche 1's single month would give 180,000 - 35,712)
+    from test_hpc_levers import _tranche_instance
+
+    d = _tranche_instance(term_months=11, delay_exposed=False, power_passthrough=False)
+    assert _terminal_lease(d, "T", "2026-03", "h").tolist() == pytest.approx([117_100.8, 117_100.8])

@@ -237,8 +237,6 @@ class Data:
             A = wgt.shape[1]
             n = int(wgt[0].sum()) if len(wgt) == 1 else -1
             if n >= 0 and np.array_equal(wgt[0], (np.arange(A) < n).astype(float)):
-                if n == 0 and fixed == 0:
-                    continue
                 power = 0.0 if l.gpu_option is not None else l.it_mw * float(self.lease_power_net_after(l, site_id, n)[w])
             else:
                 df, hours = self.df_after[:A], self.hours_after[:A]
