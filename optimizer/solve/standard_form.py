@@ -135,6 +135,18 @@ def _linear(expr, visitor):
     return ans.constant, {k: c for k, c in lin.items() if c} if not all(lin.values()) else lin
 
 
+def _bounded_linear(con, visitor):
+    """(lower, upper, constant, {id(var): coef}) of a constraint: its bounds' values (None for
+    none) and its body as a linear expression."""
+    lb, body, ub = con.to_bounded_expression()
+    if lb is not None and lb.__class__ not in native_numeric_types:
+        lb = pyo.value(lb)
+    if ub is not None and ub.__class__ not in native_numeric_types:
+        ub = pyo.value(ub)
+    const, lin = _linear(body, visitor)
+    return lb, ub, const, lin
+
+
 def compile_model(model: pyo.ConcreteModel) -> StandardForm:
     """The model's standard form (see the module docstring); same arrays as `compile_with_pyomo`."""
     with PauseGC():
@@ -152,12 +164,7 @@ def _compile(model) -> StandardForm:
 
     rows, rhs_lo, rhs_up, row_ptr, row_vars, row_coefs = [], [], [], [0], [], []
     for con in model.component_data_objects(pyo.Constraint, active=True, sort=sorter):
-        lb, body, ub = con.to_bounded_expression()
-        if lb is not None and lb.__class__ not in native_numeric_types:
-            lb = pyo.value(lb)
-        if ub is not None and ub.__class__ not in native_numeric_types:
-            ub = pyo.value(ub)
-        const, lin = _linear(body, visitor)
+        lb, ub, const, lin = _bounded_linear(con, visitor)
         if lb is None and ub is None:
             continue
         if not lin:  # a constant row: kept out, or the model is infeasible on the data alone
@@ -319,12 +326,7 @@ class Recompiler:
         col_of = self._col_of
         with PauseGC():
             for i in rows:
-                lb, body, ub = sf.rows[i].to_bounded_expression()
-                if lb is not None and lb.__class__ not in native_numeric_types:
-                    lb = pyo.value(lb)
-                if ub is not None and ub.__class__ not in native_numeric_types:
-                    ub = pyo.value(ub)
-                const, lin = _linear(body, visitor)
+                lb, ub, const, lin = _bounded_linear(sf.rows[i], visitor)
                 a, b = self._row_ptr[i], self._row_ptr[i + 1]
                 if (lb is None and ub is None) or len(lin) != b - a:
                     return None
