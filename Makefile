@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 DEMO := instances/demo.yaml
 BASELINES := keep-mining convert-asap greedy
 
-.PHONY: demo baselines test lint chromium doctor clean mutation
+.PHONY: demo baselines test lint chromium doctor clean mutation mutation-full
 
 demo: $(STAMP)
 	$(BIN)/optimizer validate $(DEMO)
@@ -74,15 +74,25 @@ clean:
 
 # Mutation testing (benchmarks/MUTATION.md): mutmut over the economics, data, evaluator and model
 # modules, layer by layer, each against its own fast test subset ([tool.mutmut] and
-# [tool.mutmut_layers.*] in pyproject.toml). State in mutants/<layer>/: a second run re-tests only
-# changed functions; `rm -rf mutants` for a run from scratch. `make mutation MUTATION_LAYERS=shared`
-# runs one layer (shared, evaluator, model); MUTATION_JOBS workers (1 on a shared machine).
+# [tool.mutmut_layers.*] in pyproject.toml). `make mutation` fits about 30 minutes on 2 cores: the
+# shared layer whole, and a stratified random sample of the evaluator's and the model's mutants that
+# have no verdict yet (MUTATION_SAMPLE, per layer; seed MUTATION_SEED), whose scores MUTATION.md gives
+# as estimates with a 95 % interval (the sizing: benchmarks/mutation_notes.md). `make mutation-full`
+# runs every mutant (hours). State in mutants/<layer>/: verdicts are kept and reused, a later run
+# re-tests only changed functions; `rm -rf mutants` for a run from scratch.
+# `make mutation MUTATION_LAYERS=shared` runs one layer (shared, evaluator, model); MUTATION_JOBS workers.
 MUTATION_JOBS ?= 2
 MUTATION_LAYERS ?=
+MUTATION_SAMPLE ?= evaluator=150 model=300
+MUTATION_SEED ?= 1
 MUTATION_STAMP := $(VENV)/.installed-mutation
 $(MUTATION_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
 	touch $@ $(TEST_STAMP) $(STAMP)
 
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python benchmarks/mutation_report.py --run --jobs $(MUTATION_JOBS) $(foreach l,$(MUTATION_LAYERS),--layer $(l))
+	$(BIN)/python benchmarks/mutation_report.py --run --jobs $(MUTATION_JOBS) $(foreach l,$(MUTATION_LAYERS),--layer $(l)) \
+		$(foreach s,$(MUTATION_SAMPLE),--sample $(s)) --seed $(MUTATION_SEED)
+
+mutation-full: $(MUTATION_STAMP)
+	$(MAKE) mutation MUTATION_SAMPLE=0

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/mutation_report.py --run [--jobs 1] [--layer shared ...]   # mutmut, then the report
     .venv/bin/python benchmarks/mutation_report.py --run 'optimizer.kernel.finance.x_cvar_usd__mutmut_13'
+    .venv/bin/python benchmarks/mutation_report.py --run --sample evaluator=150 --sample model=300 --seed 1   # a sample
     .venv/bin/python benchmarks/mutation_report.py                                          # the report of the last runs
 
 Layers. The modules are mutated in layers, each with its own small, fast test subset: a mutant
@@ -286,14 +287,117 @@ def _unexplained_survivors(d: Path, cfg: dict) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------------------------------ sampling
+
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+
+
+def draw_sample(d: Path, cfg: dict, n: int, seed: int, minimum: int, exclude: set[str]) -> dict:
+    """A stratified random sample of the layer's mutants that have no verdict yet, ``n`` in all.
+
+    Strata: the layer's modules. Module h with N_h mutants not run gets n_h = min(N_h, max(minimum,
+    round(n N_h / sum N))) of them (proportional allocation, at least ``minimum`` so that every
+    module gets an estimate), drawn without replacement by ``random.Random(f"{seed}/{module}")`` from
+    its sorted names: the same state and seed draw the same mutants. Mutants that already have a
+    verdict are not drawn: they are a census stratum (their verdicts are exact and reused, see
+    ``_estimate``); ``exclude`` (the unexplained survivors tried again by name) are left out too."""
+    import random
+
+    unrun: dict[str, list[str]] = {}
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if meta.exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            names = sorted(k for k, c in codes.items() if c is None and k not in exclude)
+            if names:
+                unrun[src] = names
+    total = sum(map(len, unrun.values()))
+    modules = {}
+    for src, names in unrun.items():
+        k = min(len(names), max(minimum, round(n * len(names) / total)))
+        drawn = sorted(random.Random(f"{seed}/{src}").sample(names, k))
+        modules[src] = {"population": len(names), "drawn": drawn}
+    return {"seed": seed, "n": n, "minimum": minimum, "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "modules": modules}
+
+
+def _wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _parts(c: Counter) -> dict | None:
+    """A module's census and sample parts for the estimator; None when it has mutants not run and no sample.
+
+    census: the mutants with a verdict that were not drawn (exact); stratum: the N mutants that had no
+    verdict when the sample was drawn, of which n were drawn and have a verdict: k killed (or timed
+    out), e equivalent. The stratum's non-equivalent mutants are estimated as M = N (n - e) / n and
+    their killed share as q = k / (n - e)."""
+    N = c["not run"] + c["sampled"] if c["not run"] else 0  # every mutant has a verdict: all census, exact
+    n, k, e = (c["sampled"], c["s_caught"], c["s_equivalent"]) if N else (0, 0, 0)
+    census_caught = c["killed"] + c["timeout"] - k
+    census_nonequiv = c["generated"] - N - (c["equivalent"] - e)
+    if N == 0:
+        return {"caught": census_caught, "denom": census_nonequiv + c["uncovered"], "M": 0.0, "q": 0.0, "n1": 0, "k": 0, "N": 0}
+    if n - e <= 0:
+        return None
+    M = N * (n - e) / n
+    return {"caught": census_caught, "denom": census_nonequiv + c["uncovered"] + M, "M": M, "q": k / (n - e),
+            "n1": n - e, "k": k, "N": N}
+
+
+def _estimate(parts: list[dict]) -> tuple[float, float, float] | None:
+    """(score, low, high) of one module (one part: Wilson interval of q mapped through the score) or of
+    several (stratified: a normal interval whose variance is sum M_h^2 q~_h (1 - q~_h) / n_h (1 - n_h / N_h),
+    q~ = (k + 2) / (n + 4) so that a stratum with every sampled mutant killed still counts). Exact
+    (low = high = score) when no part is sampled."""
+    denom = sum(p["denom"] for p in parts)
+    if denom <= 0:
+        return 1.0, 1.0, 1.0
+    score = (sum(p["caught"] for p in parts) + sum(p["M"] * p["q"] for p in parts)) / denom
+    sampled = [p for p in parts if p["N"]]
+    if not sampled:
+        return score, score, score
+    if len(parts) == 1:
+        p = parts[0]
+        lo, hi = _wilson(p["k"], p["n1"])
+        return score, (p["caught"] + p["M"] * lo) / denom, (p["caught"] + p["M"] * hi) / denom
+    var = 0.0
+    for p in sampled:
+        qt = (p["k"] + 2) / (p["n1"] + 4)
+        fpc = max(0.0, 1 - p["n1"] / p["M"]) if p["M"] else 0.0
+        var += p["M"] ** 2 * qt * (1 - qt) / p["n1"] * fpc
+    half = Z95 * var ** 0.5 / denom
+    return score, max(0.0, score - half), min(1.0, score + half)
+
+
+def _fmt(est: tuple[float, float, float] | None, bold: bool = False) -> str:
+    if est is None:
+        return "-"
+    s, lo, hi = est
+    b = "**" if bold else ""
+    if lo == hi == s:
+        return f"{b}{s:.1%}{b}"
+    return f"{b}~{s:.1%}{b} [{lo:.1%}, {hi:.1%}]"
+
+
 def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivors: bool = False,
-               regen: bool = False, retry: list[str] | None = None, survivors: bool = False) -> dict:
+               regen: bool = False, retry: list[str] | None = None, survivors: bool = False,
+               sample: int | None = None, seed: int = 1, sample_min: int = 10) -> dict:
     """``mutmut run --max-children jobs [names]`` in mutants/<layer>/, with wall time and load-average samples.
 
     ``keep_survivors``: do not re-try the unexplained survivors (when no test changed since they survived).
     ``regen``: mutate the modules afresh first, carrying verdicts over by mutant code (``regenerate``).
     ``retry``: re-try only the unexplained survivors matching these globs (the others keep their verdict).
-    ``survivors``: run only the unexplained survivors (by name, after any regeneration)."""
+    ``survivors``: run only the unexplained survivors (by name, after any regeneration).
+    ``sample``: run a stratified random sample of that many mutants without a verdict (``draw_sample``,
+    ``seed``, at least ``sample_min`` a module), and the unexplained survivors, by name; the draw is kept
+    in mutants/<layer>/sample.json for the report's estimates."""
     d = prepare(layer, cfg)
     samples: list[float] = []
     stop = threading.Event()
@@ -306,16 +410,32 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.time()
+    cpu0 = _children_cpu()
     stale = _stale_copies(d, cfg)
     for src in stale:
         print(f"mutation_report: {src} changed since the last run: mutated afresh, verdicts carried over by mutant code")
     tests = _changed_tests(d, cfg)
     if tests:
         print(f"mutation_report: {', '.join(tests)} changed since the modules were mutated: mutated afresh (new covered lines)")
-    regen = bool(regen or stale or tests)
+    missing = [src for src in _sources(cfg) if not (d / "mutants" / (src + ".meta")).exists()]
+    if missing and sample:
+        print(f"mutation_report: {', '.join(missing)} not mutated yet: mutated first (the sample is drawn from mutmut's mutants)")
+    regen = bool(regen or stale or tests or (missing and sample))
     if regen:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
+    drawn: list[str] = []
+    if sample:
+        retried = [] if keep_survivors else _unexplained_survivors(d, cfg)
+        draw = draw_sample(d, cfg, sample, seed, sample_min, set(retried))
+        (d / "sample.json").write_text(json.dumps(draw, indent=1) + "\n")
+        drawn = [m for v in draw["modules"].values() for m in v["drawn"]]
+        print(f"mutation_report: {layer}: a sample of {len(drawn)} of the {sum(v['population'] for v in draw['modules'].values())} "
+              f"mutants without a verdict (seed {seed}), and {len(retried)} unexplained survivors, by name", flush=True)
+        names = retried + drawn
+        if retried:
+            _reset_unexplained_survivors(d, cfg, retried)
+        keep_survivors, survivors = True, False  # the survivors are in ``names``: nothing else to reset
     if survivors:
         names = _unexplained_survivors(d, cfg)
         print(f"mutation_report: {layer}: {len(names)} unexplained survivors tried again by name", flush=True)
@@ -326,7 +446,10 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     if n:
         print(f"mutation_report: {n} unexplained survivors of the last {layer} run are tried again with the current tests")
     print(f"mutation_report: layer {layer}: mutmut run in {d.relative_to(ROOT)}", flush=True)
-    rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=d)
+    if sample and not names:
+        rc = 0  # every mutant has a verdict: nothing to draw
+    else:
+        rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=d)
     wall = time.time() - t0
     stop.set()
     th.join()
@@ -336,7 +459,10 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
         "layer": layer,
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "retry": retry or [], "exit_code": rc, "wall_s": round(wall, 1), "mutants": (f"{len(names)} unexplained survivors" if survivors else " ".join(names) or "all"),
+        "jobs": jobs, "cores": cores, "keep_survivors": keep_survivors, "regenerate": regen, "retry": retry or [], "exit_code": rc, "wall_s": round(wall, 1), "mutants": (f"{len(names)} unexplained survivors" if survivors
+                    else f"a sample of {len(drawn)} (seed {seed}) and {len(names) - len(drawn)} survivors" if sample
+                    else " ".join(names) or "all"),
+        "sample": len(drawn), "cpu_s": round(_children_cpu() - cpu0, 1),
         "load_mean": round(mean_load, 2), "load_max": round(max(samples, default=0.0), 2),
         "quiet_estimate_s": round(wall * min(1.0, cores / mean_load) if mean_load > cores else wall, 1),
     }
@@ -344,6 +470,15 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     with open(WORK / "runs.jsonl", "a") as f:  # every run, for benchmarks/mutation_notes.md
         f.write(json.dumps(info) + "\n")
     return info
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) used by this process's finished children (mutmut and its workers):
+    unlike the wall time, not inflated by other users' load or by pauses (``kill -STOP``)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _git(*args: str) -> str:
@@ -410,15 +545,21 @@ def _explanation(equivalent: list[dict], src: str, name: str) -> int | None:
     return None
 
 
-def _score(c: Counter) -> tuple[float, int, int]:
-    caught = c["killed"] + c["timeout"]
-    denom = c["generated"] + c["uncovered"] - c["equivalent"]
-    return (caught / denom if denom else 1.0), caught, denom
+def _drawn(d: Path) -> set[str]:
+    """The mutants of the layer's last sample (``draw_sample``; mutants/<layer>/sample.json)."""
+    f = d / "sample.json"
+    if not f.exists():
+        return set()
+    return {m for v in json.loads(f.read_text())["modules"].values() for m in v["drawn"]}
 
 
 def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) -> tuple[list, list]:
-    """Per-module counters and the survivors of one layer (cwd must be the layer's directory)."""
+    """Per-module counters and the survivors of one layer (cwd must be the layer's directory).
+
+    Besides mutmut's verdicts, a module counts the mutants of the layer's last sample that have a
+    verdict (``sampled``: ``s_caught`` killed or timed out, ``s_equivalent``), for ``_parts``."""
     rows, survivors = [], []
+    drawn = _drawn(d)
     for src, codes in _results(d, cfg).items():
         c = Counter()
         if codes is None:  # not mutated yet (or its stale copy was dropped): every mutant still to run
@@ -432,6 +573,10 @@ def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) ->
             kind = ("killed" if code in KILLED else "survived" if code in SURVIVED else "timeout" if code in TIMEOUT
                     else "no tests" if code in (5, 33) else "not run" if code is None else f"other {code}")
             c[kind] += 1
+            sampled = name in drawn and code is not None
+            if sampled:
+                c["sampled"] += 1
+                c["s_caught"] += kind in ("killed", "timeout")
             if kind in ("survived", "no tests", "timeout") or kind.startswith("other"):  # listed (a timeout: caught)
                 fn = _function_of(name)
                 minus, plus = _diff(name, src)
@@ -440,7 +585,8 @@ def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) ->
                 if i is not None:
                     why, used[i] = equivalent[i]["why"], True
                     c["equivalent"] += 1
-                survivors.append((src, fn, name, kind, minus, plus, why))
+                    c["s_equivalent"] += sampled
+                survivors.append((src, fn, name, kind, minus, plus, why, sampled))
         possible = _all_mutants(src)
         c["uncovered"] = sum(max(n - generated_by_fn.get(fn, 0), 0) for fn, n in possible.items())
         c["generated"] = len(codes)
@@ -473,59 +619,85 @@ def report(only: list[str] | None = None) -> str:
              "Score = (killed + timeout) / (generated + uncovered - equivalent). *Timeout*: the mutant ran past mutmut's "
              "CPU-time limit, 30 x (its tests' time + 1 s), an endless loop the tests caught (listed below). "
              "*Uncovered*: mutants mutmut would make on lines the "
-             "layer's tests never execute (not generated, scored as survivors). A module with mutants not run yet has no "
-             "score (`-`), and neither has a layer or the total that contains one.", ""]
-    complete, everything = Counter(), Counter()
-    partial = []
-    table_lines = ["| layer | module | generated | killed | survived | equivalent | timeout | no tests | not run | uncovered | score |",
-                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "layer's tests never execute (not generated, counted exactly and scored as survivors).", "",
+             "**Exact and estimated figures.** A score without `~` is exact: every mutant of the module has a verdict. "
+             "A score written `~x [lo, hi]` is a sample estimate with its 95 % interval: the module still has mutants "
+             "without a verdict (*not run*), and `make mutation` ran a stratified random sample of them "
+             "(`mutation_report.py --sample`, column *sampled*: drawn and run). The estimator treats the mutants that "
+             "already had a verdict (earlier full or partial runs; reused, not run again) as an exact census stratum, "
+             "the N mutants that had none as a sampled stratum: of its n sampled mutants k were killed (or timed out) "
+             "and e are equivalent, so the stratum holds M = N (n - e) / n non-equivalent mutants of which a share "
+             "q = k / (n - e) is killed, and score = (census killed + M q) / (census generated - census equivalent "
+             "+ M + uncovered). A module's interval is the Wilson score interval of q (k of n - e, z = 1.96) put "
+             "through that formula; a layer's or the total's is the stratified normal interval score +- 1.96 sqrt(V) / "
+             "denominator, V = sum over modules of M^2 q~ (1 - q~) / (n - e) x (1 - (n - e) / M), q~ = (k + 2) / "
+             "(n - e + 4). The share of equivalent mutants in the stratum (e / n) is taken as known (its own "
+             "sampling error is not in the interval). A module with mutants not run and no sample has no score (`-`), "
+             "nor has a layer or the total that contains one.", ""]
+    exact_all, parts_all, no_score = [], [], False
+    partial, estimated = [], []
+    table_lines = ["| layer | module | generated | killed | survived | equivalent | timeout | no tests | not run | sampled | uncovered | score |",
+                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     run_lines = []
+    everything = Counter()
     for layer, cfg in table.items():
         res = per_layer[layer]
         tests = " ".join(cfg.get("pytest_add_cli_args_test_selection", []))
         if res is None:
             n = sum(sum(_all_mutants(src).values()) for src in _sources(cfg))
-            table_lines.append(f"| {layer} | (never run; {len(_sources(cfg))} modules) | {n} | | | | | | {n} | | - |")
+            table_lines.append(f"| {layer} | (never run; {len(_sources(cfg))} modules) | {n} | | | | | | {n} | | | - |")
             everything["generated"] += n
             everything["not run"] += n
             partial.append(f"layer {layer} (never run)")
+            no_score = True
             continue
         rows, _ = res
-        lc = Counter()
+        lc, layer_parts = Counter(), []
         for src, c in rows:
             lc.update(c)
-            if c["not run"]:
+            pt = _parts(c)
+            est = _estimate([pt]) if pt is not None else None
+            if pt is None:
                 partial.append(f"`{src}`")
             else:
-                complete.update(c)
-            sc = _score(c)[0]
+                layer_parts.append(pt)
+                (estimated if pt["N"] else exact_all).append((src, pt))
             name = f"{src} (not generated yet)" if c["not generated yet"] else src
             table_lines.append(f"| {layer} | {name} | {c['generated']} | {c['killed']} | {c['survived']} | {c['equivalent']} | "
-                               f"{c['timeout']} | {c['no tests']} | {c['not run']} | {c['uncovered']} | "
-                               f"{'-' if c['not run'] else f'{sc:.1%}'} |")
+                               f"{c['timeout']} | {c['no tests']} | {c['not run']} | {c['sampled'] or ''} | {c['uncovered']} | "
+                               f"{_fmt(est)} |")
         everything.update(lc)
-        sc = _score(lc)[0]
+        lest = _estimate(layer_parts) if len(layer_parts) == len(rows) else None
+        no_score = no_score or lest is None
+        parts_all += layer_parts
         table_lines.append(f"| **{layer}** | **all {len(rows)}** | {lc['generated']} | {lc['killed']} | {lc['survived']} | "
-                           f"{lc['equivalent']} | {lc['timeout']} | {lc['no tests']} | {lc['not run']} | {lc['uncovered']} | "
-                           f"{'-' if lc['not run'] else f'**{sc:.1%}**'} |")
+                           f"{lc['equivalent']} | {lc['timeout']} | {lc['no tests']} | {lc['not run']} | {lc['sampled'] or ''} | "
+                           f"{lc['uncovered']} | {_fmt(lest, bold=True)} |")
         info_path = WORK / layer / "run.json"
         if info_path.exists():
             info = json.loads(info_path.read_text())
+            cpu = f", CPU {info['cpu_s'] / 60:.1f} min" if "cpu_s" in info else ""
             run_lines.append(
                 f"- **{layer}** (tests: `{tests}`): last run ({info.get('mutants', 'all')} mutants) {info['date_utc']} UTC "
                 f"at commit {info['commit']}, {info['jobs']} worker(s) on {info['cores']} cores: wall time "
-                f"{info['wall_s'] / 60:.1f} min, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
+                f"{info['wall_s'] / 60:.1f} min{cpu}, 1-minute load average {info['load_mean']} mean / {info['load_max']} max "
                 f"(shared machine); quiet-machine estimate {info['quiet_estimate_s'] / 60:.1f} min.")
-    sc, k, dn = _score(everything)
+    total = _estimate(parts_all) if not no_score else None
     table_lines.append(f"| **all** | | {everything['generated']} | {everything['killed']} | {everything['survived']} | "
                        f"{everything['equivalent']} | {everything['timeout']} | {everything['no tests']} | "
-                       f"{everything['not run']} | {everything['uncovered']} | {'-' if everything['not run'] else f'**{sc:.1%}**'} |")
-    s, k, dn = _score(complete)
-    if complete["generated"] or complete["uncovered"]:
-        lines += [f"**Score of the modules run to the end: {s:.1%}** ({k} killed or timed out of {dn} non-equivalent mutants; "
-                  f"target {TARGET:.0%}).", ""]
+                       f"{everything['not run']} | {everything['sampled'] or ''} | {everything['uncovered']} | {_fmt(total, bold=True)} |")
+    if exact_all:
+        s, _, _ = _estimate([p for _, p in exact_all])
+        k = sum(p["caught"] for _, p in exact_all)
+        dn = sum(p["denom"] for _, p in exact_all)
+        lines += [f"**Exact score of the {len(exact_all)} modules run to the end: {s:.1%}** ({k} killed or timed out of "
+                  f"{dn:.0f} non-equivalent mutants; target {TARGET:.0%}).", ""]
+    if estimated:
+        est = _estimate([p for _, p in exact_all + estimated])
+        lines += [f"**Estimated score of the {len(exact_all) + len(estimated)} modules with a score (exact ones and "
+                  f"{len(estimated)} sampled): {_fmt(est)}** (95 % interval; target {TARGET:.0%}).", ""]
     if partial:
-        lines += ["**Not complete** (no score until every mutant has run): " + ", ".join(partial) + ".", ""]
+        lines += ["**No score** (mutants not run and no sample): " + ", ".join(partial) + ".", ""]
     lines += table_lines + [""]
     if run_lines:
         lines += ["Runs (an incremental run re-tests only the functions changed since the last one):", ""] + run_lines + [""]
@@ -540,8 +712,9 @@ def report(only: list[str] | None = None) -> str:
         lines.append("None.")
     for src, svs in by_file.items():
         lines += [f"### {src}", ""]
-        for _, fn, name, kind, minus, plus, why in svs:
+        for _, fn, name, kind, minus, plus, why, sampled in svs:
             tag = "equivalent" if why else ("timeout: caught" if kind == "timeout" else "UNEXPLAINED " + kind)
+            tag += ", sampled" if sampled else ""
             lines.append(f"- `{fn}` ({name.rsplit('__mutmut_', 1)[-1]}, {tag}): `{minus}` -> `{plus}`"
                          + (f"  \n  {why}" if why else ""))
         lines.append("")
@@ -567,6 +740,11 @@ def main() -> None:
                     help="re-try only the unexplained survivors matching this glob (repeatable; the others keep their verdict)")
     ap.add_argument("--survivors", action="store_true",
                     help="run only the unexplained survivors, by name (after mutating afresh when tests changed)")
+    ap.add_argument("--sample", action="append", default=[], metavar="[LAYER=]N",
+                    help="run a stratified random sample of N mutants without a verdict (per layer; LAYER=N for one "
+                         "layer; 0: every mutant), and the unexplained survivors, by name; repeatable")
+    ap.add_argument("--seed", type=int, default=1, help="the sample's seed (default 1)")
+    ap.add_argument("--sample-min", type=int, default=10, help="at least this many sampled mutants a module (default 10)")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     table = layers()
@@ -578,11 +756,19 @@ def main() -> None:
         chosen = [lyr for lyr in chosen if any(lyr in _layer_of(n, table) for n in args.names)]
         if not chosen:
             raise SystemExit(f"mutation_report: no layer has a module matching {args.names}")
+    sample: dict[str, int] = {}
+    for spec in args.sample:
+        lyr, _, n = spec.rpartition("=")
+        if lyr and lyr not in table:
+            raise SystemExit(f"mutation_report: unknown layer {lyr!r} in --sample {spec}; layers: {list(table)}")
+        for x in ([lyr] if lyr else table):
+            sample[x] = int(n)
     if args.run:
         for layer in chosen:
             cfg = table[layer]
             names = [n for n in args.names if layer in _layer_of(n, {layer: cfg})]
-            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate, args.retry, args.survivors)
+            info = run_mutmut(layer, cfg, args.jobs, names, args.keep_survivors, args.regenerate, args.retry, args.survivors,
+                              sample=sample.get(layer) or None, seed=args.seed, sample_min=args.sample_min)
             print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
             OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
     OUT.write_text(report() + "\n")
