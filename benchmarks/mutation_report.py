@@ -295,9 +295,9 @@ Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 def draw_sample(d: Path, cfg: dict, n: int, seed: int, minimum: int, exclude: set[str]) -> dict:
     """A stratified random sample of the layer's mutants that have no verdict yet, ``n`` in all.
 
-    Strata: the layer's modules. Module h with N_h mutants not run gets n_h = min(N_h, max(minimum,
-    round(n N_h / sum N))) of them (proportional allocation, at least ``minimum`` so that every
-    module gets an estimate), drawn without replacement by ``random.Random(f"{seed}/{module}")`` from
+    Strata: the layer's modules. Module h with N_h mutants not run gets b_h = min(N_h, minimum) of them
+    (so that every module gets an estimate) plus its proportional share of the rest, round((n - sum b)
+    (N_h - b_h) / sum (N - b)) (capped at N_h: about n in all), drawn without replacement by ``random.Random(f"{seed}/{module}")`` from
     its sorted names: the same state and seed draw the same mutants. Mutants that already have a
     verdict are not drawn: they are a census stratum (their verdicts are exact and reused, see
     ``_estimate``); ``exclude`` (the unexplained survivors tried again by name) are left out too."""
@@ -311,10 +311,12 @@ def draw_sample(d: Path, cfg: dict, n: int, seed: int, minimum: int, exclude: se
             names = sorted(k for k, c in codes.items() if c is None and k not in exclude)
             if names:
                 unrun[src] = names
-    total = sum(map(len, unrun.values()))
+    base = {src: min(len(names), minimum) for src, names in unrun.items()}
+    rest = max(0, n - sum(base.values()))
+    spare = sum(len(names) - base[src] for src, names in unrun.items())
     modules = {}
     for src, names in unrun.items():
-        k = min(len(names), max(minimum, round(n * len(names) / total)))
+        k = min(len(names), base[src] + (round(rest * (len(names) - base[src]) / spare) if spare else 0))
         drawn = sorted(random.Random(f"{seed}/{src}").sample(names, k))
         modules[src] = {"population": len(names), "drawn": drawn}
     return {"seed": seed, "n": n, "minimum": minimum, "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
@@ -402,12 +404,12 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     samples: list[float] = []
     stop = threading.Event()
 
-    def sample() -> None:
+    def load_sampler() -> None:
         while not stop.is_set():
             samples.append(os.getloadavg()[0])
             stop.wait(15.0)
 
-    th = threading.Thread(target=sample, daemon=True)
+    th = threading.Thread(target=load_sampler, daemon=True)
     th.start()
     t0 = time.time()
     cpu0 = _children_cpu()
