@@ -907,3 +907,158 @@ def test_terminal_power_of_two_tranches_is_counted_tranche_by_tranche():
 
     d = _tranche_instance(term_months=11, delay_exposed=False, power_passthrough=False)
     assert _terminal_lease(d, "T", "2026-03", "h").tolist() == pytest.approx([117_100.8, 117_100.8])
+
+
+# ---------------------------------------------------------------- holder renewals and tax schedules
+# (economics/leases.holder_exercise and kernel/tax.depreciation_fractions: pure functions of their
+# arguments, valued here from models/economics.md's rules without compiling an instance)
+
+def _holder_lease(term_months=18):
+    from types import SimpleNamespace
+
+    # a lease of 18 months escalating 3 %/year on each anniversary, three 12-month renewals each
+    # stepping the rent 5 % (renewal j: x 1.05^j), in "holder" mode (the tenant renews while its
+    # renewal rent, relative to the lease's rate, is at or below the market index)
+    return SimpleNamespace(term_months=term_months, escalator_per_year=0.03,
+                           renewals=SimpleNamespace(count=3, term_months=12, rent_step_share=0.05))
+
+
+def test_holder_renewals_by_hand():
+    import numpy as np
+
+    from optimizer.economics.leases import holder_exercise
+    from optimizer.kernel.timeline import Timeline
+
+    tl = Timeline(start=24_300, n_periods=40)  # 40 monthly periods: horizon months 0..39
+    s = tl.start + 2                            # the tranche starts in horizon month 2
+    # renewal j starts at s + 18 + 12 (j - 1) = horizon month 20, 32, 44 (after the end: read at month 39);
+    # its rent = 1.03^floor((18 + 12 (j - 1)) / 12) x 1.05^j:
+    #   j=1: 1.03^1 x 1.05   = 1.0815
+    #   j=2: 1.03^2 x 1.05^2 = 1.0609 x 1.1025 = 1.16964225
+    #   j=3: 1.03^3 x 1.05^3 = 1.092727 x 1.157625 = 1.264968...
+    lease = _holder_lease()
+
+    def idx(**months):
+        out = np.full(tl.n_months, 1.0)
+        for k, v in months.items():
+            out[int(k[1:])] = v
+        return out
+
+    assert holder_exercise(lease, s, np.full(tl.n_months, 2.0), tl) == 3            # every renewal below the market
+    # market 1.09 everywhere: j=1 (1.0815 <= 1.09) renews, j=2 (1.1696 > 1.09) is refused: 1
+    # (the escalator counts whole years: 1.03^1.5 x 1.05 = 1.0976 > 1.09 would refuse j=1)
+    assert holder_exercise(lease, s, np.full(tl.n_months, 1.09), tl) == 1
+    # the market exactly at j=1's rent: "at or below" renews
+    assert holder_exercise(lease, s, idx(m20=1.03 * 1.05, m32=1.0, m39=2.0), tl) == 1
+    # the first refusal ends the renewals (j=2 and 3 would be taken at month 32 and 39)
+    assert holder_exercise(lease, s, idx(m20=1.0, m32=2.0, m39=2.0), tl) == 0
+    # j=3 starts after the horizon: read at its last month 39 (1.20 < 1.265: refused), not month 38
+    assert holder_exercise(lease, s, idx(m20=2.0, m32=2.0, m38=2.0, m39=1.20), tl) == 2
+    assert holder_exercise(lease, s, idx(m20=2.0, m32=2.0, m38=1.0, m39=1.30), tl) == 3
+    # a tranche that started 30 months before the horizon: its renewals start at months -12 and 0
+    # (both read at month 0) and 12
+    early = tl.start - 30
+    assert holder_exercise(lease, early, idx(m0=2.0, m12=2.0), tl) == 3
+    assert holder_exercise(lease, early, idx(m0=2.0, m1=2.0, m12=1.0), tl) == 2
+    # a lease with no renewal
+    none = _holder_lease()
+    none.renewals.count = 0
+    assert holder_exercise(none, s, np.full(tl.n_months, 2.0), tl) == 0
+
+
+def test_depreciation_schedules_by_hand():
+    from optimizer.kernel.tax import depreciation_fractions
+
+    assert list(depreciation_fractions("none")) == []
+    # straight line over 4 years: 1/4 a year; with a 40 % bonus: 0.4 + 0.6/4 = 0.55, then 0.6/4 = 0.15
+    assert list(depreciation_fractions("straight_line", 4)) == pytest.approx([0.25] * 4, abs=1e-15)
+    assert list(depreciation_fractions("straight_line", 4, 0.4)) == pytest.approx([0.55, 0.15, 0.15, 0.15], abs=1e-15)
+    # MACRS 3-year (IRS Pub. 946 Table A-1): 33.33 %, 44.45 %, 14.81 %, 7.41 %
+    assert list(depreciation_fractions("macrs", 3)) == pytest.approx([0.3333, 0.4445, 0.1481, 0.0741], abs=1e-15)
+    for bad in [("straight_line", None), ("straight_line", 0), ("macrs", 4), ("declining", 5)]:
+        with pytest.raises(ValueError):
+            depreciation_fractions(*bad)
+    for share in (-0.1, 1.1):
+        with pytest.raises(ValueError):
+            depreciation_fractions("straight_line", 4, share)
+    # the bounds themselves are allowed: 0 (none in year 0 beyond the schedule) and 1 (all of it)
+    assert list(depreciation_fractions("straight_line", 2, 1.0)) == pytest.approx([1.0, 0.0], abs=1e-15)
+    assert list(depreciation_fractions("straight_line", 2, 0.0)) == pytest.approx([0.5, 0.5], abs=1e-15)
+
+
+def test_tree_paths_and_periods_by_hand():
+    import numpy as np
+
+    from optimizer.economics.tree import build_tree
+
+    # 5 periods, branch months at periods 1 and 3: depth(t) = [0, 1, 1, 2, 2], commitments one depth
+    # earlier: [0, 0, 0, 1, 1]. Paths s0 a/x, s1 a/y, s2 b/x, s3 b/x (s2 and s3 share a leaf).
+    tree = build_tree(5, np.array([0.1, 0.2, 0.3, 0.4]), ["s0", "s1", "s2", "s3"], [f"p{t}" for t in range(5)],
+                      branch_periods=[1, 3], paths={"s0": ["a", "x"], "s1": ["a", "y"], "s2": ["b", "x"], "s3": ["b", "x"]})
+    by = tree.by_name
+    assert [n.name for n in tree.children(by["root"])] == ["a", "b"]
+    assert [n.name for n in tree.children(by["b"])] == ["b/x"] and tree.children(by["a/x"]) == []
+    assert [n.name for n in tree.path(1)] == ["root", "a", "a/y"] and [n.name for n in tree.path(3)] == ["root", "b", "b/x"]
+    assert tree.op_periods(by["root"]) == [0] and tree.op_periods(by["a"]) == [1, 2] and tree.op_periods(by["b/x"]) == [3, 4]
+    assert tree.inv_periods(by["root"]) == [0, 1, 2] and tree.inv_periods(by["b"]) == [3, 4] and tree.inv_periods(by["a/y"]) == []
+    # one scenario per distinct node sequence, the smallest index of each:
+    # operations over all periods: s0 (r,a,a,ax,ax), s1 (r,a,a,ay,ay), s2 = s3 (r,b,b,bx,bx) -> 0, 1, 2
+    assert tree.path_reps(range(5), "op") == [0, 1, 2]
+    assert tree.path_reps([0, 1, 2], "op") == [0, 2]           # up to the second branch: a or b
+    assert tree.path_reps([3, 4]) == [0, 2]                     # commitments of periods 3, 4: at a or b
+    assert tree.path_reps([0, 1, 2]) == [0]                     # commitments before the second branch: the root
+    assert tree.path_reps([3], "op") == [0, 1, 2]
+
+
+def test_gpu_service_periods_and_book_value_by_hand():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from optimizer.economics.hpc import GpuData
+
+    # 10 periods; GPUs ordered in period u serve from u + 2 (lead) for 6 periods; $1M/MW, salvage 20 %
+    g = GpuData(option=SimpleNamespace(capex_usd_per_mw=1_000_000.0, salvage_share=0.2), lead=2, life=6, periods=[],
+                merchant_usd_per_mw=np.zeros((1, 10)), opex_usd_per_mw=0.0, T=10)
+    assert list(g.online(1)) == [3, 4, 5, 6, 7, 8]        # 1 + 2 .. 1 + 2 + 6 - 1
+    assert list(g.online(4)) == [6, 7, 8, 9]              # cut at the horizon's last period 9
+    assert g.retire_period(1) == 9 and g.retire_period(4) == 12
+    # book value at the end: straight line from cost to salvage over the life, for the periods of life left
+    # after period 9: left = u + 2 + 6 - 10; value = 1e6 (0.2 + 0.8 left / 6), 0 when none is left or
+    # the GPUs are not in service by period 9
+    assert g.book_value_end_usd_per_mw(2) == 0.0                                   # left 0: retired at the end
+    assert g.book_value_end_usd_per_mw(3) == pytest.approx(1e6 * (0.2 + 0.8 / 6))  # left 1: 333,333.33
+    assert g.book_value_end_usd_per_mw(4) == pytest.approx(1e6 * (0.2 + 0.8 * 2 / 6))
+    assert g.book_value_end_usd_per_mw(7) == pytest.approx(1e6 * (0.2 + 0.8 * 5 / 6))  # in service in period 9 only
+    assert g.book_value_end_usd_per_mw(8) == 0.0                                   # would start in period 10
+
+
+def test_facility_amortizing_in_the_last_period_and_after_the_end_by_hand():
+    from optimizer.economics.financing import facility_unit
+
+    # 1 USD drawn at the end of period 0, 1 % a period, interest paid in construction (periods 1, 2),
+    # 4 level-principal payments from period a = 3
+    # - horizon of 4 periods (a = T - 1): one payment inside it: interest 1 % x 1, principal 1/4, 3/4 owed
+    u = facility_unit(0.01, 0, 3, 4, "level_principal", False, 0.0, 1, 4)
+    assert list(u.interest) == pytest.approx([0.0, 0.01, 0.01, 0.01], abs=1e-15)
+    assert list(u.principal) == pytest.approx([0.0, 0.0, 0.0, 0.25], abs=1e-15)
+    assert u.end_balance == pytest.approx(0.75, abs=1e-15)
+    # - amortization from period 5 of a 4-period horizon: nothing repaid inside it, 1 USD owed at the end
+    u = facility_unit(0.01, 0, 5, 4, "level_principal", False, 0.0, 1, 4)
+    assert list(u.principal) == [0.0] * 4 and u.end_balance == pytest.approx(1.0, abs=1e-15)
+    # capitalized instead: the balance grows 1 % a period to the end: 1.01^(4 - 1 - 0)
+    u = facility_unit(0.01, 0, 5, 4, "level_principal", True, 0.0, 1, 4)
+    assert list(u.interest) == [0.0] * 4 and u.end_balance == pytest.approx(1.01 ** 3, rel=1e-15)
+
+
+def test_balance_shares_annuity_and_sculpted_by_hand():
+    from optimizer.economics.financing import _balance_shares
+
+    # annuity at 1 % over 3 payments: owed after k payments = (1 - 1.01^-(3-k)) / (1 - 1.01^-3), whatever
+    # growth is passed (growth shapes sculpted loans only)
+    want = [(1 - 1.01 ** -(3 - k)) / (1 - 1.01 ** -3) for k in range(4)]
+    assert list(_balance_shares(0.01, 3, "annuity", 0.10, 3)) == pytest.approx(want, rel=1e-12)
+    # sculpted, quarterly payments growing 10 % on each anniversary of the first, at 0 % interest:
+    # payments 1, 1, 1, 1, 1.1 (x A = 1 / 5.1); owed after j payments = the payments left / 5.1
+    assert list(_balance_shares(0.0, 5, "sculpted", 0.10, 3)) == pytest.approx(
+        [1.0, 4.1 / 5.1, 3.1 / 5.1, 2.1 / 5.1, 1.1 / 5.1, 0.0], rel=1e-12, abs=1e-15)
