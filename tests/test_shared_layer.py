@@ -1062,3 +1062,59 @@ def test_balance_shares_annuity_and_sculpted_by_hand():
     # payments 1, 1, 1, 1, 1.1 (x A = 1 / 5.1); owed after j payments = the payments left / 5.1
     assert list(_balance_shares(0.0, 5, "sculpted", 0.10, 3)) == pytest.approx(
         [1.0, 4.1 / 5.1, 3.1 / 5.1, 2.1 / 5.1, 1.1 / 5.1, 0.0], rel=1e-12, abs=1e-15)
+
+
+def test_period_sums_of_scenario_rows_by_hand():
+    import numpy as np
+
+    from optimizer.economics.levers import _month_count, _period_sum
+    from optimizer.kernel.timeline import Timeline, month_ordinal
+
+    tl = Timeline(start=month_ordinal("2026-02"), n_periods=2, period_months=3)  # Feb-Apr, May-Jul
+    # two scenario rows of six months each: period sums 1+2+3, 4+5+6 and 10+20+30, 40+50+60
+    monthly = np.array([[1.0, 2, 3, 4, 5, 6], [10.0, 20, 30, 40, 50, 60]])
+    assert _period_sum(monthly, tl).tolist() == [[6.0, 15.0], [60.0, 150.0]]
+    assert _period_sum(monthly[0], tl).tolist() == [6.0, 15.0]
+    # summer months June-August: none in Feb-Apr, June and July in May-Jul
+    assert _month_count(tl, [6, 7, 8]).tolist() == [0.0, 2.0]
+
+
+def test_tax_depreciation_matrix_facility_draws_and_terminal_tax_discount_by_hand():
+    raw = copy.deepcopy(QUARTERLY)
+    raw["financing"] = {
+        "taxes": {"rate": 0.21, "depreciation": {"hpc_conversion": {"method": "straight_line", "years": 2},
+                                                 "asics": {"method": "macrs", "years": 5, "bonus_share": 0.6},
+                                                 "sites": {"method": "none"}}},
+        "discount_rates": {"other": 0.15},
+        "project_facilities": [
+            # no first draw month (from the horizon start), draws allowed to the horizon's last month (2027-06),
+            # sculpted on lease LA's escalator (5 %/year), amortized after the end
+            {"id": "f1", "site": "s1", "lease": "LA", "commitment_usd": 1_000_000, "loan_to_cost": 0.8,
+             "interest_rate_per_year": 0.08, "draw_last_month": "2027-06", "amortization_start_month": "2028-01",
+             "tenor_months": 24, "amortization": "sculpted"},
+            # draws in 2026-04 .. 2026-09 (periods 1, 2), interest capitalized, equal principal payments
+            {"id": "f2", "site": "s1", "commitment_usd": 1_000_000, "loan_to_cost": 0.8, "interest_rate_per_year": 0.08,
+             "draw_first_month": "2026-04", "draw_last_month": "2026-09", "amortization_start_month": "2026-10",
+             "tenor_months": 12, "amortization": "level_principal", "construction_interest": "capitalized"},
+        ],
+    }
+    fin = compile_instance(Instance.from_dict(raw)).fin
+    # tax years 2026 (periods 0-3) and 2027 (periods 4, 5); 1 USD spent in period t is deducted in tax year
+    # y by the fraction of its age y - year(t):
+    # - straight line over 2 years: 0.5, 0.5 -> spent in 2026: [0.5, 0.5], basis left 0; in 2027: [0, 0.5], 0.5 left
+    assert fin.dep_matrix["hpc_conversion"].tolist() == [[0.5, 0.5]] * 4 + [[0.0, 0.5]] * 2
+    assert fin.dep_remaining["hpc_conversion"].tolist() == pytest.approx([0.0] * 4 + [0.5] * 2, abs=1e-15)
+    # - MACRS 5-year with 60 % bonus: 0.6 + 0.4 x 0.20 = 0.68, then 0.4 x 0.32 = 0.128
+    #   -> spent in 2026: [0.68, 0.128], 1 - 0.808 = 0.192 left; in 2027: [0, 0.68], 0.32 left
+    assert fin.dep_matrix["asics"].ravel().tolist() == pytest.approx([0.68, 0.128] * 4 + [0.0, 0.68] * 2, abs=1e-15)
+    assert fin.dep_remaining["asics"].tolist() == pytest.approx([0.192] * 4 + [0.32] * 2, abs=1e-12)
+    # - land ("none"): never deducted, and no basis left to deduct either
+    assert fin.dep_matrix["sites"].tolist() == [[0.0, 0.0]] * 6 and fin.dep_remaining["sites"].tolist() == [0.0] * 6
+    # the terminal tax is due 12 months after the end, discounted at the "other" class rate: 1 / 1.15
+    assert fin.terminal_tax_df == pytest.approx(1 / 1.15, rel=1e-14)
+    f1, f2 = fin.facilities["f1"], fin.facilities["f2"]
+    assert f1.draw_periods == [0, 1, 2, 3, 4, 5] and f1.growth == 0.05
+    assert f1.amort_start == 8 and f1.n_amort == 8            # 2028-01 = quarter 8; 24 months = 8 quarters
+    assert f2.draw_periods == [1, 2] and f2.amort_start == 3 and f2.n_amort == 4
+    # capitalized: no interest paid while building (a draw of period 1 accrues through period 2)
+    assert f2.units[1].interest[:3].tolist() == [0.0, 0.0, 0.0]
