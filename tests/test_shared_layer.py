@@ -960,6 +960,12 @@ def test_holder_renewals_by_hand():
     early = tl.start - 30
     assert holder_exercise(lease, early, idx(m0=2.0, m12=2.0), tl) == 3
     assert holder_exercise(lease, early, idx(m0=2.0, m1=2.0, m12=1.0), tl) == 2
+    # the lease's own term is no renewal: a market below the lease's rate (0.9) before month 20 changes nothing
+    low = np.full(tl.n_months, 0.9)
+    low[[20, 32, 39]] = 2.0
+    assert holder_exercise(lease, s, low, tl) == 3
+    # a 24-month lease: renewal 1 starts two whole years in, 1.03^2 x 1.05 = 1.113945 > 1.10: refused
+    assert holder_exercise(_holder_lease(24), s, np.full(tl.n_months, 1.10), tl) == 0
     # a lease with no renewal
     none = _holder_lease()
     none.renewals.count = 0
@@ -972,14 +978,16 @@ def test_depreciation_schedules_by_hand():
     assert list(depreciation_fractions("none")) == []
     # straight line over 4 years: 1/4 a year; with a 40 % bonus: 0.4 + 0.6/4 = 0.55, then 0.6/4 = 0.15
     assert list(depreciation_fractions("straight_line", 4)) == pytest.approx([0.25] * 4, abs=1e-15)
+    assert list(depreciation_fractions("straight_line", 1)) == [1.0]
     assert list(depreciation_fractions("straight_line", 4, 0.4)) == pytest.approx([0.55, 0.15, 0.15, 0.15], abs=1e-15)
     # MACRS 3-year (IRS Pub. 946 Table A-1): 33.33 %, 44.45 %, 14.81 %, 7.41 %
     assert list(depreciation_fractions("macrs", 3)) == pytest.approx([0.3333, 0.4445, 0.1481, 0.0741], abs=1e-15)
-    for bad in [("straight_line", None), ("straight_line", 0), ("macrs", 4), ("declining", 5)]:
-        with pytest.raises(ValueError):
+    for bad, why in [(("straight_line", None), "needs years > 0, got None"), (("straight_line", 0), "needs years > 0, got 0"),
+                     (("macrs", 4), "MACRS recovery period must be one of"), (("declining", 5), "unknown depreciation method 'declining'")]:
+        with pytest.raises(ValueError, match=why):
             depreciation_fractions(*bad)
     for share in (-0.1, 1.1):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=rf"bonus_share must be in \[0, 1\], got {share}"):
             depreciation_fractions("straight_line", 4, share)
     # the bounds themselves are allowed: 0 (none in year 0 beyond the schedule) and 1 (all of it)
     assert list(depreciation_fractions("straight_line", 2, 1.0)) == pytest.approx([1.0, 0.0], abs=1e-15)
@@ -996,6 +1004,8 @@ def test_tree_paths_and_periods_by_hand():
     tree = build_tree(5, np.array([0.1, 0.2, 0.3, 0.4]), ["s0", "s1", "s2", "s3"], [f"p{t}" for t in range(5)],
                       branch_periods=[1, 3], paths={"s0": ["a", "x"], "s1": ["a", "y"], "s2": ["b", "x"], "s3": ["b", "x"]})
     by = tree.by_name
+    assert tree.describe()["stages"] == 3 and tree.describe()["nodes"] == 6   # root, a, b, a/x, a/y, b/x
+    assert by["a/y"].label == "y" and by["b"].label == "b" and by["root"].label == ""
     assert [n.name for n in tree.children(by["root"])] == ["a", "b"]
     assert [n.name for n in tree.children(by["b"])] == ["b/x"] and tree.children(by["a/x"]) == []
     assert [n.name for n in tree.path(1)] == ["root", "a", "a/y"] and [n.name for n in tree.path(3)] == ["root", "b", "b/x"]
@@ -1054,10 +1064,10 @@ def test_facility_amortizing_in_the_last_period_and_after_the_end_by_hand():
 def test_balance_shares_annuity_and_sculpted_by_hand():
     from optimizer.economics.financing import _balance_shares
 
-    # annuity at 1 % over 3 payments: owed after k payments = (1 - 1.01^-(3-k)) / (1 - 1.01^-3), whatever
-    # growth is passed (growth shapes sculpted loans only)
-    want = [(1 - 1.01 ** -(3 - k)) / (1 - 1.01 ** -3) for k in range(4)]
-    assert list(_balance_shares(0.01, 3, "annuity", 0.10, 3)) == pytest.approx(want, rel=1e-12)
+    # annuity at 1 % over 5 quarterly payments: owed after k payments = (1 - 1.01^-(5-k)) / (1 - 1.01^-5),
+    # whatever growth is passed (growth shapes sculpted loans only: the 5th payment would be 10 % larger)
+    want = [(1 - 1.01 ** -(5 - k)) / (1 - 1.01 ** -5) for k in range(6)]
+    assert list(_balance_shares(0.01, 5, "annuity", 0.10, 3)) == pytest.approx(want, rel=1e-12)
     # sculpted, quarterly payments growing 10 % on each anniversary of the first, at 0 % interest:
     # payments 1, 1, 1, 1, 1.1 (x A = 1 / 5.1); owed after j payments = the payments left / 5.1
     assert list(_balance_shares(0.0, 5, "sculpted", 0.10, 3)) == pytest.approx(
@@ -1118,3 +1128,11 @@ def test_tax_depreciation_matrix_facility_draws_and_terminal_tax_discount_by_han
     assert f2.draw_periods == [1, 2] and f2.amort_start == 3 and f2.n_amort == 4
     # capitalized: no interest paid while building (a draw of period 1 accrues through period 2)
     assert f2.units[1].interest[:3].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_days_in_february_by_the_calendar():
+    from optimizer.kernel.timeline import days_in_month, month_ordinal
+
+    # Gregorian leap years: 2024, 2028, 2032 (divisible by 4), not 2025, 2026, 2100 (a century not divisible by 400)
+    assert [days_in_month(month_ordinal(f"{y}-02")) for y in (2024, 2025, 2026, 2028, 2032, 2100)] == [29, 28, 28, 29, 29, 28]
+    assert [days_in_month(month_ordinal(f"2026-{m:02d}")) for m in (1, 4, 12)] == [31, 30, 31]
