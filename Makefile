@@ -74,16 +74,16 @@ clean:
 
 # Mutation testing (benchmarks/MUTATION.md): mutmut over the economics, data, evaluator and model
 # modules, layer by layer, each against its own fast test subset ([tool.mutmut] and
-# [tool.mutmut_layers.*] in pyproject.toml). `make mutation` fits about 30 minutes on 2 cores: the
-# shared layer whole, and a stratified random sample of the evaluator's and the model's mutants that
-# have no verdict yet (MUTATION_SAMPLE, per layer; seed MUTATION_SEED), whose scores MUTATION.md gives
-# as estimates with a 95 % interval (the sizing: benchmarks/mutation_notes.md). `make mutation-full`
+# [tool.mutmut_layers.*] in pyproject.toml). `make mutation` is sized for about 30 minutes on 2 cores:
+# in each layer, a stratified random sample of the mutants that have no verdict yet (MUTATION_SAMPLE,
+# per layer; seed MUTATION_SEED) and the unexplained survivors; MUTATION.md gives a module with mutants
+# not run an estimate with a 95 % interval (the sizing: benchmarks/mutation_notes.md). `make mutation-full`
 # runs every mutant (hours). State in mutants/<layer>/: verdicts are kept and reused, a later run
 # re-tests only changed functions; `rm -rf mutants` for a run from scratch.
 # `make mutation MUTATION_LAYERS=shared` runs one layer (shared, evaluator, model); MUTATION_JOBS workers.
 MUTATION_JOBS ?= 2
 MUTATION_LAYERS ?=
-MUTATION_SAMPLE ?= evaluator=150 model=300
+MUTATION_SAMPLE ?= shared=150 evaluator=100 model=180
 MUTATION_SEED ?= 1
 MUTATION_STAMP := $(VENV)/.installed-mutation
 $(MUTATION_STAMP): pyproject.toml | $(BIN)/python
