@@ -426,7 +426,7 @@ def _print_baselines(s: dict) -> None:
 def solve(
     file: Path = typer.Argument(..., help="instance file"),
     out_dir: Path = typer.Option(..., "--out", help="output directory (summary.json, plan.csv, cashflows.csv, ...)"),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds; returns the incumbent when reached"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="wall seconds per solve, preparation (build, MIP start) included; returns the best plan found when reached"),
     gap: float = typer.Option(0.005, "--gap", help="relative MIP gap to stop at"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="solver threads"),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="skip evaluating the baseline plans"),

@@ -295,6 +295,14 @@ def test_plant_feeds_another_site_behind_the_meter():
     assert any("which it may not feed" in v for v in evaluate(inst, bad, complete=False).violations)
 
 
+def test_the_contracts_that_may_supply_each_site():
+    from optimizer.evaluate.operations import site_contracts
+
+    inst = make(plant_feeding_s2)  # s1 holds the plant; s2 its index contract, and the plant feeds it
+    assert [c.id for c in site_contracts(inst, "s1")] == ["plant"]
+    assert [c.id for c in site_contracts(inst, "s2")] == ["ix2", "plant"]  # instance order
+
+
 def test_assumed_debt_needs_an_optional_plant():
     def edit(raw):
         _bought_plant(raw, 0)

@@ -1,9 +1,12 @@
 """Time-series inputs: points interpolation, CSV, seeded GBM."""
 
+import os
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from optimizer.instance import series
 from optimizer.instance.series import GeneratorSpec, Series
 from optimizer.kernel.timeline import month_ordinal
 
@@ -30,6 +33,48 @@ def test_csv_relative_to_instance_dir(tmp_path):
     (tmp_path / "p.csv").write_text("month,btc\n2026-01,100\n2026-03,300\n")
     s = Series.model_validate({"csv": "p.csv", "column": "btc"}, context={"base_dir": str(tmp_path)})
     assert s.monthly(JAN26, 4).tolist() == [100, 200, 300, 300]
+
+
+def _csv_series(folder):
+    return Series.model_validate({"csv": "p.csv", "column": "btc"}, context={"base_dir": str(folder)})
+
+
+def _write(path, text, mtime_ns):
+    path.write_text(text)
+    os.utime(path, ns=(mtime_ns, mtime_ns))  # a stamp of our choosing: no reliance on the clock's resolution
+
+
+def test_csv_is_parsed_once_per_version_of_the_file(tmp_path, monkeypatch):
+    # A sweep re-validates its instance at every point: the file is parsed once, and again only
+    # when it changes. Same size, new content, new mtime -> the new values.
+    calls = []
+    real = series.pd.read_csv
+    monkeypatch.setattr(series.pd, "read_csv", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    f = tmp_path / "p.csv"
+    _write(f, "month,btc\n2026-01,100\n2026-03,300\n", 1_700_000_000_000_000_000)
+    assert _csv_series(tmp_path).monthly(JAN26, 3).tolist() == [100, 200, 300]
+    assert _csv_series(tmp_path).monthly(JAN26, 3).tolist() == [100, 200, 300]
+    assert len(calls) == 1
+    _write(f, "month,btc\n2026-01,400\n2026-03,600\n", 1_700_000_000_000_000_001)  # 1 ns later, same size
+    assert _csv_series(tmp_path).monthly(JAN26, 3).tolist() == [400, 500, 600]
+    assert len(calls) == 2
+
+
+def test_csv_values_are_each_series_own(tmp_path):
+    _write(tmp_path / "p.csv", "month,btc\n2026-01,100\n2026-03,300\n", 1_700_000_000_000_000_000)
+    a = _csv_series(tmp_path)
+    a._csv_points[JAN26] = 999.0  # one series' table changed in place must not leak into the next read
+    assert _csv_series(tmp_path).monthly(JAN26, 1).tolist() == [100]
+
+
+def test_a_bad_csv_is_reported_every_time_and_read_once_fixed(tmp_path):
+    f = tmp_path / "p.csv"
+    _write(f, "month,btc\n2026-01,abc\n", 1_700_000_000_000_000_000)
+    for _ in range(2):
+        with pytest.raises(ValidationError, match="must be a number"):
+            _csv_series(tmp_path)
+    _write(f, "month,btc\n2026-01,7\n", 1_700_000_000_000_000_002)
+    assert _csv_series(tmp_path).monthly(JAN26, 2).tolist() == [7, 7]
 
 
 @pytest.mark.parametrize("text,needle", [

@@ -303,3 +303,42 @@ def test_fixed_first_stage_with_float_shares_of_a_splittable_lease(shares, statu
         res.verify()
         got = dict(zip(res.plan.leases["site"], res.plan.leases["share"]))
         assert got == pytest.approx(dict(shares), abs=1e-9)
+
+
+def test_search_limit_is_what_the_preparation_left():
+    from optimizer.solve.options import MIN_SEARCH_S, search_limit
+
+    assert search_limit(None, 33.0) is None                   # no limit, none for the search
+    assert search_limit(120.0, 33.0) == 87.0                  # 120 s, 33 s spent preparing: 87 s left
+    assert search_limit(10.0, 0.0) == 10.0
+    assert MIN_SEARCH_S == 1.0
+    assert search_limit(2.0, 1.5) == 1.0                      # 0.5 s left, but the search gets 1 s
+    assert search_limit(120.0, 150.0) == 1.0                  # preparation past the limit: still 1 s
+    assert search_limit(0.05, 3.0) == 0.05                    # a limit under 1 s: the whole limit
+
+
+def test_the_preparation_counts_against_the_time_limit(monkeypatch):
+    """A solve limited to 30 s whose compile takes at least 0.5 s (a sleep) gives HiGHS at most
+    29.5 s: the limit is the solve's, counted from its start, not the search's alone."""
+    import importlib
+    import time
+
+    pipeline = importlib.import_module("optimizer.solve.pipeline")
+    from optimizer.solve.backend import HighsBackend
+
+    real_compile, real_solve, limits = pipeline.compile_instance, HighsBackend.solve, []
+
+    def slow_compile(inst):
+        time.sleep(0.5)
+        return real_compile(inst)
+
+    def spy(self, *a, **kw):
+        limits.append(kw["time_limit_s"])
+        return real_solve(self, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "compile_instance", slow_compile)
+    monkeypatch.setattr(HighsBackend, "solve", spy)
+    res = solve(Instance.from_yaml(ROOT / "instances" / "demo.yaml"), time_limit_s=30, baselines=False,
+                shadow_prices=False, value_of_information=False)
+    assert res.solved and len(limits) == 1
+    assert 1.0 <= limits[0] <= 30 - 0.5

@@ -81,9 +81,12 @@ def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None)
     data = data if data is not None else compile_instance(instance)
     groups, _ = plan_groups(data, plan)
     state_of: dict[int, State] = {}
+    prep_of: dict[int, Prepared] = {}
     for ws, sub in groups:
         st = build_state(data, sub)
+        prep = Prepared(st)
         state_of.update({w: st for w in ws})
+        prep_of.update({w: prep for w in ws})
     op_rows: list[tuple] = []
     en_rows: list[tuple] = []
     feed_rows: list[tuple] = []
@@ -93,7 +96,7 @@ def complete_with_cash(instance: Instance, plan: Plan, data: Data | None = None)
         by_site: dict[str, list] = {s.id: [] for s in instance.sites}
         for t in range(data.T):
             lab = data.labels[t]
-            sites_out, energy, feeds = run_period(st, w, t)
+            sites_out, energy, feeds = run_period(st, w, t, prep_of[w])
             for sid, (ops, curt) in sites_out.items():
                 by_site[sid].append((lab, ops, curt))
             for cid, e in energy.items():
@@ -206,15 +209,31 @@ def plant_cost_usd_per_mwh(st: State, c: OwnedGeneration, w: int, t: int) -> flo
     return c.variable_cost_usd_per_mwh + (0.0 if fuel is None else float(fuel[w, t]))
 
 
-def _segments(st: State, w: int, site_id: str, t: int, plant_used: dict[str, float]):
+def site_contracts(inst: Instance, site_id: str) -> list:
+    """The contracts that may supply ``site_id``, in instance order: its own, and the plants that feed it."""
+    return [c for c in inst.contracts if c.site == site_id or (isinstance(c, OwnedGeneration) and site_id in c.feeds)]
+
+
+class Prepared:
+    """What ``run_period`` reads for every scenario and period of one state and that depends on
+    neither: each site's supplying contracts and its [W, T] firm HPC energy. Built once per
+    state by ``complete_with_cash`` (a state's sites, contracts and leases do not change while
+    its operations are run); ``run_period`` without it derives them for the one call."""
+
+    def __init__(self, st: State) -> None:
+        inst = st.data.inst
+        self.contracts = {s.id: site_contracts(inst, s.id) for s in inst.sites}
+        self.firm = {s.id: st.hpc_mwh(s.id) for s in inst.sites}
+
+
+def _segments(st: State, w: int, site_id: str, t: int, plant_used: dict[str, float], contracts: list | None = None):
     """Supply segments (cost, MWh, contract id, part) of a site in a period (see the module doc);
-    plants, the site's own and those feeding it, offer what is left of their capacity."""
+    plants, the site's own and those feeding it, offer what is left of their capacity.
+    ``contracts``: ``site_contracts(site_id)`` when the caller has them."""
     d = st.data
     pi = float(d.site_power_price(site_id)[w, t])
     segs = []
-    for c in d.inst.contracts:
-        if c.site != site_id and not (isinstance(c, OwnedGeneration) and site_id in c.feeds):
-            continue
+    for c in (site_contracts(d.inst, site_id) if contracts is None else contracts):
         h = float(st.contract_hours[c.id][t])
         if h <= 0:
             continue
@@ -290,11 +309,12 @@ def _curtail(st: State, w: int, site_id: str, t: int, ops: dict[str, float], mwh
     return {m: (a, b) for m, (a, b) in out.items()}
 
 
-def run_period(st: State, w: int, t: int):
+def run_period(st: State, w: int, t: int, prep: Prepared | None = None):
     """The operating rule for one scenario and period, every site: ({site: (units per model,
     {model: (dr units, peak units)})}, {contract: (delivered, used, sold) MWh}, {(plant, site): MWh
     fed}). Sites are served in instance order; a plant that feeds other sites offers each the
-    capacity the sites before it left (a heuristic order, not a joint optimum across sites)."""
+    capacity the sites before it left (a heuristic order, not a joint optimum across sites).
+    ``prep``: ``Prepared(st)``, for a caller that runs many periods of one state."""
     d, inst = st.data, st.data.inst
     contracts = {c.id: c for c in inst.contracts}
     plant_used: dict[str, float] = {}
@@ -311,10 +331,10 @@ def run_period(st: State, w: int, t: int):
             continue
         if sid in st.mine_on and st.mine_on[sid][t] < 0.5:
             models = []  # the site has stopped mining
-        segs, pi = _segments(st, w, sid, t, plant_used)
+        segs, pi = _segments(st, w, sid, t, plant_used, None if prep is None else prep.contracts[sid])
         mwh_unit = {m: float(d.mwh_per_unit(sid, m)[t]) for m in models}
         demands = [(unit_value_usd(st, w, sid, m, t) / mwh_unit[m], st.units[(sid, m)][t] * mwh_unit[m]) for m in models]
-        firm = float(st.hpc_mwh(sid)[w, t])
+        firm = float((st.hpc_mwh(sid) if prep is None else prep.firm[sid])[w, t])
         grid = float(st.grid_mw[sid][t] * d.hours[t])
         served, used = dispatch(firm, grid, demands, [(c, q) for c, q, _, _ in segs])
         for m, e in zip(models, served):

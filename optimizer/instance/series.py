@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -190,9 +191,26 @@ def locate_csv(folder: DataFolder | None, name: str) -> tuple[Path, str]:
 
 def _read_csv_column(path: Path, label: str, column: str) -> dict[int, float]:
     """Month ordinal -> value of ``column``. Messages name the file by ``label`` and quote at most
-    the offending cell."""
+    the offending cell.
+
+    A file is parsed once per version: the parsed column is kept (``_parsed_column``) under the
+    file's identity and modification stamp (device, inode, size, mtime in ns), so validating the
+    same instance again (every point of a sweep re-validates its variant) reads no file, and an
+    edited file (a new stamp) is read afresh. Errors are never kept: a bad file is re-read and
+    re-reported each time. The caller gets its own copy."""
     try:
-        if path.stat().st_size > MAX_CSV_BYTES:
+        st = path.stat()
+    except OSError as e:
+        raise ValueError(f"CSV {label} cannot be read: {e.strerror or type(e).__name__}") from None
+    stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return dict(_parsed_column(path, stamp, label, column))
+
+
+@lru_cache(maxsize=256)
+def _parsed_column(path: Path, stamp: tuple[int, int, int, int], label: str, column: str) -> dict[int, float]:
+    """``_read_csv_column``'s parse of one version (``stamp``) of the file; never mutated (copied out)."""
+    try:
+        if stamp[2] > MAX_CSV_BYTES:
             raise ValueError(f"CSV {label} is larger than {MAX_CSV_BYTES // 1_000_000} MB")
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except ValueError as e:

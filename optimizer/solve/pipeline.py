@@ -30,7 +30,7 @@ from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, StructureChanged, update_params
 from optimizer.solve.backend import HighsBackend
 from optimizer.solve.diagnose import cash_floor_check, elastic_diagnosis, precheck
-from optimizer.solve.options import START_BASELINES, SolveOptions, with_risk
+from optimizer.solve.options import START_BASELINES, SolveOptions, search_limit, with_risk
 from optimizer.solve.result import Result, TreeReport
 
 PHASES = ("compile and pre-check", "build the model", "hand the model to HiGHS", "baselines and MIP start", "MIP solve",
@@ -76,6 +76,7 @@ class _Solver:
     def __init__(self, instance: Instance, opts: SolveOptions, progress: Reporter | None = None) -> None:
         self.inst, self.opts = instance, with_risk(opts, instance)
         self.model = self.backend = self.data = None
+        self._t0 = time.perf_counter()  # start of the current solve (``_run``, ``_rerun``): its time limit counts from it
         self.rep = reporter(progress)
         self._label = f"solve {instance.name}"
 
@@ -115,7 +116,7 @@ class _Solver:
             self.rep.finish()
 
     def _run(self) -> Result:
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         self._phase(0)
         self.data = data = compile_instance(self.inst)
         res = Result(instance_name=self.inst.name)
@@ -160,7 +161,7 @@ class _Solver:
             self.rep.finish()
 
     def _rerun(self, instance: Instance) -> Result:
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         self.inst = instance
         self.data = data = compile_instance(instance)
         res = Result(instance_name=instance.name)
@@ -230,7 +231,8 @@ class _Solver:
     def _solve_and_finish(self, res: Result, start) -> Result:
         o, b, data, sr, rr = self.opts, self.backend, self.data, res.solver, res.risk
         self._phase(4)
-        br = b.solve(time_limit_s=o.time_limit_s, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
+        limit = search_limit(o.time_limit_s, time.perf_counter() - self._t0)  # the preparation used the rest
+        br = b.solve(time_limit_s=limit, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
                      highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
                      lazy_window=o.lazy_cash_window, polish_free=self._recourse_integers(),
                      lazy_lp_rounds=o.lazy_cash_lp_rounds,
