@@ -323,14 +323,14 @@ def draw_sample(d: Path, cfg: dict, n: int, seed: int, minimum: int, exclude: se
             "modules": modules}
 
 
-def _wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k / n."""
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion k / n (scipy's; (0, 1) when n = 0)."""
     if n == 0:
         return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def _parts(c: Counter) -> dict | None:
