@@ -145,6 +145,8 @@ def _better(a: float, b: float | None, maximize: bool) -> float:
 
 
 def _gap(obj: float, bound: float) -> float:
+    """HiGHS's relative gap |bound - obj| / |obj| (inf without both), as `backend._rel_gap`, written
+    again here because this file imports no part of the package (start-up, module docstring)."""
     if not (math.isfinite(obj) and math.isfinite(bound)):
         return math.inf
     return abs(bound - obj) / max(abs(obj), 1e-9)
