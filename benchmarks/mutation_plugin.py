@@ -17,10 +17,19 @@ A layer's selection may name single tests of a file (``tests/test_levers.py::tes
 evaluator-only tests of a file whose other tests solve MILPs); such a file is widened to the tests
 the selection names in it, not to the whole file. The selection is read from the layer's
 pyproject.toml (``mutants/<layer>/pyproject.toml``, the parent of mutmut's working directory).
+
+mutmut's coverage pass (``mutate_only_covered_lines``: ``MUTANT_UNDER_TEST`` is
+``mutant_generation``) runs the layer's selection once with ``-x`` and ignores its exit code, so
+one failing test would silently leave every later test's lines without mutants (counted as
+uncovered). In that pass this plugin drops ``-x`` (every test runs, whatever fails) and, when
+``MUTATION_COVERAGE_RECORD`` names a file, writes the pass's outcome there (JSON: ``passed``,
+``failed`` test ids, pytest's ``exitstatus``): mutation_report.py refuses to mutate from a pass
+with failures.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -51,7 +60,16 @@ def _selected_tests() -> dict[str, list[str]]:
     return {}
 
 
+_COVERAGE_PASS = "mutant_generation"
+_outcome: dict[str, list[str]] = {"passed": [], "failed": []}
+
+
 def pytest_configure(config) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == _COVERAGE_PASS:
+        config.option.maxfail = 0  # mutmut passes -x: a failure must not hide the later tests' lines
+        _outcome["passed"].clear()
+        _outcome["failed"].clear()
+        return
     if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
         return
     only = _selected_tests()
@@ -68,3 +86,26 @@ def pytest_configure(config) -> None:
     # a whole file makes its single test ids redundant
     files = {a for a in out if "::" not in a}
     config.args[:] = [a for a in out if "::" not in a or a.split("::", 1)[0] not in files]
+
+
+def pytest_runtest_logreport(report) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") != _COVERAGE_PASS:
+        return
+    if report.failed:  # a failure in setup, call or teardown
+        if report.nodeid not in _outcome["failed"]:
+            _outcome["failed"].append(report.nodeid)
+    elif report.when == "call" and report.passed:
+        _outcome["passed"].append(report.nodeid)
+
+
+def pytest_collectreport(report) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == _COVERAGE_PASS and report.failed:
+        _outcome["failed"].append(report.nodeid or "collection")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    record = os.environ.get("MUTATION_COVERAGE_RECORD")
+    if os.environ.get("MUTANT_UNDER_TEST") != _COVERAGE_PASS or not record:
+        return
+    Path(record).write_text(json.dumps({"exitstatus": int(exitstatus), "passed": len(_outcome["passed"]),
+                                        "failed": _outcome["failed"]}, indent=1) + "\n")

@@ -49,9 +49,11 @@ when more runnable processes than cores were competing).
 from __future__ import annotations
 
 import argparse
+import filecmp
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -172,20 +174,73 @@ def _changed_tests(d: Path, cfg: dict) -> list[str]:
 
 # mutmut's generation and test mapping without running a mutant (run in mutants/<layer>/): copy the
 # sources, measure the covered lines, write the mutated copies, then load or collect the test map
-# (a changed test selection resets every verdict there, as in ``mutmut run``)
+# (a changed test selection resets every verdict there, as in ``mutmut run``). mutmut ignores the
+# exit code of its coverage pass (run with -x): benchmarks/mutation_plugin.py drops -x there and
+# records the pass's outcome in coverage_pass.json; with a failing test this stops before mutating
+# (exit 3), since the lines only that test (or, with -x, any later one) reaches would get no mutants.
+COVERAGE_FAILED = 3
 _GENERATE = """
-import os
+import json, os, sys
+from pathlib import Path
 from mutmut.__main__ import collect_or_load_stats, create_mutants, store_lines_covered_by_tests
 from mutmut.mutation.trampoline import set_mutant_under_test
 from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
 from mutmut.workers.isolation import get_mutant_runner
+record = Path("coverage_pass.json").absolute()
+record.unlink(missing_ok=True)
+os.environ["MUTATION_COVERAGE_RECORD"] = str(record)
 set_mutant_under_test("mutant_generation")
 os.makedirs("mutants", exist_ok=True)
 copy_src_dir(); copy_also_copy_files(); setup_source_paths(); store_lines_covered_by_tests()
+del os.environ["MUTATION_COVERAGE_RECORD"]
+outcome = json.loads(record.read_text()) if record.exists() else None
+if outcome is None or outcome["failed"] or outcome["exitstatus"] != 0:
+    sys.exit(%d)
 print(create_mutants(1))
 collect_or_load_stats(get_mutant_runner(1), apply_config_invalidation=True)
 set_mutant_under_test("")
-"""
+""" % COVERAGE_FAILED
+
+
+def coverage_failure(d: Path) -> str | None:
+    """One line naming what went wrong in the layer's last coverage pass (coverage_pass.json), or None."""
+    record = d / "coverage_pass.json"
+    if not record.exists():
+        return (f"mutation_report: mutmut's coverage pass in {d.relative_to(ROOT)} recorded no outcome "
+                "(benchmarks/mutation_plugin.py not loaded?): not mutated")
+    outcome = json.loads(record.read_text())
+    if not outcome["failed"] and outcome["exitstatus"] == 0:
+        return None
+    failed = ", ".join(outcome["failed"]) or f"pytest exit status {outcome['exitstatus']}"
+    return (f"mutation_report: mutmut's coverage pass in {d.relative_to(ROOT)} had failing tests "
+            f"({len(outcome['failed'])} failed, {outcome['passed']} passed): {failed}; not mutated "
+            "(the lines they reach would get no mutants); fix them and run again")
+
+
+def refresh_copies(d: Path, cfg: dict) -> list[str]:
+    """Bring the copies in mutants/<layer>/mutants/ of every source file the layer does not mutate
+    up to date with the repository; returns the files copied.
+
+    mutmut copies a source file into mutants/ only when the copy is missing (``copy_src_dir``) and
+    rewrites the copies of the modules it does not mutate only after its coverage pass
+    (``create_mutants``), so that pass ran the tests against the modules of the previous run: a
+    test of a rule changed since then failed (the model layer's 19:17 regeneration on 1 December:
+    test_horizon_rules against economics/data.py and leases.py from 10:49), and data files
+    (asic_catalog.yaml) are never refreshed at all."""
+    out = []
+    for top in cfg["source_paths"]:
+        for src in sorted((ROOT / top).rglob("*")):
+            rel = src.relative_to(ROOT).as_posix()
+            if not src.is_file() or "__pycache__" in src.parts or (
+                    src.suffix == ".py" and any(fnmatch.fnmatch(rel, p) for p in cfg["only_mutate"])):
+                continue  # mutmut's to write
+            copy = d / "mutants" / rel
+            if copy.exists() and filecmp.cmp(src, copy, shallow=False):
+                continue
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, copy)
+            out.append(rel)
+    return out
 
 
 def _mutant_codes(d: Path, src: str) -> dict[str, str]:
@@ -230,7 +285,10 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
     for src in _sources(cfg):
         for suffix in ("", ".meta", ".spans"):
             (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
+    refresh_copies(d, cfg)
     rc = subprocess.call([sys.executable, "-c", _GENERATE], cwd=d)
+    if rc == COVERAGE_FAILED:
+        raise SystemExit(coverage_failure(d))
     if rc != 0:
         raise SystemExit(f"mutation_report: mutmut's generation failed in {d} (exit {rc})")
     carried = made = 0
@@ -413,6 +471,9 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     th.start()
     t0 = time.time()
     cpu0 = _children_cpu()
+    refreshed = refresh_copies(d, cfg)
+    if refreshed:
+        print(f"mutation_report: {layer}: {len(refreshed)} unmutated source files refreshed in its mutants/ copy")
     stale = _stale_copies(d, cfg)
     for src in stale:
         print(f"mutation_report: {src} changed since the last run: mutated afresh, verdicts carried over by mutant code")
