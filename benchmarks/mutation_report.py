@@ -243,6 +243,58 @@ def refresh_copies(d: Path, cfg: dict) -> list[str]:
     return out
 
 
+def _selection_files(cfg: dict) -> list[str]:
+    return list(dict.fromkeys(a.split("::", 1)[0] for a in cfg.get("pytest_add_cli_args_test_selection", [])))
+
+
+def _file_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def unmap_changed_tests(d: Path, cfg: dict) -> tuple[list[str], dict[str, str]]:
+    """Make mutmut map again the tests of every selection file changed since its tests were mapped.
+
+    mutmut maps a function to the tests that call it once (its stats pass) and afterwards maps only
+    tests with new names: a test whose body changed keeps its old map, so an assertion added to an
+    existing test is never run against the mutants it was written for (Tree.describe 11 and 12
+    survived the 19:40 run of 1 December although test_tree_paths_and_periods_by_hand kills them).
+    The hash of each file whose tests are mapped is kept in mutants/<layer>/mapped_tests.json; a file
+    whose hash differs (or that has none) has its test ids removed from mutmut-stats.json, so mutmut
+    sees them as new and maps them again. Returns (the files unmapped, every file's hash now), the
+    hashes for ``record_mapped_tests`` after the run."""
+    stats_path = d / "mutants" / "mutmut-stats.json"
+    record = d / "mapped_tests.json"
+    mapped = json.loads(record.read_text()) if record.exists() else {}
+    now = {f: _file_hash(ROOT / f) for f in _selection_files(cfg) if (ROOT / f).exists()}
+    changed = [f for f, h in now.items() if mapped.get(f) != h]
+    if not changed or not stats_path.exists():  # no stats yet: mutmut maps every test anyway
+        return [], now
+    stats = json.loads(stats_path.read_text())
+    prefixes = tuple(f + "::" for f in changed)
+    stats["duration_by_test"] = {t: v for t, v in stats["duration_by_test"].items() if not t.startswith(prefixes)}
+    stats["tests_by_mangled_function_name"] = {
+        fn: [t for t in ts if not t.startswith(prefixes)] for fn, ts in stats["tests_by_mangled_function_name"].items()}
+    stats_path.write_text(json.dumps(stats, indent=4))
+    return changed, now
+
+
+def record_mapped_tests(d: Path, now: dict[str, str]) -> None:
+    """After mutmut ran: keep the hash (taken before the run) of every selection file whose tests
+    mutmut has mapped (its ids are back in mutmut-stats.json), for ``unmap_changed_tests``."""
+    stats_path = d / "mutants" / "mutmut-stats.json"
+    if not stats_path.exists():
+        return
+    ids = json.loads(stats_path.read_text())["duration_by_test"]
+    record = d / "mapped_tests.json"
+    mapped = json.loads(record.read_text()) if record.exists() else {}
+    for f, h in now.items():
+        if any(t.startswith(f + "::") for t in ids):
+            mapped[f] = h
+    record.write_text(json.dumps(mapped, indent=1, sort_keys=True) + "\n")
+
+
 def _mutant_codes(d: Path, src: str) -> dict[str, str]:
     """Mutant name -> its mutated function's code (name stripped), from the layer's mutated copy of ``src``."""
     import ast
@@ -474,6 +526,9 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     refreshed = refresh_copies(d, cfg)
     if refreshed:
         print(f"mutation_report: {layer}: {len(refreshed)} unmutated source files refreshed in its mutants/ copy")
+    unmapped, test_hashes = unmap_changed_tests(d, cfg)
+    if unmapped:
+        print(f"mutation_report: {layer}: {', '.join(unmapped)} changed since mutmut mapped their tests: mapped again")
     stale = _stale_copies(d, cfg)
     for src in stale:
         print(f"mutation_report: {src} changed since the last run: mutated afresh, verdicts carried over by mutant code")
@@ -513,6 +568,7 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
         rc = 0  # every mutant has a verdict: nothing to draw
     else:
         rc = subprocess.call([str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(jobs), *names], cwd=d)
+    record_mapped_tests(d, test_hashes)
     wall = time.time() - t0
     stop.set()
     th.join()

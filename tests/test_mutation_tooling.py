@@ -97,3 +97,36 @@ def test_refresh_copies_updates_every_unmutated_source_and_leaves_the_mutated_on
     assert (copy / "model" / "a.py").read_text() == "x = 1  # mutated by mutmut\n"
     assert mutation_report.refresh_copies(tmp_path / "mutants" / "model", cfg) == []
 
+
+
+def test_a_changed_test_file_is_mapped_again_and_an_unchanged_one_keeps_its_map(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation_report, "ROOT", tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_x(): pass\n")
+    (tmp_path / "tests" / "test_b.py").write_text("def test_y(): pass\n")
+    d = tmp_path / "mutants" / "shared"
+    (d / "mutants").mkdir(parents=True)
+    stats = {"duration_by_test": {"tests/test_a.py::test_x": 0.1, "tests/test_b.py::test_y": 0.2},
+             "tests_by_mangled_function_name": {"m.f": ["tests/test_a.py::test_x", "tests/test_b.py::test_y"]},
+             "function_hashes": {"m.f": "h"}}
+    (d / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    cfg = {"pytest_add_cli_args_test_selection": ["tests/test_a.py", "tests/test_b.py::test_y"]}
+    # no record yet: every file's tests are mapped again (mutmut sees them as new tests)
+    changed, now = mutation_report.unmap_changed_tests(d, cfg)
+    assert changed == ["tests/test_a.py", "tests/test_b.py"]
+    left = json.loads((d / "mutants" / "mutmut-stats.json").read_text())
+    assert left["duration_by_test"] == {} and left["tests_by_mangled_function_name"] == {"m.f": []}
+    assert left["function_hashes"] == {"m.f": "h"}   # the rest of mutmut's state is kept
+    # mutmut maps them again (stands in for its stats pass), then the hashes taken before the run are kept
+    (d / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    mutation_report.record_mapped_tests(d, now)
+    assert mutation_report.unmap_changed_tests(d, cfg)[0] == []
+    # an assertion added to test_b's test: only test_b's ids are dropped
+    (tmp_path / "tests" / "test_b.py").write_text("def test_y():\n    assert 1 + 1 == 2\n")
+    assert mutation_report.unmap_changed_tests(d, cfg)[0] == ["tests/test_b.py"]
+    left = json.loads((d / "mutants" / "mutmut-stats.json").read_text())
+    assert left["duration_by_test"] == {"tests/test_a.py::test_x": 0.1}
+    assert left["tests_by_mangled_function_name"] == {"m.f": ["tests/test_a.py::test_x"]}
+    # a file whose tests mutmut did not map again (its stats pass failed) is not recorded: dropped again next time
+    mutation_report.record_mapped_tests(d, mutation_report.unmap_changed_tests(d, cfg)[1])
+    assert mutation_report.unmap_changed_tests(d, cfg)[0] == ["tests/test_b.py"]
