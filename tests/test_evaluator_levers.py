@@ -1249,3 +1249,73 @@ def test_forward_cap_sums_the_sites_at_their_share_after_both_curtailments():
                  hedges=df([("f1", "2026-05", 0.5 + 1.6e-6)], ["forward", "month", "ph_s"]))
     assert [s for s in evaluate(inst, small, complete=False).violations if "hashprice forward" in s] == [
         "hashprice forward f1 2026-05: 0.500002 PH/s sold exceed max_share_of_expected_hashrate 0.5 x the 1 PH/s expected"]
+
+
+# ---------------------------------------------------------------- survivors of the evening's evaluator sample
+# (benchmarks/MUTATION.md): the empty cash-flow table, the project valuation with taxes, the long
+# allocation's labels, the cost to mine with an idle site
+
+
+def test_an_empty_cash_flow_table_keeps_the_numeric_column_types():
+    from test_hpc_levers import _greenfield
+
+    # a greenfield site and an empty plan: no cash-flow line at all, NPV 0; the empty table still has
+    # float money columns and an integer period, as a non-empty one (sums and joins downstream)
+    ev = evaluate(Instance.from_dict(_greenfield()), Plan())
+    cf = ev.cashflows
+    assert cf.empty and ev.npv_usd == 0.0
+    assert list(cf.columns) == ["scenario", "month", "period", "site", "item", "usd", "discount_factor", "pv_usd"]
+    assert {c: str(cf[c].dtype) for c in ("period", "usd", "discount_factor", "pv_usd")} == {
+        "period": "int64", "usd": "float64", "discount_factor": "float64", "pv_usd": "float64"}
+    assert all(cf[c].dtype == object for c in ("scenario", "month", "site", "item"))
+
+
+def test_project_npv_with_taxes_ignores_the_loan_and_equity_keeps_its_tax_shield():
+    # loan_instance with a 25 % income tax (undiscounted). The project valuation is the plan without
+    # its financing: taxes computed without the loan, so it equals the NPV of the same plan unfinanced.
+    # Equity pays the loan's fee (10,000) and interest (20,000 interest-only + 12 A - B) and deducts
+    # both from taxable income (positive in every year here): equity - project = -(fee + interest) x (1 - 0.25)
+    inst = loan_instance(taxes={"rate": 0.25})
+    financed = evaluate(inst, LOAN_PLAN)
+    unfinanced = evaluate(inst, Plan(conversions=LOAN_PLAN.conversions, retirements=LOAN_PLAN.retirements))
+    assert financed.violations == [] and unfinanced.violations == []
+    v = financed.valuation_summary()
+    assert v["project_npv_usd"] == pytest.approx(unfinanced.npv_usd, rel=1e-12)
+    assert unfinanced.cashflows.query("item == 'tax_usd'")["usd"].sum() < 0   # the tax is not zero here
+    interest = 20_000.0 + 12 * A - B
+    assert v["equity_npv_usd"] - v["project_npv_usd"] == pytest.approx(-(10_000.0 + interest) * 0.75, rel=1e-9)
+    assert v["equity_npv_usd"] == pytest.approx(financed.npv_usd, rel=1e-12)
+
+
+def test_allocation_long_labels_gpu_racks_and_empty_mining_racks():
+    from test_hpc_levers import _gpu_vs_colo
+
+    # site h: 10 HPC racks of 100 kW and 4 mining racks with no ASIC. 0.5 MW of GPUs option gb bought in
+    # 2026-01 take 0.5 x 1000 / 100 = 5 racks (use gpu_cloud, asset gb); the other 5 HPC racks (0.5 MW)
+    # are unleased; the 4 mining racks are empty (no asset); every month of 2026
+    d = _gpu_vs_colo(300_000)
+    d["sites"][0]["halls"].append({"id": "m", "use": "mining", "racks": 4})
+    ev = evaluate(Instance.from_dict(d), Plan(gpu_purchases=df([("gb", "h", "2026-01", 0.5)], ["option", "site", "month", "mw"])))
+    assert ev.violations == []
+    long = ev.allocation_long
+    got = long.groupby(["use", "asset"], sort=False).agg(n=("month", "size"), racks=("racks", "first"), mw=("mw", "first"))
+    assert got.index.tolist() == [("mining_empty", ""), ("gpu_cloud", "gb"), ("hpc_unleased", "")]
+    assert got["n"].tolist() == [12, 12, 12]
+    assert got["racks"].tolist() == pytest.approx([4.0, 5.0, 5.0]) and got["mw"].tolist() == pytest.approx([0.0, 0.5, 0.5])
+
+
+def test_cost_to_mine_leaves_out_the_power_of_a_site_that_draws_none():
+    # levers.yaml: s1 mines with 1000 units (2 MW at 40 USD/MWh; 0.000045 BTC per unit-day). Site s2 has
+    # empty mining racks and a 1 MW take-or-pay contract at 50 USD/MWh it pays for without drawing any
+    # power (36,000 USD in April). Mining's cost is s1's power only: April 2 MW x 720 h x 40 = 57,600 USD
+    # for 1000 x 0.000045 x 30 = 1.35 BTC: 42,666.67 USD/BTC (the same every month: 40 x 48 kWh / 0.045)
+    def edit(raw):
+        raw["sites"].append(dict(raw["sites"][0], id="s2", halls=[{"id": "m2", "use": "mining", "racks": 5}]))
+        raw["contracts"].append({"id": "fx2", "site": "s2", "kind": "fixed", "price_usd_per_mwh": 50, "mw_cap": 1,
+                                 "take_or_pay_min_share": 1.0, "term_months": 3, "start_month": "2026-04"})
+
+    ev = evaluate(lever_instance(edit), Plan())
+    assert ev.violations == []
+    assert ev.cashflows.query("site == 's2' and month == '2026-04'")["usd"].sum() == pytest.approx(-36_000.0)
+    assert ev.kpis["btc_mined"].tolist() == pytest.approx([1.35, 1.395, 1.35])
+    assert ev.kpis["cost_to_mine_usd_per_btc"].tolist() == pytest.approx([57_600 / 1.35] * 3, rel=1e-12)

@@ -1136,3 +1136,139 @@ def test_days_in_february_by_the_calendar():
     # Gregorian leap years: 2024, 2028, 2032 (divisible by 4), not 2025, 2026, 2100 (a century not divisible by 400)
     assert [days_in_month(month_ordinal(f"{y}-02")) for y in (2024, 2025, 2026, 2028, 2032, 2100)] == [29, 28, 28, 29, 29, 28]
     assert [days_in_month(month_ordinal(f"2026-{m:02d}")) for m in (1, 4, 12)] == [31, 30, 31]
+
+
+# ---------------------------------------------------------------- survivors of the evening's shared runs
+# (benchmarks/MUTATION.md): lease variants, the holder tolerance, new-build and GPU periods, an
+# amortizing assumed plant loan, forward delivery periods, facilities and corporate debt
+
+def test_lease_variants_by_delay_and_the_single_variant_view():
+    from test_hpc_levers import _tranche_instance
+
+    # lease T (test_hpc_levers) is handed over in 2026-03, period 2 of the monthly 2026 horizon; scenario
+    # on_time (delay 0) and late (delay 1 month) see different cash flows: two variants, scenario 0 is variant 0
+    ld = compile_instance(Instance.from_dict(_tranche_instance())).leases["T"]
+    assert ld.handover_periods == [2]
+    assert ld.variant_of[2].tolist() == [0, 1] and ld.n_variants(2) == 2 and ld.varies(2)
+    # the single-variant view is scenario 0's (on time): tranche 1 (0.6 MW x 1000 x 100 = 60,000) from
+    # 2026-03, tranche 2 (0.4 MW: 100,000 in all) from 2026-05; late would start each a month later
+    assert ld.rent_usd[2].tolist() == pytest.approx([0, 0, 60_000, 60_000] + [100_000] * 8)
+    # not exposed to delays: both scenarios share one variant, which does not vary
+    flat = compile_instance(Instance.from_dict(_tranche_instance(delay_exposed=False))).leases["T"]
+    assert flat.variant_of[2].tolist() == [0, 0] and flat.n_variants(2) == 1 and not flat.varies(2)
+
+
+def test_holder_renews_at_a_market_a_rounding_error_below_its_rent():
+    import numpy as np
+
+    from optimizer.economics.leases import holder_exercise
+    from optimizer.kernel.timeline import Timeline
+
+    # _holder_lease: renewal 1 of the 18-month lease starting in horizon month 2 starts in month 20 at
+    # 1.03^floor(18 / 12) x 1.05 = 1.0815 of the lease's rate. A market index 1e-12 below that (a
+    # rounding error of the index interpolation) is "at the market": renewal 1 is taken, renewal 2
+    # (month 32, market 1.0 < 1.1696) refused
+    tl = Timeline(start=24_300, n_periods=40)
+    own = (1.0 + 0.03) ** 1.0 * (1.0 + 0.05) ** 1
+    market = own - 1e-12
+    assert market + 1e-12 == own  # the tolerance brings it back exactly to the rent in floating point
+    idx = np.full(tl.n_months, 1.0)
+    idx[20] = market
+    assert holder_exercise(_holder_lease(), tl.start + 2, idx, tl) == 1
+
+
+def test_new_build_start_periods_and_a_gpu_life_shorter_than_a_period_by_hand():
+    from test_hpc_levers import _gpu_vs_colo, _greenfield
+
+    # option hall of site g: lead 3 months on the monthly 2026 horizon (periods 0..11); a start in t is
+    # allowed when its racks are in service inside the horizon, t + 3 <= 11: t = 0..8
+    d = _greenfield()
+    assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == list(range(9))
+    # not before its earliest month 2026-04 (period 3): 3..8
+    d["sites"][0]["new_builds"][0]["earliest_month"] = "2026-04"
+    assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == [3, 4, 5, 6, 7, 8]
+    # max_blocks 0: the option can never be started
+    d["sites"][0]["new_builds"][0]["max_blocks"] = 0
+    assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == []
+    # GPUs with a 1-month useful life on monthly periods serve 1 period: ordered in 2026-01 (no lead),
+    # in service in period 0 only
+    g = _gpu_vs_colo(300_000)
+    g["gpu_cloud"]["options"][0]["useful_life_months"] = 1
+    gd = compile_instance(Instance.from_dict(g)).gpus["gb"]
+    assert gd.life == 1 and list(gd.online(0)) == [0]
+    # 2 months on quarterly periods: 2 // 3 = 0 whole periods, at least one (they serve the quarter bought)
+    g["horizon"].update(periods=4, period_months=3)
+    g["gpu_cloud"]["options"][0]["useful_life_months"] = 2
+    gd = compile_instance(Instance.from_dict(g)).gpus["gb"]
+    assert gd.life == 1 and list(gd.online(0)) == [0]
+
+
+def test_amortizing_assumed_plant_debt_and_forward_delivery_periods_by_hand():
+    from test_levers import _bought_plant, _two_scenarios, make
+
+    def edit(raw):
+        _bought_plant(raw, 1_900_000)
+        raw["contracts"][-1]["assumed_debt"].update(tenor_months=2, amortization="level_principal")
+
+    # the plant bought in 2026-04 (period 0 of the April-June horizon) with 1.2M of debt at 12 %/yr
+    # (1 % a month), repaid in 2 equal principal payments from the next period: 600,000 in May and
+    # June; interest 1 % x 1.2M = 12,000 in May, 1 % x 0.6M = 6,000 in June; nothing owed at the end
+    debt = compile_instance(make(edit)).lev.plants["plant"].debt
+    assert debt.principal.tolist() == pytest.approx([0.0, 600_000.0, 600_000.0], abs=1e-6)
+    assert debt.interest.tolist() == pytest.approx([0.0, 12_000.0, 6_000.0], abs=1e-6)
+    assert debt.end_balance == pytest.approx(0.0, abs=1e-6)
+    # forward f1 delivers May and June (31 and 30 days): periods 1 and 2, not April
+    fwd = compile_instance(make(lambda raw: _two_scenarios(raw, 0.0))).lev.forwards["f1"]
+    assert fwd.periods == [1, 2] and fwd.days.tolist() == [0.0, 31.0, 30.0]
+
+
+def test_facility_draw_windows_sculpting_and_corporate_debt_by_hand():
+    raw = copy.deepcopy(QUARTERLY)
+    base = {"site": "s1", "commitment_usd": 1_000_000, "loan_to_cost": 0.8, "interest_rate_per_year": 0.08}
+    raw["financing"] = {
+        "project_facilities": [
+            # drawn only in the first quarter (draws from the horizon start), 5 quarterly payments from
+            # 2026-04 growing 10 % a year (given: not lease LA's 5 % escalator)
+            {"id": "f3", "lease": "LA", **base, "draw_first_month": "2026-01", "draw_last_month": "2026-03",
+             "amortization_start_month": "2026-04", "tenor_months": 15, "amortization": "sculpted",
+             "sculpt_growth_per_year": 0.10},
+            # sculpted without a growth: lease LA's 5 % escalator (and no draw_first_month: from the start)
+            {"id": "f4", "lease": "LA", **base, "draw_last_month": "2026-03", "amortization_start_month": "2026-04",
+             "tenor_months": 15, "amortization": "sculpted"},
+            # test_tax_depreciation_matrix...'s f2: capitalized, 4 equal principal payments from 2026-10
+            {"id": "f2", **base, "draw_first_month": "2026-04", "draw_last_month": "2026-09",
+             "amortization_start_month": "2026-10", "tenor_months": 12, "amortization": "level_principal",
+             "construction_interest": "capitalized"},
+        ],
+        "corporate_debt": [
+            {"id": "due", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2027-06"},
+            {"id": "after", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2028-03"},
+        ],
+    }
+    fin = compile_instance(Instance.from_dict(raw)).fin
+    f3, f4, f2 = fin.facilities["f3"], fin.facilities["f4"], fin.facilities["f2"]
+    assert f3.draw_periods == [0] and f3.growth == 0.10 and f4.draw_periods == [0] and f4.growth == 0.05
+    # 8 %/yr = 2 % a quarter; payment k (k = 1..5, quarters 1..5) = A x 1.1^floor(3 (k - 1) / 12):
+    # A, A, A, A, 1.1 A, with A repaying 1 USD: 1 = A (v + v^2 + v^3 + v^4 + 1.1 v^5), v = 1 / 1.02
+    v = [1.02 ** -k for k in range(1, 6)]
+    a3 = 1.0 / (sum(v[:4]) + 1.1 * v[4])
+    u = f3.units[0]
+    assert (u.interest + u.principal).tolist() == pytest.approx([0.0, a3, a3, a3, a3, 1.1 * a3], rel=1e-12)
+    assert u.end_balance == pytest.approx(0.0, abs=1e-12)
+    a4 = 1.0 / (sum(v[:4]) + 1.05 * v[4])   # growing 5 %: A, A, A, A, 1.05 A
+    u = f4.units[0]
+    assert (u.interest + u.principal).tolist() == pytest.approx([0.0, a4, a4, a4, a4, 1.05 * a4], rel=1e-12)
+    # f2: 1 USD drawn at the end of period 1 grows 2 % through period 2 (capitalized): 1.02 owed at the
+    # first payment (period 3); 4 equal principal payments of 1.02 / 4 = 0.255, 3 of them inside the
+    # horizon; interest 2 % of the balance owed before each: 0.0204, 0.0153, 0.0102; 0.255 owed at the end
+    u = f2.units[1]
+    assert u.principal.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.255, 0.255, 0.255], rel=1e-12)
+    assert u.interest.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.0204, 0.0153, 0.0102], rel=1e-12)
+    assert u.end_balance == pytest.approx(0.255, rel=1e-12)
+    # corporate notes of 1,000 at 8 %/yr: a coupon of 20 every quarter; maturing in the last period
+    # (2027-06, period 5): repaid there, nothing owed at the end; maturing after: owed at the end
+    due, after = fin.corporate["due"], fin.corporate["after"]
+    assert due.interest.tolist() == pytest.approx([20.0] * 6) and due.principal.tolist() == [0.0] * 5 + [1_000.0]
+    assert due.end_balance == 0.0
+    assert after.interest.tolist() == pytest.approx([20.0] * 6) and after.principal.tolist() == [0.0] * 6
+    assert after.end_balance == 1_000.0
