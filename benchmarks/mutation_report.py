@@ -41,6 +41,17 @@ would get no mutants), carrying each verdict over to the new mutant with the sam
 (mutmut keeps a verdict until the function changes, so a test written for a survivor would
 otherwise never be tried on it; ``--keep-survivors`` skips that when no test changed).
 
+Three guards keep mutmut's inputs current (each a gap of mutmut 3.8.1 that cost a run on 1 December):
+``refresh_copies`` rewrites the copies in mutants/<layer>/mutants/ of every source file the layer
+does not mutate (mutmut copies a file only when its copy is missing, and refreshes the unmutated
+modules only after its coverage pass, so that pass ran today's tests against older modules);
+mutmut's coverage pass runs every test of the selection (benchmarks/mutation_plugin.py drops its
+``-x``) and a pass with a failing test stops the generation with one line naming the tests
+(``coverage_failure``: mutmut ignores the pass's exit code, and with ``-x`` every later test's lines
+counted as uncovered); and ``unmap_changed_tests`` makes mutmut map again the tests of every
+selection file whose content changed since its tests were mapped (mutmut maps only new test
+names, so an assertion added to an existing test never met its mutants).
+
 ``--run`` also measures each layer's wall time and samples the 1-minute load average every 15 s
 (the machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load)
 when more runnable processes than cores were competing).
