@@ -83,6 +83,7 @@ TARGET = 0.90
 
 KILLED = {1, 3}            # mutmut: test failure, pytest internal error
 SURVIVED = {0}
+NO_TESTS = {5, 33}         # no test mapped to the mutant's function: tried again like a survivor (a test may map now)
 TIMEOUT = {24, -24, 152, 255, 36}
 
 
@@ -374,7 +375,8 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
 def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
     """Mark surviving mutants that mutation_equivalent.toml does not explain as not run, so mutmut
     tries them again with today's tests (mutmut keeps a verdict until the function changes); with
-    ``names`` (mutmut globs), only the survivors this run will try."""
+    ``names`` (mutmut globs), only the survivors this run will try. A mutant with no test ("no
+    tests": no test was mapped to its function) counts as a survivor here: a test may map now."""
     equivalent = _load_equivalent()
     n = 0
     os.chdir(d)
@@ -387,7 +389,7 @@ def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
         for name, code in codes.items():
             if names and not any(name == n or fnmatch.fnmatch(name, n) for n in names):
                 continue
-            if code in SURVIVED and _explanation(equivalent, src, name) is None:
+            if (code in SURVIVED or code in NO_TESTS) and _explanation(equivalent, src, name) is None:
                 codes[name] = None
                 n += 1
         meta.write_text(json.dumps(data, indent=4))
@@ -396,14 +398,14 @@ def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
 
 
 def _unexplained_survivors(d: Path, cfg: dict) -> list[str]:
-    """Names of the layer's surviving mutants that mutation_equivalent.toml does not explain."""
+    """Names of the layer's surviving (or "no tests") mutants that mutation_equivalent.toml does not explain."""
     equivalent, out = _load_equivalent(), []
     os.chdir(d)
     for src in _sources(cfg):
         meta = d / "mutants" / (src + ".meta")
         if meta.exists() and (d / "mutants" / src).exists():
             codes = json.loads(meta.read_text())["exit_code_by_key"]
-            out += [n for n, c in codes.items() if c in SURVIVED and _explanation(equivalent, src, n) is None]
+            out += [n for n, c in codes.items() if (c in SURVIVED or c in NO_TESTS) and _explanation(equivalent, src, n) is None]
     os.chdir(ROOT)
     return out
 
@@ -701,7 +703,7 @@ def _layer_rows(d: Path, cfg: dict, equivalent: list[dict], used: list[bool]) ->
         for name, code in codes.items():
             generated_by_fn[_function_of(name).rsplit(".", 1)[-1]] += 1
             kind = ("killed" if code in KILLED else "survived" if code in SURVIVED else "timeout" if code in TIMEOUT
-                    else "no tests" if code in (5, 33) else "not run" if code is None else f"other {code}")
+                    else "no tests" if code in NO_TESTS else "not run" if code is None else f"other {code}")
             c[kind] += 1
             sampled = name in drawn and code is not None
             if sampled:
