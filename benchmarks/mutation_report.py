@@ -41,7 +41,7 @@ would get no mutants), carrying each verdict over to the new mutant with the sam
 (mutmut keeps a verdict until the function changes, so a test written for a survivor would
 otherwise never be tried on it; ``--keep-survivors`` skips that when no test changed).
 
-Three guards keep mutmut's inputs current (each a gap of mutmut 3.8.1 that cost a run on 1 December):
+Four guards keep mutmut's inputs current (each a gap of mutmut 3.8.1 that cost a run on 1 December):
 ``refresh_copies`` rewrites the copies in mutants/<layer>/mutants/ of every source file the layer
 does not mutate (mutmut copies a file only when its copy is missing, and refreshes the unmutated
 modules only after its coverage pass, so that pass ran today's tests against older modules);
@@ -50,7 +50,9 @@ mutmut's coverage pass runs every test of the selection (benchmarks/mutation_plu
 (``coverage_failure``: mutmut ignores the pass's exit code, and with ``-x`` every later test's lines
 counted as uncovered); and ``unmap_changed_tests`` makes mutmut map again the tests of every
 selection file whose content changed since its tests were mapped (mutmut maps only new test
-names, so an assertion added to an existing test never met its mutants).
+names, so an assertion added to an existing test never met its mutants); ``regenerate`` has every
+test mapped again (mutmut maps a test only to functions that had mutants when it ran it, so a
+function whose lines a regeneration newly covers would keep no test).
 
 ``--run`` also measures each layer's wall time and samples the 1-minute load average every 15 s
 (the machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load)
@@ -283,13 +285,20 @@ def unmap_changed_tests(d: Path, cfg: dict) -> tuple[list[str], dict[str, str]]:
     changed = [f for f, h in now.items() if mapped.get(f) != h]
     if not changed or not stats_path.exists():  # no stats yet: mutmut maps every test anyway
         return [], now
+    _unmap(stats_path, tuple(f + "::" for f in changed))
+    return changed, now
+
+
+def _unmap(stats_path: Path, prefixes: tuple[str, ...] = ("",)) -> None:
+    """Remove the test ids starting with one of ``prefixes`` (default: every test) from mutmut's
+    map, so that mutmut maps them again as new tests."""
+    if not stats_path.exists():
+        return
     stats = json.loads(stats_path.read_text())
-    prefixes = tuple(f + "::" for f in changed)
     stats["duration_by_test"] = {t: v for t, v in stats["duration_by_test"].items() if not t.startswith(prefixes)}
     stats["tests_by_mangled_function_name"] = {
         fn: [t for t in ts if not t.startswith(prefixes)] for fn, ts in stats["tests_by_mangled_function_name"].items()}
     stats_path.write_text(json.dumps(stats, indent=4))
-    return changed, now
 
 
 def record_mapped_tests(d: Path, now: dict[str, str]) -> None:
@@ -349,6 +358,10 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
     for src in _sources(cfg):
         for suffix in ("", ".meta", ".spans"):
             (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
+    # mutmut maps a test only to the functions that had mutants (a trampoline) when it ran the test:
+    # a function that gains its first mutants here (lines newly covered) would keep no test (the
+    # model layer's hedge_cap on 1 December), so every test is mapped again after mutating
+    _unmap(d / "mutants" / "mutmut-stats.json")
     refresh_copies(d, cfg)
     rc = subprocess.call([sys.executable, "-c", _GENERATE], cwd=d)
     if rc == COVERAGE_FAILED:
