@@ -446,3 +446,56 @@ def test_project_objective_without_debt_values_the_same_taxes_as_equity():
     for name, c in equity.items():
         assert project[name] == pytest.approx(c, rel=1e-12, abs=0), name
     assert c1 == pytest.approx(c0, rel=1e-12, abs=1e-12)
+
+
+# ---------------------------------------------------------------- survivors of the evening's model sample
+# (benchmarks/MUTATION.md): Acc.add_const, fix_first_stage with ``until`` (no solve)
+
+
+def test_acc_keeps_a_keys_pieces_when_a_constant_is_added():
+    from optimizer.model.common import Acc
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=1.5)
+    acc = Acc()
+    acc.add("k", 2.0, m.x)
+    acc.add_const("k", 3.0)
+    acc.add("k", 4.0, 0.5)      # a number: into the constant
+    acc.add_const("j", 1.0)     # a new key
+    # k: 2 x + 3 + 4 x 0.5 = 2 x 1.5 + 5 = 8; j: the constant 1
+    assert pyo.value(acc.expr("k")) == 8.0 and acc.expr("j") == 1.0 and acc.expr("none") == 0.0
+
+
+def test_fix_first_stage_until_fixes_the_commitments_of_the_earlier_periods_only():
+    import pandas as pd
+
+    from optimizer.model.fix import fix_first_stage
+
+    # tiny (monthly 2026-01..06) with two optional contracts starting in 2026-01 (period 0) and
+    # 2026-04 (period 3); the plan converts one block in 2026-01 and one in 2026-03 and signs both.
+    # Fixing until period 2 fixes the decisions of periods 0 and 1 to the plan's (conversion 1 then 0,
+    # the contract starting in period 0 signed, no retirement) and leaves periods 2.. free (the
+    # conversion of 2026-03, the contract starting in 2026-04, lease L1's hand-overs from 2026-03)
+    d = tiny_dict()
+    d["contracts"] += [{"id": "early", "site": "s1", "kind": "index", "adder_usd_per_mwh": 1, "optional": True, "start_month": "2026-01"},
+                       {"id": "late", "site": "s1", "kind": "index", "adder_usd_per_mwh": 1, "optional": True, "start_month": "2026-04"}]
+    _, data, m = build(d)
+    plan = Plan(conversions=pd.DataFrame({"site": ["s1", "s1"], "month": ["2026-01", "2026-03"], "blocks": [1.0, 1.0]}),
+                contracts=pd.DataFrame({"contract": ["early", "late"], "signed": [True, True]}))
+    fix_first_stage(m, data, plan, until=2)
+    assert {k[1]: (m.conv[k].fixed, m.conv[k].value) for k in m.conv_index} == {
+        0: (True, 1.0), 1: (True, 0.0), 2: (False, None), 3: (False, None)}
+    assert (m.sign["early"].fixed, m.sign["early"].value) == (True, 1.0) and not m.sign["late"].fixed
+    assert [m.ret[k].fixed for k in m.ret_index if k[1] == "m200"] == [True, True, False, False, False, False]
+    assert not any(m.x[k].fixed for k in m.x_index)
+
+
+def test_a_fixed_lease_that_cannot_fit_names_the_site_asked_for():
+    # L1 at 5 MW needs 50 racks, more than s1's 30 even fully converted: no hand-over variable at all;
+    # fixing it signed at site s1 (any month) is bad input naming the site only
+    d = with_fixed({"kind": "lease", "lease": "L1", "signed": True, "site": "s1"})
+    d["leases"][0]["it_mw"] = 5.0
+    with pytest.raises(InputError) as e:
+        build(d)
+    assert str(e.value) == ("policy.fixed_decisions[0]: lease 'L1' cannot be delivered at site 's1' (outside its window, "
+                            "site not eligible, or HPC racks cannot be ready)")
