@@ -355,6 +355,13 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
             if codes.get(name) is not None:
                 old[code] = codes[name]
     carry.write_text(json.dumps(old))
+    # the last sample's mutants by code too: their names change with the numbering (sample.json)
+    drawn_file = d / "sample_codes.json"
+    drawn_codes: dict[str, str] = json.loads(drawn_file.read_text()) if drawn_file.exists() else {}
+    drawn = _drawn(d)
+    for src in _sources(cfg):
+        drawn_codes.update({name: code for name, code in _mutant_codes(d, src).items() if name in drawn})
+    drawn_file.write_text(json.dumps(drawn_codes))
     for src in _sources(cfg):
         for suffix in ("", ".meta", ".spans"):
             (d / "mutants" / (src + suffix)).unlink(missing_ok=True)
@@ -381,8 +388,27 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
                 codes[name] = old[code]
                 carried += 1
         meta.write_text(json.dumps(data, indent=4))
+    _rename_sample(d, cfg, drawn_codes)
     carry.unlink()
+    drawn_file.unlink()
     return carried, made
+
+
+def _rename_sample(d: Path, cfg: dict, drawn_codes: dict[str, str]) -> None:
+    """Rewrite sample.json's drawn mutants under their names after a regeneration (matched by mutated
+    code; a drawn mutant whose code no longer exists leaves the sample), so the estimator's sampled
+    stratum is still the mutants drawn at random, not whatever mutants inherited their numbers."""
+    f = d / "sample.json"
+    if not f.exists() or not drawn_codes:
+        return
+    by_code: dict[str, str] = {}
+    for src in _sources(cfg):
+        for name, code in _mutant_codes(d, src).items():
+            by_code.setdefault(code, name)
+    draw = json.loads(f.read_text())
+    for v in draw["modules"].values():
+        v["drawn"] = [by_code[drawn_codes[n]] for n in v["drawn"] if n in drawn_codes and drawn_codes[n] in by_code]
+    f.write_text(json.dumps(draw, indent=1) + "\n")
 
 
 def _reset_unexplained_survivors(d: Path, cfg: dict, names: list[str]) -> int:
