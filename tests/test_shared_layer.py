@@ -1187,15 +1187,24 @@ def test_new_build_start_periods_and_a_gpu_life_shorter_than_a_period_by_hand():
     # not before its earliest month 2026-04 (period 3): 3..8
     d["sites"][0]["new_builds"][0]["earliest_month"] = "2026-04"
     assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == [3, 4, 5, 6, 7, 8]
-    # max_blocks 0: the option can never be started
+    # one block at most: still any of those periods; max_blocks 0: the option can never be started
+    d["sites"][0]["new_builds"][0]["max_blocks"] = 1
+    assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == [3, 4, 5, 6, 7, 8]
     d["sites"][0]["new_builds"][0]["max_blocks"] = 0
     assert compile_instance(Instance.from_dict(d)).builds[("g", "hall")].periods == []
+    # a block's MW: HPC, 10 racks x the site's 100 kW = 1 MW of critical IT; mining, 10 racks x its own
+    # 350 kW = 3.5 design MW
+    d["sites"][0]["new_builds"].append({"id": "mhall", "use": "mining", "racks_per_block": 10, "mining_kw_per_rack": 350,
+                                        "capex_usd_per_mw": 500_000, "lead_months": 2, "max_blocks": 1})
+    builds = compile_instance(Instance.from_dict(d)).builds
+    assert builds[("g", "hall")].mw_per_block == pytest.approx(1.0) and builds[("g", "mhall")].mw_per_block == pytest.approx(3.5)
     # GPUs with a 1-month useful life on monthly periods serve 1 period: ordered in 2026-01 (no lead),
     # in service in period 0 only
     g = _gpu_vs_colo(300_000)
     g["gpu_cloud"]["options"][0]["useful_life_months"] = 1
     gd = compile_instance(Instance.from_dict(g)).gpus["gb"]
     assert gd.life == 1 and list(gd.online(0)) == [0]
+    assert gd.periods == [0]   # ordered only in its first and last month 2026-01
     # 2 months on quarterly periods: 2 // 3 = 0 whole periods, at least one (they serve the quarter bought)
     g["horizon"].update(periods=4, period_months=3)
     g["gpu_cloud"]["options"][0]["useful_life_months"] = 2
