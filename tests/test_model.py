@@ -499,3 +499,51 @@ def test_a_fixed_lease_that_cannot_fit_names_the_site_asked_for():
         build(d)
     assert str(e.value) == ("policy.fixed_decisions[0]: lease 'L1' cannot be delivered at site 's1' (outside its window, "
                             "site not eligible, or HPC racks cannot be ready)")
+
+
+def test_fix_first_stage_frees_a_split_leases_share_within_1e_12_and_never_above_1():
+    import pandas as pd
+
+    from optimizer.model.fix import fix_first_stage
+
+    # L1 splittable: one lease_split row per hand-over period (sum over sites of x = y). A solved plan's
+    # share 0.9999999999999998 at s1 in 2026-03 would make that row infeasible with x fixed: the largest
+    # share of each row is freed within 1e-12 of its value, capped at 1 (a share above 1 is no share)
+    d = tiny_dict()
+    d["leases"][0]["splittable"] = True
+    _, data, m = build(d)
+    share = 0.9999999999999998
+    fix_first_stage(m, data, Plan(leases=pd.DataFrame({"lease": ["L1"], "site": ["s1"], "month": ["2026-03"], "share": [share]})))
+    x = m.x["L1", "s1", 2]
+    assert not x.fixed and (x.lb, x.ub) == (share - 1e-12, 1.0)
+    assert all(not m.x["L1", "s1", t].fixed and (m.x["L1", "s1", t].lb, m.x["L1", "s1", t].ub) == (0.0, 1e-12) for t in (3, 4))
+
+
+def test_a_splittable_lease_waits_for_the_first_converted_racks():
+    # tiny's s1 has no HPC rack at the start and a conversion takes 2 months: the first racks are
+    # ready in 2026-03 (period 2). L1 with its window opened from 2026-01: hand-overs 2, 3, 4 only
+    # (window end 2026-05), split or not
+    for splittable in (True, False):
+        d = tiny_dict()
+        d["leases"][0].update(window_start="2026-01", splittable=splittable)
+        _, _, m = build(d)
+        assert sorted({k[2] for k in m.x_index}) == [2, 3, 4]
+
+
+def test_hedge_cap_counts_the_companys_share_of_a_joint_venture_sites_hashrate():
+    from test_levers import _two_scenarios, make
+
+    # levers.yaml with forward f1 (max 0.5 of the expected hashrate) and two scenarios of probability
+    # 0.5: the cap row of May is 1000 hv - 0.5 x sum_w 0.5 x 100 PH/s per thousand units op_w <= 0,
+    # i.e. -25 per op variable; at a 50 % joint-venture site the company's hashrate is half: -12.5
+    def jv(raw):
+        _two_scenarios(raw, 0.0)
+        raw["sites"][0]["ownership_share"] = 0.5
+
+    for edit, c in ((lambda raw: _two_scenarios(raw, 0.0), -25.0), (jv, -12.5)):
+        m = build_model(compile_instance(make(edit)))
+        row = m.hedge_cap["f1", 1]
+        repn = generate_standard_repn(row.body, compute_values=True)
+        assert {v.name: co for v, co in zip(repn.linear_vars, repn.linear_coefs)} == pytest.approx(
+            {"hv[f1,1]": 1000.0, "op[s1,a100,1,0]": c, "op[s1,a100,1,1]": c})
+        assert row.upper == 0.0
