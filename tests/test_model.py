@@ -547,3 +547,22 @@ def test_hedge_cap_counts_the_companys_share_of_a_joint_venture_sites_hashrate()
         assert {v.name: co for v, co in zip(repn.linear_vars, repn.linear_coefs)} == pytest.approx(
             {"hv[f1,1]": 1000.0, "op[s1,a100,1,0]": c, "op[s1,a100,1,1]": c})
         assert row.upper == 0.0
+
+
+def test_the_treasury_holds_the_companys_share_of_a_joint_venture_sites_btc():
+    from test_levers import make
+
+    # levers.yaml with mined BTC held: May's balance row btc_held[May] - btc_held[April] + btc_sold[May]
+    # - mined = 0, mined = 0.000045 BTC per unit-day x 1000 units x 31 days = 1.395 BTC per thousand
+    # units operating; at a 50 % joint-venture site the company holds half of it: 0.6975
+    def hold(share):
+        def edit(raw):
+            raw.setdefault("treasury", {})["mined_btc"] = "hold"
+            raw["sites"][0]["ownership_share"] = share
+        return edit
+
+    for share in (1.0, 0.5):
+        m = build_model(compile_instance(make(hold(share))))
+        repn = generate_standard_repn(m.treasury_balance[0, 1].body, compute_values=True)
+        assert {v.name: c for v, c in zip(repn.linear_vars, repn.linear_coefs)} == pytest.approx(
+            {"btc_held[0,1]": 1.0, "btc_held[0,0]": -1.0, "btc_sold[1]": 1.0, "op[s1,a100,1,0]": -1.395 * share}, rel=1e-12)
