@@ -566,3 +566,16 @@ def test_the_treasury_holds_the_companys_share_of_a_joint_venture_sites_btc():
         repn = generate_standard_repn(m.treasury_balance[0, 1].body, compute_values=True)
         assert {v.name: c for v, c in zip(repn.linear_vars, repn.linear_coefs)} == pytest.approx(
             {"btc_held[0,1]": 1.0, "btc_held[0,0]": -1.0, "btc_sold[1]": 1.0, "op[s1,a100,1,0]": -1.395 * share}, rel=1e-12)
+
+
+def test_mip_start_names_the_table_of_a_row_at_an_unknown_node():
+    import pandas as pd
+
+    # tiny with a grid expansion option g1: a plan row of plan.grid_expansions at a node the tree does
+    # not have is refused naming the table, the node and the reason
+    d = tiny_dict()
+    d["sites"][0]["grid_expansions"] = [{"id": "g1", "mw": 5, "capex_usd": 100_000, "lead_months": 0}]
+    _, data, m = build(d)
+    plan = Plan(grid_expansions=pd.DataFrame({"site": ["s1"], "option": ["g1"], "month": ["2026-02"], "node": ["nowhere"]}))
+    with pytest.raises(ValueError, match=r"^plan\.grid_expansions: unknown tree node 'nowhere'$"):
+        mip_start_values(m, data, plan)
