@@ -472,6 +472,8 @@ CASES = [
      ["plan.retirements row 0", "unknown site 'zz'"]),
     ("gpu unknown option", None, {"gpu_purchases": df([("g9", "s1", "2026-03", 1.0)], ["option", "site", "month", "mw"])},
      ["plan.gpu_purchases row 0", "unknown GPU option 'g9'"]),
+    ("hedge unknown forward", None, {"hedges": df([("f9", "2026-03", 1.0)], ["forward", "month", "ph_s"])},
+     ["plan.hedges row 0", "unknown hashprice forward (hedges.forwards) 'f9'"]),
     ("contract signed twice differently", None, {"contracts": df([("opt", True), ("opt", False)], CON)},
      ["contract opt", "listed 2 times with different signed values"]),
     ("fixed lease unsigned but signed", _set("policy", {"fixed_decisions": [{"kind": "lease", "lease": "L1", "signed": False}]}),

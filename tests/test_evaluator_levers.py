@@ -1319,3 +1319,44 @@ def test_cost_to_mine_leaves_out_the_power_of_a_site_that_draws_none():
     assert ev.cashflows.query("site == 's2' and month == '2026-04'")["usd"].sum() == pytest.approx(-36_000.0)
     assert ev.kpis["btc_mined"].tolist() == pytest.approx([1.35, 1.395, 1.35])
     assert ev.kpis["cost_to_mine_usd_per_btc"].tolist() == pytest.approx([57_600 / 1.35] * 3, rel=1e-12)
+
+
+def test_allocation_counts_racks_as_floats_and_mining_rows_in_mw():
+    # tiny with an empty plan: lease L1 is not hosted, its rack column is 0.0 (float like every rack
+    # count: means over scenarios and split leases are fractional)
+    ev = evaluate(Instance.from_dict(yaml.safe_load((ROOT / "instances" / "tiny.yaml").read_text())), Plan())
+    assert str(ev.allocation["racks_L1"].dtype) == "float64" and ev.allocation["racks_L1"].tolist() == [0.0] * 6
+    # levers.yaml: 1000 a100 units (2000 W) on 100 units a rack: 10 racks, 1000 x 2000 W = 2 MW, every month
+    long = evaluate(lever_instance(lambda raw: None), Plan()).allocation_long
+    mining = long[long["use"] == "mining"]
+    assert mining["asset"].tolist() == ["a100"] * 3 and mining["racks"].tolist() == pytest.approx([10.0] * 3)
+    assert mining["mw"].tolist() == pytest.approx([2.0] * 3) and mining["units"].tolist() == pytest.approx([1000.0] * 3)
+
+
+def test_cost_to_mine_of_less_than_one_btc_a_period():
+    # levers.yaml with 500 of its 1000 units: April 1 MW x 720 h x 40 USD = 28,800 USD for
+    # 500 x 0.000045 x 30 = 0.675 BTC: 42,666.67 USD/BTC, as with 1000 units (both scale with the units)
+    def half(raw):
+        raw["fleet"]["installed"][0]["units"] = 500
+
+    k = evaluate(lever_instance(half), Plan()).kpis
+    assert k["btc_mined"].tolist() == pytest.approx([0.675, 0.6975, 0.675])
+    assert k["cost_to_mine_usd_per_btc"].tolist() == pytest.approx([28_800 / 0.675] * 3, rel=1e-12)
+
+
+def test_gpu_capex_counts_for_a_facility_that_finances_gpus():
+    from test_hpc_levers import _gpu_vs_colo
+
+    # 0.5 MW of GPUs at 1,200,000 USD/MW bought in 2026-01 (600,000 USD) and a facility financing GPUs at
+    # 80 % loan-to-cost: drawing 480,000 USD in 2026-01 is allowed (0.8 x 600,000); 480,001 is not
+    d = _gpu_vs_colo(300_000)
+    d["financing"] = {"project_facilities": [{
+        "id": "pf", "site": "h", "finances": ["gpus"], "commitment_usd": 1_000_000, "loan_to_cost": 0.8,
+        "interest_rate_per_year": 0.12, "draw_last_month": "2026-01", "amortization_start_month": "2026-02", "tenor_months": 10}]}
+    inst = Instance.from_dict(d)
+    gpus = df([("gb", "h", "2026-01", 0.5)], ["option", "site", "month", "mw"])
+    ok = evaluate(inst, Plan(gpu_purchases=gpus, debt=df([("pf", "2026-01", 480_000.0)], ["instrument", "month", "usd"])))
+    assert ok.violations == []
+    assert ok.cashflows.query("item == 'debt_draws_usd'")["usd"].sum() == pytest.approx(480_000.0)
+    over = evaluate(inst, Plan(gpu_purchases=gpus, debt=df([("pf", "2026-01", 480_001.0)], ["instrument", "month", "usd"])))
+    assert any("more than loan_to_cost 0.8 x financed capex 600,000 USD" in v for v in over.violations), over.violations
