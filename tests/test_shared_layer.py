@@ -1281,3 +1281,31 @@ def test_facility_draw_windows_sculpting_and_corporate_debt_by_hand():
     assert due.end_balance == 0.0
     assert after.interest.tolist() == pytest.approx([20.0] * 6) and after.principal.tolist() == [0.0] * 6
     assert after.end_balance == 1_000.0
+
+
+def test_new_issue_windows_and_bullet_schedules_by_hand():
+    raw = copy.deepcopy(QUARTERLY)
+    raw["financing"] = {"new_issues": [
+        # notes of 6 months (2 quarters) at 8 %/yr (2 % a quarter), issued in 2026-04..2026-12: periods 1, 2, 3
+        {"id": "n1", "max_usd": 1_000_000, "coupon_per_year": 0.08, "tenor_months": 6, "first_month": "2026-04",
+         "last_month": "2026-12"},
+        # 12 months (4 quarters) from 2027-01 to the horizon end (no last month): periods 4, 5
+        {"id": "n2", "max_usd": 1_000_000, "coupon_per_year": 0.08, "tenor_months": 12, "first_month": "2027-01"},
+    ]}
+    fin = compile_instance(Instance.from_dict(raw)).fin
+    n1, n2 = fin.issues["n1"], fin.issues["n2"]
+    assert n1.periods == [1, 2, 3] and n1.tenor_periods == 2 and n1.rate == pytest.approx(0.02, rel=1e-15)
+    assert n2.periods == [4, 5] and n2.tenor_periods == 4
+    # 1 USD issued at the end of period 1: coupons 0.02 in periods 2 and 3, repaid at the end of 3
+    u = n1.units[1]
+    assert u.interest.tolist() == pytest.approx([0, 0, 0.02, 0.02, 0, 0], abs=1e-15)
+    assert u.principal.tolist() == [0, 0, 0, 1.0, 0, 0] and u.end_balance == 0.0
+    # issued in period 3: coupons in 4 and 5, repaid at the end of 5 (the horizon's last period)
+    u = n1.units[3]
+    assert u.interest.tolist() == pytest.approx([0, 0, 0, 0, 0.02, 0.02], abs=1e-15)
+    assert u.principal.tolist() == [0, 0, 0, 0, 0, 1.0] and u.end_balance == 0.0
+    # n2 issued in period 4 matures in period 8, after the horizon: one coupon inside it (period 5), 1 USD owed at the end
+    u = n2.units[4]
+    assert u.interest.tolist() == pytest.approx([0, 0, 0, 0, 0, 0.02], abs=1e-15)
+    assert u.principal.tolist() == [0.0] * 6 and u.end_balance == 1.0
+    assert fin.has_debt
