@@ -1252,6 +1252,8 @@ def test_facility_draw_windows_sculpting_and_corporate_debt_by_hand():
         "corporate_debt": [
             {"id": "due", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2027-06"},
             {"id": "after", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2028-03"},
+            {"id": "early", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2026-09"},
+            {"id": "next", "principal_usd": 1_000, "coupon_per_year": 0.08, "maturity_month": "2027-08"},
         ],
     }
     fin = compile_instance(Instance.from_dict(raw)).fin
@@ -1281,6 +1283,12 @@ def test_facility_draw_windows_sculpting_and_corporate_debt_by_hand():
     assert due.end_balance == 0.0
     assert after.interest.tolist() == pytest.approx([20.0] * 6) and after.principal.tolist() == [0.0] * 6
     assert after.end_balance == 1_000.0
+    # maturing in 2026-09 (period 2): coupons in periods 0-2 only, repaid at the end of 2; maturing in 2027-08
+    # (period 6, the quarter after the horizon): coupons in all 6 periods, owed at the end
+    early, nxt = fin.corporate["early"], fin.corporate["next"]
+    assert early.interest.tolist() == pytest.approx([20.0] * 3 + [0.0] * 3) and early.principal.tolist() == [0.0, 0.0, 1_000.0, 0.0, 0.0, 0.0]
+    assert early.end_balance == 0.0
+    assert nxt.interest.tolist() == pytest.approx([20.0] * 6) and nxt.principal.tolist() == [0.0] * 6 and nxt.end_balance == 1_000.0
 
 
 def test_new_issue_windows_and_bullet_schedules_by_hand():
@@ -1291,6 +1299,12 @@ def test_new_issue_windows_and_bullet_schedules_by_hand():
          "last_month": "2026-12"},
         # 12 months (4 quarters) from 2027-01 to the horizon end (no last month): periods 4, 5
         {"id": "n2", "max_usd": 1_000_000, "coupon_per_year": 0.08, "tenor_months": 12, "first_month": "2027-01"},
+        # 6 months, only in the horizon's first quarter (period 0)
+        {"id": "n3", "max_usd": 500_000, "coupon_per_year": 0.08, "tenor_months": 6, "first_month": "2026-01",
+         "last_month": "2026-01"},
+        # 3 months (1 quarter), only in the last quarter (period 5): it matures at the end of period 6, after the horizon
+        {"id": "n4", "max_usd": 500_000, "coupon_per_year": 0.08, "tenor_months": 3, "first_month": "2027-04",
+         "last_month": "2027-06"},
     ]}
     fin = compile_instance(Instance.from_dict(raw)).fin
     n1, n2 = fin.issues["n1"], fin.issues["n2"]
@@ -1308,4 +1322,13 @@ def test_new_issue_windows_and_bullet_schedules_by_hand():
     u = n2.units[4]
     assert u.interest.tolist() == pytest.approx([0, 0, 0, 0, 0, 0.02], abs=1e-15)
     assert u.principal.tolist() == [0.0] * 6 and u.end_balance == 1.0
+    n3, n4 = fin.issues["n3"], fin.issues["n4"]
+    assert n3.periods == [0] and n4.periods == [5] and n3.issue.max_usd == 500_000   # the cap the model reads
+    # n3 issued in period 0: coupons in 1 and 2, repaid at the end of 2
+    u = n3.units[0]
+    assert u.interest.tolist() == pytest.approx([0, 0.02, 0.02, 0, 0, 0], abs=1e-15)
+    assert u.principal.tolist() == [0, 0, 1.0, 0, 0, 0] and u.end_balance == 0.0
+    # n4 issued at the end of period 5 matures at the end of period 6: nothing paid inside the horizon, 1 USD owed
+    u = n4.units[5]
+    assert u.interest.tolist() == [0.0] * 6 and u.principal.tolist() == [0.0] * 6 and u.end_balance == 1.0
     assert fin.has_debt
