@@ -163,17 +163,18 @@ class Plan:
                     df = df.drop(columns=NODE)  # every row at the root: the two-stage table
                     cols = COLUMNS[f.name]
             df = df[cols].reset_index(drop=True)
+            out = {}  # the columns converted, then one frame (assigning them one by one cost more than converting)
             for c in cols:
                 if c in _NUMERIC:
                     try:
-                        df[c] = pd.to_numeric(df[c], errors="raise").astype(float) + 0.0  # + 0.0: no -0.0
+                        out[c] = pd.to_numeric(df[c], errors="raise").astype(float) + 0.0  # + 0.0: no -0.0
                     except (ValueError, TypeError) as e:  # name the table and column for the user
                         raise ValueError(f"plan.{f.name}.{c}: must be numbers ({e})") from None
                 elif c == "signed":
-                    df[c] = df[c].astype(bool)
+                    out[c] = df[c].astype(bool)
                 else:
-                    df[c] = df[c].astype(str)
-            setattr(self, f.name, df)
+                    out[c] = df[c].astype(str)
+            setattr(self, f.name, pd.DataFrame(out, index=df.index))
 
     # ------------------------------------------------------------ helpers
 
