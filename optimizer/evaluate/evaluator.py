@@ -807,16 +807,21 @@ class _Evaluator:
     def _allocation_long(self) -> pd.DataFrame:
         st, d, inst = self.st, self.d, self.inst
         cols = ["site", "month", "owned", "use", "asset", "racks", "mw", "units"]
-        frames = []
+        chunks: dict[str, list] = {c: [] for c in cols}  # one frame at the end (a frame per group cost ~5 ms a plan)
         labels = np.array(d.labels, dtype=object)
 
         def rows(sid, owned, use, asset, racks, mw, units=None) -> None:
             racks, mw = np.asarray(racks, float), np.asarray(mw, float)
             keep = (np.abs(racks) > 1e-9) | (np.abs(mw) > 1e-9)
-            if keep.any():
-                frames.append(pd.DataFrame({"site": sid, "month": labels[keep], "owned": owned[keep], "use": use, "asset": asset,
-                                            "racks": racks[keep], "mw": mw[keep],
-                                            "units": np.nan if units is None else np.asarray(units, float)[keep]}))
+            n = int(keep.sum())
+            if n:
+                for c, v in (("site", sid), ("use", use), ("asset", asset)):
+                    chunks[c].append(np.full(n, v, dtype=object))
+                chunks["month"].append(labels[keep])
+                chunks["owned"].append(owned[keep])
+                chunks["racks"].append(racks[keep])
+                chunks["mw"].append(mw[keep])
+                chunks["units"].append(np.full(n, np.nan) if units is None else np.asarray(units, float)[keep])
 
         for site in inst.sites:
             sid = site.id
@@ -842,19 +847,25 @@ class _Evaluator:
                     rows(sid, owned, "gpu_cloud", oid, racks, g.online_mw)
             rows(sid, owned, "hpc_unleased", "", np.maximum(st.hpc_racks[sid] - leased_racks, 0.0),
                  np.maximum(st.hpc_mw(sid) - leased_mw, 0.0))
-        if not frames:
+        if not chunks["site"]:
             return pd.DataFrame({c: pd.Series(dtype=float if c in ("racks", "mw", "units") else object) for c in cols})
-        return pd.concat(frames, ignore_index=True)[cols]
+        return pd.DataFrame({c: np.concatenate(v) for c, v in chunks.items()})
 
     def _energy_use(self) -> pd.DataFrame:
-        d = self.d
-        frames = []
-        for i, site in enumerate(self.inst.sites):
-            hpc = self.st.hpc_mwh(site.id)
-            for w, name in enumerate(d.scenario_names):
-                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "mining", "mwh": self.mining_mwh[i, w]}))
-                frames.append(pd.DataFrame({"scenario": name, "month": d.labels, "site": site.id, "use": "hpc", "mwh": hpc[w]}))
-        return pd.concat(frames, ignore_index=True)
+        """Rows ordered site, scenario, use (mining, then hpc), month; one frame built from arrays
+        (a frame per site, scenario and use cost ~8 ms a plan on the demo, a sweep pays it per point)."""
+        d, sites = self.d, self.inst.sites
+        S, W, T = len(sites), self.W, self.T
+        mwh = np.empty((S, W, 2, T))
+        mwh[:, :, 0, :] = self.mining_mwh
+        for i, site in enumerate(sites):
+            mwh[i, :, 1, :] = self.st.hpc_mwh(site.id)
+        s, w, u, t = (a.ravel() for a in np.indices((S, W, 2, T)))
+        return pd.DataFrame({
+            "scenario": np.array(d.scenario_names, dtype=object)[w], "month": np.array(d.labels, dtype=object)[t],
+            "site": np.array([x.id for x in sites], dtype=object)[s], "use": np.array(["mining", "hpc"], dtype=object)[u],
+            "mwh": mwh.ravel(),
+        })
 
     def _kpis(self) -> pd.DataFrame:
         st, d, inst, ops = self.st, self.d, self.inst, self.ops

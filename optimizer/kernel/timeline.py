@@ -7,6 +7,7 @@ Months are written ``YYYY-MM``. Internally a month is an integer ordinal
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,7 +30,10 @@ def month_label(ordinal: int) -> str:
     return f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}"
 
 
+@functools.cache
 def days_in_month(ordinal: int) -> int:
+    """Days of the month ``ordinal`` (kept: a lease's schedule asks for every month of its term
+    past the horizon, ~6,000 calls per compile of the demo, which a sweep compiles at every point)."""
     return calendar.monthrange(ordinal // 12, ordinal % 12 + 1)[1]
 
 
