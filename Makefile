@@ -83,7 +83,7 @@ clean:
 # `make mutation MUTATION_LAYERS=shared` runs one layer (shared, evaluator, model); MUTATION_JOBS workers.
 MUTATION_JOBS ?= 2
 MUTATION_LAYERS ?=
-MUTATION_SAMPLE ?= shared=150 evaluator=100 model=180
+MUTATION_SAMPLE ?= shared=150 evaluator=100 model=120
 MUTATION_SEED ?= 1
 MUTATION_STAMP := $(VENV)/.installed-mutation
 $(MUTATION_STAMP): pyproject.toml | $(BIN)/python
