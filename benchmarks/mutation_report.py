@@ -64,6 +64,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -262,8 +263,6 @@ def _selection_files(cfg: dict) -> list[str]:
 
 
 def _file_hash(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
