@@ -88,7 +88,8 @@ def _empty_template(name: str) -> pd.DataFrame:
 
 
 def _empty(name: str) -> pd.DataFrame:
-    return _empty_template(name).copy(deep=False)  # copy-on-write: the template is never changed through it
+    """The empty table (the template itself: ``Plan.__post_init__`` stores a shallow copy of it)."""
+    return _empty_template(name)
 
 
 def _normalized(df: pd.DataFrame, cols: list[str]) -> bool:
