@@ -54,6 +54,13 @@ names, so an assertion added to an existing test never met its mutants); ``regen
 test mapped again (mutmut maps a test only to functions that had mutants when it ran it, so a
 function whose lines a regeneration newly covers would keep no test).
 
+Verdicts survive the machine. mutants/ is gitignored and a fresh clone (a new machine, CI) starts
+without it, which on 2 December lost every verdict of the earlier runs. So every ``--run`` (and
+``--save-verdicts``) writes benchmarks/mutation_verdicts.json: per layer, the SHA-256 (first 16 hex
+digits) of each mutant's mutated code -> mutmut's exit code, for every mutant with a verdict; a layer
+without local state is mutated first and takes its verdicts from that file, matched by code exactly
+as ``regenerate`` carries them (a mutant whose function changed has a new code and no verdict).
+
 ``--run`` also measures each layer's wall time and samples the 1-minute load average every 15 s
 (the machine is shared: the quiet-machine time is estimated as wall x min(1, cores / mean load)
 when more runnable processes than cores were competing).
@@ -81,6 +88,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "MUTATION.md"
 WORK = ROOT / "mutants"  # gitignored: one mutmut working directory per layer, mutants/<layer>/
 EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+VERDICTS = ROOT / "benchmarks" / "mutation_verdicts.json"  # committed: the verdicts by mutant code, across machines
 NOTES = ROOT / "benchmarks" / "mutation_notes.md"  # hand-written: run history, throughput, what is left
 TARGET = 0.90
 
@@ -333,6 +341,47 @@ def _mutant_codes(d: Path, src: str) -> dict[str, str]:
     return out
 
 
+def _digest(code: str) -> str:
+    """A mutant's key across machines: the first 16 hex digits of the SHA-256 of its mutated code."""
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def load_verdicts() -> dict[str, dict[str, int]]:
+    """benchmarks/mutation_verdicts.json: layer -> {code digest: mutmut exit code} ({} if absent)."""
+    if not VERDICTS.exists():
+        return {}
+    return json.loads(VERDICTS.read_text())["layers"]
+
+
+def layer_verdicts(d: Path, cfg: dict) -> dict[str, int]:
+    """{code digest: exit code} of every mutant of the layer in ``d`` that has a verdict."""
+    out = {}
+    for src in _sources(cfg):
+        meta = d / "mutants" / (src + ".meta")
+        if not meta.exists():
+            continue
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in _mutant_codes(d, src).items():
+            if codes.get(name) is not None:
+                out[_digest(code)] = codes[name]
+    return out
+
+
+def save_verdicts(table: dict[str, dict]) -> dict[str, int]:
+    """Write benchmarks/mutation_verdicts.json: each layer with local state (mutants/<layer>/) gets
+    its current verdicts; a layer without keeps the file's. Returns layer -> verdicts written."""
+    kept = load_verdicts()
+    for layer, cfg in table.items():
+        if (WORK / layer / "mutants").exists():
+            kept[layer] = layer_verdicts(WORK / layer, cfg)
+    doc = {"about": "mutmut verdicts by mutant: layer -> first 16 hex digits of the SHA-256 of the mutated function's code "
+                    "(benchmarks/mutation_report.py _mutant_codes) -> mutmut exit code (1 killed, 0 survived, see KILLED, "
+                    "SURVIVED, TIMEOUT); written by mutation_report.py --run / --save-verdicts",
+           "layers": {k: dict(sorted(v.items())) for k, v in sorted(kept.items())}}
+    VERDICTS.write_text(json.dumps(doc, indent=0, sort_keys=False) + "\n")
+    return {k: len(v) for k, v in kept.items()}
+
+
 def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
     """Mutate the layer's modules afresh (the covered lines are measured with today's tests) and
     carry each verdict over to the new mutant with the same function and the same mutated code.
@@ -374,6 +423,18 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
         raise SystemExit(coverage_failure(d))
     if rc != 0:
         raise SystemExit(f"mutation_report: mutmut's generation failed in {d} (exit {rc})")
+    carried, made = carry_verdicts(d, cfg, old)
+    _rename_sample(d, cfg, drawn_codes)
+    carry.unlink()
+    drawn_file.unlink()
+    return carried, made
+
+
+def carry_verdicts(d: Path, cfg: dict, old: dict[str, int]) -> tuple[int, int]:
+    """Give each freshly made mutant of the layer in ``d`` the verdict of the mutant with the same
+    mutated code: from ``old`` (code -> exit code, this machine's previous mutants) or else from
+    benchmarks/mutation_verdicts.json (by code digest). Returns (verdicts carried, mutants made)."""
+    kept = load_verdicts().get(d.name, {})  # the committed verdicts of this layer, by code digest
     carried = made = 0
     for src in _sources(cfg):
         meta = d / "mutants" / (src + ".meta")
@@ -383,13 +444,15 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
         codes = data["exit_code_by_key"]
         for name, code in _mutant_codes(d, src).items():
             made += 1
-            if name in codes and code in old:
+            if name not in codes:
+                continue
+            if code in old:
                 codes[name] = old[code]
                 carried += 1
+            elif _digest(code) in kept:
+                codes[name] = kept[_digest(code)]
+                carried += 1
         meta.write_text(json.dumps(data, indent=4))
-    _rename_sample(d, cfg, drawn_codes)
-    carry.unlink()
-    drawn_file.unlink()
     return carried, made
 
 
@@ -589,7 +652,9 @@ def run_mutmut(layer: str, cfg: dict, jobs: int, names: list[str], keep_survivor
     missing = [src for src in _sources(cfg) if not (d / "mutants" / (src + ".meta")).exists()]
     if missing and sample:
         print(f"mutation_report: {', '.join(missing)} not mutated yet: mutated first (the sample is drawn from mutmut's mutants)")
-    regen = bool(regen or stale or tests or (missing and sample))
+    if missing and not sample and load_verdicts().get(layer):
+        print(f"mutation_report: {layer}: not mutated on this machine: mutated first, verdicts taken from {VERDICTS.name}")
+    regen = bool(regen or stale or tests or (missing and (sample or load_verdicts().get(layer))))
     if regen:
         carried, made = regenerate(d, cfg)
         print(f"mutation_report: {layer}: {made} mutants made, {carried} verdicts carried over by mutant code", flush=True)
@@ -915,6 +980,8 @@ def main() -> None:
                          "layer; 0: every mutant), and the unexplained survivors, by name; repeatable")
     ap.add_argument("--seed", type=int, default=1, help="the sample's seed (default 1)")
     ap.add_argument("--sample-min", type=int, default=10, help="at least this many sampled mutants a module (default 10)")
+    ap.add_argument("--save-verdicts", action="store_true",
+                    help=f"write benchmarks/{VERDICTS.name} from the local state (done after every --run)")
     ap.add_argument("names", nargs="*", help="only these mutants (mutmut globs, e.g. 'optimizer.kernel.*')")
     args = ap.parse_args()
     table = layers()
@@ -941,6 +1008,9 @@ def main() -> None:
                               sample=sample.get(layer) or None, seed=args.seed, sample_min=args.sample_min)
             print(f"mutmut ({layer}): exit {info['exit_code']}, wall {info['wall_s']} s, load mean {info['load_mean']}", flush=True)
             OUT.write_text(report() + "\n")  # after every layer, so a stopped run keeps what has a verdict
+            save_verdicts(table)
+    if args.save_verdicts:
+        print(f"wrote benchmarks/{VERDICTS.name}: " + ", ".join(f"{k} {n}" for k, n in save_verdicts(table).items()))
     OUT.write_text(report() + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}")
 

@@ -130,3 +130,49 @@ def test_a_changed_test_file_is_mapped_again_and_an_unchanged_one_keeps_its_map(
     # a file whose tests mutmut did not map again (its stats pass failed) is not recorded: dropped again next time
     mutation_report.record_mapped_tests(d, mutation_report.unmap_changed_tests(d, cfg)[1])
     assert mutation_report.unmap_changed_tests(d, cfg)[0] == ["tests/test_b.py"]
+
+
+MUTATED = '''
+def x_f__mutmut_orig(a):
+    return a + 1
+
+def x_f__mutmut_1(a):
+    return a - 1
+
+def x_f__mutmut_2(a):
+    return a + 2
+'''
+
+
+def test_verdicts_are_saved_by_code_and_carried_to_a_fresh_machines_mutants(tmp_path, monkeypatch):
+    # 2 December: mutants/ (gitignored) did not survive the move to a new machine, and every verdict
+    # was lost. The verdicts are kept in a committed file, keyed by the mutated code, not the number.
+    monkeypatch.setattr(mutation_report, "ROOT", tmp_path)
+    monkeypatch.setattr(mutation_report, "WORK", tmp_path / "mutants")
+    monkeypatch.setattr(mutation_report, "VERDICTS", tmp_path / "verdicts.json")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("def f(a):\n    return a + 1\n")
+    cfg = {"only_mutate": ["pkg/m.py"]}
+    d = tmp_path / "mutants" / "model"
+    (d / "mutants" / "pkg").mkdir(parents=True)
+    (d / "mutants" / "pkg" / "m.py").write_text(MUTATED)
+    meta = d / "mutants" / "pkg" / "m.py.meta"
+    meta.write_text(json.dumps({"exit_code_by_key": {"pkg.m.x_f__mutmut_1": 1, "pkg.m.x_f__mutmut_2": 0}}))
+    assert mutation_report.save_verdicts({"model": cfg}) == {"model": 2}
+    assert len(mutation_report.load_verdicts()["model"]) == 2
+    # a fresh machine: mutmut numbers the same two mutants the other way round, with no verdicts yet
+    (d / "mutants" / "pkg" / "m.py").write_text(MUTATED.replace("mutmut_1(", "mutmut_X(").replace("mutmut_2(", "mutmut_1(")
+                                                .replace("mutmut_X(", "mutmut_2("))
+    meta.write_text(json.dumps({"exit_code_by_key": {"pkg.m.x_f__mutmut_1": None, "pkg.m.x_f__mutmut_2": None}}))
+    assert mutation_report.carry_verdicts(d, cfg, {}) == (2, 2)
+    assert json.loads(meta.read_text())["exit_code_by_key"] == {"pkg.m.x_f__mutmut_1": 0, "pkg.m.x_f__mutmut_2": 1}
+    # a changed function has new mutated code: nothing is carried to it
+    (d / "mutants" / "pkg" / "m.py").write_text(MUTATED.replace("a + 2", "a + 3"))
+    meta.write_text(json.dumps({"exit_code_by_key": {"pkg.m.x_f__mutmut_1": None, "pkg.m.x_f__mutmut_2": None}}))
+    assert mutation_report.carry_verdicts(d, cfg, {}) == (1, 2)
+    assert json.loads(meta.read_text())["exit_code_by_key"] == {"pkg.m.x_f__mutmut_1": 1, "pkg.m.x_f__mutmut_2": None}
+    # a layer this machine has no state for keeps the file's verdicts
+    doc = json.loads((tmp_path / "verdicts.json").read_text())
+    doc["layers"]["shared"] = {"0123456789abcdef": 1}
+    (tmp_path / "verdicts.json").write_text(json.dumps(doc))
+    assert mutation_report.save_verdicts({"model": cfg, "shared": cfg}) == {"model": 1, "shared": 1}
