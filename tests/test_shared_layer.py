@@ -609,7 +609,9 @@ def accessor_variant() -> dict:
     raw["scenarios"][1]["handover_delay_months"] = 2
     raw["markets"] = [{"id": "north", "demand_response": {"payment_usd_per_mw_month": 5_000}}]
     raw["gpu_cloud"] = {"options": [{"id": "gx", "kw_per_gpu": 2.0, "usd_per_mw": 20_000_000, "price_usd_per_mw_month": 100_000,
-                                     "useful_life_months": 36, "first_month": "2026-01"}]}
+                                     "useful_life_months": 36, "first_month": "2026-01"},
+                                    {"id": "gy", "kw_per_gpu": 2.0, "usd_per_mw": 1_000_000, "price_usd_per_mw_month": 0,
+                                     "opex_usd_per_mw_month": 10_000, "useful_life_months": 12, "first_month": "2026-04"}]}
     return raw
 
 
@@ -643,6 +645,10 @@ def test_site_accessors(qv, q):
     assert qv.gpu_index.tolist() == [[1.2] * 6, [1.0] * 6]
     # merchant GPU revenue of a MW in service: 100,000 USD per MW-month x 3 months x the index
     assert qv.gpus["gx"].merchant_usd_per_mw.tolist() == [[approx(360_000)] * 6, [approx(300_000)] * 6]
+    # gy may be ordered from 2026-04 (quarter 1) to the last quarter; its opex is 10,000 USD per
+    # MW-month x 3 months a quarter; a 12-month life is 4 quarters
+    assert qv.gpus["gy"].periods == [1, 2, 3, 4, 5] and qv.gpus["gx"].periods == [0, 1, 2, 3, 4, 5]
+    assert qv.gpus["gy"].opex_usd_per_mw == approx(30_000) and qv.gpus["gy"].life == 4
     assert qv.delays.tolist() == [0, 2]
     # the HPC lease-rate index month by month (up: 1 + 0.01 per month from Jan 2026; down: 1)
     assert qv.hpc_index_monthly[0][:4].tolist() == [approx(1.0), approx(1.01), approx(1.02), approx(1.03)]
