@@ -1338,3 +1338,16 @@ def test_new_issue_windows_and_bullet_schedules_by_hand():
     u = n4.units[5]
     assert u.interest.tolist() == [0.0] * 6 and u.principal.tolist() == [0.0] * 6 and u.end_balance == 1.0
     assert fin.has_debt
+
+
+def test_a_lease_schedule_is_active_exactly_in_the_periods_it_runs():
+    # tiny's L1 for 2 months (instead of 12), handed over in 2026-03, 04 or 05 (periods 2, 3, 4):
+    # it runs in periods tau and tau + 1, and in no other (a site sold after it ends is no violation)
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+    d = yaml.safe_load((Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml").read_text())
+    d["leases"][0]["term_months"] = 2
+    ld = compile_instance(Instance.from_dict(d)).leases["L1"]
+    assert {tau: np.nonzero(ld.sched[(tau, 0)].active)[0].tolist() for tau in ld.handover_periods} == {2: [2, 3], 3: [3, 4], 4: [4, 5]}
