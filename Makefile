@@ -79,7 +79,9 @@ clean:
 # per layer; seed MUTATION_SEED) and the unexplained survivors; MUTATION.md gives a module with mutants
 # not run an estimate with a 95 % interval (the sizing: benchmarks/mutation_notes.md). `make mutation-full`
 # runs every mutant (hours). State in mutants/<layer>/: verdicts are kept and reused, a later run
-# re-tests only changed functions; `rm -rf mutants` for a run from scratch.
+# re-tests only changed functions; every run also writes the verdicts (by mutated code) to the committed
+# benchmarks/mutation_verdicts.json, so a fresh clone starts from them; `rm -rf mutants` and that
+# file for a run from scratch.
 # `make mutation MUTATION_LAYERS=shared` runs one layer (shared, evaluator, model); MUTATION_JOBS workers.
 MUTATION_JOBS ?= 2
 MUTATION_LAYERS ?=
