@@ -31,6 +31,9 @@ def at_plan(d: dict, plan: Plan):
     full = complete_operations(inst, plan, data)
     for v, x in mip_start_values(m, data, full).items():
         v.set_value(x)
+    for v in m.deliv.values():   # a contract with no energy row in the plan delivers nothing
+        if v.value is None:
+            v.set_value(0.0)
     return m, inst, full
 
 

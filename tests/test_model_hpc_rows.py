@@ -80,3 +80,40 @@ def test_a_bought_sites_grid_expansion_can_start_only_once_it_is_owned():
     m, _, _ = at_plan(d, Plan())
     assert sorted(k[-1] for k in m.gx_index) == list(range(3, 12))
     assert sorted(k[-1] for k in m.acq.index_set()) == list(range(3, 12))
+
+
+def hpc_build_site(**site) -> dict:
+    # site n: an HPC new build "hall" of 10 racks (1 MW), 1 M$/MW, lead 1 month, at most 2 blocks, which
+    # needs the optional contract "ppa" signed; contract ppa and the index contract at n
+    d = _base()
+    d["sites"] = [_site("n", new_builds=[{"id": "hall", "use": "hpc", "racks_per_block": 10, "capex_usd_per_mw": 1_000_000,
+                                          "lead_months": 1, "max_blocks": 2, "requires_contract": "ppa"}], **site)]
+    d["contracts"] = [_index("n"), {"id": "ppa", "site": "n", "kind": "index", "adder_usd_per_mwh": 1, "optional": True}]
+    return d
+
+
+def built(month: str, blocks: float = 1.0, signed: bool | None = None, **extra) -> Plan:
+    contracts = pd.DataFrame({"contract": ["ppa"], "signed": [signed]}) if signed is not None else None
+    return Plan(new_builds=pd.DataFrame({"site": ["n"], "option": ["hall"], "month": [month], "blocks": [blocks]}),
+                **({"contracts": contracts} if contracts is not None else {}), **extra)
+
+
+def test_a_new_build_that_needs_a_contract_breaks_its_row_by_the_blocks_built_without_it():
+    m, inst, full = at_plan(hpc_build_site(), built("2026-02", signed=True))
+    assert broken(m) == {}
+    # capex 1 block x 10 racks x 100 kW = 1 MW x 1 M$ in 2026-02 (lead 1: one period)
+    assert line(same_lines(m, inst, full), "new_build_capex_usd") == pytest.approx({1: -1_000_000})
+    m, _, _ = at_plan(hpc_build_site(), built("2026-02", signed=False))
+    # blocks built by the last period (1) <= 2 x sign (0): broken by 1 block
+    assert broken(m) == {"new_build_requirements[n,hall,11,contract]": pytest.approx(1.0)}
+
+
+def test_a_new_build_on_a_site_not_yet_bought_breaks_the_ownership_row():
+    site = {"acquisition": {"price_usd": 500_000, "available_from": "2026-03"}}
+    buy = pd.DataFrame({"site": ["n"], "event": ["acquisition"], "month": ["2026-03"]})
+    m, _, _ = at_plan(hpc_build_site(**site), built("2026-04", signed=True, site_events=buy))
+    assert broken(m) == {}
+    m, _, _ = at_plan(hpc_build_site(**site), built("2026-03", signed=True, site_events=buy))
+    assert broken(m) == {}                                   # bought in the month it starts: allowed
+    m, _, _ = at_plan(hpc_build_site(**site), built("2026-04", signed=True))   # never bought
+    assert broken(m) == {"new_build_needs_ownership[n,hall,3]": pytest.approx(1.0)}
