@@ -19,14 +19,14 @@ from optimizer.plan import Plan
 
 def gpu_case() -> dict:
     # site h: 20 HPC racks of 100 kW (2 MW), PUE 1.2. GPUs gb: 1.2 M$ per MW, 100,000 USD per MW-month
-    # merchant, 10,000 USD per MW-month opex, 6 months of life, then 25 % salvage; orders 2026-01..03,
+    # merchant, 10,000 USD per MW-month opex, 6 months of life, then 25 % salvage; orders 2026-01..02,
     # at most 1.5 MW in all
     d = _base()
     d["sites"] = [_site("h", halls=[{"id": "hpc", "use": "hpc", "racks": 20}])]
     d["contracts"] = [_index("h")]
     d["gpu_cloud"] = {"options": [{"id": "gb", "kw_per_gpu": 2.0, "usd_per_mw": 1_200_000, "price_usd_per_mw_month": 100_000,
                                    "opex_usd_per_mw_month": 10_000, "useful_life_months": 6, "salvage_share": 0.25,
-                                   "first_month": "2026-01", "last_month": "2026-03", "max_mw": 1.5}]}
+                                   "first_month": "2026-01", "last_month": "2026-02", "max_mw": 1.5}]}
     return d
 
 
