@@ -117,3 +117,25 @@ def test_a_new_build_on_a_site_not_yet_bought_breaks_the_ownership_row():
     assert broken(m) == {}                                   # bought in the month it starts: allowed
     m, _, _ = at_plan(hpc_build_site(**site), built("2026-04", signed=True))   # never bought
     assert broken(m) == {"new_build_needs_ownership[n,hall,3]": pytest.approx(1.0)}
+
+
+def test_hand_over_variables_exist_only_where_the_racks_or_gpus_can_be():
+    # lease S (splittable, 1 MW) may go to h (10 HPC racks) or m (mining only, no conversion option):
+    # only h can ever hold HPC racks. GPU contract K (2 MW of GPUs of option gb) fits neither h
+    # (1 MW of racks) nor g (3 MW, but gb may not be bought there); sites big (3 MW) and fit (exactly 2 MW)
+    # hold it
+    d = _base()
+    d["sites"] = [_site("h", halls=[{"id": "hpc", "use": "hpc", "racks": 10}]),
+                  _site("m", halls=[{"id": "min", "use": "mining", "racks": 10}]),
+                  _site("g", halls=[{"id": "hpc", "use": "hpc", "racks": 30}]),
+                  _site("big", halls=[{"id": "hpc", "use": "hpc", "racks": 30}]),
+                  _site("fit", halls=[{"id": "hpc", "use": "hpc", "racks": 20}])]
+    d["contracts"] = [_index(s) for s in ("h", "m", "g", "big", "fit")]
+    d["gpu_cloud"] = {"options": [{"id": "gb", "kw_per_gpu": 2.0, "usd_per_mw": 1_000_000, "price_usd_per_mw_month": 0,
+                                   "useful_life_months": 12, "first_month": "2026-01", "sites": ["h", "big", "fit"]}]}
+    d["leases"] = [{"id": "S", "it_mw": 1.0, "rate_usd_per_kw_month": 100, "term_months": 6, "window_start": "2026-01",
+                    "window_end": "2026-01", "noi_margin": 1.0, "splittable": True},
+                   {"id": "K", "it_mw": 2.0, "rate_usd_per_kw_month": 500, "term_months": 6, "window_start": "2026-01",
+                    "window_end": "2026-01", "noi_margin": 1.0, "gpu_option": "gb"}]
+    m, _, _ = at_plan(d, Plan())
+    assert sorted({(k[0], k[1]) for k in m.x_index}) == [("K", "big"), ("K", "fit"), ("S", "big"), ("S", "fit"), ("S", "g"), ("S", "h")]
