@@ -23,9 +23,9 @@ from optimizer.model import USD, build_model, mip_start_values, model_cashflows
 from optimizer.plan import Plan
 
 
-def at_plan(d: dict, plan: Plan):
-    """(model at the plan's MIP start, data, the completed plan)."""
-    inst = Instance.from_dict(d)
+def at_plan(d: dict | Instance, plan: Plan):
+    """(model at the plan's MIP start, the instance, the completed plan)."""
+    inst = d if isinstance(d, Instance) else Instance.from_dict(d)
     data = compile_instance(inst)
     m = build_model(data)
     full = complete_operations(inst, plan, data)

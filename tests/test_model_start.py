@@ -141,3 +141,33 @@ def test_fix_first_stage_with_sales_pins_each_months_largest_sale_until_the_cut_
     key = lambda t: next(k for k in m.btc_sold_index if (k if isinstance(k, int) else k[0]) == t)  # noqa: E731
     assert fixed == {key(0): 5.0, key(1): 0.0, key(2): 1.0}
     assert not m.btc_sold[key(3)].fixed
+
+
+def test_a_new_build_the_model_lacks_is_refused_by_its_table_name():
+    _, data, m = build()
+    with pytest.raises(ValueError) as e:
+        mip_start_values(m, data, Plan(new_builds=pd.DataFrame({"site": ["s1"], "option": ["nb"], "month": ["2026-01"], "blocks": [1.0]})))
+    assert str(e.value) == "plan.new_builds: ('s1', 'nb', 0) is not a decision of the model (not allowed by the instance)"
+
+
+def test_a_gpu_purchase_row_naming_an_unknown_node_is_refused():
+    d = _gpu_vs_colo(0.0)
+    data = compile_instance(Instance.from_dict(d))
+    m = build_model(data)
+    rows = pd.DataFrame({"option": ["gb"], "site": ["h"], "month": ["2026-01"], "mw": [1.0], "node": ["nowhere"]})
+    with pytest.raises(ValueError) as e:
+        mip_start_values(m, data, Plan(gpu_purchases=rows))
+    assert str(e.value) == "plan.gpu_purchases: unknown tree node 'nowhere'"
+
+
+def test_a_site_sale_on_a_tree_node_starts_only_below_that_node():
+    # test_trees' real-option instance (up/down known from 2026-03) with a sale option on site a from
+    # 2026-03: a sale in 2026-03 at node "up" sets sell at up's commitment node (rep 0) only
+    from test_trees import option_instance
+    d = option_instance(True).model_dump(mode="json", exclude_none=True)
+    d["sites"][0]["sale"] = {"price_usd": 5_000_000, "earliest_month": "2026-03"}
+    data = compile_instance(Instance.from_dict(d))
+    m = build_model(data)
+    plan = Plan(site_events=pd.DataFrame({"site": ["a"], "event": ["sale"], "month": ["2026-03"], "node": ["up"]}))
+    start = mip_start_values(m, data, plan)
+    assert {k: start[m.sell[k]] for k in m.sell.index_set()} == {("a", 2, 0): 1.0, ("a", 2, 1): 0.0, ("a", 3, 0): 0.0, ("a", 3, 1): 0.0}
