@@ -353,8 +353,8 @@ def load_verdicts() -> dict[str, dict[str, int]]:
     return json.loads(VERDICTS.read_text())["layers"]
 
 
-def layer_verdicts(d: Path, cfg: dict) -> dict[str, int]:
-    """{code digest: exit code} of every mutant of the layer in ``d`` that has a verdict."""
+def _verdicts_by_code(d: Path, cfg: dict) -> dict[str, int]:
+    """{mutated code: exit code} of every mutant of the layer in ``d`` that has a verdict."""
     out = {}
     for src in _sources(cfg):
         meta = d / "mutants" / (src + ".meta")
@@ -363,8 +363,13 @@ def layer_verdicts(d: Path, cfg: dict) -> dict[str, int]:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         for name, code in _mutant_codes(d, src).items():
             if codes.get(name) is not None:
-                out[_digest(code)] = codes[name]
+                out[code] = codes[name]
     return out
+
+
+def layer_verdicts(d: Path, cfg: dict) -> dict[str, int]:
+    """{code digest: exit code} of every mutant of the layer in ``d`` that has a verdict."""
+    return {_digest(code): v for code, v in _verdicts_by_code(d, cfg).items()}
 
 
 def save_verdicts(table: dict[str, dict]) -> dict[str, int]:
@@ -394,14 +399,7 @@ def regenerate(d: Path, cfg: dict) -> tuple[int, int]:
     survivor is tried again unless ``--keep-survivors``). Returns (verdicts carried, mutants made)."""
     carry = d / "carry.json"  # the verdicts by mutant code, kept until they are carried (an interrupted run resumes)
     old: dict[str, int] = json.loads(carry.read_text()) if carry.exists() else {}
-    for src in _sources(cfg):
-        meta = d / "mutants" / (src + ".meta")
-        if not meta.exists():
-            continue
-        codes = json.loads(meta.read_text())["exit_code_by_key"]
-        for name, code in _mutant_codes(d, src).items():
-            if codes.get(name) is not None:
-                old[code] = codes[name]
+    old.update(_verdicts_by_code(d, cfg))
     carry.write_text(json.dumps(old))
     # the last sample's mutants by code too: their names change with the numbering (sample.json)
     drawn_file = d / "sample_codes.json"

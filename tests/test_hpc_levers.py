@@ -485,17 +485,22 @@ def test_new_build_requires_its_grid_expansion():
     assert res.npv_usd == pytest.approx(520_000.0, abs=1e-3)
 
 
-def test_mining_new_build_adds_asic_positions():
+def mining_shed() -> tuple[Instance, Plan]:
+    """One mining block: 10 racks x 100 ASICs = 1,000 positions, 10 racks x 350 kW design = 3.5 MW,
+    200,000 USD/MW: capex 700,000 spread over the 2-month lead (350,000 in 2026-01 and 02); the plan
+    builds it in 2026-01 and buys 1,000 m200 units then (lead 2 months)."""
     d = _base()
-    # one mining block: 10 racks x 100 ASICs = 1,000 positions, 10 racks x 350 kW design = 3.5 MW,
-    # 200,000 USD/MW: capex 700,000 spread over the 2-month lead (350,000 in 2026-01 and 02)
     d["sites"] = [_site("m", new_builds=[{"id": "shed", "use": "mining", "racks_per_block": 10, "capex_usd_per_mw": 200_000,
                                           "mining_kw_per_rack": 350, "lead_months": 2, "max_blocks": 1}])]
     d["contracts"] = [_index("m")]
     d["fleet"]["purchase_options"] = [{"id": "p", "model": "m200", "usd_per_th": 10.0, "first_month": "2026-01", "lead_months": 2}]
-    inst = Instance.from_dict(d)
     plan = Plan(new_builds=pd.DataFrame({"site": ["m"], "option": ["shed"], "month": ["2026-01"], "blocks": [1.0]}),
                 purchases=pd.DataFrame({"option": ["p"], "site": ["m"], "month": ["2026-01"], "units": [1000.0]}))
+    return Instance.from_dict(d), plan
+
+
+def test_mining_new_build_adds_asic_positions():
+    inst, plan = mining_shed()
     ev = evaluate(inst, plan)
     assert ev.violations == []
     assert _padded(_line(ev, "new_build_capex_usd"), 12)[:3] == pytest.approx([-350_000, -350_000, 0])

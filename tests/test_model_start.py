@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
-from test_hpc_levers import _base, _gpu_vs_colo, _index, _site
+from test_hpc_levers import _gpu_vs_colo, mining_shed
 from test_model import build, keep_mining_npv_by_hand, keep_mining_plan, tiny_dict
 
 from optimizer.economics.data import compile_instance
@@ -58,14 +58,7 @@ def test_gpu_purchase_and_its_contract_start_at_the_hand_npv():
 def test_a_new_build_and_the_units_it_houses_start_at_the_evaluators_npv():
     # test_hpc_levers' mining shed: 1 block of 10 racks (1,000 ASIC positions), capex 0.7 M$ over
     # 2026-01 and 02, holding 1,000 m200 units bought in 2026-01 (lead 2); NPV from the evaluator
-    d = _base()
-    d["sites"] = [_site("m", new_builds=[{"id": "shed", "use": "mining", "racks_per_block": 10, "capex_usd_per_mw": 200_000,
-                                          "mining_kw_per_rack": 350, "lead_months": 2, "max_blocks": 1}])]
-    d["contracts"] = [_index("m")]
-    d["fleet"]["purchase_options"] = [{"id": "p", "model": "m200", "usd_per_th": 10.0, "first_month": "2026-01", "lead_months": 2}]
-    inst = Instance.from_dict(d)
-    plan = Plan(new_builds=pd.DataFrame({"site": ["m"], "option": ["shed"], "month": ["2026-01"], "blocks": [1.0]}),
-                purchases=pd.DataFrame({"option": ["p"], "site": ["m"], "month": ["2026-01"], "units": [1000.0]}))
+    inst, plan = mining_shed()
     m, start, npv = start_and_read(inst, plan)
     assert start[m.nbuild["m", "shed", 0]] == 1.0
     assert start[m.buy["p", "m", 0]] == 1.0                      # thousand units
