@@ -1351,3 +1351,20 @@ def test_a_lease_schedule_is_active_exactly_in_the_periods_it_runs():
     d["leases"][0]["term_months"] = 2
     ld = compile_instance(Instance.from_dict(d)).leases["L1"]
     assert {tau: np.nonzero(ld.sched[(tau, 0)].active)[0].tolist() for tau in ld.handover_periods} == {2: [2, 3], 3: [3, 4], 4: [4, 5]}
+
+
+def test_a_prepaid_gpu_contract_owes_its_deferred_revenue_at_the_end():
+    # test_hpc_levers' GPU cloud contract K (1 MW at 700 USD/kW-month) for 24 months from 2026-01 on
+    # a 12-month horizon at rate 0, 20 % of the base term's rent prepaid: the prepayment covers
+    # 0.2 x 700,000 of each of the 12 months after the end, which the company still owes in service
+    # (deferred revenue): K's terminal value is -0.2 x 700,000 x 12 = -1,680,000 (GPU contracts have
+    # no NOI after the end; the GPUs' book value stands for it)
+    from test_hpc_levers import _gpu_vs_colo
+    d = _gpu_vs_colo(0.0)
+    d["gpu_cloud"]["options"][0].update(useful_life_months=36, last_month="2026-12")
+    d["leases"] = [{"id": "K", "it_mw": 1.0, "rate_usd_per_kw_month": 700, "term_months": 24, "window_start": "2026-01",
+                    "window_end": "2026-01", "noi_margin": 1.0, "gpu_option": "gb", "prepayment_share": 0.2}]
+    ld = compile_instance(Instance.from_dict(d)).leases["K"]
+    assert ld.terminal_noi_usd[0] == approx(-0.2 * 700_000 * 12)
+    # and the monthly rent inside the horizon falls by the prepaid share: 0.8 x 700,000
+    assert ld.sched[(0, 0)].rent_usd.tolist() == [approx(560_000)] * 12
