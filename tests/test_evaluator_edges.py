@@ -116,3 +116,51 @@ def test_grid_expansion_capex_is_depreciated_as_its_own_asset_class():
         assert ev.violations == []
         return float(ev.cashflows.loc[ev.cashflows["item"] == "tax_usd", "usd"].sum())
     assert tax({"method": "straight_line", "years": 1, "bonus_share": 1.0}) - tax({"method": "none"}) == pytest.approx(210_000, rel=1e-12)
+
+
+def test_cashflows_have_exactly_the_documented_columns():
+    ev = evaluate(Instance.from_dict(tiny()), Plan())
+    assert list(ev.cashflows.columns) == ["scenario", "month", "period", "site", "item", "usd", "discount_factor", "pv_usd"]
+    assert list(ev.cashflows.index) == list(range(len(ev.cashflows)))
+
+
+def test_a_grid_expansion_adds_its_mw_once_its_lead_has_passed():
+    # tiny (12 MW) + g1: 5 MW, lead 2 months, started in 2026-02 (period 1): 17 MW from 2026-04 (period 3)
+    d = tiny()
+    d["sites"][0]["grid_expansions"] = [{"id": "g1", "mw": 5, "capex_usd": 1_000_000, "lead_months": 2}]
+    ev = evaluate(Instance.from_dict(d), Plan(grid_expansions=pd.DataFrame({"site": ["s1"], "option": ["g1"], "month": ["2026-02"]})))
+    assert ev.violations == []
+    assert ev.allocation["grid_mw"].tolist() == [12, 12, 12, 17, 17, 17]
+
+
+def test_lease_rows_with_an_unknown_site_or_a_bad_share_are_named():
+    lease = {"lease": ["L1"], "site": ["s9"], "month": ["2026-03"], "share": [1.0]}
+    ev = evaluate(Instance.from_dict(tiny()), Plan(leases=pd.DataFrame(lease)))
+    assert ev.violations[0] == "plan.leases row 0: unknown site 's9'"
+    ev = evaluate(Instance.from_dict(tiny()), Plan(leases=pd.DataFrame({**lease, "site": ["s1"], "share": [float("nan")]})))
+    assert ev.violations[0] == "plan.leases row 0: share is not a number"
+
+
+def test_hashrate_kpi_counts_only_the_hours_not_curtailed():
+    # test_levers' demand-response case: 1000 units of 100 TH/s (0.1 EH/s) all enrolled; curtailed 10 h
+    # of April's 720 (demand response), and 10 + 4 h of June's 720 (the peak too): average EH/s
+    from test_levers import _dr, make
+    ev = evaluate(make(_dr), Plan())
+    k = ev.kpis.set_index("month")["hashrate_eh_s"]
+    assert k["2026-04"] == pytest.approx(0.1 * (1 - 10 / 720), rel=1e-12)
+    assert k["2026-06"] == pytest.approx(0.1 * (1 - 14 / 720), rel=1e-12)
+
+
+def test_cost_to_mine_nets_the_power_sold_back():
+    # tiny with a fixed 12 MW contract at 50 USD/MWh, 50 % take-or-pay, sell-back allowed; 1,000 units
+    # (3.5 MW) mine in 2026-01: the site takes the 6 MW minimum (6 x 744 x 50 = 223,200) and sells the
+    # 2.5 MW it does not use at the 40 market (2.5 x 744 x 40 = 74,400): net 148,800 for
+    # 1000 x 0.2 PH/s x 0.00045 BTC per PH-day x 31 days = 2.79 BTC
+    d = tiny()
+    d["contracts"] = [{"id": "fx", "site": "s1", "kind": "fixed", "mw_cap": 12, "price_usd_per_mwh": 50,
+                       "take_or_pay_min_share": 0.5, "sell_back_allowed": True}]
+    plan = Plan(retirements=pd.DataFrame({"site": ["s1"], "model": ["m200"], "month": ["2026-01"], "units": [2000.0]}))
+    ev = evaluate(Instance.from_dict(d), plan)
+    jan = ev.kpis.set_index("month").loc["2026-01"]
+    assert jan["btc_mined"] == pytest.approx(2.79, rel=1e-12)
+    assert jan["cost_to_mine_usd_per_btc"] == pytest.approx((223_200 - 74_400) / 2.79, rel=1e-12)
