@@ -136,3 +136,75 @@ def test_racks_holding_gpus_at_the_end_are_not_also_valued_as_unleased_hpc():
     buy = Plan(gpu_purchases=pd.DataFrame({"option": ["gb"], "site": ["h"], "month": ["2026-01"], "mw": [1.0]}))
     cf = check(d, buy)
     assert line(cf, "terminal_hpc_usd") == pytest.approx({11: 10_000_000})
+
+
+def test_a_bought_plants_assumed_debt_is_repaid_at_its_site():
+    # test_levers' plant (5 MW at s1) bought for 2.0 M$ with 1.2 M$ of debt assumed, still owed at the
+    # end: repaid at par there, a line of site s1 (the plant's)
+    from test_levers import _bought_plant
+    cf = check(make(lambda raw: _bought_plant(raw, 1_900_000)), Plan(contracts=pd.DataFrame({"contract": ["plant"], "signed": [True]})))
+    assert cf.loc[cf["item"] == "terminal_debt_usd", ["site", "period", "usd"]].values.tolist() == [["s1", 2, -1_200_000.0]]
+
+
+def test_gpus_beyond_a_contract_earn_the_merchant_price():
+    # 1.5 MW of GPUs bought in 2026-01, 1 MW of them held for contract K: the other 0.5 MW earn the
+    # merchant 300,000 USD per MW-month, 150,000 a month for 12 months
+    from test_hpc_levers import _gpu_vs_colo
+    d = _gpu_vs_colo(300_000)
+    d["sites"][0]["halls"][0]["racks"] = 20
+    d["gpu_cloud"]["options"][0].update(useful_life_months=24, last_month="2026-12")
+    d["leases"] = [{"id": "K", "it_mw": 1.0, "rate_usd_per_kw_month": 700, "term_months": 12, "window_start": "2026-01",
+                    "window_end": "2026-01", "noi_margin": 1.0, "gpu_option": "gb"}]
+    plan = Plan(leases=pd.DataFrame({"lease": ["K"], "site": ["h"], "month": ["2026-01"], "share": [1.0]}),
+                gpu_purchases=pd.DataFrame({"option": ["gb"], "site": ["h"], "month": ["2026-01"], "mw": [1.5]}))
+    cf = check(d, plan)
+    assert line(cf, "gpu_cloud_revenue_usd") == pytest.approx({t: 150_000 for t in range(12)})
+
+
+def test_a_fleet_that_cannot_change_has_the_evaluators_terminal_mining_value():
+    # tiny with 1,000 units (one thousand: the model's unit) and no retirement allowed: installed is
+    # a constant, and the terminal value of mining them counts
+    d = tiny_dict()
+    d["fleet"]["installed"][0]["units"] = 1000
+    d["fleet"]["allow_retirement"] = False
+    d["horizon"]["terminal"] = {"mining_margin_multiple": 2.0}
+    cf = check(d, Plan())
+    assert line(cf, "terminal_mining_usd")[5] > 0
+
+
+def test_cash_balance_at_a_plan_is_the_hand_running_total():
+    # tiny keep-mining with 1,000,000 USD of cash at the start: every month adds its margin, 15,660 USD
+    # a day (test_model's hand values); the ASIC salvage at the end is a terminal value, not cash
+    d = tiny_dict()
+    d["treasury"] = {"cash_start_usd": 1_000_000}
+    m, _, _ = at_plan(d, keep_mining_plan(compile_instance(Instance.from_dict(d))))
+    days = [31, 28, 31, 30, 31, 30]
+    assert [m.cash[k].value * USD for k in m.cash_index] == pytest.approx([1_000_000 + 15_660 * sum(days[:t + 1]) for t in range(6)])
+
+
+def test_a_plan_curtailing_units_the_model_cannot_curtail_is_refused_by_name():
+    from test_model import build
+    _, data, m = build()
+    plan = keep_mining_plan(data)
+    curt = pd.DataFrame({"scenario": ["base"], "site": ["s1"], "model": ["m200"], "month": ["2026-01"], "dr_units": [0.0],
+                         "peak_units": [100.0]})
+    from optimizer.model import mip_start_values
+    with pytest.raises(ValueError) as e:
+        mip_start_values(m, data, Plan(operations=plan.operations, energy=plan.energy, curtailment=curt))
+    assert str(e.value).startswith("plan.curtailment: ")
+
+
+def test_treasury_sales_on_a_staged_tree_have_the_evaluators_lines_on_every_path():
+    # test_trees' treasury instance (100 BTC; up: 100k, 120k, 140k; down: 100k, 70k, 40k) as a staged
+    # tree: both scenarios in node "a" in 2026-01, apart from 2026-02; every commitment, treasury sales
+    # included, is taken one stage ahead, at "a": 10 BTC sold in 2026-01 and 5 in 2026-03 on both
+    # paths, worth 5 x 140,000 (up) and 5 x 40,000 (down) then, the operations of the two nodes
+    from test_trees import treasury_instance
+    d = treasury_instance().model_dump(mode="json", exclude_none=True)
+    d["tree"] = {"branch_months": ["2026-01", "2026-02"], "paths": {"up": ["a", "up"], "down": ["a", "down"]}}
+    d["fleet"]["installed"] = [{"site": "a", "model": "x", "units": 1}]   # one unit mining, so the plan has operations
+    sales = pd.DataFrame({"scenario": ["up", "down", "up", "down"], "month": ["2026-01", "2026-01", "2026-03", "2026-03"],
+                          "btc": [10.0, 10.0, 5.0, 5.0]})
+    cf = check(d, Plan(btc_sales=sales))
+    got = cf[cf["item"] == "treasury_sales_usd"].groupby(["scenario", "period"])["usd"].sum().to_dict()
+    assert got == pytest.approx({("down", 0): 1_000_000, ("down", 2): 200_000, ("up", 0): 1_000_000, ("up", 2): 700_000})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -27,6 +28,7 @@ from optimizer.economics.data import compile_instance
 from optimizer.errors import InputError
 from optimizer.instance import Instance
 from optimizer.model import build_model
+from optimizer.plan import Plan
 
 TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml"
 
@@ -186,3 +188,16 @@ def test_min_mining_share_the_start_already_breaks_is_refused_by_name():
         build_model(compile_instance(Instance.from_dict(d)))
     assert str(e.value) == ("policy.min_mining_share: 0.7 x 50 rack positions of the initially owned sites must stay mining, "
                             "but they have only 30 mining racks")
+
+
+def test_max_converted_share_counts_a_conversion_started_in_the_last_month():
+    # conversion lead 0: a block (10 racks) started in 2026-06, the last period, counts; 0.3 x 30
+    # initial mining racks = 9 racks may be converted: the plan breaks the row by 1 rack
+    from test_model_financing_rows import at_plan, broken
+    d = tiny()
+    d["sites"][0]["conversion"]["lead_months"] = 0
+    d["policy"] = {"max_converted_share": 0.3}
+    plan = Plan(conversions=pd.DataFrame({"site": ["s1"], "month": ["2026-06"], "blocks": [1.0]}),
+                retirements=pd.DataFrame({"site": ["s1"], "model": ["m200"], "month": ["2026-06"], "units": [1000.0]}))
+    m, _, _ = at_plan(d, plan)
+    assert broken(m) == {"max_converted_share[0]": pytest.approx(1.0)}

@@ -164,3 +164,28 @@ def test_a_site_sale_on_a_tree_node_starts_only_below_that_node():
     plan = Plan(site_events=pd.DataFrame({"site": ["a"], "event": ["sale"], "month": ["2026-03"], "node": ["up"]}))
     start = mip_start_values(m, data, plan)
     assert {k: start[m.sell[k]] for k in m.sell.index_set()} == {("a", 2, 0): 1.0, ("a", 2, 1): 0.0, ("a", 3, 0): 0.0, ("a", 3, 1): 0.0}
+
+
+def test_fix_first_stage_until_a_period_pins_facility_draws_before_it_only():
+    # test_financing's facility pf (draws 2026-01..03) and its loan plan: 1,000,000 drawn in 2026-02
+    from test_financing import _loan_instance, _loan_plan
+    inst = _loan_instance()
+    data = compile_instance(inst)
+    m = build_model(data)
+    fix_first_stage(m, data, _loan_plan(), until=2)
+    assert {k: (m.draw[k].fixed, m.draw[k].value) for k in m.draw_index} == {
+        ("pf", 0): (True, 0.0), ("pf", 1): (True, 1.0), ("pf", 2): (False, None)}   # M$
+
+
+def test_fix_first_stage_with_sales_on_a_tree_reads_each_keys_period():
+    # test_trees' treasury instance (100 BTC) as a staged tree, up/down known from 2026-02: a sale's key
+    # is (period, node rep); the plan sells 10 BTC in 2026-01 in both scenarios and 5 / 20 in 2026-02
+    from test_trees import treasury_instance
+    d = treasury_instance().model_dump(mode="json", exclude_none=True)
+    d["tree"] = {"branch_months": ["2026-01", "2026-02"], "paths": {"up": ["a", "up"], "down": ["a", "down"]}}
+    data = compile_instance(Instance.from_dict(d))
+    m = build_model(data)
+    sales = pd.DataFrame({"scenario": ["up", "down", "up", "down"], "month": ["2026-01", "2026-01", "2026-02", "2026-02"],
+                          "btc": [10.0, 10.0, 5.0, 20.0]})
+    fix_first_stage(m, data, Plan(btc_sales=sales), until=1, sales=True)
+    assert {k: m.btc_sold[k].value for k in m.btc_sold_index if m.btc_sold[k].fixed} == {(0, 0): 10.0}

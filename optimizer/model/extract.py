@@ -308,8 +308,8 @@ def _operations(m, data: Data, plan: Plan, names: dict, out: ComponentMap) -> No
                 out[m.tmop[s, mod, w]] = _v(m.tmop[s, mod, w])
             m.tminst[s, mod, w].set_value(pyo.value(inst) if keep else 0.0, skip_validation=True)
             out[m.tminst[s, mod, w]] = _v(m.tminst[s, mod, w])
-    if not len(plan.energy):
-        return
+    if not len(plan.energy) and len(m.deliv):
+        return  # operations without their energy: the treasury and cash rows read the energy, left to the solver
     for var in (m.deliv, m.used, m.shortfall, m.feed):
         for v in var.values():
             v.set_value(0.0, skip_validation=True)
