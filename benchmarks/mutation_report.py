@@ -928,7 +928,9 @@ def report(only: list[str] | None = None) -> str:
     if estimated:
         est = _estimate([p for _, p in exact_all + estimated])
         lines += [f"**Estimated score of the {len(exact_all) + len(estimated)} modules with a score (exact ones and "
-                  f"{len(estimated)} sampled): {_fmt(est)}** (95 % interval; target {TARGET:.0%}).", ""]
+                  f"{len(estimated)} sampled): {_fmt(est)}** (95 % interval; target {TARGET:.0%}). A sampled "
+                  "survivor later killed by a test written for it counts as killed, which lifts this estimate: it is "
+                  "unbiased only as a run leaves it, before its survivors are addressed (the notes below quote that figure).", ""]
     if partial:
         lines += ["**No score** (mutants not run and no sample): " + ", ".join(partial) + ".", ""]
     lines += table_lines + [""]
