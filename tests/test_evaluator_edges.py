@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import yaml
 from test_hpc_levers import _base, _gpu_vs_colo, _index, _site
-from test_model import TINY
+from test_model import tiny_dict
 
 from optimizer.evaluate import evaluate
 from optimizer.instance import Instance
 from optimizer.plan import Plan
 
-
-def tiny() -> dict:
-    return yaml.safe_load(TINY.read_text())
+tiny = tiny_dict  # instances/tiny.yaml as a dict
 
 
 def test_a_conversion_row_for_an_unknown_site_does_not_hide_the_next_row():

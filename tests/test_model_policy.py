@@ -18,11 +18,10 @@ service inside the horizon), worked by hand here, not read from the code.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
+from pyomo.repn import generate_standard_repn
+from test_model import tiny_dict
 
 from optimizer.economics.data import compile_instance
 from optimizer.errors import InputError
@@ -30,11 +29,9 @@ from optimizer.instance import Instance
 from optimizer.model import build_model
 from optimizer.plan import Plan
 
-TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny.yaml"
-
 
 def tiny(**extra) -> dict:
-    d = yaml.safe_load(TINY.read_text())
+    d = tiny_dict()
     s1 = d["sites"][0]
     if "gx" in extra:
         s1["grid_expansions"] = [{"id": "g1", "mw": 5, "capex_usd": 1_000_000, "lead_months": 1, "earliest_month": "2026-03"}]
@@ -154,7 +151,6 @@ def test_lease_signed_without_site_and_month_is_one_equality_row_over_its_hand_o
     rows = list(m.fixed_lease.values())
     assert len(rows) == 1 and rows[0].lower == rows[0].upper == 1
     # the row sums every hand-over variable of L1 with coefficient 1
-    from pyomo.repn import generate_standard_repn
     repn = generate_standard_repn(rows[0].body)
     assert sorted(v.name for v in repn.linear_vars) == sorted(m.x[k].name for k in m.x_index if k[0] == "L1")
     assert list(repn.linear_coefs) == [1.0] * len(repn.linear_vars)
@@ -164,7 +160,6 @@ def test_lease_signed_without_site_and_month_is_one_equality_row_over_its_hand_o
 
 def test_lease_signed_in_a_month_only_sums_that_months_hand_overs():
     m = build(tiny(), {"kind": "lease", "lease": "L1", "signed": True, "month": "2026-04"})
-    from pyomo.repn import generate_standard_repn
     (row,) = m.fixed_lease.values()
     assert sorted(v.name for v in generate_standard_repn(row.body).linear_vars) == [m.x["L1", "s1", 3].name]
 
