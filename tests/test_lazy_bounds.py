@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 import pytest
@@ -273,6 +274,46 @@ def test_an_lp_after_long_runs_gets_its_own_time_limit():
     assert lp is not None
     assert lp[b.column_index(m.c)] == pytest.approx(0.6)
     assert b.fix_integers_and_solve_lp(time_limit_s=0.5).status == "optimal"
+
+
+def test_the_lps_between_rounds_run_in_a_scratch_copy_with_the_backends_bounds_and_options():
+    # The LP relaxation and the repair LP run in a copy of the model as it stands (solve/backend.py,
+    # `_on_scratch`): they see the bounds set on the backend's Highs (here the floor cash2 >= 0 lifted
+    # to cash2 >= 2.5), leave that Highs untouched (still a MIP, not run) and carry its options.
+    m = _budget_model(10.0)
+    b = HighsBackend(m)
+    cash2 = b.column_index(m.cash2)
+    b.highs.changeColsBounds(1, np.array([cash2], dtype=np.int32), np.array([2.5]), np.array([math.inf]))
+    # LP with cash2 >= 2.5: b (4 per 4) and a (5 per 6) fill period 1 (cash1 = 0); period 2 leaves
+    # 3 - 5c >= 2.5, so c = 0.1: (1, 1, 0.1), worth 9.3
+    lp = b._relaxation(None)
+    assert lp[[b.column_index(v) for v in (m.a, m.b, m.c)]] == pytest.approx([1.0, 1.0, 0.1])
+    # a = b = 1, c = 0 fixed: cash1 = 0, cash2 = 3 >= 2.5, worth 9; a = b = c = 1 cannot be repaired
+    x = np.zeros(b.n_cols)
+    x[[b.column_index(v) for v in (m.a, m.b)]] = 1.0
+    obj, y = b._repair_lp(x, None)
+    assert obj == pytest.approx(9.0) and y[cash2] == pytest.approx(3.0)
+    x[b.column_index(m.c)] = 1.0
+    assert b._repair_lp(x, None) is None
+    lp_model = b.highs.getLp()
+    assert [int(t) for t in lp_model.integrality_] == [int(t) for t in b._sf.integrality]  # still the MIP
+    assert b.highs.getModelStatus() == highspy.HighsModelStatus.kNotset  # nothing ran in it
+    assert lp_model.col_lower_[cash2] == 2.5  # the bound set on it is kept
+    # the options of the backend's Highs (a caller's raw HiGHS options) are the copy's; the LP's own
+    # settings are its: a time limit on its own clock, presolve on
+    b.highs.setOptionValue("simplex_iteration_limit", 1234)
+    b.highs.setOptionValue("presolve", "off")
+    seen = []
+    run = b._run
+    b._run = lambda h=None: (seen.append((h is not b.highs, _option(h, "simplex_iteration_limit"),
+                                          _option(h, "presolve"), _option(h, "time_limit"))), run(h))[1]
+    b._relaxation(7.0)
+    assert seen == [(True, 1234, "on", 7.0)]
+
+
+def _option(h, name):
+    got = h.getOptionValue(name)
+    return got[1] if isinstance(got, tuple) else got
 
 
 def _keep_model() -> pyo.ConcreteModel:

@@ -3,7 +3,8 @@
     python _portfolio_worker.py MODEL.npz OUT.npz PARENT_PID
 
 Run as a file, not as a module of the package, so that it imports numpy and highspy only (no
-Pyomo, no pandas: ~0.3 s to start). MODEL.npz holds the standard form the parent handed to its
+Pyomo, no pandas: ~0.3 s to start), and heap.py from its folder (the standard library only: what
+HiGHS frees goes back to the system while it runs). MODEL.npz holds the standard form the parent handed to its
 own HiGHS object (`HighsBackend._sf`: column-wise matrix, bounds, costs, integrality, sense,
 offset) plus the options: ``time_limit_s`` (inf for none), ``mip_gap``, ``threads``,
 ``highs_options`` (JSON), and an optional MIP start (``start_index``, ``start_value``).
@@ -45,6 +46,11 @@ import time
 
 import highspy
 import numpy as np
+
+try:  # run as a file, this folder is sys.path[0]; heap.py imports the standard library only
+    from heap import trimming
+except ImportError:  # loaded from its file by a process that has the package (the tests)
+    from optimizer.solve.heap import trimming
 
 NEIGHBOURHOOD_AT_SHARE = 0.35  # the plans are compared with the bound after this share of the limit
 NEIGHBOURHOOD_GAP = 0.10  # ... and a neighbourhood search starts when the best is farther than this from it
@@ -114,10 +120,11 @@ def main(model_path: str, out_path: str, parent_pid: int) -> int:
     h.cbMipInterrupt.subscribe(on_mip_check)
     for ev in (h.cbSimplexInterrupt, h.cbIpmInterrupt):
         ev.subscribe(on_check)
-    h.run()
-    status, obj, bound, x = _answer(h)
-    if switch[0] and not stop[0]:
-        status, obj, bound, x = _search(h, d, limit - (time.monotonic() - t0), (obj, bound, x), offered[0], stop)
+    with trimming():  # what HiGHS frees goes back to the system as it runs (heap.py)
+        h.run()
+        status, obj, bound, x = _answer(h)
+        if switch[0] and not stop[0]:
+            status, obj, bound, x = _search(h, d, limit - (time.monotonic() - t0), (obj, bound, x), offered[0], stop)
     tmp = out_path + ".part.npz"
     np.savez(tmp, status=np.asarray(status), has_solution=np.asarray(x is not None),
              objective=np.asarray(obj), bound=np.asarray(bound), x=np.zeros(0) if x is None else x,

@@ -31,6 +31,7 @@ import scipy.sparse  # noqa: F401  imported up front: otherwise the first compil
 from pyomo.common.collections import ComponentMap
 
 from optimizer.constants import Status
+from optimizer.solve.heap import TRIM_EVERY_S, release_free_memory, trimming
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
 from optimizer.solve.standard_form import Recompiler, StandardForm, compile_model
 
@@ -151,6 +152,8 @@ class HighsBackend:
         self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
         self._default_options: dict = {}  # their HiGHS defaults, to restore
         self._pass(compile_model(model))
+        if time.perf_counter() - t0 >= TRIM_EVERY_S:
+            release_free_memory()  # a large model's compile temporaries (solve/heap.py)
         self.handoff_s = time.perf_counter() - t0
 
     # ---- model hand-off -------------------------------------------------------------------
@@ -213,10 +216,31 @@ class HighsBackend:
         the gap). For HiGHS callbacks: a CPU-time budget, row generation's own stopping rule."""
         self._stop_requested = True
 
-    def _run(self) -> highspy.HighsStatus:
-        """One HiGHS run: Ctrl-C raises KeyboardInterrupt (`run_interruptible`), `request_stop` does not."""
+    def _run(self, h: highspy.Highs | None = None) -> highspy.HighsStatus:
+        """One HiGHS run of `h` (default: the backend's): Ctrl-C raises KeyboardInterrupt
+        (`run_interruptible`), `request_stop` does not. What HiGHS freed at the end of the run goes
+        back to the system during the run and at its end (solve/heap.py), so that neither the run's
+        later phases nor the next run add to memory nobody holds."""
         self._stop_requested = False
-        return run_interruptible(self.highs, planned=lambda: self._stop_requested)
+        with trimming():
+            return run_interruptible(self.highs if h is None else h, planned=lambda: self._stop_requested)
+
+    def _on_scratch(self, work):
+        """``work(h)`` on a copy of the model as it stands (bounds, integrality, costs) and of the
+        options, in its own Highs object ``h``, dropped when ``work`` returns: for an LP between MIP
+        rounds. HiGHS keeps an LP's simplex data (factorization, row-wise copies) in its Highs
+        object after the run, about 320 MB on the large benchmark, on top of which every later MIP
+        round would grow; the copy takes it away with it (a MIP's own working memory is freed at the
+        end of its run). ``work`` must not keep ``h``: once it returns, the copy is the last
+        reference, and its memory goes back to the system (solve/heap.py)."""
+        h = highspy.Highs()
+        h.passOptions(self.highs.getOptions())
+        h.passModel(self.highs.getLp())
+        try:
+            return work(h)
+        finally:
+            del h
+            release_free_memory()
 
     def _set_options(self, time_limit_s, mip_gap, threads, presolve, log, highs_options=None) -> None:
         global _scheduler_threads
@@ -708,15 +732,17 @@ class HighsBackend:
         return None if time_limit_s is None else self.highs.getRunTime() + time_limit_s
 
     def _relaxation(self, time_limit_s) -> np.ndarray | None:
-        """The LP relaxation (every integer relaxed) under the current bounds: its values, or None."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
-        self._set_options(self._lp_time_limit(time_limit_s), 0.0, None, True, False, self._extra_options)
-        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
-        try:
-            ok = self._run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+        """The LP relaxation (every integer relaxed) under the current bounds: its values, or None.
+        Solved on a copy (`_on_scratch`), which leaves the backend's Highs as it was."""
+        ints = self._int_idx
+
+        def lp(h: highspy.Highs) -> np.ndarray | None:
+            _lp_options(h, time_limit_s)
+            h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+            ok = self._run(h) != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
             return np.asarray(h.getSolution().col_value, dtype=np.float64) if ok else None
-        finally:
-            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
+
+        return self._on_scratch(lp)
 
     def _neighbourhood(self, x: np.ndarray, lp: np.ndarray | None, time_limit_s, mip_gap, threads) -> tuple[float, np.ndarray] | None:
         """RINS under the current bounds: the MIP with every integer fixed where `x` (an incumbent)
@@ -731,21 +757,21 @@ class HighsBackend:
         return self._sub_mip(ints[agree], np.round(x[ints[agree]]), time_limit_s, mip_gap, threads)
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
-        """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or None."""
-        h, sf, ints = self.highs, self._sf, self._int_idx
+        """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or
+        None. Solved on a copy (`_on_scratch`), which leaves the backend's Highs as it was."""
+        ints = self._int_idx
         if time_limit_s is not None and time_limit_s < 0.2:
             return None
-        self._set_options(self._lp_time_limit(time_limit_s), 0.0, None, True, False, self._extra_options)
         fixed = np.round(x[ints])
-        h.changeColsBounds(ints.size, ints, fixed, fixed)
-        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
-        try:
-            ok = self._run() != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
-            out = (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
-        finally:
-            h.changeColsIntegrality(ints.size, ints, sf.integrality[ints].astype(np.uint8))
-            h.changeColsBounds(ints.size, ints, sf.col_lower[ints], sf.col_upper[ints])
-        return out
+
+        def lp(h: highspy.Highs) -> tuple[float, np.ndarray] | None:
+            _lp_options(h, time_limit_s)
+            h.changeColsBounds(ints.size, ints, fixed, fixed)
+            h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+            ok = self._run(h) != highspy.HighsStatus.kError and h.getModelStatus() == _MS.kOptimal
+            return (float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)) if ok else None
+
+        return self._on_scratch(lp)
 
     def _lazy_result(self, status, cand, bound, gap, t0, highs_status, path, rounds, rows) -> BackendResult:
         obj, x = cand[:2]
@@ -971,6 +997,14 @@ def run_interruptible(h: highspy.Highs, planned=None) -> highspy.HighsStatus:
     if hit[0] or (h.getModelStatus() == _MS.kInterrupt and not (planned is not None and planned())):
         raise KeyboardInterrupt
     return status
+
+
+def _lp_options(h: highspy.Highs, time_limit_s) -> None:
+    """An LP on a copy of the model (`HighsBackend._on_scratch`): its own run clock, presolve on, no log;
+    the other options (threads, the caller's raw HiGHS options) are the backend's, copied."""
+    h.setOptionValue("time_limit", _INF if time_limit_s is None else float(time_limit_s))
+    h.setOptionValue("presolve", "on")
+    h.setOptionValue("output_flag", False)
 
 
 def _rel_gap(objective: float, bound: float) -> float:
