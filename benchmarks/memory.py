@@ -1,7 +1,7 @@
 """Memory of one solve over time: resident size sampled every --every seconds, by phase.
 
     python benchmarks/memory.py [--size large] [--seed 0] [--time-limit 300] [--no-portfolio]
-                                [--no-trim] [--every 0.25]
+                                [--threads N] [--no-trim] [--every 0.25]
 
 Runs `optimizer.solve` on a generated instance (benchmarks/generate.py) in this process, with a
 thread reading /proc/self/statm every --every seconds, and prints: the resident size when each
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-limit", type=float, default=300.0)
     ap.add_argument("--no-portfolio", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="HiGHS threads (default: the product's; solve.py passes 2)")
     ap.add_argument("--no-trim", action="store_true", help="solve/heap.py returns nothing to the system")
     ap.add_argument("--every", type=float, default=0.25, help="seconds between two samples")
     args = ap.parse_args(argv)
@@ -86,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.every)
 
     threading.Thread(target=sample, daemon=True).start()
-    print(f"# {args.size} seed {args.seed}, limit {args.time_limit:g} s, portfolio {not args.no_portfolio}, "
+    print(f"# {args.size} seed {args.seed}, limit {args.time_limit:g} s, portfolio {not args.no_portfolio}, threads {args.threads}, "
           f"trims {not args.no_trim}; after imports and generation {base:.0f} MB")
     res = solve(inst, time_limit_s=args.time_limit, progress=Phases(t0), portfolio=not args.no_portfolio,
-                baselines=False, value_of_information=False, shadow_prices=False)
+                threads=args.threads, baselines=False, value_of_information=False, shadow_prices=False)
     done.set()
     t_peak, peak = max(samples, key=lambda s: s[1])
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the true peak (a spike between samples too)

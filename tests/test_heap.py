@@ -64,10 +64,10 @@ def test_trimming_trims_at_the_end_of_a_long_block_only(monkeypatch):
     # when the block lasted every_s; a shorter block (a sweep point) is left alone
     calls = []
     monkeypatch.setattr(heap, "_malloc_trim", lambda: lambda pad: calls.append(threading.current_thread().name) or 1)
-    with trimming(every_s=3600.0):
+    with trimming(every_s=3600.0, after_s=3600.0):
         pass
     assert calls == []
-    with trimming(every_s=0.05):
+    with trimming(every_s=0.05, after_s=0.2):
         time.sleep(0.3)
     main = threading.current_thread().name
     assert calls.count(main) == 1 and calls[-1] == main  # once, at the end

@@ -31,7 +31,7 @@ import scipy.sparse  # noqa: F401  imported up front: otherwise the first compil
 from pyomo.common.collections import ComponentMap
 
 from optimizer.constants import Status
-from optimizer.solve.heap import TRIM_EVERY_S, release_free_memory, trimming
+from optimizer.solve.heap import TRIM_AFTER_S, release_free_memory, trimming
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
 from optimizer.solve.standard_form import Recompiler, StandardForm, compile_model
 
@@ -152,7 +152,7 @@ class HighsBackend:
         self._extra_options: dict = {}  # raw HiGHS options of the last solve (solve(highs_options=...))
         self._default_options: dict = {}  # their HiGHS defaults, to restore
         self._pass(compile_model(model))
-        if time.perf_counter() - t0 >= TRIM_EVERY_S:
+        if time.perf_counter() - t0 >= TRIM_AFTER_S:
             release_free_memory()  # a large model's compile temporaries (solve/heap.py)
         self.handoff_s = time.perf_counter() - t0
 

@@ -10,14 +10,20 @@ releases what is already free: nothing the program holds changes).
 
 Within a run too: a MIP search frees what its sub-MIP heuristics and presolve copies took, and
 allocates again. ``trimming()`` wraps a HiGHS run (which releases the GIL) with a thread that
-trims every ``TRIM_EVERY_S`` seconds, and once at its end; a run shorter than that (every sweep
-point of the demo) is left alone.
+trims every ``TRIM_EVERY_S`` seconds, and once at its end when the run lasted ``TRIM_AFTER_S``; a
+shorter run (every sweep point of the demo) is left alone: it freed little, and what it freed is
+what the next run reuses, while a trimmed page has to be faulted in again (trimming after every
+run made a persistent demo sweep ~4 % slower).
 
-Measured on the large benchmark, seed 0, 300 s (`benchmarks/memory.py`, RSS sampled every
-0.25 s; benchmarks/README.md, seventh pass): after the first MIP round the process held 1,865 MB
-untrimmed and 1,005 MB trimmed, against 992 MB before the round; the peak, 2,603 MB without trims,
-was 2,178 MB with a trim after each run and 1,992 MB trimming every second as well. A trim took
-1.6 ms (median of 297) and at most 46 ms on that 2 GB heap.
+Measured (`benchmarks/memory.py`, RSS sampled every 0.25 s; benchmarks/README.md, seventh pass).
+Large benchmark, seed 0, 300 s: after the first MIP round the process held 1,865 MB untrimmed and
+1,005 MB trimmed, against 992 MB before the round; peak growth (ru_maxrss) 2,129 MB without trims,
+1,847 MB trimming every second, 1,940 MB every 5 s (one run each: the search's path, and its
+memory, move by ~100 MB from run to run). A trim took 1.6 ms (median of 297) and at most 46 ms on
+that 2 GB heap. Trimming every second cost the 27-leaf tree benchmark 2-3 % (the pages HiGHS frees
+and takes again within a second are faulted in again: benchmarks/trees.py, tree 13.2 / 12.5 /
+12.0 s and two-stage 17.2 / 16.3 / 16.3 s, against 12.5 / 12.1 / 11.9 and 16.0 / 15.9 / 16.0 s
+for the code before trims); every 5 s, nothing measurable (11.8 / 12.2 and 16.2 / 16.2 s).
 
 Elsewhere than glibc (macOS, musl, Windows) there is no ``malloc_trim``: nothing is done.
 """
@@ -31,7 +37,8 @@ import threading
 import time
 from contextlib import contextmanager
 
-TRIM_EVERY_S = 1.0  # seconds between two trims while a HiGHS run goes on (trimming())
+TRIM_EVERY_S = 5.0  # seconds between two trims while a HiGHS run goes on (trimming())
+TRIM_AFTER_S = 1.0  # a run (or a hand-off) that lasted this long is trimmed at its end
 
 
 @functools.cache
@@ -54,7 +61,7 @@ def release_free_memory() -> bool:
 
 
 @contextmanager
-def trimming(every_s: float = TRIM_EVERY_S):
+def trimming(every_s: float = TRIM_EVERY_S, after_s: float = TRIM_AFTER_S):
     """While the block runs, return the free memory to the system every ``every_s`` seconds from a
     background thread (the block must release the GIL, as a HiGHS run does), and once at its end
     when it ran that long. A shorter block is left alone: it freed little, and what it freed is
@@ -78,5 +85,5 @@ def trimming(every_s: float = TRIM_EVERY_S):
     finally:
         stop.set()
         thread.join()
-        if time.perf_counter() - t0 >= every_s:
+        if time.perf_counter() - t0 >= after_s:
             trim(0)
