@@ -218,9 +218,9 @@ class HighsBackend:
 
     def _run(self, h: highspy.Highs | None = None) -> highspy.HighsStatus:
         """One HiGHS run of `h` (default: the backend's): Ctrl-C raises KeyboardInterrupt
-        (`run_interruptible`), `request_stop` does not. What HiGHS freed at the end of the run goes
-        back to the system during the run and at its end (solve/heap.py), so that neither the run's
-        later phases nor the next run add to memory nobody holds."""
+        (`run_interruptible`), `request_stop` does not. What HiGHS frees goes back to the system
+        while a long run goes on and at its end (solve/heap.py, `trimming`), so that neither the
+        run's later phases nor the next run grow on top of memory nobody holds."""
         self._stop_requested = False
         with trimming():
             return run_interruptible(self.highs if h is None else h, planned=lambda: self._stop_requested)

@@ -64,8 +64,8 @@ def release_free_memory() -> bool:
 def trimming(every_s: float = TRIM_EVERY_S, after_s: float = TRIM_AFTER_S):
     """While the block runs, return the free memory to the system every ``every_s`` seconds from a
     background thread (the block must release the GIL, as a HiGHS run does), and once at its end
-    when it ran that long. A shorter block is left alone: it freed little, and what it freed is
-    what the next one reuses (a trimmed page must be faulted in again: a persistent sweep of the
+    when it lasted ``after_s``. A shorter block is left alone: it freed little, and what it freed
+    is what the next one reuses (a trimmed page must be faulted in again: a persistent sweep of the
     demo was ~4 % slower trimming after every run)."""
     trim = _malloc_trim()
     if trim is None:
