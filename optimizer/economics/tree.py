@@ -70,6 +70,7 @@ class Tree:
 
     def __post_init__(self) -> None:
         W, K = len(self.prob), len(self.branch_periods)
+        self._two_stage = K <= 1  # read ~1.4M times while the large benchmark's model is built
         self.depth = np.array([sum(1 for b in self.branch_periods if b <= t) for t in range(self.T)], dtype=int)
         self.inv_depth = np.maximum(self.depth - 1, 0)
         # node_at[d][w] -> node id; nodes built depth by depth, scenarios in index order
@@ -103,7 +104,7 @@ class Tree:
     @property
     def two_stage(self) -> bool:
         """Every commitment at the root (one branch month): commitments carry no node index."""
-        return self.K <= 1
+        return self._two_stage
 
     @property
     def form(self) -> str:

@@ -103,7 +103,7 @@ def ik(m, base: tuple, t: int, r: int):
     the two-stage form (every commitment at the root), else ``base + (t, rep)`` with ``rep`` the
     representative of the node taking the commitments of ``t`` (``economics.tree``)."""
     if m.tree.two_stage:
-        return _norm(base + (t,))
+        return base + (t,) if base else t  # _norm(base + (t,)), inline: ~1.4M calls on the large benchmark
     return base + (t, m.tree.inv(t, r))
 
 
