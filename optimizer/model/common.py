@@ -94,16 +94,12 @@ def register(m, item: str, site: str, period: int, scenario, expr, asset: str | 
 # ---------------------------------------------------------------- node-held variables
 
 
-def _norm(key: tuple):
-    return key[0] if len(key) == 1 else key
-
-
 def ik(m, base: tuple, t: int, r: int):
     """Index of a commitment variable of period ``t`` on scenario ``r``'s path: ``base + (t,)`` in
     the two-stage form (every commitment at the root), else ``base + (t, rep)`` with ``rep`` the
     representative of the node taking the commitments of ``t`` (``economics.tree``)."""
     if m.tree.two_stage:
-        return base + (t,) if base else t  # _norm(base + (t,)), inline: ~1.4M calls on the large benchmark
+        return base + (t,) if base else t  # a 1-tuple key is its element (Pyomo's normalized index)
     return base + (t, m.tree.inv(t, r))
 
 
