@@ -8,7 +8,7 @@ Per size it prints the MEDIAN over the seeds of: build s (compile + pre-check + 
 handoff s (standard form + passModel), solve s (HiGHS run), other s (baselines for the MIP
 start, plan extraction, evaluation), gap reached, variables, constraints, integer variables,
 peak MB (and, per run, the peak RSS of the portfolio's child process, solve/portfolio.py, when one
-ran), and the build+handoff share of build+handoff+solve. Different generator seeds give
+ran, and what that child answered: its plan in M$, whether it searched a neighbourhood), and the build+handoff share of build+handoff+solve. Different generator seeds give
 different instances; HiGHS's time also moves ~2x with row/column order alone
 (shared/reference/SOLVER_NOTES.md), so read medians, not single runs.
 
@@ -107,6 +107,22 @@ def _record_lazy_paths() -> list:
     return paths
 
 
+def _record_children() -> list:
+    """What each portfolio child answered (solve/portfolio.py): its plan's objective in M$ (the model's
+    money unit), whether it searched a neighbourhood (_portfolio_worker.py) and HiGHS's status."""
+    from optimizer.solve.portfolio import Companion
+
+    answers, read0 = [], Companion._read
+
+    def read(c):
+        a = read0(c)
+        answers.append(f"{a.objective:,.1f}M{' after a neighbourhood search' if a.neighbourhood else ''} ({a.status})")
+        return a
+
+    Companion._read = read
+    return answers
+
+
 def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
     """Generate, solve, and measure one instance in this process."""
     from generate import generate
@@ -115,6 +131,7 @@ def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
 
     cpu = _CpuClock(options.get("time_limit_s")) if clock == "cpu" else None
     paths = _record_lazy_paths()
+    children = _record_children()
 
     options = dict(options)
     cash = options.pop("cash", "funded")
@@ -146,6 +163,7 @@ def run_one(size: str, seed: int, options: dict, clock: str = "wall") -> dict:
         "share_build_handoff": bh / (bh + (r.solve_s or 0.0)) if bh + (r.solve_s or 0.0) > 0 else None,
         "share_build_handoff_cpu": _share(cpu_s),
         "verified": not problems, "problems": problems[:1], "clock": clock, "lazy_path": "/".join(paths),
+        "child": "/".join(children) or None,
         "build_cpu_s": cpu_s.get("build"), "handoff_cpu_s": cpu_s.get("handoff"), "solve_cpu_s": cpu_s.get("solve"),
         "load_avg_1min": [load0, os.getloadavg()[0]],
     }
@@ -236,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"obj {_fmt(r['objective_usd'] and r['objective_usd'] / 1e6, '.1f')}M "
                   f"(best baseline {_fmt(r['best_baseline_usd'] and r['best_baseline_usd'] / 1e6, '.1f')}M) "
                   f"verified {r['verified']} path {r['lazy_path']} "
+                  f"child {r.get('child') or '-'} "
                   f"peak {r['peak_mb']:.0f} MB (portfolio child {_fmt(r.get('child_peak_mb'), '.0f')} MB) "
                   f"load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
             if a.json:
