@@ -54,10 +54,7 @@ except ImportError:  # loaded from its file by a process that has the package (t
 
 NEIGHBOURHOOD_AT_SHARE = 0.35  # the plans are compared with the bound after this share of the limit
 NEIGHBOURHOOD_GAP = 0.10  # ... and a neighbourhood search starts when the best is farther than this from it
-# the RINS sub-MIP's share of the time left. It is where the plans come from: on medium seed 1 it
-# needs ~28 s to reach 2,428 M$ from the child's own 2,160 M$ plan; 0.6 gave it ~20 s (2,339 M$), and
-# the MIP run after it found nothing better on seeds 0-2 (benchmarks/README.md, eighth pass)
-NEIGHBOURHOOD_SHARE = 0.9
+NEIGHBOURHOOD_SHARE = 0.6  # the RINS sub-MIP's share of the time left
 NEIGHBOURHOOD_MIN_LIMIT_S = 10.0  # shorter limits: one plain MIP run
 _FEASIBLE = 2  # kSolutionStatusFeasible
 
