@@ -9,8 +9,9 @@ handoff s (standard form + passModel), solve s (HiGHS run), other s (baselines f
 start, plan extraction, evaluation), gap reached, variables, constraints, integer variables,
 peak MB (and, per run, the peak RSS of the portfolio's child process, solve/portfolio.py, when one
 ran, and what that child answered: its plan in M$, whether it searched a neighbourhood), and the
-build+handoff share of build+handoff+solve. Different generator seeds give different instances; HiGHS's time also moves ~2x with row/column order alone
-(shared/reference/SOLVER_NOTES.md), so read medians, not single runs.
+build+handoff share of build+handoff+solve. Different generator seeds give different instances;
+HiGHS's time also moves ~2x with row/column order alone (shared/reference/SOLVER_NOTES.md), so
+read medians, not single runs.
 
 Peak MB = resource.getrusage(RUSAGE_SELF).ru_maxrss at the end of the run minus ru_maxrss
 after imports and instance generation, i.e. the growth of the process's peak RSS caused by
