@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"child {r.get('child') or '-'} "
                   f"peak {r['peak_mb']:.0f} MB (portfolio child {_fmt(r.get('child_peak_mb'), '.0f')} MB) "
                   f"load {r['load_avg_1min'][0]:.1f}->{r['load_avg_1min'][1]:.1f}", flush=True)
+            if not r["verified"]:
+                print(f"    not verified: {r['problems'][0] if r['problems'] else '?'}", flush=True)
             if a.json:
                 with open(a.json, "a") as f:
                     f.write(json.dumps({**r, "options": opts}) + "\n")

@@ -85,7 +85,7 @@ class _FakeChild:
 
     offers: list = []
 
-    def __init__(self, sf, time_limit_s, mip_gap, highs_options=None, start=None, threads=1, neighbourhood=False):
+    def __init__(self, sf, time_limit_s, mip_gap, highs_options=None, start=None, threads=1, neighbourhood=False, blocks=None):
         _FakeChild.started.append((time_limit_s, mip_gap, start))
 
     def offer(self, objective, x):

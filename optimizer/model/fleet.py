@@ -374,6 +374,32 @@ def terminal_mining_floor(m, data: Data, keys) -> None:
     add_constraints(m, "terminal_mining_floor", rows)
 
 
+def settle_terminal_mining(m, data: Data, tol: float = 1e-9) -> list:
+    """The changes [(VarData, value)] that make each leaf's keep-or-retire the better choice for
+    the fleet the model's current Var values hold (a loaded plan): where the terminal margin M[s,w]
+    (``terminal_margin`` at those values) is above `tol` and the plan retires the fleet (tkeep = 0)
+    or books less than M (tmine < M), keep it: tkeep = 1, tmine = M, every unit in the kept part
+    (tmop = op, tminst = inst). Nothing else changes, so the plan stays feasible for every other
+    row (tmine, tkeep, tmop and tminst appear only in the rows of ``terminal_mining_floor`` and in
+    the terminal mining line, which is not a cash flow of the cash balance) and its value rises by
+    what the kept fleet is worth. The independent evaluator books max(0, M) for a plan's fleet; a
+    heuristic plan that retired a fleet worth keeping (or kept less than M) would otherwise be
+    valued below it: the solver's objective would not be the evaluator's NPV."""
+    if not hasattr(m, "tkeep"):
+        return []
+    changes = []
+    for (s, w), z in m.tkeep.items():
+        margin = pyo.value(m.tmine_margin[(s, w)])
+        if margin <= tol or (round(pyo.value(z)) == 1 and pyo.value(m.tmine[s, w]) >= margin - tol):
+            continue
+        changes += [(z, 1.0), (m.tmine[s, w], margin)]
+        for mod, _a, op, _c, inst in terminal_margin_terms(m, data, s, w):
+            if op is not None:
+                changes.append((m.tmop[s, mod, w], pyo.value(op)))
+            changes.append((m.tminst[s, mod, w], pyo.value(inst)))
+    return changes
+
+
 def terms_op(terms: dict, key: tuple):
     """The operating-units Var of the hull key (s, mod, w), None where the model cannot run in T-1."""
     s, mod, w = key

@@ -31,6 +31,16 @@ full model (a sub-MIP only fixes columns at values within their bounds); the bou
 the tighter of the two full runs' (a sub-MIP's bound is only a restriction's). The cost: the
 second full run starts its bound from the root again, so where the plans are already close to
 the bound the search is not split.
+
+Fix-and-optimize (``blocks`` in MODEL.npz: a site label per column, `fixopt.py`). When RINS finds
+nothing, fix-and-optimize from the best plan takes its share of the time. When the first run
+never finished its root LP (no bound at the decision: the simplex callback decides then), there is
+neither an LP for RINS nor hope that a second full run gets further, so fix-and-optimize takes all
+the time left and no second full run is made. Why: on the large benchmark (30 sites, 207k
+columns) the full model's LP relaxation takes HiGHS ~10 minutes, so this child used to spend the
+whole limit in it and answer nothing, while steps that re-plan two sites at a time climb from the
+parent's plan (benchmarks/README.md, ninth pass). The parent's own fix-and-optimize visits the
+sites in another order (``FIXOPT_SEED``).
 """
 
 from __future__ import annotations
@@ -47,15 +57,18 @@ import time
 import highspy
 import numpy as np
 
-try:  # run as a file, this folder is sys.path[0]; heap.py imports the standard library only
+try:  # run as a file, this folder is sys.path[0]; heap.py imports the standard library only, fixopt.py numpy
+    from fixopt import fix_and_optimize
     from heap import trimming
 except ImportError:  # loaded from its file by a process that has the package (the tests)
+    from optimizer.solve.fixopt import fix_and_optimize
     from optimizer.solve.heap import trimming
 
 NEIGHBOURHOOD_AT_SHARE = 0.35  # the plans are compared with the bound after this share of the limit
 NEIGHBOURHOOD_GAP = 0.10  # ... and a neighbourhood search starts when the best is farther than this from it
 NEIGHBOURHOOD_SHARE = 0.6  # the RINS sub-MIP's share of the time left
 NEIGHBOURHOOD_MIN_LIMIT_S = 10.0  # shorter limits: one plain MIP run
+FIXOPT_SEED = 1  # the parent's fix-and-optimize visits the blocks in another order (fixopt.SEED)
 _FEASIBLE = 2  # kSolutionStatusFeasible
 
 
@@ -101,21 +114,26 @@ def main(model_path: str, out_path: str, parent_pid: int) -> int:
     offer_path = os.path.join(os.path.dirname(model_path), "offer.npz")
     maximize = int(d["sense"]) == -1
     t0 = time.monotonic()
-    decided, switch, offered = [not search], [False], [None]
+    decided, switch, offered, bounded = [not search], [False], [None], [False]
+
+    def decide(primal: float, dual: float) -> bool:
+        """At NEIGHBOURHOOD_AT_SHARE of the limit: whether to stop and search a neighbourhood."""
+        if decided[0] or time.monotonic() - t0 < NEIGHBOURHOOD_AT_SHARE * limit:
+            return False
+        decided[0] = True
+        offered[0] = _read_offer(offer_path, int(d["cost"].size))
+        switch[0] = _gap(_better(primal, None if offered[0] is None else offered[0][0], maximize), dual) > NEIGHBOURHOOD_GAP
+        return switch[0]
 
     def on_check(e) -> None:
-        e.interrupt(stop[0])
+        # an LP that runs past the decision with no MIP bound yet (the root LP of a large model):
+        # there is no bound to compare with, so the plans are "far" from it (module docstring)
+        e.interrupt(stop[0] or (not bounded[0] and decide(math.nan, math.nan)))
 
     def on_mip_check(e) -> None:
-        if stop[0]:
+        bounded[0] = bounded[0] or math.isfinite(float(e.data_out.mip_dual_bound))
+        if stop[0] or decide(float(e.data_out.mip_primal_bound), float(e.data_out.mip_dual_bound)):
             e.interrupt()
-        elif not decided[0] and time.monotonic() - t0 >= NEIGHBOURHOOD_AT_SHARE * limit:
-            decided[0] = True
-            offered[0] = _read_offer(offer_path, int(d["cost"].size))
-            best = _better(float(e.data_out.mip_primal_bound), None if offered[0] is None else offered[0][0], maximize)
-            if _gap(best, float(e.data_out.mip_dual_bound)) > NEIGHBOURHOOD_GAP:
-                switch[0] = True
-                e.interrupt()
 
     h.cbMipInterrupt.subscribe(on_mip_check)
     for ev in (h.cbSimplexInterrupt, h.cbIpmInterrupt):
@@ -176,11 +194,15 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
     ints = np.flatnonzero(d["integrality"]).astype(np.int32)
     status = "Interrupted by user"
     obj, bound, x = first
+    blocks = d.get("blocks")
+    rooted = math.isfinite(bound)  # the first run's root LP finished (else it would not in the rest either)
 
-    def take(o: float, v: np.ndarray | None) -> None:
+    def take(o: float, v: np.ndarray | None) -> bool:
         nonlocal obj, x
         if v is not None and (x is None or _better(o, obj, maximize) == o != obj):
             obj, x = o, v
+            return True
+        return False
 
     if offered is not None:
         take(*offered)
@@ -190,24 +212,40 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
 
     if x is None or stop[0] or left() < 1.0 or not ints.size:
         return status, obj, bound, x
-    h.setOptionValue("time_limit", max(left(), 0.1))
-    h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
-    h.run()
-    lp = np.asarray(h.getSolution().col_value, dtype=np.float64) if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else None
-    h.changeColsIntegrality(ints.size, ints, d["integrality"][ints].astype(np.uint8))
     every = np.arange(x.size, dtype=np.int32)
-    if lp is not None and not stop[0] and left() > 1.0:
-        fix = ints[np.abs(x[ints] - lp[ints]) <= 1e-6]
-        if 0 < fix.size < ints.size:
-            val = np.round(x[fix])
-            h.changeColsBounds(fix.size, fix, val, val)
-            h.setSolution(x.size, every, x)
-            h.setOptionValue("time_limit", NEIGHBOURHOOD_SHARE * left())
+
+    def sub_mip(fix: np.ndarray, val: np.ndarray, limit: float, start: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """The MIP with the columns `fix` fixed at `val` (given back after), from `start`."""
+        h.changeColsBounds(fix.size, fix, val, val)
+        try:
+            h.setSolution(start.size, every, start)
+            h.setOptionValue("time_limit", max(limit, 0.1))
             h.run()
-            _s, obj2, _b, x2 = _answer(h)
+            _s, o, _b, v = _answer(h)
+            return None if v is None else (o, v)
+        finally:
             h.changeColsBounds(fix.size, fix, d["col_lower"][fix], d["col_upper"][fix])
-            take(obj2, x2)
-    if not stop[0] and left() > 1.0:
+
+    found = False
+    if rooted or blocks is None:
+        h.setOptionValue("time_limit", max(left(), 0.1))
+        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        h.run()
+        lp = np.asarray(h.getSolution().col_value, dtype=np.float64) if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else None
+        h.changeColsIntegrality(ints.size, ints, d["integrality"][ints].astype(np.uint8))
+        if lp is not None and not stop[0] and left() > 1.0:
+            fix = ints[np.abs(x[ints] - lp[ints]) <= 1e-6]
+            if 0 < fix.size < ints.size:
+                r = sub_mip(fix, np.round(x[fix]), NEIGHBOURHOOD_SHARE * left(), x)
+                found = r is not None and take(*r)
+    if not found and blocks is not None and not stop[0] and left() > 1.0:
+        # RINS found nothing, or there is no LP for it: fix-and-optimize from the best plan, for
+        # RINS's share of the time, or all of it when the full model's root never finished
+        r = fix_and_optimize(sub_mip, x, obj, blocks, d["col_lower"], d["col_upper"], d["integrality"] > 0,
+                             (NEIGHBOURHOOD_SHARE if rooted else 1.0) * left(), maximize, lambda: stop[0], FIXOPT_SEED)
+        if r is not None:
+            take(*r)
+    if (rooted or blocks is None) and not stop[0] and left() > 1.0:
         h.setSolution(x.size, every, x)
         h.setOptionValue("time_limit", left())
         h.run()

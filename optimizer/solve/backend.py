@@ -31,6 +31,7 @@ import scipy.sparse  # noqa: F401  imported up front: otherwise the first compil
 from pyomo.common.collections import ComponentMap
 
 from optimizer.constants import Status
+from optimizer.solve.fixopt import fix_and_optimize
 from optimizer.solve.heap import TRIM_AFTER_S, release_free_memory, trimming
 from optimizer.solve.portfolio import PORTFOLIO_DELAY_S, PORTFOLIO_GRACE_S, PORTFOLIO_MIN_LEFT_S, Companion
 from optimizer.solve.standard_form import Recompiler, StandardForm, compile_model
@@ -68,6 +69,10 @@ ROUND_SHARE_GAP_FACTOR = 4.0
 # The neighbourhood search (RINS on the full model: integers where the round's incumbent agrees with
 # the LP relaxation under every lazy bound fixed, the rest free) gets at most this share of the limit.
 NEIGHBOURHOOD_SHARE = 0.25
+# ... of which the LP relaxation it needs gets at most this share: on the large benchmark that LP
+# (every floor) does not finish within any limit we run, and the time is fixed-and-optimize's
+# (`fixopt`) when the solve has column blocks; on medium it takes ~4 s of a 15 s search.
+RELAXATION_SHARE = 0.5
 POLISH_MIN_S = 5.0
 # solve(lazy_lp_rounds=True): before the first MIP round, the floors the LP relaxation breaks are
 # enforced, round by round (at most LP_ROUNDS_MAX LPs, LP_ROUNDS_SHARE of the time limit). Measured
@@ -298,6 +303,7 @@ class HighsBackend:
         polish_free=None,
         lazy_lp_rounds: bool = False,
         portfolio: bool = False,
+        blocks=None,
     ) -> BackendResult:
         """Solve. `mip_start`: a ComponentMap VarData -> value, or (VarData, value) pairs (VarData is
         not hashable, so no plain dict). It may be partial: HiGHS fixes the given integer values and
@@ -309,6 +315,8 @@ class HighsBackend:
         months in order). `lazy_window`: neighbours either side in its chain enforced with a violated one.
         `lazy_lp_rounds`: first enforce the lazy bounds the LP relaxation breaks (`_lp_rounds`).
         `portfolio`: with `lazy_lower`, also solve the full model in a child process (`_solve_lazy`).
+        `blocks`: with `lazy_lower`, a block label per column (an int >= 0, or -1 for columns every
+        block shares) for fix-and-optimize (`fixopt`), the neighbourhood search's fallback.
         `on_log`: called with {seconds, incumbent, bound, gap, nodes} (objective units) at most once
         per ``LOG_EVERY_S`` seconds of the MIP search, for progress reports (HiGHS's MIP interrupt
         callback, which fires whether or not HiGHS prints its log); its errors are ignored.
@@ -320,7 +328,7 @@ class HighsBackend:
         a fleet worth less than its salvage; the independent evaluator never does)."""
         if on_log is None or not self.is_mip:
             r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                     lazy_window, lazy_lp_rounds, portfolio)
+                                     lazy_window, lazy_lp_rounds, portfolio, blocks)
             return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
         last = [time.perf_counter()]
 
@@ -339,7 +347,7 @@ class HighsBackend:
         self.highs.cbMipInterrupt.subscribe(relay)
         try:
             r = self._solve_dispatch(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                                     lazy_window, lazy_lp_rounds, portfolio)
+                                     lazy_window, lazy_lp_rounds, portfolio, blocks)
         finally:
             self.highs.cbMipInterrupt.unsubscribe(relay)
         return self._polished(r, polish_free, time_limit_s, mip_gap, threads)
@@ -355,23 +363,81 @@ class HighsBackend:
         p = self._polish(r.values, np.asarray(free, dtype=np.int32), budget, threads)
         maximize = self._sf.sense == -1
         if p is not None and (p[0] > r.objective if maximize else p[0] < r.objective):
-            r.objective, r.values = p[0], p[1]
-            r.values[self._int_idx] = np.round(r.values[self._int_idx])
-            r.gap = _rel_gap(r.objective, r.best_bound) if math.isfinite(r.best_bound) else r.gap
-            if r.status == "time_limit_with_incumbent" and r.gap <= mip_gap:
-                r.status = "feasible_within_gap"
-            self._x = r.values
+            self._replace(r, p[0], p[1], mip_gap)
         r.solve_s += time.perf_counter() - t0
         return r
 
+    def adopt(self, r: BackendResult, changes, mip_gap: float) -> bool:
+        """Replace `r`'s plan by itself with `changes` [(VarData, value)] applied, when the result
+        breaks no column bound or row by more than `r`'s plan does (or than HiGHS's primal
+        feasibility tolerance, 1e-7 x the bound's size above 1), keeps its integers whole and is
+        strictly better; its gap and status follow. Returns whether it did. For a model layer's
+        exact completion of a plan (e.g. `fleet.settle_terminal_mining`), checked here on the
+        arrays HiGHS solved."""
+        if not changes or not r.has_solution:
+            return False
+        sf, ints = self._sf, self._int_idx
+        x = r.values.copy()
+        x[ints] = np.round(x[ints])  # as load_solution writes them
+        y = x.copy()
+        for v, value in changes:
+            j = self.column_index(v)
+            if j is None:
+                return False
+            y[j] = value
+
+        def worse(new, old, lo, hi) -> bool:
+            """Whether `new` breaks a bound by more than `old` does and than 1e-7 (x max(1, |bound|))."""
+            with np.errstate(invalid="ignore"):
+                e_new = np.maximum(np.maximum(lo - new, 0.0), np.maximum(new - hi, 0.0))
+                e_old = np.maximum(np.maximum(lo - old, 0.0), np.maximum(old - hi, 0.0))
+            scale = np.maximum(1.0, np.maximum(np.abs(np.where(np.isfinite(lo), lo, 0.0)), np.abs(np.where(np.isfinite(hi), hi, 0.0))))
+            return bool(np.any(e_new > np.maximum(e_old, 1e-7 * scale)))
+
+        if worse(y, x, sf.col_lower, sf.col_upper) or worse(sf.A @ y, sf.A @ x, sf.row_lower, sf.row_upper):
+            return False
+        if not np.all(y[ints] == np.round(y[ints])):
+            return False
+        obj, before = float(sf.cost @ y + sf.offset), float(sf.cost @ x + sf.offset)
+        if not (obj > before if sf.sense == -1 else obj < before):
+            return False
+        self._replace(r, obj, y, mip_gap)
+        return True
+
+    def _replace(self, r: BackendResult, objective: float, values: np.ndarray, mip_gap: float) -> None:
+        """`r` with the plan `values` (objective `objective`): integers rounded, gap and status anew."""
+        r.objective, r.values = objective, values
+        r.values[self._int_idx] = np.round(r.values[self._int_idx])
+        r.gap = _rel_gap(r.objective, r.best_bound) if math.isfinite(r.best_bound) else r.gap
+        if r.status == "time_limit_with_incumbent" and r.gap <= mip_gap:
+            r.status = "feasible_within_gap"
+        self._x = r.values
+
     def _polish(self, x: np.ndarray, free: np.ndarray, time_limit_s, threads) -> tuple[float, np.ndarray] | None:
         """The MIP under the current bounds with every integer column except `free` fixed at `x`
-        (rounded), started from `x`: (objective, values) of its best plan, or None."""
+        (rounded): (objective, values) of the best plan found, or None.
+
+        First the LP with every integer fixed at `x` (`_repair_lp`: the best continuous part for
+        those integers), then the MIP, started from the better of the two, for the time left. Why
+        the LP first: a heuristic's plan can leave much of its continuous part (operations, sales,
+        draws) short of the best its integers allow, and on the large benchmark the MIP's own root
+        LP does not finish within a polish's budget while this LP takes ~14 s (benchmarks/README.md,
+        ninth pass: +248 M$ on a 3,798 M$ plan)."""
+        t0 = time.perf_counter()
+        maximize = self._sf.sense == -1
+        best = self._repair_lp(x, time_limit_s)
+        start = x.copy() if best is None else best[1].copy()
+        if time_limit_s is not None:
+            time_limit_s -= time.perf_counter() - t0
+            if time_limit_s < 0.5:
+                return best
         ints = self._int_idx
         fix = np.setdiff1d(ints, free).astype(np.int32)
-        start = x.copy()
-        start[fix] = np.round(x[fix])
-        return self._sub_mip(fix, start[fix], time_limit_s, 0.0, threads, start)
+        start[fix] = np.round(start[fix])
+        sub = self._sub_mip(fix, start[fix], time_limit_s, 0.0, threads, start)
+        if sub is not None and (best is None or (sub[0] > best[0] if maximize else sub[0] < best[0])):
+            best = sub
+        return best
 
     def _sub_mip(self, fix: np.ndarray, val: np.ndarray, time_limit_s, mip_gap, threads,
                  start: np.ndarray | None = None) -> tuple[float, np.ndarray] | None:
@@ -391,13 +457,17 @@ class HighsBackend:
             h.changeColsBounds(fix.size, fix, sf.col_lower[fix], sf.col_upper[fix])
 
     def _solve_dispatch(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options, lazy_lower,
-                        lazy_window=1, lazy_lp_rounds=False, portfolio=False) -> BackendResult:
+                        lazy_window=1, lazy_lp_rounds=False, portfolio=False, blocks=None) -> BackendResult:
         chains = _chains(lazy_lower)
         if chains and self.is_mip:
             if lazy_window < 0:
                 raise ValueError(f"lazy_window: must be >= 0, got {lazy_window}")
+            if blocks is not None:
+                blocks = np.asarray(blocks, dtype=np.int32)
+                if blocks.shape != (self.n_cols,):
+                    raise ValueError(f"blocks: one label per column ({self.n_cols}), got shape {blocks.shape}")
             return self._solve_lazy(chains, int(lazy_window), time_limit_s, mip_gap, threads, mip_start, presolve, log,
-                                    highs_options, lazy_lp_rounds, portfolio)
+                                    highs_options, lazy_lp_rounds, portfolio, blocks)
         return self._solve_once(time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options)
 
     def _solve_once(self, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options) -> BackendResult:
@@ -447,7 +517,7 @@ class HighsBackend:
         return self.last_result
 
     def _solve_lazy(self, chains, window, time_limit_s, mip_gap, threads, mip_start, presolve, log, highs_options,
-                    lp_rounds: bool = False, portfolio: bool = False) -> BackendResult:
+                    lp_rounds: bool = False, portfolio: bool = False, blocks: np.ndarray | None = None) -> BackendResult:
         """Exact solve with the lower bounds of the columns in `chains` enforced by row generation.
 
         Round k solves the MIP with only a subset A_k of those lower bounds enforced (A_0: the set
@@ -476,7 +546,10 @@ class HighsBackend:
         spending the floor cannot carry), a neighbourhood search finds a full-feasible plan near
         them, the next round's start: the MIP under every lazy bound with the integers fixed where
         the incumbent agrees with the LP relaxation under every lazy bound (RINS, `_neighbourhood`;
-        the few that disagree stay free). After a round that finished, the next round gets the time
+        the few that disagree stay free). When that finds nothing (or its LP relaxation does not
+        finish in `RELAXATION_SHARE` of the search's time) and `blocks` labels the columns, the
+        rest of that time goes to fix-and-optimize from the best full-feasible plan (`fixopt`:
+        blocks of columns re-optimised in turn, the others held). After a round that finished, the next round gets the time
         instead (small benchmark seed 1: the search's plan was 12 % below what that round found).
         Every round stops `repair_reserve_s` before the limit, so a round cut short by the limit
         still has its incumbent repaired.
@@ -586,7 +659,7 @@ class HighsBackend:
             start = (np.arange(n, dtype=np.int32), best[0][1]) if best else (
                 self._start_arrays(mip_start) if mip_start else None)
             try:
-                companion.append(Companion(sf, limit, mip_gap, highs_options, start, neighbourhood=True))
+                companion.append(Companion(sf, limit, mip_gap, highs_options, start, neighbourhood=True, blocks=blocks))
             except OSError:  # no child here (no temporary space, no Python executable): the rounds alone
                 return
             if best:
@@ -662,11 +735,14 @@ class HighsBackend:
                             keep(*rep, source="repaired")
                     if rep is None and cut_short[0] and left() - reserve >= 0.5:
                         budget = min(NEIGHBOURHOOD_SHARE * time_limit_s, left() - reserve)
+                        end = time.perf_counter() + budget
                         h.changeColsBounds(idx.size, idx, lb, ub)  # the search sees every lazy bound
                         try:
                             if not lp_x:
-                                lp_x.append(self._relaxation(budget))
-                            near = self._neighbourhood(r.values, lp_x[0], budget, mip_gap, threads)
+                                lp_x.append(self._relaxation(RELAXATION_SHARE * budget))
+                            near = self._neighbourhood(r.values, lp_x[0], end - time.perf_counter(), mip_gap, threads)
+                            if near is None and blocks is not None and best:
+                                near = self._fix_and_optimize(best[0], blocks, end - time.perf_counter(), mip_gap, threads)
                         finally:
                             enforce(np.ones(idx.size, dtype=bool))
                         if near is not None:
@@ -755,6 +831,19 @@ class HighsBackend:
         if agree.all():
             return None  # the incumbent's integers are the LP's: the repair LP already tried them
         return self._sub_mip(ints[agree], np.round(x[ints[agree]]), time_limit_s, mip_gap, threads)
+
+    def _fix_and_optimize(self, best: tuple, blocks: np.ndarray, time_limit_s, mip_gap, threads) -> tuple[float, np.ndarray] | None:
+        """Fix-and-optimize (`fixopt`) under the current bounds from `best` = (objective, values,
+        ...), a plan feasible under them: (objective, values) of a better plan, or None."""
+        sf = self._sf
+        if time_limit_s is None or time_limit_s < 0.5:
+            return None
+
+        def sub(fix, values, limit, start):
+            return self._sub_mip(fix, values, limit, mip_gap, threads, start)
+
+        return fix_and_optimize(sub, best[1], best[0], blocks, sf.col_lower, sf.col_upper, sf.integrality.astype(bool),
+                                time_limit_s, sf.sense == -1)
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
         """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or

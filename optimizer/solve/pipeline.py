@@ -26,6 +26,7 @@ from optimizer.model.build import ModelOptions, build_model
 from optimizer.model.common import MWH, USD
 from optimizer.model.extract import extract_plan, mip_start_values
 from optimizer.model.fix import FIRST_STAGE_VARS, fix_first_stage
+from optimizer.model.fleet import settle_terminal_mining
 from optimizer.model.objective import model_cashflows
 from optimizer.model.params import PARAM_NUMBER_FIELDS, PARAM_SERIES_FIELDS, StructureChanged, update_params
 from optimizer.solve.backend import HighsBackend
@@ -76,6 +77,7 @@ class _Solver:
     def __init__(self, instance: Instance, opts: SolveOptions, progress: Reporter | None = None) -> None:
         self.inst, self.opts = instance, with_risk(opts, instance)
         self.model = self.backend = self.data = None
+        self._blocks = None  # fix-and-optimize's site label per column (_site_blocks), once per model
         self._t0 = time.perf_counter()  # start of the current solve (``_run``, ``_rerun``): its time limit counts from it
         self.rep = reporter(progress)
         self._label = f"solve {instance.name}"
@@ -134,6 +136,7 @@ class _Solver:
         sr.build_s = time.perf_counter() - t0
         self._phase(2)
         self.backend = HighsBackend(self.model)
+        self._blocks = None
         sr.handoff_s = self.backend.handoff_s
         if self._cash_floor(res):
             return res
@@ -222,6 +225,28 @@ class _Solver:
                 chains.setdefault(w, []).append((t, i))
         return [[i for _, i in sorted(c)] for _, c in sorted(chains.items())]
 
+    def _site_blocks(self) -> np.ndarray | None:
+        """Per column, the index of the site its variable belongs to (the first site id, or id of a
+        power contract, in its index), -1 for the company's shared columns (cash, debt, taxes,
+        overhead, hedges): the blocks of fix-and-optimize (solve/fixopt.py), which re-plans two
+        sites at a time with the others held. None without lazy cash floors (it runs only there).
+        A label only decides which columns a step frees together: any labelling keeps the plans
+        exact."""
+        if not self.opts.lazy_cash or not hasattr(self.model, "cash"):
+            return None
+        if self._blocks is None or self._blocks.size != self.backend.n_cols:  # once per model (re-solves keep it)
+            site_of = {s.id: i for i, s in enumerate(self.inst.sites)}
+            site_of.update({c.id: site_of.get(c.site, -1) for c in self.inst.contracts if c.id not in site_of})
+            out = np.full(self.backend.n_cols, -1, dtype=np.int32)
+            for j, v in enumerate(self.backend.columns):
+                k = v.index()
+                for e in k if isinstance(k, tuple) else (k,):
+                    if isinstance(e, str) and e in site_of:
+                        out[j] = site_of[e]
+                        break
+            self._blocks = out
+        return self._blocks
+
     def _recourse_integers(self) -> list[int]:
         """Integer columns that are not first-stage decisions (keep-or-retire at the end): what a
         polish of a heuristic's answer re-optimises for its commitments (HighsBackend._polish)."""
@@ -235,7 +260,7 @@ class _Solver:
         br = b.solve(time_limit_s=limit, mip_gap=o.mip_gap, threads=o.threads, mip_start=start, log=o.log,
                      highs_options=o.highs_options, lazy_lower=self._lazy_columns(), on_log=self._mip_log,
                      lazy_window=o.lazy_cash_window, polish_free=self._recourse_integers(),
-                     lazy_lp_rounds=o.lazy_cash_lp_rounds,
+                     lazy_lp_rounds=o.lazy_cash_lp_rounds, blocks=self._site_blocks(),
                      portfolio=o.portfolio and (o.threads or os.cpu_count() or 1) >= 2)
         sr.solve_s = br.solve_s
         sr.n_variables, sr.n_constraints = b.n_cols, b.n_rows
@@ -252,9 +277,12 @@ class _Solver:
                 if sr.diagnosis:
                     sr.message += ": " + sr.diagnosis[0]
             return res
+        b.load_solution()
+        if br.gap != 0 and b.adopt(br, settle_terminal_mining(self.model, data), o.mip_gap):
+            b.load_solution()  # a fleet the plan retired (or under-booked) is worth keeping: kept
+            sr.status = Status(br.status)
         sr.objective_usd = br.objective * USD
         sr.mip_gap = br.gap if math.isfinite(br.gap) and sr.best_bound_usd is not None else None
-        b.load_solution()
         self._phase(5)
         res.plan = extract_plan(self.model, data)
         res.model_cashflows = model_cashflows(self.model, data)

@@ -81,10 +81,13 @@ class Companion:
     `time_limit_s`: the child's limit (None: none); `start`: an optional MIP start as
     (column indices, values); `neighbourhood`: let the child search a RINS neighbourhood of the
     best plan known when, a third of the way in, it is still more than 10 % from the child's bound
-    (then the MIP again; `_portfolio_worker.py`). Use as a context manager, or call `close()`."""
+    (then the MIP again; `_portfolio_worker.py`); `blocks`: a block label per column (as
+    `HighsBackend.solve`'s) for the child's fix-and-optimize when that neighbourhood search cannot
+    run or finds nothing. Use as a context manager, or call `close()`."""
 
     def __init__(self, sf, time_limit_s: float | None, mip_gap: float, highs_options: dict | None = None,
-                 start: tuple[np.ndarray, np.ndarray] | None = None, threads: int = 1, neighbourhood: bool = False):
+                 start: tuple[np.ndarray, np.ndarray] | None = None, threads: int = 1, neighbourhood: bool = False,
+                 blocks: np.ndarray | None = None):
         self._dir = tempfile.mkdtemp(prefix="mhpo-portfolio-")
         model, self._out = os.path.join(self._dir, "model.npz"), os.path.join(self._dir, "answer.npz")
         A = sf.A
@@ -97,6 +100,8 @@ class Companion:
             "time_limit_s": np.asarray(math.inf if time_limit_s is None else float(time_limit_s)),
             "highs_options": np.asarray(json.dumps(highs_options or {})), "neighbourhood": np.asarray(bool(neighbourhood)),
         }  # fmt: skip
+        if blocks is not None:
+            arrays["blocks"] = np.asarray(blocks, dtype=np.int32)
         if start is not None:
             arrays["start_index"] = np.asarray(start[0], dtype=np.int32)
             arrays["start_value"] = np.asarray(start[1], dtype=np.float64)
