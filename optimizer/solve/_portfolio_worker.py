@@ -32,11 +32,16 @@ the tighter of the two full runs' (a sub-MIP's bound is only a restriction's). T
 second full run starts its bound from the root again, so where the plans are already close to
 the bound the search is not split.
 
+HiGHS calls none of our callbacks inside the MIP's own LP solves, so a root LP still running at
+the decision could not be stopped: the first run therefore has a time limit, ``DECISION_GRACE_SHARE``
+of the limit after the decision. A run that reaches it having decided to go on is continued from
+its best plan (a second full run); one that reaches it undecided (its root LP never finished) is
+"far" from a bound it does not have, and searches.
+
 Fix-and-optimize (``blocks`` in MODEL.npz: a site label per column, `fixopt.py`). When RINS finds
 nothing, fix-and-optimize from the best plan takes its share of the time. When the first run
-never finished its root LP (no bound at the decision: the simplex callback decides then), there is
-neither an LP for RINS nor hope that a second full run gets further, so fix-and-optimize takes all
-the time left and no second full run is made. Why: on the large benchmark (30 sites, 207k
+never finished its root LP, there is neither an LP for RINS nor hope that a second full run gets
+further, so fix-and-optimize takes all the time left and no second full run is made. Why: on the large benchmark (30 sites, 207k
 columns) the full model's LP relaxation takes HiGHS ~10 minutes, so this child used to spend the
 whole limit in it and answer nothing, while steps that re-plan two sites at a time climb from the
 parent's plan (benchmarks/README.md, ninth pass). The parent's own fix-and-optimize visits the
@@ -69,6 +74,7 @@ NEIGHBOURHOOD_GAP = 0.10  # ... and a neighbourhood search starts when the best 
 NEIGHBOURHOOD_SHARE = 0.6  # the RINS sub-MIP's share of the time left
 NEIGHBOURHOOD_MIN_LIMIT_S = 10.0  # shorter limits: one plain MIP run
 FIXOPT_SEED = 1  # the parent's fix-and-optimize visits the blocks in another order (fixopt.SEED)
+DECISION_GRACE_SHARE = 0.05  # the first run ends at the latest this share of the limit after the decision
 _FEASIBLE = 2  # kSolutionStatusFeasible
 
 
@@ -114,7 +120,7 @@ def main(model_path: str, out_path: str, parent_pid: int) -> int:
     offer_path = os.path.join(os.path.dirname(model_path), "offer.npz")
     maximize = int(d["sense"]) == -1
     t0 = time.monotonic()
-    decided, switch, offered, bounded = [not search], [False], [None], [False]
+    decided, switch, offered = [not search], [False], [None]
 
     def decide(primal: float, dual: float) -> bool:
         """At NEIGHBOURHOOD_AT_SHARE of the limit: whether to stop and search a neighbourhood."""
@@ -126,23 +132,37 @@ def main(model_path: str, out_path: str, parent_pid: int) -> int:
         return switch[0]
 
     def on_check(e) -> None:
-        # an LP that runs past the decision with no MIP bound yet (the root LP of a large model):
-        # there is no bound to compare with, so the plans are "far" from it (module docstring)
-        e.interrupt(stop[0] or (not bounded[0] and decide(math.nan, math.nan)))
+        e.interrupt(stop[0])
 
     def on_mip_check(e) -> None:
-        bounded[0] = bounded[0] or math.isfinite(float(e.data_out.mip_dual_bound))
         if stop[0] or decide(float(e.data_out.mip_primal_bound), float(e.data_out.mip_dual_bound)):
             e.interrupt()
 
     h.cbMipInterrupt.subscribe(on_mip_check)
     for ev in (h.cbSimplexInterrupt, h.cbIpmInterrupt):
         ev.subscribe(on_check)
+    if search:  # HiGHS calls no callback of ours inside the MIP's own LPs: a root LP that runs past the
+        # decision ends on this limit instead (DECISION_GRACE_SHARE later than the decision)
+        h.setOptionValue("time_limit", min(limit, (NEIGHBOURHOOD_AT_SHARE + DECISION_GRACE_SHARE) * limit))
     with trimming():  # what HiGHS frees goes back to the system as it runs (heap.py)
         h.run()
         status, obj, bound, x = _answer(h)
+        limited = search and not stop[0] and h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+        if limited and not decided[0]:  # no bound to compare with: the plans are "far" from it
+            decided[0], switch[0] = True, True
+            offered[0] = _read_offer(offer_path, int(d["cost"].size))
+        left = limit - (time.monotonic() - t0)
         if switch[0] and not stop[0]:
-            status, obj, bound, x = _search(h, d, limit - (time.monotonic() - t0), (obj, bound, x), offered[0], stop)
+            status, obj, bound, x = _search(h, d, left, (obj, bound, x), offered[0], stop)
+        elif limited and left > 1.0:  # the plans were close to the bound: go on, from the best
+            if x is not None:
+                h.setSolution(x.size, np.arange(x.size, dtype=np.int32), x)
+            h.setOptionValue("time_limit", left)
+            h.run()
+            status, obj2, bound2, x2 = _answer(h)
+            bound = _tighter(bound, bound2, maximize)
+            if x2 is not None and (x is None or _better(obj2, obj, maximize) == obj2):
+                obj, x = obj2, x2
     tmp = out_path + ".part.npz"
     np.savez(tmp, status=np.asarray(status), has_solution=np.asarray(x is not None),
              objective=np.asarray(obj), bound=np.asarray(bound), x=np.zeros(0) if x is None else x,
@@ -175,6 +195,13 @@ def _gap(obj: float, bound: float) -> float:
     if not (math.isfinite(obj) and math.isfinite(bound)):
         return math.inf
     return abs(bound - obj) / max(abs(obj), 1e-9)
+
+
+def _tighter(a: float, b: float, maximize: bool) -> float:
+    """The tighter of two bounds (a non-finite one is no bound)."""
+    if not math.isfinite(b):
+        return a
+    return b if not math.isfinite(a) else (min(a, b) if maximize else max(a, b))
 
 
 def _answer(h) -> tuple[str, float, float, np.ndarray | None]:
@@ -226,9 +253,24 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
         finally:
             h.changeColsBounds(fix.size, fix, d["col_lower"][fix], d["col_upper"][fix])
 
+    def continuous(start: np.ndarray, limit: float) -> tuple[float, np.ndarray] | None:
+        """The LP with every integer column fixed at `start` (integrality and bounds given back after)."""
+        val = np.round(start[ints])
+        h.changeColsBounds(ints.size, ints, val, val)
+        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
+        try:
+            h.setOptionValue("time_limit", h.getRunTime() + max(limit, 0.1))  # an LP's limit counts on the run clock
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None
+            return float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)
+        finally:
+            h.changeColsIntegrality(ints.size, ints, d["integrality"][ints].astype(np.uint8))
+            h.changeColsBounds(ints.size, ints, d["col_lower"][ints], d["col_upper"][ints])
+
     found = False
     if rooted or blocks is None:
-        h.setOptionValue("time_limit", max(left(), 0.1))
+        h.setOptionValue("time_limit", h.getRunTime() + max(left(), 0.1))  # an LP's limit counts on the run clock
         h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         h.run()
         lp = np.asarray(h.getSolution().col_value, dtype=np.float64) if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else None
@@ -242,7 +284,8 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
         # RINS found nothing, or there is no LP for it: fix-and-optimize from the best plan, for
         # RINS's share of the time, or all of it when the full model's root never finished
         r = fix_and_optimize(sub_mip, x, obj, blocks, d["col_lower"], d["col_upper"], d["integrality"] > 0,
-                             (NEIGHBOURHOOD_SHARE if rooted else 1.0) * left(), maximize, lambda: stop[0], FIXOPT_SEED)
+                             (NEIGHBOURHOOD_SHARE if rooted else 1.0) * left(), maximize, lambda: stop[0], FIXOPT_SEED,
+                             continuous)
         if r is not None:
             take(*r)
     if (rooted or blocks is None) and not stop[0] and left() > 1.0:
@@ -250,8 +293,7 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
         h.setOptionValue("time_limit", left())
         h.run()
         status, obj3, bound3, x3 = _answer(h)
-        if math.isfinite(bound3):
-            bound = bound3 if not math.isfinite(bound) else (min(bound, bound3) if maximize else max(bound, bound3))
+        bound = _tighter(bound, bound3, maximize)
         take(obj3, x3)
     return status, obj, bound, x
 

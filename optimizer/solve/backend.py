@@ -843,7 +843,7 @@ class HighsBackend:
             return self._sub_mip(fix, values, limit, mip_gap, threads, start)
 
         return fix_and_optimize(sub, best[1], best[0], blocks, sf.col_lower, sf.col_upper, sf.integrality.astype(bool),
-                                time_limit_s, sf.sense == -1)
+                                time_limit_s, sf.sense == -1, continuous=self._repair_lp)
 
     def _repair_lp(self, x: np.ndarray, time_limit_s) -> tuple[float, np.ndarray] | None:
         """Integers fixed at `x`, the LP of the rest under the current bounds: (objective, values) or

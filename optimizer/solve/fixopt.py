@@ -46,15 +46,21 @@ SEED = 0
 # sub_mip(fix, values, time_limit_s, start) -> (objective, x) of the MIP with columns `fix` fixed at
 # `values`, started from `start`, or None when it found no plan
 SubMip = Callable[[np.ndarray, np.ndarray, float, np.ndarray], "tuple[float, np.ndarray] | None"]
+# continuous(x, time_limit_s) -> (objective, values) of the LP with every integer column fixed at x,
+# or None (not solved in time)
+Continuous = Callable[[np.ndarray, float], "tuple[float, np.ndarray] | None"]
 
 
 def fix_and_optimize(sub_mip: SubMip, x: np.ndarray, objective: float, blocks: np.ndarray, lower: np.ndarray,
                      upper: np.ndarray, integer: np.ndarray, time_limit_s: float, maximize: bool,
-                     stop: Callable[[], bool] = lambda: False, seed: int = SEED) -> tuple[float, np.ndarray] | None:
+                     stop: Callable[[], bool] = lambda: False, seed: int = SEED,
+                     continuous: Continuous | None = None) -> tuple[float, np.ndarray] | None:
     """The best plan found from `x` (objective `objective`) by fix-and-optimize over `blocks`
     (module docstring): (objective, values) when it is better than `x`, else None. `integer`: a
     boolean mask of the integer columns; `stop()`: True ends the search after the current step;
-    `seed`: the order in which blocks are visited (two searches from one plan: two seeds)."""
+    `seed`: the order in which blocks are visited (two searches from one plan: two seeds);
+    `continuous`: the first step's LP (default: `sub_mip` with every integer fixed, which HiGHS
+    solves through its MIP solver: slower than an LP on large models)."""
     t0 = time.monotonic()
     best = None
 
@@ -63,7 +69,8 @@ def fix_and_optimize(sub_mip: SubMip, x: np.ndarray, objective: float, blocks: n
 
     ints = np.flatnonzero(integer).astype(np.int32)
     if ints.size and time_limit_s >= MIN_STEP_S and not stop():  # the continuous part for x's integers
-        r = sub_mip(ints, np.round(x[ints]), min(time_limit_s, max(STEP_LIMIT_S, CONTINUOUS_SHARE * time_limit_s)), x)
+        limit = min(time_limit_s, max(STEP_LIMIT_S, CONTINUOUS_SHARE * time_limit_s))
+        r = continuous(x, limit) if continuous is not None else sub_mip(ints, np.round(x[ints]), limit, x)
         if gain(r):
             objective, x = r
             best = (objective, x)

@@ -33,7 +33,9 @@ The child's neighbourhood search. The parent offers the child every plan of the 
 keeps (`Companion.offer`, from the rounds and their repairs). Once the child has run a third of
 its limit it compares the best plan known with its bound; when they are more than 10 % apart it
 stops, searches a RINS neighbourhood of that plan, then runs the full MIP again from the best plan
-(`_portfolio_worker.py` has the rule and the measurements behind it). Its plans stay the full
+(`_portfolio_worker.py` has the rule and the measurements behind it). Given `blocks`, it re-plans
+the sites two at a time instead when RINS finds nothing, and for all its time when its root LP did
+not finish by then (fix-and-optimize, `fixopt.py`). Its plans stay the full
 model's and its bound the tighter of its two full runs', so the parent merges them as before.
 """
 
