@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import highspy
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from test_portfolio import _worker
+from test_portfolio import _highs, _worker
 
 from optimizer.solve import fixopt
 from optimizer.solve.backend import HighsBackend
@@ -153,17 +152,6 @@ def test_the_search_stops_when_asked_and_when_its_time_is_up():
     assert rec.calls == []
     assert fixopt.fix_and_optimize(rec, x, 0.0, blocks, lo, hi, integer, fixopt.MIN_STEP_S / 2, True) is None
     assert rec.calls == []
-
-
-def _highs(sf) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    A = sf.A
-    h.passModel(len(sf.columns), len(sf.rows), A.nnz, int(highspy.MatrixFormat.kColwise), sf.sense, sf.offset, sf.cost,
-                sf.col_lower, sf.col_upper, sf.row_lower, sf.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
-                A.data, sf.integrality)
-    h.setOptionValue("mip_rel_gap", 0.0)
-    return h
 
 
 def _worker_arrays(sf, blocks=None) -> dict:

@@ -243,6 +243,20 @@ def _worker():
     return mod
 
 
+def _highs(sf):
+    """A Highs object holding the standard form `sf` as the worker holds it (no log, gap 0)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    A = sf.A
+    h.passModel(len(sf.columns), len(sf.rows), A.nnz, int(highspy.MatrixFormat.kColwise), sf.sense, sf.offset, sf.cost,
+                sf.col_lower, sf.col_upper, sf.row_lower, sf.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
+                A.data, sf.integrality)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    return h
+
+
 def _arrays(sf) -> dict:
     """What the worker reads from MODEL.npz (the entries _search uses)."""
     return {"sense": np.asarray(sf.sense), "integrality": sf.integrality, "col_lower": sf.col_lower, "col_upper": sf.col_upper}
@@ -252,19 +266,11 @@ def test_the_search_starts_from_the_offered_plan_and_keeps_the_full_models_bound
     # budget model (optimum {a, b} = 9). The first run stopped with no plan and bound 12 (the LP's:
     # all three); the parent offers {c} = 3 (cash2 = 13 - 5 = 8). Phase 2 fixes what {c} and the LP
     # agree on, phase 3 solves the full model from the best plan: {a, b} = 9, bound min(12, 9) = 9.
-    import highspy
-
     w = _worker()
     m = _budget_model(10.0)
     b = HighsBackend(m)
     sf = b._sf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    A = sf.A
-    h.passModel(len(sf.columns), len(sf.rows), A.nnz, int(highspy.MatrixFormat.kColwise), sf.sense, sf.offset, sf.cost,
-                sf.col_lower, sf.col_upper, sf.row_lower, sf.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
-                A.data, sf.integrality)
-    h.setOptionValue("mip_rel_gap", 0.0)
+    h = _highs(sf)
     status, obj, bound, x = w._search(h, _arrays(sf), 20.0, (math.nan, 12.0, None), (3.0, _plan(b, m, 0, 0, 1)), [False])
     assert obj == pytest.approx(9.0) and bound == pytest.approx(9.0)
     assert np.round(x[[b.column_index(v) for v in (m.a, m.b, m.c)]]).tolist() == [1.0, 1.0, 0.0]
