@@ -41,10 +41,10 @@ its best plan (a second full run); one that reaches it undecided (its root LP ne
 Fix-and-optimize (``blocks`` in MODEL.npz: a site label per column, `fixopt.py`). When RINS finds
 nothing, fix-and-optimize from the best plan takes its share of the time. When the first run
 never finished its root LP, there is neither an LP for RINS nor hope that a second full run gets
-further, so fix-and-optimize takes all the time left and no second full run is made. Why: on the large benchmark (30 sites, 207k
-columns) the full model's LP relaxation takes HiGHS ~10 minutes, so this child used to spend the
-whole limit in it and answer nothing, while steps that re-plan two sites at a time climb from the
-parent's plan (benchmarks/README.md, ninth pass). The parent's own fix-and-optimize visits the
+further, so fix-and-optimize takes all the time left and no second full run is made. Why: on the
+large benchmark (30 sites, 207k columns) the full model's LP relaxation takes HiGHS ~10 minutes,
+so this child used to spend its whole limit in it and answer the root's plan, while steps that
+re-plan two sites at a time climb from the parent's plan (benchmarks/README.md, ninth pass). The parent's own fix-and-optimize visits the
 sites in another order (``FIXOPT_SEED``).
 """
 
