@@ -253,10 +253,12 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
         finally:
             h.changeColsBounds(fix.size, fix, d["col_lower"][fix], d["col_upper"][fix])
 
-    def continuous(start: np.ndarray, limit: float) -> tuple[float, np.ndarray] | None:
-        """The LP with every integer column fixed at `start` (integrality and bounds given back after)."""
-        val = np.round(start[ints])
-        h.changeColsBounds(ints.size, ints, val, val)
+    def relaxed(limit: float, start: np.ndarray | None = None) -> tuple[float, np.ndarray] | None:
+        """The LP relaxation (every integer fixed at `start` when given), or None when not solved
+        in `limit` seconds; integrality and bounds are given back after."""
+        if start is not None:
+            val = np.round(start[ints])
+            h.changeColsBounds(ints.size, ints, val, val)
         h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
         try:
             h.setOptionValue("time_limit", h.getRunTime() + max(limit, 0.1))  # an LP's limit counts on the run clock
@@ -266,15 +268,13 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
             return float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value, dtype=np.float64)
         finally:
             h.changeColsIntegrality(ints.size, ints, d["integrality"][ints].astype(np.uint8))
-            h.changeColsBounds(ints.size, ints, d["col_lower"][ints], d["col_upper"][ints])
+            if start is not None:
+                h.changeColsBounds(ints.size, ints, d["col_lower"][ints], d["col_upper"][ints])
 
     found = False
     if rooted or blocks is None:
-        h.setOptionValue("time_limit", h.getRunTime() + max(left(), 0.1))  # an LP's limit counts on the run clock
-        h.changeColsIntegrality(ints.size, ints, np.zeros(ints.size, dtype=np.uint8))
-        h.run()
-        lp = np.asarray(h.getSolution().col_value, dtype=np.float64) if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else None
-        h.changeColsIntegrality(ints.size, ints, d["integrality"][ints].astype(np.uint8))
+        r = relaxed(left())
+        lp = None if r is None else r[1]
         if lp is not None and not stop[0] and left() > 1.0:
             fix = ints[np.abs(x[ints] - lp[ints]) <= 1e-6]
             if 0 < fix.size < ints.size:
@@ -285,7 +285,7 @@ def _search(h, d: dict, time_left: float, first: tuple, offered: tuple | None, s
         # RINS's share of the time, or all of it when the full model's root never finished
         r = fix_and_optimize(sub_mip, x, obj, blocks, d["col_lower"], d["col_upper"], d["integrality"] > 0,
                              (NEIGHBOURHOOD_SHARE if rooted else 1.0) * left(), maximize, lambda: stop[0], FIXOPT_SEED,
-                             continuous)
+                             lambda start, limit: relaxed(limit, start))
         if r is not None:
             take(*r)
     if (rooted or blocks is None) and not stop[0] and left() > 1.0:

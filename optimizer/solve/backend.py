@@ -549,8 +549,9 @@ class HighsBackend:
         the few that disagree stay free). When that finds nothing (or its LP relaxation does not
         finish in `RELAXATION_SHARE` of the search's time) and `blocks` labels the columns, the
         rest of that time goes to fix-and-optimize from the best full-feasible plan (`fixopt`:
-        blocks of columns re-optimised in turn, the others held). After a round that finished, the next round gets the time
-        instead (small benchmark seed 1: the search's plan was 12 % below what that round found).
+        blocks of columns re-optimised in turn, the others held). After a round that finished,
+        the next round gets the time instead (small benchmark seed 1: the search's plan was 12 %
+        below what that round found).
         Every round stops `repair_reserve_s` before the limit, so a round cut short by the limit
         still has its incumbent repaired.
 

@@ -212,11 +212,15 @@ class _Solver:
         except ValueError:
             return None
 
+    def _lazy_cash(self) -> bool:
+        """Whether the cash floors are enforced by row generation: asked for, and the model has cash."""
+        return self.opts.lazy_cash and hasattr(self.model, "cash")
+
     def _lazy_columns(self):
         """Columns of the cash balances, one chain per scenario in month order: their floor
         (min_cash) is enforced by row generation when asked (HighsBackend._solve_lazy)."""
         m, b = self.model, self.backend
-        if not self.opts.lazy_cash or not hasattr(m, "cash"):
+        if not self._lazy_cash():
             return None
         chains = {}
         for (w, t), v in m.cash.items():
@@ -232,7 +236,7 @@ class _Solver:
         sites at a time with the others held. None without lazy cash floors (it runs only there).
         A label only decides which columns a step frees together: any labelling keeps the plans
         exact."""
-        if not self.opts.lazy_cash or not hasattr(self.model, "cash"):
+        if not self._lazy_cash():
             return None
         if self._blocks is None or self._blocks.size != self.backend.n_cols:  # once per model (re-solves keep it)
             site_of = {s.id: i for i, s in enumerate(self.inst.sites)}
