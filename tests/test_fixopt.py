@@ -296,6 +296,17 @@ def test_the_continuous_part_of_a_plan_is_re_optimised_first():
     x[b.column_index(m.p[0])] = 1.0
     obj, y = b._polish(x, np.zeros(0, dtype=np.int32), 30.0, None)  # every integer fixed: the LP
     assert obj == pytest.approx(3.0) and y[b.column_index(m.cash)] == pytest.approx(3.0)
+    # without a time limit the MIP runs to its optimum, which holds the LP's: no LP first, same answer
+    calls = []
+    lp = b._repair_lp
+    b._repair_lp = lambda *a: calls.append(a) or lp(*a)
+    try:
+        obj_unlimited, _ = b._polish(x, np.zeros(0, dtype=np.int32), None, None)
+        assert calls == [] and obj_unlimited == pytest.approx(3.0)
+        b._polish(x, np.zeros(0, dtype=np.int32), 30.0, None)
+        assert len(calls) == 1  # under a limit the LP comes first
+    finally:
+        del b._repair_lp
     # fix-and-optimize's first step is that LP; the steps (two of the three sites free) then reach 14
     blocks = _blocks(b, m)
     rec = []

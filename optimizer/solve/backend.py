@@ -417,15 +417,17 @@ class HighsBackend:
         """The MIP under the current bounds with every integer column except `free` fixed at `x`
         (rounded): (objective, values) of the best plan found, or None.
 
-        First the LP with every integer fixed at `x` (`_repair_lp`: the best continuous part for
-        those integers), then the MIP, started from the better of the two, for the time left. Why
-        the LP first: a heuristic's plan can leave much of its continuous part (operations, sales,
-        draws) short of the best its integers allow, and on the large benchmark the MIP's own root
-        LP does not finish within a polish's budget while this LP takes ~14 s (benchmarks/README.md,
-        ninth pass: +248 M$ on a 3,798 M$ plan)."""
+        Under a time limit, first the LP with every integer fixed at `x` (`_repair_lp`: the best
+        continuous part for those integers), then the MIP, started from the better of the two, for
+        the time left. Why the LP first: a heuristic's plan can leave much of its continuous part
+        (operations, sales, draws) short of the best its integers allow, and on the large benchmark
+        the MIP's own root LP does not finish within a polish's budget while this LP takes ~14 s
+        (benchmarks/README.md, ninth pass: +248 M$ on a 3,798 M$ plan). Without a limit the MIP
+        runs to its optimum, which is at least the LP's (the LP is the MIP with its free integers
+        fixed at `x`'s values), so the LP is skipped (sweep points: benchmarks/README.md, tenth pass)."""
         t0 = time.perf_counter()
         maximize = self._sf.sense == -1
-        best = self._repair_lp(x, time_limit_s)
+        best = self._repair_lp(x, time_limit_s) if time_limit_s is not None else None
         start = x.copy() if best is None else best[1].copy()
         if time_limit_s is not None:
             time_limit_s -= time.perf_counter() - t0
