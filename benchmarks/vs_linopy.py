@@ -14,6 +14,11 @@ Per size (a generated instance, benchmarks/generate.py) and run, in this process
   size and sparsity when its coefficients are already arrays: the floor a vectorized build layer
   could reach, not a linopy formulation of the economics (which would add its own arithmetic).
 - **raw highspy**: `passModel` of the same arrays (the hand-off alone).
+- **floor of a Pyomo build**: `compile_instance`, then the model's Pyomo elements alone (the same
+  Vars over the same index Sets, one constraint data object per row without any expression, the
+  same mutable Params), then the raw `passModel`: what any build keeping a Pyomo object per
+  variable, row and Param spends before it computes its first coefficient (a vectorised build
+  included). Against 2x linopy it says how much time such a build would have left for its rows.
 
 linopy runs after the product's Pyomo model is freed (its millions of objects would slow every
 garbage collection linopy triggers: 1.5 s instead of 0.3 s on large). Both HiGHS models are
@@ -49,10 +54,55 @@ def product(size: str, seed: int):
 
     inst = generate(size, seed, "funded")
     t0 = time.perf_counter()
-    m = build_model(compile_instance(inst))
+    data = compile_instance(inst)
+    compile_s = time.perf_counter() - t0
+    m = build_model(data)
     build_s = time.perf_counter() - t0
     b = HighsBackend(m)
-    return build_s, b.handoff_s, b
+    return build_s, b.handoff_s, b, compile_s
+
+
+def element_keys(model) -> dict:
+    """The indices of the model's Vars, rows and mutable Params, per component (for `pyomo_floor`)."""
+    import pyomo.environ as pyo
+
+    return {"vars": {v.local_name: list(v.keys()) for v in model.component_objects(pyo.Var)},
+            "rows": {c.local_name: list(c.keys()) for c in model.component_objects(pyo.Constraint)},
+            "params": {p.local_name: {k: pyo.value(p[k]) for k in p.keys()}
+                       for p in model.component_objects(pyo.Param) if p.mutable}}
+
+
+def pyomo_floor(keys: dict) -> float:
+    """Seconds to create the model's Pyomo elements alone: the same Vars over the same ordered
+    index Sets, one constraint data object per row *without* any expression, and the same mutable
+    Params. What any build that keeps a Pyomo object per variable, row and Param spends before its
+    first coefficient, however its rows are computed (a vectorised build included)."""
+    import pyomo.environ as pyo
+    from pyomo.common.gc_manager import PauseGC
+    from pyomo.core.base.constraint import ConstraintData, IndexedConstraint
+
+    class BareRows(IndexedConstraint):
+        def construct(self, data=None):
+            if self._constructed:
+                return
+            self._constructed = True
+            for k in self._index_set:
+                d = self._data[k] = ConstraintData(component=self)
+                d._index = k
+
+    with PauseGC():
+        m = pyo.ConcreteModel()
+        t0 = time.perf_counter()
+        for name, ks in keys["vars"].items():
+            setattr(m, name + "_index", pyo.Set(initialize=ks, ordered=True))
+            setattr(m, name, pyo.Var(getattr(m, name + "_index"), domain=pyo.NonNegativeReals))
+        for name, ks in keys["rows"].items():
+            setattr(m, name + "_index", pyo.Set(initialize=ks, ordered=True))
+            setattr(m, name, BareRows(getattr(m, name + "_index")))
+        for name, values in keys["params"].items():
+            setattr(m, name + "_index", pyo.Set(initialize=list(values), ordered=True))
+            setattr(m, name, pyo.Param(getattr(m, name + "_index"), initialize=values, mutable=True))
+        return time.perf_counter() - t0
 
 
 def linopy_same_matrix(sf):
@@ -150,14 +200,18 @@ def main() -> int:
     for size in a.sizes:
         rows = []
         for _ in range(a.runs):
-            pb, ph, b = product(size, a.seed)
+            pb, ph, b, cs = product(size, a.seed)
             sf = _arrays(b._sf)
+            keys = element_keys(b.model)
             del b  # the Pyomo model: its millions of objects would slow every garbage collection linopy triggers
             gc.collect()
             lb, lh, h = linopy_same_matrix(sf)
             raw_s, h_raw = raw_pass(sf)
+            floor_s = pyomo_floor(keys)
+            del keys
+            gc.collect()
             rows.append({"product build": pb, "product hand-off": ph, "linopy build": lb, "linopy hand-off": lh,
-                         "raw passModel": raw_s})
+                         "raw passModel": raw_s, "compile_instance": cs, "Pyomo elements": floor_s})
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         worst = {k: max(r[k] for r in rows) for k in rows[0]}
         prod, lin = med["product build"] + med["product hand-off"], med["linopy build"] + med["linopy hand-off"]
@@ -165,6 +219,11 @@ def main() -> int:
         for k in med:
             print(f"  {k:18s} median {med[k]:7.2f} s   worst {worst[k]:7.2f} s")
         print(f"  product build + hand-off {prod:.2f} s, linopy {lin:.2f} s: ratio {prod / lin:.1f}x")
+        floor = med["compile_instance"] + med["Pyomo elements"] + med["raw passModel"]
+        print(f"  floor of a build with a Pyomo object per variable, row and Param: compile_instance "
+              f"{med['compile_instance']:.2f} + Pyomo elements {med['Pyomo elements']:.2f} + passModel "
+              f"{med['raw passModel']:.2f} = {floor:.2f} s, before any coefficient ({floor / lin:.1f}x linopy; "
+              f"2x linopy leaves {2 * lin - floor:.2f} s for every row's and the objective's coefficients)")
         if not a.no_lp_check:
             lp_p, lp_l = lp_objective(h_raw), lp_objective(h) + sf.offset
             print(f"  same problem: LP relaxation product {lp_p:.6f}, linopy {lp_l:.6f} "
